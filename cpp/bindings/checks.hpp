@@ -1,0 +1,123 @@
+// Argument checks every binding runs before it touches a pointer: dtype, shape, contiguity,
+// writability, finiteness. Failures raise ValueError/TypeError naming the argument.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "trainart/common.hpp"
+
+namespace trainart::bind {
+
+namespace py = pybind11;
+
+template <class T>
+constexpr const char* dtype_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+inline std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  s << (a.ndim() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+// -1 in `shape` means any extent; returns the array's shape for chaining.
+inline void check_shape(const py::array& a, const char* name, std::initializer_list<py::ssize_t> shape) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  py::ssize_t i = 0;
+  for (auto want : shape) {
+    if (!ok) break;
+    ok = want < 0 || a.shape(i) == want;
+    ++i;
+  }
+  if (!ok) {
+    std::ostringstream s;
+    s << name << " must have shape (";
+    i = 0;
+    for (auto want : shape) s << (i++ ? ", " : "") << (want < 0 ? std::string("*") : std::to_string(want));
+    s << (shape.size() == 1 ? ",)" : ")") << ", got " << shape_str(a);
+    throw py::value_error(s.str());
+  }
+}
+
+// A C-contiguous array of dtype T; a wrong dtype is a TypeError, anything else ValueError.
+template <class T>
+void check_array(const py::array& a, const char* name, bool writeable = false) {
+  if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
+    throw py::type_error(std::string(name) + " must be a " + dtype_name<T>() + " array, got dtype " +
+                         std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + " must be C-contiguous");
+  if (writeable && !a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+}
+
+template <class T>
+const T* in_ptr(const py::array& a, const char* name) {
+  check_array<T>(a, name);
+  return static_cast<const T*>(a.data());
+}
+
+template <class T>
+T* out_ptr(py::array& a, const char* name) {
+  check_array<T>(a, name, true);
+  return static_cast<T*>(a.mutable_data());
+}
+
+template <class T>
+void check_finite(const py::array& a, const char* name) {
+  const T* p = static_cast<const T*>(a.data());
+  for (py::ssize_t i = 0, n = a.size(); i < n; ++i)
+    if (!std::isfinite(p[i])) throw py::value_error(std::string(name) + " contains NaN or inf");
+}
+
+inline void check_nonempty(const py::array& a, const char* name) {
+  if (a.size() == 0) throw py::value_error(std::string(name) + " must not be empty");
+}
+
+inline void check_same_dtype(const py::array& a, const char* a_name, const py::array& b, const char* b_name) {
+  if (!a.dtype().is(b.dtype()))
+    throw py::type_error(std::string(b_name) + " must have the dtype of " + a_name + " (" +
+                         std::string(py::str(a.dtype())) + "), got " + std::string(py::str(b.dtype())));
+}
+
+// Calls fn(T{}) with T = float or double by the dtype of `a`; other dtypes are a TypeError.
+template <class Fn>
+auto dispatch_float(const py::array& a, const char* name, Fn&& fn) {
+  if (a.dtype().kind() == 'f' && a.itemsize() == 4) return fn(float{});
+  if (a.dtype().kind() == 'f' && a.itemsize() == 8) return fn(double{});
+  throw py::type_error(std::string(name) + " must be float32 or float64, got dtype " +
+                       std::string(py::str(a.dtype())));
+}
+
+template <class T>
+py::array_t<T> empty_like_shape(const std::vector<py::ssize_t>& shape) {
+  return py::array_t<T>(shape);
+}
+
+inline std::vector<py::ssize_t> shape_of(const py::array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// A list argument of arrays (multi-tensor ops): a py::list or tuple of numpy arrays.
+inline std::vector<py::array> array_list(const py::sequence& seq, const char* name) {
+  std::vector<py::array> out;
+  out.reserve(seq.size());
+  for (size_t i = 0; i < seq.size(); ++i) {
+    py::object item = seq[i];
+    if (!py::isinstance<py::array>(item))
+      throw py::type_error(std::string(name) + "[" + std::to_string(i) + "] must be a numpy array");
+    out.push_back(item.cast<py::array>());
+  }
+  return out;
+}
+
+}  // namespace trainart::bind

@@ -1,0 +1,63 @@
+// Bindings for the thread pools: ours (OpenMP) and OpenBLAS's, always set together.
+#include <cblas.h>
+
+#include "binders.hpp"
+#include "checks.hpp"
+#include "trainart/blas.hpp"
+#include "trainart/parallel.hpp"
+
+namespace trainart::bind {
+
+namespace py = pybind11;
+
+void bind_runtime(py::module_& m) {
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw py::value_error("n must be >= 1, got " + std::to_string(n));
+#if defined(_OPENMP)
+        omp_set_num_threads(n);
+#endif
+        scipy_openblas_set_num_threads(n);
+      },
+      py::arg("n"), "Set the threads of trainart's loops and of its OpenBLAS GEMMs.");
+  m.def(
+      "get_num_threads", []() { return max_threads(); },
+      "Threads trainart's own loops use.");
+  m.def(
+      "get_blas_num_threads", []() { return scipy_openblas_get_num_threads(); },
+      "Threads OpenBLAS uses for GEMM.");
+  m.def(
+      "has_openmp",
+      []() {
+#if defined(_OPENMP)
+        return true;
+#else
+        return false;
+#endif
+      },
+      "Whether the module was built with OpenMP.");
+  m.def(
+      "gemm",
+      [](py::array a, py::array b, py::array out, bool trans_a, bool trans_b) {
+        dispatch_float(a, "a", [&](auto tag) {
+          using T = decltype(tag);
+          check_array<T>(a, "a");
+          check_array<T>(b, "b");
+          check_array<T>(out, "out", true);
+          check_shape(a, "a", {-1, -1});
+          check_shape(b, "b", {-1, -1});
+          const index_t m = trans_a ? a.shape(1) : a.shape(0), k = trans_a ? a.shape(0) : a.shape(1);
+          const index_t n = trans_b ? b.shape(0) : b.shape(1);
+          if ((trans_b ? b.shape(1) : b.shape(0)) != k) throw py::value_error("b: inner dimensions of a and b differ");
+          check_shape(out, "out", {m, n});
+          py::gil_scoped_release release;
+          gemm(trans_a, trans_b, m, n, k, T(1), static_cast<const T*>(a.data()), a.shape(1),
+               static_cast<const T*>(b.data()), b.shape(1), T(0), static_cast<T*>(out.mutable_data()), n);
+        });
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("trans_a") = false, py::arg("trans_b") = false,
+      "out = op(a) @ op(b) with OpenBLAS: the GEMM floor the benchmarks compare against.");
+}
+
+}  // namespace trainart::bind

@@ -1,0 +1,27 @@
+// Shared macros of every trainart kernel: host/device inlining and argument checks that
+// become Python exceptions (std::invalid_argument -> ValueError) at the binding layer.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#if defined(__CUDACC__)
+#define TRAINART_HD __host__ __device__ __forceinline__
+#else
+#define TRAINART_HD inline
+#endif
+
+namespace trainart {
+
+using index_t = std::int64_t;
+
+// Raised by TRAINART_CHECK; pybind11 translates std::invalid_argument to ValueError.
+[[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+}  // namespace trainart
+
+#define TRAINART_CHECK(cond, msg)                    \
+  do {                                               \
+    if (!(cond)) ::trainart::fail(std::string(msg)); \
+  } while (0)

@@ -1,0 +1,94 @@
+// Every activation and its derivative, written once for the CPU and CUDA kernels.
+// The NumPy reference (python/trainart/reference/activation.py) mirrors these lines.
+#pragma once
+
+#include <cmath>
+
+#include "trainart/common.hpp"
+
+namespace trainart::math {
+
+// Numbering shared with Python (trainart.reference.activation.CODES).
+enum class Act : int {
+  identity = 0, sigmoid = 1, tanh = 2, relu = 3, leaky_relu = 4, elu = 5, selu = 6,
+  softplus = 7, silu = 8, gelu = 9, gelu_tanh = 10, mish = 11,
+};
+constexpr int kNumActs = 12;
+
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+constexpr double kInvSqrt2 = 0.70710678118654752440084436210485;
+constexpr double kInvSqrt2Pi = 0.39894228040143267793994605993438;
+constexpr double kSqrt2OverPi = 0.79788456080286535587989211986876;
+constexpr double kGeluTanhCoef = 0.044715;
+
+template <class T>
+TRAINART_HD T sigmoid(T z) {
+  // Two branches so exp never overflows: logits of +-1e4 give exactly 0 or 1.
+  if (z >= T(0)) return T(1) / (T(1) + std::exp(-z));
+  const T e = std::exp(z);
+  return e / (T(1) + e);
+}
+
+template <class T>
+TRAINART_HD T softplus(T z) {
+  // max(z, 0) + log1p(exp(-|z|)): exact for large |z|, no overflow.
+  return (z > T(0) ? z : T(0)) + std::log1p(std::exp(-std::fabs(z)));
+}
+
+// a = f(z). `param` is leaky_relu's slope or elu's alpha; ignored by the others.
+template <class T>
+TRAINART_HD T act_forward(Act kind, T z, T param) {
+  switch (kind) {
+    case Act::identity: return z;
+    case Act::sigmoid: return sigmoid(z);
+    case Act::tanh: return std::tanh(z);
+    case Act::relu: return z > T(0) ? z : T(0);
+    case Act::leaky_relu: return z > T(0) ? z : param * z;
+    case Act::elu: return z > T(0) ? z : param * std::expm1(z);
+    case Act::selu: return T(kSeluScale) * (z > T(0) ? z : T(kSeluAlpha) * std::expm1(z));
+    case Act::softplus: return softplus(z);
+    case Act::silu: return z * sigmoid(z);
+    case Act::gelu: return T(0.5) * z * (T(1) + std::erf(z * T(kInvSqrt2)));
+    case Act::gelu_tanh: {
+      const T u = T(kSqrt2OverPi) * (z + T(kGeluTanhCoef) * z * z * z);
+      return T(0.5) * z * (T(1) + std::tanh(u));
+    }
+    case Act::mish: return z * std::tanh(softplus(z));
+  }
+  return z;
+}
+
+// da/dz from the pre-activation z and the output a = f(z); each uses whichever is cheaper.
+template <class T>
+TRAINART_HD T act_derivative(Act kind, T z, T a, T param) {
+  switch (kind) {
+    case Act::identity: return T(1);
+    case Act::sigmoid: return a * (T(1) - a);
+    case Act::tanh: return T(1) - a * a;
+    case Act::relu: return z > T(0) ? T(1) : T(0);
+    case Act::leaky_relu: return z > T(0) ? T(1) : param;
+    case Act::elu: return z > T(0) ? T(1) : param * std::exp(z);
+    case Act::selu: return z > T(0) ? T(kSeluScale) : T(kSeluScale * kSeluAlpha) * std::exp(z);
+    case Act::softplus: return sigmoid(z);
+    case Act::silu: {
+      const T s = sigmoid(z);
+      return s * (T(1) + z * (T(1) - s));
+    }
+    case Act::gelu:
+      return T(0.5) * (T(1) + std::erf(z * T(kInvSqrt2))) +
+             z * T(kInvSqrt2Pi) * std::exp(T(-0.5) * z * z);
+    case Act::gelu_tanh: {
+      const T t = std::tanh(T(kSqrt2OverPi) * (z + T(kGeluTanhCoef) * z * z * z));
+      return T(0.5) * (T(1) + t) +
+             T(0.5) * z * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * z * z);
+    }
+    case Act::mish: {
+      const T t = std::tanh(softplus(z));
+      return t + z * sigmoid(z) * (T(1) - t * t);
+    }
+  }
+  return T(1);
+}
+
+}  // namespace trainart::math

@@ -1,0 +1,34 @@
+"""trainart: a fast trainer for dense neural networks, with C++/CUDA kernels under a small API."""
+
+from . import _native, activations, linalg, losses, ops, optim
+from ._backend import available as available_backends
+from .errors import BackendUnavailableError, CheckpointError, TrainingDiverged
+
+__version__ = "0.1.0"
+
+
+def set_num_threads(n):
+    """Set the threads of every pool trainart runs: its own loops and its OpenBLAS GEMMs.
+
+    The NumPy reference backend uses NumPy's own BLAS, which this does not change (use
+    threadpoolctl for that).
+    """
+    from ._validate import integer
+
+    n = integer(n, "n", low=1)
+    cpu = _native.load("cpu")
+    if cpu is not None:
+        cpu.set_num_threads(n)
+
+
+def get_num_threads():
+    """Threads trainart's native loops use (1 without the compiled CPU module)."""
+    cpu = _native.load("cpu")
+    return cpu.get_num_threads() if cpu is not None else 1
+
+
+__all__ = [
+    "BackendUnavailableError", "CheckpointError", "TrainingDiverged", "activations",
+    "available_backends", "get_num_threads", "linalg", "losses", "ops", "optim",
+    "set_num_threads", "__version__",
+]

@@ -1,0 +1,41 @@
+"""Loads the compiled engines (_cpu, _cuda). Each is optional; asking for a missing one raises
+an error that says how to build it."""
+
+import importlib
+
+from .errors import BackendUnavailableError
+
+_BUILD_HINTS = {
+    "cpu": (
+        "the C++ module trainart._cpu is not built: reinstall trainart from source with a C++17 "
+        "compiler and CMake on PATH (pip install .)"
+    ),
+    "cuda": (
+        "the CUDA module trainart._cuda is not built: reinstall with nvcc on PATH and "
+        "`pip install . -Ccmake.define.TRAINART_CUDA=ON`"
+    ),
+}
+
+_modules = {}
+
+
+def load(name):
+    """Return the compiled module for backend `name` ("cpu" or "cuda"), or None if not built."""
+    if name not in _modules:
+        try:
+            if name == "cpu":
+                # _cpu links libscipy_openblas.so; importing the wheel first makes sure it is
+                # loaded from the scipy_openblas32 package whatever the rpath says.
+                import scipy_openblas32  # noqa: F401
+            _modules[name] = importlib.import_module(f"trainart._{name}")
+        except ImportError:
+            _modules[name] = None
+    return _modules[name]
+
+
+def require(name):
+    """Like load, but raise BackendUnavailableError naming the build step when missing."""
+    module = load(name)
+    if module is None:
+        raise BackendUnavailableError(f"backend {name!r} is unavailable: {_BUILD_HINTS[name]}")
+    return module

@@ -1,0 +1,128 @@
+"""Input checks shared by every public entry: they run before any memory is touched and name
+the offending argument."""
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=False):
+    """Return `x` as a C-contiguous float32/float64 array, or raise naming `name`.
+
+    Float32/float64 keep their dtype unless `dtype` is given; integers and bools become
+    `dtype` or float64; object, complex, string and other float widths are rejected.
+    """
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+    kind = arr.dtype.kind
+    if kind in "biu":
+        arr = arr.astype(dtype or np.float64)
+    elif kind == "f":
+        if arr.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32 or float64, got dtype {arr.dtype}")
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {arr.dtype}")
+    else:
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim not in np.atleast_1d(ndim):
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if finite and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return np.ascontiguousarray(arr)
+
+
+def same_dtype(ref_name, ref, **arrays):
+    """Raise TypeError unless every array in `arrays` has the dtype of `ref`."""
+    for name, arr in arrays.items():
+        if arr is not None and arr.dtype != ref.dtype:
+            raise TypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype}), got {arr.dtype}")
+
+
+def shape(arr, name, expected):
+    """Raise ValueError unless arr.shape matches `expected` (None entries match anything)."""
+    ok = arr.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, arr.shape))
+    if not ok:
+        want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+
+
+def real(value, name, *, low=None, high=None, low_open=False, high_open=False):
+    """Return `value` as a finite Python float inside the given bounds, or raise naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def integer(value, name, *, low=None, high=None):
+    """Return `value` as a Python int inside [low, high], or raise naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def choice(value, name, options):
+    """Return `value` if it is one of `options`, else raise ValueError listing them."""
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return value
+
+
+def array_list(arrays, name):
+    """A list of float arrays of one dtype (multi-tensor ops): each checked and named name[i]."""
+    if isinstance(arrays, np.ndarray):
+        arrays = [arrays]
+    if not isinstance(arrays, (list, tuple)):
+        raise TypeError(f"{name} must be an array or a list of arrays, got {type(arrays).__name__}")
+    if len(arrays) == 0:
+        raise ValueError(f"{name} must not be empty")
+    out = []
+    for i, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name}[{i}] must be a numpy array, got {type(a).__name__}")
+        if a.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name}[{i}] must be float32 or float64, got dtype {a.dtype}")
+        if a.dtype != arrays[0].dtype:
+            raise TypeError(f"{name}[{i}] must have the dtype of {name}[0] ({arrays[0].dtype}), got {a.dtype}")
+        out.append(a)
+    return out
+
+
+class inplace_contiguous:
+    """Context manager for in-place kernels: yields C-contiguous stand-ins for `arrays` and,
+    on a clean exit, copies results back into the originals that were not contiguous."""
+
+    def __init__(self, arrays):
+        self.originals = list(arrays)
+        self.work = [a if a.flags.c_contiguous and a.flags.writeable else np.ascontiguousarray(a)
+                     for a in self.originals]
+
+    def __enter__(self):
+        return self.work
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            for orig, work in zip(self.originals, self.work):
+                if work is not orig:
+                    orig[...] = work
+        return False

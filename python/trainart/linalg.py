@@ -1,0 +1,1 @@
+"""Linear algebra kernels: batched Cholesky solves of small SPD systems."""

@@ -1,0 +1,1 @@
+"""Losses by name: ta.losses.get("huber").forward(logits, target) / .backward(...)."""

@@ -1,0 +1,5 @@
+"""Benchmark cases for the batchnorm kernels."""
+
+
+def cases(quick):
+    return []

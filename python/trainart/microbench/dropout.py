@@ -1,0 +1,5 @@
+"""Benchmark cases for the dropout kernels."""
+
+
+def cases(quick):
+    return []

@@ -1,0 +1,3 @@
+"""trainart.ops: the activation kernels, validated, on any backend."""
+
+__all__ = []

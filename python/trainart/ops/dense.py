@@ -1,0 +1,3 @@
+"""trainart.ops: the dense kernels, validated, on any backend."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""trainart.ops: the optimizer kernels, validated, on any backend."""
+
+__all__ = []

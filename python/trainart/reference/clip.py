@@ -1,0 +1,3 @@
+"""NumPy reference for the clip kernels (cpp/cpu/clip.cpp)."""
+
+__all__ = []

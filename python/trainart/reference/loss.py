@@ -1,0 +1,3 @@
+"""NumPy reference for the loss kernels (cpp/cpu/loss.cpp)."""
+
+__all__ = []

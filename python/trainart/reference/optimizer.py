@@ -1,0 +1,3 @@
+"""NumPy reference for the optimizer kernels (cpp/cpu/optimizer.cpp)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""NumPy reference for the solve kernels (cpp/cpu/solve.cpp)."""
+
+__all__ = []
