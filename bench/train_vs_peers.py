@@ -1,0 +1,274 @@
+"""Epoch time of trainart against its peers on DESIGN §8's two workloads.
+
+Each peer runs in its own process (so no library's thread pool or allocator warms another's),
+peers alternate round by round, and each reports the median of its timed epochs. PyTorch may
+live in another interpreter (--torch-python), since it is never a dependency of trainart.
+
+    python bench/train_vs_peers.py --workload small --rounds 3
+    python bench/train_vs_peers.py --workload mnist --torch-python /path/to/venv/bin/python
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+WORKLOADS = {
+    # sizes, dropout after each hidden layer, batch, rows, timed epochs
+    "small": dict(sizes=[64, 128, 10], dropout=0.0, batch=32, rows=1437, epochs=20),
+    "mnist": dict(sizes=[784, 512, 512, 10], dropout=0.2, batch=256, rows=60000, epochs=3),
+}
+PEERS = ("trainart-cpu", "trainart-numpy", "torch", "sklearn", "numpy-loop")
+
+
+def make_data(workload):
+    """Digits rows (small) or synthetic MNIST-shaped rows (mnist), float32, labels int64."""
+    w = WORKLOADS[workload]
+    rng = np.random.default_rng(0)
+    if workload == "small":
+        from trainart.datasets import load_digits
+
+        X, y = load_digits(dtype=np.float32)
+        X /= 16.0
+        return X[: w["rows"]], y[: w["rows"]]
+    X = rng.random((w["rows"], w["sizes"][0]), dtype=np.float32)
+    y = rng.integers(0, w["sizes"][-1], w["rows"]).astype(np.int64)
+    return X, y
+
+
+def epoch_flops(workload):
+    """Multiply-adds of the GEMMs of one epoch x 2: forward, dW, and dX except the first layer."""
+    w = WORKLOADS[workload]
+    sizes, n = w["sizes"], w["rows"]
+    flops = 0
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        flops += 2 * n * a * b * (2 if i == 0 else 3)
+    return flops
+
+
+# -- workers: each times `epochs` epochs after one warm-up epoch and prints JSON -------------------
+def worker_trainart(workload, executor):
+    import trainart as ta
+
+    w = WORKLOADS[workload]
+    X, y = make_data(workload)
+    model = ta.MLP(w["sizes"], activation="relu", init="he_normal", dropout=w["dropout"])
+    trainer = ta.Trainer(model, loss="cross_entropy", optimizer=ta.optim.Adam(lr=1e-3),
+                         executor=executor, seed=0)
+    times = []
+    for _ in range(w["epochs"] + 1):
+        start = time.perf_counter()
+        trainer.fit(X, y, epochs=1, batch_size=w["batch"], verbose=0)
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def worker_torch(workload):
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    w = WORKLOADS[workload]
+    X, y = make_data(workload)
+    X, y = torch.from_numpy(X), torch.from_numpy(y)
+    layers = []
+    for i, (a, b) in enumerate(zip(w["sizes"][:-1], w["sizes"][1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(w["sizes"]) - 2:
+            layers.append(torch.nn.ReLU())
+            if w["dropout"]:
+                layers.append(torch.nn.Dropout(w["dropout"]))
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    for _ in range(w["epochs"] + 1):
+        start = time.perf_counter()
+        perm = torch.randperm(len(X))
+        for lo in range(0, len(X), w["batch"]):
+            idx = perm[lo:lo + w["batch"]]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def worker_sklearn(workload):
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+
+    w = WORKLOADS[workload]  # scikit-learn has no dropout: it runs the network without it
+    X, y = make_data(workload)
+    clf = MLPClassifier(hidden_layer_sizes=tuple(w["sizes"][1:-1]), activation="relu", solver="adam",
+                        alpha=0.0, batch_size=w["batch"], learning_rate_init=1e-3, max_iter=1,
+                        shuffle=True, random_state=0, tol=0.0, n_iter_no_change=10**9, warm_start=True)
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(w["epochs"] + 1):
+            start = time.perf_counter()
+            clf.fit(X, y)
+            times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def worker_numpy_loop(workload):
+    """A hand-written NumPy MLP loop: what a careful user writes without a framework."""
+    w = WORKLOADS[workload]
+    X, y = make_data(workload)
+    rng = np.random.default_rng(0)
+    sizes, p = w["sizes"], w["dropout"]
+    Ws = [(rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [np.zeros(b, np.float32) for b in sizes[1:]]
+    params = Ws + bs
+    m = [np.zeros_like(q) for q in params]
+    v = [np.zeros_like(q) for q in params]
+    lr, b1, b2, eps, t = 1e-3, 0.9, 0.999, 1e-8, 0
+    times = []
+    for _ in range(w["epochs"] + 1):
+        start = time.perf_counter()
+        perm = rng.permutation(len(X))
+        for lo in range(0, len(X), w["batch"]):
+            idx = perm[lo:lo + w["batch"]]
+            h, acts, masks = X[idx], [], []
+            for i in range(len(Ws)):
+                acts.append(h)
+                h = h @ Ws[i] + bs[i]
+                if i < len(Ws) - 1:
+                    h = np.maximum(h, 0)
+                    if p:
+                        mask = (rng.random(h.shape, dtype=np.float32) >= p) / np.float32(1 - p)
+                        h = h * mask
+                        masks.append(mask)
+            z = h - h.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            prob = e / e.sum(axis=1, keepdims=True)
+            prob[np.arange(len(idx)), y[idx]] -= 1
+            g = prob / np.float32(len(idx))
+            gW, gb = [None] * len(Ws), [None] * len(Ws)
+            for i in range(len(Ws) - 1, -1, -1):
+                gW[i] = acts[i].T @ g
+                gb[i] = g.sum(axis=0)
+                if i > 0:
+                    g = g @ Ws[i].T
+                    if p:
+                        g = g * masks[i - 1]
+                    g = g * (acts[i] > 0)
+            t += 1
+            for q, gq, mq, vq in zip(params, gW + gb, m, v):
+                mq *= b1
+                mq += (1 - b1) * gq
+                vq *= b2
+                vq += (1 - b2) * gq * gq
+                q -= (lr / (1 - b1 ** t)) * mq / (np.sqrt(vq / (1 - b2 ** t)) + eps)
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def gemm_floor(workload):
+    """Seconds of the bare OpenBLAS GEMMs of one epoch (forward, dW, dX), median of 5."""
+    import trainart
+    from trainart import _native
+
+    cpu = _native.require("cpu")
+    trainart.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    w = WORKLOADS[workload]
+    rng = np.random.default_rng(0)
+    jobs = []
+    sizes, n, bsz = w["sizes"], w["rows"], w["batch"]
+    steps = [min(bsz, n - lo) for lo in range(0, n, bsz)]
+    for rows in sorted(set(steps)):
+        count = steps.count(rows)
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            x, W, g = (rng.random(s, dtype=np.float32) for s in ((rows, a), (a, b), (rows, b)))
+            jobs.append((count, x, W, np.empty((rows, b), np.float32), False, False))
+            jobs.append((count, x, g, np.empty((a, b), np.float32), True, False))
+            if i > 0:
+                jobs.append((count, g, W, np.empty((rows, a), np.float32), False, True))
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for count, A, B, out, ta_, tb in jobs:
+            for _ in range(count):
+                cpu.gemm(A, B, out, ta_, tb)
+        times.append(time.perf_counter() - start)
+    return [statistics.median(times)]
+
+
+def run_worker(name, workload):
+    threads = os.environ.get("BENCH_THREADS", "2")
+    if name.startswith("trainart"):
+        import trainart
+
+        trainart.set_num_threads(int(threads))
+        return worker_trainart(workload, name.split("-")[1])
+    return {"torch": worker_torch, "sklearn": worker_sklearn, "numpy-loop": worker_numpy_loop,
+            "gemm-floor": gemm_floor}[name](workload)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="small")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of every peer")
+    parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--torch-python", default=sys.executable, help="interpreter that has torch")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(run_worker(args.worker, args.workload)))
+        return
+
+    env = dict(os.environ, BENCH_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
+               OPENBLAS_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    peers = args.peers.split(",") + ["gemm-floor"]
+    samples = {p: [] for p in peers}
+    failed = {}
+    for r in range(args.rounds):
+        for peer in peers:
+            if peer in failed:
+                continue
+            python = args.torch_python if peer == "torch" else sys.executable
+            proc = subprocess.run([python, __file__, "--worker", peer, "--workload", args.workload],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                failed[peer] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+                continue
+            samples[peer] += json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"round {r + 1}/{args.rounds} {peer}: {statistics.median(samples[peer]):.4f} s/epoch",
+                  file=sys.stderr, flush=True)
+
+    w = WORKLOADS[args.workload]
+    flops = epoch_flops(args.workload)
+    med = {p: statistics.median(s) for p, s in samples.items() if s}
+    rows = []
+    print(f"\nworkload {args.workload}: sizes {w['sizes']}, dropout {w['dropout']}, batch {w['batch']}, "
+          f"{w['rows']} rows, Adam, float32, {args.threads} threads; median of {args.rounds} rounds")
+    print(f"{'peer':<16} {'s/epoch':>10} {'samples/s':>12} {'GFLOP/s':>9} {'vs trainart-cpu':>16}")
+    base = med.get("trainart-cpu")
+    for peer in peers:
+        if peer not in med:
+            print(f"{peer:<16} {'n/a':>10}  ({failed.get(peer, 'no samples')})")
+            continue
+        s = med[peer]
+        ratio = s / base if base else float("nan")
+        print(f"{peer:<16} {s:>10.4f} {w['rows'] / s:>12.0f} {flops / s / 1e9:>9.2f} {ratio:>15.2f}x")
+        rows.append(dict(peer=peer, seconds_per_epoch=s, samples_per_second=w["rows"] / s,
+                         gflops=flops / s / 1e9, ratio_to_trainart_cpu=ratio))
+    print("vs trainart-cpu: peer time / trainart-cpu time (above 1: trainart is faster); "
+          "gemm-floor: the bare GEMMs of one epoch")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(workload=args.workload, rows=rows, failed=failed), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Gradient clipping rules for the Trainer: by global L2 norm (or per tensor) and by value."""
+
+from ._validate import real
+
+__all__ = ["ClipNorm", "ClipValue", "from_config"]
+
+
+class ClipNorm:
+    """Scale the gradients so their L2 norm is at most `max_norm`.
+
+    With per_tensor=False (default) the norm is the global one over every parameter tensor,
+    g <- g * min(1, max_norm / ||g||), applied inside the optimizer update (no extra pass).
+    With per_tensor=True each tensor is clipped by its own norm.
+    """
+
+    def __init__(self, max_norm, per_tensor=False):
+        self.max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
+        if not isinstance(per_tensor, bool):
+            raise TypeError(f"per_tensor must be a bool, got {type(per_tensor).__name__}")
+        self.per_tensor = per_tensor
+
+    def config(self):
+        return {"kind": "norm", "max_norm": self.max_norm, "per_tensor": self.per_tensor}
+
+    def __repr__(self):
+        return f"ClipNorm({self.max_norm}, per_tensor={self.per_tensor})"
+
+
+class ClipValue:
+    """Clamp every gradient element to [-value, value]."""
+
+    def __init__(self, value):
+        self.value = real(value, "value", low=0.0, low_open=True)
+
+    def config(self):
+        return {"kind": "value", "value": self.value}
+
+    def __repr__(self):
+        return f"ClipValue({self.value})"
+
+
+def from_config(config):
+    if config is None:
+        return None
+    config = dict(config)
+    kind = config.pop("kind")
+    return ClipNorm(**config) if kind == "norm" else ClipValue(**config)

@@ -1,0 +1,110 @@
+"""The executor contract (DESIGN §1): the only seam between the Python API and the engines.
+
+An executor owns parameters, buffers (batch-norm running statistics), optimizer state and
+scratch memory for a whole run. The Trainer calls it once per epoch; per-step work never
+comes back to Python in the native executors.
+"""
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["Plan", "EpochStats", "Executor"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything an executor needs to run a model, as plain JSON-able values.
+
+    ops: the model's op list (trainart.models.Sequential.ops()).
+    loss: canonical loss name; loss_param: huber's delta.
+    Targets come with each call: int64 class indices (cross_entropy) or a float matrix with
+    one column per output.
+    optimizer: the optimizer's config (trainart.optim.from_config rebuilds it).
+    clip: None, {"kind": "norm", "max_norm", "per_tensor"} or {"kind": "value", "value"}.
+    """
+
+    input_dim: int
+    output_dim: int
+    ops: tuple
+    loss: str
+    loss_param: float
+    optimizer: dict
+    clip: dict = None
+    dtype: str = "float32"
+    seed: int = 0
+    dropout_mode: str = "inverted"
+    nonfinite: str = "raise"
+
+    @property
+    def n_params(self):
+        return 2 * sum(op["op"] in ("dense", "batchnorm") for op in self.ops)
+
+    @property
+    def trainable(self):
+        """Per parameter tensor, whether the optimizer updates it."""
+        flags = []
+        for op in self.ops:
+            if op["op"] == "dense":
+                flags += [op["trainable"]] * 2
+            elif op["op"] == "batchnorm":
+                flags += [True, True]
+        return flags
+
+    @property
+    def classification(self):
+        return self.loss in ("cross_entropy", "binary_cross_entropy")
+
+
+@dataclasses.dataclass
+class EpochStats:
+    """What one train_epoch call reports.
+
+    loss: mean training loss over the rows visited (regularization included);
+    step_losses: per-step batch losses; grad_norms: per-step global L2 norm of the gradients
+    before clipping; correct: rows classified right (classification, dropout active; else 0);
+    rows: rows visited; skipped: steps skipped for non-finite values (nonfinite="skip");
+    diverged_step: index of the step that turned non-finite (nonfinite="raise"), after which
+    the epoch stopped with the parameters from before that step; None otherwise.
+    """
+
+    loss: float
+    step_losses: np.ndarray
+    grad_norms: np.ndarray
+    correct: int
+    rows: int
+    skipped: int = 0
+    diverged_step: int = None
+
+
+class Executor:
+    """Interface every executor implements (see DESIGN §1 for the meaning of each call)."""
+
+    name = "base"
+
+    def build(self, plan, params, buffers):
+        raise NotImplementedError
+
+    def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
+        raise NotImplementedError
+
+    def evaluate(self, X, y, *, sample_weight=None):
+        raise NotImplementedError
+
+    def predict(self, X, *, mc_samples=0, raw=True):
+        raise NotImplementedError
+
+    def get_params(self):
+        raise NotImplementedError
+
+    def set_params(self, params):
+        raise NotImplementedError
+
+    def state_dict(self):
+        raise NotImplementedError
+
+    def load_state_dict(self, state):
+        raise NotImplementedError
+
+    def loss_and_grad(self, X, y, *, sample_weight=None):
+        raise NotImplementedError

@@ -1,0 +1,272 @@
+"""The reference executor: the training loop in plain Python over the kernel functions.
+
+With the NumPy reference kernels it is the specification of what a training step computes;
+given the _cpu module's bindings (same names and signatures) it runs the same loop on native
+kernels, which the tests use to localize a disagreement between executors.
+"""
+
+import numpy as np
+
+from .. import ops, optim, reference
+from .base import EpochStats, Executor
+
+__all__ = ["NumpyExecutor"]
+
+# Dropout masks at inference (MC dropout) use layer ids offset by this, so they never repeat a
+# training mask; their step counter packs (sample << 16) | chunk.
+INFERENCE_LAYER_OFFSET = 1 << 16
+PREDICT_CHUNK = 4096
+LOSS_CODES = {"cross_entropy": 0, "binary_cross_entropy": 1, "mse": 2, "mae": 3, "huber": 4}
+
+
+class NumpyExecutor(Executor):
+    """Runs a Plan step by step in Python. `kernels` is trainart.reference (default) or a
+    module with the same functions; `backend` names it for the ops-level calls."""
+
+    name = "numpy"
+
+    def __init__(self, kernels=reference, backend="numpy"):
+        self.K = kernels
+        self.backend = backend
+
+    # -- state ---------------------------------------------------------------------------------
+    def build(self, plan, params, buffers):
+        self.plan = plan
+        self.dtype = np.dtype(plan.dtype)
+        self.ops = plan.ops
+        self.params = [np.array(p, dtype=self.dtype) for p in params]
+        self.buffers = [np.array(b, dtype=self.dtype) for b in buffers]
+        self.optimizer = optim.from_config(plan.optimizer)
+        self.trainable = [i for i, t in enumerate(plan.trainable) if t]
+        self.opt_state = self.optimizer.init([self.params[i] for i in self.trainable])
+        self.loss_code = LOSS_CODES[plan.loss]
+        # Only ops after the first parameterized one need their input gradient.
+        first = next(i for i, op in enumerate(self.ops) if op["op"] in ("dense", "batchnorm"))
+        self.need_dx = [i > first for i in range(len(self.ops))]
+        return self
+
+    def get_params(self):
+        return [p.copy() for p in self.params]
+
+    def set_params(self, params):
+        for p, new in zip(self.params, params):
+            p[...] = new
+
+    def state_dict(self):
+        return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers],
+                "optimizer": optim.state_copy(self.opt_state)}
+
+    def load_state_dict(self, state):
+        self.set_params(state["params"])
+        for b, new in zip(self.buffers, state["buffers"]):
+            b[...] = new
+        self.opt_state = optim.state_copy(state["optimizer"], dtype=self.dtype)
+
+    # -- forward and backward ------------------------------------------------------------------
+    def _forward(self, x, *, mode, step=0, buffers=None):
+        """Run the ops on x. mode: "train" (dropout on, batch statistics, caches kept),
+        "eval" (no dropout, running statistics) or "mc" (dropout on, running statistics)."""
+        K, P = self.K, self.params
+        buffers = self.buffers if buffers is None else buffers
+        caches, h = [], x
+        for op in self.ops:
+            kind = op["op"]
+            if kind == "dense":
+                a, z = K.dense_forward(h, P[op["W"]], P[op["b"]], op["code"], op["param"])
+                caches.append((h, z, a))
+                h = a
+            elif kind == "activation":
+                a = K.activation_forward(h, op["code"], op["param"])
+                caches.append((h, a))
+                h = a
+            elif kind == "dropout":
+                caches.append(None)
+                if mode == "eval":
+                    if self.plan.dropout_mode == "weight_scaling":
+                        h = h * self.dtype.type(1.0 - op["rate"])
+                else:
+                    h = self._dropout(h, op, step, mode)
+            elif kind == "batchnorm":
+                g, b = P[op["gamma"]], P[op["beta"]]
+                rm, rv = buffers[2 * op["buffer"]], buffers[2 * op["buffer"] + 1]
+                if mode == "train":
+                    y, mean, invstd = K.batchnorm_forward_train(h, g, b, rm, rv, op["momentum"], op["eps"])
+                    caches.append((h, mean, invstd))
+                else:
+                    y = K.batchnorm_forward_infer(h, g, b, rm, rv, op["eps"])
+                    caches.append(None)
+                h = y
+        return h, caches
+
+    def _dropout(self, h, op, step, mode):
+        scale = 1.0 / (1.0 - op["rate"]) if self.plan.dropout_mode == "inverted" else 1.0
+        layer = op["layer"] + (INFERENCE_LAYER_OFFSET if mode == "mc" else 0)
+        return self.K.dropout(h, op["rate"], self.plan.seed, layer, step, scale)
+
+    def _backward(self, dlogits, caches, step):
+        K, P = self.K, self.params
+        grads = [None] * len(P)
+        g = dlogits
+        for i in range(len(self.ops) - 1, -1, -1):
+            op, cache = self.ops[i], caches[i]
+            kind = op["op"]
+            if kind == "dense":
+                h, z, a = cache
+                g, dW, db = K.dense_backward(g, h, P[op["W"]], z, a, op["code"], op["param"], self.need_dx[i])
+                grads[op["W"]], grads[op["b"]] = dW, db
+            elif kind == "activation":
+                h, a = cache
+                g = K.activation_backward(g, h, a, op["code"], op["param"])
+            elif kind == "dropout":
+                g = self._dropout(g, op, step, "train")
+            elif kind == "batchnorm":
+                h, mean, invstd = cache
+                g, grads[op["gamma"]], grads[op["beta"]] = K.batchnorm_backward(g, h, P[op["gamma"]], mean, invstd)
+            if not self.need_dx[i]:
+                break
+        return grads
+
+    def _loss(self, logits, y, weight):
+        if y.dtype.kind == "i":
+            return self.K.cross_entropy_labels(logits, y, weight)
+        return self.K.loss_value_and_grad(logits, y, self.loss_code, self.plan.loss_param, weight)
+
+    def _penalty(self):
+        """l1*sum|W| + l2*sum W^2 over the dense layers that set them (Keras's convention)."""
+        total = 0.0
+        for op in self.ops:
+            if op["op"] == "dense" and (op["l1"] or op["l2"]):
+                W = self.params[op["W"]]
+                total += op["l1"] * float(np.abs(W).sum(dtype=np.float64))
+                total += op["l2"] * float(np.square(W).sum(dtype=np.float64))
+        return total
+
+    def _add_penalty_grads(self, grads):
+        for op in self.ops:
+            if op["op"] == "dense" and (op["l1"] or op["l2"]):
+                W, dW = self.params[op["W"]], grads[op["W"]]
+                t = self.dtype.type
+                if op["l2"]:
+                    dW += t(2.0 * op["l2"]) * W
+                if op["l1"]:
+                    dW += t(op["l1"]) * np.sign(W)
+
+    def _apply_max_norm(self):
+        for op in self.ops:
+            if op["op"] == "dense" and op["max_norm"] is not None and op["trainable"]:
+                W = self.params[op["W"]]
+                norms = np.sqrt(np.square(W).sum(axis=0))
+                c = self.dtype.type(op["max_norm"])
+                W *= np.where(norms > c, c / np.where(norms > c, norms, 1), self.dtype.type(1))
+
+    # -- contract ------------------------------------------------------------------------------
+    def loss_and_grad(self, X, y, *, sample_weight=None):
+        """Loss (with regularization) and gradients of every parameter on one batch, no update."""
+        logits, caches = self._forward(X, mode="train", step=0, buffers=[b.copy() for b in self.buffers])
+        value, dlogits = self._loss(logits, y, sample_weight)
+        grads = self._backward(dlogits, caches, 0)
+        self._add_penalty_grads(grads)
+        return value + self._penalty(), grads
+
+    def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
+        plan = self.plan
+        n_steps = len(lrs)
+        step_losses = np.zeros(n_steps)
+        grad_norms = np.zeros(n_steps)
+        correct = rows = skipped = 0
+        loss_sum = 0.0
+        clip = plan.clip or {}
+        for s in range(n_steps):
+            idx = perm[s * batch_size:(s + 1) * batch_size]
+            xb, yb = X[idx], y[idx]
+            wb = None if sample_weight is None else sample_weight[idx]
+            step = step0 + s
+            trial_buffers = [b.copy() for b in self.buffers]
+            logits, caches = self._forward(xb, mode="train", step=step, buffers=trial_buffers)
+            value, dlogits = self._loss(logits, yb, wb)
+            grads = self._backward(dlogits, caches, step)
+            self._add_penalty_grads(grads)
+            value += self._penalty()
+            tgrads = [grads[i] for i in self.trainable]
+            norm = ops.global_norm(tgrads, backend=self.backend)
+            if not (np.isfinite(value) and np.isfinite(norm)):
+                if plan.nonfinite == "raise":
+                    step_losses[s], grad_norms[s] = value, norm
+                    return self._stats(step_losses[:s + 1], grad_norms[:s + 1], loss_sum, rows, correct,
+                                       skipped, diverged=s)
+                skipped += 1
+                step_losses[s], grad_norms[s] = value, norm
+                continue
+            for b, new in zip(self.buffers, trial_buffers):
+                b[...] = new
+            scale = 1.0
+            if clip.get("kind") == "norm":
+                if clip["per_tensor"]:
+                    ops.clip_by_norm_per_tensor(tgrads, clip["max_norm"], backend=self.backend)
+                elif norm > clip["max_norm"]:
+                    scale = clip["max_norm"] / norm
+            elif clip.get("kind") == "value":
+                ops.clip_by_value(tgrads, clip["value"], backend=self.backend)
+            overrides = {} if momentums is None else self.optimizer.momentum_override(momentums[s])
+            self.optimizer.step([self.params[i] for i in self.trainable], tgrads, self.opt_state,
+                                lr=float(lrs[s]), grad_scale=scale, backend=self.backend, **overrides)
+            self._apply_max_norm()
+            step_losses[s], grad_norms[s] = value, norm
+            loss_sum += value * len(idx)
+            rows += len(idx)
+            correct += self._correct(logits, yb)
+        return self._stats(step_losses, grad_norms, loss_sum, rows, correct, skipped)
+
+    @staticmethod
+    def _stats(step_losses, grad_norms, loss_sum, rows, correct, skipped, diverged=None):
+        return EpochStats(loss=loss_sum / rows if rows else float("nan"), step_losses=step_losses,
+                          grad_norms=grad_norms, correct=int(correct), rows=int(rows),
+                          skipped=int(skipped), diverged_step=diverged)
+
+    def _correct(self, logits, y):
+        if y.dtype.kind == "i":
+            return int((logits.argmax(axis=1) == y).sum())
+        if self.plan.loss == "binary_cross_entropy":
+            return int(((logits > 0) == (y > 0.5)).all(axis=1).sum())
+        if self.plan.loss == "cross_entropy":
+            return int((logits.argmax(axis=1) == y.argmax(axis=1)).sum())
+        return 0
+
+    def evaluate(self, X, y, *, sample_weight=None):
+        total, correct = 0.0, 0
+        for lo in range(0, len(X), PREDICT_CHUNK):
+            xb, yb = X[lo:lo + PREDICT_CHUNK], y[lo:lo + PREDICT_CHUNK]
+            wb = None if sample_weight is None else sample_weight[lo:lo + PREDICT_CHUNK]
+            logits, _ = self._forward(xb, mode="eval")
+            value, _ = self._loss(logits, yb, wb)
+            total += value * len(xb)
+            correct += self._correct(logits, yb)
+        out = {"loss": total / len(X) + self._penalty()}
+        if self.plan.classification:
+            out["accuracy"] = correct / len(X)
+        return out
+
+    def predict(self, X, *, mc_samples=0, raw=True):
+        """Network outputs (logits when raw) for X; with mc_samples=K, the (mean, std) over K
+        forward passes with dropout active (Monte-Carlo dropout) of the linked outputs."""
+        if mc_samples == 0:
+            chunks = [self._forward(X[lo:lo + PREDICT_CHUNK], mode="eval")[0]
+                      for lo in range(0, len(X), PREDICT_CHUNK)]
+            out = np.concatenate(chunks)
+            return out if raw else self.link(out)
+        samples = np.stack([
+            self.link(np.concatenate([
+                self._forward(X[lo:lo + PREDICT_CHUNK], mode="mc", step=(s << 16) | c)[0]
+                for c, lo in enumerate(range(0, len(X), PREDICT_CHUNK))]))
+            for s in range(mc_samples)])
+        return samples.mean(axis=0), samples.std(axis=0)
+
+    def link(self, logits):
+        """Probabilities for the classification losses, identity for regression."""
+        if self.plan.loss == "cross_entropy":
+            z = logits - logits.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=1, keepdims=True)
+        if self.plan.loss == "binary_cross_entropy":
+            return reference.activation_forward(logits, 1, 0.0)
+        return logits

@@ -1,0 +1,147 @@
+"""Models: Sequential stacks of layer specs and the MLP shorthand. A model is a description;
+its parameters live in the Trainer's executor. `model.ops()` is what a Plan carries."""
+
+import numpy as np
+
+from . import initializers
+from ._validate import integer, real
+from .layers import Activation, BatchNorm, Dense, Dropout, Layer, canonical_activation
+from .reference.activation import ACTIVATION_CODES
+
+__all__ = ["Sequential", "MLP"]
+
+
+class Sequential:
+    """A stack of layers applied in order to inputs of width `input_dim`.
+
+    Args:
+        layers: Dense, Activation, Dropout and BatchNorm specs.
+        input_dim: number of input features.
+    """
+
+    def __init__(self, layers, input_dim):
+        self.input_dim = integer(input_dim, "input_dim", low=1)
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must not be empty")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a trainart layer, got {type(layer).__name__}")
+        if not any(isinstance(layer, Dense) for layer in layers):
+            raise ValueError("layers must contain at least one Dense layer")
+        self.layers = tuple(layers)
+
+    @property
+    def output_dim(self):
+        return [layer.units for layer in self.layers if isinstance(layer, Dense)][-1]
+
+    def ops(self):
+        """The flat op list of a Plan, with parameter indices; an Activation right after an
+        identity Dense is fused into it (one epilogue pass instead of two)."""
+        ops, width, n_params, n_dropout, n_bn = [], self.input_dim, 0, 0, 0
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                ops.append({"op": "dense", "W": n_params, "b": n_params + 1, "fan_in": width,
+                            "fan_out": layer.units, "act": layer.activation,
+                            "code": ACTIVATION_CODES[layer.activation], "param": layer.activation_param,
+                            "l1": layer.l1, "l2": layer.l2, "max_norm": layer.max_norm,
+                            "trainable": layer.trainable})
+                n_params += 2
+                width = layer.units
+            elif isinstance(layer, Activation):
+                if ops and ops[-1]["op"] == "dense" and ops[-1]["act"] == "identity":
+                    ops[-1].update(act=layer.name, code=ACTIVATION_CODES[layer.name], param=layer.activation_param)
+                else:
+                    ops.append({"op": "activation", "act": layer.name, "code": ACTIVATION_CODES[layer.name],
+                                "param": layer.activation_param})
+            elif isinstance(layer, Dropout):
+                if layer.rate > 0:
+                    ops.append({"op": "dropout", "rate": layer.rate, "layer": n_dropout})
+                n_dropout += 1
+            elif isinstance(layer, BatchNorm):
+                ops.append({"op": "batchnorm", "gamma": n_params, "beta": n_params + 1,
+                            "buffer": n_bn, "features": width, "momentum": layer.momentum,
+                            "eps": layer.eps})
+                n_params += 2
+                n_bn += 1
+        return ops
+
+    def init_params(self, seed=0):
+        """Initial parameters in layer order (W, b per Dense; gamma, beta per BatchNorm), float64,
+        drawn from numpy.random.default_rng(seed)."""
+        rng = np.random.default_rng(seed)
+        params = []
+        for op in self.ops():
+            if op["op"] == "dense":
+                layer = self._dense_layers()[op["W"]]
+                W, b = initializers.init_dense(rng, layer.init, layer.bias_init, op["fan_in"],
+                                               op["fan_out"], layer.activation)
+                params += [W, b]
+            elif op["op"] == "batchnorm":
+                params += [np.ones(op["features"]), np.zeros(op["features"])]
+        return params
+
+    def init_buffers(self):
+        """Non-trainable state in layer order: (running_mean, running_var) per BatchNorm."""
+        buffers = []
+        for op in self.ops():
+            if op["op"] == "batchnorm":
+                buffers += [np.zeros(op["features"]), np.ones(op["features"])]
+        return buffers
+
+    def _dense_layers(self):
+        """Dense layers keyed by the index of their W in the parameter list."""
+        out, n = {}, 0
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                out[n] = layer
+                n += 2
+            elif isinstance(layer, BatchNorm):
+                n += 2
+        return out
+
+    def config(self):
+        return {"input_dim": self.input_dim, "layers": [layer.config() for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls([Layer.from_config(c) for c in config["layers"]], config["input_dim"])
+
+    def n_params(self):
+        return sum(p.size for p in self.init_params(0))
+
+    def __repr__(self):
+        inner = ",\n  ".join(map(repr, self.layers))
+        return f"Sequential([\n  {inner}\n], input_dim={self.input_dim})"
+
+
+def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0.0,
+        batchnorm=False, l1=0.0, l2=0.0, max_norm=None, bias_init="zeros", output_activation=None):
+    """A multilayer perceptron [input, hidden..., output] as a Sequential.
+
+    Each hidden layer is Dense(activation) — or Dense, BatchNorm, Activation when `batchnorm` —
+    followed by Dropout(dropout); the input gets Dropout(input_dropout). The output layer is
+    linear (losses take logits) unless `output_activation` is given. l1, l2 and max_norm apply to
+    every Dense layer.
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least the input and output widths, got {sizes}")
+    for i, s in enumerate(sizes):
+        integer(s, f"sizes[{i}]", low=1)
+    activation = canonical_activation(activation)
+    real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
+    real(input_dropout, "input_dropout", low=0.0, high=1.0, high_open=True)
+    if not isinstance(batchnorm, bool):
+        raise TypeError(f"batchnorm must be a bool, got {type(batchnorm).__name__}")
+    dense = dict(init=init, bias_init=bias_init, l1=l1, l2=l2, max_norm=max_norm)
+    layers = [Dropout(input_dropout)] if input_dropout > 0 else []
+    for units in sizes[1:-1]:
+        if batchnorm:
+            layers += [Dense(units, None, **dense), BatchNorm(), Activation(activation)]
+        else:
+            layers.append(Dense(units, activation, **dense))
+        if dropout > 0:
+            layers.append(Dropout(dropout))
+    layers.append(Dense(sizes[-1], output_activation, **dense))
+    return Sequential(layers, sizes[0])

@@ -1,0 +1,361 @@
+"""The Trainer: fit, evaluate and predict a model with the whole training art.
+
+It validates inputs, builds a Plan, and hands whole epochs to an executor (DESIGN §1);
+between epochs it evaluates schedules, validation metrics, callbacks, the progress bar and
+the log. A failed call leaves the model as it was.
+"""
+
+import logging
+import math
+
+import numpy as np
+
+from . import _native, clipping, optim
+from ._validate import choice, float_array, integer, real
+from .errors import TrainingDiverged
+from .executors.base import Plan
+from .models import Sequential
+
+__all__ = ["Trainer"]
+
+log = logging.getLogger("trainart")
+
+LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
+_LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "log_loss": "binary_cross_entropy",
+                 "binary_crossentropy": "binary_cross_entropy", "mean_squared_error": "mse",
+                 "mean_absolute_error": "mae"}
+EXECUTORS = ("auto", "numpy", "cpu")
+
+
+def _loss_name(loss):
+    """(canonical name, parameter) from a loss name or a ta.losses object."""
+    param = 1.0
+    if not isinstance(loss, str):
+        name = getattr(loss, "name", None)
+        param = float(getattr(loss, "delta", 1.0))
+        if name is None:
+            raise TypeError(f"loss must be a name or a trainart loss, got {type(loss).__name__}")
+        loss = name
+    loss = _LOSS_ALIASES.get(loss, loss)
+    choice(loss, "loss", LOSSES + tuple(_LOSS_ALIASES))
+    return loss, param
+
+
+def make_executor(name):
+    """The executor for "auto" | "numpy" | "cpu" (auto: cpu when built)."""
+    from .executors.numpy import NumpyExecutor
+
+    choice(name, "executor", EXECUTORS)
+    if name == "auto":
+        name = "cpu" if _native.load("cpu") is not None else "numpy"
+    if name == "numpy":
+        return NumpyExecutor()
+    from .executors.cpu import CpuExecutor
+
+    _native.require("cpu")
+    return CpuExecutor()
+
+
+class Trainer:
+    """Trains a model.
+
+    Args:
+        model: a trainart.Sequential (or ta.MLP(...)).
+        loss: "cross_entropy" (alias categorical_crossentropy; integer labels or one-hot/soft
+            rows), "binary_cross_entropy" (alias log_loss; one output or multi-label 0/1),
+            "mse", "mae", "huber" (delta 1), or a ta.losses object.
+        optimizer: a trainart.optim optimizer (default Adam()).
+        schedule: a trainart.schedules schedule of the learning rate per step (default: the
+            optimizer's constant lr).
+        clip: ta.ClipNorm(max_norm, per_tensor=False) or ta.ClipValue(value).
+        executor: "auto" (cpu when built), "numpy" or "cpu".
+        seed: seeds the initial parameters, the epoch permutations and the dropout masks.
+        dtype: "float32" or "float64": the precision of every computation.
+        nonfinite: "raise" stops at a NaN/inf loss or gradient with ta.TrainingDiverged, keeping
+            the weights from before that step; "skip" skips such steps and counts them.
+        dropout_mode: "inverted" (scale kept units by 1/(1-p) in training) or "weight_scaling"
+            (no scaling in training, activations times 1-p at inference).
+    """
+
+    def __init__(self, model, loss="cross_entropy", optimizer=None, schedule=None, clip=None,
+                 executor="auto", seed=0, dtype="float32", nonfinite="raise",
+                 dropout_mode="inverted"):
+        if not isinstance(model, Sequential):
+            raise TypeError(f"model must be a trainart Sequential or MLP, got {type(model).__name__}")
+        self.model = model
+        self.loss, loss_param = _loss_name(loss)
+        self.optimizer = optim.Adam() if optimizer is None else optimizer
+        if not isinstance(self.optimizer, optim.Optimizer):
+            raise TypeError(f"optimizer must be a trainart.optim optimizer, got {type(optimizer).__name__}")
+        if schedule is not None and not hasattr(schedule, "values"):
+            raise TypeError(f"schedule must be a trainart.schedules schedule, got {type(schedule).__name__}")
+        self.schedule = schedule
+        if clip is not None and not isinstance(clip, (clipping.ClipNorm, clipping.ClipValue)):
+            raise TypeError(f"clip must be ta.ClipNorm or ta.ClipValue, got {type(clip).__name__}")
+        self.clip = clip
+        self.seed = integer(seed, "seed", low=0, high=2**63 - 1)
+        self.dtype = np.dtype(choice(dtype, "dtype", ("float32", "float64")))
+        choice(nonfinite, "nonfinite", ("raise", "skip"))
+        choice(dropout_mode, "dropout_mode", ("inverted", "weight_scaling"))
+        self.executor_name = choice(executor, "executor", EXECUTORS)
+        self.plan = Plan(input_dim=model.input_dim, output_dim=model.output_dim, ops=tuple(model.ops()),
+                         loss=self.loss, loss_param=loss_param, optimizer=self.optimizer.config(),
+                         clip=None if clip is None else clip.config(), dtype=self.dtype.name,
+                         seed=self.seed, dropout_mode=dropout_mode, nonfinite=nonfinite)
+        self._executor = make_executor(executor).build(self.plan, model.init_params(self.seed),
+                                                       model.init_buffers())
+        self.rng = np.random.default_rng(self.seed)
+        self.epoch = 0          # epochs completed over every fit
+        self.step = 0           # optimizer steps taken over every fit
+        self.lr_scale = 1.0     # multiplier that ReduceLROnPlateau moves
+        self.stop_training = False
+        self.history = None
+        self._callback_states = None
+
+    # -- parameters ----------------------------------------------------------------------------
+    @property
+    def executor(self):
+        return self._executor.name
+
+    def get_params(self):
+        """Copies of the parameters in layer order: W (fan_in, fan_out), b (fan_out,) per Dense;
+        gamma, beta per BatchNorm."""
+        return self._executor.get_params()
+
+    def set_params(self, params):
+        """Replace every parameter (a list shaped like get_params()); validated first."""
+        current = self._executor.get_params()
+        if not isinstance(params, (list, tuple)) or len(params) != len(current):
+            raise ValueError(f"params must be a list of {len(current)} arrays (see get_params())")
+        checked = []
+        for i, (p, ref) in enumerate(zip(params, current)):
+            p = float_array(p, f"params[{i}]")
+            if p.shape != ref.shape:
+                raise ValueError(f"params[{i}] must have shape {ref.shape}, got {p.shape}")
+            checked.append(self._cast(p, f"params[{i}]"))
+        self._executor.set_params(checked)
+
+    def _cast(self, arr, name):
+        if self.dtype == np.float32 and arr.dtype == np.float64:
+            if np.abs(arr).max(initial=0.0) > np.finfo(np.float32).max:
+                raise ValueError(f"{name} has values beyond the float32 range (dtype='float32')")
+        return arr.astype(self.dtype, copy=False)
+
+    # -- input checks --------------------------------------------------------------------------
+    def _check_X(self, X, name="X"):
+        X = float_array(X, name, ndim=2)
+        if X.shape[1] != self.model.input_dim:
+            raise ValueError(f"{name} must have {self.model.input_dim} features (columns), got {X.shape[1]}")
+        return np.ascontiguousarray(self._cast(X, name))
+
+    def _check_y(self, y, n, name="y"):
+        """Targets as the executors take them: int64 labels (cross_entropy with class indices)
+        or a float (n, outputs) matrix."""
+        k = self.model.output_dim
+        arr = np.asarray(y)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+        if arr.ndim == 0 or arr.ndim > 2:
+            raise ValueError(f"{name} must be 1- or 2-dimensional, got shape {arr.shape}")
+        if len(arr) != n:
+            raise ValueError(f"{name} must have one row per row of X ({n}), got {len(arr)}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or inf")
+        if self.loss == "cross_entropy" and arr.ndim == 1:
+            if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
+                raise ValueError(f"{name} must hold integer class labels for cross_entropy")
+            if arr.min() < 0 or arr.max() >= k:
+                raise ValueError(f"{name} labels must be in [0, {k}) for a model with {k} outputs, "
+                                 f"got range [{arr.min()}, {arr.max()}]")
+            return arr.astype(np.int64)
+        arr = arr.reshape(n, -1) if arr.ndim == 1 else arr
+        if arr.shape[1] != k:
+            raise ValueError(f"{name} must have {k} columns (the model's outputs), got {arr.shape[1]}")
+        if self.loss in ("cross_entropy", "binary_cross_entropy") and ((arr < 0) | (arr > 1)).any():
+            raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss}")
+        return np.ascontiguousarray(self._cast(arr.astype(np.float64) if arr.dtype.kind != "f" else arr, name))
+
+    def _check_weights(self, sample_weight, class_weight, y, n):
+        w = None
+        if sample_weight is not None:
+            w = float_array(sample_weight, "sample_weight", ndim=1).astype(np.float64)
+            if len(w) != n:
+                raise ValueError(f"sample_weight must have one entry per row of X ({n}), got {len(w)}")
+            if (w < 0).any():
+                raise ValueError("sample_weight must be >= 0")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict):
+                raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
+            if y.ndim != 1:
+                raise ValueError("class_weight needs integer class labels in y")
+            table = np.ones(self.model.output_dim)
+            for c, v in class_weight.items():
+                c = integer(c, "class_weight key", low=0, high=self.model.output_dim - 1)
+                table[c] = real(v, f"class_weight[{c}]", low=0.0)
+            w = table[y] if w is None else w * table[y]
+        return None if w is None else w.astype(self.dtype)
+
+    # -- training ------------------------------------------------------------------------------
+    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0,
+            shuffle=True, callbacks=(), verbose=1, log_every=10, sample_weight=None,
+            class_weight=None, initial_epoch=0):
+        """Train for epochs initial_epoch .. epochs-1, continuing from the current parameters.
+
+        Args:
+            X: (n, features) inputs. y: labels or targets (see the loss).
+            epochs: index of the last epoch + 1 (as Keras: with initial_epoch, resumes a run).
+            batch_size: rows per step; the last step of an epoch takes the remainder.
+            validation_data: (X_val, y_val) evaluated after every epoch.
+            validation_split: fraction of the rows (the last ones, before shuffling) held out.
+            shuffle: visit rows in a fresh random order every epoch (False: in order).
+            callbacks: trainart.callbacks objects.
+            verbose: 0 silent, 1 progress bar.
+            log_every: a log line (logging, logger "trainart") every this many epochs.
+            sample_weight: (n,) per-row loss weights; class_weight: {class: weight}.
+            initial_epoch: the epoch to start at (schedules are evaluated over all `epochs`).
+
+        Returns:
+            trainart.history.History with per-epoch metrics and per-step losses.
+        """
+        from .callbacks import Callback
+        from .history import History
+
+        X = self._check_X(X)
+        y = self._check_y(y, len(X))
+        epochs = integer(epochs, "epochs", low=1)
+        initial_epoch = integer(initial_epoch, "initial_epoch", low=0, high=epochs - 1)
+        batch_size = integer(batch_size, "batch_size", low=1)
+        real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+        integer(log_every, "log_every", low=1)
+        choice(verbose, "verbose", (0, 1, 2, False, True))
+        w = self._check_weights(sample_weight, class_weight, y, len(X))
+        callbacks = list(callbacks or ())
+        for i, cb in enumerate(callbacks):
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks[{i}] must be a trainart.callbacks.Callback, got {type(cb).__name__}")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, w_val)")
+            Xv = self._check_X(validation_data[0], "validation_data[0]")
+            yv = self._check_y(validation_data[1], len(Xv), "validation_data[1]")
+            wv = None if len(validation_data) == 2 else self._check_weights(validation_data[2], None, yv, len(Xv))
+            val = (Xv, yv, wv)
+        elif validation_split > 0:
+            n_val = int(math.floor(len(X) * validation_split))
+            if n_val < 1 or n_val >= len(X):
+                raise ValueError(f"validation_split={validation_split} leaves no rows for validation or training")
+            val = (X[-n_val:], y[-n_val:], None if w is None else w[-n_val:])
+            X, y, w = X[:-n_val], y[:-n_val], None if w is None else w[:-n_val]
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+
+        n = len(X)
+        steps_per_epoch = -(-n // batch_size)
+        total_steps = epochs * steps_per_epoch
+        lrs, momentums = self._schedule_values(total_steps, steps_per_epoch)
+        history = History() if self.history is None or initial_epoch == 0 else self.history
+        self.history = history
+        self.stop_training = False
+        if self._callback_states is not None:
+            for cb, state in zip(callbacks, self._callback_states):
+                cb.load_state_dict(state)
+            self._callback_states = None
+        logs = {}
+        for cb in callbacks:
+            cb.on_train_begin(self, logs)
+        bar = _progress(epochs, initial_epoch, verbose)
+        try:
+            for epoch in range(initial_epoch, epochs):
+                perm = self.rng.permutation(n) if shuffle else np.arange(n)
+                sl = slice(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)
+                epoch_lrs = lrs[sl] * self.lr_scale
+                stats = self._executor.train_epoch(
+                    X, y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64), self.step,
+                    batch_size=batch_size, sample_weight=w,
+                    momentums=None if momentums is None else momentums[sl])
+                if stats.diverged_step is not None:
+                    self.step += stats.diverged_step
+                    raise TrainingDiverged(
+                        f"loss or gradients became non-finite at epoch {epoch}, step {stats.diverged_step} "
+                        f"(global step {self.step}); the weights from before that step are kept. "
+                        "Lower the learning rate, clip gradients (ta.ClipNorm), or pass nonfinite='skip'.")
+                self.step += len(epoch_lrs)
+                self.epoch = epoch + 1
+                logs = {"loss": stats.loss}
+                if self.plan.classification:
+                    logs["accuracy"] = stats.correct / max(stats.rows, 1)
+                if val is not None:
+                    v = self._executor.evaluate(*val[:2], sample_weight=val[2])
+                    logs.update({f"val_{k}": v for k, v in v.items()})
+                logs["lr"] = float(epoch_lrs[-1])
+                finite = stats.grad_norms[np.isfinite(stats.grad_norms)]
+                logs["grad_norm"] = float(finite.mean()) if finite.size else float("nan")
+                logs["skipped"] = stats.skipped
+                history.append(epoch, logs, stats.step_losses)
+                for cb in callbacks:
+                    cb.on_epoch_end(self, epoch, logs)
+                _report(bar, epoch, epochs, logs, log_every)
+                if self.stop_training:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        for cb in callbacks:
+            cb.on_train_end(self, logs)
+        return history
+
+    def _schedule_values(self, total_steps, steps_per_epoch):
+        if self.schedule is None:
+            return np.full(total_steps, self.optimizer.lr), None
+        lrs = np.asarray(self.schedule.values(total_steps, steps_per_epoch), dtype=np.float64)
+        mom = getattr(self.schedule, "momentum_values", None)
+        mom = None if mom is None else mom(total_steps, steps_per_epoch)
+        return lrs, (None if mom is None else np.asarray(mom, dtype=np.float64))
+
+    # -- inference -----------------------------------------------------------------------------
+    def evaluate(self, X, y, sample_weight=None):
+        """{"loss": mean loss (regularization included), "accuracy": for classification}."""
+        X = self._check_X(X)
+        y = self._check_y(y, len(X))
+        w = self._check_weights(sample_weight, None, y, len(X))
+        return self._executor.evaluate(X, y, sample_weight=w)
+
+    def predict(self, X, *, raw=False, mc_samples=0):
+        """Probabilities (cross_entropy: softmax; binary_cross_entropy: sigmoid) or values
+        (regression); raw=True gives the outputs before the link. mc_samples=K returns
+        (mean, std) over K passes with dropout active (Monte-Carlo dropout)."""
+        X = self._check_X(X)
+        mc_samples = integer(mc_samples, "mc_samples", low=0)
+        if mc_samples == 1:
+            raise ValueError("mc_samples must be 0 (deterministic) or >= 2 (a mean and a std)")
+        if not isinstance(raw, bool):
+            raise TypeError(f"raw must be a bool, got {type(raw).__name__}")
+        return self._executor.predict(X, mc_samples=mc_samples, raw=raw)
+
+    def loss_and_grad(self, X, y, sample_weight=None):
+        """(loss, gradients in get_params() order) on one batch, without updating anything."""
+        X = self._check_X(X)
+        y = self._check_y(y, len(X))
+        return self._executor.loss_and_grad(X, y, sample_weight=self._check_weights(sample_weight, None, y, len(X)))
+
+    def __repr__(self):
+        return (f"Trainer(loss={self.loss!r}, optimizer={self.optimizer!r}, executor={self.executor!r}, "
+                f"dtype={self.dtype.name!r}, epoch={self.epoch})")
+
+
+def _progress(epochs, initial_epoch, verbose):
+    if not verbose:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=epochs, initial=initial_epoch, unit="epoch", dynamic_ncols=True, leave=True)
+
+
+def _report(bar, epoch, epochs, logs, log_every):
+    shown = {k: logs[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy", "lr") if k in logs}
+    if bar is not None:
+        bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+        bar.update(1)
+    if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
+        log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.5g}" for k, v in shown.items()))

@@ -1,0 +1,72 @@
+"""Models and layers: op lists, parameter shapes and order, validation."""
+
+import numpy as np
+import pytest
+
+import trainart as ta
+
+
+def test_mlp_ops_and_param_order():
+    model = ta.MLP([5, 7, 3, 2], activation="tanh", dropout=0.5, input_dropout=0.2)
+    kinds = [op["op"] for op in model.ops()]
+    assert kinds == ["dropout", "dense", "dropout", "dense", "dropout", "dense"]
+    shapes = [p.shape for p in model.init_params(0)]
+    assert shapes == [(5, 7), (7,), (7, 3), (3,), (3, 2), (2,)]
+    assert model.ops()[-1]["act"] == "identity"
+    assert [op["layer"] for op in model.ops() if op["op"] == "dropout"] == [0, 1, 2]
+
+
+def test_batchnorm_mlp_puts_activation_after_norm():
+    model = ta.MLP([4, 6, 2], batchnorm=True)
+    kinds = [op["op"] for op in model.ops()]
+    assert kinds == ["dense", "batchnorm", "activation", "dense"]
+    shapes = [p.shape for p in model.init_params(0)]
+    assert shapes == [(4, 6), (6,), (6,), (6,), (6, 2), (2,)]
+    rm, rv = model.init_buffers()
+    assert not rm.any() and (rv == 1).all()
+
+
+def test_activation_after_identity_dense_is_fused():
+    model = ta.Sequential([ta.Dense(3), ta.Activation("gelu"), ta.Dense(1)], input_dim=2)
+    ops = model.ops()
+    assert [op["op"] for op in ops] == ["dense", "dense"] and ops[0]["act"] == "gelu"
+
+
+def test_init_is_seeded():
+    model = ta.MLP([3, 4, 2])
+    a, b = model.init_params(1), model.init_params(1)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(model.init_params(2)[0], a[0])
+
+
+def test_config_round_trip():
+    model = ta.Sequential([ta.Dropout(0.1), ta.Dense(4, "leaky_relu", l2=1e-3, max_norm=2.0),
+                           ta.BatchNorm(momentum=0.2), ta.Dense(2)], input_dim=3)
+    again = ta.Sequential.from_config(model.config())
+    assert again.config() == model.config()
+    assert again.ops() == model.ops()
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: ta.MLP([3]), "sizes"),
+    (lambda: ta.MLP([3, 0, 2]), r"sizes\[1\]"),
+    (lambda: ta.MLP([3, 2], activation="relu6"), "activation"),
+    (lambda: ta.MLP([3, 2], dropout=1.0), "dropout"),
+    (lambda: ta.MLP([3, 2], input_dropout=-0.1), "input_dropout"),
+    (lambda: ta.Dense(0), "units"),
+    (lambda: ta.Dense(2, l2=-1), "l2"),
+    (lambda: ta.Dense(2, max_norm=0), "max_norm"),
+    (lambda: ta.Dense(2, init="bogus"), "init"),
+    (lambda: ta.BatchNorm(momentum=2), "momentum"),
+    (lambda: ta.Sequential([], input_dim=2), "layers"),
+    (lambda: ta.Sequential([ta.Dropout(0.1)], input_dim=2), "Dense"),
+    (lambda: ta.Sequential([ta.Dense(2)], input_dim=0), "input_dim"),
+])
+def test_bad_hyperparameters(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_layers_reject_non_layers():
+    with pytest.raises(TypeError, match=r"layers\[0\]"):
+        ta.Sequential(["dense"], input_dim=2)
