@@ -9,6 +9,8 @@ import struct
 import tempfile
 
 import numpy as np
+from safetensors.numpy import load as _st_load
+from safetensors.numpy import save as _st_save
 
 from .errors import CheckpointError
 
@@ -38,8 +40,9 @@ def write(path, tensors, meta):
     ``trainart_version``, ``meta`` = ``json.dumps(meta, sort_keys=True)`` and ``sha256`` =
     the hex SHA-256 of, in sorted name order, each tensor's ``[name, dtype, shape]`` JSON and
     its little-endian C-order bytes, then the JSON (sorted keys) of the four other metadata
-    fields, each piece prefixed by its length as a little-endian uint64. Every byte of the
-    file but the header's padding is thus covered.
+    fields, each piece prefixed by its length as a little-endian uint64. The digest covers
+    every tensor and metadata value; any other byte (length prefix, JSON syntax, padding)
+    breaks the parse when altered.
 
     The bytes go to a temporary file in the folder of `path`, which is flushed and fsynced,
     then ``os.replace``d onto `path`; the folder is fsynced where the OS allows it. On any
@@ -72,9 +75,7 @@ def write(path, tensors, meta):
         "meta": meta_json,
     }
     header["sha256"] = _digest(arrays, header)
-    from safetensors.numpy import save
-
-    _atomic_write(path, save(arrays, metadata=header))
+    _atomic_write(path, _st_save(arrays, metadata=header))
 
 
 def _check_tensors(tensors):
@@ -202,10 +203,8 @@ def read(path):
     if not isinstance(meta_json, str) or not isinstance(sha, str):
         raise CheckpointError(f"{path} is damaged: its metadata lacks 'meta' or 'sha256'")
 
-    from safetensors.numpy import load
-
     try:
-        loaded = load(data)
+        loaded = _st_load(data)
     except Exception as exc:  # safetensors raises its own SafetensorError (and others)
         raise CheckpointError(f"{path} is damaged: safetensors could not read it ({exc})") from None
     if _digest(loaded, md) != sha:
