@@ -1,0 +1,547 @@
+"""Keras-like callbacks the Trainer calls between epochs: early stopping, plateau reduction of
+the learning rate, checkpoints, CSV and TensorBoard logs (DESIGN §3).
+
+Protocol with the trainer:
+
+* ``on_train_begin(trainer, logs)`` once per ``fit``, ``on_epoch_end(trainer, epoch, logs)``
+  after every epoch, ``on_train_end(trainer, logs)`` once when ``fit`` ends, whether the
+  epochs ran out or a callback stopped it. ``epoch`` is the 0-based index of the epoch just
+  finished, counted across resumed fits (as Keras' ``epoch``; file names use ``epoch + 1``).
+* ``logs`` is a dict of this epoch's numbers: ``"loss"``, ``"val_loss"`` (with validation
+  data), ``"accuracy"``/``"val_accuracy"`` (classification), ``"lr"`` (the effective learning
+  rate, ``trainer.lr_scale`` times the schedule's, at the epoch's last step), ``"grad_norm"``,
+  ``"skipped"``.
+* The trainer offers ``get_params()`` (a list of array copies), ``set_params(list)``,
+  ``stop_training`` (a callback sets it to True to stop after this epoch), ``lr_scale`` (a
+  float multiplying the schedule's learning rate, 1.0 at the start), ``save(path)`` and
+  ``history``.
+* ``state_dict()`` returns the callback's resumable state (JSON-able values and NumPy arrays;
+  see ``trainart.checkpoint.split_arrays``) and ``load_state_dict(d)`` restores it. A
+  callback whose state was loaded keeps it through the next ``on_train_begin`` instead of
+  resetting, so a resumed ``fit`` continues where the checkpoint left off.
+"""
+
+import math
+import numbers
+import os
+import string
+
+import numpy as np
+
+from . import _validate
+
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelCheckpoint",
+           "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
+
+
+class Callback:
+    """Base class: every hook is a no-op and the state is empty."""
+
+    def on_train_begin(self, trainer, logs):
+        """Called once when ``fit`` starts (``logs`` is usually empty)."""
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        """Called after epoch ``epoch`` (0-based) with that epoch's ``logs``."""
+
+    def on_train_end(self, trainer, logs):
+        """Called once when ``fit`` ends (epochs ran out or ``stop_training`` was set)."""
+
+    def state_dict(self):
+        """The resumable state: a dict of JSON-able values and NumPy arrays."""
+        return {}
+
+    def load_state_dict(self, state):
+        """Restore what `state_dict` returned; the next ``on_train_begin`` keeps it."""
+        _require_keys(self, state, ())
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def _require_keys(cb, state, keys):
+    if not isinstance(state, dict):
+        raise TypeError(f"{type(cb).__name__} state must be a dict, got {type(state).__name__}")
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"{type(cb).__name__} state lacks {', '.join(missing)}")
+
+
+def _monitored(logs, key, who):
+    """logs[key] as a float, or ValueError naming the key and the keys there are."""
+    if key not in logs:
+        raise ValueError(f"{who} monitors {key!r}, which is not in the epoch logs "
+                         f"(available: {', '.join(sorted(logs)) or 'none'})")
+    return float(logs[key])
+
+
+def _monitor_name(monitor):
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"monitor must be a non-empty str, got {monitor!r}")
+    return monitor
+
+
+def _resolve_mode(mode, monitor):
+    """"min" or "max"; "auto" is "max" for names containing "acc" (Keras' rule), else "min"."""
+    _validate.choice(mode, "mode", ("auto", "min", "max"))
+    if mode == "auto":
+        return "max" if "acc" in monitor else "min"
+    return mode
+
+
+def _flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def _path(value, name):
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
+    return os.fspath(value)
+
+
+def _number(value):
+    """A plain Python number for logging, or None for values that are not numbers."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "biuf":
+        return value.item()
+    return None
+
+
+# ---------------------------------------------------------------------------- early stopping
+
+class EarlyStopping(Callback):
+    """Stop training when a monitored number has stopped improving (Keras semantics).
+
+    After each epoch e >= start_from_epoch with value v of `monitor`:
+    v improves on the best so far b when ``v < b - min_delta`` (mode "min") or
+    ``v > b + min_delta`` (mode "max"); the first monitored epoch does unless v is NaN. An
+    improvement records ``best = v``, ``best_epoch = e`` and (with `restore_best`) a copy
+    of the weights. ``wait`` counts epochs since the last improvement, and is reset only by an
+    improvement that also beats `baseline` (when given). Training stops (``stop_training``,
+    ``stopped_epoch = e``) when ``wait >= patience``, ``wait > 0`` and ``e > 0``.
+
+    With `restore_best`, ``on_train_end`` puts the best weights back, whether training
+    stopped here or the epochs ran out first (Keras 3 behaviour); if no epoch was monitored
+    the weights are left alone.
+
+    Args:
+        monitor: logs key to watch, e.g. "val_loss", "val_accuracy", "loss".
+        patience: epochs without improvement before stopping (>= 0).
+        min_delta: smallest change that counts as an improvement (>= 0).
+        mode: "min", "max" or "auto" ("max" when `monitor` contains "acc", else "min").
+        restore_best: keep the best weights and restore them at the end.
+        start_from_epoch: epochs before this index are not monitored (warm-up).
+        baseline: a value to beat; until it is beaten, improvements do not reset ``wait``.
+
+    Raises:
+        ValueError: at an epoch whose logs lack `monitor` (the message lists the keys).
+    """
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
+                 restore_best=True, start_from_epoch=0, baseline=None):
+        self.monitor = _monitor_name(monitor)
+        self.patience = _validate.integer(patience, "patience", low=0)
+        self.min_delta = _validate.real(min_delta, "min_delta", low=0.0)
+        self.mode = _resolve_mode(mode, self.monitor)
+        self.restore_best = _flag(restore_best, "restore_best")
+        self.start_from_epoch = _validate.integer(start_from_epoch, "start_from_epoch", low=0)
+        self.baseline = None if baseline is None else _validate.real(baseline, "baseline")
+        self._reset()
+
+    def _reset(self):
+        self.wait = 0
+        self.best = None
+        self.best_epoch = None
+        self.best_weights = None
+        self.stopped_epoch = None
+        self._loaded = False
+
+    def _improves(self, value, reference):
+        if reference is None:
+            return not math.isnan(value)  # a NaN best would block every later improvement
+        if self.mode == "min":
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
+
+    def on_train_begin(self, trainer, logs):
+        if self._loaded:
+            self._loaded = False
+        else:
+            self._reset()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        current = _monitored(logs, self.monitor, "EarlyStopping")
+        if epoch < self.start_from_epoch:
+            return
+        self.wait += 1
+        if self._improves(current, self.best):
+            self.best = current
+            self.best_epoch = int(epoch)
+            if self.restore_best:
+                self.best_weights = [np.array(p, copy=True) for p in trainer.get_params()]
+            if self.baseline is None or self._improves(current, self.baseline):
+                self.wait = 0
+        if self.wait > 0 and self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = int(epoch)
+            trainer.stop_training = True
+
+    def on_train_end(self, trainer, logs):
+        if self.restore_best and self.best_weights is not None:
+            trainer.set_params([np.array(p, copy=True) for p in self.best_weights])
+
+    def state_dict(self):
+        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state):
+        _require_keys(self, state, ("wait", "best", "best_epoch", "stopped_epoch", "best_weights"))
+        self.wait = int(state["wait"])
+        self.best = None if state["best"] is None else float(state["best"])
+        self.best_epoch = state["best_epoch"]
+        self.stopped_epoch = state["stopped_epoch"]
+        w = state["best_weights"]
+        self.best_weights = None if w is None else [np.array(p, copy=True) for p in w]
+        self._loaded = True
+
+
+# ------------------------------------------------------------------------- plateau reduction
+
+class ReduceLROnPlateau(Callback):
+    """Shrink the learning rate when a monitored number stops improving (torch semantics).
+
+    Follows ``torch.optim.lr_scheduler.ReduceLROnPlateau``, with `min_delta` as torch's
+    ``threshold``. After each epoch with value v (best b starts at +inf in "min" mode, -inf in
+    "max"), v is better when, in mode "min", ``v < b * (1 - min_delta)`` ("rel") or
+    ``v < b - min_delta`` ("abs"); in mode "max", ``v > b * (1 + min_delta)`` or
+    ``v > b + min_delta``. Better: ``b = v``, ``bad = 0``; else ``bad += 1``. During cooldown
+    ``bad`` is held at 0. When ``bad > patience`` the rate is reduced, cooldown starts and
+    ``bad = 0``.
+
+    The rate is moved only through ``trainer.lr_scale`` (lr = lr_scale * schedule), so it
+    composes with any schedule. With s the scale and L = logs["lr"] / s the schedule's rate at
+    the epoch's last step, a reduction sets ``s' = min(s, max(s * factor, min_lr / L))``, so
+    the rate right after the reduction is not below `min_lr` (a schedule that decays further
+    can still go below it later); as in torch, nothing changes when ``(s - s') * L <= 1e-8``.
+
+    Args:
+        monitor: logs key to watch.
+        factor: multiplier of the rate at each reduction, 0 < factor < 1.
+        patience: epochs without improvement tolerated before reducing (>= 0).
+        mode: "min", "max" or "auto" ("max" when `monitor` contains "acc", else "min").
+        min_delta: torch's ``threshold`` (>= 0).
+        threshold_mode: "rel" or "abs".
+        cooldown: epochs after a reduction during which bad epochs are not counted (>= 0).
+        min_lr: floor of the effective learning rate at a reduction (>= 0).
+
+    Attributes:
+        reductions: list of (epoch, new lr_scale) of every reduction made.
+    """
+
+    EPS = 1e-8  # torch's default eps: smaller moves of the rate are ignored
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, mode="auto", min_delta=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0):
+        self.monitor = _monitor_name(monitor)
+        self.factor = _validate.real(factor, "factor", low=0.0, high=1.0, low_open=True,
+                                     high_open=True)
+        self.patience = _validate.integer(patience, "patience", low=0)
+        self.mode = _resolve_mode(mode, self.monitor)
+        self.min_delta = _validate.real(min_delta, "min_delta", low=0.0)
+        self.threshold_mode = _validate.choice(threshold_mode, "threshold_mode", ("rel", "abs"))
+        self.cooldown = _validate.integer(cooldown, "cooldown", low=0)
+        self.min_lr = _validate.real(min_lr, "min_lr", low=0.0)
+        self._reset()
+
+    def _reset(self):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.reductions = []
+        self._loaded = False
+
+    def _better(self, a):
+        b, t = self.best, self.min_delta
+        if self.mode == "min":
+            return a < b * (1.0 - t) if self.threshold_mode == "rel" else a < b - t
+        return a > b * (1.0 + t) if self.threshold_mode == "rel" else a > b + t
+
+    def on_train_begin(self, trainer, logs):
+        if self._loaded:
+            self._loaded = False
+        else:
+            self._reset()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        current = _monitored(logs, self.monitor, "ReduceLROnPlateau")
+        if self._better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            self._reduce(trainer, epoch, logs)
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+
+    def _reduce(self, trainer, epoch, logs):
+        scale = float(trainer.lr_scale)
+        lr = _monitored(logs, "lr", "ReduceLROnPlateau")
+        new = scale * self.factor
+        if scale > 0 and lr > 0:
+            sched = lr / scale
+            new = min(scale, max(new, self.min_lr / sched))
+            if (scale - new) * sched <= self.EPS:
+                return
+        trainer.lr_scale = new
+        self.reductions.append((int(epoch), new))
+
+    def state_dict(self):
+        return {"best": self.best, "num_bad_epochs": self.num_bad_epochs,
+                "cooldown_counter": self.cooldown_counter,
+                "reductions": [list(r) for r in self.reductions]}
+
+    def load_state_dict(self, state):
+        _require_keys(self, state, ("best", "num_bad_epochs", "cooldown_counter", "reductions"))
+        self.best = float(state["best"])
+        self.num_bad_epochs = int(state["num_bad_epochs"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+        self.reductions = [(int(e), float(s)) for e, s in state["reductions"]]
+        self._loaded = True
+
+
+# ---------------------------------------------------------------------------------- saving
+
+class ModelCheckpoint(Callback):
+    """Save the trainer (``trainer.save(path)``) after epochs.
+
+    `path` is formatted like Keras' ``filepath``: ``path.format(epoch=epoch + 1, **logs)``,
+    e.g. ``"run-{epoch:03d}-{val_loss:.4f}.ckpt"``. With `save_best_only`, a save happens only
+    when `monitor` improves strictly on the best value seen (``v < best`` in mode "min",
+    ``v > best`` in mode "max"); otherwise after every epoch.
+
+    Args:
+        path: file name template (str or os.PathLike).
+        monitor: logs key compared with `save_best_only`.
+        save_best_only: save only on improvement of `monitor`.
+        mode: "min", "max" or "auto" ("max" when `monitor` contains "acc", else "min").
+
+    Attributes:
+        saved: list of the paths written, in order.
+    """
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+        self.path = _path(path, "path")
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"path {self.path!r} is not a valid format string: {exc}") from None
+        if any(f == "" or f.isdigit() for f in fields):
+            raise ValueError(f"path {self.path!r} has positional fields; use names such as "
+                             "{epoch} or {val_loss}")
+        self.monitor = _monitor_name(monitor)
+        self.save_best_only = _flag(save_best_only, "save_best_only")
+        self.mode = _resolve_mode(mode, self.monitor)
+        self._reset()
+
+    def _reset(self):
+        self.best = None
+        self.saved = []
+        self._loaded = False
+
+    def on_train_begin(self, trainer, logs):
+        if self._loaded:
+            self._loaded = False
+        else:
+            self._reset()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.save_best_only:
+            current = _monitored(logs, self.monitor, "ModelCheckpoint")
+            better = (self.best is None or
+                      (current < self.best if self.mode == "min" else current > self.best))
+            if not better:
+                return
+            self.best = current
+        try:
+            path = self.path.format(**{**logs, "epoch": int(epoch) + 1})
+        except KeyError as exc:
+            raise ValueError(f"ModelCheckpoint path {self.path!r} names {exc}, which is not in "
+                             f"the epoch logs (available: epoch, {', '.join(sorted(logs))})") from None
+        trainer.save(path)
+        self.saved.append(path)
+
+    def state_dict(self):
+        return {"best": self.best, "saved": list(self.saved)}
+
+    def load_state_dict(self, state):
+        _require_keys(self, state, ("best", "saved"))
+        self.best = None if state["best"] is None else float(state["best"])
+        self.saved = [str(p) for p in state["saved"]]
+        self._loaded = True
+
+
+# --------------------------------------------------------------------------------- logging
+
+class CSVLogger(Callback):
+    """Write one CSV row per epoch: ``epoch`` (0-based) then the logs keys.
+
+    The columns are fixed by the first epoch's logs, in their order (or read from the header
+    of the file being appended to); a key missing later is written ``NA`` and keys not in the
+    header are left out. The file is opened, written and closed at every epoch, so each row is
+    on disk as soon as the epoch ends and no handle stays open.
+
+    Args:
+        path: the CSV file (str or os.PathLike).
+        separator: one-character field separator.
+        append: add rows to an existing file (keeping its header) instead of overwriting it.
+    """
+
+    def __init__(self, path, separator=",", append=False):
+        self.path = _path(path, "path")
+        if not isinstance(separator, str) or len(separator) != 1 or separator in '"\r\n':
+            raise ValueError(f"separator must be one character other than a quote or newline, "
+                             f"got {separator!r}")
+        self.separator = separator
+        self.append = _flag(append, "append")
+        self.keys = None
+        self._loaded = False
+
+    def on_train_begin(self, trainer, logs):
+        if self._loaded:
+            self._loaded = False
+            return
+        self.keys = None
+        if self.append and os.path.exists(self.path):
+            import csv
+
+            with open(self.path, newline="") as f:
+                header = next(csv.reader(f, delimiter=self.separator), None)
+            if header and header[0] == "epoch":
+                self.keys = header[1:]
+        elif not self.append:
+            open(self.path, "w").close()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        import csv
+
+        rows = []
+        if self.keys is None:
+            self.keys = [str(k) for k in logs]
+            rows.append(["epoch"] + self.keys)
+        row = [int(epoch)]
+        for k in self.keys:
+            v = logs.get(k, "NA")
+            n = _number(v)
+            row.append(v if n is None else n)
+        rows.append(row)
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f, delimiter=self.separator).writerows(rows)
+
+    def state_dict(self):
+        return {"keys": self.keys}
+
+    def load_state_dict(self, state):
+        _require_keys(self, state, ("keys",))
+        self.keys = None if state["keys"] is None else [str(k) for k in state["keys"]]
+        self._loaded = True
+
+
+class TensorBoard(Callback):
+    """Write every numeric logs value as a scalar per epoch to TensorBoard (via tensorboardX).
+
+    The tag is the logs key ("loss", "val_loss", "lr", ...) and the step the 0-based epoch.
+    The writer opens at ``on_train_begin``, flushes after every epoch and closes at
+    ``on_train_end``.
+
+    Args:
+        log_dir: folder for the event files (str or os.PathLike).
+
+    Raises:
+        ImportError: tensorboardX is not installed (``pip install trainart[tensorboard]``).
+    """
+
+    def __init__(self, log_dir):
+        self.log_dir = _path(log_dir, "log_dir")
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            raise ImportError("TensorBoard needs tensorboardX: pip install trainart[tensorboard]"
+                              ) from None
+        self._writer_class = SummaryWriter
+        self.writer = None
+
+    def on_train_begin(self, trainer, logs):
+        if self.writer is None:
+            self.writer = self._writer_class(logdir=self.log_dir)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.writer is None:
+            self.on_train_begin(trainer, {})
+        for k, v in logs.items():
+            n = _number(v)
+            if n is not None:
+                self.writer.add_scalar(str(k), float(n), global_step=int(epoch))
+        self.writer.flush()
+
+    def on_train_end(self, trainer, logs):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+# ---------------------------------------------------------------------------------- others
+
+class TerminateOnNaN(Callback):
+    """Stop training after an epoch whose ``logs["loss"]`` is NaN or infinite.
+
+    Attributes:
+        stopped_epoch: the epoch at which it stopped training, or None.
+    """
+
+    def __init__(self):
+        self.stopped_epoch = None
+
+    def on_train_begin(self, trainer, logs):
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if not math.isfinite(_monitored(logs, "loss", "TerminateOnNaN")):
+            self.stopped_epoch = int(epoch)
+            trainer.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback made of plain functions with the signatures of the hooks they replace.
+
+    Args:
+        on_train_begin: ``f(trainer, logs)`` or None.
+        on_epoch_end: ``f(trainer, epoch, logs)`` or None.
+        on_train_end: ``f(trainer, logs)`` or None.
+    """
+
+    def __init__(self, on_train_begin=None, on_epoch_end=None, on_train_end=None):
+        for name, fn in (("on_train_begin", on_train_begin), ("on_epoch_end", on_epoch_end),
+                         ("on_train_end", on_train_end)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
+        self._begin, self._epoch, self._end = on_train_begin, on_epoch_end, on_train_end
+
+    def on_train_begin(self, trainer, logs):
+        if self._begin is not None:
+            self._begin(trainer, logs)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self._epoch is not None:
+            self._epoch(trainer, epoch, logs)
+
+    def on_train_end(self, trainer, logs):
+        if self._end is not None:
+            self._end(trainer, logs)

@@ -1,0 +1,591 @@
+"""Learning-rate schedules: small immutable objects that turn an optimizer-step index into a
+learning rate (and, for OneCycle, a momentum), evaluated by the trainer once per epoch as arrays.
+
+Conventions shared by every schedule:
+
+* ``k`` is the optimizer-step index, 0 for the first update of a fit. ``values(total_steps,
+  steps_per_epoch)`` returns the rate of steps ``k = 0 .. total_steps-1`` as float64.
+* Schedules with an ``interval`` argument read their variable ``t`` either as the step
+  (``interval="step"``: ``t = k``) or as the epoch (``interval="epoch"``:
+  ``t = floor(k / steps_per_epoch)``, so the rate is constant within an epoch, as with
+  torch's per-epoch ``scheduler.step()``). Their hyperparameters in units of ``t``
+  (``step_size``, ``milestones``, ``boundaries``, ``T_max``, ``s``) count in that unit.
+* A schedule holds no state: the trainer keeps the step count, and plateau reduction
+  (``callbacks.ReduceLROnPlateau``) multiplies the schedule's value by its own factor.
+"""
+
+import json
+import math
+import numbers
+
+import numpy as np
+
+from ._validate import choice, integer, real
+
+__all__ = [
+    "Schedule", "Constant", "Power", "ExponentialDecay", "Exponential", "Step", "MultiStep",
+    "Piecewise", "Cosine", "OneCycle", "Warmup", "from_config", "get",
+]
+
+_INTERVALS = ("step", "epoch")
+
+
+def _flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _int_sequence(seq, name):
+    """A tuple of non-negative ints, strictly increasing, or raise naming `name`."""
+    if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of integers, got {type(seq).__name__}")
+    out = tuple(integer(v, f"{name}[{i}]", low=0) for i, v in enumerate(seq))
+    for i in range(1, len(out)):
+        if out[i] <= out[i - 1]:
+            raise ValueError(f"{name} must be strictly increasing, got {list(out)}")
+    return out
+
+
+class Schedule:
+    """Base class: subclasses set their fields in ``__init__`` and implement ``_lr``.
+
+    Subclasses list their constructor arguments in ``_fields``; ``config()``, equality, hashing
+    and ``repr`` are built from them. Instances are frozen after ``__init__``.
+    """
+
+    _fields = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable; build a new schedule instead")
+
+    def _set(self, **fields):
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    # -- what subclasses provide ---------------------------------------------------------
+    def _lr(self, k, steps_per_epoch, total_steps):
+        """Rates at the int64 step indices `k` (total_steps may be None in ``__call__``)."""
+        raise NotImplementedError
+
+    def _momentum(self, k, steps_per_epoch, total_steps):
+        """Momenta at the step indices `k`, or None when the schedule leaves momentum alone."""
+        return None
+
+    # -- public API ------------------------------------------------------------------------
+    def values(self, total_steps, steps_per_epoch=1):
+        """The learning rate of every optimizer step of a run.
+
+        Args:
+            total_steps: number of optimizer steps (int >= 0).
+            steps_per_epoch: optimizer steps per epoch (int >= 1); used by
+                ``interval="epoch"`` schedules.
+
+        Returns:
+            float64 array of shape (total_steps,): entry k is the rate of step k.
+        """
+        total_steps = integer(total_steps, "total_steps", low=0)
+        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
+        k = np.arange(total_steps, dtype=np.int64)
+        return np.asarray(self._lr(k, steps_per_epoch, total_steps), dtype=np.float64)
+
+    def momentum_values(self, total_steps, steps_per_epoch=1):
+        """Per-step momentum (SGD momentum or Adam's beta1) for schedules that cycle it.
+
+        Returns:
+            float64 array of shape (total_steps,), or None when this schedule does not set
+            momentum (the optimizer keeps its own).
+        """
+        total_steps = integer(total_steps, "total_steps", low=0)
+        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
+        k = np.arange(total_steps, dtype=np.int64)
+        m = self._momentum(k, steps_per_epoch, total_steps)
+        return None if m is None else np.asarray(m, dtype=np.float64)
+
+    def _one(self, fn, step, steps_per_epoch, total_steps):
+        step = integer(step, "step", low=0)
+        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
+        if total_steps is not None:
+            total_steps = integer(total_steps, "total_steps", low=1)
+            if step >= total_steps:
+                raise ValueError(f"step must be < total_steps ({total_steps}), got {step}")
+        out = fn(np.array([step], dtype=np.int64), steps_per_epoch, total_steps)
+        return None if out is None else float(np.asarray(out, dtype=np.float64)[0])
+
+    def __call__(self, step, steps_per_epoch=1, *, total_steps=None):
+        """The learning rate of one step: equal to ``values(total_steps, steps_per_epoch)[step]``.
+
+        ``total_steps`` is needed only by a OneCycle built without its own length (directly or
+        inside a Warmup); for the others it only bounds ``step``.
+        """
+        return self._one(self._lr, step, steps_per_epoch, total_steps)
+
+    def momentum(self, step, steps_per_epoch=1, *, total_steps=None):
+        """The momentum of one step (``momentum_values(...)[step]``), or None."""
+        return self._one(self._momentum, step, steps_per_epoch, total_steps)
+
+    def _field(self, name):
+        return getattr(self, name)
+
+    def config(self):
+        """A JSON-able dict with the class name under ``"name"``; ``from_config`` inverts it."""
+        out = {"name": type(self).__name__}
+        for f in self._fields:
+            v = self._field(f)
+            if isinstance(v, tuple):
+                v = list(v)
+            elif isinstance(v, Schedule):
+                v = v.config()
+            out[f] = v
+        return out
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.config() == other.config()
+
+    def __hash__(self):
+        return hash(json.dumps(self.config(), sort_keys=True))
+
+    def __repr__(self):
+        args = ", ".join(f"{f}={self._field(f)!r}" for f in self._fields)
+        return f"{type(self).__name__}({args})"
+
+
+class _Intervaled(Schedule):
+    """A schedule whose variable t is the step or the epoch index (see the module docstring)."""
+
+    def _t(self, k, steps_per_epoch):
+        if self.interval == "epoch":
+            return k // steps_per_epoch
+        return k
+
+
+class Constant(Schedule):
+    """The same rate at every step: ``lr(t) = lr``.
+
+    Args:
+        lr: the learning rate (>= 0).
+    """
+
+    _fields = ("lr",)
+
+    def __init__(self, lr):
+        self._set(lr=real(lr, "lr", low=0.0))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return np.full(k.shape, self.lr, dtype=np.float64)
+
+
+class Power(_Intervaled):
+    """Power scheduling: ``lr(t) = lr / (1 + t/s)^c``.
+
+    The rate falls to ``lr/2^c`` after ``s`` units of t, then ever more slowly (Géron,
+    *Hands-On Machine Learning*, ch. 11, "power scheduling"; Keras ``InverseTimeDecay`` is
+    the case c = 1).
+
+    Args:
+        lr: initial rate (>= 0).
+        s: time scale, in units of t (> 0).
+        c: exponent (>= 0; usually 1).
+        interval: ``"step"`` (default: t = optimizer step) or ``"epoch"``.
+    """
+
+    _fields = ("lr", "s", "c", "interval")
+
+    def __init__(self, lr, s, c=1.0, interval="step"):
+        self._set(lr=real(lr, "lr", low=0.0), s=real(s, "s", low=0.0, low_open=True),
+                  c=real(c, "c", low=0.0), interval=choice(interval, "interval", _INTERVALS))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        t = self._t(k, steps_per_epoch).astype(np.float64)
+        return self.lr / (1.0 + t / self.s) ** self.c
+
+
+class ExponentialDecay(_Intervaled):
+    """Exponential scheduling in the lecture form: ``lr(t) = lr * 0.1^(t/s)``.
+
+    The rate drops tenfold every ``s`` units of t, smoothly (Géron, *Hands-On Machine
+    Learning*, ch. 11, "exponential scheduling"). ``Exponential`` is torch's per-unit form.
+
+    Args:
+        lr: initial rate (>= 0).
+        s: units of t per tenfold decrease (> 0).
+        interval: ``"step"`` (default) or ``"epoch"``.
+    """
+
+    _fields = ("lr", "s", "interval")
+
+    def __init__(self, lr, s, interval="step"):
+        self._set(lr=real(lr, "lr", low=0.0), s=real(s, "s", low=0.0, low_open=True),
+                  interval=choice(interval, "interval", _INTERVALS))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        t = self._t(k, steps_per_epoch).astype(np.float64)
+        return self.lr * 0.1 ** (t / self.s)
+
+
+class Exponential(_Intervaled):
+    """torch ``ExponentialLR``: ``lr(t) = lr * gamma^t``.
+
+    Args:
+        lr: initial rate (>= 0).
+        gamma: factor per unit of t (> 0).
+        interval: ``"epoch"`` (default, torch's usual per-epoch ``step()``) or ``"step"``.
+    """
+
+    _fields = ("lr", "gamma", "interval")
+
+    def __init__(self, lr, gamma, interval="epoch"):
+        self._set(lr=real(lr, "lr", low=0.0), gamma=real(gamma, "gamma", low=0.0, low_open=True),
+                  interval=choice(interval, "interval", _INTERVALS))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        t = self._t(k, steps_per_epoch).astype(np.float64)
+        return self.lr * self.gamma ** t
+
+
+class Step(_Intervaled):
+    """torch ``StepLR``: ``lr(t) = lr * gamma^floor(t / step_size)``.
+
+    Args:
+        lr: initial rate (>= 0).
+        step_size: units of t between decays (int >= 1).
+        gamma: factor applied at each decay (> 0).
+        interval: ``"epoch"`` (default) or ``"step"``.
+    """
+
+    _fields = ("lr", "step_size", "gamma", "interval")
+
+    def __init__(self, lr, step_size, gamma=0.1, interval="epoch"):
+        self._set(lr=real(lr, "lr", low=0.0), step_size=integer(step_size, "step_size", low=1),
+                  gamma=real(gamma, "gamma", low=0.0, low_open=True),
+                  interval=choice(interval, "interval", _INTERVALS))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        n = (self._t(k, steps_per_epoch) // self.step_size).astype(np.float64)
+        return self.lr * self.gamma ** n
+
+
+class MultiStep(_Intervaled):
+    """torch ``MultiStepLR``: ``lr(t) = lr * gamma^(number of milestones <= t)``.
+
+    A milestone m changes the rate from t = m on.
+
+    Args:
+        lr: initial rate (>= 0).
+        milestones: strictly increasing non-negative ints, in units of t (may be empty).
+            torch counts a repeated milestone twice; here repeats are rejected.
+        gamma: factor applied at each milestone (> 0).
+        interval: ``"epoch"`` (default) or ``"step"``.
+    """
+
+    _fields = ("lr", "milestones", "gamma", "interval")
+
+    def __init__(self, lr, milestones, gamma=0.1, interval="epoch"):
+        self._set(lr=real(lr, "lr", low=0.0), milestones=_int_sequence(milestones, "milestones"),
+                  gamma=real(gamma, "gamma", low=0.0, low_open=True),
+                  interval=choice(interval, "interval", _INTERVALS))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        t = self._t(k, steps_per_epoch)
+        n = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
+        return self.lr * self.gamma ** n.astype(np.float64)
+
+
+class Piecewise(_Intervaled):
+    """Piecewise-constant rates (Keras ``PiecewiseConstantDecay``, half-open pieces):
+
+    ``lr(t) = values[i]`` for ``boundaries[i-1] <= t < boundaries[i]``, with
+    ``boundaries[-1] = -inf`` and ``boundaries[len] = +inf``; i.e. ``values[i]`` where i is
+    the number of boundaries <= t. A boundary switches the rate at t = boundary, as a
+    MultiStep milestone does; Keras switches one step later (its pieces are ``(b[i-1], b[i]]``).
+
+    Args:
+        boundaries: strictly increasing non-negative ints, in units of t.
+        values: rates (each >= 0), ``len(values) == len(boundaries) + 1``.
+        interval: ``"step"`` (default, the Keras form) or ``"epoch"``.
+
+    Attributes:
+        rates: the tuple of ``values`` (named so that the method ``values()`` stays reachable;
+            ``config()`` still calls it ``"values"``).
+    """
+
+    _fields = ("boundaries", "values", "interval")
+
+    def __init__(self, boundaries, values, interval="step"):
+        boundaries = _int_sequence(boundaries, "boundaries")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise TypeError(f"values must be a sequence of numbers, got {type(values).__name__}")
+        values = tuple(real(v, f"values[{i}]", low=0.0) for i, v in enumerate(values))
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"values must have len(boundaries) + 1 = {len(boundaries) + 1} "
+                             f"entries, got {len(values)}")
+        self._set(boundaries=boundaries, rates=values,
+                  interval=choice(interval, "interval", _INTERVALS))
+
+    def _field(self, name):
+        # The rates are stored as `rates`: an attribute `values` would hide the method values().
+        return self.rates if name == "values" else getattr(self, name)
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        t = self._t(k, steps_per_epoch)
+        i = np.searchsorted(np.asarray(self.boundaries, dtype=np.int64), t, side="right")
+        return np.asarray(self.rates, dtype=np.float64)[i]
+
+
+class Cosine(_Intervaled):
+    """torch ``CosineAnnealingLR`` (closed form, ``_get_closed_form_lr``):
+
+    ``lr(t) = eta_min + (lr - eta_min) * (1 + cos(pi * t / T_max)) / 2``.
+
+    The rate falls from ``lr`` at t = 0 to ``eta_min`` at t = T_max. Past T_max the formula
+    keeps going, as torch's does: the rate climbs back to ``lr`` at 2*T_max and repeats with
+    period 2*T_max (no clamping; use T_max = the run length for a single descent).
+    Loshchilov & Hutter, "SGDR", arXiv:1608.03983.
+
+    Args:
+        lr: initial (largest) rate (>= 0).
+        T_max: half period in units of t (int >= 1).
+        eta_min: smallest rate (>= 0).
+        interval: ``"epoch"`` (default) or ``"step"``.
+    """
+
+    _fields = ("lr", "T_max", "eta_min", "interval")
+
+    def __init__(self, lr, T_max, eta_min=0.0, interval="epoch"):
+        self._set(lr=real(lr, "lr", low=0.0), T_max=integer(T_max, "T_max", low=1),
+                  eta_min=real(eta_min, "eta_min", low=0.0),
+                  interval=choice(interval, "interval", _INTERVALS))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        t = self._t(k, steps_per_epoch).astype(np.float64)
+        # Same operation order as torch's closed form, so values match it to the last bit or so.
+        return self.eta_min + (self.lr - self.eta_min) * (1.0 + np.cos(math.pi * t / self.T_max)) / 2.0
+
+
+class OneCycle(Schedule):
+    """torch ``OneCycleLR``: the 1cycle policy, per optimizer step, with momentum cycling.
+
+    With ``T`` steps, ``initial_lr = max_lr / div_factor`` and
+    ``min_lr = initial_lr / final_div_factor``, the phases (torch's, end steps as floats) are
+
+    * two-phase: ``[0, e1]`` initial_lr -> max_lr, then ``[e1, T-1]`` max_lr -> min_lr, with
+      ``e1 = pct_start*T - 1``;
+    * three-phase: ``[0, e1]`` initial_lr -> max_lr, ``[e1, e2]`` max_lr -> initial_lr,
+      ``[e2, T-1]`` initial_lr -> min_lr, with ``e2 = 2*pct_start*T - 2``.
+
+    Step k belongs to the first phase whose end is >= k (the last phase otherwise); with
+    ``pct = (k - start) / (end - start)`` the value is ``end + (start - end)/2 * (1 + cos(pi*pct))``
+    (``anneal_strategy="cos"``) or ``(end - start)*pct + start`` (``"linear"``). Momentum runs
+    the same phases inversely: max_momentum -> base_momentum -> max_momentum (three-phase:
+    and it stays at max_momentum in the third phase). Smith & Topin, "Super-Convergence",
+    arXiv:1708.07120.
+
+    Args:
+        max_lr: peak rate (>= 0).
+        total_steps: cycle length T in optimizer steps (int >= 1). If None, ``epochs *
+            steps_per_epoch`` when both are given, else the ``total_steps`` the trainer passes
+            to ``values()``. A run shorter than T gets the first steps of the T-step cycle; a
+            longer one is an error (torch also raises).
+        epochs, steps_per_epoch: the other way to give T (both or neither).
+        pct_start: fraction of the cycle spent rising, in (0, 1) (three-phase: (0, 0.5]).
+        anneal_strategy: ``"cos"`` or ``"linear"``.
+        cycle_momentum: if True, ``momentum_values()`` returns the cycled momentum (SGD
+            momentum / Adam beta1); else None.
+        base_momentum, max_momentum: momentum bounds, 0 <= base_momentum <= max_momentum <= 1.
+        div_factor: initial_lr = max_lr / div_factor (> 0).
+        final_div_factor: min_lr = initial_lr / final_div_factor (> 0).
+        three_phase: use the three-phase form above.
+
+    Raises:
+        ValueError: from ``values()`` when a phase that a step falls in has zero length (for
+            example ``pct_start * T == 1``, where torch divides by zero).
+    """
+
+    _fields = ("max_lr", "total_steps", "pct_start", "anneal_strategy", "cycle_momentum",
+               "base_momentum", "max_momentum", "div_factor", "final_div_factor", "three_phase")
+
+    def __init__(self, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
+        max_lr = real(max_lr, "max_lr", low=0.0)
+        if epochs is not None or steps_per_epoch is not None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("epochs and steps_per_epoch must be given together "
+                                 f"(got epochs={epochs!r}, steps_per_epoch={steps_per_epoch!r})")
+            n = integer(epochs, "epochs", low=1) * integer(steps_per_epoch, "steps_per_epoch", low=1)
+            if total_steps is not None and integer(total_steps, "total_steps", low=1) != n:
+                raise ValueError(f"total_steps ({total_steps}) disagrees with epochs * "
+                                 f"steps_per_epoch ({n})")
+            total_steps = n
+        elif total_steps is not None:
+            total_steps = integer(total_steps, "total_steps", low=1)
+        three_phase = _flag(three_phase, "three_phase")
+        pct_start = real(pct_start, "pct_start", low=0.0, high=0.5 if three_phase else 1.0,
+                         low_open=True, high_open=not three_phase)
+        base_momentum = real(base_momentum, "base_momentum", low=0.0, high=1.0)
+        max_momentum = real(max_momentum, "max_momentum", low=0.0, high=1.0)
+        if base_momentum > max_momentum:
+            raise ValueError(f"base_momentum ({base_momentum}) must be <= max_momentum "
+                             f"({max_momentum})")
+        self._set(max_lr=max_lr, total_steps=total_steps, pct_start=pct_start,
+                  anneal_strategy=choice(anneal_strategy, "anneal_strategy", ("cos", "linear")),
+                  cycle_momentum=_flag(cycle_momentum, "cycle_momentum"),
+                  base_momentum=base_momentum, max_momentum=max_momentum,
+                  div_factor=real(div_factor, "div_factor", low=0.0, low_open=True),
+                  final_div_factor=real(final_div_factor, "final_div_factor", low=0.0, low_open=True),
+                  three_phase=three_phase)
+
+    def _cycle_length(self, total_steps):
+        if self.total_steps is None:
+            if total_steps is None:
+                raise ValueError("OneCycle has no total_steps: build it with total_steps= (or "
+                                 "epochs= and steps_per_epoch=), or pass total_steps=")
+            return total_steps
+        if total_steps is not None and total_steps > self.total_steps:
+            raise ValueError(f"total_steps ({total_steps}) exceeds the OneCycle cycle length "
+                             f"({self.total_steps})")
+        return self.total_steps
+
+    def _phases(self, T):
+        """torch's phase table: (end_step, start_lr, end_lr, start_momentum, end_momentum)."""
+        initial_lr = self.max_lr / self.div_factor
+        min_lr = initial_lr / self.final_div_factor
+        lo, hi = self.base_momentum, self.max_momentum
+        e1 = float(self.pct_start * T) - 1
+        if self.three_phase:
+            return [(e1, initial_lr, self.max_lr, hi, lo),
+                    (float(2 * self.pct_start * T) - 2, self.max_lr, initial_lr, lo, hi),
+                    (float(T - 1), initial_lr, min_lr, hi, hi)]
+        return [(e1, initial_lr, self.max_lr, hi, lo),
+                (float(T - 1), self.max_lr, min_lr, lo, hi)]
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (np.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _evaluate(self, k, total_steps, which):
+        """Walk torch's phase table: each step takes the first phase ending at or after it."""
+        T = self._cycle_length(total_steps)
+        out = np.empty(k.shape, dtype=np.float64)
+        kf = k.astype(np.float64)
+        todo = np.ones(k.shape, dtype=bool)
+        phases = self._phases(T)
+        start_step = 0.0
+        for i, phase in enumerate(phases):
+            end_step = phase[0]
+            mine = todo & ((kf <= end_step) | (i == len(phases) - 1))
+            if mine.any():
+                if end_step == start_step:
+                    raise ValueError(
+                        f"OneCycle phase {i + 1} has zero length with total_steps={T} and "
+                        f"pct_start={self.pct_start}; change pct_start or the number of steps")
+                pct = (kf[mine] - start_step) / (end_step - start_step)
+                out[mine] = self._anneal(phase[1 + 2 * which], phase[2 + 2 * which], pct)
+                todo &= ~mine
+            start_step = end_step
+        return out
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return self._evaluate(k, total_steps, 0)
+
+    def _momentum(self, k, steps_per_epoch, total_steps):
+        return self._evaluate(k, total_steps, 1) if self.cycle_momentum else None
+
+
+class Warmup(Schedule):
+    """Linear warm-up multiplying any schedule:
+
+    ``lr(k) = schedule(k) * (start_factor + (1 - start_factor) * min(1, k / steps))``.
+
+    ``k`` is the optimizer step (also with an epoch-interval inner schedule); the wrapped
+    schedule is not delayed, only scaled, so from step ``steps`` on the rate is exactly the
+    wrapped one. With the default ``start_factor=0`` the first step has rate 0 (Adam's moments
+    still see its gradient). Momentum is the wrapped schedule's. Goyal et al., "Accurate, Large
+    Minibatch SGD", arXiv:1706.02677 (gradual warm-up); torch ``LinearLR`` is the same factor.
+
+    Args:
+        schedule: the wrapped schedule (a Schedule; a number means ``Constant(number)``).
+        steps: warm-up length in optimizer steps (int >= 1).
+        start_factor: factor at step 0, in [0, 1].
+    """
+
+    _fields = ("schedule", "steps", "start_factor")
+
+    def __init__(self, schedule, steps, start_factor=0.0):
+        if isinstance(schedule, numbers.Real) and not isinstance(schedule, (bool, np.bool_)):
+            schedule = Constant(schedule)
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a Schedule, got {type(schedule).__name__}")
+        self._set(schedule=schedule, steps=integer(steps, "steps", low=1),
+                  start_factor=real(start_factor, "start_factor", low=0.0, high=1.0))
+
+    def _factor(self, k):
+        frac = np.minimum(1.0, k.astype(np.float64) / self.steps)
+        return self.start_factor + (1.0 - self.start_factor) * frac
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return self.schedule._lr(k, steps_per_epoch, total_steps) * self._factor(k)
+
+    def _momentum(self, k, steps_per_epoch, total_steps):
+        return self.schedule._momentum(k, steps_per_epoch, total_steps)
+
+
+_CLASSES = {c.__name__: c for c in (Constant, Power, ExponentialDecay, Exponential, Step,
+                                    MultiStep, Piecewise, Cosine, OneCycle, Warmup)}
+# Lower-case names without underscores, plus torch's class names for people porting scripts.
+_ALIASES = {name.lower(): cls for name, cls in _CLASSES.items()}
+_ALIASES.update({"steplr": Step, "multisteplr": MultiStep, "exponentiallr": Exponential,
+                 "cosineannealinglr": Cosine, "onecyclelr": OneCycle, "linearwarmup": Warmup,
+                 "piecewiseconstant": Piecewise, "piecewiseconstantdecay": Piecewise,
+                 "inversetimedecay": Power})
+
+
+def _lookup(name, arg):
+    if not isinstance(name, str):
+        raise TypeError(f"{arg} must be a string, got {type(name).__name__}")
+    cls = _ALIASES.get(name.lower().replace("_", "").replace("-", ""))
+    if cls is None:
+        raise ValueError(f"{arg} must name a schedule ({', '.join(sorted(_CLASSES))}); got {name!r}")
+    return cls
+
+
+def from_config(d):
+    """Rebuild a schedule from ``schedule.config()`` (nested Warmup configs included).
+
+    Args:
+        d: a dict with ``"name"`` (a class name or alias) and the constructor arguments.
+    """
+    if not isinstance(d, dict):
+        raise TypeError(f"config must be a dict, got {type(d).__name__}")
+    if "name" not in d:
+        raise ValueError("config must have a 'name' entry naming the schedule class")
+    kwargs = dict(d)
+    cls = _lookup(kwargs.pop("name"), "config['name']")
+    if cls is Warmup and isinstance(kwargs.get("schedule"), dict):
+        kwargs["schedule"] = from_config(kwargs["schedule"])
+    return cls(**kwargs)
+
+
+def get(name_or_schedule, **kwargs):
+    """Resolve what a user passed as ``schedule=``.
+
+    Args:
+        name_or_schedule: a Schedule (returned as is), a config dict (``from_config``), a number
+            (``Constant(number)``), None (returned as None: no schedule), or a name such as
+            ``"cosine"``, ``"one_cycle"`` or torch's ``"OneCycleLR"`` (case and underscores
+            ignored), built with ``kwargs``.
+        **kwargs: constructor arguments, only with a name.
+    """
+    if kwargs and not isinstance(name_or_schedule, str):
+        raise TypeError("keyword arguments are accepted only with a schedule name")
+    if name_or_schedule is None or isinstance(name_or_schedule, Schedule):
+        return name_or_schedule
+    if isinstance(name_or_schedule, dict):
+        return from_config(name_or_schedule)
+    if isinstance(name_or_schedule, numbers.Real) and not isinstance(name_or_schedule, (bool, np.bool_)):
+        return Constant(name_or_schedule)
+    if isinstance(name_or_schedule, str):
+        return _lookup(name_or_schedule, "name_or_schedule")(**kwargs)
+    raise TypeError("name_or_schedule must be a Schedule, name, config dict, number or None; "
+                    f"got {type(name_or_schedule).__name__}")

@@ -1,0 +1,453 @@
+"""Tests of trainart.callbacks against a fake trainer that scripts the per-epoch logs."""
+
+import csv
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from trainart import callbacks as cb
+from trainart import checkpoint
+
+
+class FakeTrainer:
+    """The trainer side of the callback protocol; "training" sets every weight to the epoch."""
+
+    def __init__(self, schedule_lr=0.1):
+        self.params = [np.zeros((2, 3)), np.zeros(3)]
+        self.stop_training = False
+        self.lr_scale = 1.0
+        self.schedule_lr = schedule_lr
+        self.history = None
+        self.saved = []
+
+    def get_params(self):
+        return [p.copy() for p in self.params]
+
+    def set_params(self, params):
+        self.params = [np.array(p) for p in params]
+
+    def save(self, path):
+        self.saved.append(path)
+
+    def train_epoch(self, epoch):
+        self.params = [np.full_like(p, epoch) for p in self.params]
+
+
+def fit(callbacks, values, key="val_loss", trainer=None, first_epoch=0, extra=None):
+    """Run the epochs of `values` (the monitored number per epoch) like Trainer.fit would.
+    Returns the trainer and the lr_scale after each epoch that ran."""
+    trainer = trainer or FakeTrainer()
+    trainer.stop_training = False
+    scales = []
+    for c in callbacks:
+        c.on_train_begin(trainer, {})
+    for i, v in enumerate(values):
+        epoch = first_epoch + i
+        trainer.train_epoch(epoch)
+        logs = {"loss": 1.0, key: v, "lr": trainer.lr_scale * trainer.schedule_lr}
+        logs.update(extra or {})
+        for c in callbacks:
+            c.on_epoch_end(trainer, epoch, logs)
+        scales.append(trainer.lr_scale)
+        if trainer.stop_training:
+            break
+    for c in callbacks:
+        c.on_train_end(trainer, {})
+    return trainer, scales
+
+
+def weights_of(trainer):
+    """The epoch whose weights the trainer holds (FakeTrainer.train_epoch fills them with it)."""
+    values = {float(v) for p in trainer.params for v in p.ravel()}
+    assert len(values) == 1
+    return int(values.pop())
+
+
+def through_checkpoint(state, tmp_path):
+    """state -> file -> state, as a Trainer would carry callback state."""
+    json_part, tensors = checkpoint.split_arrays(state, prefix="cb/")
+    checkpoint.write(tmp_path / "cb.ckpt", tensors, {"cb": json_part})
+    t, meta = checkpoint.read(tmp_path / "cb.ckpt")
+    return checkpoint.join_arrays(meta["cb"], t)
+
+
+# ---------------------------------------------------------------------------- EarlyStopping
+
+def test_early_stopping_stops_by_patience_and_restores_best():
+    es = cb.EarlyStopping(patience=2)
+    trainer, scales = fit([es], [5.0, 4.0, 3.0, 3.5, 3.2, 1.0, 0.5])
+    assert len(scales) == 5                     # epochs 3 and 4 did not improve on 3.0
+    assert es.stopped_epoch == 4 and es.best_epoch == 2 and es.best == 3.0
+    assert trainer.stop_training
+    assert weights_of(trainer) == 2
+
+
+def test_early_stopping_restores_best_when_epochs_run_out():
+    es = cb.EarlyStopping(patience=10)
+    trainer, scales = fit([es], [5.0, 4.0, 3.0, 3.5])
+    assert len(scales) == 4 and not trainer.stop_training
+    assert es.stopped_epoch is None and es.best_epoch == 2
+    assert weights_of(trainer) == 2
+
+
+def test_early_stopping_without_restore_keeps_last_weights():
+    es = cb.EarlyStopping(patience=1, restore_best=False)
+    trainer, _ = fit([es], [5.0, 4.0, 4.5])
+    assert es.stopped_epoch == 2 and es.best_epoch == 1 and es.best_weights is None
+    assert weights_of(trainer) == 2
+
+
+def test_early_stopping_patience_zero_stops_at_first_non_improvement():
+    es = cb.EarlyStopping(patience=0)
+    _, scales = fit([es], [3.0, 2.0, 1.0, 1.0, 0.5])
+    assert es.stopped_epoch == 3 and len(scales) == 4
+
+
+def test_early_stopping_min_delta():
+    values = [5.0, 4.6, 4.4, 4.3]
+    es = cb.EarlyStopping(patience=5, min_delta=0.5)
+    trainer, _ = fit([es], values)
+    assert es.best_epoch == 2 and es.best == 4.4 and es.wait == 1   # 4.6 and 4.3: too small
+    assert weights_of(trainer) == 2
+    es0 = cb.EarlyStopping(patience=5, min_delta=0.0)
+    fit([es0], values)
+    assert es0.best_epoch == 3
+
+
+def test_early_stopping_mode_max():
+    es = cb.EarlyStopping(monitor="val_accuracy", patience=2)   # auto -> max ("acc")
+    assert es.mode == "max"
+    trainer, _ = fit([es], [0.5, 0.7, 0.6, 0.65, 0.9], key="val_accuracy")
+    assert es.stopped_epoch == 3 and es.best_epoch == 1 and weights_of(trainer) == 1
+    es = cb.EarlyStopping(monitor="score", mode="max", patience=1, min_delta=0.1)
+    fit([es], [1.0, 1.2, 1.25, 2.0], key="score")   # 1.25 is not above 1.2 + 0.1
+    assert es.best_epoch == 1 and es.stopped_epoch == 2
+    assert cb.EarlyStopping(monitor="val_accuracy", mode="min").mode == "min"
+    assert cb.EarlyStopping(monitor="val_loss").mode == "min"
+
+
+def test_early_stopping_baseline():
+    # Improving every epoch but never below the baseline: wait is never reset.
+    es = cb.EarlyStopping(patience=2, baseline=2.0)
+    trainer, scales = fit([es], [5.0, 4.0, 3.0, 2.5])
+    assert es.stopped_epoch == 1 and len(scales) == 2
+    assert es.best_epoch == 1 and weights_of(trainer) == 1
+    # Beating the baseline behaves as without one.
+    es = cb.EarlyStopping(patience=2, baseline=2.0)
+    _, scales = fit([es], [1.9, 1.8, 1.7, 1.6])
+    assert es.stopped_epoch is None and len(scales) == 4
+
+
+def test_early_stopping_start_from_epoch():
+    es = cb.EarlyStopping(patience=1, start_from_epoch=2)
+    trainer, _ = fit([es], [1.0, 0.5, 3.0, 4.0, 0.1])
+    assert es.best_epoch == 2 and es.stopped_epoch == 3 and weights_of(trainer) == 2
+
+
+def test_early_stopping_nan_is_never_best():
+    es = cb.EarlyStopping(patience=3)
+    trainer, _ = fit([es], [math.nan, 2.0, math.nan, 3.0])
+    assert es.best == 2.0 and es.best_epoch == 1 and weights_of(trainer) == 1
+
+
+def test_early_stopping_missing_key_names_it():
+    es = cb.EarlyStopping(monitor="val_loss")
+    with pytest.raises(ValueError, match=r"'val_loss'.*available: loss, lr, score"):
+        fit([es], [1.0], key="score")
+
+
+def test_early_stopping_is_reusable_across_fits():
+    es = cb.EarlyStopping(patience=1)
+    fit([es], [1.0, 2.0, 3.0])
+    assert es.stopped_epoch == 1
+    trainer, scales = fit([es], [5.0, 4.0, 3.0])
+    assert es.stopped_epoch is None and es.best == 3.0 and len(scales) == 3
+
+
+def test_early_stopping_state_round_trip_resumes_identically(tmp_path):
+    values = [5.0, 4.0, 3.0, 3.5, 3.4, 3.3, 3.2]
+    whole = cb.EarlyStopping(patience=3)
+    t_whole, _ = fit([whole], values)
+
+    first = cb.EarlyStopping(patience=3)
+    fit([first], values[:3])   # ends after 3 epochs (restores epoch 2, the best so far)
+    state = through_checkpoint(first.state_dict(), tmp_path)
+    assert state["best_weights"][0].shape == (2, 3)
+    second = cb.EarlyStopping(patience=3)
+    second.load_state_dict(state)
+    t_second, _ = fit([second], values[3:], first_epoch=3)
+    assert (second.stopped_epoch, second.best_epoch, second.best, second.wait) == \
+        (whole.stopped_epoch, whole.best_epoch, whole.best, whole.wait) == (5, 2, 3.0, 3)
+    assert weights_of(t_second) == weights_of(t_whole) == 2
+
+
+# ------------------------------------------------------------------------ ReduceLROnPlateau
+
+def test_reduce_lr_on_plateau_rel_threshold_sequence():
+    # torch semantics by hand: best*(1-0.1) must be beaten; bad > patience(2) reduces.
+    # e0 1.0 best | e1 .95 bad1 | e2 bad2 | e3 bad3>2 -> 0.5 | e4 .85<.9 best | e5-e6 bad1,2
+    # | e7 bad3 -> 0.25 | e8 .5 best
+    r = cb.ReduceLROnPlateau(factor=0.5, patience=2, min_delta=0.1)
+    _, scales = fit([r], [1.0, 0.95, 0.95, 0.95, 0.85, 0.85, 0.85, 0.85, 0.5])
+    assert scales == [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]
+    assert r.reductions == [(3, 0.5), (7, 0.25)]
+
+
+def test_reduce_lr_on_plateau_abs_threshold_and_mode_max():
+    r = cb.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=1, min_delta=0.05,
+                             threshold_mode="abs")
+    assert r.mode == "max"
+    # e0 .5 best | e1 .54 (< .55) bad1 | e2 .56 best | e3 .6 (< .61) bad1 | e4 bad2 -> 0.5
+    _, scales = fit([r], [0.5, 0.54, 0.56, 0.6, 0.6], key="val_accuracy")
+    assert scales == [1, 1, 1, 1, 0.5]
+
+
+def test_reduce_lr_on_plateau_cooldown():
+    # patience 0, cooldown 2 on a flat curve: reduce, then 2 epochs ignored, then reduce.
+    r = cb.ReduceLROnPlateau(factor=0.5, patience=0, cooldown=2, min_delta=0.0)
+    _, scales = fit([r], [1.0] * 8)
+    assert scales == [1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125]
+
+
+def test_reduce_lr_on_plateau_min_lr():
+    # schedule lr 0.1: scale 1 -> 0.1 (lr .01) -> 0.02 (lr = min_lr .002) -> stays.
+    r = cb.ReduceLROnPlateau(factor=0.1, patience=0, min_lr=0.002)
+    trainer, scales = fit([r], [1.0] * 5, trainer=FakeTrainer(schedule_lr=0.1))
+    assert scales[:2] == [1, pytest.approx(0.1)]
+    assert scales[2:] == [pytest.approx(0.02)] * 3
+    assert len(r.reductions) == 2
+    # A schedule already below min_lr: the scale never goes up.
+    r = cb.ReduceLROnPlateau(factor=0.1, patience=0, min_lr=0.01)
+    _, scales = fit([r], [1.0] * 3, trainer=FakeTrainer(schedule_lr=0.001))
+    assert scales == [1, 1, 1] and r.reductions == []
+
+
+def test_reduce_lr_on_plateau_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    values = list(1.0 / (1 + np.arange(40)) + 0.05 * rng.random(40))
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2,
+                                                       threshold=0.05, cooldown=1, min_lr=1e-3)
+    want = []
+    for v in values:
+        sched.step(v)
+        want.append(opt.param_groups[0]["lr"])
+    r = cb.ReduceLROnPlateau(factor=0.5, patience=2, min_delta=0.05, cooldown=1, min_lr=1e-3)
+    _, scales = fit([r], values, trainer=FakeTrainer(schedule_lr=0.1))
+    np.testing.assert_allclose(np.array(scales) * 0.1, want, rtol=1e-12)
+
+
+def test_reduce_lr_on_plateau_state_round_trip(tmp_path):
+    values = [1.0, 0.95, 0.95, 0.95, 0.85, 0.85, 0.85, 0.85, 0.5]
+    kw = dict(factor=0.5, patience=2, min_delta=0.1, cooldown=1)
+    _, whole = fit([cb.ReduceLROnPlateau(**kw)], values)
+    first = cb.ReduceLROnPlateau(**kw)
+    trainer, head = fit([first], values[:5])
+    second = cb.ReduceLROnPlateau(**kw)
+    second.load_state_dict(through_checkpoint(first.state_dict(), tmp_path))
+    _, tail = fit([second], values[5:], trainer=trainer, first_epoch=5)
+    assert head + tail == whole
+
+
+def test_reduce_lr_on_plateau_needs_lr_in_logs():
+    r = cb.ReduceLROnPlateau(patience=0)
+    t = FakeTrainer()
+    r.on_train_begin(t, {})
+    r.on_epoch_end(t, 0, {"val_loss": 1.0})
+    with pytest.raises(ValueError, match="'lr'"):
+        r.on_epoch_end(t, 1, {"val_loss": 1.0})
+
+
+# ------------------------------------------------------------------------- ModelCheckpoint
+
+def test_model_checkpoint_save_best_only():
+    mc = cb.ModelCheckpoint("m-{epoch:02d}-{val_loss:.1f}.ckpt", save_best_only=True)
+    trainer, _ = fit([mc], [3.0, 2.0, 2.5, 2.0, 1.0])
+    assert trainer.saved == ["m-01-3.0.ckpt", "m-02-2.0.ckpt", "m-05-1.0.ckpt"]
+    assert mc.saved == trainer.saved and mc.best == 1.0
+
+
+def test_model_checkpoint_every_epoch_and_mode_max(tmp_path):
+    mc = cb.ModelCheckpoint(tmp_path / "e{epoch}.ckpt")
+    trainer, _ = fit([mc], [3.0, 2.0, 2.5])
+    assert trainer.saved == [str(tmp_path / f"e{i}.ckpt") for i in (1, 2, 3)]
+    mc = cb.ModelCheckpoint("best.ckpt", monitor="val_accuracy", save_best_only=True)
+    trainer, _ = fit([mc], [0.5, 0.4, 0.6, 0.6], key="val_accuracy")
+    assert len(trainer.saved) == 2
+
+
+def test_model_checkpoint_bad_paths():
+    with pytest.raises(ValueError, match="positional"):
+        cb.ModelCheckpoint("m-{}.ckpt")
+    with pytest.raises(ValueError, match="format string"):
+        cb.ModelCheckpoint("m-{epoch.ckpt")
+    mc = cb.ModelCheckpoint("m-{val_acc}.ckpt")
+    with pytest.raises(ValueError, match=r"'val_acc'.*available: epoch, loss, lr, val_loss"):
+        fit([mc], [1.0])
+    mc = cb.ModelCheckpoint("m.ckpt", monitor="val_acc", save_best_only=True)
+    with pytest.raises(ValueError, match="'val_acc'"):
+        fit([mc], [1.0])
+
+
+def test_model_checkpoint_state_round_trip(tmp_path):
+    first = cb.ModelCheckpoint("b.ckpt", save_best_only=True)
+    fit([first], [3.0, 2.0])
+    second = cb.ModelCheckpoint("b.ckpt", save_best_only=True)
+    second.load_state_dict(through_checkpoint(first.state_dict(), tmp_path))
+    trainer, _ = fit([second], [2.5, 1.5], first_epoch=2)
+    assert trainer.saved == ["b.ckpt"] and second.best == 1.5   # 2.5 did not beat 2.0
+
+
+# ---------------------------------------------------------------------------------- CSVLogger
+
+def read_csv(path, sep=","):
+    with open(path, newline="") as f:
+        return list(csv.reader(f, delimiter=sep))
+
+
+def test_csv_logger_contents_and_flush_every_epoch(tmp_path):
+    path = tmp_path / "log.csv"
+    log = cb.CSVLogger(path)
+    trainer = FakeTrainer()
+    log.on_train_begin(trainer, {})
+    log.on_epoch_end(trainer, 0, {"loss": 1.5, "val_loss": np.float32(2.0), "skipped": 0})
+    assert read_csv(path) == [["epoch", "loss", "val_loss", "skipped"], ["0", "1.5", "2.0", "0"]]
+    log.on_epoch_end(trainer, 1, {"loss": 0.25, "skipped": np.int64(3), "extra": 9})
+    log.on_train_end(trainer, {})
+    assert read_csv(path) == [["epoch", "loss", "val_loss", "skipped"], ["0", "1.5", "2.0", "0"],
+                              ["1", "0.25", "NA", "3"]]
+
+
+def test_csv_logger_overwrite_and_append(tmp_path):
+    path = tmp_path / "log.csv"
+    fit([cb.CSVLogger(path)], [3.0, 2.0])
+    fit([cb.CSVLogger(path)], [1.0])   # append=False: starts over
+    rows = read_csv(path)
+    assert rows[0] == ["epoch", "loss", "val_loss", "lr"] and len(rows) == 2
+    fit([cb.CSVLogger(path, append=True)], [0.5, 0.25], first_epoch=1)
+    rows = read_csv(path)
+    assert [r[0] for r in rows] == ["epoch", "0", "1", "2"]
+    assert [float(r[2]) for r in rows[1:]] == [1.0, 0.5, 0.25]
+
+
+def test_csv_logger_separator_and_resume(tmp_path):
+    path = tmp_path / "log.tsv"
+    first = cb.CSVLogger(path, separator="\t")
+    fit([first], [3.0])
+    second = cb.CSVLogger(path, separator="\t")
+    second.load_state_dict(through_checkpoint(first.state_dict(), tmp_path))
+    fit([second], [2.0], first_epoch=1)   # loaded state: no truncation, no second header
+    rows = read_csv(path, "\t")
+    assert rows == [["epoch", "loss", "val_loss", "lr"], ["0", "1.0", "3.0", "0.1"],
+                    ["1", "1.0", "2.0", "0.1"]]
+
+
+# ------------------------------------------------------------------ TerminateOnNaN, Lambda
+
+def run_terminate_on_nan(losses):
+    term = cb.TerminateOnNaN()
+    trainer = FakeTrainer()
+    term.on_train_begin(trainer, {})
+    for epoch, loss in enumerate(losses):
+        term.on_epoch_end(trainer, epoch, {"loss": loss})
+        if trainer.stop_training:
+            break
+    return term.stopped_epoch
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_terminate_on_nan(bad):
+    assert run_terminate_on_nan([1.0, 0.5, bad, 0.1]) == 2
+
+
+def test_terminate_on_nan_finite_and_missing():
+    assert run_terminate_on_nan([1.0, 0.5]) is None
+    with pytest.raises(ValueError, match="'loss'"):
+        cb.TerminateOnNaN().on_epoch_end(FakeTrainer(), 0, {"val_loss": 1.0})
+
+
+def test_lambda_callback():
+    calls = []
+    lam = cb.LambdaCallback(on_train_begin=lambda t, logs: calls.append("begin"),
+                            on_epoch_end=lambda t, e, logs: calls.append((e, logs["val_loss"])),
+                            on_train_end=lambda t, logs: calls.append("end"))
+    fit([lam], [3.0, 2.0])
+    assert calls == ["begin", (0, 3.0), (1, 2.0), "end"]
+    fit([cb.LambdaCallback(on_epoch_end=lambda t, e, logs: setattr(t, "stop_training", True))],
+        [1.0, 2.0])   # hooks left None are no-ops
+    assert lam.state_dict() == {}
+    with pytest.raises(TypeError, match="on_epoch_end must be callable"):
+        cb.LambdaCallback(on_epoch_end=3)
+
+
+# ------------------------------------------------------------------------------ TensorBoard
+
+def test_tensorboard_writes_event_file(tmp_path):
+    pytest.importorskip("tensorboardX")
+    tb = cb.TensorBoard(tmp_path / "tb")
+    fit([tb], [3.0, 2.0], extra={"skipped": np.int64(0), "note": "text is skipped"})
+    files = list((tmp_path / "tb").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("events.out.tfevents")
+    assert files[0].stat().st_size > 100 and tb.writer is None
+    data = files[0].read_bytes()
+    for tag in (b"val_loss", b"loss", b"lr", b"skipped"):
+        assert tag in data
+    assert b"note" not in data
+
+
+def test_tensorboard_without_tensorboardx_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(ImportError, match=r"pip install trainart\[tensorboard\]"):
+        cb.TensorBoard("runs")
+
+
+def test_importing_callbacks_does_not_import_optional_extras():
+    code = ("import sys, trainart.callbacks, trainart.history, trainart.checkpoint; "
+            "print(sorted(m for m in ('tensorboardX', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: cb.EarlyStopping(patience=-1), "patience must be >= 0, got -1"),
+    (lambda: cb.EarlyStopping(patience=1.5), "patience must be an integer"),
+    (lambda: cb.EarlyStopping(min_delta=-0.1), "min_delta must be >= 0.0, got -0.1"),
+    (lambda: cb.EarlyStopping(mode="up"), "mode must be one of.*'up'"),
+    (lambda: cb.EarlyStopping(restore_best=1), "restore_best must be a bool, got 1"),
+    (lambda: cb.EarlyStopping(start_from_epoch=-2), "start_from_epoch must be >= 0, got -2"),
+    (lambda: cb.EarlyStopping(baseline=math.nan), "baseline must be finite"),
+    (lambda: cb.EarlyStopping(monitor=""), "monitor must be a non-empty str"),
+    (lambda: cb.EarlyStopping(monitor=3), "monitor must be a non-empty str, got 3"),
+    (lambda: cb.ReduceLROnPlateau(factor=1.0), "factor must be < 1.0, got 1.0"),
+    (lambda: cb.ReduceLROnPlateau(factor=0), "factor must be > 0.0, got 0.0"),
+    (lambda: cb.ReduceLROnPlateau(patience=-1), "patience must be >= 0, got -1"),
+    (lambda: cb.ReduceLROnPlateau(min_delta=-1), "min_delta must be >= 0.0"),
+    (lambda: cb.ReduceLROnPlateau(threshold_mode="pct"), "threshold_mode must be one of.*'pct'"),
+    (lambda: cb.ReduceLROnPlateau(cooldown=-1), "cooldown must be >= 0, got -1"),
+    (lambda: cb.ReduceLROnPlateau(min_lr=-1e-3), "min_lr must be >= 0.0, got -0.001"),
+    (lambda: cb.ReduceLROnPlateau(mode="best"), "mode must be one of.*'best'"),
+    (lambda: cb.ModelCheckpoint(None), "path must be a str or os.PathLike, got NoneType"),
+    (lambda: cb.ModelCheckpoint("a", save_best_only="yes"), "save_best_only must be a bool"),
+    (lambda: cb.ModelCheckpoint("a", mode="x"), "mode must be one of.*'x'"),
+    (lambda: cb.CSVLogger("a.csv", separator=",,"), "separator must be one character.*',,'"),
+    (lambda: cb.CSVLogger("a.csv", separator='"'), "separator must be one character"),
+    (lambda: cb.CSVLogger("a.csv", append="no"), "append must be a bool"),
+    (lambda: cb.CSVLogger(5), "path must be a str or os.PathLike, got int"),
+])
+def test_hyperparameters_are_validated(make, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        make()
+
+
+def test_load_state_dict_rejects_incomplete_state():
+    with pytest.raises(ValueError, match="EarlyStopping state lacks best_weights"):
+        cb.EarlyStopping().load_state_dict({"wait": 0, "best": None, "best_epoch": None,
+                                            "stopped_epoch": None})
+    with pytest.raises(TypeError, match="ReduceLROnPlateau state must be a dict"):
+        cb.ReduceLROnPlateau().load_state_dict([1])

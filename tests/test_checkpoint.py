@@ -1,0 +1,277 @@
+"""Tests of trainart.checkpoint: round trips, atomic writes, and every kind of damaged file
+raising CheckpointError."""
+
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+from safetensors.numpy import save as st_save
+
+import trainart
+from trainart import checkpoint
+from trainart.errors import CheckpointError
+
+
+def mixed_tensors():
+    rng = np.random.default_rng(0)
+    return {
+        "layer0/W": rng.standard_normal((5, 3)).astype(np.float32),
+        "layer0/b": rng.standard_normal(3),
+        "steps": np.arange(7, dtype=np.int64),
+        "mask": rng.random((2, 4)) > 0.5,
+        "bytes": np.arange(256, dtype=np.uint8),
+        "scalar": np.array(2.5, dtype=np.float64),
+        "empty": np.zeros((0, 4), dtype=np.float32),
+        "strided": np.arange(20.0).reshape(4, 5)[::2, 1::2],
+        "big_endian": np.arange(6, dtype=">f8").reshape(2, 3),
+        "half": np.linspace(0, 1, 5).astype(np.float16),
+    }
+
+
+META = {
+    "config": {"layers": [64, 128, 10], "activation": "relu", "dropout": 0.5},
+    "optimizer": {"name": "Adam", "betas": (0.9, 0.999), "step": 987654},
+    "epoch": 17,
+    "rng": {"bit_generator": "PCG64", "state": {"state": 2 ** 100 + 7, "inc": 3}},
+    "best": None,
+    "flags": [True, False],
+    "numpy_scalars": {"f32": np.float32(0.25), "i64": np.int64(-3), "b": np.bool_(True)},
+    "nonfinite": [float("nan"), float("inf")],
+    "unicode": "température",
+}
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    path = tmp_path / "run.ckpt"
+    checkpoint.write(path, mixed_tensors(), META)
+    return path
+
+
+def test_round_trip_mixed_dtypes_and_nested_meta(ckpt):
+    tensors, meta = checkpoint.read(ckpt)
+    want = mixed_tensors()
+    assert set(tensors) == set(want)
+    for name, arr in want.items():
+        got = tensors[name]
+        assert got.shape == arr.shape, name
+        assert got.dtype == arr.dtype.newbyteorder("="), name
+        np.testing.assert_array_equal(got, arr, err_msg=name)
+        assert got.flags.writeable and got.flags.c_contiguous, name
+    assert meta["config"] == META["config"]
+    assert meta["optimizer"] == {"name": "Adam", "betas": [0.9, 0.999], "step": 987654}
+    assert meta["rng"]["state"]["state"] == 2 ** 100 + 7   # big ints survive exactly
+    assert meta["best"] is None and meta["flags"] == [True, False]
+    assert meta["numpy_scalars"] == {"f32": 0.25, "i64": -3, "b": True}
+    assert type(meta["numpy_scalars"]["i64"]) is int
+    assert np.isnan(meta["nonfinite"][0]) and meta["nonfinite"][1] == float("inf")
+    assert meta["unicode"] == "température"
+
+
+def test_file_is_plain_safetensors_with_versions(ckpt):
+    data = ckpt.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    md = json.loads(data[8:8 + n])["__metadata__"]
+    assert md["format"] == "trainart.checkpoint"
+    assert md["format_version"] == "1"
+    assert md["trainart_version"] == trainart.__version__
+    assert len(md["sha256"]) == 64
+    assert json.loads(md["meta"])["epoch"] == 17
+
+
+def test_empty_tensors_and_meta(tmp_path):
+    checkpoint.write(tmp_path / "e.ckpt", {}, {})
+    assert checkpoint.read(tmp_path / "e.ckpt") == ({}, {})
+
+
+def test_atomic_write_leaves_only_the_file(tmp_path, ckpt):
+    assert sorted(os.listdir(tmp_path)) == ["run.ckpt"]
+    checkpoint.write(str(ckpt), {"x": np.ones(3)}, {"second": True})   # overwrite in place
+    assert sorted(os.listdir(tmp_path)) == ["run.ckpt"]
+    tensors, meta = checkpoint.read(ckpt)
+    assert meta == {"second": True} and list(tensors) == ["x"]
+
+
+def test_failed_write_keeps_old_file_and_removes_temp(tmp_path, ckpt, monkeypatch):
+    before = ckpt.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(checkpoint.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="simulated"):
+        checkpoint.write(ckpt, {"x": np.ones(3)}, {})
+    assert sorted(os.listdir(tmp_path)) == ["run.ckpt"]
+    assert ckpt.read_bytes() == before
+
+
+def test_invalid_input_writes_nothing(tmp_path):
+    path = tmp_path / "bad.ckpt"
+    with pytest.raises(TypeError, match=r"meta\['a'\]\[1\]\['w'\].*ndarray"):
+        checkpoint.write(path, {}, {"a": [1, {"w": np.zeros(2)}]})
+    with pytest.raises(TypeError, match=r"meta\['opt'\].*non-str key 3"):
+        checkpoint.write(path, {}, {"opt": {3: 1.0}})
+    with pytest.raises(TypeError, match=r"meta\['f'\].*function"):
+        checkpoint.write(path, {}, {"f": len})
+    with pytest.raises(TypeError, match="meta must be a dict"):
+        checkpoint.write(path, {}, [1])
+    with pytest.raises(TypeError, match=r"tensors\['c'\].*complex128"):
+        checkpoint.write(path, {"c": np.zeros(2, complex)}, {})
+    with pytest.raises(TypeError, match=r"tensors\['o'\].*object"):
+        checkpoint.write(path, {"o": np.array([None])}, {})
+    with pytest.raises(TypeError, match=r"tensors\['l'\] must be a numpy array"):
+        checkpoint.write(path, {"l": [1.0]}, {})
+    with pytest.raises(TypeError, match="tensor names must be str"):
+        checkpoint.write(path, {1: np.ones(1)}, {})
+    with pytest.raises(ValueError, match="reserved"):
+        checkpoint.write(path, {"__metadata__": np.ones(1)}, {})
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        checkpoint.read(tmp_path / "nope.ckpt")
+
+
+def header_end(data):
+    return 8 + struct.unpack("<Q", data[:8])[0]
+
+
+def test_truncated_file_at_several_cut_points(tmp_path, ckpt):
+    data = ckpt.read_bytes()
+    end = header_end(data)
+    cuts = [0, 1, 7, 8, 9, end // 2, end - 1, end, end + 1, (end + len(data)) // 2, len(data) - 1]
+    for cut in cuts:
+        bad = tmp_path / f"cut{cut}.ckpt"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(CheckpointError, match="truncated|empty") as info:
+            checkpoint.read(bad)
+        assert str(bad) in str(info.value)
+
+
+def test_flipped_byte_in_data_is_a_checksum_mismatch(tmp_path, ckpt):
+    data = bytearray(ckpt.read_bytes())
+    for pos in (header_end(data), len(data) // 2 + header_end(data) // 2, len(data) - 1):
+        bad = bytearray(data)
+        bad[pos] ^= 0x01   # a one-bit change: still a valid float/int/bool byte pattern
+        path = tmp_path / "flipped.ckpt"
+        path.write_bytes(bytes(bad))
+        with pytest.raises(CheckpointError, match="SHA-256"):
+            checkpoint.read(path)
+
+
+def test_flipped_byte_in_header_json(tmp_path, ckpt):
+    data = ckpt.read_bytes()
+    pos = data.index(b"relu")
+    bad = bytearray(data)
+    bad[pos] ^= 0xFF   # breaks UTF-8 / JSON
+    path = tmp_path / "h.ckpt"
+    path.write_bytes(bytes(bad))
+    with pytest.raises(CheckpointError, match="header"):
+        checkpoint.read(path)
+
+
+def test_edited_header_that_stays_valid_json_is_caught(tmp_path, ckpt):
+    data = ckpt.read_bytes()
+    # Same length, still valid JSON: only the checksum can tell.
+    for old, new in ((b"relu", b"tanh"), (b"987654", b"987655")):
+        assert data.count(old) == 1
+        path = tmp_path / "edit.ckpt"
+        path.write_bytes(data.replace(old, new))
+        with pytest.raises(CheckpointError, match="SHA-256"):
+            checkpoint.read(path)
+
+
+def test_every_single_byte_flip_is_detected(tmp_path):
+    # The digest covers tensors and all metadata fields; any other header byte (length prefix,
+    # JSON syntax, padding) breaks the parse, since neither flip turns ASCII into whitespace.
+    path = tmp_path / "small.ckpt"
+    checkpoint.write(path, {"w": np.arange(6, dtype=np.float32), "m": np.array([True, False])},
+                     {"epoch": 3, "lr": 0.5})
+    data = path.read_bytes()
+    bad_path = tmp_path / "bad.ckpt"
+    for pos in range(len(data)):
+        for mask in (0x01, 0xFF):
+            bad = bytearray(data)
+            bad[pos] ^= mask
+            bad_path.write_bytes(bytes(bad))
+            with pytest.raises(CheckpointError):
+                checkpoint.read(bad_path)
+
+
+def test_random_bytes_and_text_are_not_checkpoints(tmp_path):
+    rng = np.random.default_rng(5)
+    for name, content in (("random.bin", rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()),
+                          ("notes.txt", b"epoch,loss\n0,1.5\n1,0.9\n"),
+                          ("json.json", b'{"a": 1}')):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(CheckpointError, match="not a safetensors file"):
+            checkpoint.read(path)
+
+
+def test_plain_safetensors_is_not_a_trainart_checkpoint(tmp_path):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(st_save({"w": np.ones(3, dtype=np.float32)}))
+    with pytest.raises(CheckpointError, match="not a trainart checkpoint"):
+        checkpoint.read(path)
+    path.write_bytes(st_save({"w": np.ones(3, dtype=np.float32)}, metadata={"format": "pt"}))
+    with pytest.raises(CheckpointError, match="not a trainart checkpoint"):
+        checkpoint.read(path)
+
+
+@pytest.mark.parametrize("version", ["2", "0", "1.0", "x"])
+def test_unsupported_format_version(tmp_path, version):
+    tensors = {"w": np.ones(3, dtype=np.float32)}
+    meta_json = json.dumps({"epoch": 1})
+    md = {"format": "trainart.checkpoint", "format_version": version, "trainart_version": "9.9",
+          "meta": meta_json}
+    md["sha256"] = checkpoint._digest(tensors, md)
+    path = tmp_path / "future.ckpt"
+    path.write_bytes(st_save(tensors, metadata=md))
+    with pytest.raises(CheckpointError, match=f"format version '{version}'.*reads version 1"):
+        checkpoint.read(path)
+    md["format_version"] = "1"   # the same file at the right version reads fine
+    md["sha256"] = checkpoint._digest(tensors, md)
+    path.write_bytes(st_save(tensors, metadata=md))
+    assert checkpoint.read(path)[1] == {"epoch": 1}
+
+
+def test_missing_checksum_fields(tmp_path):
+    path = tmp_path / "nosha.ckpt"
+    path.write_bytes(st_save({"w": np.ones(2)}, metadata={"format": "trainart.checkpoint",
+                                                           "format_version": "1"}))
+    with pytest.raises(CheckpointError, match="lacks 'meta' or 'sha256'"):
+        checkpoint.read(path)
+
+
+def test_trailing_bytes_are_rejected(tmp_path, ckpt):
+    path = tmp_path / "tail.ckpt"
+    path.write_bytes(ckpt.read_bytes() + b"\0\0\0\0")
+    with pytest.raises(CheckpointError, match="unexpected bytes"):
+        checkpoint.read(path)
+
+
+def test_split_and_join_arrays_through_a_file(tmp_path):
+    state = {"callbacks": [{"wait": 2, "best": 0.5,
+                            "best_weights": [np.ones((2, 2)), np.zeros(2, dtype=np.float32)]},
+                           {"keys": None}],
+             "history": {"step_losses": [np.array([1.0, 0.5]), np.empty(0)]}}
+    json_part, tensors = checkpoint.split_arrays(state, prefix="state/")
+    assert sorted(tensors) == ["state/callbacks/0/best_weights/0",
+                               "state/callbacks/0/best_weights/1",
+                               "state/history/step_losses/0", "state/history/step_losses/1"]
+    checkpoint.write(tmp_path / "s.ckpt", tensors, {"state": json_part})
+    t, meta = checkpoint.read(tmp_path / "s.ckpt")
+    back = checkpoint.join_arrays(meta["state"], t)
+    w = back["callbacks"][0]["best_weights"]
+    np.testing.assert_array_equal(w[0], np.ones((2, 2)))
+    assert w[1].dtype == np.float32
+    assert back["callbacks"][0]["wait"] == 2 and back["callbacks"][1] == {"keys": None}
+    assert back["history"]["step_losses"][1].shape == (0,)
+    with pytest.raises(CheckpointError, match="lacks tensor"):
+        checkpoint.join_arrays(meta["state"], {})
+    with pytest.raises(ValueError, match="reserved key"):
+        checkpoint.split_arrays({"a": {"__ndarray__": 1}})
