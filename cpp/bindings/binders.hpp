@@ -14,5 +14,6 @@ void bind_clip(pybind11::module_& m);
 void bind_optimizer(pybind11::module_& m);
 void bind_batchnorm(pybind11::module_& m);
 void bind_solve(pybind11::module_& m);
+void bind_engine(pybind11::module_& m);
 
 }  // namespace trainart::bind

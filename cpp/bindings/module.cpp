@@ -13,4 +13,5 @@ PYBIND11_MODULE(_cpu, m) {
   bind_optimizer(m);
   bind_batchnorm(m);
   bind_solve(m);
+  bind_engine(m);
 }

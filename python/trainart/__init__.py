@@ -1,7 +1,9 @@
 """trainart: a fast trainer for dense neural networks, with C++/CUDA kernels under a small API."""
 
-from . import _native, activations, datasets, initializers, linalg, losses, ops, optim
+from . import (_native, activations, callbacks, checkpoint, datasets, initializers, linalg, losses,
+               ops, optim, schedules)
 from .clipping import ClipNorm, ClipValue
+from .history import History
 from .layers import Activation, BatchNorm, Dense, Dropout
 from .models import MLP, Sequential
 from ._backend import available as available_backends
@@ -32,7 +34,8 @@ def get_num_threads():
 
 __all__ = [
     "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm", "ClipNorm", "ClipValue",
-    "datasets", "initializers", "BackendUnavailableError", "CheckpointError", "TrainingDiverged", "activations",
+    "datasets", "initializers", "callbacks", "checkpoint", "schedules", "History",
+    "BackendUnavailableError", "CheckpointError", "TrainingDiverged", "activations",
     "available_backends", "get_num_threads", "linalg", "losses", "ops", "optim",
     "set_num_threads", "__version__",
 ]

@@ -111,6 +111,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._callback_states = None
+        self._callbacks = []
 
     # -- parameters ----------------------------------------------------------------------------
     @property
@@ -262,6 +263,7 @@ class Trainer:
                 cb.load_state_dict(state)
             self._callback_states = None
         logs = {}
+        self._callbacks = callbacks
         for cb in callbacks:
             cb.on_train_begin(self, logs)
         bar = _progress(epochs, initial_epoch, verbose)
@@ -311,6 +313,9 @@ class Trainer:
         lrs = np.asarray(self.schedule.values(total_steps, steps_per_epoch), dtype=np.float64)
         mom = getattr(self.schedule, "momentum_values", None)
         mom = None if mom is None else mom(total_steps, steps_per_epoch)
+        if mom is not None and self.optimizer.cycled is None:
+            raise ValueError(f"schedule cycles momentum, which {type(self.optimizer).__name__} does not have: "
+                             "pass cycle_momentum=False to the schedule")
         return lrs, (None if mom is None else np.asarray(mom, dtype=np.float64))
 
     # -- inference -----------------------------------------------------------------------------
@@ -338,6 +343,66 @@ class Trainer:
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         return self._executor.loss_and_grad(X, y, sample_weight=self._check_weights(sample_weight, None, y, len(X)))
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def config(self):
+        """Everything needed to rebuild this Trainer (JSON-able)."""
+        return {"model": self.model.config(), "loss": self.loss, "loss_param": self.plan.loss_param,
+                "optimizer": self.optimizer.config(),
+                "schedule": None if self.schedule is None else self.schedule.config(),
+                "clip": self.plan.clip, "executor": self.executor_name, "seed": self.seed,
+                "dtype": self.dtype.name, "nonfinite": self.plan.nonfinite,
+                "dropout_mode": self.plan.dropout_mode}
+
+    def save(self, path):
+        """Write a checkpoint (DESIGN §6): parameters, batch-norm buffers, optimizer state, RNG
+        state, epoch and step counters, history and the state of the running fit's callbacks,
+        as one safetensors file with JSON metadata and a SHA-256, written atomically."""
+        from . import checkpoint
+
+        state = {"executor": self._executor.state_dict(),
+                 "history": None if self.history is None else self.history.state_dict(),
+                 "callbacks": [cb.state_dict() for cb in self._callbacks]}
+        json_part, tensors = checkpoint.split_arrays(state)
+        meta = {"config": self.config(), "state": json_part, "epoch": self.epoch, "step": self.step,
+                "lr_scale": self.lr_scale, "rng": self.rng.bit_generator.state,
+                "callback_types": [type(cb).__name__ for cb in self._callbacks]}
+        checkpoint.write(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path, *, executor=None):
+        """Rebuild a Trainer from `save`'s file; `fit(..., initial_epoch=trainer.epoch)` with the
+        same data and callbacks then continues the run exactly where it stopped. Raises
+        ta.CheckpointError for a truncated, altered or foreign file."""
+        from . import checkpoint, clipping, schedules
+        from .errors import CheckpointError
+        from .history import History
+
+        tensors, meta = checkpoint.read(path)
+        try:
+            c = meta["config"]
+            loss = c["loss"]
+            if loss == "huber":
+                from . import losses
+
+                loss = losses.get("huber", delta=c["loss_param"])
+            trainer = cls(Sequential.from_config(c["model"]), loss=loss,
+                          optimizer=optim.from_config(c["optimizer"]),
+                          schedule=None if c["schedule"] is None else schedules.from_config(c["schedule"]),
+                          clip=clipping.from_config(c["clip"]), executor=executor or c["executor"],
+                          seed=c["seed"], dtype=c["dtype"], nonfinite=c["nonfinite"],
+                          dropout_mode=c["dropout_mode"])
+            state = checkpoint.join_arrays(meta["state"], tensors)
+            trainer._executor.load_state_dict(state["executor"])
+            if state["history"] is not None:
+                trainer.history = History()
+                trainer.history.load_state_dict(state["history"])
+            trainer._callback_states = state["callbacks"] or None
+            trainer.epoch, trainer.step, trainer.lr_scale = meta["epoch"], meta["step"], meta["lr_scale"]
+            trainer.rng.bit_generator.state = meta["rng"]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise CheckpointError(f"{path}: not a loadable trainart Trainer checkpoint ({exc})") from exc
+        return trainer
 
     def __repr__(self):
         return (f"Trainer(loss={self.loss!r}, optimizer={self.optimizer!r}, executor={self.executor!r}, "

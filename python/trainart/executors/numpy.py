@@ -53,14 +53,20 @@ class NumpyExecutor(Executor):
             p[...] = new
 
     def state_dict(self):
-        return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers],
-                "optimizer": optim.state_copy(self.opt_state)}
+        opt = {k: [a.copy() for a in v] if isinstance(v, list) else v for k, v in self.opt_state.items()}
+        return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers], "optimizer": opt}
 
     def load_state_dict(self, state):
+        """Copy a state_dict in place (native engines keep pointers to these arrays)."""
         self.set_params(state["params"])
         for b, new in zip(self.buffers, state["buffers"]):
             b[...] = new
-        self.opt_state = optim.state_copy(state["optimizer"], dtype=self.dtype)
+        for key, value in state["optimizer"].items():
+            if isinstance(value, list):
+                for dst, src in zip(self.opt_state[key], value):
+                    dst[...] = src
+            else:
+                self.opt_state[key] = value
 
     # -- forward and backward ------------------------------------------------------------------
     def _forward(self, x, *, mode, step=0, buffers=None):
@@ -207,7 +213,7 @@ class NumpyExecutor(Executor):
                     scale = clip["max_norm"] / norm
             elif clip.get("kind") == "value":
                 ops.clip_by_value(tgrads, clip["value"], backend=self.backend)
-            overrides = {} if momentums is None else self.optimizer.momentum_override(momentums[s])
+            overrides = {} if momentums is None else {self.optimizer.cycled: float(momentums[s])}
             self.optimizer.step([self.params[i] for i in self.trainable], tgrads, self.opt_state,
                                 lr=float(lrs[s]), grad_scale=scale, backend=self.backend, **overrides)
             self._apply_max_norm()

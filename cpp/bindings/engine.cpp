@@ -1,0 +1,317 @@
+// Bindings for the CPU engine (cpp/cpu/engine.hpp): EngineF32 / EngineF64 classes that the CPU
+// executor builds once per Trainer and calls once per epoch with the GIL released.
+#include <memory>
+#include <string>
+
+#include "binders.hpp"
+#include "checks.hpp"
+#include "cpu/engine.hpp"
+#include "trainart/math/activation.hpp"
+
+namespace trainart::bind {
+
+namespace py = pybind11;
+using cpu::Batchable;
+using cpu::Engine;
+using cpu::EngineArrays;
+using cpu::EngineSpec;
+using cpu::OpKind;
+using cpu::OpSpec;
+
+namespace {
+
+template <class V>
+V get(const py::dict& d, const char* key, const char* where) {
+  if (!d.contains(key)) throw py::value_error(std::string(where) + " is missing key '" + key + "'");
+  try {
+    return d[key].cast<V>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string(where) + "['" + key + "'] has the wrong type");
+  }
+}
+
+EngineSpec parse_spec(const py::dict& spec) {
+  EngineSpec s;
+  const auto ops = get<py::list>(spec, "ops", "spec");
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const auto d = ops[i].cast<py::dict>();
+    const std::string where = "spec['ops'][" + std::to_string(i) + "]";
+    OpSpec op;
+    const int kind = get<int>(d, "kind", where.c_str());
+    if (kind < 0 || kind > 3) throw py::value_error(where + "['kind'] must be 0..3");
+    op.kind = static_cast<OpKind>(kind);
+    op.width_in = get<index_t>(d, "width_in", where.c_str());
+    op.width_out = get<index_t>(d, "width_out", where.c_str());
+    op.act = get<int>(d, "act", where.c_str());
+    if (op.act < 0 || op.act >= math::kNumActs) throw py::value_error(where + "['act'] is not an activation code");
+    op.act_param = get<double>(d, "act_param", where.c_str());
+    op.w = get<index_t>(d, "w", where.c_str());
+    op.b = get<index_t>(d, "b", where.c_str());
+    op.l1 = get<double>(d, "l1", where.c_str());
+    op.l2 = get<double>(d, "l2", where.c_str());
+    op.max_norm = get<double>(d, "max_norm", where.c_str());
+    op.trainable = get<bool>(d, "trainable", where.c_str());
+    op.rate = get<double>(d, "rate", where.c_str());
+    if (!(op.rate >= 0.0 && op.rate < 1.0)) throw py::value_error(where + "['rate'] must be in [0, 1)");
+    op.layer = get<std::uint32_t>(d, "layer", where.c_str());
+    op.buffer = get<index_t>(d, "buffer", where.c_str());
+    op.momentum = get<double>(d, "momentum", where.c_str());
+    op.eps = get<double>(d, "eps", where.c_str());
+    if (op.width_in < 1 || op.width_out < 1) throw py::value_error(where + ": widths must be >= 1");
+    if (!s.ops.empty() && s.ops.back().width_out != op.width_in)
+      throw py::value_error(where + "['width_in'] does not match the previous op's width_out");
+    if (op.kind != OpKind::dense && op.width_in != op.width_out)
+      throw py::value_error(where + ": only dense ops change the width");
+    s.ops.push_back(op);
+  }
+  if (s.ops.empty()) throw py::value_error("spec['ops'] must not be empty");
+  s.loss = get<int>(spec, "loss", "spec");
+  if (s.loss < 0 || s.loss > 4) throw py::value_error("spec['loss'] must be a loss code 0..4");
+  s.loss_param = get<double>(spec, "loss_param", "spec");
+  const auto o = get<py::dict>(spec, "opt", "spec");
+  const int kind = get<int>(o, "kind", "spec['opt']");
+  if (kind < 0 || kind > 5) throw py::value_error("spec['opt']['kind'] must be 0..5");
+  s.opt.kind = static_cast<cpu::OptKind>(kind);
+  s.opt.weight_decay = get<double>(o, "weight_decay", "spec['opt']");
+  s.opt.beta1 = get<double>(o, "beta1", "spec['opt']");
+  s.opt.beta2 = get<double>(o, "beta2", "spec['opt']");
+  s.opt.alpha = get<double>(o, "alpha", "spec['opt']");
+  s.opt.eps = get<double>(o, "eps", "spec['opt']");
+  s.opt.momentum = get<double>(o, "momentum", "spec['opt']");
+  s.opt.dampening = get<double>(o, "dampening", "spec['opt']");
+  s.opt.lr_decay = get<double>(o, "lr_decay", "spec['opt']");
+  s.opt.momentum_decay = get<double>(o, "momentum_decay", "spec['opt']");
+  s.opt.nesterov = get<bool>(o, "nesterov", "spec['opt']");
+  s.opt.amsgrad = get<bool>(o, "amsgrad", "spec['opt']");
+  s.opt.centered = get<bool>(o, "centered", "spec['opt']");
+  s.opt.decoupled = get<bool>(o, "decoupled", "spec['opt']");
+  s.opt.maximize = get<bool>(o, "maximize", "spec['opt']");
+  s.opt.cycled = get<int>(o, "cycled", "spec['opt']");
+  const int clip = get<int>(spec, "clip", "spec");
+  if (clip < 0 || clip > 3) throw py::value_error("spec['clip'] must be 0..3");
+  s.clip = static_cast<cpu::ClipKind>(clip);
+  s.clip_value = get<double>(spec, "clip_value", "spec");
+  s.seed = get<std::uint64_t>(spec, "seed", "spec");
+  s.inverted_dropout = get<bool>(spec, "inverted", "spec");
+  s.raise_nonfinite = get<bool>(spec, "raise_nonfinite", "spec");
+  return s;
+}
+
+// Holds the engine and references to every array whose memory it updates in place.
+template <class T>
+struct PyEngine {
+  std::unique_ptr<Engine<T>> engine;
+  std::vector<py::array> keep;
+  std::vector<index_t> param_sizes;
+  index_t in_width = 0, out_width = 0;
+  int loss = 0;
+};
+
+template <class T>
+T* owned(PyEngine<T>& e, py::handle h, const std::string& name) {
+  if (!py::isinstance<py::array>(h)) throw py::type_error(name + " must be a numpy array");
+  py::array a = py::reinterpret_borrow<py::array>(h);
+  T* p = out_ptr<T>(a, name.c_str());
+  e.keep.push_back(a);
+  return p;
+}
+
+template <class T>
+PyEngine<T>* make_engine(const py::dict& spec_dict, const py::list& params, const py::list& buffers,
+                         const py::list& trainable, const py::list& slots) {
+  auto e = std::make_unique<PyEngine<T>>();
+  EngineSpec spec = parse_spec(spec_dict);
+  EngineArrays<T> arr;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string name = "params[" + std::to_string(i) + "]";
+    arr.params.push_back(owned(*e, params[i], name));
+    arr.sizes.push_back(static_cast<index_t>(params[i].cast<py::array>().size()));
+  }
+  for (size_t i = 0; i < buffers.size(); ++i) arr.buffers.push_back(owned(*e, buffers[i], "buffers[" + std::to_string(i) + "]"));
+  const auto np = static_cast<index_t>(arr.params.size());
+  for (const auto& op : spec.ops) {
+    if (op.kind == OpKind::dense || op.kind == OpKind::batchnorm) {
+      if (op.w < 0 || op.w >= np || op.b < 0 || op.b >= np) throw py::value_error("spec: parameter index out of range");
+      const index_t want_w = op.kind == OpKind::dense ? op.width_in * op.width_out : op.width_out;
+      if (arr.sizes[op.w] != want_w || arr.sizes[op.b] != op.width_out)
+        throw py::value_error("params: sizes do not match the ops' widths");
+    }
+    if (op.kind == OpKind::batchnorm) {
+      if (op.buffer < 0 || 2 * op.buffer + 1 >= static_cast<index_t>(arr.buffers.size()))
+        throw py::value_error("spec: batchnorm buffer index out of range");
+      for (int j = 0; j < 2; ++j)
+        if (buffers[2 * op.buffer + j].cast<py::array>().size() != op.width_out)
+          throw py::value_error("buffers: sizes do not match the batchnorm widths");
+    }
+  }
+  if (trainable.size() != slots.size()) throw py::value_error("slots must hold one entry per trainable parameter");
+  for (size_t j = 0; j < trainable.size(); ++j) {
+    const auto p = trainable[j].cast<index_t>();
+    if (p < 0 || p >= np) throw py::value_error("trainable: parameter index out of range");
+    arr.trainable.push_back(p);
+    std::vector<T*> row;
+    const auto list = slots[j].cast<py::list>();
+    if (list.size() > 3) throw py::value_error("slots: at most 3 state tensors per parameter");
+    for (size_t q = 0; q < list.size(); ++q) {
+      if (list[q].is_none()) {
+        row.push_back(nullptr);
+        continue;
+      }
+      const std::string name = "slots[" + std::to_string(j) + "][" + std::to_string(q) + "]";
+      if (list[q].cast<py::array>().size() != arr.sizes[p]) throw py::value_error(name + " must have its parameter's size");
+      row.push_back(owned(*e, list[q], name));
+    }
+    arr.slots.push_back(row);
+  }
+  e->param_sizes = arr.sizes;
+  e->in_width = spec.ops.front().width_in;
+  e->out_width = spec.ops.back().width_out;
+  e->loss = spec.loss;
+  e->engine = std::make_unique<Engine<T>>(std::move(spec), std::move(arr));
+  return e.release();
+}
+
+// X, targets and weights of one call, checked against the engine's widths.
+template <class T>
+Batchable<T> batch_arrays(const PyEngine<T>& e, const py::array& x, const py::object& labels,
+                          const py::object& targets, const py::object& weight) {
+  Batchable<T> b;
+  check_shape(x, "X", {-1, e.in_width});
+  b.x = in_ptr<T>(x, "X");
+  b.n = x.shape(0);
+  b.d = e.in_width;
+  b.k = e.out_width;
+  if (b.n < 1) throw py::value_error("X must not be empty");
+  if (labels.is_none() == targets.is_none()) throw py::value_error("give exactly one of labels and targets");
+  if (!labels.is_none()) {
+    auto l = labels.cast<py::array>();
+    if (!py::isinstance<py::array_t<std::int64_t>>(l) || l.dtype().kind() != 'i' || l.itemsize() != 8)
+      throw py::type_error("labels must be an int64 array");
+    if (!(l.flags() & py::array::c_style)) throw py::value_error("labels must be C-contiguous");
+    check_shape(l, "labels", {b.n});
+    if (e.loss != 0) throw py::value_error("labels are only for cross_entropy");
+    b.labels = static_cast<const std::int64_t*>(l.data());
+    for (index_t i = 0; i < b.n; ++i)
+      if (b.labels[i] < 0 || b.labels[i] >= b.k) throw py::value_error("labels must be in [0, outputs)");
+  } else {
+    auto t = targets.cast<py::array>();
+    check_shape(t, "targets", {b.n, b.k});
+    b.targets = in_ptr<T>(t, "targets");
+  }
+  if (!weight.is_none()) {
+    auto w = weight.cast<py::array>();
+    check_shape(w, "weight", {b.n});
+    b.weight = in_ptr<T>(w, "weight");
+  }
+  return b;
+}
+
+template <class T>
+void bind_engine_class(py::module_& m, const char* name) {
+  py::class_<PyEngine<T>>(m, name, "Runs whole training epochs in C++ on arrays owned by Python.")
+      .def(py::init(&make_engine<T>), py::arg("spec"), py::arg("params"), py::arg("buffers"),
+           py::arg("trainable"), py::arg("slots"),
+           "Build from the spec dict (ops, loss, opt, clip, seed, ...) and the arrays it updates in place.")
+      .def(
+          "train_epoch",
+          [](PyEngine<T>& e, py::array x, py::object labels, py::object targets, py::object weight,
+             py::array perm, py::array lrs, py::object momentums, std::int64_t step0, index_t batch_size,
+             std::int64_t opt_step, double mu_product) {
+            Batchable<T> b = batch_arrays<T>(e, x, labels, targets, weight);
+            if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            if (!py::isinstance<py::array_t<std::int64_t>>(perm) || perm.dtype().kind() != 'i' || perm.itemsize() != 8)
+              throw py::type_error("perm must be an int64 array");
+            if (!(perm.flags() & py::array::c_style)) throw py::value_error("perm must be C-contiguous");
+            check_shape(perm, "perm", {b.n});
+            const auto* pp = static_cast<const std::int64_t*>(perm.data());
+            for (index_t i = 0; i < b.n; ++i)
+              if (pp[i] < 0 || pp[i] >= b.n) throw py::value_error("perm entries must be in [0, rows)");
+            const index_t steps = (b.n + batch_size - 1) / batch_size;
+            check_shape(lrs, "lrs", {steps});
+            const double* lp = in_ptr<double>(lrs, "lrs");
+            const double* mp = nullptr;
+            if (!momentums.is_none()) {
+              auto ma = momentums.cast<py::array>();
+              check_shape(ma, "momentums", {steps});
+              mp = in_ptr<double>(ma, "momentums");
+            }
+            if (step0 < 0 || step0 + steps > (std::int64_t(1) << 32))
+              throw py::value_error("step0 must keep the step counter in [0, 2^32)");
+            cpu::EpochOut out;
+            {
+              py::gil_scoped_release release;
+              out = e.engine->train_epoch(b, pp, lp, mp, steps, step0, batch_size, opt_step, mu_product);
+            }
+            py::dict d;
+            d["loss_sum"] = out.loss_sum;
+            d["rows"] = out.rows;
+            d["correct"] = out.correct;
+            d["skipped"] = out.skipped;
+            d["diverged_step"] = out.diverged_step < 0 ? py::object(py::none()) : py::object(py::int_(out.diverged_step));
+            d["step_losses"] = py::array_t<double>(static_cast<py::ssize_t>(out.step_losses.size()), out.step_losses.data());
+            d["grad_norms"] = py::array_t<double>(static_cast<py::ssize_t>(out.grad_norms.size()), out.grad_norms.data());
+            d["opt_step"] = out.opt_step;
+            d["mu_product"] = out.mu_product;
+            return d;
+          },
+          py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"), py::arg("perm"), py::arg("lrs"),
+          py::arg("momentums"), py::arg("step0"), py::arg("batch_size"), py::arg("opt_step"), py::arg("mu_product"),
+          "One epoch over perm in minibatches; returns the epoch's statistics as a dict.")
+      .def(
+          "forward",
+          [](PyEngine<T>& e, py::array x, int mode, std::uint32_t step) {
+            check_shape(x, "X", {-1, e.in_width});
+            const T* xp = in_ptr<T>(x, "X");
+            const index_t n = x.shape(0);
+            if (n < 1) throw py::value_error("X must not be empty");
+            if (mode != 0 && mode != 1) throw py::value_error("mode must be 0 (eval) or 1 (MC dropout)");
+            py::array_t<T> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(e.out_width)});
+            T* op = out.mutable_data();
+            py::gil_scoped_release release;
+            e.engine->forward(xp, n, mode, step, op);
+            return out;
+          },
+          py::arg("X"), py::arg("mode"), py::arg("step"), "Network outputs before the link (mode 1: MC dropout).")
+      .def(
+          "evaluate",
+          [](PyEngine<T>& e, py::array x, py::object labels, py::object targets, py::object weight) {
+            Batchable<T> b = batch_arrays<T>(e, x, labels, targets, weight);
+            double loss_sum = 0.0;
+            index_t correct = 0;
+            {
+              py::gil_scoped_release release;
+              e.engine->evaluate(b, &loss_sum, &correct);
+            }
+            return py::make_tuple(loss_sum, correct);
+          },
+          py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"),
+          "(sum over rows of the loss, correctly classified rows) in inference mode.")
+      .def(
+          "loss_and_grad",
+          [](PyEngine<T>& e, py::array x, py::object labels, py::object targets, py::object weight, py::list grads) {
+            Batchable<T> b = batch_arrays<T>(e, x, labels, targets, weight);
+            if (grads.size() != e.param_sizes.size())
+              throw py::value_error("grads must hold one array per parameter");
+            std::vector<T*> gp;
+            for (size_t i = 0; i < grads.size(); ++i) {
+              const std::string name = "grads[" + std::to_string(i) + "]";
+              if (!py::isinstance<py::array>(grads[i])) throw py::type_error(name + " must be a numpy array");
+              py::array g = grads[i].cast<py::array>();
+              gp.push_back(out_ptr<T>(g, name.c_str()));
+              if (g.size() != e.param_sizes[i]) throw py::value_error(name + " must have its parameter's size");
+            }
+            py::gil_scoped_release release;
+            return e.engine->loss_and_grad(b, gp);
+          },
+          py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"), py::arg("grads"),
+          "Loss (regularization included) on one batch; gradients written into grads, params unchanged.");
+}
+
+}  // namespace
+
+void bind_engine(py::module_& m) {
+  bind_engine_class<float>(m, "EngineF32");
+  bind_engine_class<double>(m, "EngineF64");
+}
+
+}  // namespace trainart::bind

@@ -1,0 +1,444 @@
+// The CPU engine: one epoch of minibatch training per call, composed from the op kernels
+// (dense, activation, dropout, batchnorm, loss, clip, optimizer). It mirrors
+// python/trainart/executors/numpy.py step for step; the executor-equality tests hold it to that.
+#include "engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "activation.hpp"
+#include "batchnorm.hpp"
+#include "clip.hpp"
+#include "dense.hpp"
+#include "dropout.hpp"
+#include "loss.hpp"
+#include "optimizer.hpp"
+#include "trainart/parallel.hpp"
+
+namespace trainart::cpu {
+
+namespace {
+
+enum Mode { kTrain = 0, kEval = 1, kMc = 2 };
+
+// Dropout masks at inference (MC dropout) use layer ids offset by this, as the NumPy executor.
+constexpr std::uint32_t kInferenceLayerOffset = 1u << 16;
+
+template <class T>
+index_t argmax_row(const T* z, index_t k) {
+  index_t best = 0;
+  for (index_t j = 1; j < k; ++j)
+    if (z[j] > z[best]) best = j;
+  return best;
+}
+
+}  // namespace
+
+math::StepScalars<double> step_scalars(const OptSpec& o, double lr, std::int64_t step, double grad_scale,
+                                       int cycled, double cycled_value, double* mu_product) {
+  math::StepScalars<double> s{};
+  const double beta1 = cycled == 2 ? cycled_value : o.beta1;
+  s.lr = lr;
+  s.grad_scale = o.maximize ? -grad_scale : grad_scale;
+  s.weight_decay = o.weight_decay;
+  s.param_decay = 1.0;
+  s.beta1 = beta1;
+  s.beta2 = o.beta2;
+  s.alpha = o.alpha;
+  s.eps = o.eps;
+  s.momentum = cycled == 1 ? cycled_value : o.momentum;
+  s.dampening = o.dampening;
+  s.nesterov = o.nesterov;
+  s.amsgrad = o.amsgrad;
+  s.centered = o.centered;
+  s.first_step = step == 1;
+  if (o.decoupled) {
+    s.param_decay = 1.0 - lr * o.weight_decay;
+    s.weight_decay = 0.0;
+  }
+  const double t = static_cast<double>(step);
+  if (o.kind == OptKind::adagrad) s.lr = lr / (1.0 + (t - 1.0) * o.lr_decay);
+  if (o.kind == OptKind::adam || o.kind == OptKind::adamax) {
+    s.step_size = lr / (1.0 - std::pow(beta1, t));
+    s.bc2_sqrt = std::pow(1.0 - std::pow(o.beta2, t), 0.5);
+  }
+  if (o.kind == OptKind::nadam) {
+    const double mu = beta1 * (1.0 - 0.5 * std::pow(0.96, t * o.momentum_decay));
+    const double mu_next = beta1 * (1.0 - 0.5 * std::pow(0.96, (t + 1.0) * o.momentum_decay));
+    *mu_product *= mu;
+    s.bc2 = 1.0 - std::pow(o.beta2, t);
+    s.nadam_grad = lr * (1.0 - mu) / (1.0 - *mu_product);
+    s.nadam_avg = lr * mu_next / (1.0 - *mu_product * mu_next);
+  }
+  return s;
+}
+
+template <class T>
+Engine<T>::Engine(EngineSpec spec, EngineArrays<T> arrays) : spec_(std::move(spec)), arr_(std::move(arrays)) {
+  const auto& ops = spec_.ops;
+  TRAINART_CHECK(!ops.empty(), "the plan has no ops");
+  first_param_op_ = -1;
+  for (index_t i = 0; i < static_cast<index_t>(ops.size()); ++i) {
+    if (first_param_op_ < 0 && (ops[i].kind == OpKind::dense || ops[i].kind == OpKind::batchnorm))
+      first_param_op_ = i;
+  }
+  TRAINART_CHECK(first_param_op_ >= 0, "the plan has no dense layer");
+  out_width_ = ops.back().width_out;
+  const size_t n = ops.size();
+  out_.resize(n);
+  pre_.resize(n);
+  grad_in_.resize(n);
+  mean_.resize(n);
+  invstd_.resize(n);
+  in_.assign(n, nullptr);
+  grads_.resize(arr_.params.size());
+  for (size_t p = 0; p < arr_.params.size(); ++p) grads_[p].resize(static_cast<size_t>(arr_.sizes[p]));
+  trial_buffers_.resize(arr_.buffers.size());
+  for (const auto& op : ops) {
+    if (op.kind == OpKind::batchnorm) {
+      for (int j = 0; j < 2; ++j) trial_buffers_[2 * op.buffer + j].resize(static_cast<size_t>(op.width_out));
+    }
+  }
+}
+
+template <class T>
+void Engine<T>::ensure(index_t rows) {
+  if (rows <= capacity_) return;
+  capacity_ = rows;
+  const auto& ops = spec_.ops;
+  index_t dz = 0, widest = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const OpSpec& op = ops[i];
+    const auto r = static_cast<size_t>(rows);
+    widest = std::max({widest, op.width_in, op.width_out});
+    out_[i].resize(r * op.width_out);
+    grad_in_[i].resize(static_cast<index_t>(i) > first_param_op_ ? r * op.width_in : 0);
+    if (op.kind == OpKind::dense) {
+      pre_[i].resize(op.act == 0 ? 0 : r * op.width_out);
+      dz = std::max(dz, rows * op.width_out);
+    }
+    if (op.kind == OpKind::batchnorm) {
+      mean_[i].resize(op.width_out);
+      invstd_[i].resize(op.width_out);
+    }
+  }
+  dz_work_.resize(static_cast<size_t>(dz));
+  dlogits_.resize(static_cast<size_t>(rows * out_width_));
+  xb_.resize(static_cast<size_t>(rows * ops.front().width_in));
+  tb_.resize(static_cast<size_t>(rows * out_width_));
+  wb_.resize(static_cast<size_t>(rows));
+  lb_.resize(static_cast<size_t>(rows));
+}
+
+// Runs the ops on x (rows, input width). Train mode uses batch statistics written to the trial
+// buffers (committed by the caller once the step is known to be finite).
+template <class T>
+void Engine<T>::forward_rows(const T* x, index_t rows, int mode, std::uint32_t step, bool keep_stats) {
+  const auto& ops = spec_.ops;
+  const T* h = x;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const OpSpec& op = ops[i];
+    in_[i] = h;
+    T* out = out_[i].data();
+    const index_t count = rows * op.width_out;
+    switch (op.kind) {
+      case OpKind::dense: {
+        T* z = op.act == 0 ? out : pre_[i].data();
+        dense_forward<T>(h, arr_.params[op.w], arr_.params[op.b], z, out, rows, op.width_in, op.width_out,
+                         op.act, T(op.act_param));
+        break;
+      }
+      case OpKind::activation:
+        activation_forward<T>(static_cast<math::Act>(op.act), h, out, count, T(op.act_param));
+        break;
+      case OpKind::dropout:
+        if (mode == kEval) {
+          const T s = spec_.inverted_dropout ? T(1) : T(1.0 - op.rate);
+          if (spec_.inverted_dropout)
+            std::memcpy(out, h, sizeof(T) * static_cast<size_t>(count));
+          else
+            for (index_t e = 0; e < count; ++e) out[e] = h[e] * s;
+        } else {
+          const double scale = spec_.inverted_dropout ? 1.0 / (1.0 - op.rate) : 1.0;
+          const std::uint32_t layer = op.layer + (mode == kMc ? kInferenceLayerOffset : 0u);
+          dropout<T>(h, out, count, op.rate, spec_.seed, layer, step, scale);
+        }
+        break;
+      case OpKind::batchnorm: {
+        T* gamma = arr_.params[op.w];
+        T* beta = arr_.params[op.b];
+        if (mode == kTrain) {
+          T* rm = trial_buffers_[2 * op.buffer].data();
+          T* rv = trial_buffers_[2 * op.buffer + 1].data();
+          std::memcpy(rm, arr_.buffers[2 * op.buffer], sizeof(T) * op.width_out);
+          std::memcpy(rv, arr_.buffers[2 * op.buffer + 1], sizeof(T) * op.width_out);
+          batchnorm_forward_train<T>(h, rows, op.width_out, gamma, beta, rm, rv, op.momentum, op.eps, out,
+                                     mean_[i].data(), invstd_[i].data());
+        } else {
+          batchnorm_forward_infer<T>(h, rows, op.width_out, gamma, beta, arr_.buffers[2 * op.buffer],
+                                     arr_.buffers[2 * op.buffer + 1], op.eps, out);
+        }
+        break;
+      }
+    }
+    h = out;
+  }
+  (void)keep_stats;
+}
+
+template <class T>
+double Engine<T>::loss_rows(const Batchable<T>& data, index_t rows, const std::int64_t* labels, const T* targets,
+                            const T* weight, index_t* correct) {
+  const T* z = out_.back().data();
+  const index_t k = out_width_;
+  T* g = dlogits_.data();
+  double value;
+  if (labels != nullptr) {
+    value = cross_entropy_labels<T>(z, labels, weight, g, rows, k);
+  } else {
+    value = loss_value_and_grad<T>(static_cast<math::Loss>(spec_.loss), z, targets, weight, g, rows, k,
+                                   T(spec_.loss_param));
+  }
+  if (correct != nullptr) {
+    index_t c = 0;
+    const auto kind = static_cast<math::Loss>(spec_.loss);
+    for (index_t r = 0; r < rows; ++r) {
+      const T* zr = z + r * k;
+      if (labels != nullptr) {
+        c += argmax_row(zr, k) == labels[r];
+      } else if (kind == math::Loss::binary_cross_entropy) {
+        bool all = true;
+        for (index_t j = 0; j < k; ++j) all = all && ((zr[j] > T(0)) == (targets[r * k + j] > T(0.5)));
+        c += all;
+      } else if (kind == math::Loss::cross_entropy) {
+        c += argmax_row(zr, k) == argmax_row(targets + r * k, k);
+      }
+    }
+    *correct = c;
+  }
+  (void)data;
+  return value;
+}
+
+template <class T>
+void Engine<T>::backward_rows(index_t rows, std::uint32_t step) {
+  const auto& ops = spec_.ops;
+  T* g = dlogits_.data();
+  for (index_t i = static_cast<index_t>(ops.size()) - 1; i >= first_param_op_; --i) {
+    const OpSpec& op = ops[i];
+    const bool need_dx = i > first_param_op_;
+    T* gx = need_dx ? grad_in_[i].data() : nullptr;
+    const index_t count = rows * op.width_out;
+    switch (op.kind) {
+      case OpKind::dense: {
+        const T* z = op.act == 0 ? out_[i].data() : pre_[i].data();
+        dense_backward<T>(g, in_[i], arr_.params[op.w], z, out_[i].data(), gx, grads_[op.w].data(),
+                          grads_[op.b].data(), dz_work_.data(), rows, op.width_in, op.width_out, op.act,
+                          T(op.act_param));
+        break;
+      }
+      case OpKind::activation:
+        activation_backward<T>(static_cast<math::Act>(op.act), g, in_[i], out_[i].data(), gx, count,
+                               T(op.act_param));
+        break;
+      case OpKind::dropout: {
+        const double scale = spec_.inverted_dropout ? 1.0 / (1.0 - op.rate) : 1.0;
+        dropout<T>(g, gx, count, op.rate, spec_.seed, op.layer, step, scale);
+        break;
+      }
+      case OpKind::batchnorm:
+        batchnorm_backward<T>(g, in_[i], rows, op.width_out, arr_.params[op.w], mean_[i].data(),
+                              invstd_[i].data(), gx, grads_[op.w].data(), grads_[op.b].data());
+        break;
+    }
+    g = gx;
+  }
+}
+
+template <class T>
+double Engine<T>::penalty() const {
+  double total = 0.0;
+  for (const auto& op : spec_.ops) {
+    if (op.kind != OpKind::dense || (op.l1 == 0.0 && op.l2 == 0.0)) continue;
+    const T* w = arr_.params[op.w];
+    const index_t n = arr_.sizes[op.w];
+    double abs_sum = 0.0, sq_sum = 0.0;
+    for (index_t e = 0; e < n; ++e) {
+      abs_sum += std::fabs(static_cast<double>(w[e]));
+      sq_sum += static_cast<double>(w[e]) * static_cast<double>(w[e]);
+    }
+    total += op.l1 * abs_sum;
+    total += op.l2 * sq_sum;
+  }
+  return total;
+}
+
+template <class T>
+void Engine<T>::add_penalty_grads() {
+  for (const auto& op : spec_.ops) {
+    if (op.kind != OpKind::dense || (op.l1 == 0.0 && op.l2 == 0.0)) continue;
+    const T* w = arr_.params[op.w];
+    T* dw = grads_[op.w].data();
+    const T two_l2 = T(2.0 * op.l2), l1 = T(op.l1);
+    parallel_for(arr_.sizes[op.w], 32768, [&](index_t lo, index_t hi) {
+      if (op.l2 != 0.0)
+        for (index_t e = lo; e < hi; ++e) dw[e] += two_l2 * w[e];
+      if (op.l1 != 0.0)
+        for (index_t e = lo; e < hi; ++e) dw[e] += l1 * T((w[e] > T(0)) - (w[e] < T(0)));
+    });
+  }
+}
+
+// Each unit's incoming weights (a column of W) rescaled to norm <= max_norm.
+template <class T>
+void Engine<T>::apply_max_norm() {
+  for (const auto& op : spec_.ops) {
+    if (op.kind != OpKind::dense || op.max_norm <= 0.0 || !op.trainable) continue;
+    T* w = arr_.params[op.w];
+    const index_t rows = op.width_in, cols = op.width_out;
+    std::vector<T> norms(static_cast<size_t>(cols), T(0));
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < cols; ++c) norms[c] += w[r * cols + c] * w[r * cols + c];
+    const T cap = T(op.max_norm);
+    for (index_t c = 0; c < cols; ++c) {
+      const T nrm = std::sqrt(norms[c]);
+      norms[c] = nrm > cap ? cap / nrm : T(1);
+    }
+    for (index_t r = 0; r < rows; ++r)
+      for (index_t c = 0; c < cols; ++c) w[r * cols + c] *= norms[c];
+  }
+}
+
+template <class T>
+EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* perm, const double* lrs,
+                                const double* momentums, index_t steps, std::int64_t step0, index_t batch_size,
+                                std::int64_t opt_step, double mu_product) {
+  EpochOut out;
+  out.step_losses.assign(static_cast<size_t>(steps), 0.0);
+  out.grad_norms.assign(static_cast<size_t>(steps), 0.0);
+  ensure(std::min(batch_size, data.n));
+  const index_t d = data.d, k = data.k;
+  std::vector<TensorView<const T>> views;
+  std::vector<TensorView<T>> mviews;
+  std::vector<TensorSlots<T>> table;
+  for (size_t j = 0; j < arr_.trainable.size(); ++j) {
+    const index_t p = arr_.trainable[j];
+    views.push_back({grads_[p].data(), arr_.sizes[p]});
+    mviews.push_back({grads_[p].data(), arr_.sizes[p]});
+    TensorSlots<T> ts{arr_.params[p], grads_[p].data(), {nullptr, nullptr, nullptr}, arr_.sizes[p]};
+    for (size_t q = 0; q < arr_.slots[j].size() && q < 3; ++q) ts.slot[q] = arr_.slots[j][q];
+    table.push_back(ts);
+  }
+  for (index_t s = 0; s < steps; ++s) {
+    const index_t lo = s * batch_size, rows = std::min(batch_size, data.n - lo);
+    const std::int64_t* idx = perm + lo;
+    // Gather the minibatch rows (and their targets and weights) into contiguous scratch.
+    parallel_for(rows, 64, [&](index_t a, index_t b) {
+      for (index_t r = a; r < b; ++r) {
+        const index_t src = idx[r];
+        std::memcpy(&xb_[r * d], data.x + src * d, sizeof(T) * d);
+        if (data.targets) std::memcpy(&tb_[r * k], data.targets + src * k, sizeof(T) * k);
+        if (data.labels) lb_[r] = data.labels[src];
+        if (data.weight) wb_[r] = data.weight[src];
+      }
+    });
+    const auto step = static_cast<std::uint32_t>(step0 + s);
+    forward_rows(xb_.data(), rows, kTrain, step, true);
+    index_t correct = 0;
+    double value = loss_rows(data, rows, data.labels ? lb_.data() : nullptr, data.targets ? tb_.data() : nullptr,
+                             data.weight ? wb_.data() : nullptr, &correct);
+    backward_rows(rows, step);
+    add_penalty_grads();
+    value += penalty();
+    const std::vector<double> sums = sum_squares<T>(views);
+    double total = 0.0;
+    for (double v : sums) total += v;
+    const double norm = std::sqrt(total);
+    out.step_losses[s] = value;
+    out.grad_norms[s] = norm;
+    if (!(std::isfinite(value) && std::isfinite(norm))) {
+      if (spec_.raise_nonfinite) {
+        out.diverged_step = s;
+        out.step_losses.resize(static_cast<size_t>(s + 1));
+        out.grad_norms.resize(static_cast<size_t>(s + 1));
+        break;
+      }
+      ++out.skipped;
+      continue;
+    }
+    for (size_t bidx = 0; bidx < trial_buffers_.size(); ++bidx)
+      if (!trial_buffers_[bidx].empty())
+        std::memcpy(arr_.buffers[bidx], trial_buffers_[bidx].data(), sizeof(T) * trial_buffers_[bidx].size());
+    double scale = 1.0;
+    if (spec_.clip == ClipKind::global_norm) {
+      if (norm > spec_.clip_value) scale = spec_.clip_value / norm;
+    } else if (spec_.clip == ClipKind::per_tensor_norm) {
+      for (size_t j = 0; j < views.size(); ++j) {
+        const double nj = std::sqrt(sums[j]);
+        if (nj > spec_.clip_value) scale_tensors<T>({mviews[j]}, T(spec_.clip_value / nj));
+      }
+    } else if (spec_.clip == ClipKind::value) {
+      clip_by_value<T>(mviews, T(spec_.clip_value));
+    }
+    ++opt_step;
+    const math::StepScalars<double> sd =
+        step_scalars(spec_.opt, lrs[s], opt_step, scale, momentums ? spec_.opt.cycled : 0,
+                     momentums ? momentums[s] : 0.0, &mu_product);
+    math::StepScalars<T> st;
+    st.lr = T(sd.lr); st.grad_scale = T(sd.grad_scale); st.weight_decay = T(sd.weight_decay);
+    st.param_decay = T(sd.param_decay); st.beta1 = T(sd.beta1); st.beta2 = T(sd.beta2);
+    st.alpha = T(sd.alpha); st.eps = T(sd.eps); st.momentum = T(sd.momentum); st.dampening = T(sd.dampening);
+    st.step_size = T(sd.step_size); st.bc2_sqrt = T(sd.bc2_sqrt); st.bc2 = T(sd.bc2);
+    st.nadam_grad = T(sd.nadam_grad); st.nadam_avg = T(sd.nadam_avg);
+    st.nesterov = sd.nesterov; st.amsgrad = sd.amsgrad; st.centered = sd.centered; st.first_step = sd.first_step;
+    switch (spec_.opt.kind) {
+      case OptKind::sgd: sgd_update<T>(table, st); break;
+      case OptKind::adagrad: adagrad_update<T>(table, st); break;
+      case OptKind::rmsprop: rmsprop_update<T>(table, st); break;
+      case OptKind::adam: adam_update<T>(table, st); break;
+      case OptKind::adamax: adamax_update<T>(table, st); break;
+      case OptKind::nadam: nadam_update<T>(table, st); break;
+    }
+    apply_max_norm();
+    out.loss_sum += value * static_cast<double>(rows);
+    out.rows += rows;
+    out.correct += correct;
+  }
+  out.opt_step = opt_step;
+  out.mu_product = mu_product;
+  return out;
+}
+
+template <class T>
+void Engine<T>::forward(const T* x, index_t n, int mode, std::uint32_t step, T* out) {
+  ensure(n);
+  forward_rows(x, n, mode == 0 ? kEval : kMc, step, false);
+  std::memcpy(out, out_.back().data(), sizeof(T) * static_cast<size_t>(n * out_width_));
+}
+
+template <class T>
+void Engine<T>::evaluate(const Batchable<T>& data, double* loss_sum, index_t* correct) {
+  ensure(data.n);
+  forward_rows(data.x, data.n, kEval, 0, false);
+  const double value = loss_rows(data, data.n, data.labels, data.targets, data.weight, correct);
+  *loss_sum = value * static_cast<double>(data.n);
+}
+
+template <class T>
+double Engine<T>::loss_and_grad(const Batchable<T>& data, const std::vector<T*>& grads) {
+  ensure(data.n);
+  forward_rows(data.x, data.n, kTrain, 0, false);
+  double value = loss_rows(data, data.n, data.labels, data.targets, data.weight, nullptr);
+  backward_rows(data.n, 0);
+  add_penalty_grads();
+  value += penalty();
+  for (size_t p = 0; p < grads.size(); ++p)
+    std::memcpy(grads[p], grads_[p].data(), sizeof(T) * grads_[p].size());
+  return value;
+}
+
+template class Engine<float>;
+template class Engine<double>;
+
+}  // namespace trainart::cpu

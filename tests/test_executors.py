@@ -1,0 +1,118 @@
+"""Executor equality (DESIGN §1): the same Plan, data, permutations and seed give the same
+parameters on the NumPy reference and the native executors — with dropout, batch norm, every
+optimizer, clipping, regularizers and max-norm."""
+
+import numpy as np
+import pytest
+
+import trainart as ta
+
+# float64 agrees to ~1e-10 relative after a few epochs: only summation order differs
+# (BLAS vs NumPy); float32 to ~1e-5 on weights of order 1 (errors grow a little per step).
+RTOL = {"float64": 1e-9, "float32": 2e-4}
+ATOL = {"float64": 1e-11, "float32": 2e-5}
+
+OPTIMIZERS = [
+    ta.optim.SGD(lr=0.05),
+    ta.optim.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    ta.optim.SGD(lr=0.05, momentum=0.9, dampening=0.1),
+    ta.optim.Adagrad(lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
+    ta.optim.RMSprop(lr=0.005, momentum=0.5, centered=True),
+    ta.optim.Adam(lr=0.01, amsgrad=True, weight_decay=1e-4),
+    ta.optim.AdamW(lr=0.01),
+    ta.optim.Adamax(lr=0.01),
+    ta.optim.NAdam(lr=0.01),
+]
+
+
+def data(n=77, d=6, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
+    return X, y
+
+
+def run(executor, model, dtype, epochs=3, **kw):
+    X, y = data()
+    fit_kw = {k: kw.pop(k) for k in ("sample_weight", "batch_size") if k in kw}
+    trainer = ta.Trainer(model, executor=executor, dtype=dtype, seed=3, **kw)
+    trainer.fit(X, y, epochs=epochs, batch_size=fit_kw.pop("batch_size", 16), verbose=0, **fit_kw)
+    return trainer
+
+
+def assert_same(a, b, dtype):
+    for i, (p, q) in enumerate(zip(a.get_params(), b.get_params())):
+        np.testing.assert_allclose(p, q, rtol=RTOL[dtype], atol=ATOL[dtype], err_msg=f"param {i}")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=lambda o: type(o).__name__)
+def test_every_optimizer(native, dtype, opt):
+    model = ta.MLP([6, 9, 3], activation="tanh")
+    assert_same(run("numpy", model, dtype, optimizer=opt), run(native, model, dtype, optimizer=opt), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dropout_batchnorm_clipping_regularizers_maxnorm(native, dtype):
+    model = ta.Sequential([
+        ta.Dropout(0.2),
+        ta.Dense(11, "gelu", l2=1e-3, max_norm=1.5),
+        ta.BatchNorm(),
+        ta.Activation("silu"),
+        ta.Dropout(0.5),
+        ta.Dense(7, "elu", l1=1e-3),
+        ta.Dense(3),
+    ], input_dim=6)
+    kw = dict(optimizer=ta.optim.Adam(lr=0.02), clip=ta.ClipNorm(0.5))
+    assert_same(run("numpy", model, dtype, **kw), run(native, model, dtype, **kw), dtype)
+
+
+@pytest.mark.parametrize("clip", [ta.ClipNorm(0.1, per_tensor=True), ta.ClipValue(0.01)], ids=repr)
+def test_other_clipping(native, clip):
+    model = ta.MLP([6, 8, 3])
+    assert_same(run("numpy", model, "float64", clip=clip), run(native, model, "float64", clip=clip), "float64")
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber", "binary_cross_entropy"])
+def test_other_losses_and_weights(native, loss):
+    model = ta.MLP([6, 8, 1], activation="softplus")
+    X, y = data()
+    w = np.linspace(0.5, 1.5, len(X))
+    out = []
+    for ex in ("numpy", native):
+        t = ta.Trainer(model, loss=loss, executor=ex, dtype="float64", seed=1)
+        t.fit(X, (y > 0).astype(float), epochs=2, batch_size=10, sample_weight=w, verbose=0)
+        out.append(t)
+    assert_same(*out, "float64")
+
+
+def test_schedule_and_frozen_layer(native):
+    model = ta.Sequential([ta.Dense(8, "relu", trainable=False), ta.Dense(3)], input_dim=6)
+    sched = ta.schedules.OneCycle(max_lr=0.05)
+    a = run("numpy", model, "float64", optimizer=ta.optim.SGD(lr=0.01, momentum=0.9), schedule=sched)
+    b = run(native, model, "float64", optimizer=ta.optim.SGD(lr=0.01, momentum=0.9), schedule=sched)
+    assert_same(a, b, "float64")
+    assert np.array_equal(a.get_params()[0], model.init_params(3)[0])
+
+
+def test_evaluate_predict_and_mc_agree(native):
+    model = ta.MLP([6, 10, 3], dropout=0.3, batchnorm=True)
+    a = run("numpy", model, "float64")
+    b = run(native, model, "float64")
+    X, y = data(seed=1)
+    ea, eb = a.evaluate(X, y), b.evaluate(X, y)
+    assert np.isclose(ea["loss"], eb["loss"], rtol=1e-9) and ea["accuracy"] == eb["accuracy"]
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-9, atol=1e-12)
+    ma, sa = a.predict(X, mc_samples=5)
+    mb, sb = b.predict(X, mc_samples=5)
+    np.testing.assert_allclose(ma, mb, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sa, sb, rtol=1e-7, atol=1e-12)
+
+
+def test_history_agrees(native):
+    model = ta.MLP([6, 8, 3], dropout=0.1)
+    X, y = data()
+    ha = ta.Trainer(model, executor="numpy", dtype="float64").fit(X, y, epochs=2, batch_size=8, verbose=0)
+    hb = ta.Trainer(model, executor=native, dtype="float64").fit(X, y, epochs=2, batch_size=8, verbose=0)
+    for key in ("loss", "accuracy", "grad_norm"):
+        np.testing.assert_allclose(ha.history[key], hb.history[key], rtol=1e-9)

@@ -1,0 +1,219 @@
+"""The Trainer: fitting, prediction, MC dropout, non-finite handling and input validation."""
+
+import numpy as np
+import pytest
+
+import trainart as ta
+
+
+def blobs(n=120, d=4, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, (k, d))
+    y = rng.integers(0, k, n)
+    X = centers[y] + rng.normal(0, 0.5, (n, d))
+    return X, y
+
+
+def make(executor="numpy", **kw):
+    model = kw.pop("model", None) or ta.MLP([4, 16, 3], activation="relu", dropout=kw.pop("dropout", 0.0))
+    return ta.Trainer(model, loss=kw.pop("loss", "cross_entropy"), executor=executor, seed=0, **kw)
+
+
+@pytest.fixture(params=["numpy", "cpu"])
+def executor(request):
+    if request.param not in ta.available_backends():
+        pytest.skip(f"{request.param} not built")
+    return request.param
+
+
+def test_fit_learns_blobs(executor):
+    X, y = blobs()
+    trainer = make(executor, optimizer=ta.optim.Adam(lr=0.01))
+    history = trainer.fit(X, y, epochs=30, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    assert trainer.evaluate(X, y)["accuracy"] > 0.95
+    proba = trainer.predict(X)
+    assert proba.shape == (len(X), 3) and np.allclose(proba.sum(axis=1), 1)
+    assert np.array_equal(proba.argmax(1), trainer.predict(X, raw=True).argmax(1))
+    assert trainer.epoch == 30 and trainer.step == 30 * 8
+
+
+def test_fit_continues_from_current_params(executor):
+    X, y = blobs()
+    a = make(executor)
+    a.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    a.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert a.epoch == 2 and a.step == 4 * 8
+
+
+def test_regression_and_binary_outputs(executor):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0])
+    reg = make(executor, model=ta.MLP([4, 8, 1]), loss="mse", optimizer=ta.optim.Adam(lr=0.01))
+    reg.fit(X, y, epochs=50, batch_size=16, verbose=0)
+    assert reg.predict(X).shape == (64, 1)
+    assert reg.evaluate(X, y)["loss"] < 0.2 * np.var(y)
+    clf = make(executor, model=ta.MLP([4, 8, 1]), loss="binary_cross_entropy")
+    clf.fit(X, (y > 0).astype(int), epochs=5, batch_size=16, verbose=0)
+    p = clf.predict(X)
+    assert ((p >= 0) & (p <= 1)).all() and "accuracy" in clf.evaluate(X, y > 0)
+
+
+def test_mc_dropout_statistics(executor):
+    X, y = blobs()
+    trainer = make(executor, dropout=0.5)
+    trainer.fit(X, y, epochs=3, batch_size=16, verbose=0)
+    mean, std = trainer.predict(X, mc_samples=200)
+    assert mean.shape == std.shape == (len(X), 3)
+    assert (std > 0).any() and np.allclose(mean.sum(axis=1), 1)
+    # The MC mean of 200 inverted-dropout passes sits near the deterministic prediction: the
+    # std of the mean is std/sqrt(200); allow 6 of those plus the nonlinearity's bias.
+    det = trainer.predict(X)
+    assert np.mean(np.abs(mean - det)) < 0.15
+    again, _ = trainer.predict(X, mc_samples=200)
+    assert np.array_equal(mean, again)
+
+
+def test_weight_scaling_dropout_scales_at_inference():
+    X, y = blobs()
+    model = ta.Sequential([ta.Dense(8, "relu"), ta.Dropout(0.5), ta.Dense(3)], input_dim=4)
+    inv = ta.Trainer(model, executor="numpy", dropout_mode="inverted")
+    cls = ta.Trainer(model, executor="numpy", dropout_mode="weight_scaling")
+    W1, b1, W2, b2 = inv.get_params()
+    h = np.maximum(X @ W1 + b1, 0)
+    assert np.allclose(inv.predict(X, raw=True), h @ W2 + b2, rtol=1e-5, atol=1e-5)
+    assert np.allclose(cls.predict(X, raw=True), (0.5 * h) @ W2 + b2, rtol=1e-5, atol=1e-5)
+
+
+def test_diverging_run_raises_and_keeps_last_good_weights(executor):
+    X, y = blobs()
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=1e30))
+    with pytest.raises(ta.TrainingDiverged, match="epoch 0, step"):
+        trainer.fit(X, y, epochs=3, batch_size=16, verbose=0)
+    assert all(np.isfinite(p).all() for p in trainer.get_params())
+    assert isinstance(ta.TrainingDiverged("x"), FloatingPointError)
+
+
+def test_nonfinite_skip_counts_steps(executor):
+    X, y = blobs()
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=1e30), nonfinite="skip")
+    history = trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert sum(history.history["skipped"]) > 0
+    assert all(np.isfinite(p).all() for p in trainer.get_params())
+
+
+def test_set_params_round_trip_and_checks():
+    trainer = make()
+    params = trainer.get_params()
+    params[0] = params[0] + 1
+    trainer.set_params(params)
+    assert np.allclose(trainer.get_params()[0], params[0])
+    with pytest.raises(ValueError, match=r"params\[1\]"):
+        trainer.set_params([params[0], np.zeros(5), *params[2:]])
+    with pytest.raises(ValueError, match="list of 4"):
+        trainer.set_params(params[:2])
+    bad = [p.copy() for p in params]
+    bad[2][0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        trainer.set_params(bad)
+    assert np.allclose(trainer.get_params()[0], params[0])
+
+
+BAD_FIT = [
+    (lambda X, y: (X[:, :3], y), {}, ValueError, "features"),
+    (lambda X, y: (X[:, :, None], y), {}, ValueError, "X must be 2"),
+    (lambda X, y: (X[:0], y[:0]), {}, ValueError, "X must not be empty"),
+    (lambda X, y: (X, y[:-1]), {}, ValueError, "one row per row"),
+    (lambda X, y: (np.where(X > 2, np.nan, X), y), {}, ValueError, "X contains NaN"),
+    (lambda X, y: (np.where(X > 2, np.inf, X), y), {}, ValueError, "X contains NaN or inf"),
+    (lambda X, y: (X, y + 3), {}, ValueError, "labels must be in"),
+    (lambda X, y: (X, y - 1), {}, ValueError, "labels must be in"),
+    (lambda X, y: (X, y + 0.5), {}, ValueError, "integer class labels"),
+    (lambda X, y: (X.astype(object), y), {}, TypeError, "X must be a real numeric"),
+    (lambda X, y: (X.astype(complex), y), {}, TypeError, "X must be a real numeric"),
+    (lambda X, y: (X.astype(str), y), {}, TypeError, "X must be a real numeric"),
+    (lambda X, y: (X * 1e39, y), {}, ValueError, "float32 range"),
+    (lambda X, y: (X, y), {"epochs": 0}, ValueError, "epochs"),
+    (lambda X, y: (X, y), {"batch_size": 0}, ValueError, "batch_size"),
+    (lambda X, y: (X, y), {"batch_size": 2.5}, TypeError, "batch_size"),
+    (lambda X, y: (X, y), {"validation_split": 1.0}, ValueError, "validation_split"),
+    (lambda X, y: (X, y), {"validation_data": (np.zeros((3, 4)),)}, ValueError, "validation_data"),
+    (lambda X, y: (X, y), {"validation_data": (np.zeros((3, 5)), np.zeros(3, int))}, ValueError, r"validation_data\[0\]"),
+    (lambda X, y: (X, y), {"sample_weight": -np.ones(120)}, ValueError, "sample_weight"),
+    (lambda X, y: (X, y), {"sample_weight": np.ones(3)}, ValueError, "sample_weight"),
+    (lambda X, y: (X, y), {"class_weight": {7: 1.0}}, ValueError, "class_weight"),
+    (lambda X, y: (X, y), {"callbacks": [print]}, TypeError, r"callbacks\[0\]"),
+    (lambda X, y: (X, y), {"shuffle": "yes"}, TypeError, "shuffle"),
+]
+
+
+@pytest.mark.parametrize("mutate,kwargs,exc,match", BAD_FIT)
+def test_bad_fit_input_leaves_model_unchanged(executor, mutate, kwargs, exc, match):
+    X, y = blobs()
+    trainer = make(executor)
+    before = trainer.get_params()
+    Xb, yb = mutate(X, y)
+    with pytest.raises(exc, match=match):
+        trainer.fit(Xb, yb, epochs=kwargs.pop("epochs", 2), verbose=0, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))
+    assert trainer.epoch == 0 and trainer.step == 0
+
+
+def test_bad_predict_and_evaluate_input(executor):
+    X, y = blobs()
+    trainer = make(executor)
+    with pytest.raises(ValueError, match="features"):
+        trainer.predict(X[:, :2])
+    with pytest.raises(ValueError, match="mc_samples"):
+        trainer.predict(X, mc_samples=1)
+    with pytest.raises(ValueError, match="mc_samples"):
+        trainer.predict(X, mc_samples=-2)
+    with pytest.raises(ValueError, match="NaN"):
+        trainer.evaluate(np.full_like(X, np.nan), y)
+    with pytest.raises(ValueError, match="y must have 3 columns"):
+        trainer.evaluate(X, np.zeros((len(X), 2)))
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"loss": "hinge"}, ValueError, "loss"),
+    ({"optimizer": "adam"}, TypeError, "optimizer"),
+    ({"executor": "gpu"}, ValueError, "executor"),
+    ({"dtype": "float16"}, ValueError, "dtype"),
+    ({"nonfinite": "ignore"}, ValueError, "nonfinite"),
+    ({"dropout_mode": "classic"}, ValueError, "dropout_mode"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"clip": 5.0}, TypeError, "clip"),
+    ({"schedule": 0.1}, TypeError, "schedule"),
+])
+def test_bad_trainer_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ta.Trainer(ta.MLP([4, 3]), **kwargs)
+    with pytest.raises(TypeError, match="model"):
+        ta.Trainer("mlp")
+    with pytest.raises(ValueError, match="max_norm"):
+        ta.ClipNorm(0)
+    with pytest.raises(ValueError, match="value"):
+        ta.ClipValue(-1)
+
+
+def test_sample_and_class_weights_change_the_loss(executor):
+    X, y = blobs()
+    trainer = make(executor)
+    base = trainer.evaluate(X, y)["loss"]
+    double = trainer.evaluate(X, y, sample_weight=np.full(len(X), 2.0))["loss"]
+    penalty = 0.0  # no regularizers here
+    assert np.isclose(double - penalty, 2 * (base - penalty), rtol=1e-5)
+    a = make(executor)
+    a.fit(X, y, epochs=1, batch_size=16, verbose=0, class_weight={0: 5.0})
+    b = make(executor)
+    b.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    assert not np.allclose(a.get_params()[0], b.get_params()[0])
+
+
+def test_validation_split_and_logs(executor):
+    X, y = blobs()
+    history = make(executor).fit(X, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0)
+    h = history.history
+    assert {"loss", "val_loss", "accuracy", "val_accuracy", "lr", "grad_norm", "skipped"} <= set(h)
+    assert len(h["loss"]) == 2 and all(g > 0 for g in h["grad_norm"])
