@@ -1,3 +1,240 @@
-"""trainart.ops: the optimizer kernels, validated, on any backend."""
+"""trainart.ops: the optimizer updates (torch.optim's algorithms), validated, on any backend.
 
-__all__ = []
+Each function updates every tensor of one step in place with one kernel call. `params`, `grads`
+and the state lists are each an array or a list of arrays of one float dtype, matching shapes.
+`step` is the 1-based step count after this update. `grad_scale` multiplies the gradient as it is
+loaded (how clip-by-global-norm is applied without a separate pass). NaN or inf in the gradients
+is allowed (the trainer detects non-finite steps); NaN or inf hyperparameters are rejected.
+Everything is validated before any array is touched: a failed call changes nothing.
+"""
+
+import numpy as np
+
+from .. import _backend
+from .._validate import array_list, inplace_contiguous, integer, real
+from ..reference.optimizer import step_scalars
+
+__all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adamw_update",
+           "adamax_update", "nadam_update"]
+
+
+def _flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _tensors(params, grads, slots):
+    """Checked lists: params (writeable), grads (contiguous copies where needed) and each slot
+    list in `slots` (name -> arrays), all with the count, dtype and shapes of params."""
+    params = array_list(params, "params")
+    for i, p in enumerate(params):
+        if p.size == 0:
+            raise ValueError(f"params[{i}] must not be empty, got shape {p.shape}")
+        if not p.flags.writeable:
+            raise ValueError(f"params[{i}] must be writeable")
+    dtype = params[0].dtype
+
+    def matching(arrays, name, writeable):
+        if arrays is None:
+            raise ValueError(f"{name} is required with these options")
+        arrays = array_list(arrays, name)
+        if len(arrays) != len(params):
+            raise ValueError(f"{name} must hold one array per parameter ({len(params)}), got {len(arrays)}")
+        for i, (a, p) in enumerate(zip(arrays, params)):
+            if a.dtype != dtype:
+                raise TypeError(f"{name}[{i}] must have the dtype of params ({dtype}), got {a.dtype}")
+            if a.shape != p.shape:
+                raise ValueError(f"{name}[{i}] must have the shape of params[{i}] {p.shape}, got {a.shape}")
+            if writeable and not a.flags.writeable:
+                raise ValueError(f"{name}[{i}] must be writeable")
+        return arrays
+
+    grads = [np.ascontiguousarray(g) for g in matching(grads, "grads", False)]
+    return params, grads, {name: matching(arrays, name, True) for name, arrays in slots.items()}
+
+
+def _common(lr, step, grad_scale, weight_decay, maximize):
+    return dict(lr=real(lr, "lr", low=0.0), step=integer(step, "step", low=1),
+                grad_scale=real(grad_scale, "grad_scale", low=0.0),
+                weight_decay=real(weight_decay, "weight_decay", low=0.0),
+                maximize=_flag(maximize, "maximize"))
+
+
+def _beta(value, name):
+    return real(value, name, low=0.0, high=1.0, high_open=True)
+
+
+def _run(backend, name, params, grads, slots, scalars):
+    """Calls kernel `name` on contiguous stand-ins; results are copied back into the originals."""
+    kernel = _backend.kernel(backend, name)
+    names = list(slots)
+    flat = list(params) + [a for n in names for a in slots[n]]
+    with inplace_contiguous(flat) as work:
+        n = len(params)
+        lists, k = [], n
+        for name_ in names:  # unused slots are empty lists
+            size = len(slots[name_])
+            lists.append(work[k:k + size])
+            k += size
+        kernel(work[:n], grads, *lists, scalars)
+
+
+def sgd_update(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampening=0.0,
+               weight_decay=0.0, nesterov=False, step, grad_scale=1.0, maximize=False,
+               backend="auto"):
+    """One step of torch.optim.SGD over every tensor, in place.
+
+    g = grad_scale grad (negated if maximize) + weight_decay p;
+    if momentum: b = momentum b + (1 - dampening) g (b = g at step 1),
+    g = g + momentum b if nesterov else b;  p -= lr g.
+
+    Args:
+        params, grads: arrays or lists of arrays (updated in place / read).
+        momentum_buffers: one per parameter; needed (and updated) only when momentum != 0.
+        nesterov: needs momentum > 0 and dampening == 0 (ValueError otherwise, as torch).
+    """
+    c = _common(lr, step, grad_scale, weight_decay, maximize)
+    momentum = real(momentum, "momentum", low=0.0)
+    dampening = real(dampening, "dampening")
+    nesterov = _flag(nesterov, "nesterov")
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "
+                         f"dampening={dampening}")
+    slots = {"momentum_buffers": momentum_buffers} if momentum != 0 else {}
+    params, grads, slots = _tensors(params, grads, slots)
+    scalars, _ = step_scalars("sgd", momentum=momentum, dampening=dampening, nesterov=nesterov, **c)
+    if momentum == 0:
+        slots = {"momentum_buffers": []}
+    _run(backend, "sgd_update", params, grads, slots, scalars)
+
+
+def adagrad_update(params, grads, sums, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10, step,
+                   grad_scale=1.0, maximize=False, backend="auto"):
+    """One step of torch.optim.Adagrad over every tensor, in place.
+
+    g = grad_scale grad + weight_decay p;  lr_t = lr / (1 + (step - 1) lr_decay);
+    sum += g^2;  p -= lr_t g / (sqrt(sum) + eps).
+    """
+    c = _common(lr, step, grad_scale, weight_decay, maximize)
+    lr_decay = real(lr_decay, "lr_decay", low=0.0)
+    eps = real(eps, "eps", low=0.0)
+    params, grads, slots = _tensors(params, grads, {"sums": sums})
+    scalars, _ = step_scalars("adagrad", lr_decay=lr_decay, eps=eps, **c)
+    _run(backend, "adagrad_update", params, grads, slots, scalars)
+
+
+def rmsprop_update(params, grads, square_avgs, momentum_buffers=None, grad_avgs=None, *, lr,
+                   alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, step,
+                   grad_scale=1.0, maximize=False, backend="auto"):
+    """One step of torch.optim.RMSprop over every tensor, in place.
+
+    g = grad_scale grad + weight_decay p;  v = alpha v + (1 - alpha) g^2;
+    centered: a = alpha a + (1 - alpha) g, v~ = v - a^2 (else v~ = v);  d = sqrt(v~) + eps;
+    momentum > 0: b = momentum b + g / d, p -= lr b;  else p -= lr g / d.
+
+    momentum_buffers are needed only when momentum > 0, grad_avgs only when centered.
+    """
+    c = _common(lr, step, grad_scale, weight_decay, maximize)
+    alpha = real(alpha, "alpha", low=0.0)
+    eps = real(eps, "eps", low=0.0)
+    momentum = real(momentum, "momentum", low=0.0)
+    centered = _flag(centered, "centered")
+    slots = {"square_avgs": square_avgs}
+    if momentum > 0:
+        slots["momentum_buffers"] = momentum_buffers
+    if centered:
+        slots["grad_avgs"] = grad_avgs
+    params, grads, slots = _tensors(params, grads, slots)
+    scalars, _ = step_scalars("rmsprop", alpha=alpha, eps=eps, momentum=momentum,
+                              centered=centered, **c)
+    ordered = {n: slots.get(n, []) for n in ("square_avgs", "momentum_buffers", "grad_avgs")}
+    _run(backend, "rmsprop_update", params, grads, ordered, scalars)
+
+
+def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
+          weight_decay, amsgrad, step, grad_scale, maximize, backend, decoupled):
+    c = _common(lr, step, grad_scale, weight_decay, maximize)
+    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
+    eps = real(eps, "eps", low=0.0)
+    amsgrad = _flag(amsgrad, "amsgrad")
+    slots = {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs}
+    if amsgrad:
+        slots["max_exp_avg_sqs"] = max_exp_avg_sqs
+    params, grads, slots = _tensors(params, grads, slots)
+    scalars, _ = step_scalars("adam", beta1=beta1, beta2=beta2, eps=eps, amsgrad=amsgrad,
+                              decoupled=decoupled, **c)
+    ordered = {n: slots.get(n, []) for n in ("exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs")}
+    _run(backend, "adam_update", params, grads, ordered, scalars)
+
+
+def adam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.0, amsgrad=False, max_exp_avg_sqs=None, step, grad_scale=1.0,
+                maximize=False, backend="auto"):
+    """One step of torch.optim.Adam over every tensor, in place.
+
+    g = grad_scale grad + weight_decay p;  m = beta1 m + (1 - beta1) g;
+    v = beta2 v + (1 - beta2) g^2;  amsgrad: vmax = max(vmax, v), used for v below;
+    p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), t = step.
+
+    max_exp_avg_sqs is needed (and updated) only with amsgrad.
+    """
+    _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
+          weight_decay, amsgrad, step, grad_scale, maximize, backend, decoupled=False)
+
+
+def adamw_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                 weight_decay=1e-2, amsgrad=False, max_exp_avg_sqs=None, step, grad_scale=1.0,
+                 maximize=False, backend="auto"):
+    """One step of torch.optim.AdamW over every tensor, in place.
+
+    p *= 1 - lr weight_decay (decoupled), then Adam's update with g = grad_scale grad.
+    """
+    _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
+          weight_decay, amsgrad, step, grad_scale, maximize, backend, decoupled=True)
+
+
+def adamax_update(params, grads, exp_avgs, exp_infs, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                  weight_decay=0.0, step, grad_scale=1.0, maximize=False, backend="auto"):
+    """One step of torch.optim.Adamax over every tensor, in place.
+
+    g = grad_scale grad + weight_decay p;  m = beta1 m + (1 - beta1) g;
+    u = max(beta2 u, |g| + eps);  p -= lr / (1 - beta1^t) * m / u.
+    """
+    c = _common(lr, step, grad_scale, weight_decay, maximize)
+    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
+    eps = real(eps, "eps", low=0.0)
+    params, grads, slots = _tensors(params, grads, {"exp_avgs": exp_avgs, "exp_infs": exp_infs})
+    scalars, _ = step_scalars("adamax", beta1=beta1, beta2=beta2, eps=eps, **c)
+    _run(backend, "adamax_update", params, grads, slots, scalars)
+
+
+def nadam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                 weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False, mu_product,
+                 step, grad_scale=1.0, maximize=False, backend="auto"):
+    """One step of torch.optim.NAdam over every tensor, in place; returns the new mu_product.
+
+    g = grad_scale grad + weight_decay p (decoupled_weight_decay: p *= 1 - lr wd instead);
+    mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), psi = momentum_decay;  P_t = mu_product * mu_t;
+    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
+    d = sqrt(v / (1 - beta2^t)) + eps;
+    p -= lr (1 - mu_t) / (1 - P_t) * g / d;  p -= lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / d.
+
+    Args:
+        mu_product: the product of mu_1..mu_{t-1} (1.0 before the first step).
+
+    Returns:
+        P_t, the mu_product to pass to the next step.
+    """
+    c = _common(lr, step, grad_scale, weight_decay, maximize)
+    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
+    eps = real(eps, "eps", low=0.0)
+    momentum_decay = real(momentum_decay, "momentum_decay", low=0.0)
+    decoupled = _flag(decoupled_weight_decay, "decoupled_weight_decay")
+    mu_product = real(mu_product, "mu_product", low=0.0, high=1.0)
+    params, grads, slots = _tensors(params, grads, {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
+    scalars, new_mu_product = step_scalars("nadam", beta1=beta1, beta2=beta2, eps=eps,
+                                           momentum_decay=momentum_decay, decoupled=decoupled,
+                                           mu_product=mu_product, **c)
+    _run(backend, "nadam_update", params, grads, slots, scalars)
+    return new_mu_product

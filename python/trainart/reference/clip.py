@@ -1,3 +1,43 @@
-"""NumPy reference for the clip kernels (cpp/cpu/clip.cpp)."""
+"""NumPy reference for the clip kernels (cpp/cpu/clip.cpp): clamp by value, the L2 norms summed
+in double, in-place scaling. Same names and signatures as the _cpu bindings."""
 
-__all__ = []
+import math
+
+import numpy as np
+
+__all__ = ["clip_by_value", "global_norm", "tensor_norms", "scale_tensors"]
+
+
+def _nonempty(tensors):
+    if len(tensors) == 0:
+        raise ValueError("tensors must not be empty")
+
+
+def clip_by_value(tensors, clip_value):
+    """Clamp every element to [-clip_value, clip_value] in place; NaN stays NaN."""
+    _nonempty(tensors)
+    for t in tensors:
+        c = t.dtype.type(clip_value)
+        np.clip(t, -c, c, out=t)
+
+
+def tensor_norms(tensors):
+    """The L2 norm of each tensor, its squares summed in double."""
+    _nonempty(tensors)
+    return [math.sqrt(float(np.sum(np.square(t, dtype=np.float64)))) for t in tensors]
+
+
+def global_norm(tensors):
+    """sqrt(sum over every tensor of its sum of squares), in double, tensors in order."""
+    _nonempty(tensors)
+    total = 0.0
+    for t in tensors:
+        total += float(np.sum(np.square(t, dtype=np.float64)))
+    return math.sqrt(total)
+
+
+def scale_tensors(tensors, scale):
+    """Multiply every element by `scale` in place."""
+    _nonempty(tensors)
+    for t in tensors:
+        t *= t.dtype.type(scale)

@@ -1,3 +1,213 @@
-"""NumPy reference for the optimizer kernels (cpp/cpu/optimizer.cpp)."""
+"""NumPy reference for the optimizer kernels: mirrors cpp/include/trainart/math/optimizer.hpp line
+for line, plus `step_scalars`, the host side that both backends share (bias corrections, NAdam's
+mu products), computed in double and cast to the array dtype as the C++ struct is."""
 
-__all__ = []
+import math
+
+import numpy as np
+
+__all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adamax_update",
+           "nadam_update"]
+
+# The fields of trainart::math::StepScalars, in order; the kernels require every one.
+REAL_KEYS = ("lr", "grad_scale", "weight_decay", "param_decay", "beta1", "beta2", "alpha", "eps",
+             "momentum", "dampening", "step_size", "bc2_sqrt", "bc2", "nadam_grad", "nadam_avg")
+FLAG_KEYS = ("nesterov", "amsgrad", "centered", "first_step")
+
+
+def step_scalars(kind, *, lr, step, grad_scale=1.0, maximize=False, weight_decay=0.0, beta1=0.0,
+                 beta2=0.0, alpha=0.0, eps=0.0, momentum=0.0, dampening=0.0, nesterov=False,
+                 amsgrad=False, centered=False, lr_decay=0.0, decoupled=False, mu_product=1.0,
+                 momentum_decay=0.0):
+    """The scalars dict of one step of optimizer `kind` (host side, in double).
+
+    `step` is the 1-based count after this update. Returns (scalars, new_mu_product); the
+    second is only meaningful for NAdam. Inputs are assumed validated (trainart.ops does it).
+    """
+    s = dict.fromkeys(REAL_KEYS, 0.0)
+    s.update(dict.fromkeys(FLAG_KEYS, False))
+    s.update(lr=lr, grad_scale=-grad_scale if maximize else grad_scale, weight_decay=weight_decay,
+             param_decay=1.0, beta1=beta1, beta2=beta2, alpha=alpha, eps=eps, momentum=momentum,
+             dampening=dampening, nesterov=bool(nesterov), amsgrad=bool(amsgrad),
+             centered=bool(centered), first_step=step == 1)
+    if decoupled:  # AdamW, NAdam(decoupled_weight_decay=True): p *= 1 - lr wd, no L2 in g
+        s.update(param_decay=1.0 - lr * weight_decay, weight_decay=0.0)
+    if kind == "adagrad":
+        s["lr"] = lr / (1.0 + (step - 1) * lr_decay)
+    if kind in ("adam", "adamax"):
+        s["step_size"] = lr / (1.0 - beta1 ** step)
+        s["bc2_sqrt"] = (1.0 - beta2 ** step) ** 0.5
+    if kind == "nadam":
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+        mu_product = mu_product * mu
+        s["bc2"] = 1.0 - beta2 ** step
+        s["nadam_grad"] = lr * (1.0 - mu) / (1.0 - mu_product)
+        s["nadam_avg"] = lr * mu_next / (1.0 - mu_product * mu_next)
+    for key in REAL_KEYS:
+        if not math.isfinite(s[key]):
+            raise ValueError(f"step scalar {key} is not finite ({s[key]}): check the hyperparameters")
+    return s, mu_product
+
+
+def _c(value, like):
+    """A scalar in the dtype of `like`, as the C++ T(field) casts do."""
+    return like.dtype.type(value)
+
+
+def _check(params, grads, scalars, slots):
+    """Minimal structural checks (the C++ binding checks the same, more thoroughly)."""
+    if set(scalars) != set(REAL_KEYS) | set(FLAG_KEYS):
+        raise ValueError(f"scalars must have exactly the keys {REAL_KEYS + FLAG_KEYS}")
+    if len(params) == 0:
+        raise ValueError("params must not be empty")
+    if len(grads) != len(params):
+        raise ValueError(f"grads must hold one array per parameter ({len(params)}), got {len(grads)}")
+    for name, arrays in slots.items():
+        if len(arrays) != len(params):
+            raise ValueError(f"{name} must hold one array per parameter ({len(params)}), got {len(arrays)}")
+        for i, (a, p) in enumerate(zip(arrays, params)):
+            if a.shape != p.shape or a.dtype != p.dtype:
+                raise ValueError(f"{name}[{i}] must have the shape and dtype of params[{i}]")
+    for i, (g, p) in enumerate(zip(grads, params)):
+        if g.shape != p.shape or g.dtype != p.dtype:
+            raise ValueError(f"grads[{i}] must have the shape and dtype of params[{i}]")
+
+
+def _load_grad(grad, p, s):
+    return grad * _c(s["grad_scale"], p) + _c(s["weight_decay"], p) * p
+
+
+def sgd_update(params, grads, momentum_buffers, scalars):
+    """Kernel signature shared with _cpu.sgd_update (in place).
+
+    b = momentum b + (1 - dampening) g (b = g on step 1); g = nesterov ? g + momentum b : b;
+    p -= lr g. momentum_buffers is ignored when momentum == 0.
+    """
+    s = scalars
+    use_momentum = s["momentum"] != 0
+    if s["nesterov"] and (s["momentum"] <= 0 or s["dampening"] != 0):
+        raise ValueError("nesterov needs momentum > 0 and dampening = 0")
+    _check(params, grads, s, {"momentum_buffers": momentum_buffers} if use_momentum else {})
+    for i, (p, grad) in enumerate(zip(params, grads)):
+        g = _load_grad(grad, p, s)
+        if use_momentum:
+            buf = momentum_buffers[i]
+            if s["first_step"]:
+                b = g
+            else:
+                b = _c(s["momentum"], p) * buf + (_c(1, p) - _c(s["dampening"], p)) * g
+            buf[...] = b
+            g = g + _c(s["momentum"], p) * b if s["nesterov"] else b
+        p -= _c(s["lr"], p) * g
+
+
+def adagrad_update(params, grads, sums, scalars):
+    """Kernel signature shared with _cpu.adagrad_update (in place).
+
+    sum += g^2; p -= lr_t g / (sqrt(sum) + eps), lr_t = scalars["lr"] (already decayed).
+    """
+    s = scalars
+    _check(params, grads, s, {"sums": sums})
+    for p, grad, acc in zip(params, grads, sums):
+        g = _load_grad(grad, p, s)
+        acc += g * g
+        p -= _c(s["lr"], p) * (g / (np.sqrt(acc) + _c(s["eps"], p)))
+
+
+def rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, scalars):
+    """Kernel signature shared with _cpu.rmsprop_update (in place).
+
+    v = alpha v + (1 - alpha) g^2; centered: a = alpha a + (1 - alpha) g, v~ = v - a^2;
+    d = sqrt(v~) + eps; momentum: b = momentum b + g / d, p -= lr b; else p -= lr g / d.
+    """
+    s = scalars
+    use_momentum = s["momentum"] > 0
+    slots = {"square_avgs": square_avgs}
+    if use_momentum:
+        slots["momentum_buffers"] = momentum_buffers
+    if s["centered"]:
+        slots["grad_avgs"] = grad_avgs
+    _check(params, grads, s, slots)
+    for i, (p, grad, sq) in enumerate(zip(params, grads, square_avgs)):
+        alpha, one = _c(s["alpha"], p), _c(1, p)
+        g = _load_grad(grad, p, s)
+        v = alpha * sq + (one - alpha) * (g * g)
+        sq[...] = v
+        var = v
+        if s["centered"]:
+            a = alpha * grad_avgs[i] + (one - alpha) * g
+            grad_avgs[i][...] = a
+            var = v - a * a
+        d = np.sqrt(var) + _c(s["eps"], p)
+        if use_momentum:
+            b = _c(s["momentum"], p) * momentum_buffers[i] + g / d
+            momentum_buffers[i][...] = b
+            p -= _c(s["lr"], p) * b
+        else:
+            p -= _c(s["lr"], p) * (g / d)
+
+
+def adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars):
+    """Kernel signature shared with _cpu.adam_update (Adam and AdamW, in place).
+
+    p *= param_decay; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
+    amsgrad: vmax = max(vmax, v) replaces v; p -= step_size m / (sqrt(v) / bc2_sqrt + eps).
+    """
+    s = scalars
+    slots = {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs}
+    if s["amsgrad"]:
+        slots["max_exp_avg_sqs"] = max_exp_avg_sqs
+    _check(params, grads, s, slots)
+    for i, (p, grad, m_, v_) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
+        b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
+        p *= _c(s["param_decay"], p)
+        g = _load_grad(grad, p, s)
+        m = b1 * m_ + (one - b1) * g
+        v = b2 * v_ + (one - b2) * (g * g)
+        m_[...] = m
+        v_[...] = v
+        vd = v
+        if s["amsgrad"]:
+            vd = np.maximum(max_exp_avg_sqs[i], v)
+            max_exp_avg_sqs[i][...] = vd
+        denom = np.sqrt(vd) / _c(s["bc2_sqrt"], p) + _c(s["eps"], p)
+        p -= _c(s["step_size"], p) * (m / denom)
+
+
+def adamax_update(params, grads, exp_avgs, exp_infs, scalars):
+    """Kernel signature shared with _cpu.adamax_update (in place).
+
+    m = beta1 m + (1 - beta1) g; u = max(beta2 u, |g| + eps); p -= step_size m / u.
+    """
+    s = scalars
+    _check(params, grads, s, {"exp_avgs": exp_avgs, "exp_infs": exp_infs})
+    for p, grad, m_, u_ in zip(params, grads, exp_avgs, exp_infs):
+        b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
+        g = _load_grad(grad, p, s)
+        m = b1 * m_ + (one - b1) * g
+        u = np.maximum(b2 * u_, np.abs(g) + _c(s["eps"], p))
+        m_[...] = m
+        u_[...] = u
+        p -= _c(s["step_size"], p) * (m / u)
+
+
+def nadam_update(params, grads, exp_avgs, exp_avg_sqs, scalars):
+    """Kernel signature shared with _cpu.nadam_update (in place).
+
+    p *= param_decay; m, v as Adam; d = sqrt(v / bc2) + eps; p -= nadam_grad g / d;
+    p -= nadam_avg m / d.
+    """
+    s = scalars
+    _check(params, grads, s, {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
+    for p, grad, m_, v_ in zip(params, grads, exp_avgs, exp_avg_sqs):
+        b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
+        p *= _c(s["param_decay"], p)
+        g = _load_grad(grad, p, s)
+        m = b1 * m_ + (one - b1) * g
+        v = b2 * v_ + (one - b2) * (g * g)
+        m_[...] = m
+        v_[...] = v
+        d = np.sqrt(v / _c(s["bc2"], p)) + _c(s["eps"], p)
+        p -= _c(s["nadam_grad"], p) * (g / d)
+        p -= _c(s["nadam_avg"], p) * (m / d)

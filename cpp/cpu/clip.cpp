@@ -1,0 +1,111 @@
+// CPU clipping kernels: the chunk table over all tensors, the per-chunk loops, and the entries
+// instantiated for float and double.
+#include "cpu/clip.hpp"
+
+#include <algorithm>
+
+#include "trainart/parallel.hpp"
+
+namespace trainart::cpu {
+
+namespace {
+
+// Below this many elements in all tensors together the call stays on one thread.
+constexpr index_t kSerialBelow = 32768;
+
+struct Chunk {
+  index_t tensor, lo, hi;
+};
+
+// Every tensor cut into pieces of kNormChunk, tensor by tensor: the fixed partition.
+template <class V>
+std::vector<Chunk> chunk_table(const std::vector<V>& tensors, index_t& total) {
+  std::vector<Chunk> chunks;
+  total = 0;
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    for (index_t lo = 0; lo < tensors[t].n; lo += kNormChunk)
+      chunks.push_back({static_cast<index_t>(t), lo, std::min(tensors[t].n, lo + kNormChunk)});
+    total += tensors[t].n;
+  }
+  return chunks;
+}
+
+// fn(k, chunk) for every chunk of the table, on the thread pool unless the work is small.
+template <class Fn>
+void run_chunks(const std::vector<Chunk>& chunks, index_t total, Fn&& fn) {
+  const index_t n = static_cast<index_t>(chunks.size());
+  parallel_for(n, total < kSerialBelow ? std::max<index_t>(n, 1) : 1, [&](index_t lo, index_t hi) {
+    for (index_t c = lo; c < hi; ++c) fn(c, chunks[c]);
+  });
+}
+
+// Eight interleaved double accumulators, combined in a fixed order: vectorizable without
+// -ffast-math and still one fixed rounding sequence.
+template <class T>
+double sum_squares_kernel(const T* x, index_t lo, index_t hi) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  index_t i = lo;
+  for (; i + 8 <= hi; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double v = static_cast<double>(x[i + j]);
+      acc[j] += v * v;
+    }
+  for (; i < hi; ++i) {
+    const double v = static_cast<double>(x[i]);
+    acc[0] += v * v;
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+template <class T>
+void clip_kernel(T* __restrict x, index_t lo, index_t hi, T c) {
+  // Comparisons are false for NaN, so NaN passes through unchanged.
+  for (index_t i = lo; i < hi; ++i) {
+    const T v = x[i];
+    x[i] = v > c ? c : (v < -c ? -c : v);
+  }
+}
+
+template <class T>
+void scale_kernel(T* __restrict x, index_t lo, index_t hi, T s) {
+  for (index_t i = lo; i < hi; ++i) x[i] *= s;
+}
+
+}  // namespace
+
+template <class T>
+void clip_by_value(const std::vector<TensorView<T>>& tensors, T clip_value) {
+  index_t total = 0;
+  const auto chunks = chunk_table(tensors, total);
+  run_chunks(chunks, total, [&](index_t, const Chunk& c) { clip_kernel(tensors[c.tensor].data, c.lo, c.hi, clip_value); });
+}
+
+template <class T>
+std::vector<double> sum_squares(const std::vector<TensorView<const T>>& tensors) {
+  index_t total = 0;
+  const auto chunks = chunk_table(tensors, total);
+  std::vector<double> partial(chunks.size());
+  run_chunks(chunks, total, [&](index_t k, const Chunk& c) {
+    partial[k] = sum_squares_kernel(tensors[c.tensor].data, c.lo, c.hi);
+  });
+  std::vector<double> sums(tensors.size(), 0.0);
+  for (size_t k = 0; k < chunks.size(); ++k) sums[chunks[k].tensor] += partial[k];
+  return sums;
+}
+
+template <class T>
+void scale_tensors(const std::vector<TensorView<T>>& tensors, T scale) {
+  index_t total = 0;
+  const auto chunks = chunk_table(tensors, total);
+  run_chunks(chunks, total, [&](index_t, const Chunk& c) { scale_kernel(tensors[c.tensor].data, c.lo, c.hi, scale); });
+}
+
+#define TRAINART_INSTANTIATE(T)                                                            \
+  template void clip_by_value<T>(const std::vector<TensorView<T>>&, T);                    \
+  template std::vector<double> sum_squares<T>(const std::vector<TensorView<const T>>&);    \
+  template void scale_tensors<T>(const std::vector<TensorView<T>>&, T);
+TRAINART_INSTANTIATE(float)
+TRAINART_INSTANTIATE(double)
+#undef TRAINART_INSTANTIATE
+
+}  // namespace trainart::cpu

@@ -1,0 +1,219 @@
+"""trainart.optim: the standalone optimizer objects (torch.optim defaults, validation naming the
+bad value, plain-dict state, config round trip, overrides, failed steps change nothing) and their
+trajectories against the closed-form oracle of tests/kernels/test_optimizer.py."""
+
+import json
+
+import numpy as np
+import pytest
+
+import trainart as ta
+from tests.kernels.test_optimizer import oracle
+
+DEFAULTS = {
+    "sgd": dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
+    "adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10),
+    "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False),
+    "adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False),
+    "adamw": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False),
+    "adamax": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
+    "nadam": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3),
+}
+
+
+@pytest.mark.parametrize("name", DEFAULTS)
+def test_torch_defaults(name):
+    opt = ta.optim.get(name)
+    for key, value in DEFAULTS[name].items():
+        assert getattr(opt, key) == value, key
+    assert opt.maximize is False
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("sgd", dict(momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ("adagrad", dict(lr_decay=0.05, initial_accumulator_value=0.1)),
+    ("rmsprop", dict(momentum=0.5, centered=True)),
+    ("adam", dict(amsgrad=True, weight_decay=0.1)),
+    ("adamw", dict(amsgrad=True)),
+    ("adamax", dict(weight_decay=0.1)),
+    ("nadam", dict(weight_decay=0.1, decoupled_weight_decay=True)),
+])
+def test_trajectory_matches_closed_form(backend, rng, name, kw):
+    opt = ta.optim.get(name, lr=0.05, **kw)
+    params = [rng.standard_normal(5), rng.standard_normal((2, 2))]
+    p0 = [p.copy() for p in params]
+    state = opt.init(params)
+    seq = [[rng.standard_normal(p.shape) for p in params] for _ in range(4)]
+    for grads in seq:
+        opt.step(params, grads, state, backend=backend)
+    assert state["step"] == 4
+    cfg = dict(kw, lr=0.05, weight_decay=opt.weight_decay)  # AdamW's default 1e-2 included
+    if "betas" in DEFAULTS[name]:
+        cfg.update(beta1=0.9, beta2=0.999)
+    for i, p in enumerate(params):
+        want = [oracle(name, cfg, float(x), [float(g[i].ravel()[j]) for g in seq])
+                for j, x in enumerate(p0[i].ravel())]
+        # Same formulas, another operation order: ~1e-15 relative.
+        np.testing.assert_allclose(p.ravel(), want, rtol=1e-9, atol=1e-12)
+
+
+def test_state_is_plain_and_json_able():
+    opt = ta.optim.NAdam()
+    params = [np.ones(3, np.float32), np.ones((2, 2), np.float32)]
+    state = opt.init(params)
+    assert set(state) == {"step", "exp_avg", "exp_avg_sq", "mu_product"}
+    assert state["step"] == 0 and state["mu_product"] == 1.0
+    assert all(isinstance(a, np.ndarray) and a.dtype == np.float32 for a in state["exp_avg"])
+    opt.step(params, [np.ones(3, np.float32), np.ones((2, 2), np.float32)], state)
+    json.dumps({k: v for k, v in state.items() if k not in opt.slots})
+    assert 0 < state["mu_product"] < 1
+
+
+@pytest.mark.parametrize("opt,slots", [
+    (ta.optim.SGD(), ()),
+    (ta.optim.SGD(momentum=0.9), ("momentum_buffer",)),
+    (ta.optim.Adagrad(initial_accumulator_value=0.5), ("sum",)),
+    (ta.optim.RMSprop(momentum=0.9, centered=True), ("square_avg", "momentum_buffer", "grad_avg")),
+    (ta.optim.Adam(amsgrad=True), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")),
+    (ta.optim.Adamax(), ("exp_avg", "exp_inf")),
+])
+def test_slots(opt, slots):
+    assert opt.slots == slots
+    state = opt.init(np.ones(4))
+    for s in slots:
+        assert len(state[s]) == 1
+    if isinstance(opt, ta.optim.Adagrad):
+        assert (state["sum"][0] == 0.5).all()
+
+
+@pytest.mark.parametrize("name", DEFAULTS)
+def test_config_round_trip(name):
+    opt = ta.optim.get(name, lr=0.123, maximize=True)
+    d = opt.config()
+    assert json.loads(json.dumps(d)) == d
+    assert ta.optim.from_config(json.loads(json.dumps(d))) == opt
+
+
+def test_immutable():
+    opt = ta.optim.Adam()
+    with pytest.raises(AttributeError):
+        opt.lr = 0.5
+
+
+@pytest.mark.parametrize("build,match", [
+    (lambda: ta.optim.SGD(lr=-0.1), "lr"),
+    (lambda: ta.optim.SGD(lr=float("nan")), "lr"),
+    (lambda: ta.optim.SGD(momentum=-0.5), "momentum"),
+    (lambda: ta.optim.SGD(nesterov=True), "nesterov"),
+    (lambda: ta.optim.SGD(momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
+    (lambda: ta.optim.SGD(weight_decay=-1.0), "weight_decay"),
+    (lambda: ta.optim.Adagrad(lr_decay=-1.0), "lr_decay"),
+    (lambda: ta.optim.Adagrad(initial_accumulator_value=-1.0), "initial_accumulator_value"),
+    (lambda: ta.optim.Adagrad(eps=-1.0), "eps"),
+    (lambda: ta.optim.RMSprop(alpha=-0.1), "alpha"),
+    (lambda: ta.optim.Adam(betas=(1.0, 0.999)), r"betas\[0\]"),
+    (lambda: ta.optim.Adam(betas=(0.9, -0.1)), r"betas\[1\]"),
+    (lambda: ta.optim.Adam(betas=(0.9,)), "betas"),
+    (lambda: ta.optim.AdamW(eps=-1e-8), "eps"),
+    (lambda: ta.optim.Adamax(betas=(0.9, 1.5)), r"betas\[1\]"),
+    (lambda: ta.optim.NAdam(momentum_decay=-1.0), "momentum_decay"),
+    (lambda: ta.optim.get("lbfgsx"), "name"),
+])
+def test_validation_names_the_value(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_bad_types():
+    with pytest.raises(TypeError, match="amsgrad"):
+        ta.optim.Adam(amsgrad="yes")
+    with pytest.raises(TypeError, match="lr"):
+        ta.optim.Adam(lr=None)
+
+
+def test_lr_override_is_one_step_only(rng):
+    opt = ta.optim.SGD(lr=0.1)
+    p = np.zeros(3)
+    state = opt.init(p)
+    opt.step(p, np.ones(3), state, lr=1.0)
+    np.testing.assert_array_equal(p, -1.0)
+    opt.step(p, np.ones(3), state)
+    np.testing.assert_allclose(p, -1.1)
+
+
+def test_momentum_and_beta1_overrides(backend):
+    # SGD momentum override: b = g at step 1, then b = m b + g.
+    opt = ta.optim.SGD(lr=1.0, momentum=0.9)
+    p = np.zeros(1)
+    state = opt.init(p)
+    opt.step(p, np.ones(1), state, backend=backend)
+    opt.step(p, np.ones(1), state, momentum=0.5, backend=backend)
+    np.testing.assert_allclose(p, [-(1 + 1.5)])
+    # Adam beta1 override equals an Adam built with that beta1 for the step.
+    a, b = np.ones(2), np.ones(2)
+    sa, sb = ta.optim.Adam().init(a), ta.optim.Adam(betas=(0.8, 0.999)).init(b)
+    ta.optim.Adam().step(a, np.full(2, 0.3), sa, beta1=0.8, backend=backend)
+    ta.optim.Adam(betas=(0.8, 0.999)).step(b, np.full(2, 0.3), sb, backend=backend)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="momentum"):
+        ta.optim.Adam().step(a, np.ones(2), sa, momentum=0.9)
+    with pytest.raises(ValueError, match="beta1"):
+        ta.optim.SGD(momentum=0.9).step(a, np.ones(2), ta.optim.SGD(momentum=0.9).init(a), beta1=0.9)
+    with pytest.raises(ValueError, match="momentum"):
+        ta.optim.SGD().step(a, np.ones(2), ta.optim.SGD().init(a), momentum=0.9)
+
+
+@pytest.mark.parametrize("name", DEFAULTS)
+def test_failed_step_changes_nothing(name):
+    opt = ta.optim.get(name)
+    params = [np.ones(3), np.ones(2)]
+    state = opt.init(params)
+    opt.step(params, [np.ones(3), np.ones(2)], state)
+    snap_p = [p.copy() for p in params]
+    snap_s = {k: ([a.copy() for a in v] if isinstance(v, list) else v) for k, v in state.items()}
+
+    def unchanged():
+        for p, q in zip(params, snap_p):
+            np.testing.assert_array_equal(p, q)
+        for k, v in snap_s.items():
+            if isinstance(v, list):
+                for a, b in zip(state[k], v):
+                    np.testing.assert_array_equal(a, b)
+            else:
+                assert state[k] == v
+
+    with pytest.raises(ValueError, match=r"grads\[1\]"):
+        opt.step(params, [np.ones(3), np.ones(5)], state)
+    unchanged()
+    with pytest.raises(ValueError, match="lr"):
+        opt.step(params, [np.ones(3), np.ones(2)], state, lr=-1.0)
+    unchanged()
+    with pytest.raises(TypeError, match=r"grads\[0\]"):
+        opt.step(params, [np.ones(3, np.float32), np.ones(2)], state)
+    unchanged()
+    with pytest.raises(ValueError, match="grad_scale"):
+        opt.step(params, [np.ones(3), np.ones(2)], state, grad_scale=float("nan"))
+    unchanged()
+    bad = dict(state, step=-1)
+    with pytest.raises(ValueError, match="step"):
+        opt.step(params, [np.ones(3), np.ones(2)], bad)
+    unchanged()
+    if opt.slots:
+        broken = {k: v for k, v in state.items() if k != opt.slots[0]}
+        with pytest.raises(ValueError, match=opt.slots[0]):
+            opt.step(params, [np.ones(3), np.ones(2)], broken)
+        unchanged()
+
+
+def test_grad_scale_applies_clip_factor(backend, rng):
+    params = [rng.standard_normal(6)]
+    grads = [10 * rng.standard_normal(6)]
+    a, b = [params[0].copy()], [params[0].copy()]
+    opt = ta.optim.Adam(lr=0.1)
+    sa, sb = opt.init(a), opt.init(b)
+    norm = ta.ops.global_norm(grads)
+    opt.step(a, grads, sa, grad_scale=ta.ops.clip_scale(norm, 1.0), backend=backend)
+    clipped = [grads[0].copy()]
+    ta.ops.clip_by_global_norm(clipped, 1.0, backend=backend)
+    opt.step(b, clipped, sb, backend=backend)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-13)
