@@ -259,8 +259,13 @@ class Trainer:
         self.history = history
         self.stop_training = False
         if self._callback_states is not None:
-            for cb, state in zip(callbacks, self._callback_states):
-                cb.load_state_dict(state)
+            # A resumed run: each callback takes the saved state of the first unused callback of
+            # its class (so the list may differ, e.g. without the hook that stopped the run).
+            saved = list(self._callback_states)
+            for cb in callbacks:
+                match = next((i for i, (kind, _) in enumerate(saved) if kind == type(cb).__name__), None)
+                if match is not None:
+                    cb.load_state_dict(saved.pop(match)[1])
             self._callback_states = None
         logs = {}
         self._callbacks = callbacks
@@ -397,7 +402,7 @@ class Trainer:
             if state["history"] is not None:
                 trainer.history = History()
                 trainer.history.load_state_dict(state["history"])
-            trainer._callback_states = state["callbacks"] or None
+            trainer._callback_states = list(zip(meta["callback_types"], state["callbacks"])) or None
             trainer.epoch, trainer.step, trainer.lr_scale = meta["epoch"], meta["step"], meta["lr_scale"]
             trainer.rng.bit_generator.state = meta["rng"]
         except (KeyError, TypeError, ValueError, IndexError) as exc:
