@@ -38,17 +38,18 @@ TRAINART_HD ValueGrad<T> squared_error(T z, T t) {
 template <class T>
 TRAINART_HD ValueGrad<T> absolute_error(T z, T t) {
   const T d = z - t;
-  const T s = d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0));
-  return {std::fabs(d), s};
+  return {std::fabs(d), T(d > T(0)) - T(d < T(0))};
 }
 
 // 0.5 d^2 inside |d| <= delta, delta (|d| - 0.5 delta) outside: quadratic near 0, linear tails.
 template <class T>
 TRAINART_HD ValueGrad<T> huber(T z, T t, T delta) {
+  // Both arms are computed and selected: branch-free, since real residuals straddle delta.
   const T d = z - t;
   const T ad = std::fabs(d);
-  if (ad <= delta) return {T(0.5) * d * d, d};
-  return {delta * (ad - T(0.5) * delta), d > T(0) ? delta : -delta};
+  const bool inside = ad <= delta;
+  const T outer_value = delta * (ad - T(0.5) * delta), outer_grad = d > T(0) ? delta : -delta;
+  return {inside ? T(0.5) * d * d : outer_value, inside ? d : outer_grad};
 }
 
 // The elementwise losses (every kind but cross_entropy) by code.
