@@ -39,8 +39,8 @@ def test_parameters_and_defaults(rng):
     assert ta.activations.get("relu").param is None
     leaky = ta.activations.get("leaky_relu", slope=0.2)
     np.testing.assert_allclose(leaky.forward(np.array([-1.0, 2.0])), [-0.2, 2.0], rtol=1e-15)
-    np.testing.assert_allclose(leaky.backward(np.array([-1.0, 2.0]), np.array([-0.2, 2.0]),
-                                              np.ones(2)), [0.2, 1.0], rtol=1e-15)
+    grad = leaky.backward(np.array([-1.0, 2.0]), np.array([-0.2, 2.0]), np.ones(2))
+    np.testing.assert_allclose(grad, [0.2, 1.0], rtol=1e-15)
     elu = ta.activations.get("elu", alpha=2.0)
     np.testing.assert_allclose(elu.forward(np.array([-1.0])), [2.0 * np.expm1(-1.0)], rtol=1e-14)
 

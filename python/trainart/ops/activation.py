@@ -3,8 +3,7 @@
 from .. import _backend, _validate
 from ..reference.activation import ACTIVATION_CODES
 
-__all__ = ["ACTIVATION_ALIASES", "ACTIVATION_DEFAULTS", "activation", "activation_grad",
-           "activation_code"]
+__all__ = ["activation", "activation_grad"]
 
 # Other names users reach for; each maps to a canonical name of ACTIVATION_CODES.
 ACTIVATION_ALIASES = {"logistic": "sigmoid", "swish": "silu"}

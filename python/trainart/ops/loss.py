@@ -6,7 +6,7 @@ import numpy as np
 from .. import _backend, _validate
 from ..reference.loss import LOSS_CODES
 
-__all__ = ["LOSS_ALIASES", "loss", "loss_code"]
+__all__ = ["loss"]
 
 # Other names users reach for (Keras, scikit-learn); each maps to a name of LOSS_CODES.
 LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "log_loss": "binary_cross_entropy"}
