@@ -1,1 +1,79 @@
-"""Activations by name: ta.activations.get("gelu").forward(z) / .backward(z, a, grad)."""
+"""Activations by name: ta.activations.get("gelu").forward(z) / .backward(z, a, grad), through
+trainart.ops (backend "auto") on NumPy arrays."""
+
+import dataclasses
+
+from . import _validate
+from .ops.activation import ACTIVATION_ALIASES, activation, activation_grad
+from .reference.activation import ACTIVATION_CODES
+
+__all__ = ["NAMES", "ALIASES", "Activation", "get"]
+
+NAMES = tuple(ACTIVATION_CODES)
+ALIASES = dict(ACTIVATION_ALIASES)
+
+# The keyword each parametrized activation takes in get(), and its default.
+_PARAMS = {"leaky_relu": ("slope", 0.01), "elu": ("alpha", 1.0)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """An activation f with its parameter, applied elementwise.
+
+    Formulas (s = sigmoid): identity z; sigmoid 1/(1+e^-z); tanh; relu max(z, 0);
+    leaky_relu z if z > 0 else slope z; elu z if z > 0 else alpha (e^z - 1);
+    selu scale (z if z > 0 else alpha_s (e^z - 1)) with the self-normalizing constants;
+    softplus log(1 + e^z); silu z s(z); gelu z Phi(z) = z (1 + erf(z/sqrt 2))/2;
+    gelu_tanh z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))/2; mish z tanh(softplus(z)).
+
+    Attributes:
+        name: the canonical name.
+        param: leaky_relu's slope or elu's alpha; None for the others.
+    """
+
+    name: str
+    param: float = None
+
+    def __post_init__(self):
+        if self.name not in ACTIVATION_CODES:
+            raise ValueError(f"unknown activation {self.name!r}; known: {', '.join(NAMES)}")
+        key = _PARAMS.get(self.name, (None,))[0]
+        if key is None and self.param is not None:
+            raise ValueError(f"activation {self.name!r} takes no parameter, got param={self.param!r}")
+        if key is not None:
+            default = _PARAMS[self.name][1]
+            value = default if self.param is None else _validate.real(self.param, key)
+            object.__setattr__(self, "param", value)
+
+    def forward(self, z):
+        """a = f(z), a new array."""
+        return activation(z, self.name, param=self.param)
+
+    def backward(self, z, a, grad):
+        """grad * f'(z): the gradient with respect to z given `grad` with respect to a = f(z)."""
+        return activation_grad(grad, z, a, self.name, param=self.param)
+
+    __call__ = forward
+
+
+def get(name, **params):
+    """The activation called `name` (aliases logistic -> sigmoid, swish -> silu).
+
+    leaky_relu takes `slope` (default 0.01), elu takes `alpha` (default 1.0); the others take
+    no parameters. An Activation passes through unchanged.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+        TypeError: a parameter the activation does not take.
+    """
+    if isinstance(name, Activation) and not params:
+        return name
+    if not isinstance(name, str) or ALIASES.get(name, name) not in ACTIVATION_CODES:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(NAMES + tuple(ALIASES))}")
+    canonical = ALIASES.get(name, name)
+    key, default = _PARAMS.get(canonical, (None, None))
+    unexpected = sorted(set(params) - {key})
+    if unexpected:
+        raise TypeError(f"activation {canonical!r} takes {'no parameters' if key is None else repr(key)}, "
+                        f"got {', '.join(unexpected)}")
+    return Activation(canonical, params.get(key, default) if key else None)

@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 
-try:  # SciPy's vectorized erf when present; otherwise libm's, element by element.
-    from scipy.special import erf as _erf
+try:  # SciPy's vectorized erfc when present; otherwise libm's, element by element.
+    from scipy.special import erfc as _erfc
 except ImportError:  # pragma: no cover - scipy is a test dependency
-    _erf = np.frompyfunc(math.erf, 1, 1)
+    _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 __all__ = ["ACTIVATION_CODES", "activation_forward", "activation_backward", "act_forward",
            "act_derivative"]
@@ -44,8 +44,18 @@ def softplus(z):
     return np.maximum(z, _c(0, z)) + np.log1p(np.exp(-np.abs(z)))
 
 
-def erf(z):
-    return np.asarray(_erf(z)).astype(z.dtype, copy=False)
+def erfc(z):
+    return np.asarray(_erfc(z)).astype(z.dtype, copy=False)
+
+
+def gelu_tanh_arg(z):
+    return _c(SQRT2_OVER_PI, z) * (z + _c(GELU_TANH_COEF, z) * z * z * z)
+
+
+def _neg(z):
+    """min(z, 0): the argument of the z <= 0 branch, so np.where's discarded side cannot
+    overflow (the C++ branch never evaluates it)."""
+    return np.minimum(z, _c(0, z))
 
 
 def act_forward(kind, z, param):
@@ -64,18 +74,19 @@ def act_forward(kind, z, param):
     if name == "leaky_relu":
         return np.where(z > 0, z, p * z)
     if name == "elu":
-        return np.where(z > 0, z, p * np.expm1(z))
+        return np.where(z > 0, z, p * np.expm1(_neg(z)))
     if name == "selu":
-        return _c(SELU_SCALE, z) * np.where(z > 0, z, _c(SELU_ALPHA, z) * np.expm1(z))
+        return _c(SELU_SCALE, z) * np.where(z > 0, z, _c(SELU_ALPHA, z) * np.expm1(_neg(z)))
     if name == "softplus":
         return softplus(z)
     if name == "silu":
         return z * sigmoid(z)
     if name == "gelu":
-        return half * z * (one + erf(z * _c(INV_SQRT2, z)))
+        # erfc(-z/sqrt2)/2 = Phi(z) without 1 + erf's cancellation in the left tail.
+        return half * z * erfc(-z * _c(INV_SQRT2, z))
     if name == "gelu_tanh":
-        u = _c(SQRT2_OVER_PI, z) * (z + _c(GELU_TANH_COEF, z) * z * z * z)
-        return half * z * (one + np.tanh(u))
+        # (1 + tanh u)/2 = sigmoid(2u), again without the cancellation.
+        return z * sigmoid(_c(2, z) * gelu_tanh_arg(z))
     if name == "mish":
         return z * np.tanh(softplus(z))
     raise ValueError(f"unknown activation code {kind}")
@@ -97,21 +108,20 @@ def act_derivative(kind, z, a, param):
     if name == "leaky_relu":
         return np.where(z > 0, one, p)
     if name == "elu":
-        return np.where(z > 0, one, p * np.exp(z))
+        return np.where(z > 0, one, p * np.exp(_neg(z)))
     if name == "selu":
-        return np.where(z > 0, _c(SELU_SCALE, z), _c(SELU_SCALE * SELU_ALPHA, z) * np.exp(z))
+        return np.where(z > 0, _c(SELU_SCALE, z), _c(SELU_SCALE * SELU_ALPHA, z) * np.exp(_neg(z)))
     if name == "softplus":
         return sigmoid(z)
     if name == "silu":
         s = sigmoid(z)
         return s * (one + z * (one - s))
     if name == "gelu":
-        return (half * (one + erf(z * _c(INV_SQRT2, z)))
-                + z * _c(INV_SQRT2PI, z) * np.exp(_c(-0.5, z) * z * z))
+        return half * erfc(-z * _c(INV_SQRT2, z)) + z * _c(INV_SQRT2PI, z) * np.exp(_c(-0.5, z) * z * z)
     if name == "gelu_tanh":
-        t = np.tanh(_c(SQRT2_OVER_PI, z) * (z + _c(GELU_TANH_COEF, z) * z * z * z))
-        return (half * (one + t)
-                + half * z * (one - t * t) * _c(SQRT2_OVER_PI, z)
+        # d/dz z s(2u) = s + z 2 s (1 - s) u', with s = sigmoid(2u) = (1 + tanh u)/2.
+        s = sigmoid(_c(2, z) * gelu_tanh_arg(z))
+        return (s + _c(2, z) * z * s * (one - s) * _c(SQRT2_OVER_PI, z)
                 * (one + _c(3 * GELU_TANH_COEF, z) * z * z))
     if name == "mish":
         t = np.tanh(softplus(z))

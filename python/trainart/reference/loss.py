@@ -1,3 +1,103 @@
-"""NumPy reference for the loss kernels (cpp/cpu/loss.cpp)."""
+"""NumPy reference for the loss kernels: mirrors cpp/include/trainart/math/loss.hpp and
+cpp/cpu/loss.cpp. Per-element values and gradients stay in the logits' dtype; row losses and
+their sum are float64, as in the C++."""
 
-__all__ = []
+import numpy as np
+
+__all__ = ["LOSS_CODES", "loss_value_and_grad", "cross_entropy_labels", "pointwise_loss",
+           "softmax_xent_rows"]
+
+# Numbering shared with the C++ enum trainart::math::Loss.
+LOSS_CODES = {"cross_entropy": 0, "binary_cross_entropy": 1, "mse": 2, "mae": 3, "huber": 4}
+_NAMES = {code: name for name, code in LOSS_CODES.items()}
+
+
+def _c(value, like):
+    """A constant in the dtype of `like`, as the C++ T(constant) casts do."""
+    return like.dtype.type(value)
+
+
+def pointwise_loss(kind, z, t, delta):
+    """(value, grad) per element for the elementwise losses, in the dtype of z."""
+    name = _NAMES[kind]
+    zero, one, half = _c(0, z), _c(1, z), _c(0.5, z)
+    if name == "binary_cross_entropy":
+        # One exp(-|z|) for both; neither overflows for |z| = 1e4.
+        e = np.exp(-np.abs(z))
+        sig = np.where(z >= 0, one / (one + e), e / (one + e))
+        return np.maximum(z, zero) - z * t + np.log1p(e), sig - t
+    d = z - t
+    if name == "mse":
+        return d * d, _c(2, z) * d
+    if name == "mae":
+        return np.abs(d), np.sign(d)  # sign(0) = 0, as torch
+    if name == "huber":
+        dl = _c(delta, z)
+        ad = np.abs(d)
+        inside = ad <= dl
+        value = np.where(inside, half * d * d, dl * (ad - half * dl))
+        grad = np.where(inside, d, np.where(d > 0, dl, -dl))
+        return value, grad
+    raise ValueError(f"unknown elementwise loss code {kind}")
+
+
+def softmax_xent_rows(z, t, scale):
+    """(row losses in float64, grad) of softmax cross-entropy with target rows t.
+
+    loss_i = sum_j t_ij ((m_i - z_ij) + log s_i), m_i = max_j z_ij, s_i = sum_j exp(z_ij - m_i);
+    grad_ij = (softmax(z_i)_j sum_j(t_ij) - t_ij) * scale_i.
+    """
+    m = z.max(axis=1, keepdims=True)
+    e = np.exp(z - m)
+    s = e.sum(axis=1, keepdims=True, dtype=np.float64)
+    log_s = np.log(s)
+    inv_s = (1.0 / s).astype(z.dtype)
+    sum_t = t.sum(axis=1, keepdims=True, dtype=np.float64).astype(z.dtype)
+    loss = (t.astype(np.float64) * ((m.astype(np.float64) - z.astype(np.float64)) + log_s)).sum(axis=1)
+    grad = (e * inv_s * sum_t - t) * scale[:, None]
+    return loss, grad
+
+
+def _row_scale(weight, n, norm, dtype):
+    """The gradient's factor per row, weight[i] / normalizer rounded once to the dtype."""
+    w = np.ones(n) if weight is None else weight.astype(np.float64)
+    return (w / norm).astype(dtype)
+
+
+def _weighted_mean(rows, weight, norm):
+    if weight is not None:
+        rows = weight.astype(np.float64) * rows
+    return float(rows.sum() / norm)
+
+
+def loss_value_and_grad(logits, target, kind, delta, weight):
+    """Kernel signature shared with _cpu.loss_value_and_grad: (value, grad) for (n, k) logits.
+
+    value = mean over rows (cross_entropy) or over all n*k elements (the others) of the loss,
+    each row's term times weight[i] when given; grad = d value / d logits.
+    """
+    if kind not in _NAMES:
+        raise ValueError(f"kind must be a loss code in [0, {len(_NAMES)}), got {kind}")
+    n, k = logits.shape
+    if _NAMES[kind] == "cross_entropy":
+        norm = float(n)
+        rows, grad = softmax_xent_rows(logits, target, _row_scale(weight, n, norm, logits.dtype))
+    else:
+        norm = float(n) * float(k)
+        value, g = pointwise_loss(kind, logits, target, delta)
+        grad = g * _row_scale(weight, n, norm, logits.dtype)[:, None]
+        rows = value.astype(np.float64).sum(axis=1)
+    return _weighted_mean(rows, weight, norm), grad
+
+
+def cross_entropy_labels(logits, labels, weight):
+    """Kernel signature shared with _cpu.cross_entropy_labels: softmax cross-entropy with
+    integer labels in [0, k), the same numbers as a one-hot target."""
+    n, k = logits.shape
+    if labels.shape != (n,) or labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"labels must have shape ({n},) and lie in [0, {k})")
+    onehot = np.zeros_like(logits)
+    onehot[np.arange(n), labels] = 1
+    norm = float(n)
+    rows, grad = softmax_xent_rows(logits, onehot, _row_scale(weight, n, norm, logits.dtype))
+    return _weighted_mean(rows, weight, norm), grad

@@ -36,6 +36,12 @@ TRAINART_HD T softplus(T z) {
   return (z > T(0) ? z : T(0)) + std::log1p(std::exp(-std::fabs(z)));
 }
 
+// u = sqrt(2/pi) (z + 0.044715 z^3), the argument of gelu_tanh's tanh.
+template <class T>
+TRAINART_HD T gelu_tanh_arg(T z) {
+  return T(kSqrt2OverPi) * (z + T(kGeluTanhCoef) * z * z * z);
+}
+
 // a = f(z). `param` is leaky_relu's slope or elu's alpha; ignored by the others.
 template <class T>
 TRAINART_HD T act_forward(Act kind, T z, T param) {
@@ -49,11 +55,11 @@ TRAINART_HD T act_forward(Act kind, T z, T param) {
     case Act::selu: return T(kSeluScale) * (z > T(0) ? z : T(kSeluAlpha) * std::expm1(z));
     case Act::softplus: return softplus(z);
     case Act::silu: return z * sigmoid(z);
-    case Act::gelu: return T(0.5) * z * (T(1) + std::erf(z * T(kInvSqrt2)));
-    case Act::gelu_tanh: {
-      const T u = T(kSqrt2OverPi) * (z + T(kGeluTanhCoef) * z * z * z);
-      return T(0.5) * z * (T(1) + std::tanh(u));
-    }
+    // Phi(z) = (1 + erf(z/sqrt2))/2 = erfc(-z/sqrt2)/2: erfc keeps Phi's relative accuracy in
+    // the left tail, where 1 + erf cancels (float32 loses every digit by z = -5).
+    case Act::gelu: return T(0.5) * z * std::erfc(-z * T(kInvSqrt2));
+    // (1 + tanh u)/2 = sigmoid(2u), again without the cancellation for negative z.
+    case Act::gelu_tanh: return z * sigmoid(T(2) * gelu_tanh_arg(z));
     case Act::mish: return z * std::tanh(softplus(z));
   }
   return z;
@@ -76,12 +82,11 @@ TRAINART_HD T act_derivative(Act kind, T z, T a, T param) {
       return s * (T(1) + z * (T(1) - s));
     }
     case Act::gelu:
-      return T(0.5) * (T(1) + std::erf(z * T(kInvSqrt2))) +
-             z * T(kInvSqrt2Pi) * std::exp(T(-0.5) * z * z);
+      return T(0.5) * std::erfc(-z * T(kInvSqrt2)) + z * T(kInvSqrt2Pi) * std::exp(T(-0.5) * z * z);
     case Act::gelu_tanh: {
-      const T t = std::tanh(T(kSqrt2OverPi) * (z + T(kGeluTanhCoef) * z * z * z));
-      return T(0.5) * (T(1) + t) +
-             T(0.5) * z * (T(1) - t * t) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * z * z);
+      // d/dz z s(2u) = s + z 2 s (1 - s) u', with s = sigmoid(2u) = (1 + tanh u)/2.
+      const T s = sigmoid(T(2) * gelu_tanh_arg(z));
+      return s + T(2) * z * s * (T(1) - s) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * z * z);
     }
     case Act::mish: {
       const T t = std::tanh(softplus(z));

@@ -1,0 +1,111 @@
+// CPU loss kernels: each row's loss and gradient come from one math/loss.hpp call (the row stays
+// in cache between its passes); rows are split into fixed chunks summed in double.
+// FP exceptions are never unmasked here, so a select may evaluate both arms (huber, mae and the
+// bce sigmoid become branch-free); before the includes so math/ compiles under it too.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+#include "loss.hpp"
+
+#include <algorithm>
+
+#include "trainart/parallel.hpp"
+
+namespace trainart::cpu {
+
+namespace {
+
+index_t chunk_rows(index_t k) { return std::max<index_t>(1, kLossChunkElems / k); }
+
+// The gradient's factor for row i: weight[i] / normalizer, rounded once to T.
+template <class T>
+T row_scale(const T* weight, index_t i, double norm) {
+  return T((weight ? double(weight[i]) : 1.0) / norm);
+}
+
+// The kind is a template argument and flatten inlines math/ into the loop, so the per-element
+// switch of pointwise_loss folds away.
+#if defined(__GNUC__)
+#define TRAINART_FLATTEN __attribute__((flatten))
+#else
+#define TRAINART_FLATTEN
+#endif
+
+template <math::Loss K, class T>
+TRAINART_FLATTEN double loss_rows_kernel(const T* z, const T* t, const T* weight, T* g, index_t lo,
+                                         index_t hi, index_t k, T delta, double norm) {
+  double sum = 0.0;
+  for (index_t i = lo; i < hi; ++i) {
+    const index_t off = i * k;
+    const T scale = row_scale(weight, i, norm);
+    const double row = K == math::Loss::cross_entropy
+                           ? math::softmax_xent_row(z + off, t + off, g + off, k, scale)
+                           : math::pointwise_row(K, z + off, t + off, g + off, k, scale, delta);
+    sum += weight ? double(weight[i]) * row : row;
+  }
+  return sum;
+}
+
+template <math::Loss K, class T>
+double loss_launch(const T* z, const T* t, const T* weight, T* g, index_t n, index_t k, T delta,
+                   double norm) {
+  return fixed_chunk_sum(n, chunk_rows(k), [&](index_t lo, index_t hi) {
+    return loss_rows_kernel<K>(z, t, weight, g, lo, hi, k, delta, norm);
+  });
+}
+
+template <class T>
+TRAINART_FLATTEN double label_rows_kernel(const T* z, const std::int64_t* labels, const T* weight, T* g,
+                                          index_t lo, index_t hi, index_t k, double norm) {
+  double sum = 0.0;
+  for (index_t i = lo; i < hi; ++i) {
+    const index_t off = i * k;
+    const double row = math::softmax_xent_label_row(z + off, labels[i], g + off, k, row_scale(weight, i, norm));
+    sum += weight ? double(weight[i]) * row : row;
+  }
+  return sum;
+}
+
+}  // namespace
+
+template <class T>
+double loss_value_and_grad(math::Loss kind, const T* z, const T* t, const T* weight, T* g, index_t n,
+                           index_t k, T delta) {
+  TRAINART_CHECK(static_cast<int>(kind) >= 0 && static_cast<int>(kind) < math::kNumLosses,
+                 "loss kind " + std::to_string(static_cast<int>(kind)) + " is unknown");
+  using L = math::Loss;
+  const double norm = kind == L::cross_entropy ? double(n) : double(n) * double(k);
+  double total = 0.0;
+  switch (kind) {
+    case L::cross_entropy: total = loss_launch<L::cross_entropy>(z, t, weight, g, n, k, delta, norm); break;
+    case L::binary_cross_entropy:
+      total = loss_launch<L::binary_cross_entropy>(z, t, weight, g, n, k, delta, norm);
+      break;
+    case L::mse: total = loss_launch<L::mse>(z, t, weight, g, n, k, delta, norm); break;
+    case L::mae: total = loss_launch<L::mae>(z, t, weight, g, n, k, delta, norm); break;
+    case L::huber: total = loss_launch<L::huber>(z, t, weight, g, n, k, delta, norm); break;
+  }
+  return total / norm;
+}
+
+template <class T>
+double cross_entropy_labels(const T* z, const std::int64_t* labels, const T* weight, T* g, index_t n,
+                            index_t k) {
+  const double norm = double(n);
+  const double total = fixed_chunk_sum(n, chunk_rows(k), [&](index_t lo, index_t hi) {
+    return label_rows_kernel(z, labels, weight, g, lo, hi, k, norm);
+  });
+  return total / norm;
+}
+
+template double loss_value_and_grad<float>(math::Loss, const float*, const float*, const float*, float*,
+                                           index_t, index_t, float);
+template double loss_value_and_grad<double>(math::Loss, const double*, const double*, const double*,
+                                            double*, index_t, index_t, double);
+template double cross_entropy_labels<float>(const float*, const std::int64_t*, const float*, float*,
+                                            index_t, index_t);
+template double cross_entropy_labels<double>(const double*, const std::int64_t*, const double*, double*,
+                                             index_t, index_t);
+
+}  // namespace trainart::cpu

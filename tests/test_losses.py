@@ -1,0 +1,72 @@
+"""trainart.losses: the public registry of losses by name."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import trainart as ta
+from trainart import ops
+
+
+def test_names_cover_the_vocabulary():
+    assert ta.losses.NAMES == ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
+    assert ta.losses.ALIASES == {"categorical_crossentropy": "cross_entropy",
+                                 "log_loss": "binary_cross_entropy"}
+
+
+@pytest.mark.parametrize("name", list(ta.losses.NAMES))
+def test_forward_backward_match_ops(rng, name):
+    loss = ta.losses.get(name)
+    assert loss.name == name
+    z = rng.standard_normal((6, 3))
+    t = rng.random((6, 3))
+    w = rng.random(6)
+    value, grad = ops.loss(z, t, name, sample_weight=w)
+    assert loss.forward(z, t, w) == value == loss(z, t, sample_weight=w)
+    np.testing.assert_array_equal(loss.backward(z, t, w), grad)
+    v2, g2 = loss.value_and_grad(z, t, sample_weight=w)
+    assert v2 == value
+    np.testing.assert_array_equal(g2, grad)
+    assert isinstance(loss.forward(z, t), float)
+
+
+def test_aliases_and_labels(rng):
+    ce = ta.losses.get("categorical_crossentropy")
+    assert ce.name == "cross_entropy"
+    assert ce.forward(np.zeros((2, 5)), np.array([1, 4])) == pytest.approx(math.log(5), rel=1e-14)
+    bce = ta.losses.get("log_loss")
+    assert bce.name == "binary_cross_entropy"
+    assert bce.backward(np.zeros(3), np.array([0, 1, 1])).shape == (3,)
+
+
+def test_huber_delta():
+    assert ta.losses.get("huber").delta == 1.0
+    huber = ta.losses.get("huber", delta=2.0)
+    assert huber.delta == 2.0
+    # |d| = 3 > 2: 2 * (3 - 1) = 4
+    assert huber.forward(np.array([3.0]), np.array([0.0])) == 4.0
+    assert ta.losses.get("huber").forward(np.array([3.0]), np.array([0.0])) == 2.5
+
+
+def test_bad_names_and_parameters():
+    with pytest.raises(ValueError, match="unknown loss 'hinge'.*cross_entropy.*huber"):
+        ta.losses.get("hinge")
+    with pytest.raises(TypeError, match="no parameters"):
+        ta.losses.get("mse", delta=2.0)
+    with pytest.raises(TypeError, match="delta"):
+        ta.losses.get("huber", alpha=2.0)
+    for delta in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="delta"):
+            ta.losses.get("huber", delta=delta)
+    with pytest.raises(ValueError, match="unknown loss"):
+        ta.losses.Loss("log_loss")
+
+
+def test_immutable_and_passthrough():
+    loss = ta.losses.get("huber", delta=0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loss.delta = 1.0
+    assert ta.losses.get(loss) is loss
+    assert ta.losses.get("huber", delta=0.5) == loss
