@@ -1,11 +1,6 @@
 // CPU activation kernels: the loop per activation kind (the kind is a template argument so each
-// loop body is one formula, free of the switch), threaded with parallel_for.
-// FP exceptions are never unmasked here, so a select may evaluate both arms: without this GCC
-// keeps `z > 0 ? z : slope * z` as a branch (mispredicted half the time on real data) instead
-// of vectorizing it. Placed before the includes so math/ is compiled under the same options.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+// loop body is one formula, free of the switch), threaded with parallel_for. The build's
+// -fno-trapping-math lets GCC turn `z > 0 ? z : slope * z` into a blend instead of a branch.
 
 #include "activation.hpp"
 
@@ -15,14 +10,6 @@ namespace trainart::cpu {
 
 namespace {
 
-// The math/ functions are one switch over every kind; GCC judges them too big to inline, and
-// an out-of-line call per element costs 5-10x a relu. flatten inlines them (the switch then
-// folds away, K being a constant) so the simple kinds vectorize.
-#if defined(__GNUC__)
-#define TRAINART_FLATTEN __attribute__((flatten))
-#else
-#define TRAINART_FLATTEN
-#endif
 
 template <math::Act K, class T>
 TRAINART_FLATTEN void forward_kernel(const T* z, T* a, index_t lo, index_t hi, T param) {

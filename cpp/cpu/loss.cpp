@@ -1,10 +1,6 @@
 // CPU loss kernels: each row's loss and gradient come from one math/loss.hpp call (the row stays
-// in cache between its passes); rows are split into fixed chunks summed in double.
-// FP exceptions are never unmasked here, so a select may evaluate both arms (huber, mae and the
-// bce sigmoid become branch-free); before the includes so math/ compiles under it too.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+// in cache between its passes); rows are split into fixed chunks summed in double. The build's
+// -fno-trapping-math makes the huber, mae and bce selects branch-free.
 
 #include "loss.hpp"
 
@@ -23,14 +19,6 @@ template <class T>
 T row_scale(const T* weight, index_t i, double norm) {
   return T((weight ? double(weight[i]) : 1.0) / norm);
 }
-
-// The kind is a template argument and flatten inlines math/ into the loop, so the per-element
-// switch of pointwise_loss folds away.
-#if defined(__GNUC__)
-#define TRAINART_FLATTEN __attribute__((flatten))
-#else
-#define TRAINART_FLATTEN
-#endif
 
 template <math::Loss K, class T>
 TRAINART_FLATTEN double loss_rows_kernel(const T* z, const T* t, const T* weight, T* g, index_t lo,
