@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "trainart/parallel.hpp"
@@ -163,10 +164,13 @@ void factor_solve_lanes_kernel(double* u, double* invd, double* xs, index_t n, i
         for (index_t l = 0; l < kLanes; ++l) ri[j * kLanes + l] = acc[l] * invd[j * kLanes + l];
         continue;
       }
+      // Branch-free so the square roots and divisions of all lanes vectorize.
+#pragma omp simd
       for (index_t l = 0; l < kLanes; ++l) {
         const double pivot = acc[l];
-        if (status[l] == 0 && (!(pivot > 0.0) || !std::isfinite(pivot))) status[l] = std::int32_t(i + 1);
-        const double d = status[l] == 0 ? std::sqrt(pivot) : 1.0;
+        const bool ok = pivot > 0.0 && pivot <= std::numeric_limits<double>::max();
+        status[l] = (status[l] == 0 && !ok) ? std::int32_t(i + 1) : status[l];
+        const double d = std::sqrt(status[l] == 0 ? pivot : 1.0);
         ri[i * kLanes + l] = d;
         invd[i * kLanes + l] = 1.0 / d;
       }
