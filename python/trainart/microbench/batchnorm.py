@@ -1,5 +1,51 @@
-"""Benchmark cases for the batchnorm kernels."""
+"""Benchmark cases for the batch-normalization kernels: training forward + backward."""
+
+import numpy as np
+
+from . import Case, copy_floor
+
+
+def _numpy_forward_backward(x, gamma, beta, rm, rv, dy, momentum=0.1, eps=1e-5):
+    # What a hand-written NumPy training step does (the plain float-dtype formulas).
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    var = x.var(axis=0)
+    invstd = 1.0 / np.sqrt(var + eps)
+    xhat = (x - mean) * invstd
+    y = gamma * xhat + beta
+    rm *= 1 - momentum
+    rm += momentum * mean
+    rv *= 1 - momentum
+    rv += momentum * var * (n / (n - 1))
+    dbeta = dy.sum(axis=0)
+    dgamma = (dy * xhat).sum(axis=0)
+    dx = (gamma * invstd / n) * (n * dy - dbeta - xhat * dgamma)
+    return y, dx, dgamma, dbeta
 
 
 def cases(quick):
-    return []
+    from .. import ops
+
+    n, f = (64, 128) if quick else (256, 512)
+    out = []
+    for dtype in (np.float32, np.float64):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, f)).astype(dtype)
+        dy = rng.standard_normal((n, f)).astype(dtype)
+        gamma = np.ones(f, dtype)
+        beta = np.zeros(f, dtype)
+        rm, rv = np.zeros(f, dtype), np.ones(f, dtype)
+
+        def run(x=x, dy=dy, gamma=gamma, beta=beta, rm=rm, rv=rv):
+            _, mean, invstd = ops.batchnorm_forward(x, gamma, beta, rm, rv, backend="cpu")
+            ops.batchnorm_backward(dy, x, gamma, mean, invstd, backend="cpu")
+
+        def numpy(x=x, dy=dy, gamma=gamma, beta=beta, rm=rm.copy(), rv=rv.copy()):
+            _numpy_forward_backward(x, gamma, beta, rm, rv, dy)
+
+        # Memory-bound: forward reads x (at least once) and writes y; backward reads dy and x
+        # and writes dx: 5 arrays of n*f moved at the least.
+        nbytes = 5 * n * f * np.dtype(dtype).itemsize
+        out.append(Case("batchnorm fwd+bwd", f"{n}x{f}", np.dtype(dtype).name, run, numpy,
+                        copy_floor(nbytes, dtype), nbytes, "GB/s"))
+    return out
