@@ -1,3 +1,74 @@
-"""trainart.ops: the dropout kernels, validated, on any backend."""
+"""trainart.ops: the dropout kernels, validated, on any backend. The keep mask comes from
+Philox4x32-10 keyed by `seed` with counter (element >> 2, layer, step) (specification in
+cpp/include/trainart/math/philox.hpp): the same mask on every backend and thread count,
+regenerated rather than stored."""
 
-__all__ = []
+import numpy as np
+
+from .. import _backend
+from .._validate import choice, float_array, integer, real
+from .dense import check_finite
+
+__all__ = ["dropout", "dropout_mask"]
+
+DROPOUT_MODES = ("inverted", "weight_scaling")
+
+
+def _key(p, seed, layer, step):
+    p = real(p, "p", low=0.0, high=1.0, high_open=True)
+    seed = integer(seed, "seed", low=0, high=2**64 - 1)
+    layer = integer(layer, "layer", low=0, high=2**32 - 1)
+    step = integer(step, "step", low=0, high=2**32 - 1)
+    return p, seed, layer, step
+
+
+def dropout(x, p, *, seed, layer=0, step=0, mode="inverted", backend="auto"):
+    """Dropout (Srivastava et al. 2014) with a counter-based mask.
+
+    y = x * keep * scale,  keep[e] = philox(seed; e >> 2, layer, step)[e & 3] >= p * 2**32
+
+    scale = 1 / (1 - p) in "inverted" mode (the default: inference uses the activations as
+    they are) and 1 in "weight_scaling" mode (the classic form: inference multiplies the
+    activations by 1 - p). The backward pass is this same call applied to the gradient with
+    the same p, seed, layer, step and mode: it regenerates exactly the forward mask.
+
+    Args:
+        x: activations, any shape (element e is the flat row-major index).
+        p: drop probability in [0, 1); p = 0 keeps every element.
+        seed: int in [0, 2**64), the Philox key.
+        layer: int in [0, 2**32), which dropout site (different layers, different masks).
+        step: int in [0, 2**32), the training step (a new mask every step).
+        mode: "inverted" or "weight_scaling".
+        backend: "auto" | "numpy" | "cpu".
+
+    Returns:
+        y, a new array of x's shape and dtype.
+    """
+    kernel = _backend.kernel(backend, "dropout")
+    x = float_array(x, "x", finite=False)
+    check_finite(x, "x")
+    p, seed, layer, step = _key(p, seed, layer, step)
+    choice(mode, "mode", DROPOUT_MODES)
+    scale = 1.0 / (1.0 - p) if mode == "inverted" else 1.0
+    return kernel(x, p, seed, layer, step, scale)
+
+
+def dropout_mask(shape, p, *, seed, layer=0, step=0, backend="auto"):
+    """The keep mask that `dropout` applies to an array of `shape` (True = kept).
+
+    Args:
+        shape: an int or a tuple of ints >= 1.
+        p, seed, layer, step, backend: as in dropout.
+
+    Returns:
+        A bool array of `shape`.
+    """
+    kernel = _backend.kernel(backend, "dropout_mask")
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if not isinstance(dims, (tuple, list)) or len(dims) == 0:
+        raise TypeError(f"shape must be an int or a non-empty tuple of ints, got {shape!r}")
+    dims = tuple(integer(d, f"shape[{i}]", low=1) for i, d in enumerate(dims))
+    p, seed, layer, step = _key(p, seed, layer, step)
+    cols = dims[-1]
+    rows = int(np.prod(dims[:-1], dtype=object)) if len(dims) > 1 else 1
+    return kernel(rows, cols, p, seed, layer, step).reshape(dims)

@@ -1,3 +1,39 @@
-"""NumPy reference for the dense kernels (cpp/cpu/dense.cpp)."""
+"""NumPy reference for the dense kernels (cpp/cpu/dense.cpp): z = x @ w + b, a = f(z), and the
+backward pass with the bias gradient summed over the same fixed row chunks as the C++ code."""
 
-__all__ = []
+import numpy as np
+
+from .activation import ACTIVATION_CODES, act_derivative, act_forward
+
+__all__ = ["dense_forward", "dense_backward", "BIAS_CHUNK_ROWS"]
+
+# Rows per partial column sum of db (cpu::kDenseBiasChunkRows): a fixed partition.
+BIAS_CHUNK_ROWS = 64
+_IDENTITY = ACTIVATION_CODES["identity"]
+
+
+def dense_forward(x, w, b, kind, param):
+    """Kernel signature shared with _cpu.dense_forward: returns (a, z), a is z for identity."""
+    z = x @ w
+    z += b
+    if kind == _IDENTITY:
+        return z, z
+    return act_forward(kind, z, param), z
+
+
+def bias_grad(dz):
+    """db = column sums of dz: per 64-row chunk in row order, in float64, then chunk sums added
+    in chunk order, then cast to dz's dtype (as backward_epilogue_launch does)."""
+    total = np.zeros(dz.shape[1], np.float64)
+    for lo in range(0, dz.shape[0], BIAS_CHUNK_ROWS):
+        total += dz[lo:lo + BIAS_CHUNK_ROWS].sum(axis=0, dtype=np.float64)
+    return total.astype(dz.dtype)
+
+
+def dense_backward(grad_a, x, w, z, a, kind, param, need_dx):
+    """Kernel signature shared with _cpu.dense_backward: returns (dx or None, dw, db)."""
+    dz = grad_a if kind == _IDENTITY else grad_a * act_derivative(kind, z, a, param)
+    db = bias_grad(dz)
+    dw = x.T @ dz
+    dx = dz @ w.T if need_dx else None
+    return dx, dw, db

@@ -1,0 +1,87 @@
+// Philox4x32-10 and the dropout keep test, written once for the CPU and CUDA kernels; the NumPy
+// reference (python/trainart/reference/dropout.py) mirrors these lines bit for bit.
+//
+// Specification of a dropout mask (the same on every backend, thread count and grid size):
+//   generator  Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as
+//              1, 2, 3", SC 2011), multipliers M0 = 0xD2511F53, M1 = 0xCD9E8D57, Weyl key
+//              increments W0 = 0x9E3779B9, W1 = 0xBB67AE85, ten rounds, the key bumped between
+//              rounds (nine bumps), as in Random123's philox4x32_R(10, ...).
+//   key        (k0, k1) = (seed & 0xffffffff, seed >> 32), seed in [0, 2^64).
+//   element    e = flat row-major index of the element in the (rows, cols) activation.
+//   counter    (c0, c1, c2, c3) = (block & 0xffffffff, block >> 32, layer, step) with
+//              block = e >> 2; the generator's four outputs serve the four elements of a block
+//              and lane = e & 3 picks out[lane]. layer and step lie in [0, 2^32).
+//   threshold  t = uint32(min(floor(p * 2^32), 2^32 - 1)), computed from p in double.
+//   keep       element e is kept iff out[lane] >= t, so P(keep) = 1 - t / 2^32 ~ 1 - p
+//              (p = 0 gives t = 0: every element kept).
+// Backward regenerates the same mask from the same (seed, layer, step): nothing is stored.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "trainart/common.hpp"
+
+namespace trainart::math {
+
+constexpr std::uint32_t kPhiloxM0 = 0xD2511F53u;
+constexpr std::uint32_t kPhiloxM1 = 0xCD9E8D57u;
+constexpr std::uint32_t kPhiloxW0 = 0x9E3779B9u;
+constexpr std::uint32_t kPhiloxW1 = 0xBB67AE85u;
+constexpr int kPhiloxRounds = 10;
+
+// One Philox S-box round on the counter (c0, c1, c2, c3), in place. The 32x32->64 products are
+// written as plain uint64 multiplies so that compilers vectorize a loop of rounds over blocks.
+TRAINART_HD void philox_round(std::uint32_t& c0, std::uint32_t& c1, std::uint32_t& c2,
+                              std::uint32_t& c3, std::uint32_t k0, std::uint32_t k1) {
+  const std::uint64_t p0 = std::uint64_t(kPhiloxM0) * c0;
+  const std::uint64_t p1 = std::uint64_t(kPhiloxM1) * c2;
+  const std::uint32_t hi0 = std::uint32_t(p0 >> 32), lo0 = std::uint32_t(p0);
+  const std::uint32_t hi1 = std::uint32_t(p1 >> 32), lo1 = std::uint32_t(p1);
+  c0 = hi1 ^ c1 ^ k0;
+  c1 = lo1;
+  c2 = hi0 ^ c3 ^ k1;
+  c3 = lo0;
+}
+
+// Philox4x32-10 on W counters at once, stored as four arrays of words (c0[i], c1[i], c2[i],
+// c3[i]); each counter is replaced by its four random words for key (k0, k1). W > 1 lets CPU
+// loops vectorize across blocks; W = 1 is the scalar generator.
+template <int W>
+TRAINART_HD void philox4x32_10_lanes(std::uint32_t* c0, std::uint32_t* c1, std::uint32_t* c2,
+                                     std::uint32_t* c3, std::uint32_t k0, std::uint32_t k1) {
+  for (int r = 0; r < kPhiloxRounds; ++r) {
+    if (r > 0) {
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
+    for (int i = 0; i < W; ++i) philox_round(c0[i], c1[i], c2[i], c3[i], k0, k1);
+  }
+}
+
+// Philox4x32-10 of one counter ctr[0..3], in place.
+TRAINART_HD void philox4x32_10(std::uint32_t ctr[4], std::uint32_t k0, std::uint32_t k1) {
+  philox4x32_10_lanes<1>(ctr, ctr + 1, ctr + 2, ctr + 3, k0, k1);
+}
+
+// The keep threshold of drop probability p in [0, 1) (see the specification above).
+TRAINART_HD std::uint32_t dropout_threshold(double p) {
+  double t = std::floor(p * 4294967296.0);
+  if (t > 4294967295.0) t = 4294967295.0;
+  if (t < 0.0) t = 0.0;
+  return std::uint32_t(t);
+}
+
+// Whether a random word u keeps its element.
+TRAINART_HD bool dropout_keep(std::uint32_t u, std::uint32_t threshold) { return u >= threshold; }
+
+// The random word of flat element e: out[e & 3] of Philox at counter (e >> 2, layer, step).
+TRAINART_HD std::uint32_t dropout_word(std::uint64_t seed, std::uint32_t layer, std::uint32_t step,
+                                       std::uint64_t e) {
+  const std::uint64_t block = e >> 2;
+  std::uint32_t ctr[4] = {std::uint32_t(block), std::uint32_t(block >> 32), layer, step};
+  philox4x32_10(ctr, std::uint32_t(seed), std::uint32_t(seed >> 32));
+  return ctr[e & 3];
+}
+
+}  // namespace trainart::math
