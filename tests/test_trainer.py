@@ -154,6 +154,7 @@ def test_bad_fit_input_leaves_model_unchanged(executor, mutate, kwargs, exc, mat
     trainer = make(executor)
     before = trainer.get_params()
     Xb, yb = mutate(X, y)
+    kwargs = dict(kwargs)
     with pytest.raises(exc, match=match):
         trainer.fit(Xb, yb, epochs=kwargs.pop("epochs", 2), verbose=0, **kwargs)
     assert all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))

@@ -6,6 +6,7 @@ from .clipping import ClipNorm, ClipValue
 from .history import History
 from .layers import Activation, BatchNorm, Dense, Dropout
 from .models import MLP, Sequential
+from .trainer import Trainer
 from ._backend import available as available_backends
 from .errors import BackendUnavailableError, CheckpointError, TrainingDiverged
 
@@ -33,7 +34,7 @@ def get_num_threads():
 
 
 __all__ = [
-    "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm", "ClipNorm", "ClipValue",
+    "Trainer", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm", "ClipNorm", "ClipValue",
     "datasets", "initializers", "callbacks", "checkpoint", "schedules", "History",
     "BackendUnavailableError", "CheckpointError", "TrainingDiverged", "activations",
     "available_backends", "get_num_threads", "linalg", "losses", "ops", "optim",

@@ -175,6 +175,11 @@ class NumpyExecutor(Executor):
         return value + self._penalty(), grads
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
+        # Overflow is expected on a diverging run; it is detected and reported, not warned about.
+        with np.errstate(all="ignore"):
+            return self._train_epoch(X, y, perm, lrs, step0, batch_size, sample_weight, momentums)
+
+    def _train_epoch(self, X, y, perm, lrs, step0, batch_size, sample_weight, momentums):
         plan = self.plan
         n_steps = len(lrs)
         step_losses = np.zeros(n_steps)
