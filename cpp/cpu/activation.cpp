@@ -12,13 +12,13 @@ namespace {
 
 
 template <math::Act K, class T>
-TRAINART_FLATTEN void forward_kernel(const T* z, T* a, index_t lo, index_t hi, T param) {
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void forward_kernel(const T* z, T* a, index_t lo, index_t hi, T param) {
 #pragma omp simd
   for (index_t i = lo; i < hi; ++i) a[i] = math::act_forward(K, z[i], param);
 }
 
 template <math::Act K, class T>
-TRAINART_FLATTEN void backward_kernel(const T* grad_a, const T* z, const T* a, T* grad_z, index_t lo, index_t hi,
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void backward_kernel(const T* grad_a, const T* z, const T* a, T* grad_z, index_t lo, index_t hi,
                      T param) {
 #pragma omp simd
   for (index_t i = lo; i < hi; ++i) grad_z[i] = grad_a[i] * math::act_derivative(K, z[i], a[i], param);

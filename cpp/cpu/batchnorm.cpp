@@ -34,7 +34,7 @@ Tiling tiling(index_t n, index_t f) {
 
 // acc[j] += x[i, j] over the tile's rows, in row order.
 template <class T>
-void sum_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0, index_t c1,
+TRAINART_SIMD_CLONES void sum_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0, index_t c1,
                      double* acc) {
   for (index_t i = r0; i < r1; ++i) {
     const T* row = x + i * f;
@@ -44,7 +44,7 @@ void sum_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0, 
 
 // acc[j] += (x[i, j] - mean[j])^2: the second pass of the two-pass variance.
 template <class T>
-void sqdev_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0, index_t c1,
+TRAINART_SIMD_CLONES void sqdev_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0, index_t c1,
                        const double* mean, double* acc) {
   for (index_t i = r0; i < r1; ++i) {
     const T* row = x + i * f;
@@ -57,7 +57,7 @@ void sqdev_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0
 
 // dbeta[j] += dy, dgamma[j] += dy * xhat, xhat in T exactly as the forward formed it.
 template <class T>
-void grad_tile_kernel(const T* dy, const T* x, index_t f, index_t r0, index_t r1, index_t c0,
+TRAINART_SIMD_CLONES void grad_tile_kernel(const T* dy, const T* x, index_t f, index_t r0, index_t r1, index_t c0,
                       index_t c1, const T* mean, const T* invstd, double* acc_dbeta,
                       double* acc_dgamma) {
   for (index_t i = r0; i < r1; ++i) {
@@ -73,7 +73,7 @@ void grad_tile_kernel(const T* dy, const T* x, index_t f, index_t r0, index_t r1
 
 // y = gamma (x - mean) invstd + beta over rows [r0, r1); the inner loop over features vectorizes.
 template <class T>
-void affine_rows_kernel(const T* x, index_t f, index_t r0, index_t r1, const T* mean,
+TRAINART_SIMD_CLONES void affine_rows_kernel(const T* x, index_t f, index_t r0, index_t r1, const T* mean,
                         const T* invstd, const T* gamma, const T* beta, T* y) {
   for (index_t i = r0; i < r1; ++i) {
     const T* xr = x + i * f;
@@ -84,7 +84,7 @@ void affine_rows_kernel(const T* x, index_t f, index_t r0, index_t r1, const T* 
 }
 
 template <class T>
-void dx_rows_kernel(const T* dy, const T* x, index_t f, index_t r0, index_t r1, const T* mean,
+TRAINART_SIMD_CLONES void dx_rows_kernel(const T* dy, const T* x, index_t f, index_t r0, index_t r1, const T* mean,
                     const T* invstd, const T* scale, T nt, const T* dbeta, const T* dgamma,
                     T* dx) {
   for (index_t i = r0; i < r1; ++i) {

@@ -314,6 +314,7 @@ template <class T>
 EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* perm, const double* lrs,
                                 const double* momentums, index_t steps, std::int64_t step0, index_t batch_size,
                                 std::int64_t opt_step, double mu_product) {
+  const DenormalsAreZero ftz;
   EpochOut out;
   out.step_losses.assign(static_cast<size_t>(steps), 0.0);
   out.grad_norms.assign(static_cast<size_t>(steps), 0.0);
@@ -412,6 +413,7 @@ EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* pe
 
 template <class T>
 void Engine<T>::forward(const T* x, index_t n, int mode, std::uint32_t step, T* out) {
+  const DenormalsAreZero ftz;
   ensure(n);
   forward_rows(x, n, mode == 0 ? kEval : kMc, step, false);
   std::memcpy(out, out_.back().data(), sizeof(T) * static_cast<size_t>(n * out_width_));
@@ -419,6 +421,7 @@ void Engine<T>::forward(const T* x, index_t n, int mode, std::uint32_t step, T* 
 
 template <class T>
 void Engine<T>::evaluate(const Batchable<T>& data, double* loss_sum, index_t* correct) {
+  const DenormalsAreZero ftz;
   ensure(data.n);
   forward_rows(data.x, data.n, kEval, 0, false);
   const double value = loss_rows(data, data.n, data.labels, data.targets, data.weight, correct);
@@ -427,6 +430,7 @@ void Engine<T>::evaluate(const Batchable<T>& data, double* loss_sum, index_t* co
 
 template <class T>
 double Engine<T>::loss_and_grad(const Batchable<T>& data, const std::vector<T*>& grads) {
+  const DenormalsAreZero ftz;
   ensure(data.n);
   forward_rows(data.x, data.n, kTrain, 0, false);
   double value = loss_rows(data, data.n, data.labels, data.targets, data.weight, nullptr);

@@ -21,7 +21,7 @@ T row_scale(const T* weight, index_t i, double norm) {
 }
 
 template <math::Loss K, class T>
-TRAINART_FLATTEN double loss_rows_kernel(const T* z, const T* t, const T* weight, T* g, index_t lo,
+TRAINART_FLATTEN TRAINART_SIMD_CLONES double loss_rows_kernel(const T* z, const T* t, const T* weight, T* g, index_t lo,
                                          index_t hi, index_t k, T delta, double norm) {
   double sum = 0.0;
   for (index_t i = lo; i < hi; ++i) {
@@ -44,7 +44,7 @@ double loss_launch(const T* z, const T* t, const T* weight, T* g, index_t n, ind
 }
 
 template <class T>
-TRAINART_FLATTEN double label_rows_kernel(const T* z, const std::int64_t* labels, const T* weight, T* g,
+TRAINART_FLATTEN TRAINART_SIMD_CLONES double label_rows_kernel(const T* z, const std::int64_t* labels, const T* weight, T* g,
                                           index_t lo, index_t hi, index_t k, double norm) {
   double sum = 0.0;
   for (index_t i = lo; i < hi; ++i) {

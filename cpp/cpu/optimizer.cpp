@@ -20,7 +20,7 @@ constexpr index_t kSerialBelow = 32768;
 // compiler knows stores through the tensors cannot change them.
 
 template <class T, bool Momentum, bool Nesterov, bool First>
-void sgd_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void sgd_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
   const StepScalars<T> s = scalars;
   T* __restrict p = t.param;
   const T* __restrict g = t.grad;
@@ -29,7 +29,7 @@ void sgd_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScala
 }
 
 template <class T>
-void adagrad_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void adagrad_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
   const StepScalars<T> s = scalars;
   T* __restrict p = t.param;
   const T* __restrict g = t.grad;
@@ -38,7 +38,7 @@ void adagrad_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepS
 }
 
 template <class T, bool Momentum, bool Centered>
-void rmsprop_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void rmsprop_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
   const StepScalars<T> s = scalars;
   T* __restrict p = t.param;
   const T* __restrict g = t.grad;
@@ -51,7 +51,7 @@ void rmsprop_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepS
 }
 
 template <class T, bool Amsgrad>
-void adam_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void adam_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
   const StepScalars<T> s = scalars;
   T* __restrict p = t.param;
   const T* __restrict g = t.grad;
@@ -62,7 +62,7 @@ void adam_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScal
 }
 
 template <class T>
-void adamax_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void adamax_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
   const StepScalars<T> s = scalars;
   T* __restrict p = t.param;
   const T* __restrict g = t.grad;
@@ -72,7 +72,7 @@ void adamax_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepSc
 }
 
 template <class T>
-void nadam_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
+TRAINART_FLATTEN TRAINART_SIMD_CLONES void nadam_kernel(const TensorSlots<T>& t, index_t lo, index_t hi, const StepScalars<T>& scalars) {
   const StepScalars<T> s = scalars;
   T* __restrict p = t.param;
   const T* __restrict g = t.grad;

@@ -13,15 +13,6 @@ namespace trainart::cpu {
 
 namespace {
 
-// Hot kernels get AVX2+FMA and AVX-512 clones chosen at load time on x86-64 Linux (GCC);
-// elsewhere the one portable build. FMA contraction differs between clones, never between
-// thread counts.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define TRAINART_SIMD_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define TRAINART_SIMD_CLONES
-#endif
-
 // Flops per parallel task: below this the fork costs more than the work it spreads.
 constexpr double kTaskFlops = 2.0e5;
 // status of a system whose a or b holds NaN/inf (its x is zero; the binding raises on it).
