@@ -1,5 +1,12 @@
 // Dense layer forward/backward: OpenBLAS GEMMs around one fused elementwise pass each, the
 // activation chosen once per call (a template argument) so the inner loops stay branch-free.
+
+// GCC with its default -ftrapping-math keeps `grad * (z > 0 ? 1 : 0)` as a branch around a
+// multiply (mispredicted on every other element); without it the dz/db loops vectorize. No
+// result changes: trapping math only concerns floating-point exception flags, which we ignore.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "cpu/dense.hpp"
 
 #include <algorithm>
@@ -17,8 +24,15 @@ namespace {
 
 using math::Act;
 
-// Elements per thread below which a fork costs more than it saves (a few microseconds).
-constexpr index_t kGrainElems = 32768;
+// Elements per thread below which a fork costs more than it saves. Cheap activations are bound
+// by memory and take ~0.1 ns per element: a fork (and our threads spinning on cores that the
+// next GEMM's OpenBLAS threads then need) costs more than the pass itself at MNIST sizes.
+// Transcendental ones take 5-20 ns per element and split early.
+constexpr bool cheap(Act k) {
+  return k == Act::identity || k == Act::relu || k == Act::leaky_relu;
+}
+template <Act K>
+constexpr index_t kGrainElems = cheap(K) ? index_t(1) << 18 : index_t(1) << 14;
 
 // Calls fn(std::integral_constant<Act, K>{}) for the runtime code `kind`.
 template <class Fn>
@@ -85,7 +99,7 @@ void backward_chunk_kernel(const T* grad_a, const T* z, const T* a, T* dz, doubl
 
 template <Act K, class T>
 void forward_epilogue_launch(const T* b, T* z, T* a, index_t n, index_t fan_out, T param) {
-  const index_t grain = std::max<index_t>(1, kGrainElems / std::max<index_t>(fan_out, 1));
+  const index_t grain = std::max<index_t>(1, kGrainElems<K> / std::max<index_t>(fan_out, 1));
   parallel_for(n, grain, [&](index_t r0, index_t r1) {
     forward_epilogue_kernel<K>(b, z, a, r0, r1, fan_out, param);
   });
@@ -97,7 +111,7 @@ void backward_epilogue_launch(const T* grad_a, const T* z, const T* a, T* dz, T*
   const index_t rows = kDenseBiasChunkRows;
   const index_t chunks = (n + rows - 1) / rows;
   std::unique_ptr<double[]> parts(new double[size_t(chunks * fan_out)]);
-  const index_t grain = std::max<index_t>(1, kGrainElems / std::max<index_t>(rows * fan_out, 1));
+  const index_t grain = std::max<index_t>(1, kGrainElems<K> / std::max<index_t>(rows * fan_out, 1));
   parallel_for(chunks, grain, [&](index_t c0, index_t c1) {
     for (index_t c = c0; c < c1; ++c)
       backward_chunk_kernel<K>(grad_a, z, a, dz, parts.get() + c * fan_out, c * rows,
