@@ -1,10 +1,10 @@
-// Bindings for the dropout kernels (cpp/cpu/dropout.hpp). x is not scanned for NaN/inf: values
-// only pass through a multiply, and trainart.ops rejects them before the call.
+// Bindings for the dropout kernels (cpp/cpu/dropout.hpp).
 #include <cmath>
 #include <cstdint>
 
 #include "binders.hpp"
 #include "checks.hpp"
+#include "cpu/dense.hpp"
 #include "cpu/dropout.hpp"
 
 namespace trainart::bind {
@@ -48,6 +48,8 @@ py::array dropout(py::array x, double p, py::object seed, py::object layer, py::
     using T = decltype(tag);
     check_array<T>(x, "x");
     check_nonempty(x, "x");
+    if (!cpu::all_finite(static_cast<const T*>(x.data()), x.size()))
+      throw py::value_error("x contains NaN or inf");
     const DropoutArgs d = dropout_args(p, seed, layer, step);
     if (!(std::isfinite(scale) && scale >= 0.0))
       throw py::value_error("scale must be finite and >= 0, got " + std::to_string(scale));

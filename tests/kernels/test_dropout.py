@@ -192,6 +192,8 @@ def test_mask_shapes(backend):
     (dict(x=np.ones(4, np.float16)), TypeError, "x"),
     (dict(x=np.ones(0)), ValueError, "x"),
     (dict(x=np.ones((4, 4))[:, ::2]), ValueError, "x"),
+    (dict(x=np.array([1.0, np.nan])), ValueError, "x contains NaN"),
+    (dict(x=np.array([np.inf], np.float32)), ValueError, "x contains NaN"),
     (dict(p=1.0), ValueError, "p"),
     (dict(p=-0.1), ValueError, "p"),
     (dict(p=float("nan")), ValueError, "p"),
@@ -269,8 +271,8 @@ def test_binding_philox_bad_input(cpu, args, exc, match):
     (dict(mode="classic"), ValueError, "mode"),
     (dict(backend="tpu"), ValueError, "backend"),
 ])
-def test_ops_dropout_bad_input(kwargs, exc, match):
-    call = dict(x=np.ones((2, 3)), p=0.5, seed=1)
+def test_ops_dropout_bad_input(backend, kwargs, exc, match):
+    call = dict(x=np.ones((2, 3)), p=0.5, seed=1, backend=backend)
     call.update(kwargs)
     x, p = call.pop("x"), call.pop("p")
     with pytest.raises(exc, match=match):
