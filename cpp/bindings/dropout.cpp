@@ -116,6 +116,11 @@ void bind_dropout(py::module_& m) {
   m.def("dropout_mask", &dropout_mask, py::arg("rows"), py::arg("cols"), py::arg("p"),
         py::arg("seed"), py::arg("layer"), py::arg("step"),
         "The keep mask (bool, shape (rows, cols)) that dropout applies to a (rows, cols) array.");
+  m.def(
+      "_dropout_simd_level", [](int cap) { return cpu::dropout_simd_level(cap); },
+      py::arg("cap") = -1,
+      "Testing hook: the Philox code path of dropout masks (2 AVX-512, 1 AVX2, 0 portable); "
+      "cap >= 0 lowers it to min(cap, what the CPU supports). Returns the level in use.");
   m.def("philox4x32_10", &philox, py::arg("counters"), py::arg("k0"), py::arg("k1"),
         "Bare Philox4x32-10 (for known-answer tests): counters uint32 (n, 4), key (k0, k1) in "
         "[0, 2**32). Returns the uint32 (n, 4) output words.");

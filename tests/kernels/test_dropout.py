@@ -101,6 +101,26 @@ def test_noncontiguous_input(backend, rng, dtype):
                                   ops.dropout(x, 0.5, **KEY, backend=backend))
 
 
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_every_simd_path_matches_reference(cpu, level):
+    # Masks come from AVX-512, AVX2 or portable code, chosen by the CPU: force each one that
+    # this CPU can run and compare it with the reference (sizes with ragged tails).
+    detected = cpu._dropout_simd_level()
+    try:
+        if cpu._dropout_simd_level(level) != level:
+            pytest.skip(f"this CPU cannot run SIMD level {level}")
+        for rows, cols in [(1, 1), (3, 7), (129, 65), (1000, 77)]:
+            for key in (KEY, dict(seed=2**64 - 1, layer=2**32 - 1, step=2**32 - 1)):
+                np.testing.assert_array_equal(
+                    cpu.dropout_mask(rows, cols, 0.3, key["seed"], key["layer"], key["step"]),
+                    reference.dropout_mask(rows, cols, 0.3, key["seed"], key["layer"], key["step"]))
+            x = np.random.default_rng(level).standard_normal((rows, cols))
+            np.testing.assert_array_equal(cpu.dropout(x, 0.3, 5, 1, 2, 1 / 0.7),
+                                          reference.dropout(x, 0.3, 5, 1, 2, 1 / 0.7))
+    finally:
+        cpu._dropout_simd_level(detected)
+
+
 def test_mask_identical_across_thread_counts(native, rng, threads):
     # 1025 x 257 elements: thousands of 64-element batches, split between threads at 2.
     x = rng.standard_normal((1025, 257)).astype(np.float32)
