@@ -15,7 +15,6 @@
 #include <cstring>
 #include <memory>
 #include <type_traits>
-#include <vector>
 
 #include "trainart/blas.hpp"
 #include "trainart/math/activation.hpp"

@@ -1,5 +1,5 @@
-// Dropout with Philox4x32-10 (math/philox.hpp): words for 64 elements at a time, generated
-// across 16 counters at once so the rounds vectorize, then compared and applied in one pass.
+// Dropout with Philox4x32-10 (math/philox.hpp): random words for a few thousand elements at a
+// time (AVX-512, AVX2 or portable code, chosen at run time), then compared and applied in one pass.
 #include "cpu/dropout.hpp"
 
 #include <algorithm>
