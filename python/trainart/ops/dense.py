@@ -5,7 +5,7 @@ one fused pass for dz and db and one GEMM each for dw and dx."""
 import numpy as np
 
 from .. import _backend
-from .._validate import choice, float_array, real, same_dtype, shape
+from .._validate import FLOAT_DTYPES, choice, float_array, real, same_dtype, shape
 from ..reference.activation import ACTIVATION_CODES
 
 __all__ = ["dense_forward", "dense_backward"]
@@ -33,6 +33,18 @@ def resolve(backend, name):
     return kernel, _backend.resolve(backend) == "numpy"
 
 
+def array(value, name, ndim, finite):
+    """float_array(value, name, ndim=ndim, finite=finite), returning at once the arrays that it
+    would return unchanged (C-contiguous float32/float64 of that ndim (None: any), not empty, no
+    finiteness scan asked): a dense layer call is otherwise ~40 us of Python, 3% of an MNIST
+    step."""
+    if (type(value) is np.ndarray and not finite and (ndim is None or value.ndim == ndim)
+            and value.size
+            and value.dtype in FLOAT_DTYPES and value.flags.c_contiguous):
+        return value
+    return float_array(value, name, ndim=ndim, finite=finite)
+
+
 def dense_forward(x, w, b, activation="identity", *, param=None, backend="auto"):
     """Dense layer forward pass.
 
@@ -52,9 +64,9 @@ def dense_forward(x, w, b, activation="identity", *, param=None, backend="auto")
     """
     kernel, finite = resolve(backend, "dense_forward")
     kind, param = activation_code(activation, param)
-    x = float_array(x, "x", ndim=2, finite=finite)
-    w = float_array(w, "w", ndim=2, finite=finite)
-    b = float_array(b, "b", ndim=1, finite=finite)
+    x = array(x, "x", 2, finite)
+    w = array(w, "w", 2, finite)
+    b = array(b, "b", 1, finite)
     same_dtype("x", x, w=w, b=b)
     shape(w, "w", (x.shape[1], None))
     shape(b, "b", (w.shape[1],))
@@ -87,11 +99,11 @@ def dense_backward(grad_a, x, w, z, a, activation="identity", *, param=None, nee
     kind, param = activation_code(activation, param)
     if not isinstance(need_dx, (bool, np.bool_)):
         raise TypeError(f"need_dx must be a bool, got {type(need_dx).__name__}")
-    grad_a = float_array(grad_a, "grad_a", ndim=2, finite=finite)
-    x = float_array(x, "x", ndim=2, finite=finite)
-    w = float_array(w, "w", ndim=2, finite=finite)
-    z = float_array(z, "z", ndim=2, finite=finite)
-    a = z if a is z else float_array(a, "a", ndim=2, finite=finite)
+    grad_a = array(grad_a, "grad_a", 2, finite)
+    x = array(x, "x", 2, finite)
+    w = array(w, "w", 2, finite)
+    z = array(z, "z", 2, finite)
+    a = z if a is z else array(a, "a", 2, finite)
     same_dtype("grad_a", grad_a, x=x, w=w, z=z, a=a)
     n, fan_out = grad_a.shape
     shape(x, "x", (n, None))

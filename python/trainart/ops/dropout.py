@@ -5,8 +5,8 @@ regenerated rather than stored."""
 
 import numpy as np
 
-from .._validate import choice, float_array, integer, real
-from .dense import resolve
+from .._validate import choice, integer, real
+from .dense import array, resolve
 
 __all__ = ["dropout", "dropout_mask"]
 
@@ -44,7 +44,7 @@ def dropout(x, p, *, seed, layer=0, step=0, mode="inverted", backend="auto"):
         y, a new array of x's shape and dtype.
     """
     kernel, finite = resolve(backend, "dropout")
-    x = float_array(x, "x", finite=finite)
+    x = array(x, "x", None, finite)
     p, seed, layer, step = _key(p, seed, layer, step)
     choice(mode, "mode", DROPOUT_MODES)
     scale = 1.0 / (1.0 - p) if mode == "inverted" else 1.0
