@@ -1,6 +1,7 @@
-// Bindings for the dense kernels (cpp/cpu/dense.hpp). Values are not scanned for NaN/inf here:
-// they only propagate through IEEE arithmetic (no crash possible), and trainart.ops rejects them
-// before the call; a second scan would cost about a tenth of the GEMM time at MNIST shapes.
+// Bindings for the dense kernels (cpp/cpu/dense.hpp). NaN/inf in the inputs are rejected here
+// (trainart.ops leaves that to the native backends): the kernels report non-finite values they
+// read anyway in their fused pass, and only then are the inputs scanned to name the culprit, so
+// a valid call pays for one scan of x and w in backward and nothing in forward.
 #include <cmath>
 
 #include "binders.hpp"
@@ -13,6 +14,12 @@ namespace trainart::bind {
 namespace py = pybind11;
 
 namespace {
+
+template <class T>
+void check_finite_fast(const py::array& a, const char* name) {
+  if (!cpu::all_finite(static_cast<const T*>(a.data()), a.size()))
+    throw py::value_error(std::string(name) + " contains NaN or inf");
+}
 
 void check_kind_param(int kind, double param) {
   if (kind < 0 || kind >= math::kNumActs)
@@ -42,9 +49,17 @@ py::tuple dense_forward(py::array x, py::array w, py::array b, int kind, double 
     const T* bp = static_cast<const T*>(b.data());
     T* zp = z.mutable_data();
     T* ap = a.mutable_data();
+    bool finite;
     {
       py::gil_scoped_release release;
-      cpu::dense_forward<T>(xp, wp, bp, zp, ap, n, fan_in, fan_out, kind, T(param));
+      finite = cpu::dense_forward<T>(xp, wp, bp, zp, ap, n, fan_in, fan_out, kind, T(param));
+    }
+    // Any NaN/inf in x, w or b reaches z through the GEMM (OpenBLAS skips no product, and
+    // inf * 0 is NaN); a non-finite z from finite inputs is an overflow and is returned as is.
+    if (!finite) {
+      check_finite_fast<T>(x, "x");
+      check_finite_fast<T>(w, "w");
+      check_finite_fast<T>(b, "b");
     }
     return py::make_tuple(a, z);
   });
@@ -69,6 +84,8 @@ py::tuple dense_backward(py::array grad_a, py::array x, py::array w, py::array z
     check_shape(z, "z", {n, fan_out});
     check_shape(a, "a", {n, fan_out});
     check_kind_param(kind, param);
+    check_finite_fast<T>(x, "x");
+    check_finite_fast<T>(w, "w");
     py::object dx = py::none();
     T* dxp = nullptr;
     if (need_dx) {
@@ -85,10 +102,16 @@ py::tuple dense_backward(py::array grad_a, py::array x, py::array w, py::array z
     const T* ap = static_cast<const T*>(a.data());
     T* dwp = dw.mutable_data();
     T* dbp = db.mutable_data();
+    bool finite;
     {
       py::gil_scoped_release release;
-      cpu::dense_backward<T>(gp, xp, wp, zp, ap, dxp, dwp, dbp, nullptr, n, fan_in, fan_out, kind,
-                             T(param));
+      finite = cpu::dense_backward<T>(gp, xp, wp, zp, ap, dxp, dwp, dbp, nullptr, n, fan_in,
+                                      fan_out, kind, T(param));
+    }
+    if (!finite) {  // the dz pass read grad_a, z and a: say which one
+      check_finite_fast<T>(grad_a, "grad_a");
+      check_finite_fast<T>(z, "z");
+      check_finite_fast<T>(a, "a");
     }
     return py::make_tuple(dx, dw, db);
   });

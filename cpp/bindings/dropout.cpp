@@ -1,10 +1,10 @@
-// Bindings for the dropout kernels (cpp/cpu/dropout.hpp). x is not scanned for NaN/inf: values
-// only pass through a multiply, and trainart.ops rejects them before the call.
+// Bindings for the dropout kernels (cpp/cpu/dropout.hpp).
 #include <cmath>
 #include <cstdint>
 
 #include "binders.hpp"
 #include "checks.hpp"
+#include "cpu/dense.hpp"
 #include "cpu/dropout.hpp"
 
 namespace trainart::bind {
@@ -48,6 +48,8 @@ py::array dropout(py::array x, double p, py::object seed, py::object layer, py::
     using T = decltype(tag);
     check_array<T>(x, "x");
     check_nonempty(x, "x");
+    if (!cpu::all_finite(static_cast<const T*>(x.data()), x.size()))
+      throw py::value_error("x contains NaN or inf");
     const DropoutArgs d = dropout_args(p, seed, layer, step);
     if (!(std::isfinite(scale) && scale >= 0.0))
       throw py::value_error("scale must be finite and >= 0, got " + std::to_string(scale));
@@ -114,6 +116,11 @@ void bind_dropout(py::module_& m) {
   m.def("dropout_mask", &dropout_mask, py::arg("rows"), py::arg("cols"), py::arg("p"),
         py::arg("seed"), py::arg("layer"), py::arg("step"),
         "The keep mask (bool, shape (rows, cols)) that dropout applies to a (rows, cols) array.");
+  m.def(
+      "_dropout_simd_level", [](int cap) { return cpu::dropout_simd_level(cap); },
+      py::arg("cap") = -1,
+      "Testing hook: the Philox code path of dropout masks (2 AVX-512, 1 AVX2, 0 portable); "
+      "cap >= 0 lowers it to min(cap, what the CPU supports). Returns the level in use.");
   m.def("philox4x32_10", &philox, py::arg("counters"), py::arg("k0"), py::arg("k1"),
         "Bare Philox4x32-10 (for known-answer tests): counters uint32 (n, 4), key (k0, k1) in "
         "[0, 2**32). Returns the uint32 (n, 4) output words.");

@@ -1,11 +1,20 @@
 // Dense layer forward/backward: OpenBLAS GEMMs around one fused elementwise pass each, the
 // activation chosen once per call (a template argument) so the inner loops stay branch-free.
+
+// GCC with its default -ftrapping-math keeps `grad * (z > 0 ? 1 : 0)` as a branch around a
+// multiply (mispredicted on every other element); without it the dz/db loops vectorize. No
+// result changes: trapping math only concerns floating-point exception flags, which we ignore.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "cpu/dense.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <type_traits>
-#include <vector>
 
 #include "trainart/blas.hpp"
 #include "trainart/math/activation.hpp"
@@ -17,8 +26,15 @@ namespace {
 
 using math::Act;
 
-// Elements per thread below which a fork costs more than it saves (a few microseconds).
-constexpr index_t kGrainElems = 32768;
+// Elements per thread below which a fork costs more than it saves. Cheap activations are bound
+// by memory and take ~0.1 ns per element: a fork (and our threads spinning on cores that the
+// next GEMM's OpenBLAS threads then need) costs more than the pass itself at MNIST sizes.
+// Transcendental ones take 5-20 ns per element and split early.
+constexpr bool cheap(Act k) {
+  return k == Act::identity || k == Act::relu || k == Act::leaky_relu;
+}
+template <Act K>
+constexpr index_t kGrainElems = cheap(K) ? index_t(1) << 18 : index_t(1) << 14;
 
 // Calls fn(std::integral_constant<Act, K>{}) for the runtime code `kind`.
 template <class Fn>
@@ -40,68 +56,102 @@ void with_act(int kind, Fn&& fn) {
   fail("dense: unknown activation code " + std::to_string(kind));
 }
 
+// NaN/inf detection folded into passes that read the values anyway: the exponent field plus one
+// unit carries into the sign bit exactly when the field is all ones. Integer adds and ors only,
+// so the loops still vectorize (a floating-point test would need a branch or a reduction).
+template <class T>
+struct Finite {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  static constexpr Bits kSign = Bits(1) << (8 * sizeof(T) - 1);
+  static constexpr Bits kUnit = Bits(1) << (sizeof(T) == 4 ? 23 : 52);
+  static constexpr Bits kExp = kSign - kUnit;
+  static Bits probe(T v) {
+    Bits bits;
+    std::memcpy(&bits, &v, sizeof(T));
+    return (bits & kExp) + kUnit;
+  }
+  static bool ok(Bits probes) { return (probes & kSign) == 0; }
+};
+
 // ---- kernels: math only ----
 
-// Rows [r0, r1): z += b, a = f(z). With a == z only the bias is added (identity).
+// Rows [r0, r1): z += b, a = f(z). With a == z only the bias is added (identity). Returns the
+// or of Finite probes of z.
 template <Act K, class T>
-void forward_epilogue_kernel(const T* b, T* z, T* a, index_t r0, index_t r1, index_t fan_out,
-                             T param) {
+typename Finite<T>::Bits forward_epilogue_kernel(const T* b, T* z, T* a, index_t r0, index_t r1,
+                                                 index_t fan_out, T param) {
+  typename Finite<T>::Bits probes = 0;
   for (index_t i = r0; i < r1; ++i) {
     T* zi = z + i * fan_out;
     T* ai = a + i * fan_out;
-    if constexpr (K == Act::identity) {
-      for (index_t j = 0; j < fan_out; ++j) zi[j] += b[j];
-    } else {
-      for (index_t j = 0; j < fan_out; ++j) {
-        const T v = zi[j] + b[j];
-        zi[j] = v;
-        ai[j] = math::act_forward(K, v, param);
-      }
+    for (index_t j = 0; j < fan_out; ++j) {
+      const T v = zi[j] + b[j];
+      zi[j] = v;
+      probes |= Finite<T>::probe(v);
+      if constexpr (K != Act::identity) ai[j] = math::act_forward(K, v, param);
     }
   }
+  return probes;
 }
 
 // Rows [r0, r1) (one bias chunk): dz = grad_a * f'(z, a) and part[j] = sum of dz[:, j] in row
-// order, in double. For identity dz is grad_a itself and only the sums are taken.
+// order, in double. For identity dz is grad_a itself and only the sums are taken. Returns the
+// or of Finite probes of grad_a, z and a (a only where it is another array than z).
 template <Act K, class T>
-void backward_chunk_kernel(const T* grad_a, const T* z, const T* a, T* dz, double* part,
-                           index_t r0, index_t r1, index_t fan_out, T param) {
+typename Finite<T>::Bits backward_chunk_kernel(const T* grad_a, const T* z, const T* a, T* dz,
+                                               double* part, index_t r0, index_t r1,
+                                               index_t fan_out, T param) {
+  typename Finite<T>::Bits probes = 0;
   std::fill(part, part + fan_out, 0.0);
   for (index_t i = r0; i < r1; ++i) {
     const index_t o = i * fan_out;
     if constexpr (K == Act::identity) {
-      for (index_t j = 0; j < fan_out; ++j) part[j] += double(grad_a[o + j]);
+      for (index_t j = 0; j < fan_out; ++j) {
+        probes |= Finite<T>::probe(grad_a[o + j]) | Finite<T>::probe(z[o + j]);
+        part[j] += double(grad_a[o + j]);
+      }
+      if (a != z)
+        for (index_t j = 0; j < fan_out; ++j) probes |= Finite<T>::probe(a[o + j]);
     } else {
       for (index_t j = 0; j < fan_out; ++j) {
-        const T d = grad_a[o + j] * math::act_derivative(K, z[o + j], a[o + j], param);
+        const T g = grad_a[o + j], zz = z[o + j], aa = a[o + j];
+        probes |= Finite<T>::probe(g) | Finite<T>::probe(zz) | Finite<T>::probe(aa);
+        const T d = g * math::act_derivative(K, zz, aa, param);
         dz[o + j] = d;
         part[j] += double(d);
       }
     }
   }
+  return probes;
 }
 
 // ---- launchers: threading ----
 
 template <Act K, class T>
-void forward_epilogue_launch(const T* b, T* z, T* a, index_t n, index_t fan_out, T param) {
-  const index_t grain = std::max<index_t>(1, kGrainElems / std::max<index_t>(fan_out, 1));
+bool forward_epilogue_launch(const T* b, T* z, T* a, index_t n, index_t fan_out, T param) {
+  const index_t grain = std::max<index_t>(1, kGrainElems<K> / std::max<index_t>(fan_out, 1));
+  std::atomic<bool> finite{true};
   parallel_for(n, grain, [&](index_t r0, index_t r1) {
-    forward_epilogue_kernel<K>(b, z, a, r0, r1, fan_out, param);
+    if (!Finite<T>::ok(forward_epilogue_kernel<K>(b, z, a, r0, r1, fan_out, param)))
+      finite.store(false, std::memory_order_relaxed);
   });
+  return finite.load();
 }
 
 template <Act K, class T>
-void backward_epilogue_launch(const T* grad_a, const T* z, const T* a, T* dz, T* db, index_t n,
+bool backward_epilogue_launch(const T* grad_a, const T* z, const T* a, T* dz, T* db, index_t n,
                               index_t fan_out, T param) {
   const index_t rows = kDenseBiasChunkRows;
   const index_t chunks = (n + rows - 1) / rows;
   std::unique_ptr<double[]> parts(new double[size_t(chunks * fan_out)]);
-  const index_t grain = std::max<index_t>(1, kGrainElems / std::max<index_t>(rows * fan_out, 1));
+  const index_t grain = std::max<index_t>(1, kGrainElems<K> / std::max<index_t>(rows * fan_out, 1));
+  std::atomic<bool> finite{true};
   parallel_for(chunks, grain, [&](index_t c0, index_t c1) {
+    typename Finite<T>::Bits probes = 0;
     for (index_t c = c0; c < c1; ++c)
-      backward_chunk_kernel<K>(grad_a, z, a, dz, parts.get() + c * fan_out, c * rows,
-                               std::min(n, (c + 1) * rows), fan_out, param);
+      probes |= backward_chunk_kernel<K>(grad_a, z, a, dz, parts.get() + c * fan_out, c * rows,
+                                         std::min(n, (c + 1) * rows), fan_out, param);
+    if (!Finite<T>::ok(probes)) finite.store(false, std::memory_order_relaxed);
   });
   // Chunk sums added in chunk order: the partition, hence the result, ignores the thread count.
   for (index_t j = 0; j < fan_out; ++j) {
@@ -109,6 +159,7 @@ void backward_epilogue_launch(const T* grad_a, const T* z, const T* a, T* dz, T*
     for (index_t c = 0; c < chunks; ++c) s += parts[c * fan_out + j];
     db[j] = T(s);
   }
+  return finite.load();
 }
 
 }  // namespace
@@ -116,17 +167,19 @@ void backward_epilogue_launch(const T* grad_a, const T* z, const T* a, T* dz, T*
 // ---- entries ----
 
 template <class T>
-void dense_forward(const T* x, const T* w, const T* b, T* z, T* a, index_t n, index_t fan_in,
+bool dense_forward(const T* x, const T* w, const T* b, T* z, T* a, index_t n, index_t fan_in,
                    index_t fan_out, int kind, T param) {
   gemm(false, false, n, fan_out, fan_in, T(1), x, fan_in, w, fan_out, T(0), z, fan_out);
+  bool finite = true;
   with_act(kind, [&](auto k) {
     constexpr Act K = decltype(k)::value;
-    forward_epilogue_launch<K>(b, z, K == Act::identity ? z : a, n, fan_out, param);
+    finite = forward_epilogue_launch<K>(b, z, K == Act::identity ? z : a, n, fan_out, param);
   });
+  return finite;
 }
 
 template <class T>
-void dense_backward(const T* grad_a, const T* x, const T* w, const T* z, const T* a, T* dx, T* dw,
+bool dense_backward(const T* grad_a, const T* x, const T* w, const T* z, const T* a, T* dx, T* dw,
                     T* db, T* dz_work, index_t n, index_t fan_in, index_t fan_out, int kind,
                     T param) {
   const bool identity = static_cast<Act>(kind) == Act::identity;
@@ -135,23 +188,40 @@ void dense_backward(const T* grad_a, const T* x, const T* w, const T* z, const T
     owned.reset(new T[size_t(n * fan_out)]);
     dz_work = owned.get();
   }
+  bool finite = true;
   with_act(kind, [&](auto k) {
-    backward_epilogue_launch<decltype(k)::value>(grad_a, z, a, dz_work, db, n, fan_out, param);
+    finite = backward_epilogue_launch<decltype(k)::value>(grad_a, z, a, dz_work, db, n, fan_out,
+                                                          param);
   });
   const T* dz = identity ? grad_a : dz_work;
   gemm(true, false, fan_in, fan_out, n, T(1), x, fan_in, dz, fan_out, T(0), dw, fan_out);
   if (dx != nullptr)
     gemm(false, true, n, fan_in, fan_out, T(1), dz, fan_out, w, fan_out, T(0), dx, fan_in);
+  return finite;
 }
 
-template void dense_forward<float>(const float*, const float*, const float*, float*, float*,
+template <class T>
+bool all_finite(const T* p, index_t n) {
+  constexpr index_t kBlock = 4096;  // an early exit per block keeps the inner loop branch-free
+  for (index_t i0 = 0; i0 < n; i0 += kBlock) {
+    const index_t i1 = std::min(n, i0 + kBlock);
+    typename Finite<T>::Bits probes = 0;
+    for (index_t i = i0; i < i1; ++i) probes |= Finite<T>::probe(p[i]);
+    if (!Finite<T>::ok(probes)) return false;
+  }
+  return true;
+}
+
+template bool all_finite<float>(const float*, index_t);
+template bool all_finite<double>(const double*, index_t);
+template bool dense_forward<float>(const float*, const float*, const float*, float*, float*,
                                    index_t, index_t, index_t, int, float);
-template void dense_forward<double>(const double*, const double*, const double*, double*, double*,
+template bool dense_forward<double>(const double*, const double*, const double*, double*, double*,
                                     index_t, index_t, index_t, int, double);
-template void dense_backward<float>(const float*, const float*, const float*, const float*,
+template bool dense_backward<float>(const float*, const float*, const float*, const float*,
                                     const float*, float*, float*, float*, float*, index_t, index_t,
                                     index_t, int, float);
-template void dense_backward<double>(const double*, const double*, const double*, const double*,
+template bool dense_backward<double>(const double*, const double*, const double*, const double*,
                                      const double*, double*, double*, double*, double*, index_t,
                                      index_t, index_t, int, double);
 

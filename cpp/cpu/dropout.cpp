@@ -1,6 +1,15 @@
-// Dropout with Philox4x32-10 (math/philox.hpp): words for 64 elements at a time, generated
-// across 16 counters at once so the rounds vectorize, then compared and applied in one pass.
+// Dropout with Philox4x32-10 (math/philox.hpp): random words for a few thousand elements at a
+// time (AVX-512, AVX2 or portable code, chosen at run time), then compared and applied in one pass.
 #include "cpu/dropout.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <type_traits>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "trainart/math/philox.hpp"
 #include "trainart/parallel.hpp"
@@ -9,9 +18,11 @@ namespace trainart::cpu {
 
 namespace {
 
-// 16 counters (64 elements) per batch: wide enough for AVX-512 lanes, small enough for registers.
+// 16 counters (64 elements) per batch: one AVX-512 or two AVX2 vectors of each counter word.
 constexpr int kBatchBlocks = 16;
 constexpr index_t kBatchElems = 4 * kBatchBlocks;
+// Batches whose words are generated before they are applied (16 KiB of words on the stack).
+constexpr index_t kWordBatches = 64;
 // Batches per thread below which a fork costs more than it saves.
 constexpr index_t kGrainBatches = 256;
 
@@ -22,47 +33,188 @@ struct DropoutKey {
 
 // ---- kernels: math only ----
 
-// words[4 * i + lane] = Philox output `lane` of block first_block + i, i < kBatchBlocks.
-inline void philox_batch(std::uint64_t first_block, const DropoutKey& k, std::uint32_t* words) {
-  std::uint32_t c0[kBatchBlocks], c1[kBatchBlocks], c2[kBatchBlocks], c3[kBatchBlocks];
-  for (int i = 0; i < kBatchBlocks; ++i) {
-    const std::uint64_t block = first_block + std::uint64_t(i);
-    c0[i] = std::uint32_t(block);
-    c1[i] = std::uint32_t(block >> 32);
-    c2[i] = k.layer;
-    c3[i] = k.step;
+// Blocks [first, first + count) one at a time: the portable path.
+void philox_blocks_scalar(std::uint64_t first, index_t count, const DropoutKey& k,
+                          std::uint32_t* words) {
+  for (index_t i = 0; i < count; ++i) {
+    const std::uint64_t block = first + std::uint64_t(i);
+    std::uint32_t c[4] = {std::uint32_t(block), std::uint32_t(block >> 32), k.layer, k.step};
+    math::philox4x32_10(c[0], c[1], c[2], c[3], std::uint32_t(k.seed), std::uint32_t(k.seed >> 32));
+    for (int j = 0; j < 4; ++j) words[4 * i + j] = c[j];
   }
-  math::philox4x32_10_lanes<kBatchBlocks>(c0, c1, c2, c3, std::uint32_t(k.seed),
-                                          std::uint32_t(k.seed >> 32));
-  for (int i = 0; i < kBatchBlocks; ++i) {
-    words[4 * i + 0] = c0[i];
-    words[4 * i + 1] = c1[i];
-    words[4 * i + 2] = c2[i];
-    words[4 * i + 3] = c3[i];
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TRAINART_DROPOUT_AVX2 1
+#define TRAINART_AVX2 __attribute__((target("avx2")))
+
+// Eight counter words, one per 32-bit lane (a GCC/Clang vector: `^ k0` broadcasts k0).
+using u32x8 = std::uint32_t __attribute__((vector_size(32)));
+
+// math::Mulhilo32 on eight lanes: even lanes and (shifted) odd lanes through vpmuludq, the
+// halves blended back into lane order.
+struct MulhiloAvx2 {
+  TRAINART_AVX2 void operator()(std::uint32_t m, const u32x8& c, u32x8& hi, u32x8& lo) const {
+    const __m256i mv = _mm256_set1_epi32(int(m));
+    const __m256i cv = __m256i(c);
+    const __m256i even = _mm256_mul_epu32(cv, mv);
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(cv, 32), mv);
+    hi = u32x8(_mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA));
+    lo = u32x8(_mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA));
   }
+};
+
+// Blocks [first, first + 8 * groups), eight at a time; the low counter word must not wrap
+// inside a group of eight (the caller checks). `flatten` inlines the rounds and the AVX2
+// mulhilo here (GCC does not inline a target("avx2") callee into the generic template).
+TRAINART_AVX2 __attribute__((flatten)) void philox_blocks_avx2(std::uint64_t first, index_t groups, const DropoutKey& k,
+                                      std::uint32_t* words) {
+  const u32x8 iota = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (index_t g = 0; g < groups; ++g) {
+    const std::uint64_t block = first + std::uint64_t(8 * g);
+    u32x8 c0 = iota + std::uint32_t(block);
+    u32x8 c1 = iota * 0 + std::uint32_t(block >> 32);
+    u32x8 c2 = iota * 0 + k.layer;
+    u32x8 c3 = iota * 0 + k.step;
+    math::philox4x32_10(c0, c1, c2, c3, std::uint32_t(k.seed), std::uint32_t(k.seed >> 32),
+                        MulhiloAvx2());
+    // 4 x 8 transpose: words of block i land at 4 i .. 4 i + 3.
+    const __m256i t0 = _mm256_unpacklo_epi32(__m256i(c0), __m256i(c1));
+    const __m256i t1 = _mm256_unpackhi_epi32(__m256i(c0), __m256i(c1));
+    const __m256i t2 = _mm256_unpacklo_epi32(__m256i(c2), __m256i(c3));
+    const __m256i t3 = _mm256_unpackhi_epi32(__m256i(c2), __m256i(c3));
+    const __m256i r0 = _mm256_unpacklo_epi64(t0, t2);  // blocks 0 | 4
+    const __m256i r1 = _mm256_unpackhi_epi64(t0, t2);  // blocks 1 | 5
+    const __m256i r2 = _mm256_unpacklo_epi64(t1, t3);  // blocks 2 | 6
+    const __m256i r3 = _mm256_unpackhi_epi64(t1, t3);  // blocks 3 | 7
+    __m256i* out = reinterpret_cast<__m256i*>(words + 32 * g);
+    _mm256_storeu_si256(out + 0, _mm256_permute2x128_si256(r0, r1, 0x20));
+    _mm256_storeu_si256(out + 1, _mm256_permute2x128_si256(r2, r3, 0x20));
+    _mm256_storeu_si256(out + 2, _mm256_permute2x128_si256(r0, r1, 0x31));
+    _mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(r2, r3, 0x31));
+  }
+}
+
+#define TRAINART_AVX512 __attribute__((target("avx512f")))
+// GCC 12's avx512fintrin.h trips -Wuninitialized on its own _mm512_undefined (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+using u32x16 = std::uint32_t __attribute__((vector_size(64)));
+
+// The same on sixteen lanes with AVX-512: twice the blocks per instruction.
+struct MulhiloAvx512 {
+  TRAINART_AVX512 void operator()(std::uint32_t m, const u32x16& c, u32x16& hi,
+                                  u32x16& lo) const {
+    const __m512i mv = _mm512_set1_epi32(int(m));
+    const __m512i cv = __m512i(c);
+    const __m512i even = _mm512_mul_epu32(cv, mv);
+    const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(cv, 32), mv);
+    hi = u32x16(_mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd));
+    lo = u32x16(_mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32)));
+  }
+};
+
+// Blocks [first, first + 16 * groups), sixteen at a time (same contract as the AVX2 path).
+TRAINART_AVX512 __attribute__((flatten)) void philox_blocks_avx512(std::uint64_t first,
+                                                                   index_t groups,
+                                                                   const DropoutKey& k,
+                                                                   std::uint32_t* words) {
+  const u32x16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  for (index_t g = 0; g < groups; ++g) {
+    const std::uint64_t block = first + std::uint64_t(16 * g);
+    u32x16 c0 = iota + std::uint32_t(block);
+    u32x16 c1 = iota * 0 + std::uint32_t(block >> 32);
+    u32x16 c2 = iota * 0 + k.layer;
+    u32x16 c3 = iota * 0 + k.step;
+    math::philox4x32_10(c0, c1, c2, c3, std::uint32_t(k.seed), std::uint32_t(k.seed >> 32),
+                        MulhiloAvx512());
+    // 4 x 16 transpose: in-lane unpacks give blocks (i | i+4 | i+8 | i+12) per vector, then
+    // two rounds of 128-bit lane shuffles put blocks 0-3, 4-7, 8-11, 12-15 together.
+    const __m512i t0 = _mm512_unpacklo_epi32(__m512i(c0), __m512i(c1));
+    const __m512i t1 = _mm512_unpackhi_epi32(__m512i(c0), __m512i(c1));
+    const __m512i t2 = _mm512_unpacklo_epi32(__m512i(c2), __m512i(c3));
+    const __m512i t3 = _mm512_unpackhi_epi32(__m512i(c2), __m512i(c3));
+    const __m512i r0 = _mm512_unpacklo_epi64(t0, t2);  // blocks 0 | 4 | 8 | 12
+    const __m512i r1 = _mm512_unpackhi_epi64(t0, t2);  // blocks 1 | 5 | 9 | 13
+    const __m512i r2 = _mm512_unpacklo_epi64(t1, t3);  // blocks 2 | 6 | 10 | 14
+    const __m512i r3 = _mm512_unpackhi_epi64(t1, t3);  // blocks 3 | 7 | 11 | 15
+    const __m512i u0 = _mm512_shuffle_i32x4(r0, r1, 0x44);  // 0 4 1 5
+    const __m512i u1 = _mm512_shuffle_i32x4(r2, r3, 0x44);  // 2 6 3 7
+    const __m512i u2 = _mm512_shuffle_i32x4(r0, r1, 0xEE);  // 8 12 9 13
+    const __m512i u3 = _mm512_shuffle_i32x4(r2, r3, 0xEE);  // 10 14 11 15
+    std::uint32_t* out = words + 64 * g;
+    _mm512_storeu_si512(out + 0, _mm512_shuffle_i32x4(u0, u1, 0x88));
+    _mm512_storeu_si512(out + 16, _mm512_shuffle_i32x4(u0, u1, 0xDD));
+    _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(u2, u3, 0x88));
+    _mm512_storeu_si512(out + 48, _mm512_shuffle_i32x4(u2, u3, 0xDD));
+  }
+}
+
+#pragma GCC diagnostic pop
+
+int detect_simd_level() {
+  if (__builtin_cpu_supports("avx512f")) return 2;
+  if (__builtin_cpu_supports("avx2")) return 1;
+  return 0;
+}
+#else
+int detect_simd_level() { return 0; }
+#endif
+
+const int kDetectedSimdLevel = detect_simd_level();
+std::atomic<int> g_simd_level{kDetectedSimdLevel};
+
+// words[64 * j + 4 * i + lane] = Philox output `lane` of block 16 * (b0 + j) + i, j < nb.
+void philox_words(index_t b0, index_t nb, const DropoutKey& k, std::uint32_t* words) {
+  const std::uint64_t first = std::uint64_t(b0) * kBatchBlocks;
+  const index_t blocks = nb * kBatchBlocks;
+#if defined(TRAINART_DROPOUT_AVX2)
+  // The vector path adds the lane index to the low counter word only: it must not wrap.
+  if ((first & 0xFFFFFFFFu) <= 0xFFFFFFFFu - std::uint64_t(blocks)) {
+    const int level = g_simd_level.load(std::memory_order_relaxed);
+    if (level >= 2) return philox_blocks_avx512(first, blocks / 16, k, words);
+    if (level >= 1) return philox_blocks_avx2(first, blocks / 8, k, words);
+  }
+#endif
+  philox_blocks_scalar(first, blocks, k, words);
 }
 
 // Elements of batches [b0, b1) (the last one cut at n): y = keep ? x * scale : 0.
 template <class T>
 void dropout_kernel(const T* x, T* y, index_t n, index_t b0, index_t b1, const DropoutKey& k,
                     T scale) {
-  alignas(64) std::uint32_t words[kBatchElems];
-  for (index_t b = b0; b < b1; ++b) {
-    philox_batch(std::uint64_t(b) * kBatchBlocks, k, words);
-    const index_t e0 = b * kBatchElems;
-    const index_t len = n - e0 < kBatchElems ? n - e0 : kBatchElems;
-    for (index_t j = 0; j < len; ++j)
-      y[e0 + j] = math::dropout_keep(words[j], k.threshold) ? x[e0 + j] * scale : T(0);
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const std::uint32_t threshold = k.threshold;
+  alignas(64) std::uint32_t words[kWordBatches * kBatchElems];
+  for (index_t c = b0; c < b1; c += kWordBatches) {
+    const index_t nb = b1 - c < kWordBatches ? b1 - c : kWordBatches;
+    philox_words(c, nb, k, words);
+    const index_t e0 = c * kBatchElems;
+    const index_t len = n - e0 < nb * kBatchElems ? n - e0 : nb * kBatchElems;
+    const T* xs = x + e0;
+    T* ys = y + e0;
+    // keep ? x * scale : +0 as a bit mask on the product: GCC (with its default trapping math)
+    // leaves a floating-point select as a branch, which mispredicts on every other element.
+    for (index_t j = 0; j < len; ++j) {
+      const T kept = xs[j] * scale;
+      Bits bits;
+      std::memcpy(&bits, &kept, sizeof(T));
+      bits &= Bits(0) - Bits(math::dropout_keep(words[j], threshold));
+      std::memcpy(ys + j, &bits, sizeof(T));
+    }
   }
 }
 
 void dropout_mask_kernel(bool* mask, index_t n, index_t b0, index_t b1, const DropoutKey& k) {
-  alignas(64) std::uint32_t words[kBatchElems];
-  for (index_t b = b0; b < b1; ++b) {
-    philox_batch(std::uint64_t(b) * kBatchBlocks, k, words);
-    const index_t e0 = b * kBatchElems;
-    const index_t len = n - e0 < kBatchElems ? n - e0 : kBatchElems;
-    for (index_t j = 0; j < len; ++j) mask[e0 + j] = math::dropout_keep(words[j], k.threshold);
+  const std::uint32_t threshold = k.threshold;
+  alignas(64) std::uint32_t words[kWordBatches * kBatchElems];
+  for (index_t c = b0; c < b1; c += kWordBatches) {
+    const index_t nb = b1 - c < kWordBatches ? b1 - c : kWordBatches;
+    philox_words(c, nb, k, words);
+    const index_t e0 = c * kBatchElems;
+    const index_t len = n - e0 < nb * kBatchElems ? n - e0 : nb * kBatchElems;
+    for (index_t j = 0; j < len; ++j) mask[e0 + j] = math::dropout_keep(words[j], threshold);
   }
 }
 
@@ -93,12 +245,17 @@ void dropout_mask(bool* mask, index_t n, double p, std::uint64_t seed, std::uint
   dropout_launch(n, [&](index_t b0, index_t b1) { dropout_mask_kernel(mask, n, b0, b1, k); });
 }
 
+int dropout_simd_level(int cap) {
+  if (cap >= 0) g_simd_level.store(std::min(cap, kDetectedSimdLevel));
+  return g_simd_level.load();
+}
+
 void philox4x32_10(const std::uint32_t* in, std::uint32_t* out, index_t n, std::uint32_t k0,
                    std::uint32_t k1) {
   for (index_t i = 0; i < n; ++i) {
-    std::uint32_t ctr[4] = {in[4 * i], in[4 * i + 1], in[4 * i + 2], in[4 * i + 3]};
-    math::philox4x32_10(ctr, k0, k1);
-    for (int j = 0; j < 4; ++j) out[4 * i + j] = ctr[j];
+    std::uint32_t c[4] = {in[4 * i], in[4 * i + 1], in[4 * i + 2], in[4 * i + 3]};
+    math::philox4x32_10(c[0], c[1], c[2], c[3], k0, k1);
+    for (int j = 0; j < 4; ++j) out[4 * i + j] = c[j];
   }
 }
 

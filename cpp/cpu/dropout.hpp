@@ -18,6 +18,11 @@ void dropout(const T* x, T* y, index_t n, double p, std::uint64_t seed, std::uin
 void dropout_mask(bool* mask, index_t n, double p, std::uint64_t seed, std::uint32_t layer,
                   std::uint32_t step);
 
+// The Philox code path masks are generated with: 2 AVX-512, 1 AVX2, 0 portable (detected at
+// load time). cap >= 0 lowers it to min(cap, detected) so tests can check every path agrees;
+// returns the level in use.
+int dropout_simd_level(int cap);
+
 // out[i][0..3] = Philox4x32-10 of counter in[i][0..3] under key (k0, k1), i < n: the bare
 // generator, for known-answer tests.
 void philox4x32_10(const std::uint32_t* in, std::uint32_t* out, index_t n, std::uint32_t k0,

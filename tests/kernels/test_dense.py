@@ -168,6 +168,12 @@ def test_gradient_central_differences(backend, activation):
 
 # ---- bad input: the bindings called directly ----
 
+def _poke(arr, index, value):
+    out = arr.copy()
+    out[index] = value
+    return out
+
+
 def _good(dtype=np.float64):
     rng = np.random.default_rng(0)
     x, w, b = _layer(rng, 4, 3, 2, dtype)
@@ -190,6 +196,10 @@ def _good(dtype=np.float64):
     (lambda x, w, b: (x, w, b, 12, 0.0), ValueError, "kind"),
     (lambda x, w, b: (x, w, b, -1, 0.0), ValueError, "kind"),
     (lambda x, w, b: (x, w, b, 4, float("nan")), ValueError, "param"),
+    (lambda x, w, b: (np.where(x > 0, np.nan, x), w, b, 2, 0.0), ValueError, "x contains NaN"),
+    (lambda x, w, b: (x, _poke(w, (1, 1), -np.inf), b, 2, 0.0), ValueError, "w contains NaN"),
+    (lambda x, w, b: (x, _poke(w, (2, 0), np.nan), b, 0, 0.0), ValueError, "w contains NaN"),
+    (lambda x, w, b: (x, w, b + np.inf, 2, 0.0), ValueError, "b contains NaN"),
 ])
 def test_binding_forward_bad_input(cpu, args, exc, match):
     x, w, b, *_ = _good()
@@ -214,6 +224,12 @@ def test_binding_forward_bad_input(cpu, args, exc, match):
     (dict(a=lambda v: np.tile(v, 2)[:, ::2]), ValueError, "a"),
     (dict(kind=lambda v: 99), ValueError, "kind"),
     (dict(param=lambda v: float("inf")), ValueError, "param"),
+    (dict(grad_a=lambda v: v + np.nan), ValueError, "grad_a contains NaN"),
+    (dict(x=lambda v: v * np.inf), ValueError, "x contains NaN"),
+    (dict(w=lambda v: v - np.inf), ValueError, "w contains NaN"),
+    (dict(z=lambda v: _poke(v, (3, 1), -np.inf)), ValueError, "z contains NaN"),
+    (dict(z=lambda v: _poke(v, (0, 0), np.nan), kind=lambda v: 0), ValueError, "z contains NaN"),
+    (dict(a=lambda v: v + np.nan), ValueError, "a contains NaN"),
 ])
 def test_binding_backward_bad_input(cpu, change, exc, match):
     x, w, b, z, a, g = _good()
@@ -222,6 +238,37 @@ def test_binding_backward_bad_input(cpu, change, exc, match):
         args[key] = fn(args[key])
     with pytest.raises(exc, match=match):
         cpu.dense_backward(**args)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 4095, 4096, 9999])
+def test_binding_finite_scan_finds_every_position(cpu, dtype, bad, where):
+    # The scan works in 4096-element blocks with a branch-free inner loop: probe both sides of a
+    # block edge and the ragged tail; the largest finite values must pass.
+    x = np.full((10000, 1), np.finfo(dtype).max, dtype)
+    x[::2] = -np.finfo(dtype).max
+    w, b = np.zeros((1, 1), dtype), np.zeros(1, dtype)
+    cpu.dense_forward(x, w, b, 0, 0.0)
+    x[where] = bad
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        cpu.dense_forward(x, w, b, 0, 0.0)
+
+
+@pytest.mark.parametrize("activation", [0, 3])
+def test_binding_forward_finds_nonfinite_behind_zero_weights(cpu, activation):
+    # Forward learns of NaN/inf in x from z: inf * 0 is NaN, so even zero weights pass it on.
+    x, w, b = np.ones((5, 3)), np.zeros((3, 4)), np.zeros(4)
+    x[2, 1] = np.inf
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        cpu.dense_forward(x, w, b, activation, 0.0)
+
+
+def test_binding_forward_overflow_is_not_an_input_error(cpu):
+    # Finite inputs whose product overflows give inf in z, as NumPy's x @ w + b does.
+    x = np.full((2, 2), 1e30, np.float32)
+    a, z = cpu.dense_forward(x, x, np.zeros(2, np.float32), 0, 0.0)
+    assert np.isinf(z).all()
 
 
 def test_binding_backward_read_only_inputs_ok(cpu):
@@ -256,10 +303,10 @@ def test_binding_backward_read_only_inputs_ok(cpu):
     (dict(b=lambda b: b.astype(np.float32)), TypeError, "b"),
     (dict(backend="gpu"), ValueError, "backend"),
 ])
-def test_ops_forward_bad_input(kwargs, exc, match):
+def test_ops_forward_bad_input(backend, kwargs, exc, match):
     x, w, b, *_ = _good()
     args = dict(x=x, w=w, b=b)
-    extra = {}
+    extra = {"backend": backend}
     for key, value in kwargs.items():
         if key in args:
             args[key] = value(args[key])

@@ -101,6 +101,26 @@ def test_noncontiguous_input(backend, rng, dtype):
                                   ops.dropout(x, 0.5, **KEY, backend=backend))
 
 
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_every_simd_path_matches_reference(cpu, level):
+    # Masks come from AVX-512, AVX2 or portable code, chosen by the CPU: force each one that
+    # this CPU can run and compare it with the reference (sizes with ragged tails).
+    detected = cpu._dropout_simd_level()
+    try:
+        if cpu._dropout_simd_level(level) != level:
+            pytest.skip(f"this CPU cannot run SIMD level {level}")
+        for rows, cols in [(1, 1), (3, 7), (129, 65), (1000, 77)]:
+            for key in (KEY, dict(seed=2**64 - 1, layer=2**32 - 1, step=2**32 - 1)):
+                np.testing.assert_array_equal(
+                    cpu.dropout_mask(rows, cols, 0.3, key["seed"], key["layer"], key["step"]),
+                    reference.dropout_mask(rows, cols, 0.3, key["seed"], key["layer"], key["step"]))
+            x = np.random.default_rng(level).standard_normal((rows, cols))
+            np.testing.assert_array_equal(cpu.dropout(x, 0.3, 5, 1, 2, 1 / 0.7),
+                                          reference.dropout(x, 0.3, 5, 1, 2, 1 / 0.7))
+    finally:
+        cpu._dropout_simd_level(detected)
+
+
 def test_mask_identical_across_thread_counts(native, rng, threads):
     # 1025 x 257 elements: thousands of 64-element batches, split between threads at 2.
     x = rng.standard_normal((1025, 257)).astype(np.float32)
@@ -192,6 +212,8 @@ def test_mask_shapes(backend):
     (dict(x=np.ones(4, np.float16)), TypeError, "x"),
     (dict(x=np.ones(0)), ValueError, "x"),
     (dict(x=np.ones((4, 4))[:, ::2]), ValueError, "x"),
+    (dict(x=np.array([1.0, np.nan])), ValueError, "x contains NaN"),
+    (dict(x=np.array([np.inf], np.float32)), ValueError, "x contains NaN"),
     (dict(p=1.0), ValueError, "p"),
     (dict(p=-0.1), ValueError, "p"),
     (dict(p=float("nan")), ValueError, "p"),
@@ -269,8 +291,8 @@ def test_binding_philox_bad_input(cpu, args, exc, match):
     (dict(mode="classic"), ValueError, "mode"),
     (dict(backend="tpu"), ValueError, "backend"),
 ])
-def test_ops_dropout_bad_input(kwargs, exc, match):
-    call = dict(x=np.ones((2, 3)), p=0.5, seed=1)
+def test_ops_dropout_bad_input(backend, kwargs, exc, match):
+    call = dict(x=np.ones((2, 3)), p=0.5, seed=1, backend=backend)
     call.update(kwargs)
     x, p = call.pop("x"), call.pop("p")
     with pytest.raises(exc, match=match):

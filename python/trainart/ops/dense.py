@@ -5,7 +5,7 @@ one fused pass for dz and db and one GEMM each for dw and dx."""
 import numpy as np
 
 from .. import _backend
-from .._validate import choice, float_array, real, same_dtype, shape
+from .._validate import FLOAT_DTYPES, choice, float_array, real, same_dtype, shape
 from ..reference.activation import ACTIVATION_CODES
 
 __all__ = ["dense_forward", "dense_backward"]
@@ -25,20 +25,24 @@ def activation_code(activation, param):
     return ACTIVATION_CODES[name], param
 
 
-def check_finite(arr, name):
-    """Raise ValueError if `arr` holds NaN or inf. One summation pass (no temporary): any NaN or
-    inf makes the sum non-finite; only a sum that overflows from finite values needs the exact
-    elementwise scan. About 3x cheaper than np.isfinite(arr).all() on MNIST-sized weights."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(arr, axis=None)
-    if not np.isfinite(total) and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
+def resolve(backend, name):
+    """(kernel, finite): the kernel `name` of `backend`, and whether NaN/inf must be rejected
+    here. The native bindings scan for them themselves (one vectorized pass, several times
+    cheaper than NumPy's), so each input is scanned once whatever the backend."""
+    kernel = _backend.kernel(backend, name)
+    return kernel, _backend.resolve(backend) == "numpy"
 
 
-def _float2d(value, name):
-    arr = float_array(value, name, ndim=2, finite=False)
-    check_finite(arr, name)
-    return arr
+def array(value, name, ndim, finite):
+    """float_array(value, name, ndim=ndim, finite=finite), returning at once the arrays that it
+    would return unchanged (C-contiguous float32/float64 of that ndim (None: any), not empty, no
+    finiteness scan asked): a dense layer call is otherwise ~40 us of Python, 3% of an MNIST
+    step."""
+    if (type(value) is np.ndarray and not finite and (ndim is None or value.ndim == ndim)
+            and value.size
+            and value.dtype in FLOAT_DTYPES and value.flags.c_contiguous):
+        return value
+    return float_array(value, name, ndim=ndim, finite=finite)
 
 
 def dense_forward(x, w, b, activation="identity", *, param=None, backend="auto"):
@@ -58,12 +62,11 @@ def dense_forward(x, w, b, activation="identity", *, param=None, backend="auto")
     Returns:
         (a, z), both (n, fan_out). For identity, a is z (the same array).
     """
-    kernel = _backend.kernel(backend, "dense_forward")
+    kernel, finite = resolve(backend, "dense_forward")
     kind, param = activation_code(activation, param)
-    x = _float2d(x, "x")
-    w = _float2d(w, "w")
-    b = float_array(b, "b", ndim=1, finite=False)
-    check_finite(b, "b")
+    x = array(x, "x", 2, finite)
+    w = array(w, "w", 2, finite)
+    b = array(b, "b", 1, finite)
     same_dtype("x", x, w=w, b=b)
     shape(w, "w", (x.shape[1], None))
     shape(b, "b", (w.shape[1],))
@@ -92,15 +95,15 @@ def dense_backward(grad_a, x, w, z, a, activation="identity", *, param=None, nee
     Returns:
         (dx or None, dw, db) with shapes (n, fan_in), (fan_in, fan_out), (fan_out,).
     """
-    kernel = _backend.kernel(backend, "dense_backward")
+    kernel, finite = resolve(backend, "dense_backward")
     kind, param = activation_code(activation, param)
     if not isinstance(need_dx, (bool, np.bool_)):
         raise TypeError(f"need_dx must be a bool, got {type(need_dx).__name__}")
-    grad_a = _float2d(grad_a, "grad_a")
-    x = _float2d(x, "x")
-    w = _float2d(w, "w")
-    z = _float2d(z, "z")
-    a = z if a is z else _float2d(a, "a")
+    grad_a = array(grad_a, "grad_a", 2, finite)
+    x = array(x, "x", 2, finite)
+    w = array(w, "w", 2, finite)
+    z = array(z, "z", 2, finite)
+    a = z if a is z else array(a, "a", 2, finite)
     same_dtype("grad_a", grad_a, x=x, w=w, z=z, a=a)
     n, fan_out = grad_a.shape
     shape(x, "x", (n, None))

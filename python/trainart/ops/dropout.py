@@ -5,9 +5,8 @@ regenerated rather than stored."""
 
 import numpy as np
 
-from .. import _backend
-from .._validate import choice, float_array, integer, real
-from .dense import check_finite
+from .._validate import choice, integer, real
+from .dense import array, resolve
 
 __all__ = ["dropout", "dropout_mask"]
 
@@ -44,9 +43,8 @@ def dropout(x, p, *, seed, layer=0, step=0, mode="inverted", backend="auto"):
     Returns:
         y, a new array of x's shape and dtype.
     """
-    kernel = _backend.kernel(backend, "dropout")
-    x = float_array(x, "x", finite=False)
-    check_finite(x, "x")
+    kernel, finite = resolve(backend, "dropout")
+    x = array(x, "x", None, finite)
     p, seed, layer, step = _key(p, seed, layer, step)
     choice(mode, "mode", DROPOUT_MODES)
     scale = 1.0 / (1.0 - p) if mode == "inverted" else 1.0
@@ -63,7 +61,7 @@ def dropout_mask(shape, p, *, seed, layer=0, step=0, backend="auto"):
     Returns:
         A bool array of `shape`.
     """
-    kernel = _backend.kernel(backend, "dropout_mask")
+    kernel, _ = resolve(backend, "dropout_mask")
     dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
     if not isinstance(dims, (tuple, list)) or len(dims) == 0:
         raise TypeError(f"shape must be an int or a non-empty tuple of ints, got {shape!r}")

@@ -30,38 +30,36 @@ constexpr std::uint32_t kPhiloxW0 = 0x9E3779B9u;
 constexpr std::uint32_t kPhiloxW1 = 0xBB67AE85u;
 constexpr int kPhiloxRounds = 10;
 
-// One Philox S-box round on the counter (c0, c1, c2, c3), in place. The 32x32->64 products are
-// written as plain uint64 multiplies so that compilers vectorize a loop of rounds over blocks.
-TRAINART_HD void philox_round(std::uint32_t& c0, std::uint32_t& c1, std::uint32_t& c2,
-                              std::uint32_t& c3, std::uint32_t k0, std::uint32_t k1) {
-  const std::uint64_t p0 = std::uint64_t(kPhiloxM0) * c0;
-  const std::uint64_t p1 = std::uint64_t(kPhiloxM1) * c2;
-  const std::uint32_t hi0 = std::uint32_t(p0 >> 32), lo0 = std::uint32_t(p0);
-  const std::uint32_t hi1 = std::uint32_t(p1 >> 32), lo1 = std::uint32_t(p1);
-  c0 = hi1 ^ c1 ^ k0;
-  c1 = lo1;
-  c2 = hi0 ^ c3 ^ k1;
-  c3 = lo0;
-}
+// 32x32 -> 64-bit product of a multiplier and a counter word, split in high and low words.
+struct Mulhilo32 {
+  TRAINART_HD void operator()(std::uint32_t m, std::uint32_t c, std::uint32_t& hi,
+                              std::uint32_t& lo) const {
+    const std::uint64_t p = std::uint64_t(m) * c;
+    hi = std::uint32_t(p >> 32);
+    lo = std::uint32_t(p);
+  }
+};
 
-// Philox4x32-10 on W counters at once, stored as four arrays of words (c0[i], c1[i], c2[i],
-// c3[i]); each counter is replaced by its four random words for key (k0, k1). W > 1 lets CPU
-// loops vectorize across blocks; W = 1 is the scalar generator.
-template <int W>
-TRAINART_HD void philox4x32_10_lanes(std::uint32_t* c0, std::uint32_t* c1, std::uint32_t* c2,
-                                     std::uint32_t* c3, std::uint32_t k0, std::uint32_t k1) {
+// Philox4x32-10 of the counter (c0, c1, c2, c3) under key (k0, k1), in place: the counter
+// becomes the four random words. U is std::uint32_t, or a SIMD vector of counters whose
+// `mulhilo` computes the same products lane by lane (the CPU dropout kernel), so the rounds and
+// the key schedule exist only here.
+template <class U, class Mulhilo = Mulhilo32>
+TRAINART_HD void philox4x32_10(U& c0, U& c1, U& c2, U& c3, std::uint32_t k0, std::uint32_t k1,
+                               Mulhilo mulhilo = Mulhilo()) {
   for (int r = 0; r < kPhiloxRounds; ++r) {
     if (r > 0) {
       k0 += kPhiloxW0;
       k1 += kPhiloxW1;
     }
-    for (int i = 0; i < W; ++i) philox_round(c0[i], c1[i], c2[i], c3[i], k0, k1);
+    U hi0, lo0, hi1, lo1;
+    mulhilo(kPhiloxM0, c0, hi0, lo0);
+    mulhilo(kPhiloxM1, c2, hi1, lo1);
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
   }
-}
-
-// Philox4x32-10 of one counter ctr[0..3], in place.
-TRAINART_HD void philox4x32_10(std::uint32_t ctr[4], std::uint32_t k0, std::uint32_t k1) {
-  philox4x32_10_lanes<1>(ctr, ctr + 1, ctr + 2, ctr + 3, k0, k1);
 }
 
 // The keep threshold of drop probability p in [0, 1) (see the specification above).
@@ -72,16 +70,20 @@ TRAINART_HD std::uint32_t dropout_threshold(double p) {
   return std::uint32_t(t);
 }
 
-// Whether a random word u keeps its element.
-TRAINART_HD bool dropout_keep(std::uint32_t u, std::uint32_t threshold) { return u >= threshold; }
+// Whether a random word u keeps its element: u >= threshold, written as a signed comparison of
+// both words with the top bit flipped (the same order) because x86 SIMD has a signed 32-bit
+// compare only; loops over this vectorize, loops over `u >= threshold` do not.
+TRAINART_HD bool dropout_keep(std::uint32_t u, std::uint32_t threshold) {
+  return std::int32_t(u ^ 0x80000000u) >= std::int32_t(threshold ^ 0x80000000u);
+}
 
 // The random word of flat element e: out[e & 3] of Philox at counter (e >> 2, layer, step).
 TRAINART_HD std::uint32_t dropout_word(std::uint64_t seed, std::uint32_t layer, std::uint32_t step,
                                        std::uint64_t e) {
   const std::uint64_t block = e >> 2;
-  std::uint32_t ctr[4] = {std::uint32_t(block), std::uint32_t(block >> 32), layer, step};
-  philox4x32_10(ctr, std::uint32_t(seed), std::uint32_t(seed >> 32));
-  return ctr[e & 3];
+  std::uint32_t c[4] = {std::uint32_t(block), std::uint32_t(block >> 32), layer, step};
+  philox4x32_10(c[0], c[1], c[2], c[3], std::uint32_t(seed), std::uint32_t(seed >> 32));
+  return c[e & 3];
 }
 
 }  // namespace trainart::math
