@@ -31,10 +31,11 @@ def make_data(workload):
     w = WORKLOADS[workload]
     rng = np.random.default_rng(0)
     if workload == "small":
-        from trainart.datasets import load_digits
-
-        X, y = load_digits(dtype=np.float32)
-        X /= 16.0
+        # Read the bundled file directly: the torch worker's interpreter has no trainart.
+        path = os.path.join(os.path.dirname(__file__), "..", "python", "trainart", "datasets", "digits.npz")
+        with np.load(path) as data:
+            X = data["images"].reshape(len(data["images"]), -1).astype(np.float32) / 16.0
+            y = data["target"].astype(np.int64)
         return X[: w["rows"]], y[: w["rows"]]
     X = rng.random((w["rows"], w["sizes"][0]), dtype=np.float32)
     y = rng.integers(0, w["sizes"][-1], w["rows"]).astype(np.int64)

@@ -1,12 +1,6 @@
 // Dense layer forward/backward: OpenBLAS GEMMs around one fused elementwise pass each, the
 // activation chosen once per call (a template argument) so the inner loops stay branch-free.
 
-// GCC with its default -ftrapping-math keeps `grad * (z > 0 ? 1 : 0)` as a branch around a
-// multiply (mispredicted on every other element); without it the dz/db loops vectorize. No
-// result changes: trapping math only concerns floating-point exception flags, which we ignore.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "cpu/dense.hpp"
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 an error that says how to build it."""
 
 import importlib
+import os
 
 from .errors import BackendUnavailableError
 
@@ -24,6 +25,10 @@ def load(name):
     if name not in _modules:
         try:
             if name == "cpu":
+                # Idle OpenMP workers sleep instead of spinning: a spinning worker takes a core
+                # from OpenBLAS's threads (and from the user's) between our parallel loops, which
+                # on a 2-core machine stalled every region by a scheduler timeslice (8 ms).
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 # _cpu links libscipy_openblas.so; importing the wheel first makes sure it is
                 # loaded from the scipy_openblas32 package whatever the rpath says.
                 import scipy_openblas32  # noqa: F401
