@@ -13,13 +13,6 @@ __all__ = ["CpuExecutor"]
 
 _OP_KINDS = {"dense": 0, "activation": 1, "dropout": 2, "batchnorm": 3}
 _OPT_KINDS = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "adamw": 3, "adamax": 4, "nadam": 5}
-# The state slots in the order the C++ kernels take them (cpp/cpu/optimizer.hpp).
-_KERNEL_SLOTS = {
-    "sgd": ("momentum_buffer",), "adagrad": ("sum",),
-    "rmsprop": ("square_avg", "momentum_buffer", "grad_avg"),
-    "adam": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), "adamw": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-    "adamax": ("exp_avg", "exp_inf"), "nadam": ("exp_avg", "exp_avg_sq"),
-}
 _CLIP_KINDS = {None: 0, "norm": 1, "per_tensor": 2, "value": 3}
 
 
@@ -77,8 +70,8 @@ class CpuExecutor(NumpyExecutor):
     def build(self, plan, params, buffers):
         super().build(plan, params, buffers)
         cpu = self.K
-        names = _KERNEL_SLOTS[self.optimizer.name]
-        slots = [[self.opt_state[name][j] if name in self.opt_state else None for name in names]
+        names = self.opt_spec[2]
+        slots = [[self.slot_views[name][j] if name in self.slot_views else None for name in names]
                  for j in range(len(self.trainable))]
         engine_cls = cpu.EngineF32 if self.dtype == np.float32 else cpu.EngineF64
         self.engine = engine_cls(engine_spec(plan, self.optimizer), self.params, self.buffers,

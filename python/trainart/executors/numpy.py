@@ -7,7 +7,9 @@ kernels, which the tests use to localize a disagreement between executors.
 
 import numpy as np
 
-from .. import ops, optim, reference
+from .. import optim, reference
+from ..optim.kernels import apply as apply_optimizer
+from ..optim.kernels import kernel_spec
 from .base import EpochStats, Executor
 
 __all__ = ["NumpyExecutor"]
@@ -34,16 +36,34 @@ class NumpyExecutor(Executor):
         self.plan = plan
         self.dtype = np.dtype(plan.dtype)
         self.ops = plan.ops
-        self.params = [np.array(p, dtype=self.dtype) for p in params]
-        self.buffers = [np.array(b, dtype=self.dtype) for b in buffers]
         self.optimizer = optim.from_config(plan.optimizer)
         self.trainable = [i for i, t in enumerate(plan.trainable) if t]
-        self.opt_state = self.optimizer.init([self.params[i] for i in self.trainable])
+        # Trainable parameters, and each optimizer slot, live in one flat buffer with per-tensor
+        # views: an update is then one pass of a few array ops, not a few per tensor.
+        self.flat = np.zeros(sum(np.size(params[i]) for i in self.trainable), self.dtype)
+        self.params = [np.array(p, dtype=self.dtype) for p in params]
+        for i, view in zip(self.trainable, self._views(self.flat, params)):
+            view[...] = self.params[i]
+            self.params[i] = view
+        self.buffers = [np.array(b, dtype=self.dtype) for b in buffers]
+        self.opt_state = self.optimizer.init([self.flat])
+        self.slot_views = {k: self._views(v[0], params) for k, v in self.opt_state.items() if isinstance(v, list)}
+        self.opt_spec = kernel_spec(self.optimizer)
         self.loss_code = LOSS_CODES[plan.loss]
         # Only ops after the first parameterized one need their input gradient.
         first = next(i for i, op in enumerate(self.ops) if op["op"] in ("dense", "batchnorm"))
         self.need_dx = [i > first for i in range(len(self.ops))]
         return self
+
+    def _views(self, flat, params):
+        """Views of `flat` shaped like the trainable ones among `params`, in order."""
+        views, offset = [], 0
+        for i in self.trainable:
+            shape = np.shape(params[i])
+            size = int(np.prod(shape))
+            views.append(flat[offset:offset + size].reshape(shape))
+            offset += size
+        return views
 
     def get_params(self):
         return [p.copy() for p in self.params]
@@ -53,7 +73,9 @@ class NumpyExecutor(Executor):
             p[...] = new
 
     def state_dict(self):
-        opt = {k: [a.copy() for a in v] if isinstance(v, list) else v for k, v in self.opt_state.items()}
+        """Parameters, buffers and optimizer state; slots as one array per trainable tensor."""
+        opt = {k: [a.copy() for a in self.slot_views[k]] if k in self.slot_views else v
+               for k, v in self.opt_state.items()}
         return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers], "optimizer": opt}
 
     def load_state_dict(self, state):
@@ -62,8 +84,8 @@ class NumpyExecutor(Executor):
         for b, new in zip(self.buffers, state["buffers"]):
             b[...] = new
         for key, value in state["optimizer"].items():
-            if isinstance(value, list):
-                for dst, src in zip(self.opt_state[key], value):
+            if key in self.slot_views:
+                for dst, src in zip(self.slot_views[key], value):
                     dst[...] = src
             else:
                 self.opt_state[key] = value
@@ -198,8 +220,9 @@ class NumpyExecutor(Executor):
             grads = self._backward(dlogits, caches, step)
             self._add_penalty_grads(grads)
             value += self._penalty()
-            tgrads = [grads[i] for i in self.trainable]
-            norm = ops.global_norm(tgrads, backend=self.backend)
+            flat_grad = np.concatenate([grads[i].ravel() for i in self.trainable])
+            tgrads = [flat_grad]
+            norm = self.K.global_norm(tgrads)
             if not (np.isfinite(value) and np.isfinite(norm)):
                 if plan.nonfinite == "raise":
                     step_losses[s], grad_norms[s] = value, norm
@@ -213,14 +236,18 @@ class NumpyExecutor(Executor):
             scale = 1.0
             if clip.get("kind") == "norm":
                 if clip["per_tensor"]:
-                    ops.clip_by_norm_per_tensor(tgrads, clip["max_norm"], backend=self.backend)
+                    views = self._views(flat_grad, self.params)
+                    for g, n in zip(views, self.K.tensor_norms(views)):
+                        if n > clip["max_norm"]:
+                            self.K.scale_tensors([g], clip["max_norm"] / n)
                 elif norm > clip["max_norm"]:
                     scale = clip["max_norm"] / norm
             elif clip.get("kind") == "value":
-                ops.clip_by_value(tgrads, clip["value"], backend=self.backend)
-            overrides = {} if momentums is None else {self.optimizer.cycled: float(momentums[s])}
-            self.optimizer.step([self.params[i] for i in self.trainable], tgrads, self.opt_state,
-                                lr=float(lrs[s]), grad_scale=scale, backend=self.backend, **overrides)
+                self.K.clip_by_value(tgrads, clip["value"])
+            apply_optimizer(self.K, self.opt_spec, [self.flat], tgrads,
+                            self.opt_state, lr=float(lrs[s]), grad_scale=scale,
+                            cycled=None if momentums is None else self.optimizer.cycled,
+                            cycled_value=None if momentums is None else float(momentums[s]))
             self._apply_max_norm()
             step_losses[s], grad_norms[s] = value, norm
             loss_sum += value * len(idx)

@@ -70,7 +70,7 @@ def act_forward(kind, z, param):
     if name == "tanh":
         return np.tanh(z)
     if name == "relu":
-        return np.where(z > 0, z, zero)
+        return np.maximum(z, zero)  # NaN propagates, as the C++ `z < 0 ? 0 : z`
     if name == "leaky_relu":
         return np.where(z > 0, z, p * z)
     if name == "elu":
@@ -104,7 +104,7 @@ def act_derivative(kind, z, a, param):
     if name == "tanh":
         return one - a * a
     if name == "relu":
-        return np.where(z > 0, one, zero)
+        return (z > 0).astype(z.dtype)
     if name == "leaky_relu":
         return np.where(z > 0, one, p)
     if name == "elu":

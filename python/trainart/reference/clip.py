@@ -32,7 +32,8 @@ def global_norm(tensors):
     _nonempty(tensors)
     total = 0.0
     for t in tensors:
-        total += float(np.sum(np.square(t, dtype=np.float64)))
+        t64 = t.ravel().astype(np.float64)
+        total += float(np.dot(t64, t64))
     return math.sqrt(total)
 
 

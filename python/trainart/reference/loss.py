@@ -92,12 +92,18 @@ def loss_value_and_grad(logits, target, kind, delta, weight):
 
 def cross_entropy_labels(logits, labels, weight):
     """Kernel signature shared with _cpu.cross_entropy_labels: softmax cross-entropy with
-    integer labels in [0, k), the same numbers as a one-hot target."""
+    integer labels in [0, k), the same numbers as a one-hot target: with t one-hot, every
+    term but the label's is an exact 0 and sum(t) an exact 1, so only those are computed."""
     n, k = logits.shape
     if labels.shape != (n,) or labels.min() < 0 or labels.max() >= k:
         raise ValueError(f"labels must have shape ({n},) and lie in [0, {k})")
-    onehot = np.zeros_like(logits)
-    onehot[np.arange(n), labels] = 1
     norm = float(n)
-    rows, grad = softmax_xent_rows(logits, onehot, _row_scale(weight, n, norm, logits.dtype))
+    rows_idx = np.arange(n)
+    m = logits.max(axis=1, keepdims=True)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True, dtype=np.float64)
+    grad = e * (1.0 / s).astype(logits.dtype)
+    grad[rows_idx, labels] -= 1
+    grad *= _row_scale(weight, n, norm, logits.dtype)[:, None]
+    rows = (m[:, 0].astype(np.float64) - logits[rows_idx, labels].astype(np.float64)) + np.log(s[:, 0])
     return _weighted_mean(rows, weight, norm), grad

@@ -75,7 +75,11 @@ def _check(params, grads, scalars, slots):
 
 
 def _load_grad(grad, p, s):
-    return grad * _c(s["grad_scale"], p) + _c(s["weight_decay"], p) * p
+    """grad * grad_scale + weight_decay * p, as math::load_grad (a new array)."""
+    g = grad * _c(s["grad_scale"], p)
+    if s["weight_decay"] != 0:  # adding 0 * p changes no finite value
+        g += _c(s["weight_decay"], p) * p
+    return g
 
 
 def sgd_update(params, grads, momentum_buffers, scalars):
@@ -148,6 +152,17 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, scal
             p -= _c(s["lr"], p) * (g / d)
 
 
+def _moments(m_, v_, g, b1, b2, one):
+    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) (g g), in place, rounding as the C++ lines
+    (each product rounded, then the sum)."""
+    m_ *= b1
+    m_ += (one - b1) * g
+    gg = g * g
+    gg *= one - b2
+    v_ *= b2
+    v_ += gg
+
+
 def adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars):
     """Kernel signature shared with _cpu.adam_update (Adam and AdamW, in place).
 
@@ -163,16 +178,17 @@ def adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         p *= _c(s["param_decay"], p)
         g = _load_grad(grad, p, s)
-        m = b1 * m_ + (one - b1) * g
-        v = b2 * v_ + (one - b2) * (g * g)
-        m_[...] = m
-        v_[...] = v
-        vd = v
+        _moments(m_, v_, g, b1, b2, one)
+        vd = v_
         if s["amsgrad"]:
-            vd = np.maximum(max_exp_avg_sqs[i], v)
+            vd = np.maximum(max_exp_avg_sqs[i], v_)
             max_exp_avg_sqs[i][...] = vd
-        denom = np.sqrt(vd) / _c(s["bc2_sqrt"], p) + _c(s["eps"], p)
-        p -= _c(s["step_size"], p) * (m / denom)
+        denom = np.sqrt(vd)
+        denom /= _c(s["bc2_sqrt"], p)
+        denom += _c(s["eps"], p)
+        step = np.divide(m_, denom, out=denom)
+        step *= _c(s["step_size"], p)
+        p -= step
 
 
 def adamax_update(params, grads, exp_avgs, exp_infs, scalars):
@@ -204,10 +220,8 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, scalars):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         p *= _c(s["param_decay"], p)
         g = _load_grad(grad, p, s)
-        m = b1 * m_ + (one - b1) * g
-        v = b2 * v_ + (one - b2) * (g * g)
-        m_[...] = m
-        v_[...] = v
-        d = np.sqrt(v / _c(s["bc2"], p)) + _c(s["eps"], p)
+        _moments(m_, v_, g, b1, b2, one)
+        d = np.sqrt(v_ / _c(s["bc2"], p))
+        d += _c(s["eps"], p)
         p -= _c(s["nadam_grad"], p) * (g / d)
-        p -= _c(s["nadam_avg"], p) * (m / d)
+        p -= _c(s["nadam_avg"], p) * (m_ / d)

@@ -49,7 +49,7 @@ TRAINART_HD T act_forward(Act kind, T z, T param) {
     case Act::identity: return z;
     case Act::sigmoid: return sigmoid(z);
     case Act::tanh: return std::tanh(z);
-    case Act::relu: return z > T(0) ? z : T(0);
+    case Act::relu: return z < T(0) ? T(0) : z;  // NaN propagates, as torch.relu
     case Act::leaky_relu: return z > T(0) ? z : param * z;
     case Act::elu: return z > T(0) ? z : param * std::expm1(z);
     case Act::selu: return T(kSeluScale) * (z > T(0) ? z : T(kSeluAlpha) * std::expm1(z));
