@@ -5,6 +5,8 @@ given the _cpu module's bindings (same names and signatures) it runs the same lo
 kernels, which the tests use to localize a disagreement between executors.
 """
 
+import math
+
 import numpy as np
 
 from .. import optim, reference
@@ -53,6 +55,9 @@ class NumpyExecutor(Executor):
         # Only ops after the first parameterized one need their input gradient.
         first = next(i for i, op in enumerate(self.ops) if op["op"] in ("dense", "batchnorm"))
         self.need_dx = [i > first for i in range(len(self.ops))]
+        self.regularized = [op for op in self.ops if op["op"] == "dense" and (op["l1"] or op["l2"])]
+        self.max_normed = [op for op in self.ops
+                           if op["op"] == "dense" and op["max_norm"] is not None and op["trainable"]]
         return self
 
     def _views(self, flat, params):
@@ -162,30 +167,27 @@ class NumpyExecutor(Executor):
     def _penalty(self):
         """l1*sum|W| + l2*sum W^2 over the dense layers that set them (Keras's convention)."""
         total = 0.0
-        for op in self.ops:
-            if op["op"] == "dense" and (op["l1"] or op["l2"]):
-                W = self.params[op["W"]]
-                total += op["l1"] * float(np.abs(W).sum(dtype=np.float64))
-                total += op["l2"] * float(np.square(W).sum(dtype=np.float64))
+        for op in self.regularized:
+            W = self.params[op["W"]]
+            total += op["l1"] * float(np.abs(W).sum(dtype=np.float64))
+            total += op["l2"] * float(np.square(W).sum(dtype=np.float64))
         return total
 
     def _add_penalty_grads(self, grads):
-        for op in self.ops:
-            if op["op"] == "dense" and (op["l1"] or op["l2"]):
-                W, dW = self.params[op["W"]], grads[op["W"]]
-                t = self.dtype.type
-                if op["l2"]:
-                    dW += t(2.0 * op["l2"]) * W
-                if op["l1"]:
-                    dW += t(op["l1"]) * np.sign(W)
+        for op in self.regularized:
+            W, dW = self.params[op["W"]], grads[op["W"]]
+            t = self.dtype.type
+            if op["l2"]:
+                dW += t(2.0 * op["l2"]) * W
+            if op["l1"]:
+                dW += t(op["l1"]) * np.sign(W)
 
     def _apply_max_norm(self):
-        for op in self.ops:
-            if op["op"] == "dense" and op["max_norm"] is not None and op["trainable"]:
-                W = self.params[op["W"]]
-                norms = np.sqrt(np.square(W).sum(axis=0))
-                c = self.dtype.type(op["max_norm"])
-                W *= np.where(norms > c, c / np.where(norms > c, norms, 1), self.dtype.type(1))
+        for op in self.max_normed:
+            W = self.params[op["W"]]
+            norms = np.sqrt(np.square(W).sum(axis=0))
+            c = self.dtype.type(op["max_norm"])
+            W *= np.where(norms > c, c / np.where(norms > c, norms, 1), self.dtype.type(1))
 
     # -- contract ------------------------------------------------------------------------------
     def loss_and_grad(self, X, y, *, sample_weight=None):
@@ -223,7 +225,7 @@ class NumpyExecutor(Executor):
             flat_grad = np.concatenate([grads[i].ravel() for i in self.trainable])
             tgrads = [flat_grad]
             norm = self.K.global_norm(tgrads)
-            if not (np.isfinite(value) and np.isfinite(norm)):
+            if not (math.isfinite(value) and math.isfinite(norm)):
                 if plan.nonfinite == "raise":
                     step_losses[s], grad_norms[s] = value, norm
                     return self._stats(step_losses[:s + 1], grad_norms[:s + 1], loss_sum, rows, correct,

@@ -54,14 +54,21 @@ def softmax_xent_rows(z, t, scale):
     inv_s = (1.0 / s).astype(z.dtype)
     sum_t = t.sum(axis=1, keepdims=True, dtype=np.float64).astype(z.dtype)
     loss = (t.astype(np.float64) * ((m.astype(np.float64) - z.astype(np.float64)) + log_s)).sum(axis=1)
-    grad = (e * inv_s * sum_t - t) * scale[:, None]
+    grad = _by_row(e * inv_s * sum_t - t, scale)
     return loss, grad
 
 
 def _row_scale(weight, n, norm, dtype):
-    """The gradient's factor per row, weight[i] / normalizer rounded once to the dtype."""
-    w = np.ones(n) if weight is None else weight.astype(np.float64)
-    return (w / norm).astype(dtype)
+    """The gradient's factor per row, weight[i] / normalizer rounded once to the dtype (a scalar
+    when every row has weight 1)."""
+    if weight is None:
+        return np.dtype(dtype).type(1.0 / norm)
+    return (weight.astype(np.float64) / norm).astype(dtype)
+
+
+def _by_row(g, scale):
+    """g times its row's scale (a scalar scales every row)."""
+    return g * (scale if np.ndim(scale) == 0 else scale[:, None])
 
 
 def _weighted_mean(rows, weight, norm):
@@ -85,7 +92,7 @@ def loss_value_and_grad(logits, target, kind, delta, weight):
     else:
         norm = float(n) * float(k)
         value, g = pointwise_loss(kind, logits, target, delta)
-        grad = g * _row_scale(weight, n, norm, logits.dtype)[:, None]
+        grad = _by_row(g, _row_scale(weight, n, norm, logits.dtype))
         rows = value.astype(np.float64).sum(axis=1)
     return _weighted_mean(rows, weight, norm), grad
 
@@ -104,6 +111,6 @@ def cross_entropy_labels(logits, labels, weight):
     s = e.sum(axis=1, keepdims=True, dtype=np.float64)
     grad = e * (1.0 / s).astype(logits.dtype)
     grad[rows_idx, labels] -= 1
-    grad *= _row_scale(weight, n, norm, logits.dtype)[:, None]
+    grad = _by_row(grad, _row_scale(weight, n, norm, logits.dtype))
     rows = (m[:, 0].astype(np.float64) - logits[rows_idx, labels].astype(np.float64)) + np.log(s[:, 0])
     return _weighted_mean(rows, weight, norm), grad
