@@ -1,0 +1,50 @@
+"""Runtime: thread pools, backend choice and the errors that name a missing build."""
+
+import numpy as np
+import pytest
+
+import trainart as ta
+from trainart import _backend, _native
+
+
+def test_set_num_threads_governs_both_pools():
+    if _native.load("cpu") is None:
+        pytest.skip("cpu backend not built")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    ours = lambda: [i for i in threadpoolctl.threadpool_info()  # noqa: E731
+                    if i["filepath"].endswith(("libscipy_openblas.so", "libgomp.so.1.0.0", "libgomp.so.1"))]
+    before = ta.get_num_threads()
+    try:
+        ta.set_num_threads(1)
+        assert ta.get_num_threads() == 1
+        assert _native.load("cpu").get_blas_num_threads() == 1
+        assert all(i["num_threads"] == 1 for i in ours())
+    finally:
+        ta.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError)])
+def test_set_num_threads_rejects_bad_counts(bad, exc):
+    with pytest.raises(exc, match="n"):
+        ta.set_num_threads(bad)
+
+
+def test_backend_names():
+    assert _backend.resolve("numpy") == "numpy"
+    assert _backend.resolve("auto") in ("numpy", "cpu")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        _backend.resolve("tpu")
+    with pytest.raises(ValueError, match="backend"):
+        ta.ops.dense_forward(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4), backend="gpu")
+
+
+def test_missing_backend_error_names_the_build(monkeypatch):
+    monkeypatch.setitem(_native._modules, "cpu", None)
+    with pytest.raises(ta.BackendUnavailableError, match="pip install"):
+        _backend.resolve("cpu")
+    monkeypatch.setitem(_native._modules, "cuda", None)
+    with pytest.raises(ta.BackendUnavailableError, match="TRAINART_CUDA=ON"):
+        _native.require("cuda")
+    # auto falls back to the reference when the native module is missing
+    assert _backend.resolve("auto") == "numpy"
+    assert ta.Trainer(ta.MLP([3, 2]), executor="auto").executor == "numpy"
