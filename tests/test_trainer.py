@@ -218,3 +218,23 @@ def test_validation_split_and_logs(executor):
     h = history.history
     assert {"loss", "val_loss", "accuracy", "val_accuracy", "lr", "grad_norm", "skipped"} <= set(h)
     assert len(h["loss"]) == 2 and all(g > 0 for g in h["grad_norm"])
+
+
+@pytest.mark.parametrize("patience,epochs", [(2, 40), (100, 12)], ids=["stops-early", "epochs-run-out"])
+def test_early_stopping_restores_best_weights(executor, patience, epochs):
+    X, y = blobs(seed=1)
+    Xv, yv = blobs(n=40, seed=2)
+    trainer = make(executor, optimizer=ta.optim.Adam(lr=0.05), dropout=0.3)
+    seen = {}
+    record = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: seen.update({e: t.get_params()}))
+    stop = ta.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best=True)
+    history = trainer.fit(X, y, epochs=epochs, batch_size=16, validation_data=(Xv, yv),
+                          callbacks=[record, stop], verbose=0)
+    val = history.history["val_loss"]
+    best = int(np.argmin(val))
+    assert stop.best_epoch == best
+    assert (len(val) < epochs) == (patience == 2)  # stopped early, or ran every epoch
+    assert best < len(val) - 1  # the best epoch is not the last, so restoring changes the weights
+    for a, b in zip(trainer.get_params(), seen[best]):
+        assert np.array_equal(a, b)
+    assert np.isclose(trainer.evaluate(Xv, yv)["loss"], val[best], rtol=1e-6)
