@@ -136,6 +136,7 @@ def worker_numpy_loop(workload):
     for _ in range(w["epochs"] + 1):
         start = time.perf_counter()
         perm = rng.permutation(len(X))
+        losses = []
         for lo in range(0, len(X), w["batch"]):
             idx = perm[lo:lo + w["batch"]]
             h, acts, masks = X[idx], [], []
@@ -151,7 +152,9 @@ def worker_numpy_loop(workload):
             z = h - h.max(axis=1, keepdims=True)
             e = np.exp(z)
             prob = e / e.sum(axis=1, keepdims=True)
-            prob[np.arange(len(idx)), y[idx]] -= 1
+            rows = np.arange(len(idx))
+            losses.append(-np.log(prob[rows, y[idx]]).mean())  # what any loop logs
+            prob[rows, y[idx]] -= 1
             g = prob / np.float32(len(idx))
             gW, gb = [None] * len(Ws), [None] * len(Ws)
             for i in range(len(Ws) - 1, -1, -1):
