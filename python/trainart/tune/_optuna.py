@@ -4,6 +4,7 @@ ask/tell loop that several processes can run on one study while finishing exactl
 import dataclasses
 import os
 import tempfile
+import time
 import warnings
 
 from . import spaces as sp
@@ -133,8 +134,23 @@ def _sampler(settings, worker, shared):
 def _study(settings, storage, worker, shared):
     optuna = require()
     pruner = settings.pruner if settings.pruner is not None else optuna.pruners.MedianPruner()
-    return optuna.create_study(storage=storage, study_name=settings.study_name, direction=settings.direction,
-                               sampler=_sampler(settings, worker, shared), pruner=pruner, load_if_exists=True)
+    sampler = _sampler(settings, worker, shared)
+    for attempt in range(6):
+        try:
+            return optuna.create_study(storage=storage, study_name=settings.study_name,
+                                       direction=settings.direction, sampler=sampler, pruner=pruner,
+                                       load_if_exists=True)
+        except Exception as exc:
+            # Processes that open a new RDB file together race to create its schema (the loser
+            # gets an IntegrityError from sqlalchemy): once the winner is done, loading works.
+            if attempt == 5 or not _schema_race(exc):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _schema_race(exc):
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(names & {"IntegrityError", "OperationalError"})
 
 
 def _real_trials(study):
