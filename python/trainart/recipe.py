@@ -492,10 +492,10 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
     i_steep = int(cand[np.argmin(grad[cand])]) if len(cand) else i_min
     steepest, min_lr = float(lrs[i_steep]), float(lrs[i_min])
     suggested = steepest if suggest == "steepest" else min_lr / 10
-    fell = smooth[i_min] < 0.9 * smooth[0]
+    fell = smooth[i_min] < 0.75 * start        # a smaller dip is minibatch noise
     if not fell:
         verdict = (f"The loss never fell clearly between lr={lr_min:g} and {lrs[-1]:.3g} "
-                   f"(smoothed {smooth[0]:.3g} -> min {smooth[i_min]:.3g}): check the data, labels and init "
+                   f"(smoothed {start:.3g} -> min {smooth[i_min]:.3g}): check the data, labels and init "
                    "(steps 1 and 2), or sweep a wider range or for more steps.")
     else:
         end = f"it explodes past lr~{stopped:.3g}" if stopped is not None else f"it had not exploded by lr={lr_max:g}"
