@@ -132,16 +132,17 @@ class InitialLossReport:
         return _finish(fig, path)
 
 
-def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=1.5, seed=0, executor="auto",
+def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0, seed=0, executor="auto",
                        dtype="float32", max_rows=4096):
     """Step 1: is the loss at initialization what an untrained model should give?
 
     For cross_entropy with k classes, a model whose logits are all equal predicts 1/k for each
-    class: loss = ln k. Logits of standard deviation s around equal values raise it to about
-    ln k + s^2 (k - 1) / (2k) (second-order expansion of log-sum-exp); for
-    binary_cross_entropy to ln 2 + s^2 / 8 per output; for mse (outputs near 0) to
-    mean(y^2) + s^2. The check passes when the loss stays below that with
-    s = `max_output_std` (default 1.5), fails as "too high" above it (weights initialized too
+    class: loss = ln k. Independent N(0, s^2) logits raise it to
+    E[logsumexp(z) - z_y] (about ln k + s^2 (k - 1) / (2k) for small s; computed here by
+    Monte Carlo); for binary_cross_entropy to E[softplus(-z)] (about ln 2 + s^2 / 8); for mse
+    (outputs near 0) to mean(y^2) + s^2. The check passes when the loss stays below that with
+    s = `max_output_std` (default 2; He/Glorot inits give logits of std ~1-1.5), fails as
+    "too high" above it (weights initialized too
     large, inputs not scaled, or a biased output layer), and flags "too low" a loss below
     the best constant prediction (the label entropy; for imbalanced classes an output bias set
     to the log priors legitimately gives that value) minus the same margin, which an untrained
@@ -167,6 +168,8 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=1.5,
     raw = np.asarray(trainer.predict(X, raw=True), dtype=np.float64)
     out_std = float(np.mean(raw.std(axis=1))) if raw.ndim == 2 and raw.shape[1] > 1 else float(raw.std())
     s2 = float(max_output_std) ** 2
+    # Monte-Carlo draws of outputs N(0, max_output_std^2): the loss such outputs give on average
+    z = np.random.default_rng(0).normal(0.0, float(max_output_std), size=(20000, max(trainer.model.output_dim, 1)))
     kind = trainer.loss
     if kind == "cross_entropy":
         k = trainer.model.output_dim
@@ -176,13 +179,14 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=1.5,
             p = np.asarray(y, dtype=np.float64).mean(axis=0)
         p = p[p > 0]
         expected, baseline = math.log(k), float(-(p * np.log(p)).sum())
-        margin = s2 * (k - 1) / (2 * k)
+        zmax = z.max(axis=1)
+        margin = float(np.mean(zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1)) - z[:, 0])) - expected
         what = f"ln({k}) = {expected:.3f} for {k} classes"
     elif kind == "binary_cross_entropy":
         p = np.clip(np.asarray(y, dtype=np.float64).reshape(len(y), -1).mean(axis=0), 1e-12, 1 - 1e-12)
         expected = math.log(2.0)
         baseline = float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
-        margin = s2 / 8
+        margin = float(np.mean(np.logaddexp(0.0, -z[:, 0]))) - expected
         what = f"ln 2 = {expected:.3f}"
     elif kind == "mse":
         yy = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
