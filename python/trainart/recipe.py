@@ -1,0 +1,595 @@
+"""The lecture notes' tuning recipe as functions: check the loss at initialization, overfit a small
+sample, find the learning-rate range, then search it coarse to fine. Each returns a small report
+with its numbers, a plain-language `verdict` and a `plot(path=None)`."""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from . import optim as _optim
+from . import schedules
+from .errors import TrainingDiverged
+from .models import Sequential
+from .trainer import Trainer
+
+__all__ = ["InitialLossReport", "OverfitReport", "LRFinderReport", "LRSearchReport", "check_initial_loss",
+           "overfit_small_sample", "lr_finder", "coarse_to_fine_lr"]
+
+
+# ------------------------------------------------------------------------------ model specs
+
+def _with_lr(optimizer, lr):
+    opt = _optim.Adam() if optimizer is None else optimizer
+    if isinstance(opt, type):
+        opt = opt()
+    if not isinstance(opt, _optim.Optimizer):
+        raise TypeError(f"optimizer must be a trainart.optim optimizer, got {type(optimizer).__name__}")
+    return opt if lr is None else dataclasses.replace(opt, lr=float(lr))
+
+
+def _without_regularization(model):
+    """The same layers with l1 = l2 = 0, no max_norm and no dropout (same init draws: dropout
+    layers hold no parameters)."""
+    cfg = model.config()
+    layers = []
+    for c in cfg["layers"]:
+        c = dict(c)
+        if c.get("kind") == "dropout":
+            continue
+        for key, off in (("l1", 0.0), ("l2", 0.0), ("max_norm", None)):
+            if key in c:
+                c[key] = off
+        layers.append(c)
+    return Sequential.from_config({"input_dim": cfg["input_dim"], "layers": layers})
+
+
+def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=True):
+    """A fresh Trainer from a Sequential, a Trainer, or a factory returning either.
+
+    With a Trainer (or a factory's Trainer) its own loss, optimizer and seed are kept; `lr`,
+    when given, replaces its learning rate through a Constant schedule.
+    """
+    obj = spec() if callable(spec) and not isinstance(spec, (Sequential, Trainer)) else spec
+    if isinstance(obj, Sequential):
+        model = obj if regularization else _without_regularization(obj)
+        return Trainer(model, loss=loss, optimizer=_with_lr(optimizer, lr), seed=seed, executor=executor,
+                       dtype=dtype)
+    if isinstance(obj, Trainer):
+        t = obj
+        if not regularization:
+            model = _without_regularization(t.model)
+            loss_obj = t.loss
+            if t.loss == "huber":
+                from . import losses
+
+                loss_obj = losses.get("huber", delta=t.plan.loss_param)
+            clone = Trainer(model, loss=loss_obj, optimizer=t.optimizer, schedule=t.schedule, clip=t.clip,
+                            executor=t.executor_name, seed=t.seed, dtype=t.dtype.name)
+            clone.set_params(t.get_params())
+            t = clone
+        if lr is not None:
+            t.schedule = schedules.Constant(float(lr))
+        return t
+    raise TypeError("model must be a trainart Sequential (ta.MLP(...)), a Trainer, or a function "
+                    f"returning one, got {type(obj).__name__}")
+
+
+def _pyplot():
+    from .tune.results import _pyplot as p
+
+    return p()
+
+
+def _finish(fig, path):
+    if path is not None:
+        fig.savefig(path)
+        _pyplot().close(fig)
+    return fig
+
+
+def _targets(y):
+    y = np.asarray(y)
+    return y
+
+
+# ------------------------------------------------------------------------- 1. initial loss
+
+@dataclasses.dataclass
+class InitialLossReport:
+    """Loss at initialization (regularization off) against what an untrained model should give.
+
+    Fields:
+        loss: the measured mean loss.
+        expected: ln k for k classes (cross_entropy), ln 2 (binary_cross_entropy), mean(y^2)
+            (mse: outputs near 0) — the loss of a model whose outputs carry no information yet.
+        baseline: the loss of the best constant prediction: the entropy of the label
+            distribution (equal to `expected` for balanced classes), var(y) for mse.
+        threshold: the largest loss still judged fine (see check_initial_loss).
+        output_std: the standard deviation of the raw outputs (logits) at initialization.
+        status: "ok", "too high" or "too low".
+        verdict: the plain-language judgement.
+    """
+
+    loss: float
+    expected: float
+    baseline: float
+    threshold: float
+    output_std: float
+    status: str
+    verdict: str
+
+    def plot(self, path=None):
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.barh(["measured", "expected", "baseline"], [self.loss, self.expected, self.baseline],
+                color=["C3" if self.status != "ok" else "C0", "C2", "C7"])
+        ax.axvline(self.threshold, color="k", ls="--", lw=1, label="threshold")
+        ax.set_xlabel("loss at initialization")
+        ax.set_title(f"initial loss: {self.status}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return _finish(fig, path)
+
+
+def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0, seed=0, executor="auto",
+                       dtype="float32", max_rows=4096):
+    """Step 1: is the loss at initialization what an untrained model should give?
+
+    For cross_entropy with k classes, a model whose logits are all equal predicts 1/k for each
+    class: loss = ln k. Independent N(0, s^2) logits raise it to
+    E[logsumexp(z) - z_y] (about ln k + s^2 (k - 1) / (2k) for small s; computed here by
+    Monte Carlo); for binary_cross_entropy to E[softplus(-z)] (about ln 2 + s^2 / 8); for mse
+    (outputs near 0) to mean(y^2) + s^2. The check passes when the loss stays below that with
+    s = `max_output_std` (default 2; He/Glorot inits give logits of std ~1-1.5), fails as
+    "too high" above it (weights initialized too
+    large, inputs not scaled, or a biased output layer), and flags "too low" a loss below
+    the best constant prediction (the label entropy; for imbalanced classes an output bias set
+    to the log priors legitimately gives that value) minus the same margin, which an untrained
+    model cannot reach without label leakage.
+
+    Regularization (l1, l2, dropout) is removed first: it is not part of the data loss.
+
+    Args:
+        model: a Sequential (ta.MLP(...)), a Trainer, or a function returning one.
+        X, y: data (up to `max_rows` rows are used).
+        loss: for a Sequential: "cross_entropy", "binary_cross_entropy" or "mse".
+        max_output_std: the output spread tolerated at initialization.
+        seed, executor, dtype: for a Sequential.
+
+    Returns:
+        InitialLossReport.
+    """
+    trainer = _build(model, loss=loss, optimizer=None, lr=None, seed=seed, executor=executor, dtype=dtype,
+                     regularization=False)
+    X = np.asarray(X)[:max_rows]
+    y = _targets(y)[:max_rows]
+    measured = float(trainer.evaluate(X, y)["loss"])
+    raw = np.asarray(trainer.predict(X, raw=True), dtype=np.float64)
+    out_std = float(np.mean(raw.std(axis=1))) if raw.ndim == 2 and raw.shape[1] > 1 else float(raw.std())
+    s2 = float(max_output_std) ** 2
+    # Monte-Carlo draws of outputs N(0, max_output_std^2): the loss such outputs give on average
+    z = np.random.default_rng(0).normal(0.0, float(max_output_std), size=(20000, max(trainer.model.output_dim, 1)))
+    kind = trainer.loss
+    if kind == "cross_entropy":
+        k = trainer.model.output_dim
+        if y.ndim == 1:
+            p = np.bincount(y.astype(np.int64), minlength=k) / len(y)
+        else:
+            p = np.asarray(y, dtype=np.float64).mean(axis=0)
+        p = p[p > 0]
+        expected, baseline = math.log(k), float(-(p * np.log(p)).sum())
+        zmax = z.max(axis=1)
+        margin = float(np.mean(zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1)) - z[:, 0])) - expected
+        what = f"ln({k}) = {expected:.3f} for {k} classes"
+    elif kind == "binary_cross_entropy":
+        p = np.clip(np.asarray(y, dtype=np.float64).reshape(len(y), -1).mean(axis=0), 1e-12, 1 - 1e-12)
+        expected = math.log(2.0)
+        baseline = float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
+        margin = float(np.mean(np.logaddexp(0.0, -z[:, 0]))) - expected
+        what = f"ln 2 = {expected:.3f}"
+    elif kind == "mse":
+        yy = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        expected, baseline = float(np.mean(yy ** 2)), float(np.mean(yy.var(axis=0)))
+        margin = s2
+        what = f"mean(y^2) = {expected:.3g}"
+    else:
+        raise ValueError(f"check_initial_loss knows cross_entropy, binary_cross_entropy and mse, not {kind!r}")
+    threshold = expected + margin
+    if not math.isfinite(measured) or measured > threshold:
+        status = "too high"
+        verdict = (f"Initial loss {measured:.4g} is too high: an untrained model should give about {what} "
+                   f"(up to {threshold:.3f} allowed), but its outputs already spread with std {out_std:.3g}. "
+                   "The init scale is off: use a scaled init (he_normal for relu, glorot for tanh/sigmoid), "
+                   "standardize the inputs, and start the output layer small.")
+    elif measured < baseline - margin:
+        status = "too low"
+        verdict = (f"Initial loss {measured:.4g} is below what any constant prediction can reach "
+                   f"({baseline:.3f}): an untrained model should not know the labels. Check for label "
+                   "leakage into the inputs or a loss that ignores the targets.")
+    else:
+        status = "ok"
+        verdict = (f"Initial loss {measured:.4g} is as expected ({what}; output std {out_std:.3g}): "
+                   "the initialization is sane.")
+    return InitialLossReport(loss=measured, expected=expected, baseline=baseline, threshold=threshold,
+                             output_std=out_std, status=status, verdict=verdict)
+
+
+# ---------------------------------------------------------------------- 2. overfit a sample
+
+@dataclasses.dataclass
+class OverfitReport:
+    """Whether the model could memorize a small sample.
+
+    Fields:
+        reached: training accuracy reached 100% (status is still "lr too high" when the loss
+            blew up on the way).
+        epochs_needed: the first epoch (1-based) with 100% accuracy, or None.
+        losses, accuracies: per-epoch training loss and accuracy.
+        initial_loss, final_loss: the loss before training (on the sample) and at the end.
+        diverged: the loss became non-finite.
+        status: "ok", "lr too low", "lr too high", "init off" or "too slow".
+        verdict: the plain-language judgement.
+    """
+
+    reached: bool
+    epochs_needed: int
+    losses: list
+    accuracies: list
+    initial_loss: float
+    final_loss: float
+    diverged: bool
+    status: str
+    verdict: str
+
+    def plot(self, path=None):
+        plt = _pyplot()
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+        ep = np.arange(1, len(self.losses) + 1)
+        ax[0].plot(ep, self.losses)
+        ax[0].axhline(self.initial_loss, color="k", ls=":", lw=1, label="initial")
+        if self.losses and min(self.losses) > 0:
+            ax[0].set_yscale("log")
+        ax[0].set_xlabel("epoch")
+        ax[0].set_ylabel("training loss")
+        ax[0].legend(fontsize=8)
+        ax[1].plot(ep, self.accuracies)
+        ax[1].set_ylim(0, 1.02)
+        ax[1].set_xlabel("epoch")
+        ax[1].set_ylabel("training accuracy")
+        fig.suptitle(f"overfit a small sample: {self.status}")
+        fig.tight_layout()
+        return _finish(fig, path)
+
+
+def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, optimizer=None,
+                         loss="cross_entropy", batch_size=None, seed=0, executor="auto", dtype="float32",
+                         stuck=0.9, blowup=2.0):
+    """Step 2: can the model reach 100% training accuracy on a few dozen rows?
+
+    A model that cannot memorize `n_samples` rows has a bug or a bad learning rate. The
+    sample is drawn with `seed` (stratified when every class can be represented), the model is
+    trained with regularization off, full batch by default, for up to `epochs` epochs (it
+    stops at the first epoch with 100% accuracy). When it fails:
+
+    * "lr too high": the loss became non-finite, rose above `blowup` times its initial value,
+      or went up in more than a third of the epochs (oscillation);
+    * "lr too low": the final loss is above `stuck` (0.9) times the initial one (barely moved);
+    * "init off": neither, but check_initial_loss finds the initial loss too high;
+    * "too slow": the loss falls but not far enough: more epochs, a larger lr or more units.
+
+    Args:
+        model: a Sequential, a Trainer, or a function returning one (a fresh one is needed).
+        X, y: data with integer class labels (cross_entropy) or 0/1 targets.
+        n_samples: rows of the sample. epochs: the training budget.
+        lr: learning rate (None: the optimizer's or the Trainer's own).
+        optimizer: for a Sequential (default Adam).
+        batch_size: default: the whole sample.
+
+    Returns:
+        OverfitReport.
+    """
+    from .callbacks import Callback
+
+    X = np.asarray(X)
+    y = _targets(y)
+    rng = np.random.default_rng(seed)
+    n = min(int(n_samples), len(X))
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        classes = np.unique(y)
+        per = max(1, n // len(classes))
+        idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per] for c in classes])
+        rest = np.setdiff1d(np.arange(len(X)), idx)
+        idx = np.concatenate([idx, rng.permutation(rest)[:max(0, n - len(idx))]])[:n]
+    else:
+        idx = rng.permutation(len(X))[:n]
+    Xs, ys = X[idx], y[idx]
+    trainer = _build(model, loss=loss, optimizer=optimizer, lr=lr, seed=seed, executor=executor, dtype=dtype,
+                     regularization=False)
+    if not trainer.plan.classification:
+        raise ValueError("overfit_small_sample needs a classification loss (it checks 100% accuracy)")
+    initial = float(trainer.evaluate(Xs, ys)["loss"])
+
+    class Stop(Callback):
+        def on_epoch_end(self, tr, epoch, logs):
+            if logs.get("accuracy", 0.0) >= 1.0:
+                tr.stop_training = True
+
+    diverged = False
+    try:
+        hist = trainer.fit(Xs, ys, epochs=int(epochs), batch_size=batch_size or len(Xs), verbose=0,
+                           callbacks=[Stop()])
+    except TrainingDiverged:
+        diverged = True
+        hist = trainer.history
+    losses = [float(v) for v in (hist.history.get("loss", []) if hist is not None else [])]
+    accs = [float(v) for v in (hist.history.get("accuracy", []) if hist is not None else [])]
+    final = losses[-1] if losses else initial
+    diverged = diverged or not all(math.isfinite(v) for v in losses)
+    reached = bool(accs) and accs[-1] >= 1.0 and not diverged
+    needed = next((i + 1 for i, a in enumerate(accs) if a >= 1.0), None) if reached else None
+    seq = [initial] + losses
+    rises = sum(b > a for a, b in zip(seq, seq[1:]))
+    blew_up = max(seq) > blowup * initial
+    if reached and not blew_up:
+        status = "ok"
+        verdict = (f"The model memorized {n} rows: 100% training accuracy after {needed} epochs "
+                   f"(loss {initial:.3g} -> {final:.3g}). The model and the training loop can learn; "
+                   "now find the learning rate on the full data.")
+    elif diverged or blew_up or rises > len(losses) / 3:
+        status = "lr too high"
+        got = (f"accuracy reached 100% only after that" if reached
+               else f"accuracy stalled at {max(accs, default=0):.0%}")
+        verdict = (f"The loss {'became non-finite' if diverged else 'blew up or oscillated'} "
+                   f"(initial {initial:.3g}, peak {max(v for v in seq if math.isfinite(v)):.3g}, rose in "
+                   f"{rises} of {len(losses)} epochs) and {got}: "
+                   f"the learning rate ({_lr_of(trainer)}) looks too high. Try 10x smaller.")
+    elif final > stuck * initial:
+        status = "lr too low"
+        verdict = (f"After {len(losses)} epochs the loss barely moved ({initial:.4g} -> {final:.4g}) and "
+                   f"accuracy is {max(accs, default=0):.0%}: the learning rate ({_lr_of(trainer)}) looks "
+                   "too low. Try 10x larger.")
+    else:
+        init = check_initial_loss(trainer, Xs, ys)
+        if init.status == "too high":
+            status = "init off"
+            verdict = (f"Accuracy reached only {max(accs, default=0):.0%} and the initial loss {initial:.3g} is "
+                       f"too high for an untrained model: the init scale is off. {init.verdict}")
+        else:
+            status = "too slow"
+            verdict = (f"The loss falls ({initial:.3g} -> {final:.3g}) but accuracy reached only "
+                       f"{max(accs, default=0):.0%} in {len(losses)} epochs: train longer, raise the "
+                       "learning rate a little, or add units.")
+    return OverfitReport(reached=reached, epochs_needed=needed, losses=losses, accuracies=accs,
+                         initial_loss=initial, final_loss=final, diverged=diverged, status=status,
+                         verdict=verdict)
+
+
+def _lr_of(trainer):
+    if isinstance(trainer.schedule, schedules.Constant):
+        return f"lr={trainer.schedule.lr:g}"
+    return f"lr={trainer.optimizer.lr:g}" if trainer.schedule is None else "the schedule's"
+
+
+# ------------------------------------------------------------------------------ 3. LR range
+
+@dataclasses.dataclass
+class LRFinderReport:
+    """The learning-rate range test.
+
+    Fields:
+        lrs, losses: the learning rate and the minibatch loss of every step taken.
+        smoothed: the centered moving average of the losses.
+        steepest_lr: where the smoothed loss falls fastest against log(lr).
+        min_loss_lr: where the smoothed loss is lowest.
+        suggested_lr: the recommendation (see lr_finder's `suggest`).
+        stopped_at: the lr at which the sweep stopped because the loss exploded (None: it
+            reached lr_max).
+        verdict: the plain-language reading of the curve.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    steepest_lr: float
+    min_loss_lr: float
+    suggested_lr: float
+    stopped_at: float
+    verdict: str
+
+    def plot(self, path=None):
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        ax.plot(self.lrs, self.losses, color="C7", lw=0.7, alpha=0.6, label="minibatch loss")
+        ax.plot(self.lrs, self.smoothed, color="C0", label="smoothed")
+        ax.axvline(self.suggested_lr, color="C2", ls="--", label=f"suggested {self.suggested_lr:.2g}")
+        ax.axvline(self.min_loss_lr, color="C3", ls=":", label=f"min loss {self.min_loss_lr:.2g}")
+        ax.set_xscale("log")
+        lo, hi = np.nanmin(self.smoothed), np.nanmax(self.smoothed[: max(1, len(self.smoothed) // 10)])
+        if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+            ax.set_ylim(lo - 0.1 * (hi - lo), hi + 0.5 * (hi - lo))
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss")
+        ax.set_title("learning-rate range test")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return _finish(fig, path)
+
+
+def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32, optimizer=None,
+              loss="cross_entropy", beta=0.9, explode=4.0, suggest="steepest", seed=0, executor="auto",
+              dtype="float32"):
+    """Step 3: the learning-rate range test (L. Smith, 2015; fastai's lr_find).
+
+    The rate grows exponentially from lr_min to lr_max over `steps` minibatch steps,
+    lr_k = lr_min * (lr_max / lr_min)^(k / (steps - 1)) — a trainart.schedules.Exponential with
+    gamma = (lr_max / lr_min)^(1 / (steps - 1)) and interval="step", one step per fit call.
+    The sweep stops once the running average e_k = beta e_{k-1} + (1 - beta) loss_k (divided
+    by 1 - beta^(k+1)) exceeds `explode` times its minimum, or the loss is non-finite.
+
+    The curve is then smoothed by a centered moving average over 2 * max(2, steps // 40) + 1
+    steps (no lag behind the lr). Suggestions: "steepest" (default) is the lr where
+    d smoothed / d ln(lr) is most negative, among the points before the minimum where the
+    curve has come down by a tenth of its drop from the start (the median of the first 10%); "min/10" is a tenth of the lr of the lowest smoothed loss. The report holds both.
+
+    Args:
+        model: a Sequential, a Trainer, or a function returning one (a fresh one is needed:
+            the sweep trains it).
+        X, y: training data (cycled through in random minibatches).
+        lr_min, lr_max, steps: the sweep. batch_size: rows per step.
+        optimizer: for a Sequential (default Adam).
+        beta, explode: smoothing and stopping.
+        suggest: "steepest" or "min/10".
+
+    Returns:
+        LRFinderReport.
+    """
+    if not 0 < lr_min < lr_max:
+        raise ValueError(f"lr_finder needs 0 < lr_min < lr_max, got {lr_min}, {lr_max}")
+    steps = int(steps)
+    if steps < 5:
+        raise ValueError(f"steps must be >= 5, got {steps}")
+    if suggest not in ("steepest", "min/10"):
+        raise ValueError(f"suggest must be 'steepest' or 'min/10', got {suggest!r}")
+    trainer = _build(model, loss=loss, optimizer=optimizer, lr=None, seed=seed, executor=executor, dtype=dtype)
+    gamma = (lr_max / lr_min) ** (1.0 / (steps - 1))
+    trainer.schedule = schedules.Exponential(lr_min, gamma, interval="step")
+    X = np.asarray(X)
+    y = _targets(y)
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(X)) for _ in range(-(-steps * batch_size // len(X)) + 1)])
+    lrs, losses = [], []
+    avg, best, stopped = 0.0, math.inf, None
+    for k in range(steps):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        lr_k = lr_min * gamma ** k
+        try:
+            hist = trainer.fit(X[rows], y[rows], epochs=k + 1, initial_epoch=k, batch_size=len(rows),
+                               shuffle=False, verbose=0)
+            value = float(hist.step_losses[-1][0])
+        except TrainingDiverged:
+            value = math.inf
+        if not math.isfinite(value):
+            stopped = lr_k
+            break
+        avg = beta * avg + (1 - beta) * value
+        s = avg / (1 - beta ** (k + 1))
+        lrs.append(lr_k)
+        losses.append(value)
+        best = min(best, s)
+        if k > 0 and s > explode * best:
+            stopped = lr_k
+            break
+    lrs, losses = np.array(lrs), np.array(losses)
+    if len(losses) < 5:
+        raise RuntimeError(f"the loss exploded within {len(losses)} steps of lr_min={lr_min:g}: lower lr_min")
+    # A centered moving average: unlike the running EMA it does not lag behind the lr, so the
+    # steepest point is not shifted to larger rates.
+    w = max(2, steps // 40)
+    smooth = np.array([losses[max(0, i - w):i + w + 1].mean() for i in range(len(losses))])
+    i_min = int(np.argmin(smooth))
+    grad = np.gradient(smooth, np.log(lrs))
+    # Minibatch noise makes spurious slopes on the flat start: look for the steepest point only
+    # where the curve has already come down by a tenth of its total drop.
+    start = float(np.median(smooth[: max(3, steps // 10)]))
+    cand = np.flatnonzero(smooth[: i_min + 1] <= start - 0.1 * (start - smooth[i_min]))
+    i_steep = int(cand[np.argmin(grad[cand])]) if len(cand) else i_min
+    steepest, min_lr = float(lrs[i_steep]), float(lrs[i_min])
+    suggested = steepest if suggest == "steepest" else min_lr / 10
+    fell = smooth[i_min] < 0.75 * start        # a smaller dip is minibatch noise
+    if not fell:
+        verdict = (f"The loss never fell clearly between lr={lr_min:g} and {lrs[-1]:.3g} "
+                   f"(smoothed {start:.3g} -> min {smooth[i_min]:.3g}): check the data, labels and init "
+                   "(steps 1 and 2), or sweep a wider range or for more steps.")
+    else:
+        end = f"it explodes past lr~{stopped:.3g}" if stopped is not None else f"it had not exploded by lr={lr_max:g}"
+        verdict = (f"The loss falls fastest at lr~{steepest:.3g} and is lowest at lr~{min_lr:.3g}; {end}. "
+                   f"Suggested lr: {suggested:.3g}. Next, search lr in [{suggested / 10:.2g}, "
+                   f"{min(suggested * 10, min_lr):.2g}] on a log scale, coarse to fine.")
+    return LRFinderReport(lrs=lrs, losses=losses, smoothed=smooth, steepest_lr=steepest, min_loss_lr=min_lr,
+                          suggested_lr=suggested, stopped_at=stopped, verdict=verdict)
+
+
+# ------------------------------------------------------------------ 4. coarse-to-fine search
+
+class LRObjective:
+    """Objective for coarse_to_fine_lr: train a fresh trainer with params["lr"] (and any other
+    params that are Trainer-independent fit options: batch_size, epochs) and return the
+    monitored validation value; reports every epoch so Optuna pruners work. Picklable when
+    the model spec is (a Sequential always is)."""
+
+    def __init__(self, model, X, y, validation_data, *, loss, optimizer, epochs, batch_size, monitor, seed,
+                 executor, dtype):
+        self.model, self.X, self.y, self.validation_data = model, X, y, validation_data
+        self.loss, self.optimizer, self.epochs, self.batch_size = loss, optimizer, epochs, batch_size
+        self.monitor, self.seed, self.executor, self.dtype = monitor, seed, executor, dtype
+
+    def __call__(self, params, trial):
+        from .tune import ReportCallback
+
+        trainer = _build(self.model, loss=self.loss, optimizer=self.optimizer, lr=params["lr"], seed=self.seed,
+                         executor=self.executor, dtype=self.dtype)
+        cb = ReportCallback(trial, self.monitor)
+        try:
+            hist = trainer.fit(self.X, self.y, epochs=int(params.get("epochs", self.epochs)),
+                               batch_size=int(params.get("batch_size", self.batch_size)),
+                               validation_data=self.validation_data, callbacks=[cb], verbose=0)
+        except TrainingDiverged:
+            return math.inf if not self.monitor.endswith("accuracy") else 0.0
+        return float(hist.history[self.monitor][-1])
+
+
+@dataclasses.dataclass
+class LRSearchReport:
+    """Coarse-to-fine search of the learning rate.
+
+    Fields:
+        best_lr: the lr of the best trial. best_value: its monitored value.
+        result: the trainart.tune SearchResult (trials, boxes per round, plot()).
+        verdict: the plain-language summary.
+    """
+
+    best_lr: float
+    best_value: float
+    result: object
+    verdict: str
+
+    def plot(self, path=None):
+        return self.result.plot(path)
+
+
+def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), epochs=10, batch_size=32,
+                      n_trials=12, rounds=2, top_k=3, shrink=0.5, monitor="val_loss", optimizer=None,
+                      loss="cross_entropy", seed=0, n_jobs=1, extra_space=None, executor="auto",
+                      dtype="float32"):
+    """Step 4: search the learning rate in `lr_range` (e.g. the lr_finder's suggestion / 10 to
+    x 10) log-uniformly and coarse to fine with trainart.tune.search(strategy="coarse_to_fine").
+
+    Each trial trains a fresh model for `epochs` epochs and scores `monitor` on
+    `validation_data` after the last epoch (minimized, maximized for an accuracy). A
+    diverged trial scores inf. `extra_space` adds dimensions (only "epochs" and "batch_size"
+    are understood by the built-in objective; write your own objective with
+    trainart.tune.search for more).
+
+    Returns:
+        LRSearchReport.
+    """
+    from . import tune
+
+    lo, hi = lr_range
+    space = {"lr": tune.LogUniform(lo, hi)}
+    space.update(extra_space or {})
+    objective = LRObjective(model, X, y, validation_data, loss=loss, optimizer=optimizer, epochs=epochs,
+                            batch_size=batch_size, monitor=monitor, seed=seed, executor=executor, dtype=dtype)
+    direction = "maximize" if monitor.endswith("accuracy") else "minimize"
+    result = tune.search(objective, space, "coarse_to_fine", n_trials, direction=direction, seed=seed,
+                         n_jobs=n_jobs, rounds=rounds, top_k=top_k, shrink=shrink)
+    best_lr = float(result.best_params["lr"])
+    last = result.boxes[-1]["lr"]
+    box = f"[{last.low:.3g}, {last.high:.3g}]" if isinstance(last, tune.Uniform) else f"{last!r}"
+    edge = ""
+    if best_lr < lo * (hi / lo) ** 0.05 or best_lr > hi / (hi / lo) ** 0.05:
+        edge = " The best lr lies at the edge of the range: widen lr_range on that side and search again."
+    verdict = (f"Best lr {best_lr:.3g} gives {monitor} {result.best_value:.4g} after {epochs} epochs "
+               f"({len(result.trials)} trials in {rounds} rounds, last box {box}).{edge}")
+    return LRSearchReport(best_lr=best_lr, best_value=float(result.best_value), result=result, verdict=verdict)

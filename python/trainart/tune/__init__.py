@@ -1,0 +1,26 @@
+"""Hyperparameter search: spaces, grid / random / coarse-to-fine strategies in trainart, and
+Optuna (TPE, pruners, shared storages) as an optional extra (pip install trainart[tune])."""
+
+from .callbacks import ReportCallback
+from .results import SearchResult, TrialRecord, Trials
+from .search import search
+from .spaces import Choice, IntUniform, LogUniform, Uniform
+from .trial import Trial, TrialPruned
+
+
+def load_study(space, storage, study_name, direction=None):
+    """The SearchResult of a study in an Optuna storage (e.g. one filled by several machines).
+
+    Args:
+        space: the space the study was searched with (decodes choices, adds fixed values).
+        storage: as for `search` (URL, journal file, storage object).
+        study_name: the study's name.
+        direction: default: the study's own.
+    """
+    from . import _optuna
+
+    return _optuna.load_result(space, storage, study_name, direction=direction)
+
+
+__all__ = ["search", "load_study", "Uniform", "LogUniform", "IntUniform", "Choice", "Trial",
+           "TrialPruned", "ReportCallback", "SearchResult", "Trials", "TrialRecord"]

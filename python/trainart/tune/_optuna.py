@@ -1,0 +1,268 @@
+"""Optuna glue: the space as trial.suggest_* calls, storages (RDB URLs, journal files), and an
+ask/tell loop that several processes can run on one study while finishing exactly n_trials."""
+
+import dataclasses
+import os
+import tempfile
+import time
+import warnings
+
+from . import spaces as sp
+from .results import SearchResult, TrialRecord
+from .trial import OptunaTrial
+
+__all__ = ["require", "make_storage", "Settings", "run", "load_result"]
+
+# A user attribute marking a trial that lost the race for the last places of a shared study:
+# it was created but never run, and is excluded from every count and result.
+SURPLUS = "trainart_surplus"
+ERROR = "trainart_error"
+
+
+def require():
+    """Import optuna, or raise an ImportError naming the extra to install."""
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("strategy='optuna' and shared storages need Optuna: pip install trainart[tune]") from None
+    return optuna
+
+
+def make_storage(storage):
+    """An Optuna storage from a URL ("sqlite:///x.db"), a journal file ("journal:PATH" or a path
+    ending in .log/.journal/.jsonl) or a storage object (None: in memory)."""
+    optuna = require()
+    if storage is None or not isinstance(storage, (str, os.PathLike)):
+        return storage
+    storage = os.fspath(storage)
+    path = storage[len("journal:"):] if storage.startswith("journal:") else None
+    if path is None and "://" not in storage and storage.endswith((".log", ".journal", ".jsonl")):
+        path = storage
+    if path is None:
+        return storage
+    journal = optuna.storages.journal if hasattr(optuna.storages, "journal") else None
+    if journal is not None and hasattr(journal, "JournalFileBackend"):      # optuna >= 4.0
+        backend = journal.JournalFileBackend(path)
+    else:                                                                   # optuna 3.x
+        backend = optuna.storages.JournalFileStorage(path)
+    return optuna.storages.JournalStorage(backend)
+
+
+@dataclasses.dataclass
+class Settings:
+    space: dict
+    n_trials: int
+    direction: str
+    seed: int
+    storage: object
+    study_name: str
+    sampler: object
+    pruner: object
+    mode: str                      # "optuna" | "random" | "grid"
+    grid: list = None
+
+
+def _suggest(trial, space, settings):
+    """Params for this trial; Optuna stores numbers as is and non-primitive choices as indices."""
+    params = {}
+    if settings.mode == "grid":
+        for k, v in space.items():
+            if sp.is_dimension(v):
+                pts = _grid_axis(settings.grid, k)
+                params[k] = pts[trial.suggest_categorical(k, list(range(len(pts))))]
+            else:
+                params[k] = v
+        return params
+    for k, v in space.items():
+        if isinstance(v, sp.IntUniform):
+            params[k] = trial.suggest_int(k, v.low, v.high, log=v.log)
+        elif isinstance(v, sp.Uniform):
+            params[k] = trial.suggest_float(k, v.low, v.high, log=v.log)
+        elif isinstance(v, sp.Choice):
+            if v.primitive():
+                params[k] = trial.suggest_categorical(k, v.options)
+            else:
+                params[k] = v.options[trial.suggest_categorical(k, list(range(len(v.options))))]
+        elif sp.is_dimension(v):
+            raise TypeError(f"space[{k!r}]: {type(v).__name__} has no Optuna equivalent")
+        else:
+            params[k] = v
+    return params
+
+
+def _grid_axis(grid, name):
+    seen = []
+    for p in grid:
+        if not any(p[name] is s or p[name] == s for s in seen):
+            seen.append(p[name])
+    return seen
+
+
+def _decode(space, settings, optuna_params):
+    params = {}
+    for k, v in space.items():
+        if k not in optuna_params:
+            params[k] = None if sp.is_dimension(v) else v
+        elif settings.mode == "grid" and sp.is_dimension(v):
+            params[k] = _grid_axis(settings.grid, k)[optuna_params[k]]
+        elif isinstance(v, sp.Choice) and not v.primitive():
+            params[k] = v.options[optuna_params[k]]
+        else:
+            params[k] = optuna_params[k]
+    return params
+
+
+def _sampler(settings, worker, shared):
+    optuna = require()
+    if settings.sampler is not None:
+        if worker > 0 or shared:
+            # a sampler pickled into each worker would propose the same params in every one
+            settings.sampler.reseed_rng()
+        return settings.sampler
+    # With a shared study the order in which workers finish changes what a sampler sees, so
+    # runs are not reproducible anyway; mixing in the process id keeps workers' draws apart.
+    seed = settings.seed if not shared else (settings.seed * 1_000_003 + os.getpid() * 7919 + worker) % 2**32
+    if settings.mode == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if settings.mode == "grid":
+        search_space = {k: list(range(len(_grid_axis(settings.grid, k))))
+                        for k, v in settings.space.items() if sp.is_dimension(v)}
+        return optuna.samplers.GridSampler(search_space, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _study(settings, storage, worker, shared):
+    optuna = require()
+    pruner = settings.pruner if settings.pruner is not None else optuna.pruners.MedianPruner()
+    sampler = _sampler(settings, worker, shared)
+    for attempt in range(6):
+        try:
+            return optuna.create_study(storage=storage, study_name=settings.study_name,
+                                       direction=settings.direction, sampler=sampler, pruner=pruner,
+                                       load_if_exists=True)
+        except Exception as exc:
+            # Processes that open a new RDB file together race to create its schema (the loser
+            # gets an IntegrityError from sqlalchemy): once the winner is done, loading works.
+            if attempt == 5 or not _schema_race(exc):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _schema_race(exc):
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(names & {"IntegrityError", "OperationalError"})
+
+
+def _real_trials(study):
+    return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
+
+
+def work(objective, settings, storage, worker=0, shared=False):
+    """The ask/tell loop of one process. Before each ask it counts the study's trials in every
+    state; after the ask, a trial with n_trials real trials numbered before it is a surplus
+    one (another process took the last place in between): it is closed as failed with the
+    SURPLUS mark, without running the objective. Returns the study."""
+    from .search import run_trial
+
+    optuna = require()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = make_storage(storage)
+    study = _study(settings, storage, worker, shared)
+    ran = 0
+    while len(_real_trials(study)) < settings.n_trials:
+        ot = study.ask()
+        before = sum(1 for t in _real_trials(study) if t.number < ot.number)
+        if before >= settings.n_trials:
+            ot.set_user_attr(SURPLUS, True)
+            study.tell(ot, state=optuna.trial.TrialState.FAIL)
+            break
+        try:
+            params = _suggest(ot, settings.space, settings)
+        except Exception:
+            study.tell(ot, state=optuna.trial.TrialState.FAIL)
+            raise
+        rec = run_trial(objective, ot.number, params, trial=OptunaTrial(ot, params))
+        if rec.state == "complete":
+            study.tell(ot, rec.value)
+        elif rec.state == "pruned":
+            study.tell(ot, state=optuna.trial.TrialState.PRUNED)
+        else:
+            ot.set_user_attr(ERROR, rec.error[-2000:])
+            study.tell(ot, state=optuna.trial.TrialState.FAIL)
+        ran += 1
+    return study
+
+
+def pool_work(objective, settings, storage, worker, shared):
+    """`work` in a pool worker (returns nothing: a study does not cross processes)."""
+    work(objective, settings, storage, worker, shared)
+
+
+def run(objective, settings, n_jobs=1, start_method="spawn"):
+    """Run the study in this process (n_jobs=1) or in n_jobs worker processes on one storage
+    (a temporary journal file when none is given), then read every trial back."""
+    require()
+    shared = settings.storage is not None
+    tmpdir = None
+    storage = settings.storage
+    if n_jobs > 1 and storage is None:
+        tmpdir = tempfile.TemporaryDirectory(prefix="trainart-tune-")
+        storage = "journal:" + os.path.join(tmpdir.name, "study.log")
+        if settings.study_name is None:
+            settings = dataclasses.replace(settings, study_name="trainart")
+    try:
+        if n_jobs == 1:
+            study = work(objective, settings, storage, 0, shared)
+        else:
+            from .search import make_pool
+
+            pool = make_pool(n_jobs, start_method)
+            try:
+                futures = [pool.submit(pool_work, objective, settings, storage, w, True) for w in range(n_jobs)]
+                for f in futures:
+                    f.result()
+            finally:
+                pool.shutdown()
+            optuna = require()
+            storage_obj = make_storage(storage)
+            study = optuna.load_study(study_name=settings.study_name, storage=storage_obj)
+            if tmpdir is not None:
+                # the temporary journal goes away: keep the study in memory
+                memory = optuna.storages.InMemoryStorage()
+                optuna.copy_study(from_study_name=settings.study_name, from_storage=storage_obj,
+                                  to_storage=memory)
+                study = optuna.load_study(study_name=settings.study_name, storage=memory)
+        result = load_result(settings.space, study=study, settings=settings, direction=settings.direction)
+    finally:
+        if tmpdir is not None:
+            tmpdir.cleanup()
+    from .search import _check_some_completed
+
+    _check_some_completed(result)
+    return result
+
+
+def load_result(space, storage=None, study_name=None, settings=None, direction=None, study=None):
+    """A SearchResult of every real trial of a stored study (e.g. after workers on several
+    machines finished). `space` decodes the stored params and adds the fixed values."""
+    optuna = require()
+    if settings is None:
+        settings = Settings(space=space, n_trials=0, direction=direction, seed=0, storage=None,
+                            study_name=study_name, sampler=None, pruner=None, mode="optuna")
+    if study is None:
+        study = optuna.load_study(study_name=study_name, storage=make_storage(storage))
+    states = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
+              optuna.trial.TrialState.FAIL: "failed"}
+    records = []
+    for t in _real_trials(study):
+        if t.state not in states:
+            warnings.warn(f"trial {t.number} is {t.state.name} (a worker still running, or one that died)")
+            continue
+        dur = t.duration.total_seconds() if t.duration is not None else 0.0
+        records.append(TrialRecord(number=t.number, params=_decode(space, settings, t.params),
+                                   value=t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
+                                   state=states[t.state], duration=dur,
+                                   intermediate=dict(t.intermediate_values), error=t.user_attrs.get(ERROR)))
+    direction = direction or ("maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize")
+    return SearchResult(records, direction, space, "optuna" if settings.mode == "optuna" else settings.mode,
+                        study=study)

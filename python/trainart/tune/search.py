@@ -1,0 +1,309 @@
+"""`search`: runs an objective over a space with a grid, random, coarse-to-fine or Optuna
+strategy, in this process or in worker processes that share the cores."""
+
+import concurrent.futures
+import math
+import multiprocessing
+import numbers
+import os
+import pickle
+import time
+import traceback
+import warnings
+
+import numpy as np
+
+from . import spaces as sp
+from .estimator import CVObjective, is_estimator
+from .results import SearchResult, TrialRecord
+from .trial import Trial, TrialPruned
+
+__all__ = ["search"]
+
+STRATEGIES = ("random", "grid", "coarse_to_fine", "optuna")
+
+
+def search(objective, space, strategy="random", n_trials=None, *, direction=None, seed=0, n_jobs=1,
+           storage=None, study_name=None, sampler=None, pruner=None, rounds=3, top_k=3, shrink=0.5,
+           num=None, grid_points=None, X=None, y=None, cv=3, scoring=None, start_method="spawn"):
+    """Search hyperparameters.
+
+    Args:
+        objective: a callable ``objective(params, trial) -> float`` (``trial.report(value,
+            step)`` for intermediate values, ``trial.should_prune()``, raise
+            ``trainart.tune.TrialPruned`` to stop a condemned trial), or an sklearn-style
+            estimator, then scored by ``sklearn.model_selection.cross_val_score`` on X, y with
+            ``cv`` and ``scoring`` (needs scikit-learn), its params set with ``set_params``.
+        space: dict name -> Uniform | LogUniform | IntUniform | Choice | fixed value (any
+            other value, lists included, is passed through unchanged).
+        strategy: "random" (independent draws; log-uniform for log ranges), "grid" (every
+            combination of the grid points), "coarse_to_fine" (random rounds in ever smaller
+            boxes around the top_k trials), or "optuna" (TPE by default; any sampler and pruner).
+        n_trials: trials in all (default 20; grid: the grid size, leave unset). With a shared
+            Optuna storage, trials in total for the study, over every process using it.
+        direction: "minimize" or "maximize" (default: minimize for callables, maximize for
+            estimators, whose scores are higher-is-better).
+        seed: seeds the random draws (and the default Optuna sampler).
+        n_jobs: worker processes (start method `start_method`; trials and objectives are
+            pickled, so the objective must be a module-level function or a picklable object, and
+            a script must guard its entry point with ``if __name__ == "__main__":``). Each
+            worker gets max(1, cpu_count // n_jobs) threads: OMP_NUM_THREADS and
+            OPENBLAS_NUM_THREADS are set for it and trainart.set_num_threads is called.
+        storage: Optuna storage shared by processes or machines: an RDB URL such as
+            ``"sqlite:///study.db"``, a journal file (``"journal:PATH"``, or a path ending in
+            .log / .journal / .jsonl), or an optuna storage object. Implies the Optuna
+            backend (strategy "random" and "grid" then use Optuna's Random/GridSampler).
+            The study is loaded if it exists.
+        study_name: the Optuna study name (needed to share a study through a storage).
+        sampler, pruner: Optuna sampler (default TPESampler(seed)) and pruner (default
+            MedianPruner()).
+        rounds, top_k, shrink: coarse_to_fine: the number of rounds (n_trials split evenly,
+            the remainder going to the first), the trials the next box is drawn around, and
+            the largest width of a new box relative to the previous one (in log space for
+            log ranges).
+        num: grid: the number of points of every continuous range that sets none itself.
+        grid_points: grid: dict name -> list of points overriding the space's.
+        X, y, cv, scoring: for an estimator objective.
+        start_method: "spawn" (default) or "forkserver" for n_jobs > 1.
+
+    Returns:
+        SearchResult (best_params, best_value, trials, plot()).
+
+    Raises:
+        ImportError: strategy "optuna" or a storage without Optuna installed (pip install
+            trainart[tune]); an estimator without scikit-learn (pip install trainart[sklearn]).
+        RuntimeError: every trial failed (the first error is chained).
+    """
+    space = sp.check_space(space)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}; got {strategy!r}")
+    if is_estimator(objective):
+        if X is None or y is None:
+            raise ValueError("an estimator objective needs X= and y= (scored by cross-validation)")
+        objective = CVObjective(objective, X, y, cv=cv, scoring=scoring)
+        direction = "maximize" if direction is None else direction
+    elif not callable(objective):
+        raise TypeError(f"objective must be a callable (params, trial) -> float or an sklearn estimator, "
+                        f"got {type(objective).__name__}")
+    elif X is not None or y is not None:
+        raise ValueError("X and y are for an estimator objective; a callable objective holds its own data")
+    direction = "minimize" if direction is None else direction
+    if direction not in ("minimize", "maximize"):
+        raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    n_jobs = _positive_int(n_jobs, "n_jobs")
+    if start_method not in ("spawn", "forkserver"):
+        raise ValueError(f"start_method must be 'spawn' or 'forkserver', got {start_method!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+
+    if strategy == "grid":
+        if n_trials is not None:
+            raise ValueError("grid search runs every combination of the grid points; leave n_trials unset")
+        param_list = sp.grid(space, num=num, points=grid_points)
+    else:
+        n_trials = 20 if n_trials is None else _positive_int(n_trials, "n_trials")
+    if n_jobs > 1:
+        _check_picklable(objective)
+
+    if strategy == "optuna" or storage is not None:
+        if strategy == "coarse_to_fine":
+            raise ValueError("coarse_to_fine runs in trainart; a shared storage needs strategy 'optuna', "
+                             "'random' or 'grid'")
+        from . import _optuna
+
+        settings = _optuna.Settings(
+            space=space, n_trials=len(param_list) if strategy == "grid" else n_trials, direction=direction,
+            seed=seed, storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
+            mode="grid" if strategy == "grid" else strategy,
+            grid=param_list if strategy == "grid" else None)
+        return _optuna.run(objective, settings, n_jobs=n_jobs, start_method=start_method)
+    if sampler is not None or pruner is not None or study_name is not None:
+        raise ValueError("sampler, pruner and study_name are Optuna settings: use strategy='optuna'")
+
+    runner = _Runner(objective, n_jobs, start_method)
+    try:
+        if strategy == "grid":
+            records = runner.run(param_list, start=0)
+            result = SearchResult(records, direction, space, strategy)
+        elif strategy == "random":
+            rng = np.random.default_rng(seed)
+            records = runner.run([sp.sample(space, rng) for _ in range(n_trials)], start=0)
+            result = SearchResult(records, direction, space, strategy)
+        else:
+            result = _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shrink)
+    finally:
+        runner.close()
+    _check_some_completed(result)
+    return result
+
+
+def _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shrink):
+    rounds = _positive_int(rounds, "rounds")
+    top_k = _positive_int(top_k, "top_k")
+    if isinstance(shrink, bool) or not isinstance(shrink, numbers.Real) or not 0 < shrink < 1:
+        raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
+    if n_trials < rounds:
+        raise ValueError(f"coarse_to_fine needs n_trials >= rounds ({rounds}), got {n_trials}")
+    sizes = [n_trials // rounds] * rounds
+    sizes[0] += n_trials - sum(sizes)
+    rng = np.random.default_rng(seed)
+    box, boxes, records = dict(space), [], []
+    for r, size in enumerate(sizes):
+        boxes.append(box)
+        new = runner.run([sp.sample(box, rng) for _ in range(size)], start=len(records), round=r)
+        records += new
+        if r + 1 == rounds:
+            break
+        # rank only the trials inside the current box: they are the ones this round refines
+        inside = [t for t in records if t.state == "complete" and _in_box(box, t.params)]
+        if not inside:
+            warnings.warn(f"coarse_to_fine round {r}: no trial completed; the box stays as it is")
+            continue
+        inside.sort(key=lambda t: t.value, reverse=(direction == "maximize"))
+        top = [t.params for t in inside[:top_k]]
+        box = sp.shrink_box(box, top, top[0], shrink)
+    return SearchResult(records, direction, space, "coarse_to_fine", boxes=boxes)
+
+
+def _in_box(box, params):
+    for k, dim in box.items():
+        v = params[k]
+        if isinstance(dim, sp._Range):
+            if not dim.low <= v <= dim.high:
+                return False
+        elif isinstance(dim, sp.Choice):
+            try:
+                dim.index(v)
+            except ValueError:
+                return False
+    return True
+
+
+def _check_some_completed(result):
+    if result.best_trial is None and len(result.trials):
+        failed = result.trials.where("failed")
+        if failed and len(failed) == len(result.trials):
+            raise RuntimeError(f"every trial failed; the first error:\n{failed[0].error}")
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _check_picklable(objective):
+    try:
+        pickle.dumps(objective)
+    except Exception as exc:
+        raise TypeError("n_jobs > 1 runs trials in worker processes, so the objective must be picklable "
+                        "(a module-level function or an object of a module-level class, not a lambda, "
+                        f"closure or local function): {exc}") from exc
+
+
+# ----------------------------------------------------------------------------- running trials
+
+def run_trial(objective, number, params, round=0, trial=None):
+    """Call the objective once and record the outcome (exceptions become pruned/failed states)."""
+    trial = Trial(number, params) if trial is None else trial
+    t0 = time.perf_counter()
+    record = TrialRecord(number=number, params=dict(params), round=round)
+    try:
+        value = objective(dict(params), trial)
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+            raise TypeError(f"the objective must return a real number, got {type(value).__name__}")
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError("the objective returned NaN")
+        record.value = value
+    except Exception as exc:
+        if is_pruned(exc):
+            record.state = "pruned"
+        else:
+            record.state = "failed"
+            record.error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    record.duration = time.perf_counter() - t0
+    record.intermediate = dict(trial.intermediate)
+    return record
+
+
+def is_pruned(exc):
+    if isinstance(exc, TrialPruned):
+        return True
+    # optuna.TrialPruned (optuna.exceptions.TrialPruned), recognised without importing Optuna
+    return type(exc).__name__ == "TrialPruned" and type(exc).__module__.split(".")[0] == "optuna"
+
+
+def worker_threads(n_jobs):
+    return max(1, (os.cpu_count() or 1) // n_jobs)
+
+
+def init_worker(threads):
+    """Pool initializer: limit this worker's BLAS/OpenMP pools to its share of the cores."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import trainart
+
+    trainart.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:
+        pass
+
+
+class _EnvForChildren:
+    """Sets the thread variables in os.environ while worker processes start, so they read them
+    before any library does (the initializer sets them again for safety)."""
+
+    def __init__(self, threads):
+        self.threads = str(threads)
+        self.saved = {}
+
+    def __enter__(self):
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            self.saved[var] = os.environ.get(var)
+            os.environ[var] = self.threads
+        return self
+
+    def __exit__(self, *exc):
+        for var, v in self.saved.items():
+            if v is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = v
+
+
+def make_pool(n_jobs, start_method):
+    threads = worker_threads(n_jobs)
+    ctx = multiprocessing.get_context(start_method)
+    with _EnvForChildren(threads):
+        pool = concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=init_worker,
+                                                      initargs=(threads,))
+        # start every worker now, while the variables are set
+        list(pool.map(_noop, range(n_jobs)))
+    return pool
+
+
+def _noop(i):
+    return i
+
+
+class _Runner:
+    """Runs lists of parameter dicts in this process (n_jobs=1) or in a process pool."""
+
+    def __init__(self, objective, n_jobs, start_method):
+        self.objective = objective
+        self.pool = make_pool(n_jobs, start_method) if n_jobs > 1 else None
+
+    def run(self, param_list, start, round=0):
+        if self.pool is None:
+            return [run_trial(self.objective, start + i, p, round) for i, p in enumerate(param_list)]
+        futures = [self.pool.submit(run_trial, self.objective, start + i, p, round)
+                   for i, p in enumerate(param_list)]
+        return [f.result() for f in futures]
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown()

@@ -1,0 +1,452 @@
+"""Tests of trainart.tune: spaces, grid / random / coarse-to-fine strategies, results, worker
+processes, ReportCallback, and the Optuna glue (pruning, shared storages)."""
+
+import itertools
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import trainart as ta
+import trainart.tune as tt
+from trainart.tune import spaces as sp
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# -------------------------------------------------------------------- picklable objectives
+
+def quadratic_log_lr(params, trial):
+    """Minimum 0 at lr = 10^-2.5, u = 0.3."""
+    return (math.log10(params["lr"]) + 2.5) ** 2 + (params.get("u", 0.3) - 0.3) ** 2
+
+
+def threads_objective(params, trial):
+    trial.report(float(os.environ.get("OMP_NUM_THREADS", "-1")), 0)
+    trial.report(float(ta.get_num_threads()), 1)
+    return params["x"]
+
+
+def pruning_curve(params, trial):
+    """Hopeless unless x < 0.15: the curve settles at 5 + 10 x instead of 0."""
+    level = 0.0 if params["x"] < 0.15 else 5.0 + 10.0 * params["x"]
+    value = None
+    for step in range(20):
+        value = level + 1.0 / (step + 1)
+        trial.report(value, step)
+        if trial.should_prune():
+            raise tt.TrialPruned()
+    return value
+
+
+# --------------------------------------------------------------------------------- spaces
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: tt.Uniform(1.0, 1.0), "low < high"),
+    (lambda: tt.Uniform(2.0, 1.0), "low < high"),
+    (lambda: tt.LogUniform(0.0, 1.0), "low > 0"),
+    (lambda: tt.LogUniform(-1.0, 1.0), "low > 0"),
+    (lambda: tt.Uniform(0.0, float("inf")), "high"),
+    (lambda: tt.Uniform(0.0, 1.0, num=0), "num"),
+    (lambda: tt.Uniform(0.0, 1.0, points=[0.5, 2.0]), "outside"),
+    (lambda: tt.IntUniform(0, 5, log=True), "low > 0"),
+    (lambda: tt.IntUniform(3, 3), "low < high"),
+    (lambda: tt.Choice([]), "at least one"),
+])
+def test_space_validation(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_space_type_errors():
+    with pytest.raises(TypeError, match="int"):
+        tt.IntUniform(0.5, 3)
+    with pytest.raises(TypeError, match="list"):
+        tt.Choice("abc")
+    with pytest.raises(TypeError, match="space"):
+        tt.search(quadratic_log_lr, [("lr", 1)])
+    with pytest.raises(ValueError, match="strategy"):
+        tt.search(quadratic_log_lr, {"lr": 1e-3}, strategy="bayes")
+
+
+# ----------------------------------------------------------------------------------- grid
+
+def test_grid_enumerates_exactly_the_product():
+    space = {"lr": tt.LogUniform(1e-4, 1e-1, num=4), "units": tt.IntUniform(1, 3),
+             "act": tt.Choice(["relu", "tanh"]), "epochs": 5, "sizes": [64, 10]}
+    calls = []
+
+    def objective(params, trial):
+        calls.append(params)
+        return quadratic_log_lr(params, trial)
+
+    result = tt.search(objective, space, strategy="grid")
+    lrs = [1e-4, 1e-3, 1e-2, 1e-1]
+    expected = list(itertools.product(lrs, [1, 2, 3], ["relu", "tanh"]))
+    got = [(p["lr"], p["units"], p["act"]) for p in calls]
+    assert len(got) == len(expected) == 24 == len(result.trials)
+    assert np.allclose([g[0] for g in got], [e[0] for e in expected], rtol=1e-12)
+    assert [g[1:] for g in got] == [e[1:] for e in expected]
+    assert all(p["epochs"] == 5 and p["sizes"] == [64, 10] for p in calls)
+    assert result.best_params["lr"] == pytest.approx(1e-3) or result.best_params["lr"] == pytest.approx(1e-2)
+    assert all(r.state == "complete" for r in result.trials)
+
+
+def test_grid_points_from_search_and_errors():
+    space = {"lr": tt.Uniform(0.0, 1.0), "k": tt.Choice([1, 2])}
+    with pytest.raises(ValueError, match="grid points"):
+        tt.search(lambda p, t: 0.0, space, strategy="grid")
+    with pytest.raises(ValueError, match="n_trials"):
+        tt.search(lambda p, t: 0.0, space, strategy="grid", num=3, n_trials=6)
+    r = tt.search(lambda p, t: p["lr"] * p["k"], space, strategy="grid", num=3)
+    assert sorted({t.params["lr"] for t in r.trials}) == [0.0, 0.5, 1.0] and len(r.trials) == 6
+    r = tt.search(lambda p, t: p["lr"], space, strategy="grid", grid_points={"lr": [0.25, 0.75]})
+    assert len(r.trials) == 4 and r.best_value == 0.25
+
+
+# --------------------------------------------------------------------------------- random
+
+def test_random_log_uniform_in_bounds_and_log_uniform():
+    from scipy import stats
+
+    space = {"lr": tt.LogUniform(1e-5, 1e-1), "x": tt.Uniform(-2.0, 3.0), "n": tt.IntUniform(1, 1000, log=True),
+             "c": tt.Choice(["a", "b", "c"])}
+    r = tt.search(lambda p, t: 0.0, space, n_trials=1000, seed=3)
+    lr = np.array([t.params["lr"] for t in r.trials])
+    x = np.array([t.params["x"] for t in r.trials])
+    n = np.array([t.params["n"] for t in r.trials])
+    assert lr.min() >= 1e-5 and lr.max() <= 1e-1
+    assert x.min() >= -2.0 and x.max() <= 3.0
+    assert n.min() >= 1 and n.max() <= 1000 and n.dtype.kind == "i"
+    u = (np.log(lr) - np.log(1e-5)) / (np.log(1e-1) - np.log(1e-5))
+    assert stats.kstest(u, "uniform").pvalue > 0.01
+    assert stats.kstest((x + 2.0) / 5.0, "uniform").pvalue > 0.01
+    # log-uniform integers: each of the three decades gets about a third
+    shares = [np.mean((n >= lo) & (n < 10 * lo)) for lo in (1, 10, 100)]
+    assert all(abs(s - 1 / 3) < 0.05 for s in shares), shares
+    assert set(t.params["c"] for t in r.trials) == {"a", "b", "c"}
+
+
+def test_random_linear_uniform_is_not_log_uniform():
+    """The kstest above can fail: linear draws over four decades are far from log-uniform."""
+    from scipy import stats
+
+    r = tt.search(lambda p, t: 0.0, {"lr": tt.Uniform(1e-5, 1e-1)}, n_trials=500, seed=0)
+    lr = np.array([t.params["lr"] for t in r.trials])
+    u = (np.log(lr) - np.log(1e-5)) / (np.log(1e-1) - np.log(1e-5))
+    assert stats.kstest(u, "uniform").pvalue < 1e-6
+
+
+def test_random_is_seeded():
+    space = {"lr": tt.LogUniform(1e-4, 1.0), "c": tt.Choice([1, 2, 3])}
+    a = tt.search(quadratic_log_lr, space, n_trials=10, seed=5)
+    b = tt.search(quadratic_log_lr, space, n_trials=10, seed=5)
+    c = tt.search(quadratic_log_lr, space, n_trials=10, seed=6)
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert [t.params for t in a.trials] != [t.params for t in c.trials]
+
+
+# ------------------------------------------------------------------------- coarse to fine
+
+def test_coarse_to_fine_nests_and_improves():
+    space = {"lr": tt.LogUniform(1e-6, 1.0), "u": tt.Uniform(-5.0, 5.0), "fixed": "x"}
+    r = tt.search(quadratic_log_lr, space, strategy="coarse_to_fine", n_trials=60, rounds=3, top_k=3,
+                  shrink=0.5, seed=1)
+    assert len(r.trials) == 60 and len(r.boxes) == 3
+    for outer, inner in zip(r.boxes, r.boxes[1:]):
+        for k in ("lr", "u"):
+            o, i = outer[k], inner[k]
+            assert o.low <= i.low < i.high <= o.high
+            lo, hi = (math.log(o.low), math.log(o.high)) if k == "lr" else (o.low, o.high)
+            ilo, ihi = (math.log(i.low), math.log(i.high)) if k == "lr" else (i.low, i.high)
+            assert ihi - ilo <= 0.5 * (hi - lo) + 1e-12
+    for t in r.trials:
+        box = r.boxes[t.round]
+        assert box["lr"].low <= t.params["lr"] <= box["lr"].high
+        assert box["u"].low <= t.params["u"] <= box["u"].high
+        assert t.params["fixed"] == "x"
+    best_round0 = min(t.value for t in r.trials if t.round == 0)
+    best_later = min(t.value for t in r.trials if t.round > 0)
+    assert best_later < best_round0
+    assert abs(math.log10(r.best_params["lr"]) + 2.5) < 0.3
+    # a plain random search with the same budget does worse on this function
+    plain = tt.search(quadratic_log_lr, space, n_trials=60, seed=1)
+    assert r.best_value < plain.best_value
+
+
+def test_coarse_to_fine_argument_checks():
+    space = {"lr": tt.LogUniform(1e-4, 1.0)}
+    with pytest.raises(ValueError, match="shrink"):
+        tt.search(quadratic_log_lr, space, strategy="coarse_to_fine", shrink=1.5)
+    with pytest.raises(ValueError, match="n_trials >= rounds"):
+        tt.search(quadratic_log_lr, space, strategy="coarse_to_fine", n_trials=2, rounds=3)
+
+
+def test_shrink_box_choice_and_int():
+    box = {"k": tt.Choice(["a", "b", "c"]), "n": tt.IntUniform(1, 100), "z": 3}
+    top = [{"k": "b", "n": 10, "z": 3}, {"k": "b", "n": 12, "z": 3}]
+    new = sp.shrink_box(box, top, top[0], 0.5)
+    assert new["k"] == "b" and new["z"] == 3
+    assert isinstance(new["n"], tt.IntUniform) and new["n"].low <= 10 and new["n"].high >= 12
+    assert new["n"].high - new["n"].low <= 50
+
+
+# ------------------------------------------------------------------------- trial outcomes
+
+def test_failed_and_pruned_trials_are_recorded():
+    def objective(params, trial):
+        if params["x"] < 0.3:
+            raise RuntimeError("boom")
+        if params["x"] > 0.7:
+            trial.report(1.0, 0)
+            raise tt.TrialPruned()
+        return params["x"]
+
+    r = tt.search(objective, {"x": tt.Uniform(0.0, 1.0)}, n_trials=30, seed=0)
+    states = {t.state for t in r.trials}
+    assert states == {"complete", "failed", "pruned"}
+    assert all("boom" in t.error for t in r.trials.where("failed"))
+    assert all(t.value is None and t.intermediate == {0: 1.0} for t in r.trials.where("pruned"))
+    assert 0.3 <= r.best_value <= 0.7
+    with pytest.raises(RuntimeError, match="every trial failed"):
+        tt.search(lambda p, t: 1 / 0, {"x": tt.Uniform(0.0, 1.0)}, n_trials=3)
+    with pytest.raises(RuntimeError, match="real number"):
+        tt.search(lambda p, t: "bad", {"x": tt.Uniform(0.0, 1.0)}, n_trials=2)
+
+
+def test_maximize_and_table():
+    r = tt.search(lambda p, t: -abs(p["x"] - 0.5), {"x": tt.Uniform(0.0, 1.0)}, n_trials=20, direction="maximize")
+    assert r.best_value == max(t.value for t in r.trials)
+    rows = r.trials.to_dicts()
+    assert set(rows[0]) >= {"number", "params_x", "value", "state", "duration"}
+    assert [row["number"] for row in rows] == list(range(20))
+    pd = pytest.importorskip("pandas")
+    df = r.trials.to_pandas()
+    assert isinstance(df, pd.DataFrame) and len(df) == 20
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = tt.search(quadratic_log_lr, {"lr": tt.LogUniform(1e-4, 1.0), "u": tt.Choice([0.1, 0.3])}, n_trials=8)
+    fig = r.plot(tmp_path / "search.png")
+    assert (tmp_path / "search.png").stat().st_size > 1000
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_xscale() == "linear"
+
+
+def test_plot_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    r = tt.search(quadratic_log_lr, {"lr": tt.LogUniform(1e-4, 1.0)}, n_trials=2)
+    with pytest.raises(ImportError, match=r"trainart\[plot\]"):
+        r.plot()
+
+
+# ------------------------------------------------------------------------ worker processes
+
+def test_n_jobs_workers_share_the_cores():
+    r = tt.search(threads_objective, {"x": tt.Uniform(0.0, 1.0)}, n_trials=6, n_jobs=2, seed=0)
+    assert len(r.trials) == 6 and all(t.state == "complete" for t in r.trials)
+    want = max(1, (os.cpu_count() or 1) // 2)
+    for t in r.trials:
+        assert t.intermediate[0] == want          # OMP_NUM_THREADS in the worker
+        if ta._native.load("cpu") is not None:
+            assert t.intermediate[1] == want      # trainart.set_num_threads in the worker
+    serial = tt.search(threads_objective, {"x": tt.Uniform(0.0, 1.0)}, n_trials=6, seed=0)
+    assert [t.params for t in r.trials] == [t.params for t in serial.trials]
+
+
+def test_n_jobs_needs_a_picklable_objective():
+    with pytest.raises(TypeError, match="picklable"):
+        tt.search(lambda p, t: 0.0, {"x": tt.Uniform(0.0, 1.0)}, n_trials=2, n_jobs=2)
+
+
+# ----------------------------------------------------------------------------- estimators
+
+def test_estimator_cross_validated():
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = ta.datasets.load_digits()
+    X, y = X[:150] / 16.0, y[:150]
+    r = tt.search(LogisticRegression(max_iter=100), {"C": tt.LogUniform(1e-4, 1e2)}, X=X, y=y, cv=3,
+                  n_trials=3, seed=0)
+    assert r.direction == "maximize"
+    assert 0.0 < r.best_value <= 1.0 and 1e-4 <= r.best_params["C"] <= 1e2
+    assert all(sorted(t.intermediate) == [0, 1, 2] for t in r.trials)     # one report per fold
+    tiny = [t for t in r.trials if t.params["C"] < 1e-3]
+    if tiny:   # a heavily regularized model scores worse than the best
+        assert max(t.value for t in tiny) < r.best_value
+
+
+def _stub_class():
+    """The smallest sklearn-style estimator: predicts a constant `c`; score = -mean (y - c)^2."""
+    from sklearn.base import BaseEstimator
+
+    class Stub(BaseEstimator):
+        def __init__(self, c=0.0):
+            self.c = c
+
+        def fit(self, X, y):
+            return self
+
+        def score(self, X, y):
+            return -float(np.mean((np.asarray(y) - self.c) ** 2))
+
+    return Stub
+
+
+def test_estimator_stub_and_argument_checks():
+    pytest.importorskip("sklearn")
+    _Stub = _stub_class()
+    X = np.zeros((30, 2))
+    y = np.full(30, 2.0)
+    r = tt.search(_Stub(), {"c": tt.Uniform(0.0, 4.0, num=5)}, "grid", X=X, y=y, cv=3)
+    assert r.best_params["c"] == 2.0 and r.best_value == 0.0
+    with pytest.raises(ValueError, match="X= and y="):
+        tt.search(_Stub(), {"c": tt.Uniform(0.0, 4.0)}, n_trials=2)
+    with pytest.raises(ValueError, match="estimator"):
+        tt.search(quadratic_log_lr, {"lr": 1e-3}, n_trials=1, X=X, y=y)
+
+
+# ------------------------------------------------------------------------- ReportCallback
+
+class _PruneAfter:
+    def __init__(self, n):
+        self.n, self.reports = n, []
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return len(self.reports) >= self.n
+
+
+def _tiny_fit(callbacks, epochs=6):
+    X, y = ta.datasets.load_digits()
+    X = X[:200] / 16.0
+    trainer = ta.Trainer(ta.MLP([64, 16, 10]), optimizer=ta.optim.Adam(lr=1e-2), seed=0)
+    hist = trainer.fit(X[:150], y[:150], epochs=epochs, batch_size=50, validation_data=(X[150:], y[:200][150:]),
+                       callbacks=callbacks, verbose=0)
+    return trainer, hist
+
+
+def test_report_callback_prunes_and_raises():
+    trial = _PruneAfter(3)
+    with pytest.raises(tt.TrialPruned, match="epoch 2"):
+        _tiny_fit([tt.ReportCallback(trial, "val_loss")])
+    assert [s for s, _ in trial.reports] == [0, 1, 2]
+    quiet = tt.ReportCallback(_PruneAfter(2), "val_loss", raise_on_prune=False)
+    trainer, hist = _tiny_fit([quiet])
+    assert quiet.pruned and quiet.pruned_at == 1 and len(hist) == 2
+
+
+def test_report_callback_reports_every_epoch():
+    trial = tt.Trial(0, {})
+    _, hist = _tiny_fit([tt.ReportCallback(trial, "val_accuracy")], epochs=4)
+    assert trial.intermediate == {i: pytest.approx(v) for i, v in enumerate(hist.history["val_accuracy"])}
+    with pytest.raises(ValueError, match="nope"):
+        _tiny_fit([tt.ReportCallback(tt.Trial(0, {}), "nope")], epochs=1)
+    with pytest.raises(TypeError, match="trial"):
+        tt.ReportCallback(object())
+
+
+# ------------------------------------------------------------------------- optional extras
+
+def test_optuna_missing_raises_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ImportError, match=r"pip install trainart\[tune\]"):
+        tt.search(quadratic_log_lr, {"lr": tt.LogUniform(1e-4, 1.0)}, strategy="optuna", n_trials=2)
+    with pytest.raises(ImportError, match=r"pip install trainart\[tune\]"):
+        tt.search(quadratic_log_lr, {"lr": tt.LogUniform(1e-4, 1.0)}, n_trials=2, storage="sqlite:///x.db")
+
+
+def test_import_without_optional_extras():
+    code = ("import sys; sys.modules['optuna'] = None; sys.modules['sklearn'] = None; "
+            "sys.modules['matplotlib'] = None; sys.modules['pandas'] = None; "
+            "import trainart.tune as tt; import trainart.recipe; "
+            "r = tt.search(lambda p, t: p['x'], {'x': tt.Uniform(0, 1)}, n_trials=3); print(r.best_value)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+# ----------------------------------------------------------------------------------- optuna
+
+def test_optuna_median_pruner_stops_hopeless_trials():
+    optuna = pytest.importorskip("optuna")
+    space = {"x": tt.Uniform(0.0, 1.0), "tag": "fixed"}
+    # random draws keep most trials hopeless (x >= 0.15 in 85% of them)
+    r = tt.search(pruning_curve, space, strategy="optuna", n_trials=30, seed=0,
+                  sampler=optuna.samplers.RandomSampler(seed=0),
+                  pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+    pruned = r.trials.where("pruned")
+    assert len(r.trials) == 30
+    assert len(pruned) >= 10
+    assert all(t.params["x"] >= 0.15 for t in pruned)
+    assert all(len(t.intermediate) < 20 for t in pruned)
+    steps = sum(len(t.intermediate) for t in r.trials)
+    assert steps < 0.75 * 30 * 20
+    assert r.best_params["x"] < 0.15 and r.best_params["tag"] == "fixed"
+    assert r.study is not None and len(r.study.trials) == 30
+
+
+def test_optuna_space_types_and_sampler():
+    optuna = pytest.importorskip("optuna")
+    space = {"lr": tt.LogUniform(1e-4, 1.0), "n": tt.IntUniform(2, 64, log=True), "u": tt.Uniform(-1.0, 1.0),
+             "act": tt.Choice(["relu", "tanh"]), "sizes": tt.Choice([(64, 10), (64, 32, 10)])}
+
+    def objective(params, trial):
+        assert isinstance(params["n"], int) and params["sizes"] in [(64, 10), (64, 32, 10)]
+        return quadratic_log_lr(params, trial)
+
+    r = tt.search(objective, space, strategy="optuna", n_trials=12, seed=0,
+                  sampler=optuna.samplers.RandomSampler(seed=0))
+    assert all(t.state == "complete" for t in r.trials)
+    assert {t.params["sizes"] for t in r.trials} <= {(64, 10), (64, 32, 10)}
+    assert all(1e-4 <= t.params["lr"] <= 1.0 and 2 <= t.params["n"] <= 64 for t in r.trials)
+
+
+def test_optuna_n_jobs_workers():
+    pytest.importorskip("optuna")
+    r = tt.search(quadratic_log_lr, {"lr": tt.LogUniform(1e-5, 1.0)}, strategy="optuna", n_trials=8, n_jobs=2)
+    assert len(r.trials) == 8 and sorted(t.number for t in r.trials) == list(range(8))
+    assert len({t.params["lr"] for t in r.trials}) == 8
+
+
+WORKER = textwrap.dedent("""
+    import math, os, sys
+    import trainart.tune as tt
+
+    storage, log, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+    def objective(params, trial):
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {trial.number} {params['lr']!r}\\n")
+        for step in range(3):
+            trial.report((math.log10(params["lr"]) + 2) ** 2 + 1 / (step + 1), step)
+        return (math.log10(params["lr"]) + 2) ** 2
+
+    tt.search(objective, {"lr": tt.LogUniform(1e-5, 1.0)}, strategy="optuna", n_trials=10, seed=seed,
+              storage=storage, study_name="shared")
+""")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_two_processes_share_one_storage(tmp_path, kind):
+    pytest.importorskip("optuna")
+    storage = f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite" else str(tmp_path / "study.log")
+    log = tmp_path / "calls.txt"
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, storage, str(log), str(seed)], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (0, 0)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    calls = [line.split() for line in log.read_text().splitlines()]
+    numbers = sorted(int(c[1]) for c in calls)
+    assert numbers == list(range(10))                     # none lost, none run twice
+    assert len({c[2] for c in calls}) == 10               # the two samplers did not repeat each other
+    result = tt.load_study({"lr": tt.LogUniform(1e-5, 1.0)}, storage, "shared")
+    assert len(result.trials) == 10 and all(t.state == "complete" for t in result.trials)
+    assert sorted(t.number for t in result.trials) == list(range(10))
