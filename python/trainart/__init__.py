@@ -1,7 +1,7 @@
 """trainart: a fast trainer for dense neural networks, with C++/CUDA kernels under a small API."""
 
 from . import (_native, activations, callbacks, checkpoint, datasets, initializers, linalg, losses,
-               ops, optim, schedules)
+               ops, optim, recipe, schedules, tune)
 from .clipping import ClipNorm, ClipValue
 from .history import History
 from .layers import Activation, BatchNorm, Dense, Dropout
@@ -35,7 +35,7 @@ def get_num_threads():
 
 __all__ = [
     "Trainer", "MLP", "Sequential", "Dense", "Activation", "Dropout", "BatchNorm", "ClipNorm", "ClipValue",
-    "datasets", "initializers", "callbacks", "checkpoint", "schedules", "History",
+    "datasets", "initializers", "callbacks", "checkpoint", "schedules", "History", "recipe", "tune",
     "BackendUnavailableError", "CheckpointError", "TrainingDiverged", "activations",
     "available_backends", "get_num_threads", "linalg", "losses", "ops", "optim",
     "set_num_threads", "__version__",
