@@ -11,7 +11,6 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
-    from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
     from sklearn.utils.metaestimators import available_if
@@ -56,6 +55,47 @@ def _validate_X(est, X):
     return _dense(X)
 
 
+def _validation_rows(X, T, sample_weight, fraction, rs):
+    """Indices of the early-stopping validation rows, or None when too few.
+
+    The split is by row content: the distinct (x, y) rows are put in a random order (a random
+    projection drawn from `rs`) and the first ceil(fraction * m) of the m distinct rows with a
+    positive weight are held out, with every copy of them. So duplicated rows never straddle
+    the split, and integer sample weights act exactly as repeated rows.
+    """
+    seed = np.uint64(rs.randint(np.iinfo(np.int32).max))
+    rows = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0  # -0.0 -> 0.0
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    h = _row_hash(distinct, seed)
+    live = np.zeros(len(distinct), bool)
+    live[inverse if sample_weight is None else inverse[sample_weight > 0]] = True
+    m = int(live.sum())
+    k = int(np.ceil(fraction * m))
+    if k < 2 or k >= m:
+        return None
+    order = np.flatnonzero(live)[np.argsort(h[live], kind="stable")]
+    held = np.zeros(len(distinct), bool)
+    held[order[:k]] = True
+    return np.flatnonzero(held[inverse])
+
+
+def _row_hash(rows, seed):
+    """A keyed 64-bit hash of each float64 row (splitmix64 steps over the bit patterns): a
+    random order of the rows that depends only on their content and the seed."""
+    def mix(z):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    bits = np.ascontiguousarray(rows).view(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(len(rows), seed * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+        for j in range(bits.shape[1]):
+            h = mix(h ^ bits[:, j] + np.uint64(0x9E3779B97F4A7C15) * np.uint64(j + 1))
+    return h
+
+
 def _dense(X):
     # The engine is dense: sparse input is accepted (as sklearn's MLP does) and densified.
     return X.toarray() if hasattr(X, "toarray") else X
@@ -85,6 +125,8 @@ class _Monitor(Callback):
         if self.val is not None:
             self._validation(trainer, logs)
         else:
+            if est.best_loss_ is None:  # early_stopping without a validation set this fit
+                est.best_loss_ = np.inf
             if est.loss_curve_[-1] > est.best_loss_ - est.tol:
                 est._no_improvement_count += 1
             else:
@@ -343,19 +385,19 @@ class _BaseMLP(BaseEstimator):
         return None if scale == 1.0 and np.all(w == 1.0) else w
 
     def _fit_stochastic(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass, incremental):
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
         val = None
-        if self.early_stopping:
-            stratify = T if (self._is_classifier and self.n_outputs_ == 1) else None
-            train, test = train_test_split(np.arange(len(X)), random_state=rs,
-                                           test_size=self.validation_fraction, stratify=stratify)
-            if len(test) < 2:
-                raise ValueError("The validation set is too small. Increase 'validation_fraction' "
-                                 "or the size of your dataset.")
-            val = (X[test], T[test], None if sample_weight is None else sample_weight[test])
-            X, T = X[train], T[train]
-            sample_weight = None if sample_weight is None else sample_weight[train]
+        # partial_fit is one pass over the rows it is given: nothing to hold out or roll back.
+        if self.early_stopping and not incremental:
+            test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs)
+            if test is None:
+                warnings.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
+                              "training rows): early stopping monitors the training loss for this fit. "
+                              "Increase 'validation_fraction' or the size of your dataset.", UserWarning)
+            else:
+                train = np.setdiff1d(np.arange(len(X)), test)
+                val = (X[test], T[test], None if sample_weight is None else sample_weight[test])
+                X, T = X[train], T[train]
+                sample_weight = None if sample_weight is None else sample_weight[train]
         n = len(X)
         if self.batch_size == "auto":
             batch_size = min(200, n)
