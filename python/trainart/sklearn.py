@@ -1,0 +1,830 @@
+"""scikit-learn drop-ins: MLPClassifier and MLPRegressor with sklearn's parameters, defaults,
+fitted attributes and convergence rule, trained by a trainart Trainer (plus trainart's extras)."""
+
+import copy
+import numbers
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
+except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
+    raise ImportError("trainart.sklearn needs scikit-learn: pip install trainart[sklearn]") from exc
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _sk_validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+    _sk_validate_data = None
+
+from . import optim
+from .callbacks import Callback
+from .clipping import ClipNorm, ClipValue
+from .errors import TrainingDiverged
+from .models import MLP
+from .trainer import Trainer
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_SOLVERS = ("adam", "sgd", "lbfgs")
+_STOCHASTIC = ("adam", "sgd")
+_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+_DIVERGED = ("Solver produced non-finite parameter weights. The input data may contain large "
+             "values and need to be preprocessed.")
+
+
+def _validate_data(est, X, y, reset, **kwargs):
+    if _sk_validate_data is not None:
+        return _sk_validate_data(est, X, y, reset=reset, **kwargs)
+    return est._validate_data(X, y, reset=reset, **kwargs)  # pragma: no cover
+
+
+def _validate_X(est, X):
+    kwargs = dict(accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
+    if _sk_validate_data is not None:
+        X = _sk_validate_data(est, X, **kwargs)
+    else:  # pragma: no cover
+        X = est._validate_data(X, **kwargs)
+    return _dense(X)
+
+
+def _validation_rows(X, T, sample_weight, fraction, rs):
+    """Indices of the early-stopping validation rows, or None when too few.
+
+    The split is by row content: the distinct (x, y) rows are put in a random order (a random
+    projection drawn from `rs`) and the first ceil(fraction * m) of the m distinct rows with a
+    positive weight are held out, with every copy of them. So duplicated rows never straddle
+    the split, and integer sample weights act exactly as repeated rows.
+    """
+    seed = np.uint64(rs.randint(np.iinfo(np.int32).max))
+    rows = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0  # -0.0 -> 0.0
+    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    h = _row_hash(distinct, seed)
+    live = np.zeros(len(distinct), bool)
+    live[inverse if sample_weight is None else inverse[sample_weight > 0]] = True
+    m = int(live.sum())
+    k = int(np.ceil(fraction * m))
+    if k < 2 or k >= m:
+        return None
+    order = np.flatnonzero(live)[np.argsort(h[live], kind="stable")]
+    held = np.zeros(len(distinct), bool)
+    held[order[:k]] = True
+    return np.flatnonzero(held[inverse])
+
+
+def _row_hash(rows, seed):
+    """A keyed 64-bit hash of each float64 row (splitmix64 steps over the bit patterns): a
+    random order of the rows that depends only on their content and the seed."""
+    def mix(z):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    bits = np.ascontiguousarray(rows).view(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(len(rows), seed * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+        for j in range(bits.shape[1]):
+            h = mix(h ^ bits[:, j] + np.uint64(0x9E3779B97F4A7C15) * np.uint64(j + 1))
+    return h
+
+
+def _dense(X):
+    # The engine is dense: sparse input is accepted (as sklearn's MLP does) and densified.
+    return X.toarray() if hasattr(X, "toarray") else X
+
+
+class _Monitor(Callback):
+    """Applies sklearn's per-iteration bookkeeping inside Trainer.fit: attributes, the
+    no-improvement rule on training loss or validation score/loss, learning-rate schedules."""
+
+    def __init__(self, est, n_train, val, incremental, adaptive_lr, invscaling):
+        self.est = est
+        self.n_train = n_train
+        self.val = val
+        self.incremental = incremental
+        self.adaptive_lr = adaptive_lr
+        self.invscaling = invscaling
+        self.stopped = False
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        est = self.est
+        est.n_iter_ += 1
+        est.loss_ = float(logs["loss"])
+        est.t_ += self.n_train
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+        if self.val is not None:
+            self._validation(trainer, logs)
+        else:
+            if est.best_loss_ is None:  # early_stopping without a validation set this fit
+                est.best_loss_ = np.inf
+            if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if est.loss_curve_[-1] < est.best_loss_:
+                est.best_loss_ = est.loss_curve_[-1]
+        if self.invscaling:
+            # sklearn's invscaling: lr = learning_rate_init / (t + 1)^power_t, t = samples seen.
+            trainer.lr_scale = 1.0 / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            lr = est.learning_rate_init * trainer.lr_scale
+            if self.adaptive_lr and lr > 1e-6:
+                trainer.lr_scale /= 5.0
+                est._no_improvement_count = 0
+            else:
+                self.stopped = True
+                trainer.stop_training = True
+
+    def _validation(self, trainer, logs):
+        est = self.est
+        Xv, yv, wv = self.val
+        score = est._score_from_proba(trainer.predict(Xv), yv, wv)
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print("Validation score: %f" % score)
+        if est.early_stopping_monitor == "val_loss":
+            value = float(logs["val_loss"])
+            est.validation_loss_curve_.append(value)
+            worse = not value < est.best_validation_loss_ - est.tol
+            better = value < est.best_validation_loss_
+            if better:
+                est.best_validation_loss_ = value
+        else:
+            worse = not score >= est.best_validation_score_ + est.tol
+            better = score > est.best_validation_score_
+        est._no_improvement_count = est._no_improvement_count + 1 if worse else 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+        if better:
+            est._best_params = trainer.get_params()
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery of MLPClassifier and MLPRegressor (see their docstrings)."""
+
+    # -- parameter checks ----------------------------------------------------------------------
+    def _check_params(self):
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        for s in sizes:
+            if not isinstance(s, numbers.Integral) or isinstance(s, bool):
+                raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+
+        def one_of(name, options):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in options:
+                raise ValueError(f"The '{name}' parameter must be one of {', '.join(map(repr, options))}; "
+                                 f"got {value!r}")
+
+        def number(name, low, high=None, low_open=False, integral=False, allow_inf=False):
+            value = getattr(self, name)
+            kind = numbers.Integral if integral else numbers.Real
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+            if allow_inf and isinstance(value, numbers.Real) and value == np.inf:
+                return
+            if ok:
+                ok = np.isfinite(value) and (value > low if low_open else value >= low)
+                ok = ok and (high is None or value <= high)
+            if not ok:
+                rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+                raise ValueError(f"The '{name}' parameter must be {'an int' if integral else 'a float'} "
+                                 f"in the range {rng}; got {value!r}")
+
+        def boolean(name):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"The '{name}' parameter must be a bool; got {getattr(self, name)!r}")
+
+        if not (isinstance(self.activation, str) and self.activation in _ACTIVATIONS + ("sigmoid",)):
+            from .layers import canonical_activation
+
+            canonical_activation(self.activation)
+        one_of("solver", _SOLVERS)
+        one_of("learning_rate", ("constant", "invscaling", "adaptive"))
+        one_of("early_stopping_monitor", ("val_score", "val_loss"))
+        number("alpha", 0.0)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            number("batch_size", 1, integral=True)
+        number("learning_rate_init", 0.0, low_open=True)
+        number("power_t", 0.0)
+        number("max_iter", 1, integral=True)
+        number("tol", 0.0)
+        number("momentum", 0.0, 1.0)
+        number("validation_fraction", 0.0, 1.0)
+        if self.validation_fraction >= 1.0:
+            raise ValueError(f"The 'validation_fraction' parameter must be in [0, 1); got {self.validation_fraction!r}")
+        number("beta_1", 0.0, 1.0)
+        number("beta_2", 0.0, 1.0)
+        if self.beta_1 >= 1 or self.beta_2 >= 1:
+            raise ValueError("The 'beta_1' and 'beta_2' parameters must be in [0, 1)")
+        number("epsilon", 0.0, low_open=True)
+        number("n_iter_no_change", 1, integral=True, allow_inf=True)
+        number("max_fun", 1, integral=True)
+        number("dropout", 0.0, 1.0)
+        number("input_dropout", 0.0, 1.0)
+        if self.max_norm is not None:
+            number("max_norm", 0.0, low_open=True)
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batchnorm"):
+            boolean(name)
+        if not isinstance(self.verbose, (numbers.Integral, bool, np.bool_)):
+            raise ValueError(f"The 'verbose' parameter must be an int or bool; got {self.verbose!r}")
+        return sizes
+
+    # -- the pieces of a Trainer ---------------------------------------------------------------
+    def _optimizer(self):
+        if self.optimizer is not None:
+            if isinstance(self.optimizer, optim.Optimizer):
+                return self.optimizer
+            return optim.get(self.optimizer, lr=float(self.learning_rate_init))
+        lr = float(self.learning_rate_init)
+        if self.solver == "sgd":
+            m = float(self.momentum)
+            return optim.SGD(lr=lr, momentum=m, nesterov=bool(self.nesterovs_momentum) and m > 0)
+        return optim.Adam(lr=lr, betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon))
+
+    def _clip(self):
+        if self.clip is None or isinstance(self.clip, (ClipNorm, ClipValue)):
+            return self.clip
+        if isinstance(self.clip, numbers.Real) and not isinstance(self.clip, bool):
+            return ClipNorm(float(self.clip))
+        raise ValueError(f"clip must be None, a max gradient norm, ta.ClipNorm or ta.ClipValue; got {self.clip!r}")
+
+    def _init_name(self):
+        return "sklearn" if self.init is None else self.init
+
+    def _trainer_for(self, sizes, loss, l2, dtype, seed):
+        """The Trainer for this fit: the current one when nothing in its plan changed; else a new
+        one, which (warm start / partial_fit) takes over the current parameters, batch-norm
+        statistics, optimizer state and counters."""
+        activation = "sigmoid" if self.activation == "logistic" else self.activation
+        init = self._init_name()
+        model_key = (tuple(sizes), activation, float(self.dropout), float(self.input_dropout),
+                     bool(self.batchnorm), self.max_norm, init if init != "sklearn" else None)
+        opt = self._optimizer()
+        clip = self._clip()
+        key = (model_key, loss, float(l2), repr(opt.config()), None if clip is None else repr(clip.config()),
+               self.schedule is None, self.executor, np.dtype(dtype).name)
+        old = getattr(self, "_trainer", None)
+        if old is not None and self._trainer_key == key:
+            if self.schedule is not None:
+                old.schedule = self.schedule
+            return old
+        if old is not None and self._trainer_key[0] != model_key:
+            raise ValueError("warm_start and partial_fit need the same network as the previous fit "
+                             "(hidden_layer_sizes, activation, dropout, batchnorm, max_norm, init); "
+                             "set warm_start=False to start over")
+        model = MLP(sizes, activation=activation, init=init if init != "sklearn" else "glorot_uniform",
+                    dropout=float(self.dropout), input_dropout=float(self.input_dropout),
+                    batchnorm=bool(self.batchnorm), l2=float(l2), max_norm=self.max_norm)
+        trainer = Trainer(model, loss=loss, optimizer=opt, schedule=self.schedule, clip=clip,
+                          executor=self.executor, seed=int(seed) if old is None else old.seed,
+                          dtype=np.dtype(dtype).name)
+        if old is not None:
+            state = old._executor.state_dict()
+            if old.optimizer.name != opt.name or old.optimizer.slots != opt.slots:
+                state["optimizer"] = trainer._executor.state_dict()["optimizer"]
+            trainer._executor.load_state_dict(state)
+            trainer.epoch, trainer.step, trainer.lr_scale = old.epoch, old.step, old.lr_scale
+            trainer.rng = old.rng
+        self._trainer, self._trainer_key = trainer, key
+        return trainer
+
+    def _dense_indices(self, trainer):
+        return [(op["W"], op["b"]) for op in trainer.model.ops() if op["op"] == "dense"]
+
+    def _sync_out(self, trainer):
+        params = trainer.get_params()
+        idx = self._dense_indices(trainer)
+        self.coefs_ = [params[w] for w, _ in idx]
+        self.intercepts_ = [params[b] for _, b in idx]
+
+    def _sync_in(self, trainer):
+        """Push coefs_/intercepts_ (possibly edited by the user) into the trainer."""
+        params = trainer.get_params()
+        for (w, b), W, c in zip(self._dense_indices(trainer), self.coefs_, self.intercepts_):
+            params[w], params[b] = W, c
+        trainer.set_params(params)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _initialize(self, layer_units, dtype, rs):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = len(layer_units)
+        self.n_outputs_ = layer_units[-1]
+        self.out_activation_ = self._out_activation()
+        # sklearn's Glorot-uniform draws, in its order, from the same RandomState.
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            W = rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False)
+            b = rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False)
+            self.coefs_.append(W)
+            self.intercepts_.append(b)
+        self._trainer = None
+        self._best_params = None
+        if self.solver in _STOCHASTIC:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+                if self.early_stopping_monitor == "val_loss":
+                    self.validation_loss_curve_ = []
+                    self.best_validation_loss_ = np.inf
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        sizes = self._check_params()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, T, loss, scale = self._validate_input(X, y, incremental, reset=first_pass)
+        X = _dense(X)
+        n, d = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            if (sample_weight < 0).any():
+                raise ValueError("Negative values in data passed to `sample_weight`")
+        layer_units = [d] + sizes + [T.shape[1]]
+        rs = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(layer_units, X.dtype, rs)
+        elif list(layer_units) != [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]:
+            raise ValueError(f"warm_start and partial_fit need the same layer sizes as the previous fit "
+                             f"{[self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]}, got {layer_units}")
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, T, sample_weight, layer_units, loss, scale, rs, first_pass)
+        else:
+            self._fit_stochastic(X, T, sample_weight, layer_units, loss, scale, rs, first_pass, incremental)
+        return self
+
+    @staticmethod
+    def _weights(sample_weight, n, scale):
+        """Per-row weights for the Trainer so its mean-reduced loss equals sklearn's
+        weighted average (sum w l / sum w, with sklearn's per-loss scale); None when uniform."""
+        if sample_weight is None:
+            return None if scale == 1.0 else np.full(n, scale)
+        total = sample_weight.sum()
+        if total <= 0:
+            raise ValueError("sample_weight must have a positive sum")
+        w = sample_weight * (scale * n / total)
+        return None if scale == 1.0 and np.all(w == 1.0) else w
+
+    def _fit_stochastic(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass, incremental):
+        val = None
+        # partial_fit is one pass over the rows it is given: nothing to hold out or roll back.
+        if self.early_stopping and not incremental:
+            test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs)
+            if test is None:
+                warnings.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
+                              "training rows): early stopping monitors the training loss for this fit. "
+                              "Increase 'validation_fraction' or the size of your dataset.", UserWarning)
+            else:
+                train = np.setdiff1d(np.arange(len(X)), test)
+                val = (X[test], T[test], None if sample_weight is None else sample_weight[test])
+                X, T = X[train], T[train]
+                sample_weight = None if sample_weight is None else sample_weight[train]
+        n = len(X)
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        # sklearn's penalty is alpha/2 ||W||^2 / (weight sum of the batch) on each batch; the
+        # Trainer's per-layer l2 multiplies ||W||^2 on every batch of the weight-normalized data.
+        total = n if sample_weight is None else float(sample_weight.sum())
+        l2 = 0.5 * self.alpha * n / (batch_size * total) if total > 0 else 0.0
+        w = self._weights(sample_weight, n, scale)
+        seed = rs.randint(np.iinfo(np.int32).max)
+        trainer = self._trainer_for(sizes, loss, l2, X.dtype, seed)
+        if not (first_pass and self.init is not None):
+            self._sync_in(trainer)
+        custom = self.optimizer is not None or self.solver == "sgd"
+        lr_rules = custom and self.schedule is None
+        if not incremental:
+            trainer.lr_scale = 1.0
+        validation_data = None
+        if val is not None and self.early_stopping_monitor == "val_loss":
+            wv = self._weights(val[2], len(val[0]), scale)
+            validation_data = (val[0], self._trainer_targets(val[1])) + (() if wv is None else (wv,))
+        monitor = _Monitor(self, n, val, incremental, lr_rules and self.learning_rate == "adaptive",
+                           lr_rules and self.learning_rate == "invscaling")
+        self.n_iter_ = 0
+        try:
+            trainer.fit(X, self._trainer_targets(T), epochs=1 if incremental else self.max_iter,
+                        batch_size=batch_size, validation_data=validation_data, shuffle=bool(self.shuffle),
+                        callbacks=[monitor], verbose=0, sample_weight=w)
+        except TrainingDiverged as exc:
+            raise ValueError(_DIVERGED) from exc
+        if val is not None and self._best_params is not None:
+            trainer.set_params(self._best_params)
+        self._sync_out(trainer)
+        if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
+            raise ValueError(_DIVERGED)
+        if not incremental and not monitor.stopped and self.n_iter_ == self.max_iter:
+            warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                          "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+
+    def _fit_lbfgs(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass):
+        try:
+            import scipy.optimize
+        except ImportError as exc:  # pragma: no cover - scipy is normally present
+            raise ImportError("solver='lbfgs' needs SciPy: pip install trainart[sklearn] scipy") from exc
+        n = len(X)
+        total = n if sample_weight is None else float(sample_weight.sum())
+        l2 = 0.5 * self.alpha / total if total > 0 else 0.0
+        w = self._weights(sample_weight, n, scale)
+        seed = rs.randint(np.iinfo(np.int32).max)
+        trainer = self._trainer_for(sizes, loss, l2, X.dtype, seed)
+        if not (first_pass and self.init is not None):
+            self._sync_in(trainer)
+        targets = self._trainer_targets(T)
+        shapes = [p.shape for p in trainer.get_params()]
+        bounds = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+        dtype = trainer.dtype
+
+        def unflatten(theta):
+            return [theta[a:b].reshape(s).astype(dtype) for a, b, s in zip(bounds[:-1], bounds[1:], shapes)]
+
+        def loss_grad(theta):
+            trainer.set_params(unflatten(theta))
+            value, grads = trainer.loss_and_grad(X, targets, sample_weight=w)
+            return float(value), np.concatenate([g.ravel() for g in grads]).astype(np.float64)
+
+        theta0 = np.concatenate([p.ravel() for p in trainer.get_params()]).astype(np.float64)
+        with np.errstate(all="ignore"):
+            try:
+                res = scipy.optimize.minimize(loss_grad, theta0, method="L-BFGS-B", jac=True,
+                                              options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                                       "gtol": self.tol})
+            except ValueError as exc:  # a non-finite loss/gradient inside the line search
+                raise ValueError(_DIVERGED) from exc
+        if res.status != 0:
+            msg = res.message.decode("latin1") if isinstance(res.message, bytes) else res.message
+            warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}):\n"
+                          f"{msg}\n\nIncrease the number of iterations to improve the convergence "
+                          f"(max_iter={self.max_iter}).", ConvergenceWarning)
+        self.n_iter_ = min(int(res.nit), self.max_iter)
+        self.loss_ = float(res.fun)
+        if not np.isfinite(res.x).all():
+            raise ValueError(_DIVERGED)
+        trainer.set_params(unflatten(res.x))
+        self._sync_out(trainer)
+
+    # -- shared API ----------------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to X, y (see the class docstring for the loss and the stopping rule).
+
+        Args:
+            X: (n_samples, n_features) array-like or sparse matrix (densified).
+            y: labels / indicator matrix (classifier) or targets (regressor).
+            sample_weight: (n_samples,) non-negative weights; the loss is the weighted average
+                sum_i w_i l_i / sum_i w_i (and the penalty alpha/2 ||W||^2 / sum_i w_i).
+
+        Returns:
+            self.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError("partial_fit is only available for stochastic optimizers. "
+                                 "%s is not stochastic." % self.solver)
+        return True
+
+    def _raw_predict(self, X):
+        check_is_fitted(self)
+        X = _validate_X(self, X)
+        return self._trainer.predict(X)
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        trainer = state.get("_trainer")
+        if trainer is not None:
+            # The native executor holds engine pointers; pickle the state it is rebuilt from.
+            state["_trainer"] = {"config": trainer.config(), "state": trainer._executor.state_dict(),
+                                 "counters": (trainer.epoch, trainer.step, trainer.lr_scale),
+                                 "rng": trainer.rng.bit_generator.state}
+        return state
+
+    def __setstate__(self, state):
+        saved = state.get("_trainer")
+        if isinstance(saved, dict):
+            state = dict(state, _trainer=_rebuild_trainer(saved))
+        if hasattr(super(), "__setstate__"):
+            super().__setstate__(state)
+        else:  # pragma: no cover
+            self.__dict__.update(state)
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _more_tags(self):  # pragma: no cover - scikit-learn < 1.6
+        return {"multilabel": self._is_classifier}
+
+
+def _rebuild_trainer(saved):
+    from . import clipping, losses, schedules
+    from .models import Sequential
+
+    c = saved["config"]
+    loss = c["loss"] if c["loss"] != "huber" else losses.get("huber", delta=c["loss_param"])
+    trainer = Trainer(Sequential.from_config(c["model"]), loss=loss, optimizer=optim.from_config(c["optimizer"]),
+                      schedule=None if c["schedule"] is None else schedules.from_config(c["schedule"]),
+                      clip=clipping.from_config(c["clip"]), executor=c["executor"], seed=c["seed"],
+                      dtype=c["dtype"], nonfinite=c["nonfinite"], dropout_mode=c["dropout_mode"])
+    trainer._executor.load_state_dict(saved["state"])
+    trainer.epoch, trainer.step, trainer.lr_scale = saved["counters"]
+    trainer.rng.bit_generator.state = saved["rng"]
+    return trainer
+
+
+_PARAMS_DOC = """
+    Args (scikit-learn's, same names, defaults and meaning):
+        hidden_layer_sizes: widths of the hidden layers, default (100,).
+        activation: 'identity' | 'logistic' | 'tanh' | 'relu' (also any trainart activation).
+        solver: 'adam' | 'sgd' (trainart's optimizers, torch's update rules) | 'lbfgs' (SciPy's
+            L-BFGS-B over all parameters, full batch).
+        alpha: L2 strength; the loss gets alpha/2 * sum ||W||^2 / (sum of the batch's weights),
+            biases excluded (mapped onto the per-layer ``l2`` of trainart's Dense).
+        batch_size: rows per step, 'auto' = min(200, n_samples).
+        learning_rate: 'constant' | 'invscaling' (lr = learning_rate_init / (t + 1)^power_t after
+            each iteration, t = samples seen) | 'adaptive' (lr / 5 when n_iter_no_change
+            iterations bring no tol improvement; stop below 1e-6). Used for solver='sgd' (and a
+            custom ``optimizer``), ignored by 'adam' as in scikit-learn.
+        learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon:
+            the optimizers' hyperparameters.
+        max_iter: epochs (stochastic) or iterations (lbfgs). max_fun: lbfgs's evaluations.
+        shuffle, random_state, verbose, warm_start, validation_fraction, n_iter_no_change, tol:
+            as scikit-learn. Training stops when the training loss (or, with early_stopping,
+            the validation score) has not improved by tol for more than n_iter_no_change
+            iterations; ConvergenceWarning when max_iter is reached first.
+        early_stopping: hold out validation_fraction of the rows, monitor them, and keep the
+            best parameters.
+
+    trainart extras:
+        dropout, input_dropout: dropout rates after each hidden layer / on the input.
+        init: None (scikit-learn's Glorot-uniform draws from random_state) or a
+            trainart.initializers name ('he_normal', ...).
+        optimizer: a trainart.optim name ('adamw', 'rmsprop', ...; lr = learning_rate_init) or
+            optimizer object; overrides solver's adam/sgd.
+        clip: a max gradient norm, ta.ClipNorm or ta.ClipValue.
+        schedule: a trainart.schedules schedule of the lr over the fit (overrides learning_rate).
+        batchnorm: BatchNorm after each hidden Dense. max_norm: per-unit weight-norm cap.
+        executor: 'auto' | 'cpu' | 'numpy'.
+        early_stopping_monitor: 'val_score' (scikit-learn's accuracy / R^2) or 'val_loss'
+            (the validation loss, lower is better; recorded in validation_loss_curve_).
+
+    Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
+        best_validation_score_, n_iter_, t_, n_features_in_, feature_names_in_, n_layers_,
+        n_outputs_, out_activation_ (and classes_ for the classifier), as scikit-learn.
+        coefs_/intercepts_ are copies: edits to them take effect at the next warm fit.
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier, scikit-learn's MLPClassifier trained by trainart.
+
+    Loss: multiclass softmax cross-entropy -1/W sum_i w_i log p_i,y_i; binary and multi-label
+    (y an indicator matrix) sum of per-output logistic losses; plus alpha/2 ||W||^2 / W.
+    """ + _PARAMS_DOC
+
+    _is_classifier = True
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 max_fun=15000, dropout=0.0, input_dropout=0.0, init=None, optimizer=None, clip=None,
+                 schedule=None, batchnorm=False, max_norm=None, executor="auto",
+                 early_stopping_monitor="val_score"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.init = init
+        self.optimizer = optimizer
+        self.clip = clip
+        self.schedule = schedule
+        self.batchnorm = batchnorm
+        self.max_norm = max_norm
+        self.executor = executor
+        self.early_stopping_monitor = early_stopping_monitor
+
+    def _out_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = _validate_data(self, X, y, reset, accept_sparse=["csr", "csc"], multi_output=True,
+                              dtype=(np.float64, np.float32))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in "
+                                     f"the previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{self.classes_}. 'y' has {classes}.")
+        Y = self._label_binarizer.transform(y).astype(bool)
+        if self._label_binarizer.y_type_ == "multiclass":
+            return X, Y, "cross_entropy", 1.0
+        # sklearn sums the logistic loss over outputs; trainart's averages over them.
+        return X, Y, "binary_cross_entropy", float(Y.shape[1])
+
+    def _trainer_targets(self, Y):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return Y.argmax(axis=1).astype(np.int64)
+        return Y.astype(np.float64)
+
+    def _score_from_proba(self, proba, Y, sample_weight):
+        if not np.isfinite(proba).all():
+            return np.nan
+        y_true = self._label_binarizer.inverse_transform(Y)
+        pred = self._label_binarizer.inverse_transform(proba.ravel() if self.n_outputs_ == 1 else proba)
+        return accuracy_score(y_true, pred, sample_weight=sample_weight)
+
+    def predict(self, X):
+        """Predicted classes (n_samples,) or, multi-label, an (n_samples, n_classes) indicator."""
+        proba = self._raw_predict(X)
+        if self.n_outputs_ == 1:
+            proba = proba.ravel()
+        return self._label_binarizer.inverse_transform(proba)
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes) in the order of classes_ (softmax, or
+        [1 - p, p] for binary; per-label sigmoids for multi-label)."""
+        proba = self._raw_predict(X)
+        if self.n_outputs_ == 1:
+            p = proba.ravel()
+            return np.vstack([1 - p, p]).T
+        return proba
+
+    def predict_log_proba(self, X):
+        """log(predict_proba(X))."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One iteration over (X, y), keeping parameters and optimizer state.
+
+        Args:
+            classes: every class of the problem; required on the first call (as scikit-learn).
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor, scikit-learn's MLPRegressor trained by trainart.
+
+    Loss: half the squared error, 1/(2 k W) sum_i w_i ||f(x_i) - y_i||^2 over k outputs, plus
+    alpha/2 ||W||^2 / W (W = sum of the weights). loss='poisson' is not available yet.
+    """ + _PARAMS_DOC
+
+    _is_classifier = False
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True, random_state=None,
+                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000, dropout=0.0, input_dropout=0.0, init=None,
+                 optimizer=None, clip=None, schedule=None, batchnorm=False, max_norm=None,
+                 executor="auto", early_stopping_monitor="val_score"):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.init = init
+        self.optimizer = optimizer
+        self.clip = clip
+        self.schedule = schedule
+        self.batchnorm = batchnorm
+        self.max_norm = max_norm
+        self.executor = executor
+        self.early_stopping_monitor = early_stopping_monitor
+
+    def _check_params(self):
+        if self.loss != "squared_error":
+            if self.loss == "poisson":
+                raise ValueError("loss='poisson' is not supported by trainart.sklearn.MLPRegressor yet "
+                                 "(trainart has no Poisson loss); use loss='squared_error'")
+            raise ValueError(f"The 'loss' parameter must be 'squared_error'; got {self.loss!r}")
+        return super()._check_params()
+
+    def _out_activation(self):
+        return "identity"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = _validate_data(self, X, y, reset, accept_sparse=["csr", "csc"], multi_output=True,
+                              y_numeric=True, dtype=(np.float64, np.float32))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        # sklearn's loss is half the mean squared error; trainart's mse is the full one.
+        return X, Y.astype(X.dtype), "mse", 0.5
+
+    def _trainer_targets(self, Y):
+        return Y
+
+    def _score_from_proba(self, pred, Y, sample_weight):
+        if not np.isfinite(pred).all():
+            return np.nan
+        if pred.shape[1] == 1:
+            pred, Y = pred.ravel(), Y.ravel()
+        return r2_score(Y, pred, sample_weight=sample_weight)
+
+    def predict(self, X):
+        """Predicted targets, (n_samples,) for one output else (n_samples, n_outputs)."""
+        pred = self._raw_predict(X)
+        return pred.ravel() if pred.shape[1] == 1 else pred
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One iteration over (X, y), keeping parameters and optimizer state."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

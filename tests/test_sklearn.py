@@ -1,0 +1,251 @@
+"""trainart.sklearn: scikit-learn's estimator checks, exact agreement with sklearn's MLP losses
+(lbfgs from the same initial draws), digits parity, warm start / partial_fit, pickling, dtypes."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
+from sklearn.datasets import load_digits, make_classification, make_multilabel_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.neural_network import MLPRegressor as SkRegressor
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from trainart.sklearn import MLPClassifier, MLPRegressor
+
+VARIANTS = [dict(max_iter=100), dict(max_iter=100, dropout=0.2),
+            dict(solver="sgd", max_iter=100, learning_rate_init=0.01), dict(solver="lbfgs", max_iter=100),
+            dict(early_stopping=True, max_iter=100, learning_rate_init=0.01)]
+ESTIMATORS = [cls(**kw) for kw in VARIANTS for cls in (MLPClassifier, MLPRegressor)]
+
+
+def _expected_failures(est):
+    # Dropout draws an independent mask per row: a row of weight 2 and two copies of it see
+    # different masks, so weights cannot equal repetitions to rtol 1e-7 (true for any dropout).
+    if est.dropout > 0:
+        reason = "dropout masks differ between a weighted row and its repetitions"
+        return {"check_sample_weight_equivalence_on_dense_data": reason,
+                "check_sample_weight_equivalence_on_sparse_data": reason}
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _data(kind, n=120):
+    if kind == "multiclass":
+        return make_classification(n, 6, n_informative=4, n_classes=3, random_state=0)
+    if kind == "binary":
+        return make_classification(n, 6, n_informative=4, n_classes=2, random_state=0)
+    if kind == "multilabel":
+        return make_multilabel_classification(n, 6, n_classes=4, random_state=0)
+    X, y = make_regression(n, 6, n_targets=1, random_state=0)
+    return X, y / 100
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_matches_sklearn(kind, weighted):
+    # Same initial draws + same loss and gradient (alpha, per-loss scaling, weights) => L-BFGS
+    # takes the same steps; float64 round-off is all that may differ.
+    X, y = _data(kind)
+    w = np.random.RandomState(1).randint(0, 4, len(X)).astype(float) if weighted else None
+    kw = dict(solver="lbfgs", hidden_layer_sizes=(8,), max_iter=15, random_state=0, alpha=0.01,
+              activation="tanh")
+    sk_cls, ta_cls = (SkRegressor, MLPRegressor) if kind == "regression" else (SkClassifier, MLPClassifier)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = sk_cls(**kw).fit(X, y, sample_weight=w)
+        got = ta_cls(**kw).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(got.loss_, ref.loss_, rtol=1e-6)
+    for a, b in zip(got.coefs_ + got.intercepts_, ref.coefs_ + ref.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert got.out_activation_ == ref.out_activation_
+    assert (got.n_layers_, got.n_outputs_, got.n_iter_) == (ref.n_layers_, ref.n_outputs_, ref.n_iter_)
+
+
+def test_digits_parity_with_sklearn():
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_size=0.25, random_state=0)
+    kw = dict(hidden_layer_sizes=(64,), max_iter=60, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SkClassifier(**kw).fit(Xtr, ytr).score(Xte, yte)
+        got = MLPClassifier(**kw).fit(Xtr, ytr).score(Xte, yte)
+    assert got >= ref - 0.01, (got, ref)
+
+
+def test_convergence_warning_and_stopping_rule():
+    X, y = _data("multiclass")
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
+        MLPClassifier(max_iter=3, random_state=0).fit(X, y)
+    # A huge tol: only the first iteration counts as an improvement (on best_loss_ = inf), so
+    # training stops when the count exceeds n_iter_no_change, at iteration n_iter_no_change + 2.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        m = MLPClassifier(max_iter=50, tol=1e3, n_iter_no_change=4, random_state=0).fit(X, y)
+    assert m.n_iter_ == 6 and len(m.loss_curve_) == 6 and m.best_loss_ == min(m.loss_curve_)
+
+
+def test_sgd_adaptive_learning_rate_divides_by_five():
+    X, y = _data("multiclass")
+    m = MLPClassifier(solver="sgd", learning_rate="adaptive", tol=1e3, n_iter_no_change=2, max_iter=10,
+                      random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m.fit(X, y)
+    # After iteration 1, every 3 iterations without improvement divide the lr by 5 (sklearn's rule).
+    assert m._trainer.lr_scale == pytest.approx(1 / 125)
+    inv = MLPClassifier(solver="sgd", learning_rate="invscaling", max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        inv.fit(X, y)
+    assert inv._trainer.lr_scale == pytest.approx(1 / (2 * len(X) + 1) ** 0.5)
+
+
+def test_warm_start_continues_like_one_long_fit():
+    X, y = _data("multiclass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        long = MLPClassifier(max_iter=10, random_state=0).fit(X, y)
+        warm = MLPClassifier(max_iter=5, random_state=0, warm_start=True).fit(X, y)
+        trainer = warm._trainer
+        warm.fit(X, y)
+    assert warm._trainer is trainer  # same Trainer: optimizer state kept
+    assert len(warm.loss_curve_) == 10 and warm.n_iter_ == 5 and warm.t_ == 10 * len(X)
+    np.testing.assert_allclose(warm.loss_curve_, long.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(warm.predict_proba(X), long.predict_proba(X), rtol=1e-12)
+
+
+def test_partial_fit_continues():
+    X, y = _data("multiclass")
+    m = MLPClassifier(random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        m.partial_fit(X, y)
+    for _ in range(3):
+        m.partial_fit(X, y, classes=np.unique(y))
+    assert m.n_iter_ == 1 and m.t_ == 3 * len(X) and len(m.loss_curve_) == 3
+    assert m.loss_curve_[2] < m.loss_curve_[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        w = MLPClassifier(random_state=0, warm_start=True, max_iter=1)
+        for _ in range(3):
+            w.fit(X, y)
+    np.testing.assert_allclose(m.predict_proba(X), w.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="classes not in"):
+        m.partial_fit(X, y + 10)
+    r = MLPRegressor(random_state=0)
+    Xr, yr = _data("regression")
+    r.partial_fit(Xr, yr)
+    r.partial_fit(Xr, yr)
+    assert len(r.loss_curve_) == 2
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+
+
+def test_multilabel_and_multioutput():
+    X, Y = _data("multilabel")
+    m = MLPClassifier(max_iter=300, random_state=0, learning_rate_init=0.01).fit(X, Y)
+    assert m.predict(X).shape == Y.shape and set(np.unique(m.predict(X))) <= {0, 1}
+    assert m.predict_proba(X).shape == Y.shape and m.out_activation_ == "logistic"
+    assert m.score(X, Y) > 0.5  # subset accuracy
+    Xr, Yr = make_regression(150, 5, n_targets=3, random_state=0)
+    r = MLPRegressor(max_iter=500, random_state=0, learning_rate_init=0.01).fit(Xr, Yr / 100)
+    assert r.predict(Xr).shape == (150, 3) and r.n_outputs_ == 3 and r.score(Xr, Yr / 100) > 0.9
+
+
+@pytest.mark.parametrize("monitor", ["val_score", "val_loss"])
+def test_early_stopping_keeps_best(monitor):
+    X, y = _data("multiclass", 300)
+    m = MLPClassifier(early_stopping=True, early_stopping_monitor=monitor, max_iter=200,
+                      learning_rate_init=0.01, random_state=0).fit(X, y)
+    assert len(m.validation_scores_) == m.n_iter_ and m.best_validation_score_ == max(m.validation_scores_)
+    assert m.best_loss_ is None
+    if monitor == "val_loss":
+        assert m.best_validation_loss_ == min(m.validation_loss_curve_)
+
+
+@pytest.mark.parametrize("est", [MLPClassifier(max_iter=20, random_state=0, dropout=0.1, batchnorm=True),
+                                 MLPRegressor(max_iter=20, random_state=0, solver="sgd")])
+def test_pickle_round_trip(est):
+    X, y = _data("multiclass") if isinstance(est, MLPClassifier) else _data("regression")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    back = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    # The optimizer state travels too: continuing both gives the same model.
+    est.set_params(warm_start=True, max_iter=3)
+    back.set_params(warm_start=True, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        back.fit(X, y)
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize("dtype, expected", [(np.float32, np.float32), (np.float64, np.float64),
+                                             (np.int64, np.float64)])
+def test_computes_in_input_dtype(dtype, expected):
+    X, y = _data("multiclass")
+    X = (X * 3).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+        r = MLPRegressor(max_iter=5, random_state=0).fit(X, y.astype(float))
+    assert m._trainer.dtype == expected and m.coefs_[0].dtype == expected
+    assert m.predict_proba(X).dtype == expected and r.predict(X).dtype == expected
+
+
+def test_extras():
+    X, y = _data("multiclass")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(max_iter=150, optimizer="adamw", clip=1.0, init="he_normal", max_norm=3.0,
+                          input_dropout=0.1, random_state=0).fit(X, y)
+    assert m._trainer.optimizer.name == "adamw" and m.score(X, y) > 0.7
+    assert max(np.linalg.norm(W, axis=0).max() for W in m.coefs_) <= 3.0 + 1e-9
+
+
+def test_bad_input_messages():
+    X, y = _data("multiclass")
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X)
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        MLPClassifier().fit(Xn, y)
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        MLPRegressor().fit(X, np.where(y == 0, np.nan, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but MLPClassifier is expecting 6"):
+        m.predict(X[:, :3])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier().fit(X, y + 0.5)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be > 0"):
+        MLPClassifier(hidden_layer_sizes=(0,)).fit(X, y)
+    with pytest.raises(ValueError, match="'solver' parameter"):
+        MLPClassifier(solver="newton").fit(X, y)
+    with pytest.raises(ValueError, match="poisson"):
+        MLPRegressor(loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight"):
+        MLPClassifier().fit(X, y, sample_weight=np.ones(3))
+
+
+def test_optional_dependency():
+    code = ("import sys; import trainart; assert 'sklearn' not in sys.modules; "
+            "sys.modules['sklearn'] = None\n"
+            "try:\n    import trainart.sklearn\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install trainart[sklearn]" in out
