@@ -15,7 +15,7 @@ __all__ = ["act_second_derivative", "loss_hessian_apply", "hvp", "hessian", "MAX
 # A P x P float64 Hessian beyond this many parameters (3.2 GB) is refused; use hvp instead.
 MAX_HESSIAN_PARAMS = 20000
 # Bytes one chunk of directions may hold per activation array in the Hessian's passes.
-_CHUNK_BYTES = 32 << 20
+_CHUNK_BYTES = 128 << 20
 
 
 def act_second_derivative(kind, z, a, param):
@@ -209,9 +209,10 @@ def _rop(net, params, X, y, weight, V, m):
     return [np.zeros((m,) + p.shape) if o is None else np.asarray(o) for o, p in zip(out, params)]
 
 
-def _prepare(executor, X, y, weight):
+def _prepare(executor, X, y, weight, params=None):
     net = Net(executor, kernels=reference, dtype=np.float64)
-    params = [np.ascontiguousarray(p, dtype=np.float64) for p in executor.params]
+    params = [np.ascontiguousarray(p, dtype=np.float64)
+              for p in (executor.params if params is None else params)]
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = y if y.dtype.kind == "i" else np.ascontiguousarray(y, dtype=np.float64)
     weight = None if weight is None else np.asarray(weight, dtype=np.float64)
@@ -243,18 +244,19 @@ def hvp(executor, X, y, v, weight=None):
     return flat[0] if single else flat
 
 
-def hessian(executor, X, y, weight=None, *, indices=None, symmetrize=True):
+def hessian(executor, X, y, weight=None, *, indices=None, symmetrize=True, params=None):
     """The dense Hessian of the mean loss (with penalty) w.r.t. the flat parameter vector, one
     R-operator pass per chunk of unit directions.
 
     Args:
         indices: restrict to these flat indices (rows and columns), e.g. the trainable ones.
         symmetrize: return (H + H^T) / 2, which differs from the raw products by rounding.
+        params: evaluate at these parameters (get_params() layout) instead of the executor's.
 
     Returns:
         float64 (P, P) (or (len(indices),) * 2).
     """
-    net, params, X, y, weight = _prepare(executor, X, y, weight)
+    net, params, X, y, weight = _prepare(executor, X, y, weight, params)
     layout = Layout(params, [True] * len(params))
     idx = np.arange(layout.size) if indices is None else np.asarray(indices, dtype=np.int64)
     p = len(idx)
