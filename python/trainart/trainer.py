@@ -99,7 +99,11 @@ class Trainer:
         choice(dropout_mode, "dropout_mode", ("inverted", "weight_scaling"))
         self.executor_name = choice(executor, "executor", EXECUTORS)
         self.plan = Plan(input_dim=model.input_dim, output_dim=model.output_dim, ops=tuple(model.ops()),
-                         loss=self.loss, loss_param=loss_param, optimizer=self.optimizer.config(),
+                         loss=self.loss, loss_param=loss_param,
+                         # Second-order optimizers run in Python (second_order.fit); the engine
+                         # gets an unused first-order placeholder.
+                         optimizer=(optim.SGD() if getattr(self.optimizer, "second_order", False)
+                                    else self.optimizer).config(),
                          clip=None if clip is None else clip.config(), dtype=self.dtype.name,
                          seed=self.seed, dropout_mode=dropout_mode, nonfinite=nonfinite)
         self._executor = make_executor(executor).build(self.plan, model.init_params(self.seed),
@@ -205,7 +209,9 @@ class Trainer:
         Args:
             X: (n, features) inputs. y: labels or targets (see the loss).
             epochs: index of the last epoch + 1 (as Keras: with initial_epoch, resumes a run).
-            batch_size: rows per step; the last step of an epoch takes the remainder.
+            batch_size: rows per step; the last step of an epoch takes the remainder. With a
+                second-order optimizer (ta.optim.Newton, GaussNewton, LBFGS), None means full
+                batch (see trainart.second_order.fit).
             validation_data: (X_val, y_val) evaluated after every epoch.
             validation_split: fraction of the rows (the last ones, before shuffling) held out.
             shuffle: visit rows in a fresh random order every epoch (False: in order).
@@ -221,6 +227,14 @@ class Trainer:
         from .callbacks import Callback
         from .history import History
 
+        if getattr(self.optimizer, "second_order", False):  # Newton, GaussNewton, LBFGS
+            from .second_order.fit import fit as second_order_fit
+
+            return second_order_fit(self, X, y, epochs=epochs, batch_size=batch_size,
+                                    validation_data=validation_data, validation_split=validation_split,
+                                    shuffle=shuffle, callbacks=callbacks, verbose=verbose, log_every=log_every,
+                                    sample_weight=sample_weight, class_weight=class_weight,
+                                    initial_epoch=initial_epoch)
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         epochs = integer(epochs, "epochs", low=1)
@@ -348,6 +362,32 @@ class Trainer:
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         return self._executor.loss_and_grad(X, y, sample_weight=self._check_weights(sample_weight, None, y, len(X)))
+
+    def hvp(self, X, y, v, sample_weight=None):
+        """H v: the exact Hessian of the mean loss (with the l1/l2 penalty) w.r.t. the flat
+        parameter vector (get_params() order, flattened) times v ((P,) or (m, P)), by the
+        R-operator in float64 NumPy on either executor (see trainart.second_order.hvp)."""
+        from . import second_order
+
+        X = self._check_X(X)
+        y = self._check_y(y, len(X))
+        w = self._check_weights(sample_weight, None, y, len(X))
+        P = sum(p.size for p in self._executor.params)
+        v = float_array(v, "v", ndim=(1, 2)).astype(np.float64)
+        if v.shape[-1] != P:
+            raise ValueError(f"v must have {P} entries (the flattened get_params()), got shape {v.shape}")
+        return second_order.hvp(self._executor, X, y, v, w)
+
+    def hessian(self, X, y, sample_weight=None):
+        """The (P, P) float64 Hessian of the mean loss (with penalty: 2 l2 on the W diagonal, l1
+        adds 0 away from 0) w.r.t. the flat get_params() vector, from P Hessian-vector products
+        (R-operator, not finite differences); symmetrized. BatchNorm is not supported yet."""
+        from . import second_order
+
+        X = self._check_X(X)
+        y = self._check_y(y, len(X))
+        w = self._check_weights(sample_weight, None, y, len(X))
+        return second_order.hessian(self._executor, X, y, w)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def config(self):

@@ -4,6 +4,7 @@ multi-tensor kernels the executors use: ``state = opt.init(params)``, then
 
 from .base import Optimizer, from_config, get
 from .optimizers import SGD, Adagrad, Adam, Adamax, AdamW, NAdam, RMSprop
+from ..second_order import LBFGS, GaussNewton, Newton, SecondOrderOptimizer
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "get",
-           "from_config"]
+           "from_config", "Newton", "GaussNewton", "LBFGS", "SecondOrderOptimizer"]

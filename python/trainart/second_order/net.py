@@ -1,0 +1,149 @@
+"""The network as a function of an explicit parameter list: forward, loss, backward and the
+penalty over a Plan's op list, on any kernel module (trainart.reference or _cpu). The
+second-order optimizers evaluate trial parameters here without touching the executor's."""
+
+import numpy as np
+
+from .. import reference
+
+__all__ = ["Net", "Layout", "UNSUPPORTED_OPS"]
+
+UNSUPPORTED_OPS = ("batchnorm",)
+
+
+class Net:
+    """The executor's network with the executor's semantics (training mode, deterministic
+    Philox dropout masks for a given step, Keras-style l1/l2 penalty on W).
+
+    Args:
+        executor: a built NumpyExecutor or CpuExecutor (its plan and kernels are read).
+        kernels: the kernel module to run on (default: the executor's ``K``).
+        dtype: the dtype of the computation (default: the executor's).
+    """
+
+    def __init__(self, executor, kernels=None, dtype=None):
+        self.plan = executor.plan
+        self.ops = executor.plan.ops
+        self.K = executor.K if kernels is None else kernels
+        self.dtype = np.dtype(executor.dtype if dtype is None else dtype)
+        for op in self.ops:
+            if op["op"] in UNSUPPORTED_OPS:
+                raise ValueError(
+                    "second-order curvature (hessian, hvp, Newton, GaussNewton, LBFGS) does not "
+                    "support BatchNorm layers yet: their batch statistics couple the rows; "
+                    "remove BatchNorm or use a first-order optimizer")
+        self.first = next(i for i, op in enumerate(self.ops) if op["op"] == "dense")
+
+    # -- pieces --------------------------------------------------------------------------------
+    def dropout_scale(self, op):
+        return 1.0 / (1.0 - op["rate"]) if self.plan.dropout_mode == "inverted" else 1.0
+
+    def dropout(self, h, op, step):
+        """The training-mode dropout of op at `step` (the executors' masks)."""
+        return self.K.dropout(np.ascontiguousarray(h), op["rate"], self.plan.seed, op["layer"], step,
+                              self.dropout_scale(op))
+
+    def forward(self, params, X, step=0):
+        """(logits, caches) in training mode; caches[i] is (input, z, a) for dense ops,
+        (input, a) for activation ops, None for dropout."""
+        K, h, caches = self.K, X, []
+        for op in self.ops:
+            kind = op["op"]
+            if kind == "dense":
+                a, z = K.dense_forward(h, params[op["W"]], params[op["b"]], op["code"], op["param"])
+                caches.append((h, z, a))
+                h = a
+            elif kind == "activation":
+                a = K.activation_forward(h, op["code"], op["param"])
+                caches.append((h, a))
+                h = a
+            elif kind == "dropout":
+                caches.append(None)
+                h = self.dropout(h, op, step)
+        return h, caches
+
+    def loss(self, logits, y, weight):
+        """(mean loss without penalty, d loss / d logits)."""
+        if y.dtype.kind == "i":
+            return self.K.cross_entropy_labels(logits, y, weight)
+        code = reference.LOSS_CODES[self.plan.loss]
+        return self.K.loss_value_and_grad(logits, y, code, self.plan.loss_param, weight)
+
+    def backward(self, params, dlogits, caches, step=0):
+        """Gradients of every parameter (None for none), without the penalty."""
+        K = self.K
+        grads = [None] * len(params)
+        g = dlogits
+        for i in range(len(self.ops) - 1, self.first - 1, -1):
+            op, cache = self.ops[i], caches[i]
+            kind = op["op"]
+            if kind == "dense":
+                h, z, a = cache
+                g, grads[op["W"]], grads[op["b"]] = K.dense_backward(
+                    g, h, params[op["W"]], z, a, op["code"], op["param"], i > self.first)
+            elif kind == "activation":
+                h, a = cache
+                g = K.activation_backward(g, h, a, op["code"], op["param"])
+            elif kind == "dropout":
+                g = self.dropout(g, op, step)
+        return grads
+
+    def penalty(self, params):
+        """l1 sum|W| + l2 sum W^2 over the dense layers (float)."""
+        total = 0.0
+        for op in self.ops:
+            if op["op"] == "dense" and (op["l1"] or op["l2"]):
+                W = params[op["W"]]
+                total += op["l1"] * float(np.abs(W).sum(dtype=np.float64))
+                total += op["l2"] * float(np.square(W).sum(dtype=np.float64))
+        return total
+
+    def add_penalty_grads(self, params, grads):
+        t = self.dtype.type
+        for op in self.ops:
+            if op["op"] == "dense" and (op["l1"] or op["l2"]):
+                W = params[op["W"]]
+                if op["l2"]:
+                    grads[op["W"]] = grads[op["W"]] + t(2.0 * op["l2"]) * W
+                if op["l1"]:
+                    grads[op["W"]] = grads[op["W"]] + t(op["l1"]) * np.sign(W)
+
+    # -- whole objective -----------------------------------------------------------------------
+    def value(self, params, X, y, weight, step=0):
+        """Mean loss plus penalty at `params` (a float; inf/nan pass through)."""
+        with np.errstate(all="ignore"):
+            logits, _ = self.forward(params, X, step)
+            value, _ = self.loss(logits, y, weight)
+        return float(value) + self.penalty(params)
+
+    def value_and_grad(self, params, X, y, weight, step=0, with_caches=False):
+        """(loss with penalty, gradient list[, (logits, caches)])."""
+        with np.errstate(all="ignore"):
+            logits, caches = self.forward(params, X, step)
+            value, dlogits = self.loss(logits, y, weight)
+            grads = self.backward(params, dlogits, caches, step)
+            self.add_penalty_grads(params, grads)
+        value = float(value) + self.penalty(params)
+        return (value, grads, (logits, caches)) if with_caches else (value, grads)
+
+
+class Layout:
+    """The flat parameter vector (get_params() order, each array flattened, float64) and the
+    mask of its trainable entries."""
+
+    def __init__(self, params, trainable):
+        self.shapes = [np.shape(p) for p in params]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        self.size = int(self.offsets[-1])
+        self.mask = np.concatenate([np.full(s, bool(t)) for s, t in zip(self.sizes, trainable)])
+
+    def flatten(self, arrays):
+        return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+
+    def unflatten(self, flat, dtype=np.float64):
+        return [np.ascontiguousarray(flat[o:o + n].reshape(s), dtype=dtype)
+                for o, n, s in zip(self.offsets[:-1], self.sizes, self.shapes)]
+
+    def slice(self, i):
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))

@@ -1,0 +1,54 @@
+"""One batch's training objective as a function of the flat parameter vector (get_params()
+order, float64): what the second-order optimizers evaluate, on the executor's own kernels and
+dtype for values and gradients, and in float64 NumPy for the Hessian."""
+
+import numpy as np
+
+from .hvp import hessian
+from .net import Layout, Net
+
+__all__ = ["Objective"]
+
+
+class Objective:
+    """f(theta) = mean loss on (X, y, weight) + penalty, with the dropout masks of `step`.
+
+    Attributes:
+        layout: the flat layout; ``layout.mask`` marks the trainable entries (the gradient is
+            zero elsewhere, so nothing moves them).
+        evals: how many function evaluations were made.
+        logits: the logits of the first evaluation (for the epoch's accuracy).
+    """
+
+    def __init__(self, executor, X, y, weight, step=0):
+        self.executor = executor
+        self.net = Net(executor)
+        self.layout = Layout(executor.params, executor.plan.trainable)
+        self.X, self.y, self.weight, self.step = X, y, weight, step
+        self.evals = 0
+        self.logits = None
+
+    def params(self, theta):
+        return self.layout.unflatten(theta, self.net.dtype)
+
+    def value(self, theta):
+        self.evals += 1
+        return self.net.value(self.params(theta), self.X, self.y, self.weight, self.step)
+
+    def value_and_grad(self, theta, with_caches=False):
+        """(f, flat float64 gradient with zeros at frozen entries[, (params, logits, caches)])."""
+        self.evals += 1
+        params = self.params(theta)
+        value, grads, (logits, caches) = self.net.value_and_grad(params, self.X, self.y, self.weight,
+                                                                 self.step, with_caches=True)
+        if self.logits is None:
+            self.logits = logits
+        flat = self.layout.flatten([np.zeros(s) if g is None else g
+                                    for g, s in zip(grads, self.layout.shapes)])
+        flat[~self.layout.mask] = 0.0
+        return (value, flat, (params, logits, caches)) if with_caches else (value, flat)
+
+    def hessian(self, theta):
+        """The exact Hessian over the trainable entries (float64, R-operator)."""
+        return hessian(self.executor, self.X, self.y, self.weight, indices=np.flatnonzero(self.layout.mask),
+                       params=self.layout.unflatten(theta))

@@ -1,0 +1,352 @@
+"""Second-order training (trainart.second_order): the R-operator Hessian against central
+differences of the executors' own gradients, the Newton / L-BFGS optimum against SciPy's, the
+Gauss-Newton's progress against Adam's, the fit loop's features and the rejected inputs."""
+
+import numpy as np
+import pytest
+
+import trainart as ta
+from trainart import second_order
+from trainart.reference.activation import ACTIVATION_CODES, act_derivative, act_forward
+
+scipy_optimize = pytest.importorskip("scipy.optimize")
+
+EXECUTORS = ["numpy", "cpu"]
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor(request):
+    if request.param not in ta.available_backends():
+        pytest.skip(f"{request.param} not built")
+    return request.param
+
+
+def _problem(loss, n=9, d=3, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    if loss == "cross_entropy":
+        return X, rng.integers(0, k, n)
+    if loss == "binary_cross_entropy":
+        return X, rng.integers(0, 2, (n, k)).astype(float)
+    # Targets near the outputs put huber's rows on both sides of delta.
+    return X, rng.normal(size=(n, k)) * 1.5
+
+
+def _flat(params):
+    return np.concatenate([p.ravel() for p in params])
+
+
+def _unflat(trainer, flat):
+    out, o = [], 0
+    for p in trainer.get_params():
+        out.append(flat[o:o + p.size].reshape(p.shape))
+        o += p.size
+    return out
+
+
+def _fd_hessian(trainer, X, y, w=None, eps=1e-5):
+    """Central differences of the executor's gradient (float64): H[:, j] = (g(+e_j) - g(-e_j)) / 2 eps."""
+    theta = _flat(trainer.get_params())
+    H = np.empty((theta.size, theta.size))
+    for j in range(theta.size):
+        cols = []
+        for sign in (1.0, -1.0):
+            t = theta.copy()
+            t[j] += sign * eps
+            trainer.set_params(_unflat(trainer, t))
+            cols.append(_flat(trainer.loss_and_grad(X, y, sample_weight=w)[1]))
+        H[:, j] = (cols[0] - cols[1]) / (2 * eps)
+    trainer.set_params(_unflat(trainer, theta))
+    return H
+
+
+def _assert_hessian_close(H, H_fd):
+    # Central differences with eps 1e-5 carry ~1e-10 relative truncation and rounding error;
+    # rtol 1e-6 on every entry, entries near 0 measured against the largest.
+    np.testing.assert_allclose(H, H_fd, rtol=1e-6, atol=1e-6 * np.abs(H_fd).max())
+
+
+CASES = [("tanh", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("gelu", "mse"),
+         ("mish", "huber"), ("elu", "cross_entropy"), ("silu", "mse"), ("gelu_tanh", "binary_cross_entropy"),
+         ("selu", "huber"), ("softplus", "cross_entropy"), ("relu", "mse"), ("leaky_relu", "cross_entropy")]
+
+
+@pytest.mark.parametrize("activation, loss", CASES)
+def test_hessian_matches_central_differences(executor, activation, loss):
+    model = ta.Sequential([ta.Dense(4, activation, l2=0.02, bias_init="normal"),
+                           ta.Dense(3, "tanh" if loss == "huber" else None, l1=0.01, l2=0.01)], input_dim=3)
+    trainer = ta.Trainer(model, loss=loss, executor=executor, dtype="float64", seed=3)
+    X, y = _problem(loss)
+    w = np.linspace(0.5, 1.5, len(X))
+    H = trainer.hessian(X, y, sample_weight=w)
+    assert H.dtype == np.float64 and H.shape == (31, 31)
+    _assert_hessian_close(H, _fd_hessian(trainer, X, y, w))
+    raw = second_order.hessian(trainer._executor, X, y, w.astype(np.float64), symmetrize=False)
+    assert np.abs(raw - raw.T).max() <= 1e-12 * max(1.0, np.abs(raw).max())
+    v = np.random.default_rng(1).normal(size=(2, H.shape[0]))
+    np.testing.assert_allclose(trainer.hvp(X, y, v, sample_weight=w), v @ H.T, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(trainer.hvp(X, y, v[0], sample_weight=w), H @ v[0], rtol=1e-10, atol=1e-12)
+
+
+def test_hessian_with_dropout_activation_ops_and_soft_targets(executor):
+    # An Activation op on its own (after dropout), dropout's step-0 masks, soft CE targets, and a
+    # frozen layer (its entries are still differentiated).
+    model = ta.Sequential([ta.Dense(5, "softplus"), ta.Dropout(0.3), ta.Activation("tanh"),
+                           ta.Dense(4, "sigmoid", trainable=False), ta.Dense(3)], input_dim=3)
+    trainer = ta.Trainer(model, loss="cross_entropy", executor=executor, dtype="float64", seed=1)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(8, 3))
+    t = rng.random((8, 3))
+    t /= t.sum(axis=1, keepdims=True)
+    _assert_hessian_close(trainer.hessian(X, t), _fd_hessian(trainer, X, t))
+
+
+def test_l2_term_of_the_hessian():
+    # A linear model with mse: H = 2/(n k) [x 1]^T [x 1] (per output) + 2 l2 on the W entries.
+    model = ta.Sequential([ta.Dense(1, l2=0.25)], input_dim=2)
+    trainer = ta.Trainer(model, loss="mse", executor="numpy", dtype="float64")
+    X = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 0.0]])
+    Xb = np.hstack([X, np.ones((3, 1))])
+    expected = 2.0 / 3.0 * Xb.T @ Xb + np.diag([0.5, 0.5, 0.0])
+    np.testing.assert_allclose(trainer.hessian(X, np.zeros(3)), expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATION_CODES))
+def test_activation_second_derivatives(name):
+    code = ACTIVATION_CODES[name]
+    param = {"leaky_relu": 0.1, "elu": 0.7}.get(name, 0.0)
+    z = np.linspace(-4.0, 4.0, 41) + 0.013  # off the kinks at 0
+    eps = 1e-6
+    fd = (act_derivative(code, z + eps, act_forward(code, z + eps, param), param)
+          - act_derivative(code, z - eps, act_forward(code, z - eps, param), param)) / (2 * eps)
+    got = second_order.act_second_derivative(code, z, act_forward(code, z, param), param)
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_float32_trainer_gets_a_float64_hessian():
+    model = ta.MLP([3, 4, 2], activation="tanh")
+    t32 = ta.Trainer(model, executor="numpy", dtype="float32", seed=0)
+    t64 = ta.Trainer(model, executor="numpy", dtype="float64", seed=0)
+    t64.set_params([p.astype(np.float64) for p in t32.get_params()])
+    X, y = _problem("cross_entropy", k=2)
+    X = X.astype(np.float32).astype(np.float64)
+    H32 = t32.hessian(X, y)
+    assert H32.dtype == np.float64
+    np.testing.assert_allclose(H32, t64.hessian(X, y), rtol=1e-12, atol=1e-14)
+
+
+# -- optimizers ------------------------------------------------------------------------------------
+
+def _softmax_problem():
+    X, y = ta.datasets.load_digits()
+    return X[:300, ::4] / 16.0, y[:300]  # 16 features, 170 parameters
+
+
+def _scipy_optimum(trainer, X, y):
+    theta0 = _flat(trainer.get_params())
+
+    def fun(theta):
+        trainer.set_params(_unflat(trainer, theta))
+        value, grads = trainer.loss_and_grad(X, y)
+        return value, _flat(grads)
+
+    res = scipy_optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B",
+                                  options={"maxiter": 20000, "maxcor": 30, "gtol": 1e-13, "ftol": 1e-16})
+    trainer.set_params(_unflat(trainer, res.x))
+    probs = trainer.predict(X)
+    trainer.set_params(_unflat(trainer, theta0))
+    return probs
+
+
+@pytest.fixture(scope="module")
+def softmax_reference():
+    X, y = _softmax_problem()
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(10, l2=1e-2)], input_dim=16), executor="numpy", dtype="float64")
+    return X, y, _scipy_optimum(trainer, X, y)
+
+
+def test_newton_reaches_scipys_optimum_quickly(executor, softmax_reference):
+    X, y, probs = softmax_reference
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(10, l2=1e-2)], input_dim=16),
+                         optimizer=ta.optim.Newton(tolerance_grad=1e-12), executor=executor, dtype="float64")
+    hist = trainer.fit(X, y, epochs=29, batch_size=None, verbose=0,
+                       callbacks=[ta.callbacks.EarlyStopping(monitor="loss", min_delta=1e-15, patience=2)])
+    steps = np.concatenate(hist.step_losses)
+    assert len(steps) < 30 and np.all(np.diff(steps) <= 1e-15)
+    np.testing.assert_allclose(trainer.predict(X), probs, atol=1e-6)
+    assert "damping" in hist.history
+
+
+def test_lbfgs_reaches_scipys_optimum(executor, softmax_reference):
+    X, y, probs = softmax_reference
+    opt = ta.optim.LBFGS(max_iter=200, tolerance_grad=1e-11, tolerance_change=1e-15, history_size=20,
+                         line_search_fn="strong_wolfe")
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(10, l2=1e-2)], input_dim=16), optimizer=opt,
+                         executor=executor, dtype="float64")
+    hist = trainer.fit(X, y, epochs=3, batch_size=None, verbose=0)
+    np.testing.assert_allclose(trainer.predict(X), probs, atol=1e-6)
+    assert len(hist.step_losses[0]) > 1  # one loss per inner iteration
+    assert hist.history["func_evals"][0] >= len(hist.step_losses[0])
+
+
+def test_lbfgs_without_line_search_first_step_is_torchs():
+    # First iteration: d = -g, t = min(1, 1/|g|_1) lr; with max_iter=1 that is the whole step.
+    X, y = _softmax_problem()
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(10)], input_dim=16), executor="numpy", dtype="float64",
+                         optimizer=ta.optim.LBFGS(lr=0.5, max_iter=1))
+    theta = _flat(trainer.get_params())
+    g = _flat(trainer.loss_and_grad(X, y)[1])
+    trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
+    expected = theta - min(1.0, 1.0 / np.abs(g).sum()) * 0.5 * g
+    np.testing.assert_allclose(_flat(trainer.get_params()), expected, rtol=1e-13)
+
+
+def test_gauss_newton_beats_adam_per_iteration(executor):
+    X, y = ta.datasets.load_digits()
+    X, y = X[:500] / 16.0, y[:500]
+    losses = {}
+    for name, opt in (("gn", ta.optim.GaussNewton()), ("adam", ta.optim.Adam(lr=1e-2))):
+        trainer = ta.Trainer(ta.MLP([64, 32, 10], activation="tanh"), optimizer=opt, executor=executor,
+                             dtype="float64", seed=0)
+        trainer.fit(X, y, epochs=10, batch_size=500, verbose=0)
+        losses[name] = trainer.evaluate(X, y)["loss"]
+    assert losses["gn"] < 0.5 * losses["adam"], losses
+
+
+def test_gauss_newton_blocks_are_the_ggn_diagonal_blocks():
+    # The exact GGN J^T H J from dense Jacobians, restricted to one unit's (fan_in + 1) block.
+    model = ta.Sequential([ta.Dense(4, "tanh", bias_init="normal"), ta.Dense(3)], input_dim=2)
+    trainer = ta.Trainer(model, executor="numpy", dtype="float64", seed=4)
+    X, y = _problem("cross_entropy", n=5, d=2)
+    ex = trainer._executor
+    net = second_order.net.Net(ex)
+    params = trainer.get_params()
+    _, _, (logits, caches) = net.value_and_grad(params, X, y, None, with_caches=True)
+    c = second_order.gauss_newton.unit_curvature(net, params, logits, caches, y, None, 0)
+    W1, W2 = params[0], params[2]
+    z1 = X @ W1 + params[1]
+    for i in range(len(X)):
+        p = np.exp(logits[i] - logits[i].max())
+        p /= p.sum()
+        H = (np.diag(p) - np.outer(p, p)) / len(X)
+        J = (W2 * (1 - np.tanh(z1[i]) ** 2)[:, None]).T  # d logits / d z1, (3, 4)
+        np.testing.assert_allclose(c[0][i], np.diag(J.T @ H @ J), rtol=1e-12)
+        np.testing.assert_allclose(c[1][i], np.diag(H), rtol=1e-12)
+    blocks = second_order.gauss_newton.unit_blocks(X, c[0], l2=0.0)
+    xt = np.hstack([X, np.ones((len(X), 1))])
+    np.testing.assert_allclose(blocks[2], (xt * c[0][:, 2:3]).T @ xt, rtol=1e-12)
+
+
+def test_gauss_newton_minibatches_dropout_and_diagonal_mode(executor):
+    X, y = ta.datasets.load_digits()
+    X, y = X[:400] / 16.0, y[:400]
+    for opt in (ta.optim.GaussNewton(), ta.optim.GaussNewton(curvature="diagonal")):
+        trainer = ta.Trainer(ta.MLP([64, 16, 10], activation="relu", dropout=0.2), optimizer=opt,
+                             executor=executor, dtype="float32", seed=0)
+        start = trainer.evaluate(X, y)["loss"]
+        hist = trainer.fit(X, y, epochs=2, batch_size=100, validation_split=0.25, verbose=0)
+        assert len(hist.step_losses[0]) == 3 and "val_loss" in hist.history
+        assert trainer.evaluate(X, y)["loss"] < 0.7 * start
+
+
+def test_frozen_layers_stay_put():
+    model = ta.Sequential([ta.Dense(6, "tanh", trainable=False), ta.Dense(3)], input_dim=4)
+    X, y = _problem("cross_entropy", n=30, d=4)
+    for opt in (ta.optim.Newton(), ta.optim.GaussNewton(), ta.optim.LBFGS()):
+        trainer = ta.Trainer(model, optimizer=opt, executor="numpy", dtype="float64")
+        before = trainer.get_params()
+        trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)
+        after = trainer.get_params()
+        np.testing.assert_array_equal(after[0], before[0])
+        np.testing.assert_array_equal(after[1], before[1])
+        assert not np.array_equal(after[2], before[2])
+
+
+def test_config_round_trip_and_checkpoint(tmp_path):
+    for opt in (ta.optim.Newton(damping=0.1, max_params=100), ta.optim.GaussNewton(curvature="diagonal"),
+                ta.optim.LBFGS(line_search_fn="strong_wolfe", history_size=5)):
+        assert ta.optim.from_config(opt.config()) == opt
+    X, y = _problem("cross_entropy", n=20)
+    trainer = ta.Trainer(ta.MLP([3, 4, 3]), optimizer=ta.optim.LBFGS(), executor="numpy", dtype="float64")
+    trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
+    trainer.save(tmp_path / "ck.safetensors")
+    loaded = ta.Trainer.load(tmp_path / "ck.safetensors")
+    assert loaded.optimizer == trainer.optimizer
+    for a, b in zip(loaded.get_params(), trainer.get_params()):
+        np.testing.assert_array_equal(a, b)
+    loaded.fit(X, y, epochs=2, batch_size=None, verbose=0, initial_epoch=1)
+
+
+# -- rejected inputs -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("opt", [ta.optim.Newton(), ta.optim.GaussNewton(), ta.optim.LBFGS()],
+                         ids=["newton", "gn", "lbfgs"])
+def test_clip_and_schedule_are_rejected(opt):
+    X, y = _problem("cross_entropy")
+    name = type(opt).__name__
+    trainer = ta.Trainer(ta.MLP([3, 4, 3]), optimizer=opt, clip=ta.ClipNorm(1.0), executor="numpy")
+    with pytest.raises(ValueError, match=f"{name} does not take gradient clipping"):
+        trainer.fit(X, y, batch_size=None, verbose=0)
+    trainer = ta.Trainer(ta.MLP([3, 4, 3]), optimizer=opt, executor="numpy",
+                         schedule=ta.schedules.Constant(0.5))
+    with pytest.raises(ValueError, match=f"{name} does not follow a learning-rate schedule"):
+        trainer.fit(X, y, batch_size=None, verbose=0)
+
+
+def test_rejected_combinations():
+    X, y = _problem("cross_entropy")
+    for opt in (ta.optim.Newton(), ta.optim.LBFGS()):
+        trainer = ta.Trainer(ta.MLP([3, 4, 3], dropout=0.2), optimizer=opt, executor="numpy")
+        with pytest.raises(ValueError, match="does not support Dropout.*GaussNewton"):
+            trainer.fit(X, y, batch_size=None, verbose=0)
+    bn = ta.Trainer(ta.MLP([3, 4, 3], batchnorm=True), executor="numpy", dtype="float64")
+    with pytest.raises(ValueError, match="BatchNorm"):
+        bn.hessian(X, y)
+    bn = ta.Trainer(ta.MLP([3, 4, 3], batchnorm=True), optimizer=ta.optim.GaussNewton(), executor="numpy")
+    with pytest.raises(ValueError, match="BatchNorm"):
+        bn.fit(X, y, batch_size=None, verbose=0)
+    mn = ta.Trainer(ta.MLP([3, 4, 3], max_norm=2.0), optimizer=ta.optim.LBFGS(), executor="numpy")
+    with pytest.raises(ValueError, match="max_norm"):
+        mn.fit(X, y, batch_size=None, verbose=0)
+    big = ta.Trainer(ta.MLP([64, 64, 10]), optimizer=ta.optim.Newton(), executor="numpy")
+    with pytest.raises(ValueError, match="GaussNewton.*LBFGS"):
+        big.fit(np.zeros((4, 64)), np.zeros(4, int), batch_size=None, verbose=0)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="damping"):
+        ta.optim.Newton(damping=0.0)
+    with pytest.raises(ValueError, match="damping"):
+        ta.optim.GaussNewton(damping=-1.0)
+    with pytest.raises(ValueError, match="curvature"):
+        ta.optim.GaussNewton(curvature="kfac")
+    with pytest.raises(ValueError, match="line_search_fn"):
+        ta.optim.LBFGS(line_search_fn="armijo")
+    with pytest.raises(ValueError, match="max_iter"):
+        ta.optim.LBFGS(max_iter=0)
+    with pytest.raises(ValueError, match="history_size"):
+        ta.optim.LBFGS(history_size=0)
+    with pytest.raises(TypeError, match="second-order"):
+        ta.optim.LBFGS().step([np.zeros(2)], [np.zeros(2)], {})
+    trainer = ta.Trainer(ta.MLP([3, 4, 3]), executor="numpy", dtype="float64")
+    X, y = _problem("cross_entropy")
+    with pytest.raises(ValueError, match="v must have 31 entries"):
+        trainer.hvp(X, y, np.zeros(30))
+    with pytest.raises(ValueError, match="v contains NaN"):
+        trainer.hvp(X, y, np.full(31, np.nan))
+    with pytest.raises(ValueError, match="X must have 3 features"):
+        trainer.hessian(np.zeros((2, 4)), [0, 1])
+    with pytest.raises(ValueError, match="labels must be in"):
+        trainer.hessian(X, np.full(len(X), 7))
+    gn = ta.Trainer(ta.MLP([3, 4, 3]), optimizer=ta.optim.GaussNewton(), executor="numpy")
+    with pytest.raises(ValueError, match="batch_size"):
+        gn.fit(X, y, batch_size=0, verbose=0)
+
+
+def test_divergence_is_reported():
+    X, y = _problem("mse")
+    X[0, 0] = 1e200  # the loss overflows at the first step
+    trainer = ta.Trainer(ta.MLP([3, 4, 3]), loss="mse", optimizer=ta.optim.LBFGS(), executor="numpy",
+                         dtype="float64")
+    with pytest.raises(ta.TrainingDiverged, match="LBFGS"):
+        trainer.fit(X, y, batch_size=None, verbose=0)
