@@ -37,9 +37,15 @@ void bind_solve(py::module_& m) {
           // The kernel tests finiteness as it reads each system (one pass over a); nothing was
           // written in place, so raising now is as if the check had come first.
           const std::int32_t* st = status.data();
-          for (py::ssize_t s = 0; s < batch; ++s)
-            if (st[s] < 0)
-              throw py::value_error("a or b contains NaN or inf (system " + std::to_string(s) + ")");
+          for (py::ssize_t s = 0; s < batch; ++s) {
+            if (st[s] >= 0) continue;
+            // Name the argument: look again at this one system of a.
+            const T* as = static_cast<const T*>(a.data()) + s * n * n;
+            bool a_bad = false;
+            for (py::ssize_t e = 0; e < n * n; ++e) a_bad = a_bad || !std::isfinite(as[e]);
+            throw py::value_error(std::string(a_bad ? "a" : "b") + " contains NaN or inf (system " +
+                                  std::to_string(s) + ")");
+          }
           return py::make_tuple(x, status);
         });
       },

@@ -42,7 +42,7 @@ void run_chunks(const std::vector<Chunk>& chunks, index_t total, Fn&& fn) {
 // Eight interleaved double accumulators, combined in a fixed order: vectorizable without
 // -ffast-math and still one fixed rounding sequence.
 template <class T>
-double sum_squares_kernel(const T* x, index_t lo, index_t hi) {
+TRAINART_SIMD_CLONES double sum_squares_kernel(const T* x, index_t lo, index_t hi) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   index_t i = lo;
   for (; i + 8 <= hi; i += 8)
@@ -58,7 +58,7 @@ double sum_squares_kernel(const T* x, index_t lo, index_t hi) {
 }
 
 template <class T>
-void clip_kernel(T* __restrict x, index_t lo, index_t hi, T c) {
+TRAINART_SIMD_CLONES void clip_kernel(T* __restrict x, index_t lo, index_t hi, T c) {
   // Comparisons are false for NaN, so NaN passes through unchanged.
   for (index_t i = lo; i < hi; ++i) {
     const T v = x[i];
@@ -67,7 +67,7 @@ void clip_kernel(T* __restrict x, index_t lo, index_t hi, T c) {
 }
 
 template <class T>
-void scale_kernel(T* __restrict x, index_t lo, index_t hi, T s) {
+TRAINART_SIMD_CLONES void scale_kernel(T* __restrict x, index_t lo, index_t hi, T s) {
   for (index_t i = lo; i < hi; ++i) x[i] *= s;
 }
 

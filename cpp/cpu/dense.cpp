@@ -72,7 +72,7 @@ struct Finite {
 // Rows [r0, r1): z += b, a = f(z). With a == z only the bias is added (identity). Returns the
 // or of Finite probes of z.
 template <Act K, class T>
-typename Finite<T>::Bits forward_epilogue_kernel(const T* b, T* z, T* a, index_t r0, index_t r1,
+TRAINART_FLATTEN TRAINART_SIMD_CLONES typename Finite<T>::Bits forward_epilogue_kernel(const T* b, T* z, T* a, index_t r0, index_t r1,
                                                  index_t fan_out, T param) {
   typename Finite<T>::Bits probes = 0;
   for (index_t i = r0; i < r1; ++i) {
@@ -92,7 +92,7 @@ typename Finite<T>::Bits forward_epilogue_kernel(const T* b, T* z, T* a, index_t
 // order, in double. For identity dz is grad_a itself and only the sums are taken. Returns the
 // or of Finite probes of grad_a, z and a (a only where it is another array than z).
 template <Act K, class T>
-typename Finite<T>::Bits backward_chunk_kernel(const T* grad_a, const T* z, const T* a, T* dz,
+TRAINART_FLATTEN TRAINART_SIMD_CLONES typename Finite<T>::Bits backward_chunk_kernel(const T* grad_a, const T* z, const T* a, T* dz,
                                                double* part, index_t r0, index_t r1,
                                                index_t fan_out, T param) {
   typename Finite<T>::Bits probes = 0;
