@@ -19,17 +19,23 @@ _32 = np.uint64(32)
 
 def _philox_lanes(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 of counters (c0, c1, c2, c3) (uint64 arrays of 32-bit values) under key
-    (k0, k1) (ints < 2**32), as math::philox4x32_10_lanes: the four output words, uint64."""
+    (k0, k1) (ints < 2**32), as math::philox4x32_10_lanes: the four output words, uint64.
+    Each round: (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1,
+    lo(M0 c0)), the key bumped by (W0, W1) between rounds; in-place ops keep it allocation-light."""
     m0, m1 = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1)
     for r in range(PHILOX_ROUNDS):
         if r > 0:
             k0 = (k0 + PHILOX_W0) & 0xFFFFFFFF
             k1 = (k1 + PHILOX_W1) & 0xFFFFFFFF
-        # 32x32 -> 64-bit products never overflow uint64: mulhilo is a shift and a mask.
-        p0 = m0 * c0
-        p1 = m1 * c2
-        c0, c1, c2, c3 = ((p1 >> _32) ^ c1 ^ np.uint64(k0), p1 & _LO,
-                          (p0 >> _32) ^ c3 ^ np.uint64(k1), p0 & _LO)
+        p0 = np.multiply(c0, m0)
+        p1 = np.multiply(c2, m1)
+        n0 = np.right_shift(p1, _32)
+        n0 ^= c1
+        n0 ^= np.uint64(k0)
+        n2 = np.right_shift(p0, _32)
+        n2 ^= c3
+        n2 ^= np.uint64(k1)
+        c0, c1, c2, c3 = n0, np.bitwise_and(p1, _LO, out=p1), n2, np.bitwise_and(p0, _LO, out=p0)
     return c0, c1, c2, c3
 
 
@@ -62,9 +68,13 @@ def dropout_mask(rows, cols, p, seed, layer, step):
     return (words >= np.uint32(dropout_threshold(p))).reshape(rows, cols)
 
 
+def apply_mask(x, keep, scale):
+    """y = keep ? x * scale : 0, scale cast to x's dtype (the C++ kernel's per-element line)."""
+    return np.where(keep, x * x.dtype.type(scale), x.dtype.type(0))
+
+
 def dropout(x, p, seed, layer, step, scale):
     """Kernel signature shared with _cpu.dropout: y = keep ? x * scale : 0 (scale in x's dtype).
     Backward is this call on the gradient with the same seed, layer, step and scale."""
-    words = dropout_words(x.size, seed, layer, step).reshape(x.shape)
-    keep = words >= np.uint32(dropout_threshold(p))
-    return np.where(keep, x * x.dtype.type(scale), x.dtype.type(0))
+    keep = dropout_mask(x.shape[0], x.size // x.shape[0], p, seed, layer, step).reshape(x.shape)
+    return apply_mask(x, keep, scale)
