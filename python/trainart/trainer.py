@@ -224,24 +224,60 @@ class Trainer:
         Returns:
             trainart.history.History with per-epoch metrics and per-step losses.
         """
-        from .callbacks import Callback
-        from .history import History
-
+        run = self._fit_inputs(X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                               validation_split=validation_split, shuffle=shuffle, callbacks=callbacks,
+                               verbose=verbose, log_every=log_every, sample_weight=sample_weight,
+                               class_weight=class_weight, initial_epoch=initial_epoch)
         if getattr(self.optimizer, "second_order", False):  # Newton, GaussNewton, LBFGS
-            from .second_order.fit import fit as second_order_fit
+            from .second_order.fit import epoch_runner
 
-            return second_order_fit(self, X, y, epochs=epochs, batch_size=batch_size,
-                                    validation_data=validation_data, validation_split=validation_split,
-                                    shuffle=shuffle, callbacks=callbacks, verbose=verbose, log_every=log_every,
-                                    sample_weight=sample_weight, class_weight=class_weight,
-                                    initial_epoch=initial_epoch)
+            return self._run_epochs(run, epoch_runner(self, run))
+        n = len(run.X)
+        steps_per_epoch = -(-n // run.batch_size)
+        lrs, momentums = self._schedule_values(run.epochs * steps_per_epoch, steps_per_epoch)
+
+        def one_epoch(epoch):
+            perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
+            sl = slice(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)
+            epoch_lrs = lrs[sl] * self.lr_scale
+            stats = self._executor.train_epoch(
+                run.X, run.y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64),
+                self.step, batch_size=run.batch_size, sample_weight=run.w,
+                momentums=None if momentums is None else momentums[sl])
+            if stats.diverged_step is not None:
+                self.step += stats.diverged_step
+                raise TrainingDiverged(
+                    f"loss or gradients became non-finite at epoch {epoch}, step {stats.diverged_step} "
+                    f"(global step {self.step}); the weights from before that step are kept. "
+                    "Lower the learning rate, clip gradients (ta.ClipNorm), or pass nonfinite='skip'.")
+            self.step += len(epoch_lrs)
+            logs = {"loss": stats.loss}
+            if self.plan.classification:
+                logs["accuracy"] = stats.correct / max(stats.rows, 1)
+            finite = stats.grad_norms[np.isfinite(stats.grad_norms)]
+            extra = {"lr": float(epoch_lrs[-1]),
+                     "grad_norm": float(finite.mean()) if finite.size else float("nan"),
+                     "skipped": stats.skipped}
+            return logs, extra, stats.step_losses
+
+        return self._run_epochs(run, one_epoch)
+
+    def _fit_inputs(self, X, y, *, epochs, batch_size, validation_data, validation_split, shuffle,
+                    callbacks, verbose, log_every, sample_weight, class_weight, initial_epoch):
+        """Check every fit argument before anything changes; returns them ready to use, with the
+        validation rows split off (validation_split takes the last rows, before shuffling)."""
+        from types import SimpleNamespace
+
+        from .callbacks import Callback
+
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         epochs = integer(epochs, "epochs", low=1)
         initial_epoch = integer(initial_epoch, "initial_epoch", low=0, high=epochs - 1)
-        batch_size = integer(batch_size, "batch_size", low=1)
+        if batch_size is not None or not getattr(self.optimizer, "second_order", False):
+            batch_size = integer(batch_size, "batch_size", low=1)
         real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
-        integer(log_every, "log_every", low=1)
+        log_every = integer(log_every, "log_every", low=1)
         choice(verbose, "verbose", (0, 1, 2, False, True))
         w = self._check_weights(sample_weight, class_weight, y, len(X))
         callbacks = list(callbacks or ())
@@ -264,14 +300,20 @@ class Trainer:
             X, y, w = X[:-n_val], y[:-n_val], None if w is None else w[:-n_val]
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        return SimpleNamespace(X=X, y=y, w=w, val=val, callbacks=callbacks, epochs=epochs,
+                               initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle,
+                               verbose=verbose, log_every=log_every)
 
-        n = len(X)
-        steps_per_epoch = -(-n // batch_size)
-        total_steps = epochs * steps_per_epoch
-        lrs, momentums = self._schedule_values(total_steps, steps_per_epoch)
-        history = History() if self.history is None or initial_epoch == 0 else self.history
+    def _run_epochs(self, run, one_epoch):
+        """The epoch loop every optimizer shares: `one_epoch(epoch)` trains one epoch and returns
+        (train logs, extra logs, step losses); this adds validation metrics, History, callbacks,
+        the progress bar and the log line."""
+        from .history import History
+
+        history = History() if self.history is None or run.initial_epoch == 0 else self.history
         self.history = history
         self.stop_training = False
+        callbacks = run.callbacks
         if self._callback_states is not None:
             # A resumed run: each callback takes the saved state of the first unused callback of
             # its class (so the list may differ, e.g. without the hook that stopped the run).
@@ -285,38 +327,19 @@ class Trainer:
         self._callbacks = callbacks
         for cb in callbacks:
             cb.on_train_begin(self, logs)
-        bar = _progress(epochs, initial_epoch, verbose)
+        bar = _progress(run.epochs, run.initial_epoch, run.verbose)
         try:
-            for epoch in range(initial_epoch, epochs):
-                perm = self.rng.permutation(n) if shuffle else np.arange(n)
-                sl = slice(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)
-                epoch_lrs = lrs[sl] * self.lr_scale
-                stats = self._executor.train_epoch(
-                    X, y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64), self.step,
-                    batch_size=batch_size, sample_weight=w,
-                    momentums=None if momentums is None else momentums[sl])
-                if stats.diverged_step is not None:
-                    self.step += stats.diverged_step
-                    raise TrainingDiverged(
-                        f"loss or gradients became non-finite at epoch {epoch}, step {stats.diverged_step} "
-                        f"(global step {self.step}); the weights from before that step are kept. "
-                        "Lower the learning rate, clip gradients (ta.ClipNorm), or pass nonfinite='skip'.")
-                self.step += len(epoch_lrs)
+            for epoch in range(run.initial_epoch, run.epochs):
+                logs, extra, step_losses = one_epoch(epoch)
                 self.epoch = epoch + 1
-                logs = {"loss": stats.loss}
-                if self.plan.classification:
-                    logs["accuracy"] = stats.correct / max(stats.rows, 1)
-                if val is not None:
-                    v = self._executor.evaluate(*val[:2], sample_weight=val[2])
-                    logs.update({f"val_{k}": v for k, v in v.items()})
-                logs["lr"] = float(epoch_lrs[-1])
-                finite = stats.grad_norms[np.isfinite(stats.grad_norms)]
-                logs["grad_norm"] = float(finite.mean()) if finite.size else float("nan")
-                logs["skipped"] = stats.skipped
-                history.append(epoch, logs, stats.step_losses)
+                if run.val is not None:
+                    v = self._executor.evaluate(*run.val[:2], sample_weight=run.val[2])
+                    logs.update({f"val_{k}": x for k, x in v.items()})
+                logs.update(extra)
+                history.append(epoch, logs, step_losses)
                 for cb in callbacks:
                     cb.on_epoch_end(self, epoch, logs)
-                _report(bar, epoch, epochs, logs, log_every)
+                _report(bar, epoch, run.epochs, logs, run.log_every)
                 if self.stop_training:
                     break
         finally:
