@@ -5,10 +5,8 @@ BatchNorm1d (momentum 0.1 weights the new batch statistic). Dropout is inverted 
 the Trainer's `dropout_mode="weight_scaling"` gives the classic form.
 """
 
-import math
-
 from . import initializers
-from ._validate import choice, integer, real
+from ._validate import integer, real
 
 __all__ = ["Layer", "Dense", "Activation", "Dropout", "BatchNorm", "ACTIVATIONS", "canonical_activation"]
 

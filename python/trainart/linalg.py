@@ -3,7 +3,6 @@ Gauss-Newton steps, per-block damped solves)."""
 
 import numpy as np
 
-from . import _validate
 from .ops.solve import cholesky_solve
 
 __all__ = ["batched_cholesky_solve"]

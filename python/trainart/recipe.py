@@ -338,7 +338,7 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
                    "now find the learning rate on the full data.")
     elif diverged or blew_up or rises > len(losses) / 3:
         status = "lr too high"
-        got = (f"accuracy reached 100% only after that" if reached
+        got = ("accuracy reached 100% only after that" if reached
                else f"accuracy stalled at {max(accs, default=0):.0%}")
         verdict = (f"The loss {'became non-finite' if diverged else 'blew up or oscillated'} "
                    f"(initial {initial:.3g}, peak {max(v for v in seq if math.isfinite(v)):.3g}, rose in "

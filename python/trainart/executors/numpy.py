@@ -97,10 +97,12 @@ class NumpyExecutor(Executor):
                 self.opt_state[key] = value
 
     # -- forward and backward ------------------------------------------------------------------
-    def _forward(self, x, *, mode, step=0, buffers=None):
+    def _forward(self, x, *, mode, step=0, buffers=None, params=None, K=None):
         """Run the ops on x. mode: "train" (dropout on, batch statistics, caches kept),
-        "eval" (no dropout, running statistics) or "mc" (dropout on, running statistics)."""
-        K, P = self.K, self.params
+        "eval" (no dropout, running statistics) or "mc" (dropout on, running statistics).
+        `params` and `K` default to this executor's (the second-order code passes trial ones)."""
+        K = self.K if K is None else K
+        P = self.params if params is None else params
         buffers = self.buffers if buffers is None else buffers
         caches, h = [], x
         for op in self.ops:
@@ -122,7 +124,7 @@ class NumpyExecutor(Executor):
                     # The mask is kept for the backward pass instead of regenerated: the same
                     # numbers as calling K.dropout twice, at half the Philox cost.
                     layer = op["layer"] + (INFERENCE_LAYER_OFFSET if mode == "mc" else 0)
-                    keep = self.K.dropout_mask(h.shape[0], h.shape[1], op["rate"], self.plan.seed, layer, step)
+                    keep = K.dropout_mask(h.shape[0], h.shape[1], op["rate"], self.plan.seed, layer, step)
                     caches.append(keep)
                     h = apply_mask(h, keep, self._dropout_scale(op))
             elif kind == "batchnorm":
@@ -140,8 +142,9 @@ class NumpyExecutor(Executor):
     def _dropout_scale(self, op):
         return 1.0 / (1.0 - op["rate"]) if self.plan.dropout_mode == "inverted" else 1.0
 
-    def _backward(self, dlogits, caches, step):
-        K, P = self.K, self.params
+    def _backward(self, dlogits, caches, step, params=None, K=None):
+        K = self.K if K is None else K
+        P = self.params if params is None else params
         grads = [None] * len(P)
         g = dlogits
         for i in range(len(self.ops) - 1, -1, -1):
@@ -163,24 +166,26 @@ class NumpyExecutor(Executor):
                 break
         return grads
 
-    def _loss(self, logits, y, weight):
+    def _loss(self, logits, y, weight, K=None):
+        K = self.K if K is None else K
         if y.dtype.kind == "i":
-            return self.K.cross_entropy_labels(logits, y, weight)
-        return self.K.loss_value_and_grad(logits, y, self.loss_code, self.plan.loss_param, weight)
+            return K.cross_entropy_labels(logits, y, weight)
+        return K.loss_value_and_grad(logits, y, self.loss_code, self.plan.loss_param, weight)
 
-    def _penalty(self):
+    def _penalty(self, params=None):
         """l1*sum|W| + l2*sum W^2 over the dense layers that set them (Keras's convention)."""
         total = 0.0
         for op in self.regularized:
-            W = self.params[op["W"]]
+            W = (self.params if params is None else params)[op["W"]]
             total += op["l1"] * float(np.abs(W).sum(dtype=np.float64))
             total += op["l2"] * float(np.square(W).sum(dtype=np.float64))
         return total
 
-    def _add_penalty_grads(self, grads):
+    def _add_penalty_grads(self, grads, params=None):
+        """grads[W] += 2 l2 W + l1 sign(W), in place, constants in W's dtype."""
         for op in self.regularized:
-            W, dW = self.params[op["W"]], grads[op["W"]]
-            t = self.dtype.type
+            W, dW = (self.params if params is None else params)[op["W"]], grads[op["W"]]
+            t = W.dtype.type
             if op["l2"]:
                 dW += t(2.0 * op["l2"]) * W
             if op["l1"]:

@@ -1,10 +1,9 @@
-"""The network as a function of an explicit parameter list: forward, loss, backward and the
-penalty over a Plan's op list, on any kernel module (trainart.reference or _cpu). The
-second-order optimizers evaluate trial parameters here without touching the executor's."""
+"""The network as a function of an explicit parameter list: the executor's forward, loss,
+backward and penalty run on trial parameters and any kernel module (trainart.reference or
+_cpu), so the second-order optimizers never touch the executor's own parameters."""
 
 import numpy as np
 
-from .. import reference
 
 __all__ = ["Net", "Layout", "UNSUPPORTED_OPS"]
 
@@ -22,6 +21,7 @@ class Net:
     """
 
     def __init__(self, executor, kernels=None, dtype=None):
+        self.ex = executor
         self.plan = executor.plan
         self.ops = executor.plan.ops
         self.K = executor.K if kernels is None else kernels
@@ -44,69 +44,25 @@ class Net:
                               self.dropout_scale(op))
 
     def forward(self, params, X, step=0):
-        """(logits, caches) in training mode; caches[i] is (input, z, a) for dense ops,
-        (input, a) for activation ops, None for dropout."""
-        K, h, caches = self.K, X, []
-        for op in self.ops:
-            kind = op["op"]
-            if kind == "dense":
-                a, z = K.dense_forward(h, params[op["W"]], params[op["b"]], op["code"], op["param"])
-                caches.append((h, z, a))
-                h = a
-            elif kind == "activation":
-                a = K.activation_forward(h, op["code"], op["param"])
-                caches.append((h, a))
-                h = a
-            elif kind == "dropout":
-                caches.append(None)
-                h = self.dropout(h, op, step)
-        return h, caches
+        """(logits, caches) in training mode, the executor's forward on these params;
+        caches[i] is (input, z, a) for dense ops, (input, a) for activation ops."""
+        return self.ex._forward(X, mode="train", step=step, buffers=[], params=params, K=self.K)
 
     def loss(self, logits, y, weight):
         """(mean loss without penalty, d loss / d logits)."""
-        if y.dtype.kind == "i":
-            return self.K.cross_entropy_labels(logits, y, weight)
-        code = reference.LOSS_CODES[self.plan.loss]
-        return self.K.loss_value_and_grad(logits, y, code, self.plan.loss_param, weight)
+        return self.ex._loss(logits, y, weight, K=self.K)
 
     def backward(self, params, dlogits, caches, step=0):
         """Gradients of every parameter (None for none), without the penalty."""
-        K = self.K
-        grads = [None] * len(params)
-        g = dlogits
-        for i in range(len(self.ops) - 1, self.first - 1, -1):
-            op, cache = self.ops[i], caches[i]
-            kind = op["op"]
-            if kind == "dense":
-                h, z, a = cache
-                g, grads[op["W"]], grads[op["b"]] = K.dense_backward(
-                    g, h, params[op["W"]], z, a, op["code"], op["param"], i > self.first)
-            elif kind == "activation":
-                h, a = cache
-                g = K.activation_backward(g, h, a, op["code"], op["param"])
-            elif kind == "dropout":
-                g = self.dropout(g, op, step)
-        return grads
+        return self.ex._backward(dlogits, caches, step, params=params, K=self.K)
 
     def penalty(self, params):
         """l1 sum|W| + l2 sum W^2 over the dense layers (float)."""
-        total = 0.0
-        for op in self.ops:
-            if op["op"] == "dense" and (op["l1"] or op["l2"]):
-                W = params[op["W"]]
-                total += op["l1"] * float(np.abs(W).sum(dtype=np.float64))
-                total += op["l2"] * float(np.square(W).sum(dtype=np.float64))
-        return total
+        return self.ex._penalty(params)
 
     def add_penalty_grads(self, params, grads):
-        t = self.dtype.type
-        for op in self.ops:
-            if op["op"] == "dense" and (op["l1"] or op["l2"]):
-                W = params[op["W"]]
-                if op["l2"]:
-                    grads[op["W"]] = grads[op["W"]] + t(2.0 * op["l2"]) * W
-                if op["l1"]:
-                    grads[op["W"]] = grads[op["W"]] + t(op["l1"]) * np.sign(W)
+        """grads[W] += 2 l2 W + l1 sign(W), in place."""
+        self.ex._add_penalty_grads(grads, params)
 
     # -- whole objective -----------------------------------------------------------------------
     def value(self, params, X, y, weight, step=0):
