@@ -238,3 +238,15 @@ def test_early_stopping_restores_best_weights(executor, patience, epochs):
     for a, b in zip(trainer.get_params(), seen[best]):
         assert np.array_equal(a, b)
     assert np.isclose(trainer.evaluate(Xv, yv)["loss"], val[best], rtol=1e-6)
+
+
+def test_batchnorm_single_row_batch_is_refused_before_training(executor):
+    X, y = blobs(n=33)
+    trainer = make(executor, model=ta.MLP([4, 8, 3], batchnorm=True))
+    before = trainer.get_params()
+    with pytest.raises(ValueError, match="batch_size=16 with 33 training rows"):
+        trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))
+    assert trainer.step == 0
+    trainer.fit(X, y, epochs=1, batch_size=11, verbose=0)  # 3 batches of 11 rows
+    assert trainer.step == 3

@@ -300,6 +300,13 @@ class Trainer:
             X, y, w = X[:-n_val], y[:-n_val], None if w is None else w[:-n_val]
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        if any(op["op"] == "batchnorm" for op in self.plan.ops):
+            # Checked here, not when the step comes: a failed fit must leave the model as it was.
+            rows = len(X) if batch_size is None else min(batch_size, len(X))
+            if rows < 2 or len(X) % rows == 1:
+                raise ValueError(f"batch_size={batch_size} with {len(X)} training rows makes a batch of one row, "
+                                 "which BatchNorm cannot normalize in training (its variance divides by n - 1); "
+                                 "choose a batch_size that leaves no single-row batch")
         return SimpleNamespace(X=X, y=y, w=w, val=val, callbacks=callbacks, epochs=epochs,
                                initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle,
                                verbose=verbose, log_every=log_every)
