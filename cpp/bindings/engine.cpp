@@ -6,6 +6,7 @@
 #include "binders.hpp"
 #include "checks.hpp"
 #include "cpu/engine.hpp"
+#include "cpu/hvp.hpp"
 #include "trainart/math/activation.hpp"
 
 namespace trainart::bind {
@@ -105,6 +106,9 @@ struct PyEngine {
   std::vector<index_t> param_sizes;
   index_t in_width = 0, out_width = 0;
   int loss = 0;
+  EngineSpec spec;         // a copy for hvp, which runs outside the engine
+  std::vector<T*> params;  // the engine's parameter arrays (kept alive by `keep`)
+  cpu::HvpWork hvp_work;
 };
 
 template <class T>
@@ -167,6 +171,8 @@ PyEngine<T>* make_engine(const py::dict& spec_dict, const py::list& params, cons
   e->in_width = spec.ops.front().width_in;
   e->out_width = spec.ops.back().width_out;
   e->loss = spec.loss;
+  e->spec = spec;
+  e->params = arr.params;
   e->engine = std::make_unique<Engine<T>>(std::move(spec), std::move(arr));
   return e.release();
 }
@@ -309,9 +315,73 @@ void bind_engine_class(py::module_& m, const char* name) {
 
 }  // namespace
 
+// A list of one float64 array per parameter, each with its parameter's size.
+static std::vector<py::array> per_param(const PyEngine<double>& e, const py::object& obj, const char* name, bool writeable) {
+  if (!py::isinstance<py::list>(obj) && !py::isinstance<py::tuple>(obj))
+    throw py::type_error(std::string(name) + " must be a list of numpy arrays");
+  const auto arrays = array_list(obj.cast<py::sequence>(), name);
+  if (arrays.size() != e.param_sizes.size())
+    throw py::value_error(std::string(name) + " must hold one array per parameter (" +
+                          std::to_string(e.param_sizes.size()) + "), got " + std::to_string(arrays.size()));
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const std::string item = std::string(name) + "[" + std::to_string(i) + "]";
+    check_array<double>(arrays[i], item.c_str(), writeable);
+    if (arrays[i].size() != e.param_sizes[i])
+      throw py::value_error(item + " must have its parameter's size " + std::to_string(e.param_sizes[i]) +
+                            ", got " + std::to_string(arrays[i].size()));
+  }
+  return arrays;
+}
+
+static bool overlaps(const py::array& a, const void* p, py::ssize_t bytes) {
+  const auto* lo = static_cast<const char*>(a.data());
+  const auto* q = static_cast<const char*>(p);
+  return a.nbytes() > 0 && bytes > 0 && lo < q + bytes && q < lo + a.nbytes();
+}
+
+static void bind_engine_hvp(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<PyEngine<double>>>(m.attr("EngineF64"));
+  cls.def(
+      "hvp",
+      [](PyEngine<double>& e, py::array x, py::object labels, py::object targets, py::object weight, py::object V,
+         py::object out) {
+        for (const auto& op : e.spec.ops)
+          if (op.kind == OpKind::batchnorm)
+            throw py::value_error("hvp does not support BatchNorm layers: their batch statistics couple the rows");
+        Batchable<double> b = batch_arrays<double>(e, x, labels, targets, weight);
+        const auto va = per_param(e, V, "V", false);
+        auto oa = per_param(e, out, "out", true);
+        std::vector<const double*> vp, pp;
+        std::vector<double*> op;
+        for (size_t i = 0; i < va.size(); ++i) {
+          vp.push_back(static_cast<const double*>(va[i].data()));
+          pp.push_back(e.params[i]);
+          op.push_back(static_cast<double*>(oa[i].mutable_data()));
+        }
+        // out is written while everything else is still read: no overlap with any input or another out.
+        for (size_t i = 0; i < oa.size(); ++i) {
+          const std::string item = "out[" + std::to_string(i) + "]";
+          bool bad = overlaps(oa[i], x.data(), x.nbytes());
+          for (size_t j = 0; j < va.size() && !bad; ++j)
+            bad = overlaps(oa[i], va[j].data(), va[j].nbytes()) ||
+                  overlaps(oa[i], pp[j], e.param_sizes[j] * py::ssize_t(sizeof(double))) ||
+                  (j != i && overlaps(oa[i], oa[j].data(), oa[j].nbytes()));
+          if (b.targets) bad = bad || overlaps(oa[i], b.targets, b.n * b.k * py::ssize_t(sizeof(double)));
+          if (b.weight) bad = bad || overlaps(oa[i], b.weight, b.n * py::ssize_t(sizeof(double)));
+          if (bad) throw py::value_error(item + " must not overlap X, targets, weight, V, the parameters or another out");
+        }
+        py::gil_scoped_release release;
+        cpu::hvp(e.spec, pp, b, vp, op, e.param_sizes, e.hvp_work);
+      },
+      py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"), py::arg("V"), py::arg("out"),
+      "out = H V: the exact Hessian (R-operator) of the mean loss plus penalty at the engine's parameters, "
+      "training mode at step 0, times one direction V (one float64 array per parameter); out likewise.");
+}
+
 void bind_engine(py::module_& m) {
   bind_engine_class<float>(m, "EngineF32");
   bind_engine_class<double>(m, "EngineF64");
+  bind_engine_hvp(m);
 }
 
 }  // namespace trainart::bind

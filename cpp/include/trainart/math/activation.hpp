@@ -96,4 +96,46 @@ TRAINART_HD T act_derivative(Act kind, T z, T a, T param) {
   return T(1);
 }
 
+// d^2a/dz^2 from z and a = f(z), for the exact Hessian (R-operator). relu and leaky_relu's kink
+// at 0 is given 0. Mirrors act_second_derivative in python/trainart/second_order/hvp.py.
+template <class T>
+TRAINART_HD T act_second_derivative(Act kind, T z, T a, T param) {
+  switch (kind) {
+    case Act::identity:
+    case Act::relu:
+    case Act::leaky_relu: return T(0);
+    case Act::sigmoid: return a * (T(1) - a) * (T(1) - T(2) * a);
+    case Act::tanh: return T(-2) * a * (T(1) - a * a);
+    case Act::elu: return z > T(0) ? T(0) : param * std::exp(z);
+    case Act::selu: return z > T(0) ? T(0) : T(kSeluScale) * T(kSeluAlpha) * std::exp(z);
+    case Act::softplus: {
+      const T s = sigmoid(z);
+      return s * (T(1) - s);
+    }
+    case Act::silu: {
+      const T s = sigmoid(z);
+      return s * (T(1) - s) * (T(2) + z * (T(1) - T(2) * s));
+    }
+    case Act::gelu: return T(kInvSqrt2Pi) * std::exp(T(-0.5) * z * z) * (T(2) - z * z);
+    case Act::gelu_tanh: {
+      // q = sigmoid(2u); q' = 2 q (1-q) u'; q'' = 2 q' (1-2q) u' + 2 q (1-q) u''; f'' = 2 q' + z q''.
+      const T q = sigmoid(T(2) * gelu_tanh_arg(z));
+      const T du = T(kSqrt2OverPi) * (T(1) + T(3) * T(kGeluTanhCoef) * z * z);
+      const T ddu = T(kSqrt2OverPi) * T(6) * T(kGeluTanhCoef) * z;
+      const T dq = T(2) * q * (T(1) - q) * du;
+      const T ddq = T(2) * dq * (T(1) - T(2) * q) * du + T(2) * q * (T(1) - q) * ddu;
+      return T(2) * dq + z * ddq;
+    }
+    case Act::mish: {
+      // t = tanh(softplus z), t' = (1-t^2) s, t'' = -2 t t' s + (1-t^2) s (1-s): f'' = 2 t' + z t''.
+      const T s = sigmoid(z);
+      const T t = std::tanh(softplus(z));
+      const T dt = (T(1) - t * t) * s;
+      const T ddt = T(-2) * t * dt * s + (T(1) - t * t) * s * (T(1) - s);
+      return T(2) * dt + z * ddt;
+    }
+  }
+  return T(0);
+}
+
 }  // namespace trainart::math
