@@ -1,7 +1,9 @@
 """Exact Hessian-vector products of the training loss by forward-over-backward differentiation
 (Pearlmutter's R-operator) over a Plan's op list, in float64 NumPy on the reference kernels,
 and the dense Hessian assembled from them. Every R-quantity carries a leading axis of
-directions, so many products share one pass (one GEMM per term instead of one per vector)."""
+directions, so many products share one pass (one GEMM per term instead of one per vector).
+On a float64 CPU executor hvp runs the same R-operator in C++ (cpp/cpu/hvp.cpp), which this
+NumPy code specifies; hessian stays here (its chunks of unit directions batch into big GEMMs)."""
 
 import numpy as np
 
@@ -224,13 +226,16 @@ def hvp(executor, X, y, v, weight=None):
     l1/l2 penalty: 2 l2 on W, l1 adds 0 away from 0) times v, by the R-operator in float64.
 
     Args:
-        executor: a built executor (numpy or cpu; the product is NumPy on either).
+        executor: a built executor. A float64 CpuExecutor without BatchNorm runs the product in
+            C++ (EngineF64.hvp, one direction per call); any other executor in NumPy.
         X, y, weight: one batch, already validated by the Trainer.
         v: flat (P,) vector or (m, P) stack of vectors in get_params() order.
 
     Returns:
         float64 array shaped like v.
     """
+    if _native_hvp_applies(executor):
+        return _hvp_native(executor, X, y, v, weight)
     net, params, X, y, weight = _prepare(executor, X, y, weight)
     layout = Layout(params, [True] * len(params))
     v = np.asarray(v, dtype=np.float64)
@@ -242,6 +247,33 @@ def hvp(executor, X, y, v, weight=None):
         out = _rop(net, params, X, y, weight, Vs, m)
     flat = np.concatenate([o.reshape(m, -1) for o in out], axis=1)
     return flat[0] if single else flat
+
+
+def _native_hvp_applies(executor):
+    """Whether hvp runs in C++: a float64 CPU engine on a plan without BatchNorm."""
+    from ..executors.cpu import CpuExecutor
+    return (isinstance(executor, CpuExecutor) and np.dtype(executor.dtype) == np.float64
+            and all(op["op"] in ("dense", "activation", "dropout") for op in executor.plan.ops))
+
+
+def _hvp_native(executor, X, y, v, weight):
+    """hvp on the CPU engine (cpp/cpu/hvp.cpp), the same R-operator as _rop, one direction a call."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if y.dtype.kind == "i":
+        labels, targets = np.ascontiguousarray(y, dtype=np.int64), None
+    else:
+        labels, targets = None, np.ascontiguousarray(y, dtype=np.float64)
+    weight = None if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
+    layout = Layout(executor.params, [True] * len(executor.params))
+    v = np.asarray(v, dtype=np.float64)
+    single = v.ndim == 1
+    V2 = np.ascontiguousarray(v[None] if single else v)
+    out = np.empty_like(V2)
+    slices = [layout.slice(i) for i in range(len(layout.sizes))]
+    for j in range(len(V2)):
+        # Row slices of C-contiguous (m, P) arrays are contiguous: out is written in place.
+        executor.engine.hvp(X, labels, targets, weight, [V2[j, s] for s in slices], [out[j, s] for s in slices])
+    return out[0] if single else out
 
 
 def hessian(executor, X, y, weight=None, *, indices=None, symmetrize=True, params=None):
