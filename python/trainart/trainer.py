@@ -396,7 +396,8 @@ class Trainer:
     def hvp(self, X, y, v, sample_weight=None):
         """H v: the exact Hessian of the mean loss (with the l1/l2 penalty) w.r.t. the flat
         parameter vector (get_params() order, flattened) times v ((P,) or (m, P)), by the
-        R-operator in float64 NumPy on either executor (see trainart.second_order.hvp)."""
+        R-operator in float64: in C++ on a float64 "cpu" executor without BatchNorm, in NumPy
+        otherwise (see trainart.second_order.hvp)."""
         from . import second_order
 
         X = self._check_X(X)
