@@ -4,6 +4,7 @@
 
 #include "activation.hpp"
 
+#include "act_dispatch.hpp"
 #include "trainart/parallel.hpp"
 
 namespace trainart::cpu {
@@ -24,37 +25,12 @@ TRAINART_FLATTEN TRAINART_SIMD_CLONES void backward_kernel(const T* grad_a, cons
   for (index_t i = lo; i < hi; ++i) grad_z[i] = grad_a[i] * math::act_derivative(K, z[i], a[i], param);
 }
 
-template <math::Act K>
-struct ActTag {
-  static constexpr math::Act value = K;
-};
-
-// Calls fn(ActTag<kind>{}): one switch per call, not per element.
-template <class Fn>
-void with_kind(math::Act kind, Fn&& fn) {
-  using A = math::Act;
-  switch (kind) {
-    case A::identity: return fn(ActTag<A::identity>{});
-    case A::sigmoid: return fn(ActTag<A::sigmoid>{});
-    case A::tanh: return fn(ActTag<A::tanh>{});
-    case A::relu: return fn(ActTag<A::relu>{});
-    case A::leaky_relu: return fn(ActTag<A::leaky_relu>{});
-    case A::elu: return fn(ActTag<A::elu>{});
-    case A::selu: return fn(ActTag<A::selu>{});
-    case A::softplus: return fn(ActTag<A::softplus>{});
-    case A::silu: return fn(ActTag<A::silu>{});
-    case A::gelu: return fn(ActTag<A::gelu>{});
-    case A::gelu_tanh: return fn(ActTag<A::gelu_tanh>{});
-    case A::mish: return fn(ActTag<A::mish>{});
-  }
-  fail("activation kind " + std::to_string(static_cast<int>(kind)) + " is unknown");
-}
 
 }  // namespace
 
 template <class T>
 void activation_forward(math::Act kind, const T* z, T* a, index_t n, T param) {
-  with_kind(kind, [&](auto tag) {
+  with_act(kind, [&](auto tag) {
     parallel_for(n, kActivationGrain, [&](index_t lo, index_t hi) {
       forward_kernel<decltype(tag)::value>(z, a, lo, hi, param);
     });
@@ -64,7 +40,7 @@ void activation_forward(math::Act kind, const T* z, T* a, index_t n, T param) {
 template <class T>
 void activation_backward(math::Act kind, const T* grad_a, const T* z, const T* a, T* grad_z,
                          index_t n, T param) {
-  with_kind(kind, [&](auto tag) {
+  with_act(kind, [&](auto tag) {
     parallel_for(n, kActivationGrain, [&](index_t lo, index_t hi) {
       backward_kernel<decltype(tag)::value>(grad_a, z, a, grad_z, lo, hi, param);
     });

@@ -10,6 +10,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "cpu/act_dispatch.hpp"
 #include "trainart/blas.hpp"
 #include "trainart/math/activation.hpp"
 #include "trainart/parallel.hpp"
@@ -30,25 +31,6 @@ constexpr bool cheap(Act k) {
 template <Act K>
 constexpr index_t kGrainElems = cheap(K) ? index_t(1) << 18 : index_t(1) << 14;
 
-// Calls fn(std::integral_constant<Act, K>{}) for the runtime code `kind`.
-template <class Fn>
-void with_act(int kind, Fn&& fn) {
-  switch (static_cast<Act>(kind)) {
-    case Act::identity: return fn(std::integral_constant<Act, Act::identity>{});
-    case Act::sigmoid: return fn(std::integral_constant<Act, Act::sigmoid>{});
-    case Act::tanh: return fn(std::integral_constant<Act, Act::tanh>{});
-    case Act::relu: return fn(std::integral_constant<Act, Act::relu>{});
-    case Act::leaky_relu: return fn(std::integral_constant<Act, Act::leaky_relu>{});
-    case Act::elu: return fn(std::integral_constant<Act, Act::elu>{});
-    case Act::selu: return fn(std::integral_constant<Act, Act::selu>{});
-    case Act::softplus: return fn(std::integral_constant<Act, Act::softplus>{});
-    case Act::silu: return fn(std::integral_constant<Act, Act::silu>{});
-    case Act::gelu: return fn(std::integral_constant<Act, Act::gelu>{});
-    case Act::gelu_tanh: return fn(std::integral_constant<Act, Act::gelu_tanh>{});
-    case Act::mish: return fn(std::integral_constant<Act, Act::mish>{});
-  }
-  fail("dense: unknown activation code " + std::to_string(kind));
-}
 
 // NaN/inf detection folded into passes that read the values anyway: the exponent field plus one
 // unit carries into the sign bit exactly when the field is all ones. Integer adds and ors only,
@@ -165,7 +147,7 @@ bool dense_forward(const T* x, const T* w, const T* b, T* z, T* a, index_t n, in
                    index_t fan_out, int kind, T param) {
   gemm(false, false, n, fan_out, fan_in, T(1), x, fan_in, w, fan_out, T(0), z, fan_out);
   bool finite = true;
-  with_act(kind, [&](auto k) {
+  with_act(static_cast<Act>(kind), [&](auto k) {
     constexpr Act K = decltype(k)::value;
     finite = forward_epilogue_launch<K>(b, z, K == Act::identity ? z : a, n, fan_out, param);
   });
@@ -183,7 +165,7 @@ bool dense_backward(const T* grad_a, const T* x, const T* w, const T* z, const T
     dz_work = owned.get();
   }
   bool finite = true;
-  with_act(kind, [&](auto k) {
+  with_act(static_cast<Act>(kind), [&](auto k) {
     finite = backward_epilogue_launch<decltype(k)::value>(grad_a, z, a, dz_work, db, n, fan_out,
                                                           param);
   });

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "act_dispatch.hpp"
 #include "activation.hpp"
 #include "dense.hpp"
 #include "dropout.hpp"
@@ -25,31 +26,6 @@ using Vec = std::vector<double>;
 // Elementwise passes over n * width values; each element is independent, so any split is exact.
 constexpr index_t kGrain = 8192;
 
-template <math::Act K>
-struct ActTag {
-  static constexpr math::Act value = K;
-};
-
-// Calls fn(ActTag<kind>{}): one switch per pass, so each loop body is one formula.
-template <class Fn>
-void with_kind(math::Act kind, Fn&& fn) {
-  using A = math::Act;
-  switch (kind) {
-    case A::identity: return fn(ActTag<A::identity>{});
-    case A::sigmoid: return fn(ActTag<A::sigmoid>{});
-    case A::tanh: return fn(ActTag<A::tanh>{});
-    case A::relu: return fn(ActTag<A::relu>{});
-    case A::leaky_relu: return fn(ActTag<A::leaky_relu>{});
-    case A::elu: return fn(ActTag<A::elu>{});
-    case A::selu: return fn(ActTag<A::selu>{});
-    case A::softplus: return fn(ActTag<A::softplus>{});
-    case A::silu: return fn(ActTag<A::silu>{});
-    case A::gelu: return fn(ActTag<A::gelu>{});
-    case A::gelu_tanh: return fn(ActTag<A::gelu_tanh>{});
-    case A::mish: return fn(ActTag<A::mish>{});
-  }
-  fail("activation kind " + std::to_string(static_cast<int>(kind)) + " is unknown");
-}
 
 // Rows [lo, hi) of width w: r += v_b (when given), rh = r f'(z).
 template <math::Act K>
@@ -209,7 +185,7 @@ void hvp(const EngineSpec& spec, const std::vector<const double*>& params, const
       Rh.resize(static_cast<size_t>(cnt));
       const index_t w = op.width_out;
       double* rh = Rh.data();
-      with_kind(static_cast<math::Act>(op.act), [&](auto tag) {
+      with_act(static_cast<math::Act>(op.act), [&](auto tag) {
         parallel_for(n, std::max<index_t>(1, kGrain / w), [&](index_t lo, index_t hi) {
           rforward_rows<decltype(tag)::value>(zp, ap, vb, r.data(), rh, lo, hi, w, op.act_param);
         });
@@ -221,7 +197,7 @@ void hvp(const EngineSpec& spec, const std::vector<const double*>& params, const
       const double* ap = a[i].data();
       double* ri = Rin[i].data();
       double* rh = Rh.data();
-      with_kind(static_cast<math::Act>(op.act), [&](auto tag) {
+      with_act(static_cast<math::Act>(op.act), [&](auto tag) {
         parallel_for(n, std::max<index_t>(1, kGrain / op.width_out), [&](index_t lo, index_t hi) {
           rforward_rows<decltype(tag)::value>(zp, ap, nullptr, ri, rh, lo, hi, op.width_out, op.act_param);
         });
@@ -253,7 +229,7 @@ void hvp(const EngineSpec& spec, const std::vector<const double*>& params, const
     const double* rz = op.kind == OpKind::dense ? Rz[i].data() : Rin[i].data();
     gz.resize(static_cast<size_t>(cnt));
     Rgz.resize(static_cast<size_t>(cnt));
-    with_kind(static_cast<math::Act>(op.act), [&](auto tag) {
+    with_act(static_cast<math::Act>(op.act), [&](auto tag) {
       parallel_for(cnt, kGrain, [&](index_t lo, index_t hi) {
         rbackward_elems<decltype(tag)::value>(g.data(), Rg.data(), zp, ap, rz, gz.data(), Rgz.data(), lo, hi,
                                               op.act_param);
