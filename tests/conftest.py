@@ -35,3 +35,20 @@ def backend(request):
 def rng():
     return np.random.default_rng(1234)
 
+
+
+@pytest.fixture
+def cpu():
+    """The compiled CPU module (skipped where it is not built)."""
+    module = trainart._native.load("cpu")
+    if module is None:
+        pytest.skip("backend cpu not built")
+    return module
+
+
+@pytest.fixture
+def threads():
+    """trainart.set_num_threads, with the thread count restored afterwards."""
+    before = trainart.get_num_threads()
+    yield trainart.set_num_threads
+    trainart.set_num_threads(before)

@@ -4,8 +4,7 @@ central differences, the bias gradient's bitwise determinism, and bad input."""
 import numpy as np
 import pytest
 
-import trainart
-from trainart import _native, ops
+from trainart import ops
 from trainart.reference.activation import ACTIVATION_CODES
 from tests.helpers import noncontiguous, tol
 
@@ -19,21 +18,6 @@ def _layer(rng, n, fan_in, fan_out, dtype):
     w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(dtype)
     b = rng.standard_normal(fan_out).astype(dtype)
     return x, w, b
-
-
-@pytest.fixture
-def cpu():
-    module = _native.load("cpu")
-    if module is None:
-        pytest.skip("backend cpu not built")
-    return module
-
-
-@pytest.fixture
-def threads():
-    before = trainart.get_num_threads()
-    yield trainart.set_num_threads
-    trainart.set_num_threads(before)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -6,7 +6,6 @@ import importlib
 import numpy as np
 import pytest
 
-import trainart
 from trainart import _native, ops, reference
 from tests.helpers import noncontiguous
 
@@ -15,21 +14,6 @@ REF_DROPOUT = importlib.import_module("trainart.reference.dropout")
 
 DTYPES = [np.float32, np.float64]
 KEY = dict(seed=0x0123456789ABCDEF, layer=3, step=11)
-
-
-@pytest.fixture
-def cpu():
-    module = _native.load("cpu")
-    if module is None:
-        pytest.skip("backend cpu not built")
-    return module
-
-
-@pytest.fixture
-def threads():
-    before = trainart.get_num_threads()
-    yield trainart.set_num_threads
-    trainart.set_num_threads(before)
 
 
 def _philox(backend):
