@@ -37,8 +37,18 @@ __all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelChe
 class Callback:
     """Base class: every hook is a no-op and the state is empty."""
 
+    _loaded = False  # set by load_state_dict: the next on_train_begin keeps that state
+
     def on_train_begin(self, trainer, logs):
-        """Called once when ``fit`` starts (``logs`` is usually empty)."""
+        """Called once when ``fit`` starts (``logs`` is usually empty). A state loaded just
+        before (a resumed run) is kept; otherwise the callback starts fresh (`_reset`)."""
+        if self._loaded:
+            self._loaded = False
+        else:
+            self._reset()
+
+    def _reset(self):
+        """Forget any earlier run; callbacks with state override this."""
 
     def on_epoch_end(self, trainer, epoch, logs):
         """Called after epoch ``epoch`` (0-based) with that epoch's ``logs``."""
@@ -159,7 +169,6 @@ class EarlyStopping(Callback):
         self.best_epoch = None
         self.best_weights = None
         self.stopped_epoch = None
-        self._loaded = False
 
     def _improves(self, value, reference):
         if reference is None:
@@ -167,12 +176,6 @@ class EarlyStopping(Callback):
         if self.mode == "min":
             return value < reference - self.min_delta
         return value > reference + self.min_delta
-
-    def on_train_begin(self, trainer, logs):
-        if self._loaded:
-            self._loaded = False
-        else:
-            self._reset()
 
     def on_epoch_end(self, trainer, epoch, logs):
         current = _monitored(logs, self.monitor, "EarlyStopping")
@@ -262,19 +265,12 @@ class ReduceLROnPlateau(Callback):
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.reductions = []
-        self._loaded = False
 
     def _better(self, a):
         b, t = self.best, self.min_delta
         if self.mode == "min":
             return a < b * (1.0 - t) if self.threshold_mode == "rel" else a < b - t
         return a > b * (1.0 + t) if self.threshold_mode == "rel" else a > b + t
-
-    def on_train_begin(self, trainer, logs):
-        if self._loaded:
-            self._loaded = False
-        else:
-            self._reset()
 
     def on_epoch_end(self, trainer, epoch, logs):
         current = _monitored(logs, self.monitor, "ReduceLROnPlateau")
@@ -354,13 +350,6 @@ class ModelCheckpoint(Callback):
     def _reset(self):
         self.best = None
         self.saved = []
-        self._loaded = False
-
-    def on_train_begin(self, trainer, logs):
-        if self._loaded:
-            self._loaded = False
-        else:
-            self._reset()
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.save_best_only:
@@ -412,12 +401,8 @@ class CSVLogger(Callback):
         self.separator = separator
         self.append = _flag(append, "append")
         self.keys = None
-        self._loaded = False
 
-    def on_train_begin(self, trainer, logs):
-        if self._loaded:
-            self._loaded = False
-            return
+    def _reset(self):
         self.keys = None
         if self.append and os.path.exists(self.path):
             import csv
