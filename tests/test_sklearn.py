@@ -27,17 +27,7 @@ VARIANTS = [dict(max_iter=100), dict(max_iter=100, dropout=0.2),
 ESTIMATORS = [cls(**kw) for kw in VARIANTS for cls in (MLPClassifier, MLPRegressor)]
 
 
-def _expected_failures(est):
-    # Dropout draws an independent mask per row: a row of weight 2 and two copies of it see
-    # different masks, so weights cannot equal repetitions to rtol 1e-7 (true for any dropout).
-    if est.dropout > 0:
-        reason = "dropout masks differ between a weighted row and its repetitions"
-        return {"check_sample_weight_equivalence_on_dense_data": reason,
-                "check_sample_weight_equivalence_on_sparse_data": reason}
-    return {}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -249,3 +239,21 @@ def test_optional_dependency():
             "try:\n    import trainart.sklearn\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "pip install trainart[sklearn]" in out
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_dropout_weights_are_repetitions_with_minibatches(shuffle):
+    # With dropout, identical rows are trained as one row of their summed weight, so integer
+    # weights equal repetitions also when the data spans several minibatches.
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 5)
+    y = (X[:, 0] + X[:, 1] > 1).astype(int)
+    sw = rng.randint(0, 3, len(X))
+    kw = dict(hidden_layer_sizes=(8,), dropout=0.3, input_dropout=0.1, max_iter=3, batch_size=64,
+              random_state=0, shuffle=shuffle)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+        repeated = MLPClassifier(**kw).fit(X.repeat(sw, axis=0), y.repeat(sw))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6)
+    assert weighted.n_iter_ == repeated.n_iter_ == 3

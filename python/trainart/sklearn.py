@@ -80,6 +80,28 @@ def _validation_rows(X, T, sample_weight, fraction, rs):
     return np.flatnonzero(held[inverse])
 
 
+def _collapse_duplicates(X, T, sample_weight, keep_order):
+    """The distinct (x, y) rows of X, T with the summed weight of their copies (zero-weight rows
+    dropped), for fits with dropout.
+
+    Dropout draws one mask per row and step, so a row of weight k and k copies of it would see
+    one draw against k; trained as one row of weight k, both see the same draw and a weight of k
+    is exactly k repetitions, as scikit-learn defines it. The rows come in sorted order (any
+    order is as good when the epochs are shuffled), or in first-occurrence order if keep_order.
+    """
+    rows = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0  # -0.0 -> 0.0
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    w = np.ones(len(X)) if sample_weight is None else sample_weight
+    weight = np.bincount(inverse, weights=w, minlength=len(first))
+    groups = np.argsort(first, kind="stable") if keep_order else np.arange(len(first))
+    groups = groups[weight[groups] > 0]
+    if sample_weight is None and len(groups) == len(X) and keep_order:
+        return X, T, None
+    keep = first[groups]
+    return X[keep], T[keep], weight[groups]
+
+
 def _row_hash(rows, seed):
     """A keyed 64-bit hash of each float64 row (splitmix64 steps over the bit patterns): a
     random order of the rows that depends only on their content and the seed."""
@@ -385,6 +407,8 @@ class _BaseMLP(BaseEstimator):
         return None if scale == 1.0 and np.all(w == 1.0) else w
 
     def _fit_stochastic(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass, incremental):
+        if self.dropout > 0 or self.input_dropout > 0:
+            X, T, sample_weight = _collapse_duplicates(X, T, sample_weight, keep_order=not self.shuffle)
         val = None
         # partial_fit is one pass over the rows it is given: nothing to hold out or roll back.
         if self.early_stopping and not incremental:
