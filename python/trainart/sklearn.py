@@ -610,7 +610,9 @@ _PARAMS_DOC = """
             best parameters.
 
     trainart extras:
-        dropout, input_dropout: dropout rates after each hidden layer / on the input.
+        dropout, input_dropout: dropout rates after each hidden layer / on the input. With
+            dropout, identical (x, y) rows are trained as one row of their summed weight (one
+            mask per step), so a sample weight of k is exactly k repetitions.
         init: None (scikit-learn's Glorot-uniform draws from random_state) or a
             trainart.initializers name ('he_normal', ...).
         optimizer: a trainart.optim name ('adamw', 'rmsprop', ...; lr = learning_rate_init) or
