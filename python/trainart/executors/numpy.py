@@ -12,7 +12,7 @@ import numpy as np
 from .. import optim, reference
 from ..optim.kernels import apply as apply_optimizer
 from ..optim.kernels import kernel_spec
-from ..reference.dropout import apply_mask
+from ..reference.dropout import apply_mask, keep_bits
 from .base import EpochStats, Executor
 
 __all__ = ["NumpyExecutor"]
@@ -125,8 +125,9 @@ class NumpyExecutor(Executor):
                     # numbers as calling K.dropout twice, at half the Philox cost.
                     layer = op["layer"] + (INFERENCE_LAYER_OFFSET if mode == "mc" else 0)
                     keep = K.dropout_mask(h.shape[0], h.shape[1], op["rate"], self.plan.seed, layer, step)
-                    caches.append(keep)
-                    h = apply_mask(h, keep, self._dropout_scale(op))
+                    bits = keep_bits(keep, h.dtype)
+                    caches.append(bits)
+                    h = apply_mask(h, bits, self._dropout_scale(op))
             elif kind == "batchnorm":
                 g, b = P[op["gamma"]], P[op["beta"]]
                 rm, rv = buffers[2 * op["buffer"]], buffers[2 * op["buffer"] + 1]

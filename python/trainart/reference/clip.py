@@ -7,6 +7,8 @@ import numpy as np
 
 __all__ = ["clip_by_value", "global_norm", "tensor_norms", "scale_tensors"]
 
+_PIECE = 32768
+
 
 def _nonempty(tensors):
     if len(tensors) == 0:
@@ -32,8 +34,10 @@ def global_norm(tensors):
     _nonempty(tensors)
     total = 0.0
     for t in tensors:
-        t64 = t.ravel().astype(np.float64)
-        total += float(np.dot(t64, t64))
+        flat = t.reshape(-1)
+        for lo in range(0, flat.size, _PIECE):  # float64 copies of cache-sized pieces
+            piece = flat[lo:lo + _PIECE].astype(np.float64)
+            total += float(np.dot(piece, piece))
     return math.sqrt(total)
 
 

@@ -1,8 +1,9 @@
 """NumPy reference for the dropout kernels (cpp/cpu/dropout.cpp): Philox4x32-10 vectorized over
-all counters in uint64 arithmetic, bit-identical to cpp/include/trainart/math/philox.hpp (the
-specification of the mask is written there)."""
+all counters, bit-identical to cpp/include/trainart/math/philox.hpp (the specification of the
+mask is written there)."""
 
 import math
+import sys
 
 import numpy as np
 
@@ -13,38 +14,53 @@ PHILOX_M1 = 0xCD9E8D57
 PHILOX_W0 = 0x9E3779B9
 PHILOX_W1 = 0xBB67AE85
 PHILOX_ROUNDS = 10
-_LO = np.uint64(0xFFFFFFFF)
-_32 = np.uint64(32)
+_MASK32 = 0xFFFFFFFF
+# Where the low and high 32-bit halves of a uint64 sit in its uint32 view.
+_LO_HALF, _HI_HALF = (0, 1) if sys.byteorder == "little" else (1, 0)
+
+
+def _mulhilo(m, c):
+    """(hi, lo) 32-bit words of the 64-bit product m * c: Python ints for an int c, else uint32
+    arrays (strided views into the product, no shift or mask pass)."""
+    if isinstance(c, int):
+        p = m * c
+        return p >> 32, p & _MASK32
+    words = np.multiply(c, np.uint64(m), dtype=np.uint64).view(np.uint32)
+    return words[_HI_HALF::2], words[_LO_HALF::2]
+
+
+def _xor3(a, b, k):
+    """a ^ b ^ k for ints or uint32 arrays (k an int), allocating at most one array."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a ^ b ^ k
+    out = np.bitwise_xor(a, b, dtype=np.uint32)
+    out ^= np.uint32(k)
+    return out
 
 
 def _philox_lanes(c0, c1, c2, c3, k0, k1):
-    """Philox4x32-10 of counters (c0, c1, c2, c3) (uint64 arrays of 32-bit values) under key
-    (k0, k1) (ints < 2**32), as math::philox4x32_10_lanes: the four output words, uint64.
-    Each round: (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1,
-    lo(M0 c0)), the key bumped by (W0, W1) between rounds; in-place ops keep it allocation-light."""
-    m0, m1 = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1)
+    """Philox4x32-10 of counters (c0, c1, c2, c3) under key (k0, k1) (ints < 2**32), as
+    math::philox4x32_10. Each counter word is a uint32 array or, when the same for every
+    counter (the layer and step words of a dropout mask), a Python int, which keeps the first
+    rounds' work on the words that vary. Each round: (c0, c1, c2, c3) <- (hi(M1 c2) ^ c1 ^ k0,
+    lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)), the key bumped by (W0, W1) between rounds.
+    Returns the four output words (uint32 arrays, or ints where every counter agrees)."""
     for r in range(PHILOX_ROUNDS):
         if r > 0:
-            k0 = (k0 + PHILOX_W0) & 0xFFFFFFFF
-            k1 = (k1 + PHILOX_W1) & 0xFFFFFFFF
-        p0 = np.multiply(c0, m0)
-        p1 = np.multiply(c2, m1)
-        n0 = np.right_shift(p1, _32)
-        n0 ^= c1
-        n0 ^= np.uint64(k0)
-        n2 = np.right_shift(p0, _32)
-        n2 ^= c3
-        n2 ^= np.uint64(k1)
-        c0, c1, c2, c3 = n0, np.bitwise_and(p1, _LO, out=p1), n2, np.bitwise_and(p0, _LO, out=p0)
+            k0 = (k0 + PHILOX_W0) & _MASK32
+            k1 = (k1 + PHILOX_W1) & _MASK32
+        hi0, lo0 = _mulhilo(PHILOX_M0, c0)
+        hi1, lo1 = _mulhilo(PHILOX_M1, c2)
+        c0, c1, c2, c3 = _xor3(hi1, c1, k0), lo1, _xor3(hi0, c3, k1), lo0
     return c0, c1, c2, c3
 
 
 def philox4x32_10(counters, k0, k1):
     """Kernel signature shared with _cpu.philox4x32_10: the raw generator, for known-answer
     tests. counters: uint32 (n, 4); k0, k1: ints in [0, 2**32). Returns uint32 (n, 4)."""
-    c = counters.astype(np.uint64)
+    c = np.ascontiguousarray(counters, dtype=np.uint32)
     out = _philox_lanes(c[:, 0], c[:, 1], c[:, 2], c[:, 3], k0, k1)
-    return np.stack(out, axis=1).astype(np.uint32)
+    return np.stack(out, axis=1)
 
 
 def dropout_threshold(p):
@@ -52,29 +68,58 @@ def dropout_threshold(p):
     return max(0, min(math.floor(float(p) * 4294967296.0), 4294967295))
 
 
+# Philox blocks per piece of a mask: the rounds' temporaries of a piece stay in L2.
+PHILOX_PIECE = 8192
+
+
+def _mask_blocks(n, seed, layer, step, dtype, word):
+    """An (ceil(n / 4), 4) array of word(out) for the Philox outputs of every block of a mask:
+    element e is lane e & 3 of block e >> 2, at counter (e >> 2, layer, step)."""
+    if n >= 4 << 32:
+        raise ValueError(f"a dropout mask holds fewer than 2**34 elements, got {n}")
+    n_blocks = (n + 3) // 4
+    out = np.empty((n_blocks, 4), dtype)
+    for lo in range(0, n_blocks, PHILOX_PIECE):
+        hi = min(n_blocks, lo + PHILOX_PIECE)
+        blocks = np.arange(lo, hi, dtype=np.uint32)
+        lanes = _philox_lanes(blocks, 0, int(layer), int(step), seed & _MASK32, seed >> 32)
+        for j, w in enumerate(lanes):
+            out[lo:hi, j] = word(w)
+    return out
+
+
 def dropout_words(n, seed, layer, step):
     """The Philox word of each flat element e < n: output e & 3 at counter (e >> 2, layer, step)."""
-    blocks = np.arange((n + 3) // 4, dtype=np.uint64)
-    layer_c = np.full(blocks.shape, layer, np.uint64)
-    step_c = np.full(blocks.shape, step, np.uint64)
-    out = _philox_lanes(blocks & _LO, blocks >> _32, layer_c, step_c,
-                        seed & 0xFFFFFFFF, seed >> 32)
-    return np.stack(out, axis=1).astype(np.uint32).reshape(-1)[:n]
+    return _mask_blocks(n, seed, layer, step, np.uint32, lambda w: w).reshape(-1)[:n]
 
 
 def dropout_mask(rows, cols, p, seed, layer, step):
     """Kernel signature shared with _cpu.dropout_mask: keep mask, bool (rows, cols)."""
-    words = dropout_words(rows * cols, seed, layer, step)
-    return (words >= np.uint32(dropout_threshold(p))).reshape(rows, cols)
+    n = rows * cols
+    t = np.uint32(dropout_threshold(p))
+    keep = _mask_blocks(n, seed, layer, step, np.bool_, lambda w: w >= t)
+    return keep.reshape(-1)[:n].reshape(rows, cols)
 
 
-def apply_mask(x, keep, scale):
-    """y = keep ? x * scale : 0, scale cast to x's dtype (the C++ kernel's per-element line)."""
-    return np.where(keep, x * x.dtype.type(scale), x.dtype.type(0))
+_BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
+def keep_bits(keep, dtype):
+    """The mask `keep` as words of dtype's width: all ones where kept, zero where dropped."""
+    bits = keep.astype(_BITS[np.dtype(dtype)])
+    return np.negative(bits, out=bits)
+
+
+def apply_mask(x, bits, scale):
+    """y = keep ? x * scale : 0 (scale cast to x's dtype), the C++ kernel's per-element line:
+    the bits of x * scale and-ed with keep_bits, so a dropped NaN or inf becomes +0 as there."""
+    y = x * x.dtype.type(scale)
+    np.bitwise_and(y.view(bits.dtype), bits, out=y.view(bits.dtype))
+    return y
 
 
 def dropout(x, p, seed, layer, step, scale):
     """Kernel signature shared with _cpu.dropout: y = keep ? x * scale : 0 (scale in x's dtype).
     Backward is this call on the gradient with the same seed, layer, step and scale."""
     keep = dropout_mask(x.shape[0], x.size // x.shape[0], p, seed, layer, step).reshape(x.shape)
-    return apply_mask(x, keep, scale)
+    return apply_mask(x, keep_bits(keep, x.dtype), scale)

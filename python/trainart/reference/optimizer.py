@@ -55,6 +55,26 @@ def _c(value, like):
     return like.dtype.type(value)
 
 
+# Elements per piece of the elementwise updates: every temporary of a piece stays in L2.
+PIECE = 32768
+
+
+def _pieces(*lists):
+    """Zip the tensor lists (None for an unused slot list) in pieces of PIECE elements: tuples
+    of 1-D views into the arrays, so the in-place updates write through. An elementwise update
+    gives the same numbers piece by piece; pieces only keep its temporaries in cache. A tensor
+    list that is not C-contiguous throughout is yielded whole."""
+    for arrays in zip(*[lst if lst is not None else [None] * len(lists[0]) for lst in lists]):
+        present = [a for a in arrays if a is not None]
+        if not all(a.flags.c_contiguous for a in present):
+            yield arrays
+            continue
+        flat = [None if a is None else a.reshape(-1) for a in arrays]
+        n = present[0].size
+        for lo in range(0, n, PIECE):
+            yield tuple(None if a is None else a[lo:lo + PIECE] for a in flat)
+
+
 def _check(params, grads, scalars, slots):
     """Minimal structural checks (the C++ binding checks the same, more thoroughly)."""
     if set(scalars) != set(REAL_KEYS) | set(FLAG_KEYS):
@@ -75,7 +95,10 @@ def _check(params, grads, scalars, slots):
 
 
 def _load_grad(grad, p, s):
-    """grad * grad_scale + weight_decay * p, as math::load_grad (a new array)."""
+    """grad * grad_scale + weight_decay * p, as math::load_grad: a new array, or grad itself
+    when that is the identity (callers only read the result)."""
+    if s["grad_scale"] == 1 and s["weight_decay"] == 0:
+        return grad
     g = grad * _c(s["grad_scale"], p)
     if s["weight_decay"] != 0:  # adding 0 * p changes no finite value
         g += _c(s["weight_decay"], p) * p
@@ -93,10 +116,9 @@ def sgd_update(params, grads, momentum_buffers, scalars):
     if s["nesterov"] and (s["momentum"] <= 0 or s["dampening"] != 0):
         raise ValueError("nesterov needs momentum > 0 and dampening = 0")
     _check(params, grads, s, {"momentum_buffers": momentum_buffers} if use_momentum else {})
-    for i, (p, grad) in enumerate(zip(params, grads)):
+    for p, grad, buf in _pieces(params, grads, momentum_buffers if use_momentum else None):
         g = _load_grad(grad, p, s)
         if use_momentum:
-            buf = momentum_buffers[i]
             if s["first_step"]:
                 b = g
             else:
@@ -113,7 +135,7 @@ def adagrad_update(params, grads, sums, scalars):
     """
     s = scalars
     _check(params, grads, s, {"sums": sums})
-    for p, grad, acc in zip(params, grads, sums):
+    for p, grad, acc in _pieces(params, grads, sums):
         g = _load_grad(grad, p, s)
         acc += g * g
         p -= _c(s["lr"], p) * (g / (np.sqrt(acc) + _c(s["eps"], p)))
@@ -133,20 +155,21 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, scal
     if s["centered"]:
         slots["grad_avgs"] = grad_avgs
     _check(params, grads, s, slots)
-    for i, (p, grad, sq) in enumerate(zip(params, grads, square_avgs)):
+    for p, grad, sq, mom, avg in _pieces(params, grads, square_avgs, momentum_buffers if use_momentum else None,
+                                         grad_avgs if s["centered"] else None):
         alpha, one = _c(s["alpha"], p), _c(1, p)
         g = _load_grad(grad, p, s)
         v = alpha * sq + (one - alpha) * (g * g)
         sq[...] = v
         var = v
         if s["centered"]:
-            a = alpha * grad_avgs[i] + (one - alpha) * g
-            grad_avgs[i][...] = a
+            a = alpha * avg + (one - alpha) * g
+            avg[...] = a
             var = v - a * a
         d = np.sqrt(var) + _c(s["eps"], p)
         if use_momentum:
-            b = _c(s["momentum"], p) * momentum_buffers[i] + g / d
-            momentum_buffers[i][...] = b
+            b = _c(s["momentum"], p) * mom + g / d
+            mom[...] = b
             p -= _c(s["lr"], p) * b
         else:
             p -= _c(s["lr"], p) * (g / d)
@@ -174,15 +197,17 @@ def adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars):
     if s["amsgrad"]:
         slots["max_exp_avg_sqs"] = max_exp_avg_sqs
     _check(params, grads, s, slots)
-    for i, (p, grad, m_, v_) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
+    for p, grad, m_, v_, vmax in _pieces(params, grads, exp_avgs, exp_avg_sqs,
+                                         max_exp_avg_sqs if s["amsgrad"] else None):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
-        p *= _c(s["param_decay"], p)
+        if s["param_decay"] != 1:
+            p *= _c(s["param_decay"], p)
         g = _load_grad(grad, p, s)
         _moments(m_, v_, g, b1, b2, one)
         vd = v_
         if s["amsgrad"]:
-            vd = np.maximum(max_exp_avg_sqs[i], v_)
-            max_exp_avg_sqs[i][...] = vd
+            vd = np.maximum(vmax, v_)
+            vmax[...] = vd
         denom = np.sqrt(vd)
         denom /= _c(s["bc2_sqrt"], p)
         denom += _c(s["eps"], p)
@@ -198,7 +223,7 @@ def adamax_update(params, grads, exp_avgs, exp_infs, scalars):
     """
     s = scalars
     _check(params, grads, s, {"exp_avgs": exp_avgs, "exp_infs": exp_infs})
-    for p, grad, m_, u_ in zip(params, grads, exp_avgs, exp_infs):
+    for p, grad, m_, u_ in _pieces(params, grads, exp_avgs, exp_infs):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         g = _load_grad(grad, p, s)
         m = b1 * m_ + (one - b1) * g
@@ -216,9 +241,10 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, scalars):
     """
     s = scalars
     _check(params, grads, s, {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
-    for p, grad, m_, v_ in zip(params, grads, exp_avgs, exp_avg_sqs):
+    for p, grad, m_, v_ in _pieces(params, grads, exp_avgs, exp_avg_sqs):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
-        p *= _c(s["param_decay"], p)
+        if s["param_decay"] != 1:
+            p *= _c(s["param_decay"], p)
         g = _load_grad(grad, p, s)
         _moments(m_, v_, g, b1, b2, one)
         d = np.sqrt(v_ / _c(s["bc2"], p))
