@@ -18,10 +18,10 @@ namespace trainart::cpu {
 
 namespace {
 
-// 16 counters (64 elements) per batch: one AVX-512 or two AVX2 vectors of each counter word.
+// 16 counters (128 elements) per batch: one AVX-512 or two AVX2 vectors of each counter word.
 constexpr int kBatchBlocks = 16;
-constexpr index_t kBatchElems = 4 * kBatchBlocks;
-// Batches whose words are generated before they are applied (16 KiB of words on the stack).
+constexpr index_t kBatchElems = 8 * kBatchBlocks;
+// Batches whose random numbers are generated before they are applied (16 KiB on the stack).
 constexpr index_t kWordBatches = 64;
 // Batches per thread below which a fork costs more than it saves.
 constexpr index_t kGrainBatches = 256;
@@ -33,14 +33,18 @@ struct DropoutKey {
 
 // ---- kernels: math only ----
 
-// Blocks [first, first + count) one at a time: the portable path.
+// Blocks [first, first + count) one at a time: the portable path. halves[8 i + 2 j + h] is half
+// h (low first) of output j of block first + i: the 16-bit number of element 8 i + 2 j + h.
 void philox_blocks_scalar(std::uint64_t first, index_t count, const DropoutKey& k,
-                          std::uint32_t* words) {
+                          std::uint16_t* halves) {
   for (index_t i = 0; i < count; ++i) {
     const std::uint64_t block = first + std::uint64_t(i);
     std::uint32_t c[4] = {std::uint32_t(block), std::uint32_t(block >> 32), k.layer, k.step};
     math::philox4x32_10(c[0], c[1], c[2], c[3], std::uint32_t(k.seed), std::uint32_t(k.seed >> 32));
-    for (int j = 0; j < 4; ++j) words[4 * i + j] = c[j];
+    for (int j = 0; j < 4; ++j) {
+      halves[8 * i + 2 * j] = std::uint16_t(c[j]);
+      halves[8 * i + 2 * j + 1] = std::uint16_t(c[j] >> 16);
+    }
   }
 }
 
@@ -66,9 +70,11 @@ struct MulhiloAvx2 {
 
 // Blocks [first, first + 8 * groups), eight at a time; the low counter word must not wrap
 // inside a group of eight (the caller checks). `flatten` inlines the rounds and the AVX2
-// mulhilo here (GCC does not inline a target("avx2") callee into the generic template).
+// mulhilo here (GCC does not inline a target("avx2") callee into the generic template). The
+// 32-bit words are stored in block order; on x86 (little-endian) their 16-bit halves then lie
+// in element order, low half first, as philox_blocks_scalar writes them.
 TRAINART_AVX2 __attribute__((flatten)) void philox_blocks_avx2(std::uint64_t first, index_t groups, const DropoutKey& k,
-                                      std::uint32_t* words) {
+                                      std::uint16_t* halves) {
   const u32x8 iota = {0, 1, 2, 3, 4, 5, 6, 7};
   for (index_t g = 0; g < groups; ++g) {
     const std::uint64_t block = first + std::uint64_t(8 * g);
@@ -87,7 +93,7 @@ TRAINART_AVX2 __attribute__((flatten)) void philox_blocks_avx2(std::uint64_t fir
     const __m256i r1 = _mm256_unpackhi_epi64(t0, t2);  // blocks 1 | 5
     const __m256i r2 = _mm256_unpacklo_epi64(t1, t3);  // blocks 2 | 6
     const __m256i r3 = _mm256_unpackhi_epi64(t1, t3);  // blocks 3 | 7
-    __m256i* out = reinterpret_cast<__m256i*>(words + 32 * g);
+    __m256i* out = reinterpret_cast<__m256i*>(halves + 64 * g);
     _mm256_storeu_si256(out + 0, _mm256_permute2x128_si256(r0, r1, 0x20));
     _mm256_storeu_si256(out + 1, _mm256_permute2x128_si256(r2, r3, 0x20));
     _mm256_storeu_si256(out + 2, _mm256_permute2x128_si256(r0, r1, 0x31));
@@ -119,7 +125,7 @@ struct MulhiloAvx512 {
 TRAINART_AVX512 __attribute__((flatten)) void philox_blocks_avx512(std::uint64_t first,
                                                                    index_t groups,
                                                                    const DropoutKey& k,
-                                                                   std::uint32_t* words) {
+                                                                   std::uint16_t* halves) {
   const u32x16 iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   for (index_t g = 0; g < groups; ++g) {
     const std::uint64_t block = first + std::uint64_t(16 * g);
@@ -143,11 +149,11 @@ TRAINART_AVX512 __attribute__((flatten)) void philox_blocks_avx512(std::uint64_t
     const __m512i u1 = _mm512_shuffle_i32x4(r2, r3, 0x44);  // 2 6 3 7
     const __m512i u2 = _mm512_shuffle_i32x4(r0, r1, 0xEE);  // 8 12 9 13
     const __m512i u3 = _mm512_shuffle_i32x4(r2, r3, 0xEE);  // 10 14 11 15
-    std::uint32_t* out = words + 64 * g;
+    std::uint16_t* out = halves + 128 * g;
     _mm512_storeu_si512(out + 0, _mm512_shuffle_i32x4(u0, u1, 0x88));
-    _mm512_storeu_si512(out + 16, _mm512_shuffle_i32x4(u0, u1, 0xDD));
-    _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(u2, u3, 0x88));
-    _mm512_storeu_si512(out + 48, _mm512_shuffle_i32x4(u2, u3, 0xDD));
+    _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(u0, u1, 0xDD));
+    _mm512_storeu_si512(out + 64, _mm512_shuffle_i32x4(u2, u3, 0x88));
+    _mm512_storeu_si512(out + 96, _mm512_shuffle_i32x4(u2, u3, 0xDD));
   }
 }
 
@@ -165,19 +171,19 @@ int detect_simd_level() { return 0; }
 const int kDetectedSimdLevel = detect_simd_level();
 std::atomic<int> g_simd_level{kDetectedSimdLevel};
 
-// words[64 * j + 4 * i + lane] = Philox output `lane` of block 16 * (b0 + j) + i, j < nb.
-void philox_words(index_t b0, index_t nb, const DropoutKey& k, std::uint32_t* words) {
+// halves[e] = the 16-bit number of element kBatchElems * b0 + e, e < kBatchElems * nb.
+void philox_halves(index_t b0, index_t nb, const DropoutKey& k, std::uint16_t* halves) {
   const std::uint64_t first = std::uint64_t(b0) * kBatchBlocks;
   const index_t blocks = nb * kBatchBlocks;
 #if defined(TRAINART_DROPOUT_AVX2)
   // The vector path adds the lane index to the low counter word only: it must not wrap.
   if ((first & 0xFFFFFFFFu) <= 0xFFFFFFFFu - std::uint64_t(blocks)) {
     const int level = g_simd_level.load(std::memory_order_relaxed);
-    if (level >= 2) return philox_blocks_avx512(first, blocks / 16, k, words);
-    if (level >= 1) return philox_blocks_avx2(first, blocks / 8, k, words);
+    if (level >= 2) return philox_blocks_avx512(first, blocks / 16, k, halves);
+    if (level >= 1) return philox_blocks_avx2(first, blocks / 8, k, halves);
   }
 #endif
-  philox_blocks_scalar(first, blocks, k, words);
+  philox_blocks_scalar(first, blocks, k, halves);
 }
 
 // Elements of batches [b0, b1) (the last one cut at n): y = keep ? x * scale : 0.
@@ -186,10 +192,10 @@ void dropout_kernel(const T* x, T* y, index_t n, index_t b0, index_t b1, const D
                     T scale) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   const std::uint32_t threshold = k.threshold;
-  alignas(64) std::uint32_t words[kWordBatches * kBatchElems];
+  alignas(64) std::uint16_t halves[kWordBatches * kBatchElems];
   for (index_t c = b0; c < b1; c += kWordBatches) {
     const index_t nb = b1 - c < kWordBatches ? b1 - c : kWordBatches;
-    philox_words(c, nb, k, words);
+    philox_halves(c, nb, k, halves);
     const index_t e0 = c * kBatchElems;
     const index_t len = n - e0 < nb * kBatchElems ? n - e0 : nb * kBatchElems;
     const T* xs = x + e0;
@@ -200,7 +206,7 @@ void dropout_kernel(const T* x, T* y, index_t n, index_t b0, index_t b1, const D
       const T kept = xs[j] * scale;
       Bits bits;
       std::memcpy(&bits, &kept, sizeof(T));
-      bits &= Bits(0) - Bits(math::dropout_keep(words[j], threshold));
+      bits &= Bits(0) - Bits(math::dropout_keep(halves[j], threshold));
       std::memcpy(ys + j, &bits, sizeof(T));
     }
   }
@@ -208,13 +214,13 @@ void dropout_kernel(const T* x, T* y, index_t n, index_t b0, index_t b1, const D
 
 void dropout_mask_kernel(bool* mask, index_t n, index_t b0, index_t b1, const DropoutKey& k) {
   const std::uint32_t threshold = k.threshold;
-  alignas(64) std::uint32_t words[kWordBatches * kBatchElems];
+  alignas(64) std::uint16_t halves[kWordBatches * kBatchElems];
   for (index_t c = b0; c < b1; c += kWordBatches) {
     const index_t nb = b1 - c < kWordBatches ? b1 - c : kWordBatches;
-    philox_words(c, nb, k, words);
+    philox_halves(c, nb, k, halves);
     const index_t e0 = c * kBatchElems;
     const index_t len = n - e0 < nb * kBatchElems ? n - e0 : nb * kBatchElems;
-    for (index_t j = 0; j < len; ++j) mask[e0 + j] = math::dropout_keep(words[j], threshold);
+    for (index_t j = 0; j < len; ++j) mask[e0 + j] = math::dropout_keep(halves[j], threshold);
   }
 }
 

@@ -45,15 +45,17 @@ def test_philox_random_counters_match_reference(native, rng):
                                       reference.philox4x32_10(counters, k0, k1))
 
 
-def test_mask_words_follow_the_counter_layout():
-    # Element e draws word e & 3 at counter (e >> 2, 0, layer, step), key (seed lo, seed hi).
+def test_mask_halves_follow_the_counter_layout():
+    # Element e draws half e & 1 (low first) of word (e >> 1) & 3 at counter (e >> 3, 0, layer,
+    # step), key (seed lo, seed hi).
     seed, layer, step = 2**40 + 5, 7, 9
-    words = REF_DROPOUT.dropout_words(10, seed, layer, step)
+    halves = REF_DROPOUT.dropout_halves(20, seed, layer, step)
     counters = np.array([[b, 0, layer, step] for b in range(3)], np.uint32)
-    expected = reference.philox4x32_10(counters, seed & 0xFFFFFFFF, seed >> 32).reshape(-1)[:10]
-    np.testing.assert_array_equal(words, expected)
+    words = reference.philox4x32_10(counters, seed & 0xFFFFFFFF, seed >> 32).reshape(-1)
+    expected = np.stack([words & 0xFFFF, words >> 16], axis=1).reshape(-1)[:20]
+    np.testing.assert_array_equal(halves, expected)
     t = REF_DROPOUT.dropout_threshold(0.3)
-    np.testing.assert_array_equal(reference.dropout_mask(2, 5, 0.3, seed, layer, step).reshape(-1),
+    np.testing.assert_array_equal(reference.dropout_mask(4, 5, 0.3, seed, layer, step).reshape(-1),
                                   expected >= t)
 
 
@@ -178,8 +180,8 @@ def test_p_zero_keeps_everything(backend, rng, mode):
 
 def test_threshold_rounding():
     t = REF_DROPOUT.dropout_threshold
-    assert t(0.0) == 0 and t(2.0**-32) == 1 and t(0.5) == 2**31
-    assert t(np.nextafter(1.0, 0.0)) == 2**32 - 1
+    assert t(0.0) == 0 and t(2.0**-17) == 0 and t(2.0**-16) == 1 and t(0.5) == 2**15
+    assert t(0.2) == 13107 and t(np.nextafter(1.0, 0.0)) == 2**16 - 1
 
 
 def test_mask_shapes(backend):

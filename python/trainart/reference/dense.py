@@ -10,6 +10,7 @@ __all__ = ["dense_forward", "dense_backward", "BIAS_CHUNK_ROWS"]
 # Rows per partial column sum of db (cpu::kDenseBiasChunkRows): a fixed partition.
 BIAS_CHUNK_ROWS = 64
 _IDENTITY = ACTIVATION_CODES["identity"]
+_RELU = ACTIVATION_CODES["relu"]
 
 
 def dense_forward(x, w, b, kind, param):
@@ -32,7 +33,12 @@ def bias_grad(dz):
 
 def dense_backward(grad_a, x, w, z, a, kind, param, need_dx):
     """Kernel signature shared with _cpu.dense_backward: returns (dx or None, dw, db)."""
-    dz = grad_a if kind == _IDENTITY else grad_a * act_derivative(kind, z, a, param)
+    if kind == _IDENTITY:
+        dz = grad_a
+    elif kind == _RELU:  # g * (z > 0 ? 1 : 0) with the 0/1 cast inside the multiply
+        dz = np.multiply(grad_a, z > 0, dtype=grad_a.dtype)
+    else:
+        dz = grad_a * act_derivative(kind, z, a, param)
     db = bias_grad(dz)
     dw = x.T @ dz
     dx = dz @ w.T if need_dx else None

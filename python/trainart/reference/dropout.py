@@ -64,40 +64,42 @@ def philox4x32_10(counters, k0, k1):
 
 
 def dropout_threshold(p):
-    """uint32(min(floor(p * 2**32), 2**32 - 1)) with p a double, as math::dropout_threshold."""
-    return max(0, min(math.floor(float(p) * 4294967296.0), 4294967295))
+    """min(floor(p * 2**16), 2**16 - 1) with p a double, as math::dropout_threshold."""
+    return max(0, min(math.floor(float(p) * 65536.0), 65535))
 
 
 # Philox blocks per piece of a mask: the rounds' temporaries of a piece stay in L2.
 PHILOX_PIECE = 8192
 
 
-def _mask_blocks(n, seed, layer, step, dtype, word):
-    """An (ceil(n / 4), 4) array of word(out) for the Philox outputs of every block of a mask:
-    element e is lane e & 3 of block e >> 2, at counter (e >> 2, layer, step)."""
-    if n >= 4 << 32:
-        raise ValueError(f"a dropout mask holds fewer than 2**34 elements, got {n}")
-    n_blocks = (n + 3) // 4
-    out = np.empty((n_blocks, 4), dtype)
+def _mask_blocks(n, seed, layer, step, dtype, draw):
+    """An (ceil(n / 8), 8) array of draw(u) for the 16-bit numbers u of a mask's elements:
+    element e is half e & 1 (low first) of output (e >> 1) & 3 of Philox at counter
+    (e >> 3, layer, step)."""
+    if n >= 8 << 32:
+        raise ValueError(f"a dropout mask holds fewer than 2**35 elements, got {n}")
+    n_blocks = (n + 7) // 8
+    out = np.empty((n_blocks, 8), dtype)
     for lo in range(0, n_blocks, PHILOX_PIECE):
         hi = min(n_blocks, lo + PHILOX_PIECE)
         blocks = np.arange(lo, hi, dtype=np.uint32)
         lanes = _philox_lanes(blocks, 0, int(layer), int(step), seed & _MASK32, seed >> 32)
         for j, w in enumerate(lanes):
-            out[lo:hi, j] = word(w)
+            out[lo:hi, 2 * j] = draw(w & 0xFFFF)
+            out[lo:hi, 2 * j + 1] = draw(w >> 16)
     return out
 
 
-def dropout_words(n, seed, layer, step):
-    """The Philox word of each flat element e < n: output e & 3 at counter (e >> 2, layer, step)."""
-    return _mask_blocks(n, seed, layer, step, np.uint32, lambda w: w).reshape(-1)[:n]
+def dropout_halves(n, seed, layer, step):
+    """The 16-bit random number of each flat element e < n (uint32 values below 2**16)."""
+    return _mask_blocks(n, seed, layer, step, np.uint32, lambda u: u).reshape(-1)[:n]
 
 
 def dropout_mask(rows, cols, p, seed, layer, step):
     """Kernel signature shared with _cpu.dropout_mask: keep mask, bool (rows, cols)."""
     n = rows * cols
     t = np.uint32(dropout_threshold(p))
-    keep = _mask_blocks(n, seed, layer, step, np.bool_, lambda w: w >= t)
+    keep = _mask_blocks(n, seed, layer, step, np.bool_, lambda u: u >= t)
     return keep.reshape(-1)[:n].reshape(rows, cols)
 
 

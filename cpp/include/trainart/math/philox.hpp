@@ -9,11 +9,13 @@
 //   key        (k0, k1) = (seed & 0xffffffff, seed >> 32), seed in [0, 2^64).
 //   element    e = flat row-major index of the element in the (rows, cols) activation.
 //   counter    (c0, c1, c2, c3) = (block & 0xffffffff, block >> 32, layer, step) with
-//              block = e >> 2; the generator's four outputs serve the four elements of a block
-//              and lane = e & 3 picks out[lane]. layer and step lie in [0, 2^32).
-//   threshold  t = uint32(min(floor(p * 2^32), 2^32 - 1)), computed from p in double.
-//   keep       element e is kept iff out[lane] >= t, so P(keep) = 1 - t / 2^32 ~ 1 - p
-//              (p = 0 gives t = 0: every element kept).
+//              block = e >> 3: the generator's four 32-bit outputs serve eight elements, each
+//              a 16-bit half: u = (out[(e >> 1) & 3] >> (16 * (e & 1))) & 0xffff (low half
+//              first). layer and step lie in [0, 2^32).
+//   threshold  t = min(floor(p * 2^16), 2^16 - 1), computed from p in double.
+//   keep       element e is kept iff u >= t, so P(keep) = 1 - t / 2^16, within 2^-16 of 1 - p
+//              (p = 0 gives t = 0: every element kept). Sixteen bits halve the Philox work of
+//              32-bit draws; the inverted scale 1 / (1 - p) stays exact.
 // Backward regenerates the same mask from the same (seed, layer, step): nothing is stored.
 #pragma once
 
@@ -64,26 +66,26 @@ TRAINART_HD void philox4x32_10(U& c0, U& c1, U& c2, U& c3, std::uint32_t k0, std
 
 // The keep threshold of drop probability p in [0, 1) (see the specification above).
 TRAINART_HD std::uint32_t dropout_threshold(double p) {
-  double t = std::floor(p * 4294967296.0);
-  if (t > 4294967295.0) t = 4294967295.0;
+  double t = std::floor(p * 65536.0);
+  if (t > 65535.0) t = 65535.0;
   if (t < 0.0) t = 0.0;
   return std::uint32_t(t);
 }
 
-// Whether a random word u keeps its element: u >= threshold, written as a signed comparison of
-// both words with the top bit flipped (the same order) because x86 SIMD has a signed 32-bit
-// compare only; loops over this vectorize, loops over `u >= threshold` do not.
+// Whether a 16-bit random number u keeps its element: u >= threshold, both below 2^16, so a
+// signed 32-bit comparison (the one x86 SIMD has) gives the same order and vectorizes.
 TRAINART_HD bool dropout_keep(std::uint32_t u, std::uint32_t threshold) {
-  return std::int32_t(u ^ 0x80000000u) >= std::int32_t(threshold ^ 0x80000000u);
+  return std::int32_t(u) >= std::int32_t(threshold);
 }
 
-// The random word of flat element e: out[e & 3] of Philox at counter (e >> 2, layer, step).
-TRAINART_HD std::uint32_t dropout_word(std::uint64_t seed, std::uint32_t layer, std::uint32_t step,
+// The 16-bit random number of flat element e: half e & 1 of out[(e >> 1) & 3] of Philox at
+// counter (e >> 3, layer, step).
+TRAINART_HD std::uint32_t dropout_half(std::uint64_t seed, std::uint32_t layer, std::uint32_t step,
                                        std::uint64_t e) {
-  const std::uint64_t block = e >> 2;
+  const std::uint64_t block = e >> 3;
   std::uint32_t c[4] = {std::uint32_t(block), std::uint32_t(block >> 32), layer, step};
   philox4x32_10(c[0], c[1], c[2], c[3], std::uint32_t(seed), std::uint32_t(seed >> 32));
-  return c[e & 3];
+  return (c[(e >> 1) & 3] >> (16 * (e & 1))) & 0xFFFFu;
 }
 
 }  // namespace trainart::math
