@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import optim, reference
+from ..reference import trusted
 from ..optim.kernels import apply as apply_optimizer
 from ..optim.kernels import kernel_spec
 from ..reference.dropout import apply_mask, keep_bits
@@ -35,7 +36,8 @@ class NumpyExecutor(Executor):
     name = "numpy"
 
     def __init__(self, kernels=reference, backend="numpy"):
-        self.K = kernels
+        # The reference's per-call argument checks are skipped: fit validated the inputs once.
+        self.K = trusted if kernels is reference else kernels
         self.backend = backend
 
     # -- state ---------------------------------------------------------------------------------
@@ -235,8 +237,9 @@ class NumpyExecutor(Executor):
             logits, caches = self._forward(xb, mode="train", step=step, buffers=trial_buffers)
             value, dlogits = self._loss(logits, yb, wb)
             grads = self._backward(dlogits, caches, step)
-            self._add_penalty_grads(grads)
-            value += self._penalty()
+            if self.regularized:
+                self._add_penalty_grads(grads)
+                value += self._penalty()
             flat_grad = np.concatenate([grads[i].ravel() for i in self.trainable], out=self._flat_grad)
             tgrads = [flat_grad]
             norm = self.K.global_norm(tgrads)
@@ -265,7 +268,8 @@ class NumpyExecutor(Executor):
                             self.opt_state, lr=float(lrs[s]), grad_scale=scale,
                             cycled=None if momentums is None else self.optimizer.cycled,
                             cycled_value=None if momentums is None else float(momentums[s]))
-            self._apply_max_norm()
+            if self.max_normed:
+                self._apply_max_norm()
             if step % FLUSH_EVERY == 0:
                 self._flush_subnormal_state()
             step_losses[s], grad_norms[s] = value, norm

@@ -66,6 +66,8 @@ def _neg(z):
 def act_forward(kind, z, param):
     """a = f(z) for activation code `kind`; `param` is leaky_relu's slope or elu's alpha."""
     name = _NAMES[kind]
+    if name == "relu":  # the common case first, before the constants the others need
+        return np.maximum(z, z.dtype.type(0))  # NaN propagates, as the C++ `z < 0 ? 0 : z`
     p = _c(param, z)
     zero, one, half = _c(0, z), _c(1, z), _c(0.5, z)
     if name == "identity":

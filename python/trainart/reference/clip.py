@@ -36,7 +36,7 @@ def global_norm(tensors):
     for t in tensors:
         flat = t.reshape(-1)
         for lo in range(0, flat.size, _PIECE):  # float64 copies of cache-sized pieces
-            piece = flat[lo:lo + _PIECE].astype(np.float64)
+            piece = (flat[lo:lo + _PIECE] if flat.size > _PIECE else flat).astype(np.float64)
             total += float(np.dot(piece, piece))
     return math.sqrt(total)
 

@@ -23,11 +23,19 @@ def dense_forward(x, w, b, kind, param):
 
 
 def bias_grad(dz):
-    """db = column sums of dz: per 64-row chunk in row order, in float64, then chunk sums added
-    in chunk order, then cast to dz's dtype (as backward_epilogue_launch does)."""
-    total = np.zeros(dz.shape[1], np.float64)
-    for lo in range(0, dz.shape[0], BIAS_CHUNK_ROWS):
-        total += dz[lo:lo + BIAS_CHUNK_ROWS].sum(axis=0, dtype=np.float64)
+    """db = column sums of dz: per 64-row chunk in row order, in float64 from 0.0, then the
+    chunk sums added in chunk order from 0.0, then cast to dz's dtype (as
+    backward_epilogue_launch does)."""
+    n, k = dz.shape
+    if n <= BIAS_CHUNK_ROWS:
+        return dz.sum(axis=0, dtype=np.float64, initial=0.0).astype(dz.dtype)
+    full = n - n % BIAS_CHUNK_ROWS
+    # Whole chunks at once: (chunks, 64, k) summed over its rows, then the chunk sums added in
+    # order (a reduction over a leading axis adds the rows one after another).
+    chunks = dz[:full].reshape(-1, BIAS_CHUNK_ROWS, k).sum(axis=1, dtype=np.float64, initial=0.0)
+    total = chunks.sum(axis=0, initial=0.0)
+    if full < n:
+        total += dz[full:].sum(axis=0, dtype=np.float64, initial=0.0)
     return total.astype(dz.dtype)
 
 

@@ -102,15 +102,25 @@ def cross_entropy_labels(logits, labels, weight):
     integer labels in [0, k), the same numbers as a one-hot target: with t one-hot, every
     term but the label's is an exact 0 and sum(t) an exact 1, so only those are computed."""
     n, k = logits.shape
-    if labels.shape != (n,) or labels.min() < 0 or labels.max() >= k:
-        raise ValueError(f"labels must have shape ({n},) and lie in [0, {k})")
-    norm = float(n)
+    # One reduction checks both bounds: as unsigned words, negative labels are huge.
+    if labels.shape != (n,) or labels.dtype.kind not in "iu" or (n and labels.astype(np.uint64).max() >= k):
+        raise ValueError(f"labels must be integers of shape ({n},) in [0, {k})")
+    return _cross_entropy_labels(logits, labels, weight)
+
+
+def _cross_entropy_labels(logits, labels, weight):
+    n = logits.shape[0]
     rows_idx = np.arange(n)
     m = logits.max(axis=1, keepdims=True)
     e = np.exp(logits - m)
     s = e.sum(axis=1, keepdims=True, dtype=np.float64)
-    grad = e * (1.0 / s).astype(logits.dtype)
+    grad = np.multiply(e, (1.0 / s).astype(logits.dtype), out=e)
     grad[rows_idx, labels] -= 1
-    grad = _by_row(grad, _row_scale(weight, n, norm, logits.dtype))
-    rows = (m[:, 0].astype(np.float64) - logits[rows_idx, labels].astype(np.float64)) + np.log(s[:, 0])
-    return _weighted_mean(rows, weight, norm), grad
+    rows = m[:, 0].astype(np.float64)
+    rows -= logits[rows_idx, labels]
+    rows += np.log(s[:, 0])
+    if weight is None:
+        grad *= logits.dtype.type(1.0 / n)
+        return float(rows.sum() / n), grad
+    grad *= _row_scale(weight, n, float(n), logits.dtype)[:, None]
+    return _weighted_mean(rows, weight, float(n)), grad

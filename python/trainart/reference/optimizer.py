@@ -24,11 +24,10 @@ def step_scalars(kind, *, lr, step, grad_scale=1.0, maximize=False, weight_decay
     `step` is the 1-based count after this update. Returns (scalars, new_mu_product); the
     second is only meaningful for NAdam. Inputs are assumed validated (trainart.ops does it).
     """
-    s = dict.fromkeys(REAL_KEYS, 0.0)
-    s.update(dict.fromkeys(FLAG_KEYS, False))
-    s.update(lr=lr, grad_scale=-grad_scale if maximize else grad_scale, weight_decay=weight_decay,
+    s = dict(lr=lr, grad_scale=-grad_scale if maximize else grad_scale, weight_decay=weight_decay,
              param_decay=1.0, beta1=beta1, beta2=beta2, alpha=alpha, eps=eps, momentum=momentum,
-             dampening=dampening, nesterov=bool(nesterov), amsgrad=bool(amsgrad),
+             dampening=dampening, step_size=0.0, bc2_sqrt=0.0, bc2=0.0, nadam_grad=0.0,
+             nadam_avg=0.0, nesterov=bool(nesterov), amsgrad=bool(amsgrad),
              centered=bool(centered), first_step=step == 1)
     if decoupled:  # AdamW, NAdam(decoupled_weight_decay=True): p *= 1 - lr wd, no L2 in g
         s.update(param_decay=1.0 - lr * weight_decay, weight_decay=0.0)
@@ -44,9 +43,9 @@ def step_scalars(kind, *, lr, step, grad_scale=1.0, maximize=False, weight_decay
         s["bc2"] = 1.0 - beta2 ** step
         s["nadam_grad"] = lr * (1.0 - mu) / (1.0 - mu_product)
         s["nadam_avg"] = lr * mu_next / (1.0 - mu_product * mu_next)
-    for key in REAL_KEYS:
-        if not math.isfinite(s[key]):
-            raise ValueError(f"step scalar {key} is not finite ({s[key]}): check the hyperparameters")
+    if not all(map(math.isfinite, map(s.__getitem__, REAL_KEYS))):
+        key = next(k for k in REAL_KEYS if not math.isfinite(s[k]))
+        raise ValueError(f"step scalar {key} is not finite ({s[key]}): check the hyperparameters")
     return s, mu_product
 
 
@@ -63,14 +62,13 @@ def _pieces(*lists):
     """Zip the tensor lists (None for an unused slot list) in pieces of PIECE elements: tuples
     of 1-D views into the arrays, so the in-place updates write through. An elementwise update
     gives the same numbers piece by piece; pieces only keep its temporaries in cache. A tensor
-    list that is not C-contiguous throughout is yielded whole."""
+    list that fits one piece or is not C-contiguous throughout is yielded whole."""
     for arrays in zip(*[lst if lst is not None else [None] * len(lists[0]) for lst in lists]):
-        present = [a for a in arrays if a is not None]
-        if not all(a.flags.c_contiguous for a in present):
+        if arrays[0].size <= PIECE or not all(a.flags.c_contiguous for a in arrays if a is not None):
             yield arrays
             continue
         flat = [None if a is None else a.reshape(-1) for a in arrays]
-        n = present[0].size
+        n = arrays[0].size
         for lo in range(0, n, PIECE):
             yield tuple(None if a is None else a[lo:lo + PIECE] for a in flat)
 
@@ -112,10 +110,14 @@ def sgd_update(params, grads, momentum_buffers, scalars):
     p -= lr g. momentum_buffers is ignored when momentum == 0.
     """
     s = scalars
-    use_momentum = s["momentum"] != 0
     if s["nesterov"] and (s["momentum"] <= 0 or s["dampening"] != 0):
         raise ValueError("nesterov needs momentum > 0 and dampening = 0")
-    _check(params, grads, s, {"momentum_buffers": momentum_buffers} if use_momentum else {})
+    _check(params, grads, s, {"momentum_buffers": momentum_buffers} if s["momentum"] != 0 else {})
+    _sgd_update(params, grads, momentum_buffers, s)
+
+
+def _sgd_update(params, grads, momentum_buffers, s):
+    use_momentum = s["momentum"] != 0
     for p, grad, buf in _pieces(params, grads, momentum_buffers if use_momentum else None):
         g = _load_grad(grad, p, s)
         if use_momentum:
@@ -133,8 +135,11 @@ def adagrad_update(params, grads, sums, scalars):
 
     sum += g^2; p -= lr_t g / (sqrt(sum) + eps), lr_t = scalars["lr"] (already decayed).
     """
-    s = scalars
-    _check(params, grads, s, {"sums": sums})
+    _check(params, grads, scalars, {"sums": sums})
+    _adagrad_update(params, grads, sums, scalars)
+
+
+def _adagrad_update(params, grads, sums, s):
     for p, grad, acc in _pieces(params, grads, sums):
         g = _load_grad(grad, p, s)
         acc += g * g
@@ -148,13 +153,17 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, scal
     d = sqrt(v~) + eps; momentum: b = momentum b + g / d, p -= lr b; else p -= lr g / d.
     """
     s = scalars
-    use_momentum = s["momentum"] > 0
     slots = {"square_avgs": square_avgs}
-    if use_momentum:
+    if s["momentum"] > 0:
         slots["momentum_buffers"] = momentum_buffers
     if s["centered"]:
         slots["grad_avgs"] = grad_avgs
     _check(params, grads, s, slots)
+    _rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, s)
+
+
+def _rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, s):
+    use_momentum = s["momentum"] > 0
     for p, grad, sq, mom, avg in _pieces(params, grads, square_avgs, momentum_buffers if use_momentum else None,
                                          grad_avgs if s["centered"] else None):
         alpha, one = _c(s["alpha"], p), _c(1, p)
@@ -192,27 +201,30 @@ def adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars):
     p *= param_decay; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
     amsgrad: vmax = max(vmax, v) replaces v; p -= step_size m / (sqrt(v) / bc2_sqrt + eps).
     """
-    s = scalars
     slots = {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs}
-    if s["amsgrad"]:
+    if scalars["amsgrad"]:
         slots["max_exp_avg_sqs"] = max_exp_avg_sqs
-    _check(params, grads, s, slots)
+    _check(params, grads, scalars, slots)
+    _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars)
+
+
+def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, s):
     for p, grad, m_, v_, vmax in _pieces(params, grads, exp_avgs, exp_avg_sqs,
                                          max_exp_avg_sqs if s["amsgrad"] else None):
-        b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
+        t = p.dtype.type
         if s["param_decay"] != 1:
-            p *= _c(s["param_decay"], p)
+            p *= t(s["param_decay"])
         g = _load_grad(grad, p, s)
-        _moments(m_, v_, g, b1, b2, one)
+        _moments(m_, v_, g, t(s["beta1"]), t(s["beta2"]), t(1))
         vd = v_
         if s["amsgrad"]:
             vd = np.maximum(vmax, v_)
             vmax[...] = vd
         denom = np.sqrt(vd)
-        denom /= _c(s["bc2_sqrt"], p)
-        denom += _c(s["eps"], p)
+        denom /= t(s["bc2_sqrt"])
+        denom += t(s["eps"])
         step = np.divide(m_, denom, out=denom)
-        step *= _c(s["step_size"], p)
+        step *= t(s["step_size"])
         p -= step
 
 
@@ -221,8 +233,11 @@ def adamax_update(params, grads, exp_avgs, exp_infs, scalars):
 
     m = beta1 m + (1 - beta1) g; u = max(beta2 u, |g| + eps); p -= step_size m / u.
     """
-    s = scalars
-    _check(params, grads, s, {"exp_avgs": exp_avgs, "exp_infs": exp_infs})
+    _check(params, grads, scalars, {"exp_avgs": exp_avgs, "exp_infs": exp_infs})
+    _adamax_update(params, grads, exp_avgs, exp_infs, scalars)
+
+
+def _adamax_update(params, grads, exp_avgs, exp_infs, s):
     for p, grad, m_, u_ in _pieces(params, grads, exp_avgs, exp_infs):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         g = _load_grad(grad, p, s)
@@ -239,8 +254,11 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, scalars):
     p *= param_decay; m, v as Adam; d = sqrt(v / bc2) + eps; p -= nadam_grad g / d;
     p -= nadam_avg m / d.
     """
-    s = scalars
-    _check(params, grads, s, {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
+    _check(params, grads, scalars, {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
+    _nadam_update(params, grads, exp_avgs, exp_avg_sqs, scalars)
+
+
+def _nadam_update(params, grads, exp_avgs, exp_avg_sqs, s):
     for p, grad, m_, v_ in _pieces(params, grads, exp_avgs, exp_avg_sqs):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         if s["param_decay"] != 1:
