@@ -48,3 +48,36 @@ def test_missing_backend_error_names_the_build(monkeypatch):
     # auto falls back to the reference when the native module is missing
     assert _backend.resolve("auto") == "numpy"
     assert ta.Trainer(ta.MLP([3, 2]), executor="auto").executor == "numpy"
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blas_jobs_run_on_our_team(threads):
+    # OpenBLAS's parallel GEMM jobs run on the OpenMP team (cpu/blas_threads.cpp): right at
+    # any thread count, the same bits on a repeat, and several callers at once do not deadlock.
+    cpu = _native.load("cpu")
+    if cpu is None:
+        pytest.skip("cpu backend not built")
+    import threading
+
+    rng = np.random.default_rng(threads)
+    a, b = rng.standard_normal((300, 200)), rng.standard_normal((200, 260))
+    before = ta.get_num_threads()
+    try:
+        ta.set_num_threads(threads)
+        out = np.empty((300, 260))
+        cpu.gemm(a, b, out)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+        again = np.empty_like(out)
+        cpu.gemm(a, b, again)
+        np.testing.assert_array_equal(again, out)
+        results = [np.empty_like(out) for _ in range(3)]
+        workers = [threading.Thread(target=cpu.gemm, args=(a, b, r)) for r in results]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=120)  # a safety net against a hang, not a timing
+        assert not any(w.is_alive() for w in workers)
+        for r in results:
+            np.testing.assert_array_equal(r, out)
+    finally:
+        ta.set_num_threads(before)

@@ -2,6 +2,7 @@
 #include <cblas.h>
 
 #include "binders.hpp"
+#include "cpu/blas_threads.hpp"
 #include "checks.hpp"
 #include "trainart/blas.hpp"
 #include "trainart/parallel.hpp"
@@ -11,6 +12,7 @@ namespace trainart::bind {
 namespace py = pybind11;
 
 void bind_runtime(py::module_& m) {
+  cpu::use_openmp_for_blas();
   m.def(
       "set_num_threads",
       [](int n) {

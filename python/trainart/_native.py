@@ -25,10 +25,13 @@ def load(name):
     if name not in _modules:
         try:
             if name == "cpu":
-                # Idle OpenMP workers sleep instead of spinning: a spinning worker takes a core
-                # from OpenBLAS's threads (and from the user's) between our parallel loops, which
-                # on a 2-core machine stalled every region by a scheduler timeslice (8 ms).
-                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+                # OpenBLAS runs its GEMM jobs on our OpenMP team (cpu/blas_threads.cpp), so
+                # between two parallel loops nothing else of ours wants the cores: idle workers
+                # spin briefly (~0.1 ms, catching the next loop or GEMM of a training step
+                # without a futex wake-up) and then sleep, instead of libgomp's default 300,000
+                # spins that would hold a core well after a call returns to Python.
+                if "OMP_WAIT_POLICY" not in os.environ:
+                    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
                 # _cpu links libscipy_openblas.so; importing the wheel first makes sure it is
                 # loaded from the scipy_openblas32 package whatever the rpath says.
                 import scipy_openblas32  # noqa: F401

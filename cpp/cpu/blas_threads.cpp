@@ -1,0 +1,71 @@
+// OpenBLAS (0.3.27+) hands its parallel jobs to a caller-provided runner when one is set: the
+// jobs of one GEMM synchronize with each other, so the runner must run all of them at once, one
+// per thread, with thread numbers 0 .. numjobs - 1.
+#include "cpu/blas_threads.hpp"
+
+#include <cblas.h>
+
+#include <cstddef>
+#include <thread>
+#include <vector>
+
+#include "trainart/parallel.hpp"
+
+namespace trainart::cpu {
+
+#if defined(_OPENMP)
+namespace {
+
+void run_jobs(int /*sync: always wait*/, openblas_dojob_callback dojob, int numjobs, std::size_t elsize,
+              void* jobdata, int dojob_data) {
+  char* jobs = static_cast<char*>(jobdata);
+  if (numjobs <= 1) {
+    if (numjobs == 1) dojob(0, jobs, dojob_data);
+    return;
+  }
+  if (omp_in_parallel()) {
+    // Inside a team OpenMP gives no new threads, and running the jobs one after another would
+    // deadlock on their synchronization: plain threads for the others.
+    std::vector<std::thread> others;
+    for (int t = 1; t < numjobs; ++t)
+      others.emplace_back([=] { dojob(t, jobs + std::size_t(t) * elsize, dojob_data); });
+    dojob(0, jobs, dojob_data);
+    for (auto& th : others) th.join();
+    return;
+  }
+#if defined(TRAINART_HAS_MXCSR)
+  const unsigned csr = _mm_getcsr();  // the caller's FP mode (DenormalsAreZero), as parallel_for
+#endif
+#pragma omp parallel num_threads(numjobs)
+  {
+#if defined(TRAINART_HAS_MXCSR)
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr(csr);
+#endif
+    const int t = omp_get_thread_num();
+    if (omp_get_num_threads() == numjobs) {
+      dojob(t, jobs + std::size_t(t) * elsize, dojob_data);
+    } else if (t == 0) {  // a smaller team than asked for (thread limit): see omp_in_parallel
+      std::vector<std::thread> others;
+      for (int j = 1; j < numjobs; ++j)
+        others.emplace_back([=] { dojob(j, jobs + std::size_t(j) * elsize, dojob_data); });
+      dojob(0, jobs, dojob_data);
+      for (auto& th : others) th.join();
+    }
+#if defined(TRAINART_HAS_MXCSR)
+    _mm_setcsr(saved);
+#endif
+  }
+}
+
+}  // namespace
+
+void use_openmp_for_blas() {
+  omp_set_dynamic(0);  // a team of exactly the jobs' size
+  scipy_openblas_set_threads_callback_function(run_jobs);
+}
+#else
+void use_openmp_for_blas() {}
+#endif
+
+}  // namespace trainart::cpu
