@@ -186,11 +186,27 @@ void philox_halves(index_t b0, index_t nb, const DropoutKey& k, std::uint16_t* h
   philox_blocks_scalar(first, blocks, k, halves);
 }
 
+// ys[j] = keep(halves[j]) ? xs[j] * scale : +0 for j < len, as a bit mask on the product: GCC
+// (with its default trapping math) leaves a floating-point select as a branch, which
+// mispredicts on every other element. Cloned per ISA so the loop runs 16 lanes wide; the
+// product is one rounding whatever the width. ys may be xs.
+template <class T>
+TRAINART_SIMD_CLONES void apply_keep(const T* xs, T* ys, const std::uint16_t* __restrict halves, index_t len,
+                                     std::uint32_t threshold, T scale) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  for (index_t j = 0; j < len; ++j) {
+    const T kept = xs[j] * scale;
+    Bits bits;
+    std::memcpy(&bits, &kept, sizeof(T));
+    bits &= Bits(0) - Bits(math::dropout_keep(halves[j], threshold));
+    std::memcpy(ys + j, &bits, sizeof(T));
+  }
+}
+
 // Elements of batches [b0, b1) (the last one cut at n): y = keep ? x * scale : 0.
 template <class T>
 void dropout_kernel(const T* x, T* y, index_t n, index_t b0, index_t b1, const DropoutKey& k,
                     T scale) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   const std::uint32_t threshold = k.threshold;
   alignas(64) std::uint16_t halves[kWordBatches * kBatchElems];
   for (index_t c = b0; c < b1; c += kWordBatches) {
@@ -198,17 +214,7 @@ void dropout_kernel(const T* x, T* y, index_t n, index_t b0, index_t b1, const D
     philox_halves(c, nb, k, halves);
     const index_t e0 = c * kBatchElems;
     const index_t len = n - e0 < nb * kBatchElems ? n - e0 : nb * kBatchElems;
-    const T* xs = x + e0;
-    T* ys = y + e0;
-    // keep ? x * scale : +0 as a bit mask on the product: GCC (with its default trapping math)
-    // leaves a floating-point select as a branch, which mispredicts on every other element.
-    for (index_t j = 0; j < len; ++j) {
-      const T kept = xs[j] * scale;
-      Bits bits;
-      std::memcpy(&bits, &kept, sizeof(T));
-      bits &= Bits(0) - Bits(math::dropout_keep(halves[j], threshold));
-      std::memcpy(ys + j, &bits, sizeof(T));
-    }
+    apply_keep(x + e0, y + e0, halves, len, threshold, scale);
   }
 }
 
