@@ -57,7 +57,7 @@ def shape(arr, name, expected):
 
 def real(value, name, *, low=None, high=None, low_open=False, high_open=False):
     """Return `value` as a finite Python float inside the given bounds, or raise naming `name`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     if not np.isfinite(value):

@@ -14,6 +14,8 @@ from .. import _backend
 from .._validate import array_list, inplace_contiguous, integer, real
 from ..reference.optimizer import step_scalars
 
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 __all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adamw_update",
            "adamax_update", "nadam_update"]
 
@@ -24,9 +26,37 @@ def _flag(value, name):
     return bool(value)
 
 
+def _plain(params, grads, slots):
+    """Whether every argument is already what the kernels take: lists of C-contiguous arrays of
+    one float dtype with the shapes of params, params and slots writeable. One cheap pass for
+    the common call; anything else goes through _tensors' named checks."""
+    if type(params) is not list or type(grads) is not list or not params:
+        return False
+    dtype = getattr(params[0], "dtype", None)
+    if dtype not in _FLOAT_DTYPES:
+        return False
+    lists = [grads] + list(slots.values())
+    n = len(params)
+    if any(type(lst) is not list or len(lst) != n for lst in lists):
+        return False
+    for i, p in enumerate(params):
+        if type(p) is not np.ndarray or p.dtype != dtype or p.size == 0:
+            return False
+        flags = p.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return False
+        for lst in lists:
+            a = lst[i]
+            if type(a) is not np.ndarray or a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
+                return False
+    return all(a.flags.writeable for lst in slots.values() for a in lst)
+
+
 def _tensors(params, grads, slots):
     """Checked lists: params (writeable), grads (contiguous copies where needed) and each slot
     list in `slots` (name -> arrays), all with the count, dtype and shapes of params."""
+    if _plain(params, grads, slots):
+        return params, grads, slots
     params = array_list(params, "params")
     for i, p in enumerate(params):
         if p.size == 0:
@@ -68,6 +98,10 @@ def _beta(value, name):
 def _run(backend, name, params, grads, slots, scalars):
     """Calls kernel `name` on contiguous stand-ins; results are copied back into the originals."""
     kernel = _backend.kernel(backend, name)
+    if all(a.flags.c_contiguous and a.flags.writeable for a in params) and \
+            all(a.flags.c_contiguous and a.flags.writeable for lst in slots.values() for a in lst):
+        kernel(params, grads, *slots.values(), scalars)  # nothing to stand in for
+        return
     names = list(slots)
     flat = list(params) + [a for n in names for a in slots[n]]
     with inplace_contiguous(flat) as work:
