@@ -176,8 +176,10 @@ def worker_numpy_loop(workload):
     return times[1:]
 
 
-def gemm_floor(workload):
-    """Seconds of the bare OpenBLAS GEMMs of one epoch (forward, dW, dX), median of 5."""
+def gemm_floor(workload, in_order=False):
+    """Seconds of the bare OpenBLAS GEMMs of one epoch (forward, dW, dX past the first layer),
+    median of 5: each GEMM repeated back to back for all steps (operands stay in cache), or
+    (in_order) step after step in the order training issues them."""
     import trainart
     from trainart import _native
 
@@ -185,23 +187,32 @@ def gemm_floor(workload):
     trainart.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     w = WORKLOADS[workload]
     rng = np.random.default_rng(0)
-    jobs = []
     sizes, n, bsz = w["sizes"], w["rows"], w["batch"]
     steps = [min(bsz, n - lo) for lo in range(0, n, bsz)]
-    for rows in sorted(set(steps)):
-        count = steps.count(rows)
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            x, W, g = (rng.random(s, dtype=np.float32) for s in ((rows, a), (a, b), (rows, b)))
-            jobs.append((count, x, W, np.empty((rows, b), np.float32), False, False))
-            jobs.append((count, x, g, np.empty((a, b), np.float32), True, False))
+    jobs = {}  # rows -> the GEMMs of one step, in training order
+    for rows in set(steps):
+        layers = [tuple(rng.random(s, dtype=np.float32) for s in ((rows, a), (a, b), (rows, b)))
+                  for a, b in zip(sizes[:-1], sizes[1:])]
+        forward = [(x, W, np.empty((len(x), W.shape[1]), np.float32), False, False) for x, W, g in layers]
+        backward = []
+        for i in range(len(layers) - 1, -1, -1):
+            x, W, g = layers[i]
+            backward.append((x, g, np.empty(W.shape, np.float32), True, False))
             if i > 0:
-                jobs.append((count, g, W, np.empty((rows, a), np.float32), False, True))
+                backward.append((g, W, np.empty(x.shape, np.float32), False, True))
+        jobs[rows] = forward + backward
     times = []
     for _ in range(5):
         start = time.perf_counter()
-        for count, A, B, out, ta_, tb in jobs:
-            for _ in range(count):
-                cpu.gemm(A, B, out, ta_, tb)
+        if in_order:
+            for rows in steps:
+                for A, B, out, ta_, tb in jobs[rows]:
+                    cpu.gemm(A, B, out, ta_, tb)
+        else:
+            for rows, step_jobs in jobs.items():
+                for A, B, out, ta_, tb in step_jobs:
+                    for _ in range(steps.count(rows)):
+                        cpu.gemm(A, B, out, ta_, tb)
         times.append(time.perf_counter() - start)
     return [statistics.median(times)]
 
@@ -214,7 +225,8 @@ def run_worker(name, workload):
         trainart.set_num_threads(int(threads))
         return worker_trainart(workload, name.split("-")[1])
     return {"torch": worker_torch, "sklearn": worker_sklearn, "numpy-loop": worker_numpy_loop,
-            "gemm-floor": gemm_floor}[name](workload)
+            "gemm-floor": gemm_floor,
+            "gemm-order": lambda wl: gemm_floor(wl, in_order=True)}[name](workload)
 
 
 def main():
@@ -233,7 +245,7 @@ def main():
 
     env = dict(os.environ, BENCH_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    peers = args.peers.split(",") + ["gemm-floor"]
+    peers = args.peers.split(",") + ["gemm-floor", "gemm-order"]
     samples = {p: [] for p in peers}
     failed = {}
     for r in range(args.rounds):
@@ -268,7 +280,8 @@ def main():
         rows.append(dict(peer=peer, seconds_per_epoch=s, samples_per_second=w["rows"] / s,
                          gflops=flops / s / 1e9, ratio_to_trainart_cpu=ratio))
     print("vs trainart-cpu: peer time / trainart-cpu time (above 1: trainart is faster); "
-          "gemm-floor: the bare GEMMs of one epoch")
+          "gemm-floor: the bare GEMMs of one epoch, each repeated back to back; gemm-order: the "
+          "same GEMMs in training order")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(workload=args.workload, rows=rows, failed=failed), f, indent=1)
