@@ -18,7 +18,7 @@ BATCH = 32
 def build(executor, seed=0):
     model = MLP([64, 256, 128, 10], activation="relu", init="he_normal", dropout=0.2, input_dropout=0.1)
     return Trainer(model, loss="cross_entropy", optimizer=optim.Adam(lr=1e-3),
-                   schedule=schedules.OneCycle(max_lr=5e-3), clip=ClipNorm(5.0),
+                   schedule=schedules.OneCycle(max_lr=2e-3), clip=ClipNorm(5.0),
                    executor=executor, seed=seed)
 
 
