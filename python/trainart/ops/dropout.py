@@ -24,7 +24,8 @@ def _key(p, seed, layer, step):
 def dropout(x, p, *, seed, layer=0, step=0, mode="inverted", backend="auto"):
     """Dropout (Srivastava et al. 2014) with a counter-based mask.
 
-    y = x * keep * scale,  keep[e] = philox(seed; e >> 2, layer, step)[e & 3] >= p * 2**32
+    y = x * keep * scale,  keep[e] = u[e] >= floor(p * 2**16), with u[e] the 16-bit half
+    e & 1 (low first) of word (e >> 1) & 3 of philox(seed; e >> 3, layer, step)
 
     scale = 1 / (1 - p) in "inverted" mode (the default: inference uses the activations as
     they are) and 1 in "weight_scaling" mode (the classic form: inference multiplies the
