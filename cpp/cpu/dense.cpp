@@ -1,6 +1,8 @@
 // Dense layer forward/backward: OpenBLAS GEMMs around one fused elementwise pass each, the
 // activation chosen once per call (a template argument) so the inner loops stay branch-free.
 
+#include "trainart/math/vector_libm.hpp"  // before the activation math: vector tanh, exp, ...
+
 #include "cpu/dense.hpp"
 
 #include <algorithm>

@@ -35,7 +35,6 @@ TRAINART_FLATTEN void rforward_rows(const double* z, const double* a, const doub
     const index_t o = row * w;
     if (vb != nullptr)
       for (index_t c = 0; c < w; ++c) r[o + c] += vb[c];
-#pragma omp simd
     for (index_t c = 0; c < w; ++c) rh[o + c] = r[o + c] * math::act_derivative(K, z[o + c], a[o + c], param);
   }
 }
@@ -46,7 +45,6 @@ TRAINART_FLATTEN void rbackward_elems(const double* g, const double* rg, const d
                                       const double* rz, double* gz, double* rgz, index_t lo, index_t hi,
                                       double param) {
   constexpr bool curved = K != math::Act::identity && K != math::Act::relu && K != math::Act::leaky_relu;
-#pragma omp simd
   for (index_t e = lo; e < hi; ++e) {
     const double fp = math::act_derivative(K, z[e], a[e], param);
     gz[e] = g[e] * fp;
