@@ -2,6 +2,8 @@
 // in cache between its passes); rows are split into fixed chunks summed in double. The build's
 // -fno-trapping-math makes the huber, mae and bce selects branch-free.
 
+#include "trainart/math/vector_libm.hpp"  // before the loss math: vector exp
+
 #include "loss.hpp"
 
 #include <algorithm>

@@ -88,9 +88,10 @@ template <class T>
 TRAINART_HD double softmax_xent_row(const T* z, const T* t, T* g, index_t k, T scale) {
   T m = z[0];
   for (index_t j = 1; j < k; ++j) m = z[j] > m ? z[j] : m;
+  // The exponentials in a loop of their own (it vectorizes), then summed in order.
+  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
   double s = 0.0, st = 0.0;
   for (index_t j = 0; j < k; ++j) {
-    g[j] = std::exp(z[j] - m);
     s += double(g[j]);
     st += double(t[j]);
   }
@@ -109,11 +110,9 @@ template <class T>
 TRAINART_HD double softmax_xent_label_row(const T* z, index_t y, T* g, index_t k, T scale) {
   T m = z[0];
   for (index_t j = 1; j < k; ++j) m = z[j] > m ? z[j] : m;
+  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
   double s = 0.0;
-  for (index_t j = 0; j < k; ++j) {
-    g[j] = std::exp(z[j] - m);
-    s += double(g[j]);
-  }
+  for (index_t j = 0; j < k; ++j) s += double(g[j]);
   // Same rounding as softmax_xent_row with a one-hot row (sum(t) = 1 multiplies exactly).
   const T inv_s = T(1.0 / s);
   for (index_t j = 0; j < k; ++j) g[j] = (g[j] * inv_s - (j == y ? T(1) : T(0))) * scale;
