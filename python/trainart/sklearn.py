@@ -55,6 +55,14 @@ def _validate_X(est, X):
     return _dense(X)
 
 
+def _distinct_rows(X, T):
+    """The distinct (x, y) rows of X, T as float64 (sorted; -0.0 counted as 0.0), the index of
+    each one's first copy, and each row's index among them."""
+    rows = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0  # -0.0 -> 0.0
+    distinct, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return distinct, first, inverse.ravel()
+
+
 def _validation_rows(X, T, sample_weight, fraction, rs):
     """Indices of the early-stopping validation rows, or None when too few.
 
@@ -64,9 +72,7 @@ def _validation_rows(X, T, sample_weight, fraction, rs):
     the split, and integer sample weights act exactly as repeated rows.
     """
     seed = np.uint64(rs.randint(np.iinfo(np.int32).max))
-    rows = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0  # -0.0 -> 0.0
-    distinct, inverse = np.unique(rows, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    distinct, _, inverse = _distinct_rows(X, T)
     h = _row_hash(distinct, seed)
     live = np.zeros(len(distinct), bool)
     live[inverse if sample_weight is None else inverse[sample_weight > 0]] = True
@@ -89,9 +95,7 @@ def _collapse_duplicates(X, T, sample_weight, keep_order):
     is exactly k repetitions, as scikit-learn defines it. The rows come in sorted order (any
     order is as good when the epochs are shuffled), or in first-occurrence order if keep_order.
     """
-    rows = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0  # -0.0 -> 0.0
-    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
+    _, first, inverse = _distinct_rows(X, T)
     w = np.ones(len(X)) if sample_weight is None else sample_weight
     weight = np.bincount(inverse, weights=w, minlength=len(first))
     groups = np.argsort(first, kind="stable") if keep_order else np.arange(len(first))
