@@ -98,10 +98,6 @@ def _beta(value, name):
 def _run(backend, name, params, grads, slots, scalars):
     """Calls kernel `name` on contiguous stand-ins; results are copied back into the originals."""
     kernel = _backend.kernel(backend, name)
-    if all(a.flags.c_contiguous and a.flags.writeable for a in params) and \
-            all(a.flags.c_contiguous and a.flags.writeable for lst in slots.values() for a in lst):
-        kernel(params, grads, *slots.values(), scalars)  # nothing to stand in for
-        return
     names = list(slots)
     flat = list(params) + [a for n in names for a in slots[n]]
     with inplace_contiguous(flat) as work:
