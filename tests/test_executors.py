@@ -116,3 +116,18 @@ def test_history_agrees(native):
     hb = ta.Trainer(model, executor=native, dtype="float64").fit(X, y, epochs=2, batch_size=8, verbose=0)
     for key in ("loss", "accuracy", "grad_norm"):
         np.testing.assert_allclose(ha.history[key], hb.history[key], rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_executor_flushes_subnormal_optimizer_state(dtype):
+    # The engine runs with flush-to-zero; the NumPy executor zeroes optimizer state below the
+    # smallest normal number every FLUSH_EVERY steps, and touches nothing else.
+    trainer = ta.Trainer(ta.MLP([3, 200, 200, 2]), optimizer=ta.optim.Adam(), executor="numpy", dtype=dtype)
+    ex = trainer._executor
+    m = ex.opt_state["exp_avg"][0]
+    assert m.size > 32768  # more than one piece
+    tiny = np.finfo(m.dtype).tiny
+    values = np.array([tiny / 4, -tiny / 3, tiny, -2 * tiny, 0.5, 0.0], m.dtype)
+    m[:] = np.resize(values, m.size)
+    ex._flush_subnormal_state()
+    np.testing.assert_array_equal(m, np.resize(np.array([0, 0, tiny, -2 * tiny, 0.5, 0], m.dtype), m.size))

@@ -14,6 +14,7 @@ from ..reference import trusted
 from ..optim.kernels import apply as apply_optimizer
 from ..optim.kernels import kernel_spec
 from ..reference.dropout import apply_mask, keep_bits
+from ..reference.pieces import pieces
 from .base import EpochStats, Executor
 
 __all__ = ["NumpyExecutor"]
@@ -22,10 +23,8 @@ __all__ = ["NumpyExecutor"]
 # training mask; their step counter packs (sample << 16) | chunk.
 INFERENCE_LAYER_OFFSET = 1 << 16
 PREDICT_CHUNK = 4096
-# Steps between flushes of subnormal optimizer state (see NumpyExecutor._flush_subnormal_state),
-# and the elements per cache-sized piece of a flush.
+# Steps between flushes of subnormal optimizer state (see NumpyExecutor._flush_subnormal_state).
 FLUSH_EVERY = 16
-FLUSH_PIECE = 32768
 LOSS_CODES = {"cross_entropy": 0, "binary_cross_entropy": 1, "mse": 2, "mae": 3, "huber": 4}
 
 
@@ -287,12 +286,9 @@ class NumpyExecutor(Executor):
         that small (1e-38 in float32) change no result at any tolerance.
         """
         tiny = np.finfo(self.dtype).tiny
-        for slot in self.opt_state.values():
-            if isinstance(slot, list):
-                flat = slot[0]
-                for lo in range(0, flat.size, FLUSH_PIECE):
-                    piece = flat[lo:lo + FLUSH_PIECE]
-                    np.copyto(piece, 0, where=np.abs(piece) < tiny)
+        slots = [slot[0] for slot in self.opt_state.values() if isinstance(slot, list)]
+        for (piece,) in pieces(slots):
+            np.copyto(piece, 0, where=np.abs(piece) < tiny)
 
     @staticmethod
     def _stats(step_losses, grad_norms, loss_sum, rows, correct, skipped, diverged=None):

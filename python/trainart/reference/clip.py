@@ -5,9 +5,9 @@ import math
 
 import numpy as np
 
-__all__ = ["clip_by_value", "global_norm", "tensor_norms", "scale_tensors"]
+from .pieces import pieces
 
-_PIECE = 32768
+__all__ = ["clip_by_value", "global_norm", "tensor_norms", "scale_tensors"]
 
 
 def _nonempty(tensors):
@@ -33,11 +33,9 @@ def global_norm(tensors):
     """sqrt(sum over every tensor of its sum of squares), in double, tensors in order."""
     _nonempty(tensors)
     total = 0.0
-    for t in tensors:
-        flat = t.reshape(-1)
-        for lo in range(0, flat.size, _PIECE):  # float64 copies of cache-sized pieces
-            piece = (flat[lo:lo + _PIECE] if flat.size > _PIECE else flat).astype(np.float64)
-            total += float(np.dot(piece, piece))
+    for (piece,) in pieces(tensors):  # float64 copies of cache-sized pieces
+        piece = piece.ravel().astype(np.float64)
+        total += float(np.dot(piece, piece))
     return math.sqrt(total)
 
 

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from .pieces import pieces
+
 __all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adamax_update",
            "nadam_update"]
 
@@ -54,25 +56,6 @@ def _c(value, like):
     return like.dtype.type(value)
 
 
-# Elements per piece of the elementwise updates: every temporary of a piece stays in L2.
-PIECE = 32768
-
-
-def _pieces(*lists):
-    """Zip the tensor lists (None for an unused slot list) in pieces of PIECE elements: tuples
-    of 1-D views into the arrays, so the in-place updates write through. An elementwise update
-    gives the same numbers piece by piece; pieces only keep its temporaries in cache. A tensor
-    list that fits one piece or is not C-contiguous throughout is yielded whole."""
-    for arrays in zip(*[lst if lst is not None else [None] * len(lists[0]) for lst in lists]):
-        if arrays[0].size <= PIECE or not all(a.flags.c_contiguous for a in arrays if a is not None):
-            yield arrays
-            continue
-        flat = [None if a is None else a.reshape(-1) for a in arrays]
-        n = arrays[0].size
-        for lo in range(0, n, PIECE):
-            yield tuple(None if a is None else a[lo:lo + PIECE] for a in flat)
-
-
 def _check(params, grads, scalars, slots):
     """Minimal structural checks (the C++ binding checks the same, more thoroughly)."""
     if set(scalars) != set(REAL_KEYS) | set(FLAG_KEYS):
@@ -118,7 +101,7 @@ def sgd_update(params, grads, momentum_buffers, scalars):
 
 def _sgd_update(params, grads, momentum_buffers, s):
     use_momentum = s["momentum"] != 0
-    for p, grad, buf in _pieces(params, grads, momentum_buffers if use_momentum else None):
+    for p, grad, buf in pieces(params, grads, momentum_buffers if use_momentum else None):
         g = _load_grad(grad, p, s)
         if use_momentum:
             if s["first_step"]:
@@ -140,7 +123,7 @@ def adagrad_update(params, grads, sums, scalars):
 
 
 def _adagrad_update(params, grads, sums, s):
-    for p, grad, acc in _pieces(params, grads, sums):
+    for p, grad, acc in pieces(params, grads, sums):
         g = _load_grad(grad, p, s)
         acc += g * g
         p -= _c(s["lr"], p) * (g / (np.sqrt(acc) + _c(s["eps"], p)))
@@ -164,7 +147,7 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, scal
 
 def _rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, s):
     use_momentum = s["momentum"] > 0
-    for p, grad, sq, mom, avg in _pieces(params, grads, square_avgs, momentum_buffers if use_momentum else None,
+    for p, grad, sq, mom, avg in pieces(params, grads, square_avgs, momentum_buffers if use_momentum else None,
                                          grad_avgs if s["centered"] else None):
         alpha, one = _c(s["alpha"], p), _c(1, p)
         g = _load_grad(grad, p, s)
@@ -209,7 +192,7 @@ def adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars):
 
 
 def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, s):
-    for p, grad, m_, v_, vmax in _pieces(params, grads, exp_avgs, exp_avg_sqs,
+    for p, grad, m_, v_, vmax in pieces(params, grads, exp_avgs, exp_avg_sqs,
                                          max_exp_avg_sqs if s["amsgrad"] else None):
         t = p.dtype.type
         if s["param_decay"] != 1:
@@ -238,7 +221,7 @@ def adamax_update(params, grads, exp_avgs, exp_infs, scalars):
 
 
 def _adamax_update(params, grads, exp_avgs, exp_infs, s):
-    for p, grad, m_, u_ in _pieces(params, grads, exp_avgs, exp_infs):
+    for p, grad, m_, u_ in pieces(params, grads, exp_avgs, exp_infs):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         g = _load_grad(grad, p, s)
         m = b1 * m_ + (one - b1) * g
@@ -259,7 +242,7 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, scalars):
 
 
 def _nadam_update(params, grads, exp_avgs, exp_avg_sqs, s):
-    for p, grad, m_, v_ in _pieces(params, grads, exp_avgs, exp_avg_sqs):
+    for p, grad, m_, v_ in pieces(params, grads, exp_avgs, exp_avg_sqs):
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         if s["param_decay"] != 1:
             p *= _c(s["param_decay"], p)

@@ -1,0 +1,24 @@
+"""Elementwise passes over large arrays in cache-sized pieces: the same numbers as one pass
+over the whole array, with every temporary of a piece kept in L2."""
+
+# Elements per piece.
+PIECE = 32768
+
+
+def pieces(*lists):
+    """Zip the array lists (None for an unused list) in pieces of PIECE elements: tuples of 1-D
+    views into the arrays, so in-place updates write through. The arrays at one position must
+    have one size; where they are not all C-contiguous they are yielded whole, as they are."""
+    n_arrays = len(lists[0])
+    for arrays in zip(*[lst if lst is not None else [None] * n_arrays for lst in lists]):
+        present = [a for a in arrays if a is not None]
+        if not all(a.flags.c_contiguous for a in present):
+            yield arrays
+            continue
+        flat = [None if a is None else a.reshape(-1) for a in arrays]
+        size = present[0].size
+        if size <= PIECE:
+            yield tuple(flat)
+            continue
+        for lo in range(0, size, PIECE):
+            yield tuple(None if a is None else a[lo:lo + PIECE] for a in flat)
