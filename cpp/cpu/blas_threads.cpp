@@ -16,6 +16,17 @@ namespace trainart::cpu {
 #if defined(_OPENMP)
 namespace {
 
+// Job 0 on the calling thread, the others on plain threads at once: for when OpenMP cannot
+// give a team of numjobs (running the jobs one after another would deadlock on their
+// synchronization).
+void run_on_plain_threads(openblas_dojob_callback dojob, int numjobs, std::size_t elsize, char* jobs,
+                          int dojob_data) {
+  std::vector<std::thread> others;
+  for (int t = 1; t < numjobs; ++t) others.emplace_back([=] { dojob(t, jobs + std::size_t(t) * elsize, dojob_data); });
+  dojob(0, jobs, dojob_data);
+  for (auto& th : others) th.join();
+}
+
 void run_jobs(int /*sync: always wait*/, openblas_dojob_callback dojob, int numjobs, std::size_t elsize,
               void* jobdata, int dojob_data) {
   char* jobs = static_cast<char*>(jobdata);
@@ -23,16 +34,7 @@ void run_jobs(int /*sync: always wait*/, openblas_dojob_callback dojob, int numj
     if (numjobs == 1) dojob(0, jobs, dojob_data);
     return;
   }
-  if (omp_in_parallel()) {
-    // Inside a team OpenMP gives no new threads, and running the jobs one after another would
-    // deadlock on their synchronization: plain threads for the others.
-    std::vector<std::thread> others;
-    for (int t = 1; t < numjobs; ++t)
-      others.emplace_back([=] { dojob(t, jobs + std::size_t(t) * elsize, dojob_data); });
-    dojob(0, jobs, dojob_data);
-    for (auto& th : others) th.join();
-    return;
-  }
+  if (omp_in_parallel()) return run_on_plain_threads(dojob, numjobs, elsize, jobs, dojob_data);  // no nested team
 #if defined(TRAINART_HAS_MXCSR)
   const unsigned csr = _mm_getcsr();  // the caller's FP mode (DenormalsAreZero), as parallel_for
 #endif
@@ -45,12 +47,8 @@ void run_jobs(int /*sync: always wait*/, openblas_dojob_callback dojob, int numj
     const int t = omp_get_thread_num();
     if (omp_get_num_threads() == numjobs) {
       dojob(t, jobs + std::size_t(t) * elsize, dojob_data);
-    } else if (t == 0) {  // a smaller team than asked for (thread limit): see omp_in_parallel
-      std::vector<std::thread> others;
-      for (int j = 1; j < numjobs; ++j)
-        others.emplace_back([=] { dojob(j, jobs + std::size_t(j) * elsize, dojob_data); });
-      dojob(0, jobs, dojob_data);
-      for (auto& th : others) th.join();
+    } else if (t == 0) {  // a smaller team than asked for (a thread limit)
+      run_on_plain_threads(dojob, numjobs, elsize, jobs, dojob_data);
     }
 #if defined(TRAINART_HAS_MXCSR)
     _mm_setcsr(saved);

@@ -8,8 +8,9 @@ import numpy as np
 from .. import linalg
 from .._validate import choice
 from ..optim.base import register
-from ..reference.activation import act_derivative, sigmoid
+from ..reference.activation import act_derivative
 from .base import DampedOptimizer
+from .hvp import output_curvature
 
 __all__ = ["GaussNewton", "unit_curvature", "unit_blocks"]
 
@@ -21,32 +22,17 @@ def _output_factor(plan, logits, y, weight):
     """F (n, k, k) with F_i F_i^T = the loss Hessian w.r.t. row i's logits (PSD for every
     loss here; the 1/n or 1/(n k) normalization and sample weights included)."""
     n, k = logits.shape
-    w = np.ones(n) if weight is None else np.asarray(weight, np.float64)
-    if plan.loss == "cross_entropy":
-        coef = w / n
-        if y.dtype.kind != "i":
-            coef = coef * np.asarray(y, np.float64).sum(axis=1)
-        z = logits - logits.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        sp = np.sqrt(p)
-        # (diag(sqrt p) - p sqrt(p)^T)(...)^T = diag(p) - p p^T because sum(p) = 1.
-        F = -p[:, :, None] * sp[:, None, :]
-        F[:, np.arange(k), np.arange(k)] += sp
-        return np.sqrt(coef)[:, None, None] * F
-    coef = (w / (n * k))[:, None]
-    if plan.loss == "binary_cross_entropy":
-        s = sigmoid(logits)
-        h = s * (1.0 - s)
-    elif plan.loss == "mse":
-        h = np.full_like(logits, 2.0)
-    elif plan.loss == "mae":
-        h = np.zeros_like(logits)
-    else:  # huber
-        h = (np.abs(logits - np.asarray(y, np.float64)) <= plan.loss_param).astype(np.float64)
-    F = np.zeros((n, k, k))
-    F[:, np.arange(k), np.arange(k)] = np.sqrt(coef * h)
-    return F
+    c, p = output_curvature(plan, logits, y, weight)
+    diag = np.arange(k)
+    if p is None:
+        F = np.zeros((n, k, k))
+        F[:, diag, diag] = np.sqrt(c)
+        return F
+    sp = np.sqrt(p)
+    # (diag(sqrt p) - p sqrt(p)^T)(...)^T = diag(p) - p p^T because sum(p) = 1.
+    F = -p[:, :, None] * sp[:, None, :]
+    F[:, diag, diag] += sp
+    return np.sqrt(c)[:, None, None] * F
 
 
 def unit_curvature(net, params, logits, caches, y, weight, step, mode="exact"):

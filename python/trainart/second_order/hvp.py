@@ -71,13 +71,12 @@ def _row_scale(y, weight, norm):
     return w / norm
 
 
-def loss_hessian_apply(plan, logits, y, weight, R):
-    """H_loss R: the Hessian of the mean loss w.r.t. the logits applied to R (m, n, k).
-
-    cross_entropy: scale_i sum(t_i) (diag(p_i) - p_i p_i^T) R_i with scale_i = w_i / n
-    (labels: sum(t_i) = 1); the elementwise losses, scale_i = w_i / (n k): bce
-    sigmoid'(z) R, mse 2 R, mae 0, huber R where |z - t| <= delta else 0.
-    """
+def output_curvature(plan, logits, y, weight):
+    """The Hessian of the mean loss w.r.t. the logits, row by row, in factored form:
+    (c, p) for cross_entropy, H_i = c_i (diag(p_i) - p_i p_i^T), with p the softmax and
+    c_i = w_i sum(t_i) / n (labels: sum(t_i) = 1); (d, None) for the elementwise losses,
+    H_i = diag(d_i) with d = w_i / (n k) times bce sigmoid'(z), mse 2, mae 0, huber
+    [|z - t| <= delta]."""
     n, k = logits.shape
     if plan.loss == "cross_entropy":
         z = logits - logits.max(axis=1, keepdims=True)
@@ -86,10 +85,8 @@ def loss_hessian_apply(plan, logits, y, weight, R):
         coef = _row_scale(y, weight, float(n))
         if y.dtype.kind != "i":
             coef = coef * np.asarray(y, np.float64).sum(axis=1)
-        pR = np.einsum("nk,mnk->mn", p, R)
-        return coef[None, :, None] * p[None] * (R - pR[..., None])
+        return coef, p
     coef = _row_scale(y, weight, float(n) * float(k))[:, None]
-    t = np.asarray(y, np.float64)
     if plan.loss == "binary_cross_entropy":
         s = sigmoid(logits)
         h = s * (1.0 - s)
@@ -98,10 +95,20 @@ def loss_hessian_apply(plan, logits, y, weight, R):
     elif plan.loss == "mae":
         h = np.zeros_like(logits)
     elif plan.loss == "huber":
-        h = (np.abs(logits - t) <= plan.loss_param).astype(np.float64)
+        h = (np.abs(logits - np.asarray(y, np.float64)) <= plan.loss_param).astype(np.float64)
     else:  # pragma: no cover - the Trainer validates the loss
         raise ValueError(f"unknown loss {plan.loss!r}")
-    return (coef * h)[None] * R
+    return coef * h, None
+
+
+def loss_hessian_apply(plan, logits, y, weight, R):
+    """H_loss R: the Hessian of the mean loss w.r.t. the logits (output_curvature) applied to
+    R (m, n, k)."""
+    c, p = output_curvature(plan, logits, y, weight)
+    if p is None:
+        return c[None] * R
+    pR = np.einsum("nk,mnk->mn", p, R)
+    return c[None, :, None] * p[None] * (R - pR[..., None])
 
 
 # Batched products over the leading direction axis m, each one GEMM.
