@@ -81,6 +81,18 @@ def integer(value, name, *, low=None, high=None):
     return value
 
 
+def named_code(value, codes, aliases, name="name"):
+    """(canonical name, code) of `value` in `codes` (a name -> kernel code dict), aliases
+    resolved; TypeError for a non-string, ValueError listing every accepted name otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    canonical = aliases.get(value, value)
+    if canonical not in codes:
+        known = sorted(codes) + sorted(aliases)
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, known))}; got {value!r}")
+    return canonical, codes[canonical]
+
+
 def choice(value, name, options):
     """Return `value` if it is one of `options`, else raise ValueError listing them."""
     if value not in options:

@@ -15,13 +15,7 @@ ACTIVATION_DEFAULTS = {"leaky_relu": 0.01, "elu": 1.0}
 
 def activation_code(name):
     """The canonical name and kernel code of activation `name` (aliases resolved)."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got {type(name).__name__}")
-    canonical = ACTIVATION_ALIASES.get(name, name)
-    if canonical not in ACTIVATION_CODES:
-        known = sorted(ACTIVATION_CODES) + sorted(ACTIVATION_ALIASES)
-        raise ValueError(f"name must be one of {', '.join(map(repr, known))}; got {name!r}")
-    return canonical, ACTIVATION_CODES[canonical]
+    return _validate.named_code(name, ACTIVATION_CODES, ACTIVATION_ALIASES)
 
 
 def _param(canonical, param):

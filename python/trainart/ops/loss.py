@@ -14,13 +14,7 @@ LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "log_loss": "binary
 
 def loss_code(name):
     """The canonical name and kernel code of loss `name` (aliases resolved)."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got {type(name).__name__}")
-    canonical = LOSS_ALIASES.get(name, name)
-    if canonical not in LOSS_CODES:
-        known = sorted(LOSS_CODES) + sorted(LOSS_ALIASES)
-        raise ValueError(f"name must be one of {', '.join(map(repr, known))}; got {name!r}")
-    return canonical, LOSS_CODES[canonical]
+    return _validate.named_code(name, LOSS_CODES, LOSS_ALIASES)
 
 
 def _labels(target, n, k):
