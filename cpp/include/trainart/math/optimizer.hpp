@@ -95,6 +95,13 @@ TRAINART_HD void rmsprop_step(T& p, T grad, T& square_avg, T* buf, T* grad_avg, 
   }
 }
 
+// Adam's and NAdam's moments: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2.
+template <class T>
+TRAINART_HD void update_moments(T g, T& exp_avg, T& exp_avg_sq, const StepScalars<T>& s) {
+  exp_avg = s.beta1 * exp_avg + (T(1) - s.beta1) * g;
+  exp_avg_sq = s.beta2 * exp_avg_sq + (T(1) - s.beta2) * (g * g);
+}
+
 // Adam / AdamW: p *= param_decay; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
 // amsgrad: vmax = max(vmax, v) replaces v below; p -= lr/(1 - beta1^t) m / (sqrt(v)/sqrt(1 - beta2^t) + eps).
 template <class T>
@@ -102,13 +109,11 @@ TRAINART_HD void adam_step(T& p, T grad, T& exp_avg, T& exp_avg_sq, T* max_exp_a
                            bool amsgrad) {
   p *= s.param_decay;
   const T g = load_grad(grad, p, s);
-  const T m = s.beta1 * exp_avg + (T(1) - s.beta1) * g;
-  const T v = s.beta2 * exp_avg_sq + (T(1) - s.beta2) * (g * g);
-  exp_avg = m;
-  exp_avg_sq = v;
-  T vd = v;
+  update_moments(g, exp_avg, exp_avg_sq, s);
+  const T m = exp_avg;
+  T vd = exp_avg_sq;
   if (amsgrad) {
-    vd = max_nan(*max_exp_avg_sq, v);
+    vd = max_nan(*max_exp_avg_sq, vd);
     *max_exp_avg_sq = vd;
   }
   const T denom = std::sqrt(vd) / s.bc2_sqrt + s.eps;
@@ -132,11 +137,9 @@ template <class T>
 TRAINART_HD void nadam_step(T& p, T grad, T& exp_avg, T& exp_avg_sq, const StepScalars<T>& s) {
   p *= s.param_decay;
   const T g = load_grad(grad, p, s);
-  const T m = s.beta1 * exp_avg + (T(1) - s.beta1) * g;
-  const T v = s.beta2 * exp_avg_sq + (T(1) - s.beta2) * (g * g);
-  exp_avg = m;
-  exp_avg_sq = v;
-  const T d = std::sqrt(v / s.bc2) + s.eps;
+  update_moments(g, exp_avg, exp_avg_sq, s);
+  const T m = exp_avg;
+  const T d = std::sqrt(exp_avg_sq / s.bc2) + s.eps;
   p -= s.nadam_grad * (g / d);
   p -= s.nadam_avg * (m / d);
 }
