@@ -35,9 +35,16 @@ def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=Fals
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if finite and not np.isfinite(arr).all():
+    if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or inf")
     return np.ascontiguousarray(arr)
+
+
+def all_finite(arr):
+    """Whether arr holds no NaN or inf. A finite sum proves it (a NaN or inf term leaves the sum
+    NaN or inf) in one pass without a boolean temporary; only an overflowing sum takes the
+    element-wise test."""
+    return bool(np.isfinite(np.add.reduce(arr, axis=None))) or bool(np.isfinite(arr).all())
 
 
 def same_dtype(ref_name, ref, **arrays):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from . import _native, clipping, optim
-from ._validate import choice, float_array, integer, real
+from ._validate import all_finite, choice, float_array, integer, real
 from .errors import TrainingDiverged
 from .executors.base import Plan
 from .models import Sequential
@@ -164,7 +164,7 @@ class Trainer:
             raise ValueError(f"{name} must be 1- or 2-dimensional, got shape {arr.shape}")
         if len(arr) != n:
             raise ValueError(f"{name} must have one row per row of X ({n}), got {len(arr)}")
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        if arr.dtype.kind == "f" and not all_finite(arr):
             raise ValueError(f"{name} contains NaN or inf")
         if self.loss == "cross_entropy" and arr.ndim == 1:
             if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):

@@ -11,10 +11,7 @@ _LIST_FAILED = 10
 
 
 def _finite(arr, name):
-    # A sum is finite iff every term is (NaN and inf propagate); it reads the array once, at
-    # memory speed, where np.isfinite(arr).all() allocates a mask as large as arr. Only when
-    # the sum overflows do we look closer.
-    if not np.isfinite(np.add.reduce(arr, axis=None)) and not np.isfinite(arr).all():
+    if not _validate.all_finite(arr):
         raise ValueError(f"{name} contains NaN or inf")
 
 
