@@ -2,10 +2,13 @@
 parameters on the NumPy reference and the native executors — with dropout, batch norm, every
 optimizer, clipping, regularizers and max-norm."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import trainart as ta
+from trainart.trainer import make_executor
 
 # float64 agrees to ~1e-10 relative after a few epochs: only summation order differs
 # (BLAS vs NumPy); float32 to ~1e-5 on weights of order 1 (errors grow a little per step).
@@ -131,3 +134,37 @@ def test_numpy_executor_flushes_subnormal_optimizer_state(dtype):
     m[:] = np.resize(values, m.size)
     ex._flush_subnormal_state()
     np.testing.assert_array_equal(m, np.resize(np.array([0, 0, tiny, -2 * tiny, 0.5, 0], m.dtype), m.size))
+
+
+def unfused(trainer):
+    """A copy of trainer's executor whose Plan runs relu layers and their dropout as two ops."""
+    ops = tuple(dict(op, fused_dropout=False) if op["op"] == "dense" else op for op in trainer.plan.ops)
+    plan = dataclasses.replace(trainer.plan, ops=ops)
+    return make_executor(trainer.executor).build(plan, trainer.get_params(), trainer.model.init_buffers())
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("mode", ["inverted", "weight_scaling"])
+def test_relu_dropout_pair_matches_the_two_ops(native, dtype, mode):
+    # The pair's backward reads the mask off the output (kept and positive iff output > 0):
+    # the same gradients as regenerating the mask and taking relu's derivative, bit for bit.
+    model = ta.Sequential([ta.Dense(40, "relu"), ta.Dropout(0.5), ta.Dense(30, "relu"), ta.Dropout(0.3),
+                           ta.Dense(3)], input_dim=6)
+    assert [op.get("fused_dropout") for op in model.ops() if op["op"] == "dense"] == [True, True, False]
+    X, y = data(n=150)
+    X = X.astype(dtype)
+    for executor in ("numpy", native):
+        trainer = ta.Trainer(model, executor=executor, dtype=dtype, seed=5, dropout_mode=mode)
+        fused_loss, fused_grads = trainer._executor.loss_and_grad(X, y)
+        loss, grads = unfused(trainer).loss_and_grad(X, y)
+        assert fused_loss == loss
+        for i, (g, h) in enumerate(zip(fused_grads, grads)):
+            np.testing.assert_array_equal(g, h, err_msg=f"{executor}: grad {i}")
+        assert np.count_nonzero(fused_grads[0]) > 0
+
+
+def test_only_relu_dense_then_dropout_is_fused():
+    model = ta.Sequential([ta.Dropout(0.1), ta.Dense(8, "tanh"), ta.Dropout(0.2), ta.Dense(8),
+                           ta.Activation("relu"), ta.Dropout(0.2), ta.Dense(8, "relu"), ta.BatchNorm(),
+                           ta.Dropout(0.2), ta.Dense(8, "relu"), ta.Dropout(0.0), ta.Dense(2)], input_dim=4)
+    assert [op["fused_dropout"] for op in model.ops() if op["op"] == "dense"] == [False, True, False, False, False]

@@ -46,6 +46,7 @@ EngineSpec parse_spec(const py::dict& spec) {
     op.act = get<int>(d, "act", where.c_str());
     if (op.act < 0 || op.act >= math::kNumActs) throw py::value_error(where + "['act'] is not an activation code");
     op.act_param = get<double>(d, "act_param", where.c_str());
+    op.fused_dropout = get<bool>(d, "fused_dropout", where.c_str());
     op.w = get<index_t>(d, "w", where.c_str());
     op.b = get<index_t>(d, "b", where.c_str());
     op.l1 = get<double>(d, "l1", where.c_str());
@@ -66,6 +67,13 @@ EngineSpec parse_spec(const py::dict& spec) {
     s.ops.push_back(op);
   }
   if (s.ops.empty()) throw py::value_error("spec['ops'] must not be empty");
+  for (size_t i = 0; i < s.ops.size(); ++i) {
+    const OpSpec& op = s.ops[i];
+    if (op.fused_dropout && !(op.kind == OpKind::dense && op.act == int(math::Act::relu) &&
+                              i + 1 < s.ops.size() && s.ops[i + 1].kind == OpKind::dropout))
+      throw py::value_error("spec['ops'][" + std::to_string(i) +
+                            "]['fused_dropout'] needs a relu dense op followed by a dropout op");
+  }
   s.loss = get<int>(spec, "loss", "spec");
   if (s.loss < 0 || s.loss > 4) throw py::value_error("spec['loss'] must be a loss code 0..4");
   s.loss_param = get<double>(spec, "loss_param", "spec");

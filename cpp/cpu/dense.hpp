@@ -2,6 +2,7 @@
 // product plus one fused elementwise pass (bias + activation, or activation derivative + db).
 #pragma once
 
+#include "cpu/dropout.hpp"
 #include "trainart/common.hpp"
 
 namespace trainart::cpu {
@@ -24,6 +25,21 @@ template <class T>
 bool dense_backward(const T* grad_a, const T* x, const T* w, const T* z, const T* a, T* dx, T* dw,
                     T* db, T* dz_work, index_t n, index_t fan_in, index_t fan_out, int kind,
                     T param);
+
+// A relu layer whose output goes through dropout, as training runs the pair: one pass over the
+// GEMM's output each way instead of two, and no mask regenerated for backward.
+// Forward: y = keep ? relu(x @ w + b) * scale : +0, the mask of `key` over y's flat elements
+// (the numbers dense_forward then dropout give). Returns whether every x @ w + b is finite.
+template <class T>
+bool dense_relu_dropout_forward(const T* x, const T* w, const T* b, T* y, index_t n, index_t fan_in,
+                                index_t fan_out, const DropoutKey& key, T scale);
+
+// Backward from grad_y and the forward's y: dz = y > 0 ? grad_y * scale : +0 (y > 0 exactly
+// where the element was kept and relu's input was positive; scale > 0), then db, dw, dx as
+// dense_backward. Returns whether grad_y and y are finite.
+template <class T>
+bool dense_relu_dropout_backward(const T* grad_y, const T* x, const T* w, const T* y, T* dx, T* dw,
+                                 T* db, T* dz_work, index_t n, index_t fan_in, index_t fan_out, T scale);
 
 // Whether p[0..n) holds no NaN or inf: a branch-free scan of the exponent bits that vectorizes
 // (about 10x faster than checking each element with std::isfinite). Used by the bindings.

@@ -20,16 +20,10 @@ namespace {
 
 // 16 counters (128 elements) per batch: one AVX-512 or two AVX2 vectors of each counter word.
 constexpr int kBatchBlocks = 16;
-constexpr index_t kBatchElems = 8 * kBatchBlocks;
-// Batches whose random numbers are generated before they are applied (16 KiB on the stack).
-constexpr index_t kWordBatches = 64;
+constexpr index_t kBatchElems = kDropoutBatchElems;
+static_assert(kBatchElems == 8 * kBatchBlocks, "eight 16-bit numbers per Philox block");
 // Batches per thread below which a fork costs more than it saves.
 constexpr index_t kGrainBatches = 256;
-
-struct DropoutKey {
-  std::uint64_t seed;
-  std::uint32_t layer, step, threshold;
-};
 
 // ---- kernels: math only ----
 
@@ -171,8 +165,9 @@ int detect_simd_level() { return 0; }
 const int kDetectedSimdLevel = detect_simd_level();
 std::atomic<int> g_simd_level{kDetectedSimdLevel};
 
-// halves[e] = the 16-bit number of element kBatchElems * b0 + e, e < kBatchElems * nb.
-void philox_halves(index_t b0, index_t nb, const DropoutKey& k, std::uint16_t* halves) {
+}  // namespace
+
+void dropout_halves(index_t b0, index_t nb, const DropoutKey& k, std::uint16_t* halves) {
   const std::uint64_t first = std::uint64_t(b0) * kBatchBlocks;
   const index_t blocks = nb * kBatchBlocks;
 #if defined(TRAINART_DROPOUT_AVX2)
@@ -186,48 +181,29 @@ void philox_halves(index_t b0, index_t nb, const DropoutKey& k, std::uint16_t* h
   philox_blocks_scalar(first, blocks, k, halves);
 }
 
-// ys[j] = keep(halves[j]) ? xs[j] * scale : +0 for j < len, as a bit mask on the product: GCC
-// (with its default trapping math) leaves a floating-point select as a branch, which
-// mispredicts on every other element. Cloned per ISA so the loop runs 16 lanes wide; the
-// product is one rounding whatever the width. ys may be xs.
+namespace {
+
+// ys[j] = keep(halves[j]) ? xs[j] * scale : +0 for j < len. Cloned per ISA so the loop runs 16
+// lanes wide; the product is one rounding whatever the width. ys may be xs.
 template <class T>
 TRAINART_SIMD_CLONES void apply_keep(const T* xs, T* ys, const std::uint16_t* __restrict halves, index_t len,
                                      std::uint32_t threshold, T scale) {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  for (index_t j = 0; j < len; ++j) {
-    const T kept = xs[j] * scale;
-    Bits bits;
-    std::memcpy(&bits, &kept, sizeof(T));
-    bits &= Bits(0) - Bits(math::dropout_keep(halves[j], threshold));
-    std::memcpy(ys + j, &bits, sizeof(T));
-  }
+  for (index_t j = 0; j < len; ++j) ys[j] = keep_or_zero(xs[j] * scale, math::dropout_keep(halves[j], threshold));
 }
 
 // Elements of batches [b0, b1) (the last one cut at n): y = keep ? x * scale : 0.
 template <class T>
 void dropout_kernel(const T* x, T* y, index_t n, index_t b0, index_t b1, const DropoutKey& k,
                     T scale) {
-  const std::uint32_t threshold = k.threshold;
-  alignas(64) std::uint16_t halves[kWordBatches * kBatchElems];
-  for (index_t c = b0; c < b1; c += kWordBatches) {
-    const index_t nb = b1 - c < kWordBatches ? b1 - c : kWordBatches;
-    philox_halves(c, nb, k, halves);
-    const index_t e0 = c * kBatchElems;
-    const index_t len = n - e0 < nb * kBatchElems ? n - e0 : nb * kBatchElems;
-    apply_keep(x + e0, y + e0, halves, len, threshold, scale);
-  }
+  for_each_mask_stretch(n, b0, b1, k, [&](index_t e0, index_t len, const std::uint16_t* halves) {
+    apply_keep(x + e0, y + e0, halves, len, k.threshold, scale);
+  });
 }
 
 void dropout_mask_kernel(bool* mask, index_t n, index_t b0, index_t b1, const DropoutKey& k) {
-  const std::uint32_t threshold = k.threshold;
-  alignas(64) std::uint16_t halves[kWordBatches * kBatchElems];
-  for (index_t c = b0; c < b1; c += kWordBatches) {
-    const index_t nb = b1 - c < kWordBatches ? b1 - c : kWordBatches;
-    philox_halves(c, nb, k, halves);
-    const index_t e0 = c * kBatchElems;
-    const index_t len = n - e0 < nb * kBatchElems ? n - e0 : nb * kBatchElems;
-    for (index_t j = 0; j < len; ++j) mask[e0 + j] = math::dropout_keep(halves[j], threshold);
-  }
+  for_each_mask_stretch(n, b0, b1, k, [&](index_t e0, index_t len, const std::uint16_t* halves) {
+    for (index_t j = 0; j < len; ++j) mask[e0 + j] = math::dropout_keep(halves[j], k.threshold);
+  });
 }
 
 // ---- launcher ----
@@ -246,14 +222,14 @@ void dropout_launch(index_t n, Fn&& fn) {
 template <class T>
 void dropout(const T* x, T* y, index_t n, double p, std::uint64_t seed, std::uint32_t layer,
              std::uint32_t step, double scale) {
-  const DropoutKey k{seed, layer, step, math::dropout_threshold(p)};
+  const DropoutKey k = dropout_key(p, seed, layer, step);
   const T s = T(scale);
   dropout_launch(n, [&](index_t b0, index_t b1) { dropout_kernel(x, y, n, b0, b1, k, s); });
 }
 
 void dropout_mask(bool* mask, index_t n, double p, std::uint64_t seed, std::uint32_t layer,
                   std::uint32_t step) {
-  const DropoutKey k{seed, layer, step, math::dropout_threshold(p)};
+  const DropoutKey k = dropout_key(p, seed, layer, step);
   dropout_launch(n, [&](index_t b0, index_t b1) { dropout_mask_kernel(mask, n, b0, b1, k); });
 }
 

@@ -25,6 +25,9 @@ enum Mode { kTrain = 0, kEval = 1, kMc = 2 };
 // Dropout masks at inference (MC dropout) use layer ids offset by this, as the NumPy executor.
 constexpr std::uint32_t kInferenceLayerOffset = 1u << 16;
 
+// What a dropout op multiplies kept elements by.
+double dropout_scale(const OpSpec& op, bool inverted) { return inverted ? 1.0 / (1.0 - op.rate) : 1.0; }
+
 template <class T>
 index_t argmax_row(const T* z, index_t k) {
   index_t best = 0;
@@ -144,6 +147,16 @@ void Engine<T>::forward_rows(const T* x, index_t rows, int mode, std::uint32_t s
     const index_t count = rows * op.width_out;
     switch (op.kind) {
       case OpKind::dense: {
+        if (op.fused_dropout && mode != kEval) {  // this relu layer and its dropout in one pass
+          const OpSpec& drop = ops[++i];
+          in_[i] = nullptr;  // the relu output before dropout is never formed
+          out = out_[i].data();
+          const std::uint32_t layer = drop.layer + (mode == kMc ? kInferenceLayerOffset : 0u);
+          dense_relu_dropout_forward<T>(h, arr_.params[op.w], arr_.params[op.b], out, rows, op.width_in,
+                                        op.width_out, dropout_key(drop.rate, spec_.seed, layer, step),
+                                        T(dropout_scale(drop, spec_.inverted_dropout)));
+          break;
+        }
         T* z = op.act == 0 ? out : pre_[i].data();
         dense_forward<T>(h, arr_.params[op.w], arr_.params[op.b], z, out, rows, op.width_in, op.width_out,
                          op.act, T(op.act_param));
@@ -160,9 +173,8 @@ void Engine<T>::forward_rows(const T* x, index_t rows, int mode, std::uint32_t s
           else
             for (index_t e = 0; e < count; ++e) out[e] = h[e] * s;
         } else {
-          const double scale = spec_.inverted_dropout ? 1.0 / (1.0 - op.rate) : 1.0;
           const std::uint32_t layer = op.layer + (mode == kMc ? kInferenceLayerOffset : 0u);
-          dropout<T>(h, out, count, op.rate, spec_.seed, layer, step, scale);
+          dropout<T>(h, out, count, op.rate, spec_.seed, layer, step, dropout_scale(op, spec_.inverted_dropout));
         }
         break;
       case OpKind::batchnorm: {
@@ -230,8 +242,15 @@ void Engine<T>::backward_rows(index_t rows, std::uint32_t step) {
     const bool need_dx = i > first_param_op_;
     T* gx = need_dx ? grad_in_[i].data() : nullptr;
     const index_t count = rows * op.width_out;
+    if (op.kind == OpKind::dropout && i > 0 && ops[i - 1].fused_dropout) continue;  // done with its dense op
     switch (op.kind) {
       case OpKind::dense: {
+        if (op.fused_dropout) {
+          dense_relu_dropout_backward<T>(g, in_[i], arr_.params[op.w], out_[i + 1].data(), gx, grads_[op.w].data(),
+                                         grads_[op.b].data(), dz_work_.data(), rows, op.width_in, op.width_out,
+                                         T(dropout_scale(ops[i + 1], spec_.inverted_dropout)));
+          break;
+        }
         const T* z = op.act == 0 ? out_[i].data() : pre_[i].data();
         dense_backward<T>(g, in_[i], arr_.params[op.w], z, out_[i].data(), gx, grads_[op.w].data(),
                           grads_[op.b].data(), dz_work_.data(), rows, op.width_in, op.width_out, op.act,
@@ -242,11 +261,9 @@ void Engine<T>::backward_rows(index_t rows, std::uint32_t step) {
         activation_backward<T>(static_cast<math::Act>(op.act), g, in_[i], out_[i].data(), gx, count,
                                T(op.act_param));
         break;
-      case OpKind::dropout: {
-        const double scale = spec_.inverted_dropout ? 1.0 / (1.0 - op.rate) : 1.0;
-        dropout<T>(g, gx, count, op.rate, spec_.seed, op.layer, step, scale);
+      case OpKind::dropout:
+        dropout<T>(g, gx, count, op.rate, spec_.seed, op.layer, step, dropout_scale(op, spec_.inverted_dropout));
         break;
-      }
       case OpKind::batchnorm:
         batchnorm_backward<T>(g, in_[i], rows, op.width_out, arr_.params[op.w], mean_[i].data(),
                               invstd_[i].data(), gx, grads_[op.w].data(), grads_[op.b].data());

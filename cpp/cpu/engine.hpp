@@ -18,6 +18,7 @@ struct OpSpec {
   OpKind kind = OpKind::dense;
   index_t width_in = 0, width_out = 0;  // features in and out
   int act = 0;                          // activation code (dense, activation)
+  bool fused_dropout = false;           // dense relu whose dropout op follows: trained as one pair
   double act_param = 0.0;
   index_t w = -1, b = -1;               // parameter indices (dense: W, b; batchnorm: gamma, beta)
   double l1 = 0.0, l2 = 0.0, max_norm = 0.0;  // max_norm 0 = none

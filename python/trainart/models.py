@@ -37,7 +37,9 @@ class Sequential:
 
     def ops(self):
         """The flat op list of a Plan, with parameter indices; an Activation right after an
-        identity Dense is fused into it (one epilogue pass instead of two)."""
+        identity Dense is fused into it (one epilogue pass instead of two). A relu Dense whose
+        next op is dropout is marked `fused_dropout`: training runs the pair as one pass each
+        way, and backward takes the mask from the output (kept and positive iff output > 0)."""
         ops, width, n_params, n_dropout, n_bn = [], self.input_dim, 0, 0, 0
         for layer in self.layers:
             if isinstance(layer, Dense):
@@ -45,7 +47,7 @@ class Sequential:
                             "fan_out": layer.units, "act": layer.activation,
                             "code": ACTIVATION_CODES[layer.activation], "param": layer.activation_param,
                             "l1": layer.l1, "l2": layer.l2, "max_norm": layer.max_norm,
-                            "trainable": layer.trainable})
+                            "trainable": layer.trainable, "fused_dropout": False})
                 n_params += 2
                 width = layer.units
             elif isinstance(layer, Activation):
@@ -64,6 +66,9 @@ class Sequential:
                             "eps": layer.eps})
                 n_params += 2
                 n_bn += 1
+        for op, after in zip(ops, ops[1:]):
+            if op["op"] == "dense" and after["op"] == "dropout":
+                op["fused_dropout"] = op["act"] == "relu"
         return ops
 
     def init_params(self, seed=0):

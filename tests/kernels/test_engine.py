@@ -79,6 +79,10 @@ def test_constructor_bad_input():
     bad_ops[0]["act"] = 42
     with pytest.raises(ValueError, match="act"):
         cpu.EngineF64(dict(spec, ops=bad_ops), P, B, ex.trainable, S)
+    bad_ops = [dict(op) for op in spec["ops"]]
+    bad_ops[0]["fused_dropout"] = True  # a relu dense op, but no dropout op after it
+    with pytest.raises(ValueError, match="fused_dropout"):
+        cpu.EngineF64(dict(spec, ops=bad_ops), P, B, ex.trainable, S)
     readonly = P[0].copy()
     readonly.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):

@@ -13,6 +13,7 @@ from .. import optim, reference
 from ..reference import trusted
 from ..optim.kernels import apply as apply_optimizer
 from ..optim.kernels import kernel_spec
+from ..reference.activation import ACTIVATION_CODES
 from ..reference.dropout import apply_mask, keep_bits
 from ..reference.pieces import pieces
 from .base import EpochStats, Executor
@@ -103,15 +104,17 @@ class NumpyExecutor(Executor):
                 self.opt_state[key] = value
 
     # -- forward and backward ------------------------------------------------------------------
-    def _forward(self, x, *, mode, step=0, buffers=None, params=None, K=None):
+    def _forward(self, x, *, mode, step=0, buffers=None, params=None, K=None, fuse=True):
         """Run the ops on x. mode: "train" (dropout on, batch statistics, caches kept),
         "eval" (no dropout, running statistics) or "mc" (dropout on, running statistics).
-        `params` and `K` default to this executor's (the second-order code passes trial ones)."""
+        `params` and `K` default to this executor's (the second-order code passes trial ones).
+        With fuse=False every dense op caches (input, z, a) and every dropout op its mask, also
+        where the Plan fuses a relu layer with its dropout (the second-order code reads them)."""
         K = self.K if K is None else K
         P = self.params if params is None else params
         buffers = self.buffers if buffers is None else buffers
         caches, h = [], x
-        for op in self.ops:
+        for i, op in enumerate(self.ops):
             kind = op["op"]
             if kind == "dense":
                 a, z = K.dense_forward(h, P[op["W"]], P[op["b"]], op["code"], op["param"])
@@ -132,8 +135,12 @@ class NumpyExecutor(Executor):
                     layer = op["layer"] + (INFERENCE_LAYER_OFFSET if mode == "mc" else 0)
                     keep = K.dropout_mask(h.shape[0], h.shape[1], op["rate"], self.plan.seed, layer, step)
                     bits = keep_bits(keep, h.dtype)
-                    caches.append(bits)
                     h = apply_mask(h, bits, self._dropout_scale(op))
+                    if fuse and i > 0 and self.ops[i - 1]["op"] == "dense" and self.ops[i - 1]["fused_dropout"]:
+                        # The pair's backward needs only the dense input and this output.
+                        caches[-1] = (caches[-1][0], None, h)
+                        bits = None
+                    caches.append(bits)
             elif kind == "batchnorm":
                 g, b = P[op["gamma"]], P[op["beta"]]
                 rm, rv = buffers[2 * op["buffer"]], buffers[2 * op["buffer"] + 1]
@@ -159,13 +166,18 @@ class NumpyExecutor(Executor):
             kind = op["op"]
             if kind == "dense":
                 h, z, a = cache
-                g, dW, db = K.dense_backward(g, h, P[op["W"]], z, a, op["code"], op["param"], self.need_dx[i])
+                code, param = op["code"], op["param"]
+                if z is None:  # relu + dropout: dz = out > 0 ? g * scale : +0, as the engine's pass
+                    g = apply_mask(g, keep_bits(a > 0, g.dtype), self._dropout_scale(self.ops[i + 1]))
+                    z, a, code, param = g, g, ACTIVATION_CODES["identity"], 0.0
+                g, dW, db = K.dense_backward(g, h, P[op["W"]], z, a, code, param, self.need_dx[i])
                 grads[op["W"]], grads[op["b"]] = dW, db
             elif kind == "activation":
                 h, a = cache
                 g = K.activation_backward(g, h, a, op["code"], op["param"])
             elif kind == "dropout":
-                g = apply_mask(g, cache, self._dropout_scale(op))
+                if cache is not None:  # None: done with the relu dense op before it
+                    g = apply_mask(g, cache, self._dropout_scale(op))
             elif kind == "batchnorm":
                 h, mean, invstd = cache
                 g, grads[op["gamma"]], grads[op["beta"]] = K.batchnorm_backward(g, h, P[op["gamma"]], mean, invstd)

@@ -46,7 +46,7 @@ class Net:
     def forward(self, params, X, step=0):
         """(logits, caches) in training mode, the executor's forward on these params;
         caches[i] is (input, z, a) for dense ops, (input, a) for activation ops."""
-        return self.ex._forward(X, mode="train", step=step, buffers=[], params=params, K=self.K)
+        return self.ex._forward(X, mode="train", step=step, buffers=[], params=params, K=self.K, fuse=False)
 
     def loss(self, logits, y, weight):
         """(mean loss without penalty, d loss / d logits)."""
