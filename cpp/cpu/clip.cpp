@@ -39,22 +39,27 @@ void run_chunks(const std::vector<Chunk>& chunks, index_t total, Fn&& fn) {
   });
 }
 
-// Eight interleaved double accumulators, combined in a fixed order: vectorizable without
-// -ffast-math and still one fixed rounding sequence.
+// 32 interleaved double accumulators (four AVX-512 or eight AVX2 vectors, so as many FMA chains
+// run at once), combined in a fixed tree: vectorizable without -ffast-math and still one fixed
+// rounding sequence for a given chunk.
+constexpr int kLanes = 32;
+
 template <class T>
 TRAINART_SIMD_CLONES double sum_squares_kernel(const T* x, index_t lo, index_t hi) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  double acc[kLanes] = {};
   index_t i = lo;
-  for (; i + 8 <= hi; i += 8)
-    for (int j = 0; j < 8; ++j) {
+  for (; i + kLanes <= hi; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
       const double v = static_cast<double>(x[i + j]);
       acc[j] += v * v;
     }
-  for (; i < hi; ++i) {
+  for (int j = 0; i < hi; ++i, ++j) {
     const double v = static_cast<double>(x[i]);
-    acc[0] += v * v;
+    acc[j] += v * v;
   }
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (int width = kLanes / 2; width >= 1; width /= 2)
+    for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
+  return acc[0];
 }
 
 template <class T>
