@@ -76,6 +76,21 @@ def test_bias_grad_bitwise_equal_to_reference(native, rng, dtype, activation):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,fan_in,fan_out", [(1, 1, 1), (31, 33, 16), (300, 600, 10), (300, 70, 17),
+                                              (65, 1, 3), (257, 784, 1)])
+def test_narrow_and_wide_products_match_reference(native, rng, dtype, n, fan_in, fan_out):
+    # The three products at narrow, wide and odd shapes (one output, one input, classifier
+    # heads, first layers) against NumPy's own.
+    x, w, b = _layer(rng, n, fan_in, fan_out, dtype)
+    a, z = ops.dense_forward(x, w, b, "identity", backend=native)
+    np.testing.assert_allclose(z, x @ w + b, rtol=tol(dtype)["rtol"], atol=tol(dtype)["atol"] * fan_in)
+    g = rng.standard_normal(a.shape).astype(dtype)
+    dx, dw, _ = ops.dense_backward(g, x, w, z, a, "identity", backend=native)
+    np.testing.assert_allclose(dw, x.T @ g, rtol=tol(dtype)["rtol"], atol=tol(dtype)["atol"] * n)
+    np.testing.assert_allclose(dx, g @ w.T, rtol=tol(dtype)["rtol"], atol=tol(dtype)["atol"] * fan_out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ["identity", "gelu"])
 def test_bias_grad_bitwise_across_thread_counts(native, rng, threads, dtype, activation):
     # 1025 rows x 300 columns: 17 chunks, enough work that 2 threads really split it.
