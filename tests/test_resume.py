@@ -107,3 +107,22 @@ def test_damaged_checkpoints_raise(tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(os.urandom(300))
     with pytest.raises(ta.CheckpointError):
         ta.Trainer.load(tmp_path / "junk.ckpt")
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_pickled_trainer_continues_like_the_original(executor, how):
+    import copy
+    import pickle
+
+    ns = {}
+    exec(SETUP, ns)
+    X, y = ns["data"]()
+    t = ns["trainer"](executor)
+    t.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    u = pickle.loads(pickle.dumps(t)) if how == "pickle" else copy.deepcopy(t)
+    assert u.config() == t.config() and (u.epoch, u.step) == (t.epoch, t.step)
+    assert u.history.history == t.history.history and u.executor == t.executor
+    np.testing.assert_array_equal(u.predict(X), t.predict(X))
+    for trainer in (t, u):  # same optimizer state, RNG and counters: the same next epochs
+        trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(t.get_params(), u.get_params()))

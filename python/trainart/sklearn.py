@@ -1,7 +1,6 @@
 """scikit-learn drop-ins: MLPClassifier and MLPRegressor with sklearn's parameters, defaults,
 fitted attributes and convergence rule, trained by a trainart Trainer (plus trainart's extras)."""
 
-import copy
 import numbers
 import warnings
 
@@ -540,31 +539,6 @@ class _BaseMLP(BaseEstimator):
         X = _validate_X(self, X)
         return self._trainer.predict(X)
 
-    def __getstate__(self):
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-        state = dict(state)
-        trainer = state.get("_trainer")
-        if trainer is not None:
-            # The native executor holds engine pointers; pickle the state it is rebuilt from.
-            state["_trainer"] = {"config": trainer.config(), "state": trainer._executor.state_dict(),
-                                 "counters": (trainer.epoch, trainer.step, trainer.lr_scale),
-                                 "rng": trainer.rng.bit_generator.state}
-        return state
-
-    def __setstate__(self, state):
-        saved = state.get("_trainer")
-        if isinstance(saved, dict):
-            state = dict(state, _trainer=_rebuild_trainer(saved))
-        if hasattr(super(), "__setstate__"):
-            super().__setstate__(state)
-        else:  # pragma: no cover
-            self.__dict__.update(state)
-
-    def __deepcopy__(self, memo):
-        new = type(self).__new__(type(self))
-        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
-        return new
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -572,22 +546,6 @@ class _BaseMLP(BaseEstimator):
 
     def _more_tags(self):  # pragma: no cover - scikit-learn < 1.6
         return {"multilabel": self._is_classifier}
-
-
-def _rebuild_trainer(saved):
-    from . import clipping, losses, schedules
-    from .models import Sequential
-
-    c = saved["config"]
-    loss = c["loss"] if c["loss"] != "huber" else losses.get("huber", delta=c["loss_param"])
-    trainer = Trainer(Sequential.from_config(c["model"]), loss=loss, optimizer=optim.from_config(c["optimizer"]),
-                      schedule=None if c["schedule"] is None else schedules.from_config(c["schedule"]),
-                      clip=clipping.from_config(c["clip"]), executor=c["executor"], seed=c["seed"],
-                      dtype=c["dtype"], nonfinite=c["nonfinite"], dropout_mode=c["dropout_mode"])
-    trainer._executor.load_state_dict(saved["state"])
-    trainer.epoch, trainer.step, trainer.lr_scale = saved["counters"]
-    trainer.rng.bit_generator.state = saved["rng"]
-    return trainer
 
 
 _PARAMS_DOC = """

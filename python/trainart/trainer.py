@@ -430,10 +430,28 @@ class Trainer:
                 "dtype": self.dtype.name, "nonfinite": self.plan.nonfinite,
                 "dropout_mode": self.plan.dropout_mode}
 
-    def save(self, path):
-        """Write a checkpoint (DESIGN §6): parameters, batch-norm buffers, optimizer state, RNG
-        state, epoch and step counters, history and the state of the running fit's callbacks,
-        as one safetensors file with JSON metadata and a SHA-256, written atomically."""
+    @classmethod
+    def from_config(cls, config, *, executor=None):
+        """A new Trainer from `config()`: the same model, loss, optimizer, schedule, clipping and
+        seed, parameters freshly initialized (`executor` overrides the configured one)."""
+        from . import clipping, schedules
+
+        loss = config["loss"]
+        if loss == "huber":
+            from . import losses
+
+            loss = losses.get("huber", delta=config["loss_param"])
+        return cls(Sequential.from_config(config["model"]), loss=loss,
+                   optimizer=optim.from_config(config["optimizer"]),
+                   schedule=None if config["schedule"] is None else schedules.from_config(config["schedule"]),
+                   clip=clipping.from_config(config["clip"]), executor=executor or config["executor"],
+                   seed=config["seed"], dtype=config["dtype"], nonfinite=config["nonfinite"],
+                   dropout_mode=config["dropout_mode"])
+
+    def _snapshot(self):
+        """(tensors, meta): everything a checkpoint holds and a pickle keeps. Parameters,
+        batch-norm buffers, optimizer state, RNG state, epoch and step counters, history and
+        the state of the running fit's callbacks."""
         from . import checkpoint
 
         state = {"executor": self._executor.state_dict(),
@@ -443,46 +461,59 @@ class Trainer:
         meta = {"config": self.config(), "state": json_part, "epoch": self.epoch, "step": self.step,
                 "lr_scale": self.lr_scale, "rng": self.rng.bit_generator.state,
                 "callback_types": [type(cb).__name__ for cb in self._callbacks]}
-        checkpoint.write(path, tensors, meta)
+        return tensors, meta
+
+    @classmethod
+    def _restore(cls, tensors, meta, executor=None):
+        """The Trainer `_snapshot` describes (KeyError, TypeError, ValueError or IndexError when
+        tensors and meta do not describe one)."""
+        from . import checkpoint
+        from .history import History
+
+        trainer = cls.from_config(meta["config"], executor=executor)
+        state = checkpoint.join_arrays(meta["state"], tensors)
+        trainer._executor.load_state_dict(state["executor"])
+        if state["history"] is not None:
+            trainer.history = History()
+            trainer.history.load_state_dict(state["history"])
+        trainer._callback_states = list(zip(meta["callback_types"], state["callbacks"])) or None
+        trainer.epoch, trainer.step, trainer.lr_scale = meta["epoch"], meta["step"], meta["lr_scale"]
+        trainer.rng.bit_generator.state = meta["rng"]
+        return trainer
+
+    def save(self, path):
+        """Write a checkpoint (DESIGN §6): the state `_snapshot` lists, as one safetensors file
+        with JSON metadata and a SHA-256, written atomically."""
+        from . import checkpoint
+
+        checkpoint.write(path, *self._snapshot())
 
     @classmethod
     def load(cls, path, *, executor=None):
         """Rebuild a Trainer from `save`'s file; `fit(..., initial_epoch=trainer.epoch)` with the
         same data and callbacks then continues the run exactly where it stopped. Raises
         ta.CheckpointError for a truncated, altered or foreign file."""
-        from . import checkpoint, clipping, schedules
+        from . import checkpoint
         from .errors import CheckpointError
-        from .history import History
 
         tensors, meta = checkpoint.read(path)
         try:
-            c = meta["config"]
-            loss = c["loss"]
-            if loss == "huber":
-                from . import losses
-
-                loss = losses.get("huber", delta=c["loss_param"])
-            trainer = cls(Sequential.from_config(c["model"]), loss=loss,
-                          optimizer=optim.from_config(c["optimizer"]),
-                          schedule=None if c["schedule"] is None else schedules.from_config(c["schedule"]),
-                          clip=clipping.from_config(c["clip"]), executor=executor or c["executor"],
-                          seed=c["seed"], dtype=c["dtype"], nonfinite=c["nonfinite"],
-                          dropout_mode=c["dropout_mode"])
-            state = checkpoint.join_arrays(meta["state"], tensors)
-            trainer._executor.load_state_dict(state["executor"])
-            if state["history"] is not None:
-                trainer.history = History()
-                trainer.history.load_state_dict(state["history"])
-            trainer._callback_states = list(zip(meta["callback_types"], state["callbacks"])) or None
-            trainer.epoch, trainer.step, trainer.lr_scale = meta["epoch"], meta["step"], meta["lr_scale"]
-            trainer.rng.bit_generator.state = meta["rng"]
+            return cls._restore(tensors, meta, executor)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CheckpointError(f"{path}: not a loadable trainart Trainer checkpoint ({exc})") from exc
-        return trainer
+
+    def __reduce__(self):
+        # Pickling (and copy.deepcopy) keep what a checkpoint keeps, without the file: the
+        # native executor holds engine pointers, so the Trainer is rebuilt from its state.
+        return _unpickle_trainer, (type(self),) + self._snapshot()
 
     def __repr__(self):
         return (f"Trainer(loss={self.loss!r}, optimizer={self.optimizer!r}, executor={self.executor!r}, "
                 f"dtype={self.dtype.name!r}, epoch={self.epoch})")
+
+
+def _unpickle_trainer(cls, tensors, meta):
+    return cls._restore(tensors, meta)
 
 
 def _progress(epochs, initial_epoch, verbose):
