@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -23,6 +24,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def quadratic_log_lr(params, trial):
     """Minimum 0 at lr = 10^-2.5, u = 0.3."""
     return (math.log10(params["lr"]) + 2.5) ** 2 + (params.get("u", 0.3) - 0.3) ** 2
+
+
+def dies_on_trial_two(params, trial):
+    """A worker process that ends abruptly (as on a kill or a crash in native code)."""
+    if trial.number == 2:
+        os._exit(3)
+    return quadratic_log_lr(params, trial)
 
 
 def threads_objective(params, trial):
@@ -431,6 +439,19 @@ WORKER = textwrap.dedent("""
     tt.search(objective, {"lr": tt.LogUniform(1e-5, 1.0)}, strategy="optuna", n_trials=10, seed=seed,
               storage=storage, study_name="shared")
 """)
+
+
+def test_dead_worker_leaves_no_running_trial(tmp_path):
+    pytest.importorskip("optuna")
+    storage = str(tmp_path / "study.log")
+    space = {"lr": tt.LogUniform(1e-5, 1.0)}
+    with pytest.raises(RuntimeError, match="worker process died"):
+        tt.search(dies_on_trial_two, space, strategy="optuna", n_trials=8, n_jobs=2, storage=storage,
+                  study_name="crash")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # load_study warns about (and skips) RUNNING trials
+        result = tt.load_study(space, storage, "crash")
+    assert {t.number: t.state for t in result.trials}[2] == "failed"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])

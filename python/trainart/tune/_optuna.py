@@ -1,10 +1,12 @@
 """Optuna glue: the space as trial.suggest_* calls, storages (RDB URLs, journal files), and an
 ask/tell loop that several processes can run on one study while finishing exactly n_trials."""
 
+import concurrent.futures
 import dataclasses
 import os
 import tempfile
 import time
+import uuid
 import warnings
 
 from . import spaces as sp
@@ -17,6 +19,9 @@ __all__ = ["require", "make_storage", "Settings", "run", "load_result"]
 # it was created but never run, and is excluded from every count and result.
 SURPLUS = "trainart_surplus"
 ERROR = "trainart_error"
+# Which run's worker took a trial ("<run token>:<worker>"): a worker process that dies leaves
+# its trial RUNNING in the storage, and `run` closes its own workers' trials by this mark.
+RUNNER = "trainart_runner"
 
 
 def require():
@@ -157,7 +162,7 @@ def _real_trials(study):
     return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
 
 
-def work(objective, settings, storage, worker=0, shared=False):
+def work(objective, settings, storage, worker=0, shared=False, run_token=None):
     """The ask/tell loop of one process. Before each ask it counts the study's trials in every
     state; after the ask, a trial with n_trials real trials numbered before it is a surplus
     one (another process took the last place in between): it is closed as failed with the
@@ -176,6 +181,8 @@ def work(objective, settings, storage, worker=0, shared=False):
             ot.set_user_attr(SURPLUS, True)
             study.tell(ot, state=optuna.trial.TrialState.FAIL)
             break
+        if run_token is not None:
+            ot.set_user_attr(RUNNER, f"{run_token}:{worker}")
         try:
             params = _suggest(ot, settings.space, settings)
         except Exception:
@@ -193,9 +200,22 @@ def work(objective, settings, storage, worker=0, shared=False):
     return study
 
 
-def pool_work(objective, settings, storage, worker, shared):
+def _fail_orphans(settings, storage, token):
+    """Close as FAIL the RUNNING trials that the workers of run `token` had taken (they are all
+    gone); returns their numbers. Trials of other runs on a shared storage keep their state."""
+    optuna = require()
+    study = optuna.load_study(study_name=settings.study_name, storage=make_storage(storage))
+    lost = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if str(t.user_attrs.get(RUNNER, "")).startswith(token + ":"):
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            lost.append(t.number)
+    return lost
+
+
+def pool_work(objective, settings, storage, worker, shared, run_token=None):
     """`work` in a pool worker (returns nothing: a study does not cross processes)."""
-    work(objective, settings, storage, worker, shared)
+    work(objective, settings, storage, worker, shared, run_token)
 
 
 def run(objective, settings, n_jobs=1, start_method="spawn"):
@@ -217,10 +237,18 @@ def run(objective, settings, n_jobs=1, start_method="spawn"):
             from .search import make_pool
 
             pool = make_pool(n_jobs, start_method)
+            token = uuid.uuid4().hex
             try:
-                futures = [pool.submit(pool_work, objective, settings, storage, w, True) for w in range(n_jobs)]
+                futures = [pool.submit(pool_work, objective, settings, storage, w, True, token)
+                           for w in range(n_jobs)]
                 for f in futures:
                     f.result()
+            except concurrent.futures.process.BrokenProcessPool as exc:
+                pool.shutdown()  # a broken pool has ended every worker
+                lost = _fail_orphans(settings, storage, token)
+                raise RuntimeError(f"a tuning worker process died (killed, out of memory, or a crash in "
+                                   f"native code) while running trial(s) {lost}; they are marked FAIL "
+                                   f"in the study") from exc
             finally:
                 pool.shutdown()
             optuna = require()
