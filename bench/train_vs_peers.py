@@ -6,6 +6,7 @@ live in another interpreter (--torch-python), since it is never a dependency of 
 
     python bench/train_vs_peers.py --workload small --rounds 3
     python bench/train_vs_peers.py --workload mnist --torch-python /path/to/venv/bin/python
+    python bench/train_vs_peers.py --workload mnist --engine-vs-floor --rounds 8
 """
 
 import argparse
@@ -176,10 +177,9 @@ def worker_numpy_loop(workload):
     return times[1:]
 
 
-def gemm_floor(workload, in_order=False):
-    """Seconds of the bare OpenBLAS GEMMs of one epoch (forward, dW, dX past the first layer),
-    median of 5: each GEMM repeated back to back for all steps (operands stay in cache), or
-    (in_order) step after step in the order training issues them."""
+def gemm_jobs(workload):
+    """The GEMMs of one epoch, as (step row counts, rows -> the jobs of one step in training
+    order: forward, then dW and dX layer after layer), on random operands."""
     import trainart
     from trainart import _native
 
@@ -189,7 +189,7 @@ def gemm_floor(workload, in_order=False):
     rng = np.random.default_rng(0)
     sizes, n, bsz = w["sizes"], w["rows"], w["batch"]
     steps = [min(bsz, n - lo) for lo in range(0, n, bsz)]
-    jobs = {}  # rows -> the GEMMs of one step, in training order
+    jobs = {}
     for rows in set(steps):
         layers = [tuple(rng.random(s, dtype=np.float32) for s in ((rows, a), (a, b), (rows, b)))
                   for a, b in zip(sizes[:-1], sizes[1:])]
@@ -201,20 +201,53 @@ def gemm_floor(workload, in_order=False):
             if i > 0:
                 backward.append((g, W, np.empty(x.shape, np.float32), False, True))
         jobs[rows] = forward + backward
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        if in_order:
-            for rows in steps:
-                for A, B, out, ta_, tb in jobs[rows]:
+    return cpu, steps, jobs
+
+
+def gemm_epoch(cpu, steps, jobs, in_order):
+    """Seconds of one epoch's GEMMs: each repeated back to back for all steps (operands stay in
+    cache), or (in_order) step after step in the order training issues them."""
+    start = time.perf_counter()
+    if in_order:
+        for rows in steps:
+            for A, B, out, ta_, tb in jobs[rows]:
+                cpu.gemm(A, B, out, ta_, tb)
+    else:
+        for rows, step_jobs in jobs.items():
+            for A, B, out, ta_, tb in step_jobs:
+                for _ in range(steps.count(rows)):
                     cpu.gemm(A, B, out, ta_, tb)
-        else:
-            for rows, step_jobs in jobs.items():
-                for A, B, out, ta_, tb in step_jobs:
-                    for _ in range(steps.count(rows)):
-                        cpu.gemm(A, B, out, ta_, tb)
-        times.append(time.perf_counter() - start)
-    return [statistics.median(times)]
+    return time.perf_counter() - start
+
+
+def gemm_floor(workload, in_order=False):
+    """Seconds of the bare OpenBLAS GEMMs of one epoch (forward, dW, dX past the first layer),
+    median of 5 (see gemm_epoch)."""
+    cpu, steps, jobs = gemm_jobs(workload)
+    return [statistics.median(gemm_epoch(cpu, steps, jobs, in_order) for _ in range(5))]
+
+
+def engine_vs_floor(workload, rounds):
+    """The cpu executor's epoch and both GEMM floors alternating in one process, round after
+    round: the machine's drift then moves all three alike. Returns per-round seconds."""
+    import trainart as ta
+
+    w = WORKLOADS[workload]
+    X, y = make_data(workload)
+    model = ta.MLP(w["sizes"], activation="relu", init="he_normal", dropout=w["dropout"])
+    trainer = ta.Trainer(model, loss="cross_entropy", optimizer=ta.optim.Adam(lr=1e-3), executor="cpu", seed=0)
+    trainer.fit(X, y, epochs=1, batch_size=w["batch"], verbose=0)
+    cpu, steps, jobs = gemm_jobs(workload)
+    out = {"engine": [], "floor": [], "order": []}
+    for r in range(rounds):
+        start = time.perf_counter()
+        trainer.fit(X, y, epochs=1, batch_size=w["batch"], verbose=0)
+        out["engine"].append(time.perf_counter() - start)
+        out["floor"].append(gemm_epoch(cpu, steps, jobs, False))
+        out["order"].append(gemm_epoch(cpu, steps, jobs, True))
+        print(f"round {r + 1}/{rounds}: engine {out['engine'][-1]:.4f}  floor {out['floor'][-1]:.4f}  "
+              f"order {out['order'][-1]:.4f} s", file=sys.stderr, flush=True)
+    return out
 
 
 def run_worker(name, workload):
@@ -237,10 +270,28 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--torch-python", default=sys.executable, help="interpreter that has torch")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--engine-vs-floor", action="store_true",
+                        help="only the cpu executor against both GEMM floors, alternating in one process")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run_worker(args.worker, args.workload)))
+        return
+    if args.engine_vs_floor:
+        os.environ.update(BENCH_THREADS=str(args.threads))
+        import trainart
+
+        trainart.set_num_threads(args.threads)
+        out = engine_vs_floor(args.workload, args.rounds)
+        ratio = {k: [e / f for e, f in zip(out["engine"], out[k])] for k in ("floor", "order")}
+        print(f"\nworkload {args.workload}, {args.threads} threads, {args.rounds} rounds in one process: "
+              f"engine {statistics.median(out['engine']):.4f} s/epoch; engine / gemm-floor median "
+              f"{statistics.median(ratio['floor']):.3f} (range {min(ratio['floor']):.3f}-{max(ratio['floor']):.3f}); "
+              f"engine / gemm-order median {statistics.median(ratio['order']):.3f} "
+              f"(range {min(ratio['order']):.3f}-{max(ratio['order']):.3f})")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(workload=args.workload, **out), f, indent=1)
         return
 
     env = dict(os.environ, BENCH_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
