@@ -163,6 +163,20 @@ def test_relu_dropout_pair_matches_the_two_ops(native, dtype, mode):
         assert np.count_nonzero(fused_grads[0]) > 0
 
 
+@pytest.mark.parametrize("mode", ["inverted", "weight_scaling"])
+def test_mc_dropout_through_the_relu_dropout_pair_agrees(native, mode):
+    model = ta.MLP([6, 16, 12, 3], dropout=0.4)  # both hidden layers are relu + dropout pairs
+    X, y = data(seed=2)
+    a, b = (ta.Trainer(model, executor=ex, dtype="float64", seed=4, dropout_mode=mode) for ex in ("numpy", native))
+    for t in (a, b):
+        t.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert_same(a, b, "float64")
+    (ma, sa), (mb, sb) = a.predict(X, mc_samples=7), b.predict(X, mc_samples=7)
+    np.testing.assert_allclose(ma, mb, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sa, sb, rtol=1e-7, atol=1e-12)
+    assert np.all(sa.max(axis=1) > 0)  # the masks really vary between samples
+
+
 def test_only_relu_dense_then_dropout_is_fused():
     model = ta.Sequential([ta.Dropout(0.1), ta.Dense(8, "tanh"), ta.Dropout(0.2), ta.Dense(8),
                            ta.Activation("relu"), ta.Dropout(0.2), ta.Dense(8, "relu"), ta.BatchNorm(),
