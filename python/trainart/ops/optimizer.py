@@ -10,7 +10,7 @@ Everything is validated before any array is touched: a failed call changes nothi
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, reference
 from .._validate import array_list, inplace_contiguous, integer, real
 from ..reference.optimizer import step_scalars
 
@@ -95,19 +95,33 @@ def _beta(value, name):
     return real(value, name, low=0.0, high=1.0, high_open=True)
 
 
-def _run(backend, name, params, grads, slots, scalars):
-    """Calls kernel `name` on contiguous stand-ins; results are copied back into the originals."""
+def _run(backend, name, params, grads, slots, scalars, order=None):
+    """Checks the tensors and calls kernel `name`, in place. `slots` maps the slot lists these
+    options use to their arrays; `order` names the kernel's slot arguments in order (absent ones
+    go as empty lists; default: the keys of `slots`).
+
+    A compiled kernel checks every array itself (count, dtype, shape, contiguity, writeable)
+    before it touches any, and raises TypeError/ValueError naming the argument: plain lists go
+    to it directly. On such an error, or for the reference, the checks here run (they make
+    contiguous stand-ins, copied back, for arrays that are not) and name what is wrong."""
     kernel = _backend.kernel(backend, name)
-    names = list(slots)
-    flat = list(params) + [a for n in names for a in slots[n]]
+    order = list(slots) if order is None else order
+    if kernel is not getattr(reference, name) and type(params) is list and type(grads) is list:
+        try:
+            kernel(params, grads, *[slots.get(n, []) for n in order], scalars)
+            return
+        except (TypeError, ValueError):
+            pass  # nothing was touched; the checks below say what is wrong, or make stand-ins
+    params, grads, slots = _tensors(params, grads, slots)
+    lists = [slots.get(n, []) for n in order]
+    flat = list(params) + [a for lst in lists for a in lst]
     with inplace_contiguous(flat) as work:
         n = len(params)
-        lists, k = [], n
-        for name_ in names:  # unused slots are empty lists
-            size = len(slots[name_])
-            lists.append(work[k:k + size])
-            k += size
-        kernel(work[:n], grads, *lists, scalars)
+        parts, k = [], n
+        for lst in lists:  # unused slots are empty lists
+            parts.append(work[k:k + len(lst)])
+            k += len(lst)
+        kernel(work[:n], grads, *parts, scalars)
 
 
 def sgd_update(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampening=0.0,
@@ -132,11 +146,8 @@ def sgd_update(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampen
         raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "
                          f"dampening={dampening}")
     slots = {"momentum_buffers": momentum_buffers} if momentum != 0 else {}
-    params, grads, slots = _tensors(params, grads, slots)
     scalars, _ = step_scalars("sgd", momentum=momentum, dampening=dampening, nesterov=nesterov, **c)
-    if momentum == 0:
-        slots = {"momentum_buffers": []}
-    _run(backend, "sgd_update", params, grads, slots, scalars)
+    _run(backend, "sgd_update", params, grads, slots, scalars, ["momentum_buffers"])
 
 
 def adagrad_update(params, grads, sums, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10, step,
@@ -149,9 +160,8 @@ def adagrad_update(params, grads, sums, *, lr, lr_decay=0.0, weight_decay=0.0, e
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     lr_decay = real(lr_decay, "lr_decay", low=0.0)
     eps = real(eps, "eps", low=0.0)
-    params, grads, slots = _tensors(params, grads, {"sums": sums})
     scalars, _ = step_scalars("adagrad", lr_decay=lr_decay, eps=eps, **c)
-    _run(backend, "adagrad_update", params, grads, slots, scalars)
+    _run(backend, "adagrad_update", params, grads, {"sums": sums}, scalars)
 
 
 def rmsprop_update(params, grads, square_avgs, momentum_buffers=None, grad_avgs=None, *, lr,
@@ -175,11 +185,10 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers=None, grad_avgs=
         slots["momentum_buffers"] = momentum_buffers
     if centered:
         slots["grad_avgs"] = grad_avgs
-    params, grads, slots = _tensors(params, grads, slots)
     scalars, _ = step_scalars("rmsprop", alpha=alpha, eps=eps, momentum=momentum,
                               centered=centered, **c)
-    ordered = {n: slots.get(n, []) for n in ("square_avgs", "momentum_buffers", "grad_avgs")}
-    _run(backend, "rmsprop_update", params, grads, ordered, scalars)
+    _run(backend, "rmsprop_update", params, grads, slots, scalars,
+         ["square_avgs", "momentum_buffers", "grad_avgs"])
 
 
 def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
@@ -191,11 +200,9 @@ def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta
     slots = {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs}
     if amsgrad:
         slots["max_exp_avg_sqs"] = max_exp_avg_sqs
-    params, grads, slots = _tensors(params, grads, slots)
     scalars, _ = step_scalars("adam", beta1=beta1, beta2=beta2, eps=eps, amsgrad=amsgrad,
                               decoupled=decoupled, **c)
-    ordered = {n: slots.get(n, []) for n in ("exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs")}
-    _run(backend, "adam_update", params, grads, ordered, scalars)
+    _run(backend, "adam_update", params, grads, slots, scalars, ["exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs"])
 
 
 def adam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -234,9 +241,8 @@ def adamax_update(params, grads, exp_avgs, exp_infs, *, lr, beta1=0.9, beta2=0.9
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
     eps = real(eps, "eps", low=0.0)
-    params, grads, slots = _tensors(params, grads, {"exp_avgs": exp_avgs, "exp_infs": exp_infs})
     scalars, _ = step_scalars("adamax", beta1=beta1, beta2=beta2, eps=eps, **c)
-    _run(backend, "adamax_update", params, grads, slots, scalars)
+    _run(backend, "adamax_update", params, grads, {"exp_avgs": exp_avgs, "exp_infs": exp_infs}, scalars)
 
 
 def nadam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -262,9 +268,8 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0
     momentum_decay = real(momentum_decay, "momentum_decay", low=0.0)
     decoupled = _flag(decoupled_weight_decay, "decoupled_weight_decay")
     mu_product = real(mu_product, "mu_product", low=0.0, high=1.0)
-    params, grads, slots = _tensors(params, grads, {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
     scalars, new_mu_product = step_scalars("nadam", beta1=beta1, beta2=beta2, eps=eps,
                                            momentum_decay=momentum_decay, decoupled=decoupled,
                                            mu_product=mu_product, **c)
-    _run(backend, "nadam_update", params, grads, slots, scalars)
+    _run(backend, "nadam_update", params, grads, {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs}, scalars)
     return new_mu_product
