@@ -76,20 +76,6 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, executor):
     assert stop.best == stop_ref.best
 
 
-def test_save_load_round_trip(tmp_path, executor):
-    ns = {}
-    exec(SETUP, ns)
-    X, y = ns["data"]()
-    t = ns["trainer"](executor)
-    t.fit(X, y, epochs=2, batch_size=16, verbose=0)
-    t.save(tmp_path / "a.ckpt")
-    u = ta.Trainer.load(tmp_path / "a.ckpt")
-    assert all(np.array_equal(a, b) for a, b in zip(t.get_params(), u.get_params()))
-    np.testing.assert_array_equal(t.predict(X), u.predict(X))
-    assert u.config() == t.config() and u.step == t.step
-    assert [p.name for p in tmp_path.iterdir()] == ["a.ckpt"]
-
-
 def test_damaged_checkpoints_raise(tmp_path):
     t = ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy")
     path = tmp_path / "m.ckpt"
@@ -109,8 +95,9 @@ def test_damaged_checkpoints_raise(tmp_path):
         ta.Trainer.load(tmp_path / "junk.ckpt")
 
 
-@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
-def test_pickled_trainer_continues_like_the_original(executor, how):
+@pytest.mark.parametrize("how", ["file", "pickle", "deepcopy"])
+def test_restored_trainer_continues_like_the_original(tmp_path, executor, how):
+    # save/load, pickle and copy.deepcopy keep the same state (Trainer._snapshot).
     import copy
     import pickle
 
@@ -119,7 +106,13 @@ def test_pickled_trainer_continues_like_the_original(executor, how):
     X, y = ns["data"]()
     t = ns["trainer"](executor)
     t.fit(X, y, epochs=2, batch_size=16, verbose=0)
-    u = pickle.loads(pickle.dumps(t)) if how == "pickle" else copy.deepcopy(t)
+    if how == "file":
+        t.save(tmp_path / "a.ckpt")
+        u = ta.Trainer.load(tmp_path / "a.ckpt")
+        assert [p.name for p in tmp_path.iterdir()] == ["a.ckpt"]
+    else:
+        u = pickle.loads(pickle.dumps(t)) if how == "pickle" else copy.deepcopy(t)
+    assert all(np.array_equal(a, b) for a, b in zip(t.get_params(), u.get_params()))
     assert u.config() == t.config() and (u.epoch, u.step) == (t.epoch, t.step)
     assert u.history.history == t.history.history and u.executor == t.executor
     np.testing.assert_array_equal(u.predict(X), t.predict(X))
