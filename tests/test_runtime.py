@@ -81,3 +81,42 @@ def test_blas_jobs_run_on_our_team(threads):
             np.testing.assert_array_equal(r, out)
     finally:
         ta.set_num_threads(before)
+
+
+def _signatures(owner):
+    """name -> parameter names of owner's functions (and __init__), from the signature that
+    pybind11 writes on the first line of each docstring."""
+    import re
+
+    out = {}
+    for name in dir(owner):
+        if name.startswith("__") and name != "__init__":
+            continue
+        doc = getattr(getattr(owner, name), "__doc__", None) or ""
+        match = re.match(rf"{name}\((.*)\) ->", doc.split("\n", 1)[0])
+        if match:
+            out[name] = [p.split(":")[0].strip() for p in match.group(1).split(", ") if p]
+    return out
+
+
+def test_cpu_stub_matches_the_module():
+    # python/trainart/_cpu.pyi is generated: pip install pybind11-stubgen, then
+    # pybind11-stubgen trainart._cpu -o python (rerun whenever a binding changes).
+    import ast
+    import pathlib
+
+    cpu = _native.load("cpu")
+    if cpu is None:
+        pytest.skip("cpu backend not built")
+    tree = ast.parse(pathlib.Path(ta.__file__).with_name("_cpu.pyi").read_text())
+
+    def params(fn):
+        return [a.arg for a in fn.args.args]
+
+    stub = {n.name: params(n) for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert stub == _signatures(cpu)
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        methods = {m.name: params(m) for m in cls.body if isinstance(m, ast.FunctionDef)}
+        assert methods == _signatures(getattr(cpu, cls.name)), cls.name
+    assert {n.name for n in tree.body if isinstance(n, ast.ClassDef)} == {
+        n for n in dir(cpu) if isinstance(getattr(cpu, n), type)}
