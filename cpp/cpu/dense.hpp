@@ -35,8 +35,8 @@ bool dense_relu_dropout_forward(const T* x, const T* w, const T* b, T* y, index_
                                 index_t fan_out, const DropoutKey& key, T scale);
 
 // Backward from grad_y and the forward's y: dz = y > 0 ? grad_y * scale : +0 (y > 0 exactly
-// where the element was kept and relu's input was positive; scale > 0), then db, dw, dx as
-// dense_backward. Returns whether grad_y and y are finite.
+// where the element was kept and relu's input was positive; scale > 0) into dz_work (n * fan_out
+// values, not null), then db, dw, dx as dense_backward. Returns whether grad_y and y are finite.
 template <class T>
 bool dense_relu_dropout_backward(const T* grad_y, const T* x, const T* w, const T* y, T* dx, T* dw,
                                  T* db, T* dz_work, index_t n, index_t fan_in, index_t fan_out, T scale);

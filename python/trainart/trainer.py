@@ -434,7 +434,7 @@ class Trainer:
     def from_config(cls, config, *, executor=None):
         """A new Trainer from `config()`: the same model, loss, optimizer, schedule, clipping and
         seed, parameters freshly initialized (`executor` overrides the configured one)."""
-        from . import clipping, schedules
+        from . import schedules
 
         loss = config["loss"]
         if loss == "huber":
@@ -505,15 +505,11 @@ class Trainer:
     def __reduce__(self):
         # Pickling (and copy.deepcopy) keep what a checkpoint keeps, without the file: the
         # native executor holds engine pointers, so the Trainer is rebuilt from its state.
-        return _unpickle_trainer, (type(self),) + self._snapshot()
+        return type(self)._restore, self._snapshot()
 
     def __repr__(self):
         return (f"Trainer(loss={self.loss!r}, optimizer={self.optimizer!r}, executor={self.executor!r}, "
                 f"dtype={self.dtype.name!r}, epoch={self.epoch})")
-
-
-def _unpickle_trainer(cls, tensors, meta):
-    return cls._restore(tensors, meta)
 
 
 def _progress(epochs, initial_epoch, verbose):

@@ -23,8 +23,8 @@ def engine_spec(plan, optimizer):
         kind = op["op"]
         out = op["fan_out"] if kind == "dense" else width
         spec = {"kind": _OP_KINDS[kind], "width_in": width, "width_out": out, "act": 0, "act_param": 0.0,
-                "fused_dropout": False, "w": -1, "b": -1, "l1": 0.0, "l2": 0.0, "max_norm": 0.0, "trainable": True, "rate": 0.0,
-                "layer": 0, "buffer": -1, "momentum": 0.1, "eps": 1e-5}
+                "fused_dropout": False, "w": -1, "b": -1, "l1": 0.0, "l2": 0.0, "max_norm": 0.0,
+                "trainable": True, "rate": 0.0, "layer": 0, "buffer": -1, "momentum": 0.1, "eps": 1e-5}
         if kind in ("dense", "activation"):
             spec.update(act=ACTIVATION_CODES[op["act"]], act_param=float(op["param"]))
         if kind == "dense":

@@ -10,11 +10,9 @@ Everything is validated before any array is touched: a failed call changes nothi
 
 import numpy as np
 
-from .. import _backend, reference
+from .. import _backend
 from .._validate import array_list, inplace_contiguous, integer, real
 from ..reference.optimizer import step_scalars
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 __all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adamw_update",
            "adamax_update", "nadam_update"]
@@ -26,37 +24,9 @@ def _flag(value, name):
     return bool(value)
 
 
-def _plain(params, grads, slots):
-    """Whether every argument is already what the kernels take: lists of C-contiguous arrays of
-    one float dtype with the shapes of params, params and slots writeable. One cheap pass for
-    the common call; anything else goes through _tensors' named checks."""
-    if type(params) is not list or type(grads) is not list or not params:
-        return False
-    dtype = getattr(params[0], "dtype", None)
-    if dtype not in _FLOAT_DTYPES:
-        return False
-    lists = [grads] + list(slots.values())
-    n = len(params)
-    if any(type(lst) is not list or len(lst) != n for lst in lists):
-        return False
-    for i, p in enumerate(params):
-        if type(p) is not np.ndarray or p.dtype != dtype or p.size == 0:
-            return False
-        flags = p.flags
-        if not (flags.c_contiguous and flags.writeable):
-            return False
-        for lst in lists:
-            a = lst[i]
-            if type(a) is not np.ndarray or a.dtype != dtype or a.shape != p.shape or not a.flags.c_contiguous:
-                return False
-    return all(a.flags.writeable for lst in slots.values() for a in lst)
-
-
 def _tensors(params, grads, slots):
     """Checked lists: params (writeable), grads (contiguous copies where needed) and each slot
     list in `slots` (name -> arrays), all with the count, dtype and shapes of params."""
-    if _plain(params, grads, slots):
-        return params, grads, slots
     params = array_list(params, "params")
     for i, p in enumerate(params):
         if p.size == 0:
@@ -104,9 +74,10 @@ def _run(backend, name, params, grads, slots, scalars, order=None):
     before it touches any, and raises TypeError/ValueError naming the argument: plain lists go
     to it directly. On such an error, or for the reference, the checks here run (they make
     contiguous stand-ins, copied back, for arrays that are not) and name what is wrong."""
+    backend = _backend.resolve(backend)
     kernel = _backend.kernel(backend, name)
     order = list(slots) if order is None else order
-    if kernel is not getattr(reference, name) and type(params) is list and type(grads) is list:
+    if backend != "numpy" and type(params) is list and type(grads) is list:
         try:
             kernel(params, grads, *[slots.get(n, []) for n in order], scalars)
             return
