@@ -250,3 +250,15 @@ def test_batchnorm_single_row_batch_is_refused_before_training(executor):
     assert trainer.step == 0
     trainer.fit(X, y, epochs=1, batch_size=11, verbose=0)  # 3 batches of 11 rows
     assert trainer.step == 3
+
+
+def test_from_config_rebuilds_a_fresh_trainer_and_names_bad_configs():
+    t = ta.Trainer(ta.MLP([4, 6, 3], dropout=0.2), loss="huber", optimizer=ta.optim.SGD(lr=0.1, momentum=0.9),
+                   clip=ta.ClipNorm(2.0), executor="numpy", seed=5, dtype="float64")
+    u = ta.Trainer.from_config(t.config())
+    assert u.config() == t.config() and u.epoch == 0
+    assert all(np.array_equal(a, b) for a, b in zip(u.get_params(), t.get_params()))  # same seed
+    with pytest.raises(TypeError, match="config must be a dict"):
+        ta.Trainer.from_config([("loss", "mse")])
+    with pytest.raises(ValueError, match="config is missing 'optimizer'"):
+        ta.Trainer.from_config({k: v for k, v in t.config().items() if k != "optimizer"})

@@ -436,6 +436,11 @@ class Trainer:
         seed, parameters freshly initialized (`executor` overrides the configured one)."""
         from . import schedules
 
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict as Trainer.config() returns, got {type(config).__name__}")
+        missing = [k for k in _CONFIG_KEYS if k not in config]
+        if missing:
+            raise ValueError(f"config is missing {', '.join(map(repr, missing))} (use Trainer.config())")
         loss = config["loss"]
         if loss == "huber":
             from . import losses
@@ -510,6 +515,11 @@ class Trainer:
     def __repr__(self):
         return (f"Trainer(loss={self.loss!r}, optimizer={self.optimizer!r}, executor={self.executor!r}, "
                 f"dtype={self.dtype.name!r}, epoch={self.epoch})")
+
+
+# The keys of Trainer.config(), every one needed by Trainer.from_config.
+_CONFIG_KEYS = ("model", "loss", "loss_param", "optimizer", "schedule", "clip", "executor", "seed", "dtype",
+                "nonfinite", "dropout_mode")
 
 
 def _progress(epochs, initial_epoch, verbose):
