@@ -454,6 +454,29 @@ def test_dead_worker_leaves_no_running_trial(tmp_path):
     assert {t.number: t.state for t in result.trials}[2] == "failed"
 
 
+def test_orphans_are_this_runs_trials_only(tmp_path):
+    # Marked trials of another run stay RUNNING; an unmarked one that began during this run (its
+    # worker killed between ask and mark) and this run's marked ones are closed as FAIL.
+    import datetime
+
+    optuna = pytest.importorskip("optuna")
+    from trainart.tune import _optuna
+
+    storage = str(tmp_path / "study.log")
+    settings = _optuna.Settings(space={"lr": tt.LogUniform(1e-5, 1.0)}, n_trials=4, direction="minimize", seed=0,
+                                storage=storage, study_name="s", sampler=None, pruner=None, mode="optuna")
+    study = optuna.create_study(study_name="s", storage=_optuna.make_storage(storage))
+    other = study.ask()
+    other.set_user_attr(_optuna.RUNNER, "someone-else:0")
+    started = datetime.datetime.now()
+    mine, unmarked = study.ask(), study.ask()
+    mine.set_user_attr(_optuna.RUNNER, "tok:1")
+    assert sorted(_optuna._fail_orphans(settings, storage, "tok", started)) == [mine.number, unmarked.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[other.number] == optuna.trial.TrialState.RUNNING
+    assert states[mine.number] == states[unmarked.number] == optuna.trial.TrialState.FAIL
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_processes_share_one_storage(tmp_path, kind):
     pytest.importorskip("optuna")

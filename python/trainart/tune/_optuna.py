@@ -3,6 +3,7 @@ ask/tell loop that several processes can run on one study while finishing exactl
 
 import concurrent.futures
 import dataclasses
+import datetime
 import os
 import tempfile
 import time
@@ -200,14 +201,20 @@ def work(objective, settings, storage, worker=0, shared=False, run_token=None):
     return study
 
 
-def _fail_orphans(settings, storage, token):
+def _fail_orphans(settings, storage, token, started):
     """Close as FAIL the RUNNING trials that the workers of run `token` had taken (they are all
-    gone); returns their numbers. Trials of other runs on a shared storage keep their state."""
+    gone); returns their numbers. A worker marks its trial right after asking for it, so a
+    trial that started after the run began and carries no mark yet is one of ours too (killed
+    between the two calls); marked trials of other runs on a shared storage keep their state."""
     optuna = require()
     study = optuna.load_study(study_name=settings.study_name, storage=make_storage(storage))
     lost = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if str(t.user_attrs.get(RUNNER, "")).startswith(token + ":"):
+        mark, begun = t.user_attrs.get(RUNNER), t.datetime_start
+        if begun is not None and begun.tzinfo is not None:
+            begun = begun.astimezone().replace(tzinfo=None)  # storages report local time
+        ours = str(mark).startswith(token + ":") if mark is not None else (begun is not None and begun >= started)
+        if ours:
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             lost.append(t.number)
     return lost
@@ -237,7 +244,7 @@ def run(objective, settings, n_jobs=1, start_method="spawn"):
             from .search import make_pool
 
             pool = make_pool(n_jobs, start_method)
-            token = uuid.uuid4().hex
+            token, started = uuid.uuid4().hex, datetime.datetime.now()
             try:
                 futures = [pool.submit(pool_work, objective, settings, storage, w, True, token)
                            for w in range(n_jobs)]
@@ -245,7 +252,7 @@ def run(objective, settings, n_jobs=1, start_method="spawn"):
                     f.result()
             except concurrent.futures.process.BrokenProcessPool as exc:
                 pool.shutdown()  # a broken pool has ended every worker
-                lost = _fail_orphans(settings, storage, token)
+                lost = _fail_orphans(settings, storage, token, started)
                 raise RuntimeError(f"a tuning worker process died (killed, out of memory, or a crash in "
                                    f"native code) while running trial(s) {lost}; they are marked FAIL "
                                    f"in the study") from exc
