@@ -6,19 +6,16 @@ PIECE = 32768
 
 
 def pieces(*lists):
-    """Zip the array lists (None for an unused list) in pieces of PIECE elements: tuples of 1-D
+    """Zip the array lists (None for an unused list) in pieces of PIECE elements: tuples of
     views into the arrays, so in-place updates write through. The arrays at one position must
-    have one size; where they are not all C-contiguous they are yielded whole, as they are."""
+    have one size. Arrays of at most PIECE elements, or not all C-contiguous, are yielded whole,
+    as they are; larger ones as 1-D slices."""
     n_arrays = len(lists[0])
-    for arrays in zip(*[lst if lst is not None else [None] * n_arrays for lst in lists]):
-        present = [a for a in arrays if a is not None]
-        if not all(a.flags.c_contiguous for a in present):
+    for arrays in zip(*[lst if lst is not None else (None,) * n_arrays for lst in lists]):
+        size = arrays[0].size
+        if size <= PIECE or not all(a is None or a.flags.c_contiguous for a in arrays):
             yield arrays
             continue
         flat = [None if a is None else a.reshape(-1) for a in arrays]
-        size = present[0].size
-        if size <= PIECE:
-            yield tuple(flat)
-            continue
         for lo in range(0, size, PIECE):
             yield tuple(None if a is None else a[lo:lo + PIECE] for a in flat)
