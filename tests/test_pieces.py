@@ -23,3 +23,9 @@ def test_pieces_yield_noncontiguous_arrays_whole_and_unused_lists_as_none():
     a = np.zeros((4, 6))[:, ::2]
     out = list(pieces([a], None))
     assert len(out) == 1 and out[0][0] is a and out[0][1] is None
+
+
+def test_pieces_yield_arrays_of_one_piece_as_they_are():
+    a, b = np.zeros((2, 3)), np.ones((2, 3))
+    (x, y), = pieces([a], [b])
+    assert x is a and y is b
