@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <sstream>
@@ -49,15 +50,25 @@ inline void check_shape(const py::array& a, const char* name, std::initializer_l
   }
 }
 
+// The name an error message gives an argument: "x", or "params[3]" for an item of a list. The
+// string is only built when a check fails, so checking many list items allocates nothing.
+struct ArgName {
+  const char* base;
+  py::ssize_t index = -1;
+  ArgName(const char* name) : base(name) {}  // NOLINT: implicit, every check takes a plain name too
+  ArgName(const char* name, size_t i) : base(name), index(static_cast<py::ssize_t>(i)) {}
+  std::string str() const { return index < 0 ? std::string(base) : std::string(base) + "[" + std::to_string(index) + "]"; }
+};
+
 // A C-contiguous array of dtype T; a wrong dtype is a TypeError, anything else ValueError.
 template <class T>
-void check_array(const py::array& a, const char* name, bool writeable = false) {
+void check_array(const py::array& a, const ArgName& name, bool writeable = false) {
   if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
-    throw py::type_error(std::string(name) + " must be a " + dtype_name<T>() + " array, got dtype " +
+    throw py::type_error(name.str() + " must be a " + dtype_name<T>() + " array, got dtype " +
                          std::string(py::str(a.dtype())));
   if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + " must be C-contiguous");
-  if (writeable && !a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+    throw py::value_error(name.str() + " must be C-contiguous");
+  if (writeable && !a.writeable()) throw py::value_error(name.str() + " must be writeable");
 }
 
 template <class T>
@@ -79,8 +90,8 @@ void check_finite(const py::array& a, const char* name) {
     if (!std::isfinite(p[i])) throw py::value_error(std::string(name) + " contains NaN or inf");
 }
 
-inline void check_nonempty(const py::array& a, const char* name) {
-  if (a.size() == 0) throw py::value_error(std::string(name) + " must not be empty");
+inline void check_nonempty(const py::array& a, const ArgName& name) {
+  if (a.size() == 0) throw py::value_error(name.str() + " must not be empty");
 }
 
 inline void check_same_dtype(const py::array& a, const char* a_name, const py::array& b, const char* b_name) {
@@ -105,6 +116,10 @@ py::array_t<T> empty_like_shape(const std::vector<py::ssize_t>& shape) {
 
 inline std::vector<py::ssize_t> shape_of(const py::array& a) {
   return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+inline bool same_shape(const py::array& a, const py::array& b) {
+  return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
 }
 
 // A list argument of arrays (multi-tensor ops): a py::list or tuple of numpy arrays.

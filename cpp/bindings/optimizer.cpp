@@ -17,44 +17,76 @@ const char* const kRealKeys[] = {"lr", "grad_scale", "weight_decay", "param_deca
                                  "nadam_avg"};
 const char* const kFlagKeys[] = {"nesterov", "amsgrad", "centered", "first_step"};
 
-double real_field(const py::dict& d, const char* key) {
-  if (!d.contains(key)) throw py::value_error(std::string("scalars is missing the key '") + key + "'");
-  py::object v = d[key];
-  if (py::isinstance<py::bool_>(v) || !(py::isinstance<py::float_>(v) || py::isinstance<py::int_>(v)))
-    throw py::type_error(std::string("scalars['") + key + "'] must be a real number, got " +
-                         std::string(py::str(py::type::of(v).attr("__name__"))));
-  const double x = v.cast<double>();
+[[noreturn]] void missing_key(const char* key) {
+  throw py::value_error(std::string("scalars is missing the key '") + key + "'");
+}
+
+std::string type_name(PyObject* v) { return py::str(py::type::of(py::handle(v)).attr("__name__")); }
+
+// The value of `key` in d (borrowed), looked up by an interned key object: no allocation, the
+// key's hash cached. Null when absent.
+PyObject* lookup(const py::dict& d, const py::str& key) {
+  PyObject* v = PyDict_GetItemWithError(d.ptr(), key.ptr());
+  if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+double real_field(const py::dict& d, const char* key, const py::str& key_obj) {
+  PyObject* v = lookup(d, key_obj);
+  if (v == nullptr) missing_key(key);
+  if (PyBool_Check(v) || !(PyFloat_Check(v) || PyLong_Check(v)))
+    throw py::type_error(std::string("scalars['") + key + "'] must be a real number, got " + type_name(v));
+  const double x = PyFloat_AsDouble(v);  // an int too large for a double raises OverflowError
+  if (x == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::value_error(std::string("scalars['") + key + "'] is too large");
+  }
   if (!std::isfinite(x)) throw py::value_error(std::string("scalars['") + key + "'] must be finite, got " + std::to_string(x));
   return x;
 }
 
-bool flag_field(const py::dict& d, const char* key) {
-  if (!d.contains(key)) throw py::value_error(std::string("scalars is missing the key '") + key + "'");
-  py::object v = d[key];
-  if (!py::isinstance<py::bool_>(v))
-    throw py::type_error(std::string("scalars['") + key + "'] must be a bool, got " +
-                         std::string(py::str(py::type::of(v).attr("__name__"))));
-  return v.cast<bool>();
+bool flag_field(const py::dict& d, const char* key, const py::str& key_obj) {
+  PyObject* v = lookup(d, key_obj);
+  if (v == nullptr) missing_key(key);
+  if (!PyBool_Check(v)) throw py::type_error(std::string("scalars['") + key + "'] must be a bool, got " + type_name(v));
+  return v == Py_True;
+}
+
+constexpr size_t kReals = sizeof(kRealKeys) / sizeof(kRealKeys[0]);
+constexpr size_t kFlags = sizeof(kFlagKeys) / sizeof(kFlagKeys[0]);
+
+// The keys as interned Python strings, made once and never freed (a static py::object would be
+// destroyed after the interpreter).
+const std::vector<py::str>& key_objects() {
+  static const auto* keys = [] {
+    auto* k = new std::vector<py::str>();
+    for (const char* key : kRealKeys) k->push_back(py::reinterpret_steal<py::str>(PyUnicode_InternFromString(key)));
+    for (const char* key : kFlagKeys) k->push_back(py::reinterpret_steal<py::str>(PyUnicode_InternFromString(key)));
+    return k;
+  }();
+  return *keys;
 }
 
 // The dict converted once to the kernel's struct (doubles cast to T here, as the reference does).
+// Every key is required; a dict with more entries than keys names its first unknown one.
 template <class T>
 math::StepScalars<T> step_scalars(const py::dict& d) {
-  for (auto item : d) {
-    const std::string key = py::str(item.first);
-    bool known = false;
-    for (const char* k : kRealKeys) known = known || key == k;
-    for (const char* k : kFlagKeys) known = known || key == k;
-    if (!known) throw py::value_error("scalars has an unknown key '" + key + "'");
+  if (static_cast<size_t>(PyDict_Size(d.ptr())) > kReals + kFlags) {
+    for (auto item : d) {
+      const std::string key = py::str(item.first);
+      bool known = false;
+      for (const char* k : kRealKeys) known = known || key == k;
+      for (const char* k : kFlagKeys) known = known || key == k;
+      if (!known) throw py::value_error("scalars has an unknown key '" + key + "'");
+    }
   }
+  const auto& keys = key_objects();
   math::StepScalars<T> s;
   T* fields[] = {&s.lr, &s.grad_scale, &s.weight_decay, &s.param_decay, &s.beta1, &s.beta2, &s.alpha, &s.eps,
                  &s.momentum, &s.dampening, &s.step_size, &s.bc2_sqrt, &s.bc2, &s.nadam_grad, &s.nadam_avg};
-  for (size_t i = 0; i < sizeof(kRealKeys) / sizeof(kRealKeys[0]); ++i) *fields[i] = T(real_field(d, kRealKeys[i]));
-  s.nesterov = flag_field(d, "nesterov");
-  s.amsgrad = flag_field(d, "amsgrad");
-  s.centered = flag_field(d, "centered");
-  s.first_step = flag_field(d, "first_step");
+  for (size_t i = 0; i < kReals; ++i) *fields[i] = T(real_field(d, kRealKeys[i], keys[i]));
+  bool* flags[] = {&s.nesterov, &s.amsgrad, &s.centered, &s.first_step};
+  for (size_t i = 0; i < kFlags; ++i) *flags[i] = flag_field(d, kFlagKeys[i], keys[kReals + i]);
   return s;
 }
 
@@ -67,8 +99,6 @@ std::vector<py::array> tensor_list(const py::object& obj, const char* name) {
   return array_list(obj.cast<py::sequence>(), name);
 }
 
-std::string item(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
-
 // Checks one slot list against params (count, dtype, shape, writeable) and stores its pointers.
 template <class T>
 void gather_slot(std::vector<cpu::TensorSlots<T>>& out, const std::vector<py::array>& params, const py::object& obj,
@@ -79,12 +109,12 @@ void gather_slot(std::vector<cpu::TensorSlots<T>>& out, const std::vector<py::ar
     throw py::value_error(std::string(name) + " must hold one array per parameter (" + std::to_string(params.size()) +
                           "), got " + std::to_string(arrays.size()));
   for (size_t i = 0; i < arrays.size(); ++i) {
-    const std::string nm = item(name, i);
+    const ArgName nm(name, i);
     py::array a = arrays[i];
-    check_array<T>(a, nm.c_str(), true);
-    if (shape_of(a) != shape_of(params[i]))
-      throw py::value_error(nm + " must have the shape of params[" + std::to_string(i) + "] " + shape_str(params[i]) +
-                            ", got " + shape_str(a));
+    check_array<T>(a, nm, true);
+    if (!same_shape(a, params[i]))
+      throw py::value_error(nm.str() + " must have the shape of params[" + std::to_string(i) + "] " +
+                            shape_str(params[i]) + ", got " + shape_str(a));
     out[i].slot[slot] = static_cast<T*>(a.mutable_data());
   }
 }
@@ -100,13 +130,14 @@ std::vector<cpu::TensorSlots<T>> gather(const std::vector<py::array>& params, co
                           std::to_string(grads.size()));
   std::vector<cpu::TensorSlots<T>> out(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
-    const std::string pn = item("params", i), gn = item("grads", i);
+    const ArgName pn("params", i), gn("grads", i);
     py::array p = params[i], g = grads[i];
-    check_array<T>(p, pn.c_str(), true);
-    check_nonempty(p, pn.c_str());
-    check_array<T>(g, gn.c_str());
-    if (shape_of(g) != shape_of(p))
-      throw py::value_error(gn + " must have the shape of " + pn + " " + shape_str(p) + ", got " + shape_str(g));
+    check_array<T>(p, pn, true);
+    check_nonempty(p, pn);
+    check_array<T>(g, gn);
+    if (!same_shape(g, p))
+      throw py::value_error(gn.str() + " must have the shape of " + pn.str() + " " + shape_str(p) + ", got " +
+                            shape_str(g));
     out[i] = {static_cast<T*>(p.mutable_data()), static_cast<const T*>(g.data()), {nullptr, nullptr, nullptr},
               static_cast<index_t>(p.size())};
   }

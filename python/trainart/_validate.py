@@ -1,6 +1,7 @@
 """Input checks shared by every public entry: they run before any memory is touched and name
 the offending argument."""
 
+import math
 import numbers
 
 import numpy as np
@@ -67,7 +68,7 @@ def real(value, name, *, low=None, high=None, low_open=False, high_open=False):
     if type(value) is not float and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
