@@ -15,5 +15,6 @@ void bind_optimizer(pybind11::module_& m);
 void bind_batchnorm(pybind11::module_& m);
 void bind_solve(pybind11::module_& m);
 void bind_engine(pybind11::module_& m);
+void bind_finite(pybind11::module_& m);
 
 }  // namespace trainart::bind

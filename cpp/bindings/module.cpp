@@ -14,4 +14,5 @@ PYBIND11_MODULE(_cpu, m) {
   bind_batchnorm(m);
   bind_solve(m);
   bind_engine(m);
+  bind_finite(m);
 }

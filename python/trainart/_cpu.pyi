@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EngineF32', 'EngineF64', 'activation_backward', 'activation_forward', 'adagrad_update', 'adam_update', 'adamax_update', 'batchnorm_backward', 'batchnorm_forward_infer', 'batchnorm_forward_train', 'cholesky_solve', 'clip_by_value', 'cross_entropy_labels', 'dense_backward', 'dense_forward', 'dropout', 'dropout_mask', 'gemm', 'get_blas_num_threads', 'get_num_threads', 'global_norm', 'has_openmp', 'loss_value_and_grad', 'nadam_update', 'philox4x32_10', 'rmsprop_update', 'scale_tensors', 'set_num_threads', 'sgd_update', 'tensor_norms']
+__all__: list[str] = ['EngineF32', 'EngineF64', 'activation_backward', 'activation_forward', 'adagrad_update', 'adam_update', 'adamax_update', 'all_finite', 'batchnorm_backward', 'batchnorm_forward_infer', 'batchnorm_forward_train', 'cholesky_solve', 'clip_by_value', 'cross_entropy_labels', 'dense_backward', 'dense_forward', 'dropout', 'dropout_mask', 'gemm', 'get_blas_num_threads', 'get_num_threads', 'global_norm', 'has_openmp', 'loss_value_and_grad', 'nadam_update', 'philox4x32_10', 'rmsprop_update', 'scale_tensors', 'set_num_threads', 'sgd_update', 'tensor_norms']
 class EngineF32:
     """
     Runs whole training epochs in C++ on arrays owned by Python.
@@ -81,6 +81,10 @@ def adam_update(params: typing.Any, grads: typing.Any, exp_avgs: typing.Any, exp
 def adamax_update(params: typing.Any, grads: typing.Any, exp_avgs: typing.Any, exp_infs: typing.Any, scalars: dict) -> None:
     """
     Adamax step (torch.optim.Adamax). `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
+    """
+def all_finite(a: numpy.ndarray) -> bool:
+    """
+    Whether the C-contiguous float32/float64 array `a` (any shape, empty allowed) holds no NaN or inf.
     """
 def batchnorm_backward(dy: numpy.ndarray, x: numpy.ndarray, gamma: numpy.ndarray, mean: numpy.ndarray, invstd: numpy.ndarray) -> tuple:
     """

@@ -113,6 +113,7 @@ def _valid_calls(dt):
         ("batchnorm_forward_infer", [g, np.ones(5, dt), np.zeros(5, dt), np.zeros(5, dt), np.ones(5, dt), 1e-5]),
         ("batchnorm_backward", [g, z, np.ones(5, dt), np.zeros(5, dt), np.ones(5, dt)]),
         ("cholesky_solve", [spd, r(3, 4, 2), 0.0]),
+        ("all_finite", [z]),
     ]
     scalars = {
         "sgd": step_scalars("sgd", lr=0.1, step=2, momentum=0.9)[0],
