@@ -25,7 +25,7 @@ def available():
 
 def kernel(backend, name):
     """The function `name` of `backend` ("auto" allowed)."""
-    backend = resolve(backend)
+    backend = backend if backend in BACKENDS else resolve(backend)
     if backend == "numpy":
         return getattr(reference, name)
     return getattr(_native.require(backend), name)

@@ -26,11 +26,11 @@ def step_scalars(kind, *, lr, step, grad_scale=1.0, maximize=False, weight_decay
     `step` is the 1-based count after this update. Returns (scalars, new_mu_product); the
     second is only meaningful for NAdam. Inputs are assumed validated (trainart.ops does it).
     """
-    s = dict(lr=lr, grad_scale=-grad_scale if maximize else grad_scale, weight_decay=weight_decay,
-             param_decay=1.0, beta1=beta1, beta2=beta2, alpha=alpha, eps=eps, momentum=momentum,
-             dampening=dampening, step_size=0.0, bc2_sqrt=0.0, bc2=0.0, nadam_grad=0.0,
-             nadam_avg=0.0, nesterov=bool(nesterov), amsgrad=bool(amsgrad),
-             centered=bool(centered), first_step=step == 1)
+    s = {"lr": lr, "grad_scale": -grad_scale if maximize else grad_scale, "weight_decay": weight_decay,
+         "param_decay": 1.0, "beta1": beta1, "beta2": beta2, "alpha": alpha, "eps": eps, "momentum": momentum,
+         "dampening": dampening, "step_size": 0.0, "bc2_sqrt": 0.0, "bc2": 0.0, "nadam_grad": 0.0,
+         "nadam_avg": 0.0, "nesterov": bool(nesterov), "amsgrad": bool(amsgrad), "centered": bool(centered),
+         "first_step": step == 1}
     if decoupled:  # AdamW, NAdam(decoupled_weight_decay=True): p *= 1 - lr wd, no L2 in g
         s.update(param_decay=1.0 - lr * weight_decay, weight_decay=0.0)
     if kind == "adagrad":
