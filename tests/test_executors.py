@@ -98,6 +98,21 @@ def test_schedule_and_frozen_layer(native):
     assert np.array_equal(a.get_params()[0], model.init_params(3)[0])
 
 
+@pytest.mark.parametrize("make", [lambda m: ta.optim.SGD(lr=0.01, momentum=m),
+                                  lambda m: ta.optim.RMSprop(lr=0.001, momentum=m, centered=True)],
+                         ids=["SGD", "RMSprop"])
+def test_onecycle_sets_the_momentum_also_of_an_optimizer_built_without(native, make):
+    """As torch's OneCycleLR: every step's momentum comes from the schedule, so momentum=0 and
+    momentum=0.5 train alike (a momentum buffer is kept for both), on both executors. Before,
+    the cpu engine dereferenced a missing buffer and the numpy executor skipped every update."""
+    model = ta.MLP([6, 8, 3])
+    sched = ta.schedules.Warmup(ta.schedules.OneCycle(max_lr=0.05), steps=3)
+    runs = [run(ex, model, "float64", optimizer=make(m), schedule=sched) for ex in ("numpy", native) for m in (0.0, 0.5)]
+    for other in runs[1:]:
+        assert_same(runs[0], other, "float64")
+    assert not np.allclose(runs[0].get_params()[0], model.init_params(3)[0])
+
+
 def test_evaluate_predict_and_mc_agree(native):
     model = ta.MLP([6, 10, 3], dropout=0.3, batchnorm=True)
     a = run("numpy", model, "float64")

@@ -1,6 +1,7 @@
 """reference.pieces: cache-sized views that write through, whole arrays where they cannot."""
 
 import numpy as np
+import pytest
 
 from trainart.reference.pieces import PIECE, pieces
 
@@ -29,3 +30,8 @@ def test_pieces_yield_arrays_of_one_piece_as_they_are():
     a, b = np.zeros((2, 3)), np.ones((2, 3))
     (x, y), = pieces([a], [b])
     assert x is a and y is b
+
+
+def test_pieces_refuse_lists_of_different_lengths():
+    with pytest.raises(ValueError, match="lists of 2 and 1"):
+        list(pieces([np.zeros(3), np.zeros(3)], [np.zeros(3)]))

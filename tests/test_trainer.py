@@ -186,6 +186,7 @@ def test_bad_predict_and_evaluate_input(executor):
     ({"seed": -1}, ValueError, "seed"),
     ({"clip": 5.0}, TypeError, "clip"),
     ({"schedule": 0.1}, TypeError, "schedule"),
+    ({"schedule": ta.schedules.OneCycle(0.1), "optimizer": ta.optim.Adagrad()}, ValueError, "cycles momentum"),
 ])
 def test_bad_trainer_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):

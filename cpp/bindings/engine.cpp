@@ -1,5 +1,6 @@
 // Bindings for the CPU engine (cpp/cpu/engine.hpp): EngineF32 / EngineF64 classes that the CPU
 // executor builds once per Trainer and calls once per epoch with the GIL released.
+#include <array>
 #include <memory>
 #include <string>
 
@@ -106,6 +107,26 @@ EngineSpec parse_spec(const py::dict& spec) {
   return s;
 }
 
+// Which of a parameter's three state slots the optimizer's kernel reads at a step, given
+// whether that step's momentum is nonzero (SGD and RMSprop read their momentum buffer only then).
+std::array<bool, 3> used_slots(const cpu::OptSpec& o, bool momentum) {
+  switch (o.kind) {
+    case cpu::OptKind::sgd: return {momentum, false, false};
+    case cpu::OptKind::adagrad: return {true, false, false};
+    case cpu::OptKind::rmsprop: return {true, momentum, o.centered};
+    case cpu::OptKind::adam: return {true, true, o.amsgrad};
+    default: return {true, true, false};  // adamax, nadam
+  }
+}
+
+// Raises unless every trainable parameter has each slot in `need` (the kernels dereference them).
+void check_slots(const std::array<bool, 3>& need, const std::array<bool, 3>& present, const char* what) {
+  for (int q = 0; q < 3; ++q)
+    if (need[q] && !present[q])
+      throw py::value_error(std::string(what) + ": the optimizer reads state slot " + std::to_string(q) +
+                            " of every trainable parameter, and some have none");
+}
+
 // Holds the engine and references to every array whose memory it updates in place.
 template <class T>
 struct PyEngine {
@@ -116,6 +137,7 @@ struct PyEngine {
   int loss = 0;
   EngineSpec spec;         // a copy for hvp, which runs outside the engine
   std::vector<T*> params;  // the engine's parameter arrays (kept alive by `keep`)
+  std::array<bool, 3> slots_present{true, true, true};  // slot q given for every trainable parameter
   cpu::HvpWork hvp_work;
 };
 
@@ -173,8 +195,11 @@ PyEngine<T>* make_engine(const py::dict& spec_dict, const py::list& params, cons
       if (list[q].cast<py::array>().size() != arr.sizes[p]) throw py::value_error(name + " must have its parameter's size");
       row.push_back(owned(*e, list[q], name));
     }
+    for (int q = 0; q < 3; ++q)
+      e->slots_present[q] = e->slots_present[q] && q < static_cast<int>(row.size()) && row[q] != nullptr;
     arr.slots.push_back(row);
   }
+  check_slots(used_slots(spec.opt, spec.opt.momentum != 0), e->slots_present, "slots");
   e->param_sizes = arr.sizes;
   e->in_width = spec.ops.front().width_in;
   e->out_width = spec.ops.back().width_out;
@@ -248,6 +273,9 @@ void bind_engine_class(py::module_& m, const char* name) {
               auto ma = momentums.cast<py::array>();
               check_shape(ma, "momentums", {steps});
               mp = in_ptr<double>(ma, "momentums");
+              // A cycled momentum makes SGD and RMSprop read a momentum buffer even when built
+              // with momentum 0 (the Trainer allocates one for such a schedule).
+              if (e.spec.opt.cycled == 1) check_slots(used_slots(e.spec.opt, true), e.slots_present, "momentums");
             }
             if (step0 < 0 || step0 + steps > (std::int64_t(1) << 32))
               throw py::value_error("step0 must keep the step counter in [0, 2^32)");

@@ -63,6 +63,12 @@ class Schedule:
         for name, value in fields.items():
             object.__setattr__(self, name, value)
 
+    @property
+    def cycles_momentum(self):
+        """Whether this schedule sets every step's momentum (SGD, RMSprop) or beta1 (Adam family):
+        ``momentum_values`` returns an array rather than None."""
+        return False
+
     # -- what subclasses provide ---------------------------------------------------------
     def _lr(self, k, steps_per_epoch, total_steps):
         """Rates at the int64 step indices `k` (total_steps may be None in ``__call__``)."""
@@ -492,6 +498,10 @@ class OneCycle(Schedule):
     def _momentum(self, k, steps_per_epoch, total_steps):
         return self._evaluate(k, total_steps, 1) if self.cycle_momentum else None
 
+    @property
+    def cycles_momentum(self):
+        return self.cycle_momentum
+
 
 class Warmup(Schedule):
     """Linear warm-up multiplying any schedule:
@@ -529,6 +539,10 @@ class Warmup(Schedule):
 
     def _momentum(self, k, steps_per_epoch, total_steps):
         return self.schedule._momentum(k, steps_per_epoch, total_steps)
+
+    @property
+    def cycles_momentum(self):
+        return self.schedule.cycles_momentum
 
 
 _CLASSES = {c.__name__: c for c in (Constant, Power, ExponentialDecay, Exponential, Step,

@@ -5,6 +5,7 @@ between epochs it evaluates schedules, validation metrics, callbacks, the progre
 the log. A failed call leaves the model as it was.
 """
 
+import dataclasses
 import logging
 import math
 
@@ -56,6 +57,28 @@ def make_executor(name):
     return CpuExecutor()
 
 
+def _plan_optimizer(optimizer, schedule):
+    """The optimizer configuration the executors run.
+
+    Second-order optimizers run in Python (second_order.fit): the engine gets an unused
+    first-order placeholder. A schedule that cycles momentum (OneCycle) sets every step's
+    momentum, also of an SGD or RMSprop built with momentum=0, which then keeps a momentum
+    buffer, as torch's OneCycleLR does to such an optimizer: the executors get it with a
+    nonzero momentum (never used: each step's value comes from the schedule) so that they
+    allocate that buffer. Checked here, before anything is built: a schedule that cycles
+    momentum needs an optimizer that has one.
+    """
+    if getattr(optimizer, "second_order", False):
+        return optim.SGD()
+    if getattr(schedule, "cycles_momentum", False):
+        if optimizer.cycled is None:
+            raise ValueError(f"schedule cycles momentum, which {type(optimizer).__name__} does not have: "
+                             "pass cycle_momentum=False to the schedule")
+        if optimizer.cycled == "momentum" and optimizer.momentum == 0:
+            return dataclasses.replace(optimizer, momentum=0.9)
+    return optimizer
+
+
 class Trainer:
     """Trains a model.
 
@@ -100,10 +123,7 @@ class Trainer:
         self.executor_name = choice(executor, "executor", EXECUTORS)
         self.plan = Plan(input_dim=model.input_dim, output_dim=model.output_dim, ops=tuple(model.ops()),
                          loss=self.loss, loss_param=loss_param,
-                         # Second-order optimizers run in Python (second_order.fit); the engine
-                         # gets an unused first-order placeholder.
-                         optimizer=(optim.SGD() if getattr(self.optimizer, "second_order", False)
-                                    else self.optimizer).config(),
+                         optimizer=_plan_optimizer(self.optimizer, schedule).config(),
                          clip=None if clip is None else clip.config(), dtype=self.dtype.name,
                          seed=self.seed, dropout_mode=dropout_mode, nonfinite=nonfinite)
         self._executor = make_executor(executor).build(self.plan, model.init_params(self.seed),

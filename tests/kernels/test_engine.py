@@ -105,3 +105,25 @@ def test_forward_evaluate_and_grads_bad_input():
     grads[1] = np.empty(7)
     with pytest.raises(ValueError, match=r"grads\[1\]"):
         ex.engine.loss_and_grad(np.ones((2, 3)), np.zeros(2, np.int64), None, None, grads)
+
+
+def test_cycled_momentum_needs_a_momentum_buffer():
+    """An SGD engine built without momentum buffers refuses a per-step momentum (which would
+    make the kernel read one) instead of crashing, and leaves the parameters as they were."""
+    trainer = ta.Trainer(ta.MLP([3, 4, 2]), optimizer=ta.optim.SGD(lr=0.1), executor="cpu", dtype="float64")
+    ex = trainer._executor
+    a = args(ex)
+    a["momentums"] = np.full(len(a["lrs"]), 0.9)
+    before = ex.get_params()
+    with pytest.raises(ValueError, match="momentums: the optimizer reads state slot 0"):
+        ex.engine.train_epoch(**a)
+    assert all(np.array_equal(p, q) for p, q in zip(before, ex.get_params()))
+    a["momentums"] = None  # without one, plain SGD runs
+    ex.engine.train_epoch(**a)
+
+
+def test_constructor_needs_the_slots_the_optimizer_reads():
+    ex, spec = built()  # Adam: exp_avg and exp_avg_sq for every parameter
+    slots = [[None, None, None]] * len(ex.trainable)
+    with pytest.raises(ValueError, match="slots: the optimizer reads state slot 0"):
+        cpu.EngineF64(spec, ex.params, ex.buffers, ex.trainable, slots)
