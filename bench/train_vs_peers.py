@@ -326,13 +326,17 @@ def main():
             print(f"{peer:<16} {'n/a':>10}  ({failed.get(peer, 'no samples')})")
             continue
         s = med[peer]
-        ratio = s / base if base else float("nan")
-        print(f"{peer:<16} {s:>10.4f} {w['rows'] / s:>12.0f} {flops / s / 1e9:>9.2f} {ratio:>15.2f}x")
+        ratio = s / base if base else None
+        shown = f"{ratio:>15.2f}x" if ratio else f"{'-':>16}"
+        print(f"{peer:<16} {s:>10.4f} {w['rows'] / s:>12.0f} {flops / s / 1e9:>9.2f} {shown}")
         rows.append(dict(peer=peer, seconds_per_epoch=s, samples_per_second=w["rows"] / s,
                          gflops=flops / s / 1e9, ratio_to_trainart_cpu=ratio))
     print("vs trainart-cpu: peer time / trainart-cpu time (above 1: trainart is faster); "
           "gemm-floor: the bare GEMMs of one epoch, each repeated back to back; gemm-order: the "
           "same GEMMs in training order")
+    if "trainart-numpy" in med and "numpy-loop" in med:
+        print(f"trainart-numpy / numpy-loop: {med['trainart-numpy'] / med['numpy-loop']:.3f} "
+              "(at most 1: the numpy executor is no slower than the hand-written loop)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(workload=args.workload, rows=rows, failed=failed), f, indent=1)
