@@ -45,11 +45,13 @@ class Result:
 
     @property
     def vs_numpy(self):
-        return self.numpy_seconds / self.seconds if self.numpy_seconds else float("nan")
+        """NumPy time / trainart time; None without a NumPy equivalent."""
+        return self.numpy_seconds / self.seconds if self.numpy_seconds else None
 
     @property
     def vs_floor(self):
-        return self.seconds / self.floor_seconds if self.floor_seconds else float("nan")
+        """trainart time / floor time; None without a floor (JSON null, "-" in the table)."""
+        return self.seconds / self.floor_seconds if self.floor_seconds else None
 
 
 def median_time(fn, *, min_time=0.05, repeats=7):
@@ -126,13 +128,17 @@ def run(ops=None, *, quick=False, progress=None):
     return results
 
 
+def _ratio(value):
+    return f"{'-':>8}" if value is None else f"{value:>8.2f}"
+
+
 def format_table(results):
     head = f"{'op':<26} {'shape':<26} {'dtype':<8} {'time':>10} {'rate':>14} {'x numpy':>8} {'/ floor':>8}"
     lines = [head, "-" * len(head)]
     for r in results:
         t = f"{r.seconds * 1e3:.3f} ms" if r.seconds < 1 else f"{r.seconds:.3f} s"
         lines.append(f"{r.op:<26} {r.shape:<26} {r.dtype:<8} {t:>10} {r.rate:>8.2f} {r.unit:<5} "
-                     f"{r.vs_numpy:>8.2f} {r.vs_floor:>8.2f}")
+                     f"{_ratio(r.vs_numpy)} {_ratio(r.vs_floor)}")
     lines.append("x numpy: NumPy time / trainart time (higher is better); "
                  "/ floor: trainart time / floor time (1.0 is the ceiling)")
     return "\n".join(lines)
