@@ -395,8 +395,10 @@ class OneCycle(Schedule):
         epochs, steps_per_epoch: the other way to give T (both or neither).
         pct_start: fraction of the cycle spent rising, in (0, 1) (three-phase: (0, 0.5]).
         anneal_strategy: ``"cos"`` or ``"linear"``.
-        cycle_momentum: if True, ``momentum_values()`` returns the cycled momentum (SGD
-            momentum / Adam beta1); else None.
+        cycle_momentum: if True, ``momentum_values()`` returns the cycled momentum (SGD and
+            RMSprop momentum, Adam-family beta1); else None. A Trainer then sets every step's
+            momentum from it, also for an SGD or RMSprop built with momentum=0 (as torch), and
+            refuses an optimizer without one (Adagrad).
         base_momentum, max_momentum: momentum bounds, 0 <= base_momentum <= max_momentum <= 1.
         div_factor: initial_lr = max_lr / div_factor (> 0).
         final_div_factor: min_lr = initial_lr / final_div_factor (> 0).
