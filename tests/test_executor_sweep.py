@@ -11,6 +11,8 @@ into a step of ~lr whatever its rounding, and a batch-normalized feature that is
 a batch has a rounding-noise gradient — so float32 runs, or many epochs, would flag chaos, not
 disagreement.)"""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,31 @@ def test_random_combination_agrees(native, seed):
         np.testing.assert_allclose(p, q, rtol=1e-7, atol=1e-9, err_msg=f"param {i}: {layers} {kw}")
     np.testing.assert_allclose(la, lb, rtol=1e-7)
     np.testing.assert_allclose(ya, yb, rtol=1e-7, atol=1e-9)
+
+
+def test_native_runs_repeat_bit_for_bit(native):
+    """Training the same combination again in the same process gives the same bits. With the
+    compiler free to fuse a * b + c into one FMA, the vector and scalar versions of a loop
+    rounded differently, and which one ran depended on where the engine's buffers landed: in
+    a fresh process the first run (buffers from fresh mmap pages) and the next ones (from the
+    heap) moved this case's analytically-zero, batch-normalized bias gradients in their last
+    bits. The build passes -ffp-contract=off. A fresh interpreter reproduces the first-run
+    placement (this process has allocated too much already)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np, trainart as ta\n"
+        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        "from test_executor_sweep import _case\n"
+        "X, y, weight, layers, kw, batch = _case(20)\n"
+        "out = []\n"
+        "for i in range(4):\n"
+        "    model = ta.Sequential([type(l).from_config(l.config()) for l in layers], input_dim=X.shape[1])\n"
+        f"    t = ta.Trainer(model, executor={native!r}, dtype='float64', seed=5, **kw)\n"
+        "    t.fit(X, y, epochs=3, batch_size=batch, sample_weight=weight, verbose=0)\n"
+        "    out.append(np.concatenate([p.ravel() for p in t.get_params()]))\n"
+        "print(sum(not np.array_equal(out[0], o) for o in out[1:]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "0", "runs differing from the first: " + proc.stdout

@@ -39,9 +39,9 @@ void run_chunks(const std::vector<Chunk>& chunks, index_t total, Fn&& fn) {
   });
 }
 
-// 32 interleaved double accumulators (four AVX-512 or eight AVX2 vectors, so as many FMA chains
-// run at once), combined in a fixed tree: vectorizable without -ffast-math and still one fixed
-// rounding sequence for a given chunk.
+// 32 interleaved double accumulators (four AVX-512 or eight AVX2 vectors, so as many
+// multiply-add chains run at once), combined in a fixed tree: vectorizable without -ffast-math
+// and still one fixed rounding sequence for a given chunk.
 constexpr int kLanes = 32;
 
 template <class T>

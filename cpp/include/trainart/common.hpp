@@ -21,10 +21,11 @@
 #define TRAINART_FLATTEN
 #endif
 
-// On a hot CPU kernel: AVX2 and AVX-512 (with FMA) clones besides the portable one, chosen when the
-// module loads (x86-64 Linux, GCC); elsewhere the one portable build. The wheel stays
-// portable. FMA contraction differs between clones, never between thread counts, so a run is
-// bitwise reproducible on one machine.
+// On a hot CPU kernel: AVX2 and AVX-512 clones besides the portable one, chosen when the module
+// loads (x86-64 Linux, GCC); elsewhere the one portable build. The wheel stays portable. The
+// build forbids FMA contraction (-ffp-contract=off), so every clone, and a loop's vector and
+// scalar versions, round each product alike: results do not depend on the ISA, the thread
+// count or where buffers land.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
 #define TRAINART_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
