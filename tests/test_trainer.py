@@ -263,3 +263,19 @@ def test_from_config_rebuilds_a_fresh_trainer_and_names_bad_configs():
         ta.Trainer.from_config([("loss", "mse")])
     with pytest.raises(ValueError, match="config is missing 'optimizer'"):
         ta.Trainer.from_config({k: v for k, v in t.config().items() if k != "optimizer"})
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_momentum_cycling_schedule_assigned_later_is_refused_before_training(executor):
+    if executor not in ta.available_backends():
+        pytest.skip("cpu backend not built")
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    y = X[:, 0] > 0
+    t = ta.Trainer(ta.MLP([4, 5, 2]), optimizer=ta.optim.SGD(lr=0.1), executor=executor)
+    before = t.get_params()
+    t.schedule = ta.schedules.OneCycle(max_lr=0.1)  # built without it: no momentum buffer
+    with pytest.raises(ValueError, match="pass the schedule to the Trainer"):
+        t.fit(X, y.astype(int), epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, t.get_params()))
+    t.schedule = ta.schedules.OneCycle(max_lr=0.1, cycle_momentum=False)
+    t.fit(X, y.astype(int), epochs=1, verbose=0)

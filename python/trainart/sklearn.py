@@ -299,7 +299,8 @@ class _BaseMLP(BaseEstimator):
         opt = self._optimizer()
         clip = self._clip()
         key = (model_key, loss, float(l2), repr(opt.config()), None if clip is None else repr(clip.config()),
-               self.schedule is None, self.executor, np.dtype(dtype).name)
+               self.schedule is None, getattr(self.schedule, "cycles_momentum", False), self.executor,
+               np.dtype(dtype).name)
         old = getattr(self, "_trainer", None)
         if old is not None and self._trainer_key == key:
             if self.schedule is not None:

@@ -382,9 +382,11 @@ class Trainer:
         lrs = np.asarray(self.schedule.values(total_steps, steps_per_epoch), dtype=np.float64)
         mom = getattr(self.schedule, "momentum_values", None)
         mom = None if mom is None else mom(total_steps, steps_per_epoch)
-        if mom is not None and self.optimizer.cycled is None:
-            raise ValueError(f"schedule cycles momentum, which {type(self.optimizer).__name__} does not have: "
-                             "pass cycle_momentum=False to the schedule")
+        if mom is not None and _plan_optimizer(self.optimizer, self.schedule).config() != self.plan.optimizer:
+            # A schedule assigned after construction to an SGD or RMSprop built with momentum=0:
+            # the executors hold no momentum buffer for it.
+            raise ValueError(f"schedule cycles the momentum of {type(self.optimizer).__name__}(momentum=0), "
+                             "which needs a momentum buffer: pass the schedule to the Trainer when building it")
         return lrs, (None if mom is None else np.asarray(mom, dtype=np.float64))
 
     # -- inference -----------------------------------------------------------------------------
