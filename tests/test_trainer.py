@@ -279,3 +279,43 @@ def test_momentum_cycling_schedule_assigned_later_is_refused_before_training(exe
     assert all(np.array_equal(a, b) for a, b in zip(before, t.get_params()))
     t.schedule = ta.schedules.OneCycle(max_lr=0.1, cycle_momentum=False)
     t.fit(X, y.astype(int), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_ctrl_c_stops_an_epoch_between_steps(executor):
+    """Ctrl-C during a long epoch stops it before its next step, on both executors (the cpu
+    engine, which holds no GIL, lets Python's signal handlers run every 50 ms; the numpy one
+    defers SIGINT to its step boundaries), instead of at the epoch's end or in the middle of an
+    update: KeyboardInterrupt comes out of fit, the Trainer counts the steps taken, the
+    optimizer state agrees, and training goes on from there. A helper thread sends SIGINT once
+    the weights have moved, i.e. once the epoch is under way (no timing involved)."""
+    import signal
+    import threading
+
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} backend not built")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400_000, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    t = ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor=executor)
+    w = t._executor.params[0]
+    w0 = float(w[0, 0])
+    main = threading.get_ident()
+
+    def interrupt_once_training():
+        while float(w[0, 0]) == w0:
+            pass
+        signal.pthread_kill(main, signal.SIGINT)
+
+    helper = threading.Thread(target=interrupt_once_training)
+    helper.start()
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(X, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    helper.join()
+    steps_per_epoch = len(X) // 4
+    assert 0 < t.step < steps_per_epoch
+    assert t._executor.opt_state["step"] == t.step
+    assert t.epoch == 0 and all(np.isfinite(p).all() for p in t.get_params())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    t.fit(X[:64], y[:64], epochs=1, batch_size=16, verbose=0)
+    assert t.step == t._executor.opt_state["step"]

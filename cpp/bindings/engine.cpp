@@ -1,6 +1,8 @@
 // Bindings for the CPU engine (cpp/cpu/engine.hpp): EngineF32 / EngineF64 classes that the CPU
 // executor builds once per Trainer and calls once per epoch with the GIL released.
 #include <array>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -125,6 +127,30 @@ void check_slots(const std::array<bool, 3>& need, const std::array<bool, 3>& pre
     if (need[q] && !present[q])
       throw py::value_error(std::string(what) + ": the optimizer reads state slot " + std::to_string(q) +
                             " of every trainable parameter, and some have none");
+}
+
+// A stop test for Engine::train_epoch that lets Python's signal handlers run (Ctrl-C) while an
+// epoch holds no GIL: at most every kSignalPoll it takes the GIL and runs them; when one raises,
+// its exception goes to `raised` and the epoch stops before its next step. Called on the
+// thread that released the GIL; from other threads Python runs no handlers and nothing stops.
+constexpr auto kSignalPoll = std::chrono::milliseconds(50);
+
+std::function<bool()> signal_poll(py::object& raised) {
+  return [&raised, last = std::chrono::steady_clock::now()]() mutable {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last < kSignalPoll) return false;
+    last = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() == 0) return false;
+    PyObject *type, *value, *trace;
+    PyErr_Fetch(&type, &value, &trace);
+    PyErr_NormalizeException(&type, &value, &trace);
+    if (trace != nullptr) PyException_SetTraceback(value, trace);
+    raised = py::reinterpret_steal<py::object>(value);
+    Py_XDECREF(type);
+    Py_XDECREF(trace);
+    return true;
+  };
 }
 
 // Holds the engine and references to every array whose memory it updates in place.
@@ -280,9 +306,11 @@ void bind_engine_class(py::module_& m, const char* name) {
             if (step0 < 0 || step0 + steps > (std::int64_t(1) << 32))
               throw py::value_error("step0 must keep the step counter in [0, 2^32)");
             cpu::EpochOut out;
+            py::object raised = py::none();  // what a signal handler raised (Ctrl-C: KeyboardInterrupt)
             {
               py::gil_scoped_release release;
-              out = e.engine->train_epoch(b, pp, lp, mp, steps, step0, batch_size, opt_step, mu_product);
+              out = e.engine->train_epoch(b, pp, lp, mp, steps, step0, batch_size, opt_step, mu_product,
+                                          signal_poll(raised));
             }
             py::dict d;
             d["loss_sum"] = out.loss_sum;
@@ -294,6 +322,7 @@ void bind_engine_class(py::module_& m, const char* name) {
             d["grad_norms"] = py::array_t<double>(static_cast<py::ssize_t>(out.grad_norms.size()), out.grad_norms.data());
             d["opt_step"] = out.opt_step;
             d["mu_product"] = out.mu_product;
+            d["interrupt"] = raised;
             return d;
           },
           py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"), py::arg("perm"), py::arg("lrs"),

@@ -330,7 +330,7 @@ void Engine<T>::apply_max_norm() {
 template <class T>
 EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* perm, const double* lrs,
                                 const double* momentums, index_t steps, std::int64_t step0, index_t batch_size,
-                                std::int64_t opt_step, double mu_product) {
+                                std::int64_t opt_step, double mu_product, const std::function<bool()>& stop) {
   const DenormalsAreZero ftz;
   EpochOut out;
   out.step_losses.assign(static_cast<size_t>(steps), 0.0);
@@ -349,6 +349,12 @@ EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* pe
     table.push_back(ts);
   }
   for (index_t s = 0; s < steps; ++s) {
+    if (s > 0 && stop && stop()) {
+      out.interrupted = true;
+      out.step_losses.resize(static_cast<size_t>(s));
+      out.grad_norms.resize(static_cast<size_t>(s));
+      break;
+    }
     const index_t lo = s * batch_size, rows = std::min(batch_size, data.n - lo);
     const std::int64_t* idx = perm + lo;
     // Gather the minibatch rows (and their targets and weights) into contiguous scratch.

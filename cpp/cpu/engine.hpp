@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "trainart/common.hpp"
@@ -80,6 +81,7 @@ struct EpochOut {
   double loss_sum = 0.0;
   index_t rows = 0, correct = 0, skipped = 0;
   index_t diverged_step = -1;  // -1: none
+  bool interrupted = false;    // stopped between two steps because `stop` said so
   std::vector<double> step_losses, grad_norms;
   std::int64_t opt_step = 0;   // optimizer step count after the epoch
   double mu_product = 1.0;     // NAdam's running product
@@ -96,9 +98,12 @@ class Engine {
   Engine(EngineSpec spec, EngineArrays<T> arrays);
 
   // One pass over perm in minibatches of batch_size; lrs[s] (and momentums[s] if given) for step s.
+  // `stop`, when given, is asked before every step but the first; if it returns true the epoch
+  // ends there (interrupted, step_losses and grad_norms cut to the steps taken), the model as
+  // the last completed step left it.
   EpochOut train_epoch(const Batchable<T>& data, const std::int64_t* perm, const double* lrs,
                        const double* momentums, index_t steps, std::int64_t step0, index_t batch_size,
-                       std::int64_t opt_step, double mu_product);
+                       std::int64_t opt_step, double mu_product, const std::function<bool()>& stop = {});
 
   // Outputs before the link for rows [0, n): mode 0 eval, 1 MC dropout (inference masks at
   // `step`). out is (n, output width).

@@ -264,6 +264,9 @@ class Trainer:
                 run.X, run.y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64),
                 self.step, batch_size=run.batch_size, sample_weight=run.w,
                 momentums=None if momentums is None else momentums[sl])
+            if stats.interrupted is not None:  # Ctrl-C inside a native epoch: the steps taken count
+                self.step += len(stats.step_losses)
+                raise stats.interrupted
             if stats.diverged_step is not None:
                 self.step += stats.diverged_step
                 raise TrainingDiverged(

@@ -66,6 +66,9 @@ class EpochStats:
     rows: rows visited; skipped: steps skipped for non-finite values (nonfinite="skip");
     diverged_step: index of the step that turned non-finite (nonfinite="raise"), after which
     the epoch stopped with the parameters from before that step; None otherwise.
+    interrupted: the exception a signal handler raised while a native epoch ran (Ctrl-C:
+    KeyboardInterrupt); the epoch stopped between two steps, after len(step_losses) of them,
+    and the caller re-raises it. None otherwise.
     """
 
     loss: float
@@ -75,6 +78,7 @@ class EpochStats:
     rows: int
     skipped: int = 0
     diverged_step: int = None
+    interrupted: BaseException = None
 
 
 class Executor:

@@ -92,7 +92,8 @@ class CpuExecutor(NumpyExecutor):
         rows = out["rows"]
         return EpochStats(loss=out["loss_sum"] / rows if rows else float("nan"), step_losses=out["step_losses"],
                           grad_norms=out["grad_norms"], correct=out["correct"], rows=rows,
-                          skipped=out["skipped"], diverged_step=out["diverged_step"])
+                          skipped=out["skipped"], diverged_step=out["diverged_step"],
+                          interrupted=out["interrupt"])
 
     def evaluate(self, X, y, *, sample_weight=None):
         total, correct = 0.0, 0

@@ -17,6 +17,7 @@ from ..reference.activation import ACTIVATION_CODES
 from ..reference.dropout import apply_mask, keep_bits
 from ..reference.pieces import pieces
 from .base import EpochStats, Executor
+from .interrupt import sigint_between_steps
 
 __all__ = ["NumpyExecutor"]
 
@@ -228,10 +229,10 @@ class NumpyExecutor(Executor):
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
         # Overflow is expected on a diverging run; it is detected and reported, not warned about.
-        with np.errstate(all="ignore"):
-            return self._train_epoch(X, y, perm, lrs, step0, batch_size, sample_weight, momentums)
+        with np.errstate(all="ignore"), sigint_between_steps() as interrupts:
+            return self._train_epoch(X, y, perm, lrs, step0, batch_size, sample_weight, momentums, interrupts)
 
-    def _train_epoch(self, X, y, perm, lrs, step0, batch_size, sample_weight, momentums):
+    def _train_epoch(self, X, y, perm, lrs, step0, batch_size, sample_weight, momentums, interrupts):
         plan = self.plan
         n_steps = len(lrs)
         step_losses = np.zeros(n_steps)
@@ -240,6 +241,12 @@ class NumpyExecutor(Executor):
         loss_sum = 0.0
         clip = plan.clip or {}
         for s in range(n_steps):
+            try:
+                interrupts()  # Ctrl-C since the last step: stop here, as the native engine does
+            except BaseException as exc:  # noqa: BLE001 - whatever the handler raised is re-raised by the Trainer
+                stats = self._stats(step_losses[:s], grad_norms[:s], loss_sum, rows, correct, skipped)
+                stats.interrupted = exc
+                return stats
             idx = perm[s * batch_size:(s + 1) * batch_size]
             xb, yb = X[idx], y[idx]
             wb = None if sample_weight is None else sample_weight[idx]
