@@ -319,3 +319,33 @@ def test_ctrl_c_stops_an_epoch_between_steps(executor):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
     t.fit(X[:64], y[:64], epochs=1, batch_size=16, verbose=0)
     assert t.step == t._executor.opt_state["step"]
+
+
+def test_sigint_deferral_keeps_a_custom_handler_and_puts_it_back():
+    """The numpy executor's deferral calls the handler that was installed, at the step boundary,
+    and restores it afterwards; a handler that does not raise lets the epoch go on."""
+    import signal
+
+    from trainart.executors.interrupt import sigint_between_steps
+
+    calls = []
+
+    def handler(signum, frame):
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        with sigint_between_steps() as check:
+            signal.raise_signal(signal.SIGINT)
+            assert calls == []  # deferred
+            check()
+            assert calls == [signal.SIGINT]
+            check()  # once per signal
+            assert calls == [signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is handler
+        X = np.random.default_rng(0).normal(size=(40, 4))
+        t = ta.Trainer(ta.MLP([4, 5, 2]), executor="numpy")
+        t.fit(X, (X[:, 0] > 0).astype(int), epochs=1, batch_size=8, verbose=0)
+        assert t.step == 5
+    finally:
+        signal.signal(signal.SIGINT, previous)

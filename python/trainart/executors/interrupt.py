@@ -13,8 +13,9 @@ __all__ = ["sigint_between_steps"]
 def sigint_between_steps():
     """Defer SIGINT for the duration: yields `check`, to call between steps, which runs the
     handler that was installed (by default raising KeyboardInterrupt) if SIGINT arrived since.
-    Outside the main thread, where Python runs no signal handlers, `check` does nothing."""
-    if threading.current_thread() is not threading.main_thread():
+    Outside the main thread, where Python runs no signal handlers, or when the installed
+    handler was not set from Python (it could not be put back), `check` does nothing."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
         yield lambda: None
         return
     frames = []
