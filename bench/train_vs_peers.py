@@ -54,14 +54,19 @@ def epoch_flops(workload):
 
 
 # -- workers: each times `epochs` epochs after one warm-up epoch and prints JSON -------------------
-def worker_trainart(workload, executor):
+def make_trainer(workload, executor):
+    """The workload's model and Adam, as trainart runs it."""
     import trainart as ta
 
     w = WORKLOADS[workload]
-    X, y = make_data(workload)
     model = ta.MLP(w["sizes"], activation="relu", init="he_normal", dropout=w["dropout"])
-    trainer = ta.Trainer(model, loss="cross_entropy", optimizer=ta.optim.Adam(lr=1e-3),
-                         executor=executor, seed=0)
+    return ta.Trainer(model, loss="cross_entropy", optimizer=ta.optim.Adam(lr=1e-3), executor=executor, seed=0)
+
+
+def worker_trainart(workload, executor):
+    w = WORKLOADS[workload]
+    X, y = make_data(workload)
+    trainer = make_trainer(workload, executor)
     times = []
     for _ in range(w["epochs"] + 1):
         start = time.perf_counter()
@@ -230,12 +235,9 @@ def gemm_floor(workload, in_order=False):
 def engine_vs_floor(workload, rounds):
     """The cpu executor's epoch and both GEMM floors alternating in one process, round after
     round: the machine's drift then moves all three alike. Returns per-round seconds."""
-    import trainart as ta
-
     w = WORKLOADS[workload]
     X, y = make_data(workload)
-    model = ta.MLP(w["sizes"], activation="relu", init="he_normal", dropout=w["dropout"])
-    trainer = ta.Trainer(model, loss="cross_entropy", optimizer=ta.optim.Adam(lr=1e-3), executor="cpu", seed=0)
+    trainer = make_trainer(workload, "cpu")
     trainer.fit(X, y, epochs=1, batch_size=w["batch"], verbose=0)
     cpu, steps, jobs = gemm_jobs(workload)
     out = {"engine": [], "floor": [], "order": []}

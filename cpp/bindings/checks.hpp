@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/finite.hpp"
 #include "trainart/common.hpp"
 
 namespace trainart::bind {
@@ -83,11 +84,11 @@ T* out_ptr(py::array& a, const char* name) {
   return static_cast<T*>(a.mutable_data());
 }
 
+// No NaN or inf in `a` (C-contiguous, of dtype T: check_array first): one vectorized scan.
 template <class T>
 void check_finite(const py::array& a, const char* name) {
-  const T* p = static_cast<const T*>(a.data());
-  for (py::ssize_t i = 0, n = a.size(); i < n; ++i)
-    if (!std::isfinite(p[i])) throw py::value_error(std::string(name) + " contains NaN or inf");
+  if (!cpu::all_finite(static_cast<const T*>(a.data()), a.size()))
+    throw py::value_error(std::string(name) + " contains NaN or inf");
 }
 
 inline void check_nonempty(const py::array& a, const ArgName& name) {

@@ -4,7 +4,6 @@
 
 #include "binders.hpp"
 #include "checks.hpp"
-#include "cpu/dense.hpp"
 #include "cpu/dropout.hpp"
 
 namespace trainart::bind {
@@ -48,8 +47,7 @@ py::array dropout(py::array x, double p, py::object seed, py::object layer, py::
     using T = decltype(tag);
     check_array<T>(x, "x");
     check_nonempty(x, "x");
-    if (!cpu::all_finite(static_cast<const T*>(x.data()), x.size()))
-      throw py::value_error("x contains NaN or inf");
+    check_finite<T>(x, "x");
     const DropoutArgs d = dropout_args(p, seed, layer, step);
     if (!(std::isfinite(scale) && scale >= 0.0))
       throw py::value_error("scale must be finite and >= 0, got " + std::to_string(scale));

@@ -2,7 +2,7 @@
 // float array a public entry receives: one pass of bit tests, no temporaries.
 #include "binders.hpp"
 #include "checks.hpp"
-#include "cpu/dense.hpp"
+#include "cpu/finite.hpp"
 
 namespace trainart::bind {
 

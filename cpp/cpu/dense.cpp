@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "cpu/act_dispatch.hpp"
+#include "cpu/finite.hpp"
 #include "trainart/blas.hpp"
 #include "trainart/math/activation.hpp"
 #include "trainart/parallel.hpp"
@@ -33,23 +34,6 @@ constexpr bool cheap(Act k) {
 template <Act K>
 constexpr index_t kGrainElems = cheap(K) ? index_t(1) << 18 : index_t(1) << 14;
 
-
-// NaN/inf detection folded into passes that read the values anyway: the exponent field plus one
-// unit carries into the sign bit exactly when the field is all ones. Integer adds and ors only,
-// so the loops still vectorize (a floating-point test would need a branch or a reduction).
-template <class T>
-struct Finite {
-  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  static constexpr Bits kSign = Bits(1) << (8 * sizeof(T) - 1);
-  static constexpr Bits kUnit = Bits(1) << (sizeof(T) == 4 ? 23 : 52);
-  static constexpr Bits kExp = kSign - kUnit;
-  static Bits probe(T v) {
-    Bits bits;
-    std::memcpy(&bits, &v, sizeof(T));
-    return (bits & kExp) + kUnit;
-  }
-  static bool ok(Bits probes) { return (probes & kSign) == 0; }
-};
 
 // ---- kernels: math only ----
 
@@ -268,29 +252,6 @@ bool dense_relu_dropout_backward(const T* grad_y, const T* x, const T* w, const 
   return finite;
 }
 
-// The or of the Finite probes of p[0..n): one branch-free pass, compiled per ISA.
-template <class T>
-TRAINART_FLATTEN TRAINART_SIMD_CLONES typename Finite<T>::Bits finite_probes(const T* __restrict p, index_t n) {
-  typename Finite<T>::Bits probes = 0;
-  for (index_t i = 0; i < n; ++i) probes |= Finite<T>::probe(p[i]);
-  return probes;
-}
-
-template <class T>
-bool all_finite(const T* p, index_t n) {
-  constexpr index_t kBlock = 16384;     // an early exit per block keeps the scan branch-free
-  constexpr index_t kGrain = 1 << 18;   // elements per thread before a fork pays for itself
-  std::atomic<bool> finite{true};
-  parallel_for(n, kGrain, [&](index_t lo, index_t hi) {
-    for (index_t i0 = lo; i0 < hi && finite.load(std::memory_order_relaxed); i0 += kBlock)
-      if (!Finite<T>::ok(finite_probes(p + i0, std::min(hi, i0 + kBlock) - i0)))
-        finite.store(false, std::memory_order_relaxed);
-  });
-  return finite.load();
-}
-
-template bool all_finite<float>(const float*, index_t);
-template bool all_finite<double>(const double*, index_t);
 template bool dense_forward<float>(const float*, const float*, const float*, float*, float*,
                                    index_t, index_t, index_t, int, float);
 template bool dense_forward<double>(const double*, const double*, const double*, double*, double*,

@@ -41,10 +41,4 @@ template <class T>
 bool dense_relu_dropout_backward(const T* grad_y, const T* x, const T* w, const T* y, T* dx, T* dw,
                                  T* db, T* dz_work, index_t n, index_t fan_in, index_t fan_out, T scale);
 
-// Whether p[0..n) holds no NaN or inf: a branch-free scan of the exponent bits that vectorizes
-// (about 10x faster than checking each element with std::isfinite), threaded above 2^18
-// elements a thread. Used by the bindings, and by trainart._validate through all_finite.
-template <class T>
-bool all_finite(const T* p, index_t n);
-
 }  // namespace trainart::cpu

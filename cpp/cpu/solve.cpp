@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/finite.hpp"
 #include "trainart/parallel.hpp"
 
 namespace trainart::cpu {
@@ -92,20 +93,11 @@ void cholesky_substitute_kernel(const double* u, index_t n, index_t k, double* x
   }
 }
 
-// x * 0 is 0 for finite x and NaN otherwise: one vectorizable sum tells whether all are finite.
-template <class T>
-bool all_finite(const T* p, index_t size) {
-  double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-  for (index_t i = 0; i < size; ++i) acc += double(p[i]) * 0.0;
-  return acc == 0.0;
-}
-
 // One system: transpose A's lower triangle into U's upper one, add damping, factor, solve.
 template <class T>
 std::int32_t solve_one_kernel(const T* a, const T* b, index_t n, index_t k, double damping,
                               double* u, double* xs, T* x) {
-  if (!all_finite(a, n * n) || !all_finite(b, n * k)) {
+  if (!all_finite_serial(a, n * n) || !all_finite_serial(b, n * k)) {
     std::fill(x, x + n * k, T(0));
     return kNonFinite;
   }
@@ -221,7 +213,7 @@ void solve_lanes_kernel(const T* a, const T* b, index_t lanes, index_t n, index_
     // memory once. (A probe summed inside the strided copy would be one serial add chain.)
     const T* al = a + l * n * n;
     const T* bl = b + l * n * k;
-    if (!all_finite(al, n * n) || !all_finite(bl, n * k)) st[l] = kNonFinite;
+    if (!all_finite_serial(al, n * n) || !all_finite_serial(bl, n * k)) st[l] = kNonFinite;
     for (index_t i = 0; i < n * n; ++i) u[i * kLanes + l] = double(al[i]);
     for (index_t j = 0; j < n; ++j) u[(j * n + j) * kLanes + l] += damping;
     for (index_t i = 0; i < n * k; ++i) xs[i * kLanes + l] = double(bl[i]);

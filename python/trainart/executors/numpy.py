@@ -244,9 +244,8 @@ class NumpyExecutor(Executor):
             try:
                 interrupts()  # Ctrl-C since the last step: stop here, as the native engine does
             except BaseException as exc:  # noqa: BLE001 - whatever the handler raised is re-raised by the Trainer
-                stats = self._stats(step_losses[:s], grad_norms[:s], loss_sum, rows, correct, skipped)
-                stats.interrupted = exc
-                return stats
+                return self._stats(step_losses[:s], grad_norms[:s], loss_sum, rows, correct, skipped,
+                                   interrupted=exc)
             idx = perm[s * batch_size:(s + 1) * batch_size]
             xb, yb = X[idx], y[idx]
             wb = None if sample_weight is None else sample_weight[idx]
@@ -310,10 +309,10 @@ class NumpyExecutor(Executor):
             np.copyto(piece, 0, where=np.abs(piece) < tiny)
 
     @staticmethod
-    def _stats(step_losses, grad_norms, loss_sum, rows, correct, skipped, diverged=None):
+    def _stats(step_losses, grad_norms, loss_sum, rows, correct, skipped, diverged=None, interrupted=None):
         return EpochStats(loss=loss_sum / rows if rows else float("nan"), step_losses=step_losses,
                           grad_norms=grad_norms, correct=int(correct), rows=int(rows),
-                          skipped=int(skipped), diverged_step=diverged)
+                          skipped=int(skipped), diverged_step=diverged, interrupted=interrupted)
 
     def _correct(self, logits, y):
         if y.dtype.kind == "i":
