@@ -9,32 +9,23 @@
 #include <algorithm>
 
 #include "act_dispatch.hpp"
+#include "libm_blocks.hpp"
 #include "trainart/parallel.hpp"
 
 namespace trainart::cpu {
 
 namespace {
 
-// The activations that call libm (tanh, exp, expm1, log1p, erfc) run in blocks of kBlock
-// elements copied to aligned local arrays, one call per block into an ISA clone whose loop
-// vectorizes with libmvec's vector functions (trainart/math/vector_libm.hpp). The vector and
-// scalar libm functions differ in the last bits, and GCC falls back to the scalar ones for
-// elements it peels for alignment or leaves in a loop's tail; through the blocks every element
-// takes the vector code, whatever its address or the chunk a thread got, so a run does not
-// depend on the thread count. The block loop is a function of its own because inside the copy
-// loop GCC unrolls it early and then cannot vectorize the calls. (No `#pragma omp simd` on a
-// plain loop instead: over a libm call without a vector variant it calls the scalar function
-// lane by lane, 20 ns per element for tanh.) The others are plain loops.
-constexpr index_t kBlock = 256;
-
-constexpr bool calls_libm(math::Act k) {
-  return k != math::Act::identity && k != math::Act::relu && k != math::Act::leaky_relu;
-}
+// The activations that call libm run through libm_blocked (libm_blocks.hpp), so every element
+// takes libmvec's vector code whatever its address or the chunk a thread got: a run depends
+// neither on where buffers lie nor on the thread count. (No `#pragma omp simd` on a plain loop
+// instead: over a libm call without a vector variant it calls the scalar function lane by lane,
+// 20 ns per element for tanh.) The others are plain loops.
 
 template <math::Act K, class T>
 TRAINART_FLATTEN TRAINART_SIMD_CLONES __attribute__((noinline)) void forward_block(const T* __restrict z, T* __restrict a,
                                                                                   T param) {
-  for (index_t j = 0; j < kBlock; ++j) a[j] = math::act_forward(K, z[j], param);
+  for (index_t j = 0; j < kLibmBlock; ++j) a[j] = math::act_forward(K, z[j], param);
 }
 
 template <math::Act K, class T>
@@ -42,24 +33,7 @@ TRAINART_FLATTEN TRAINART_SIMD_CLONES __attribute__((noinline)) void backward_bl
                                                                                    const T* __restrict z,
                                                                                    const T* __restrict a,
                                                                                    T* __restrict grad_z, T param) {
-  for (index_t j = 0; j < kBlock; ++j) grad_z[j] = grad_a[j] * math::act_derivative(K, z[j], a[j], param);
-}
-
-// The blocks of [lo, hi): block(x, y) on aligned copies x[k] of input k's block (zero-padded
-// past hi) into an aligned y, copied out.
-template <int kIn, class T, class Block>
-void blocked(const T* const (&in)[kIn], T* out, index_t lo, index_t hi, Block block) {
-  alignas(64) T x[kIn][kBlock];
-  alignas(64) T y[kBlock];
-  for (index_t i = lo; i < hi; i += kBlock) {
-    const index_t len = std::min(kBlock, hi - i);
-    for (int k = 0; k < kIn; ++k) {
-      std::copy(in[k] + i, in[k] + i + len, x[k]);
-      std::fill(x[k] + len, x[k] + kBlock, T(0));
-    }
-    block(x, y);
-    std::copy(y, y + len, out + i);
-  }
+  for (index_t j = 0; j < kLibmBlock; ++j) grad_z[j] = grad_a[j] * math::act_derivative(K, z[j], a[j], param);
 }
 
 template <math::Act K, class T>
@@ -77,7 +51,7 @@ template <math::Act K, class T>
 void forward_kernel(const T* z, T* a, index_t lo, index_t hi, T param) {
   if constexpr (calls_libm(K)) {
     const T* in[1] = {z};
-    blocked<1>(in, a, lo, hi, [&](const auto& x, T* y) { forward_block<K>(x[0], y, param); });
+    libm_blocked<1>(in, a, lo, hi, [&](const auto& x, T* y) { forward_block<K>(x[0], y, param); });
   } else {
     forward_plain<K>(z, a, lo, hi, param);
   }
@@ -87,7 +61,7 @@ template <math::Act K, class T>
 void backward_kernel(const T* grad_a, const T* z, const T* a, T* grad_z, index_t lo, index_t hi, T param) {
   if constexpr (calls_libm(K)) {
     const T* in[3] = {grad_a, z, a};
-    blocked<3>(in, grad_z, lo, hi, [&](const auto& x, T* y) { backward_block<K>(x[0], x[1], x[2], y, param); });
+    libm_blocked<3>(in, grad_z, lo, hi, [&](const auto& x, T* y) { backward_block<K>(x[0], x[1], x[2], y, param); });
   } else {
     backward_plain<K>(grad_a, z, a, grad_z, lo, hi, param);
   }
@@ -114,11 +88,29 @@ void activation_backward(math::Act kind, const T* grad_a, const T* z, const T* a
   });
 }
 
+template <class T>
+void activation_forward_serial(math::Act kind, const T* z, T* a, index_t n, T param) {
+  with_act(kind, [&](auto tag) { forward_kernel<decltype(tag)::value>(z, a, 0, n, param); });
+}
+
+template <class T>
+void activation_backward_serial(math::Act kind, const T* grad_a, const T* z, const T* a, T* grad_z,
+                                index_t n, T param) {
+  with_act(kind, [&](auto tag) { backward_kernel<decltype(tag)::value>(grad_a, z, a, grad_z, 0, n, param); });
+}
+
 template void activation_forward<float>(math::Act, const float*, float*, index_t, float);
 template void activation_forward<double>(math::Act, const double*, double*, index_t, double);
 template void activation_backward<float>(math::Act, const float*, const float*, const float*, float*,
                                          index_t, float);
 template void activation_backward<double>(math::Act, const double*, const double*, const double*,
                                           double*, index_t, double);
+
+template void activation_forward_serial<float>(math::Act, const float*, float*, index_t, float);
+template void activation_forward_serial<double>(math::Act, const double*, double*, index_t, double);
+template void activation_backward_serial<float>(math::Act, const float*, const float*, const float*, float*,
+                                                index_t, float);
+template void activation_backward_serial<double>(math::Act, const double*, const double*, const double*,
+                                                 double*, index_t, double);
 
 }  // namespace trainart::cpu

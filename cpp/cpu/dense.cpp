@@ -1,7 +1,6 @@
 // Dense layer forward/backward: OpenBLAS GEMMs around one fused elementwise pass each, the
-// activation chosen once per call (a template argument) so the inner loops stay branch-free.
-
-#include "trainart/math/vector_libm.hpp"  // before the activation math: vector tanh, exp, ...
+// activation chosen once per call (a template argument) so the inner loops stay branch-free. An
+// activation that calls libm is applied by the activation kernel, chunk by chunk inside the pass.
 
 #include "cpu/dense.hpp"
 
@@ -13,6 +12,7 @@
 #include <type_traits>
 
 #include "cpu/act_dispatch.hpp"
+#include "cpu/activation.hpp"
 #include "cpu/finite.hpp"
 #include "trainart/blas.hpp"
 #include "trainart/math/activation.hpp"
@@ -38,7 +38,8 @@ constexpr index_t kGrainElems = cheap(K) ? index_t(1) << 18 : index_t(1) << 14;
 // ---- kernels: math only ----
 
 // Rows [r0, r1): z += b, a = f(z). With a == z only the bias is added (identity). Returns the
-// or of Finite probes of z.
+// or of Finite probes of z. An activation that calls libm is applied after the bias, by the
+// activation kernel on the chunk (libm_blocks.hpp says why a plain loop must not call it).
 template <Act K, class T>
 TRAINART_FLATTEN TRAINART_SIMD_CLONES typename Finite<T>::Bits forward_epilogue_kernel(const T* b, T* z, T* a, index_t r0, index_t r1,
                                                  index_t fan_out, T param) {
@@ -50,21 +51,28 @@ TRAINART_FLATTEN TRAINART_SIMD_CLONES typename Finite<T>::Bits forward_epilogue_
       const T v = zi[j] + b[j];
       zi[j] = v;
       probes |= Finite<T>::probe(v);
-      if constexpr (K != Act::identity) ai[j] = math::act_forward(K, v, param);
+      if constexpr (K != Act::identity && !calls_libm(K)) ai[j] = math::act_forward(K, v, param);
     }
   }
+  if constexpr (calls_libm(K))
+    activation_forward_serial(K, z + r0 * fan_out, a + r0 * fan_out, (r1 - r0) * fan_out, param);
   return probes;
 }
 
 // Rows [r0, r1) (one bias chunk): dz = grad_a * f'(z, a) and part[j] = sum of dz[:, j] in row
-// order, in double. For identity dz is grad_a itself and only the sums are taken. Returns the
-// or of Finite probes of grad_a, z and a (a only where it is another array than z).
+// order, in double. For identity dz is grad_a itself and only the sums are taken; an activation
+// that calls libm has dz formed first by the activation kernel. Returns the or of Finite probes
+// of grad_a, z and a (a only where it is another array than z).
 template <Act K, class T>
 TRAINART_FLATTEN TRAINART_SIMD_CLONES typename Finite<T>::Bits backward_chunk_kernel(const T* grad_a, const T* z, const T* a, T* dz,
                                                double* part, index_t r0, index_t r1,
                                                index_t fan_out, T param) {
   typename Finite<T>::Bits probes = 0;
   std::fill(part, part + fan_out, 0.0);
+  if constexpr (calls_libm(K)) {
+    const index_t o = r0 * fan_out;
+    activation_backward_serial(K, grad_a + o, z + o, a + o, dz + o, (r1 - r0) * fan_out, param);
+  }
   for (index_t i = r0; i < r1; ++i) {
     const index_t o = i * fan_out;
     if constexpr (K == Act::identity) {
@@ -78,9 +86,8 @@ TRAINART_FLATTEN TRAINART_SIMD_CLONES typename Finite<T>::Bits backward_chunk_ke
       for (index_t j = 0; j < fan_out; ++j) {
         const T g = grad_a[o + j], zz = z[o + j], aa = a[o + j];
         probes |= Finite<T>::probe(g) | Finite<T>::probe(zz) | Finite<T>::probe(aa);
-        const T d = g * math::act_derivative(K, zz, aa, param);
-        dz[o + j] = d;
-        part[j] += double(d);
+        if constexpr (!calls_libm(K)) dz[o + j] = g * math::act_derivative(K, zz, aa, param);
+        part[j] += double(dz[o + j]);
       }
     }
   }

@@ -104,6 +104,31 @@ def test_bias_grad_bitwise_across_thread_counts(native, rng, threads, dtype, act
     assert db1.tobytes() == db2.tobytes()
 
 
+
+LIBM_ACTIVATIONS = ["sigmoid", "tanh", "elu", "selu", "softplus", "silu", "gelu", "gelu_tanh", "mish"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fan_out", [1, 5, 7, 16, 33])
+@pytest.mark.parametrize("activation", LIBM_ACTIVATIONS)
+def test_fused_epilogues_give_the_activation_kernels_bits(cpu, rng, dtype, fan_out, activation):
+    # libmvec's vector functions and libm's scalar ones differ in the last bits. Which of the
+    # two a plain loop uses for an element depends on the loop's tail, on alignment peeling and
+    # on a runtime overlap test between its arrays, i.e. on where buffers lie: a training could
+    # then differ from its own repeat. Every element must take the activation kernel's path.
+    code = ACTIVATION_CODES[activation]
+    param = 1.0 if activation == "elu" else 0.0
+    x, w, b = _layer(rng, 3, FAN_IN, fan_out, dtype)
+    a, z = cpu.dense_forward(x, w, b, code, param)
+    assert a.tobytes() == cpu.activation_forward(z, code, param).tobytes()
+    g = rng.standard_normal(a.shape).astype(dtype)
+    dx, dw, _ = cpu.dense_backward(g, x, w, z, a, code, param, True)
+    dz = cpu.activation_backward(g, z, a, code, param)
+    want_dw, want_dx = np.empty_like(dw), np.empty_like(dx)
+    cpu.gemm(x, dz, want_dw, True, False)
+    cpu.gemm(dz, w, want_dx, False, True)
+    assert dw.tobytes() == want_dw.tobytes() and dx.tobytes() == want_dx.tobytes()
+
 def test_identity_returns_one_array(backend, rng):
     x, w, b = _layer(rng, 7, FAN_IN, FAN_OUT, np.float64)
     a, z = ops.dense_forward(x, w, b, backend=backend)

@@ -397,3 +397,49 @@ def test_ops_loss_rejects_bad_input():
         ops.loss(z, t, "huber", delta="1")
     with pytest.raises(ValueError, match="backend"):
         ops.loss(z, t, "mse", backend="tpu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_gradient_does_not_depend_on_position(native, rng, name, dtype):
+    # Where a loop mixed libmvec's vector exp/log1p with libm's scalar ones (which differ in the
+    # last bits), an element's gradient would depend on its place in the row (a vector lane or
+    # the loop's tail). One element at every position of a 33-wide row must give one value.
+    z, t = rng.standard_normal(2).astype(dtype) * 3
+    if name == "binary_cross_entropy":
+        t = dtype(0.3)
+    logits = np.full((33, 33), 0.5, dtype)
+    target = np.full((33, 33), 0.5 if name == "binary_cross_entropy" else 0.0, dtype)
+    np.fill_diagonal(logits, z)
+    np.fill_diagonal(target, t)
+    _, grad = ops.loss(logits, target, name, backend=native)
+    assert len(set(np.diagonal(grad).tobytes()[i:i + grad.itemsize]
+                   for i in range(0, 33 * grad.itemsize, grad.itemsize))) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [7, 300])
+def test_softmax_gradient_does_not_depend_on_row_or_batch(native, rng, dtype, n):
+    # The exponentials are formed per chunk of rows in blocks (libm_blocks.hpp): a row's
+    # gradient must not depend on which rows share its chunk or where in a block it falls.
+    row = (rng.standard_normal(37) * 4).astype(dtype)
+    seen = set()
+    for position in (0, n // 2, n - 1):
+        batch = (rng.standard_normal((n, 37)) * 4).astype(dtype)
+        batch[position] = row
+        grad = ops.loss(batch, np.full(n, 3), "cross_entropy", backend=native)[1]
+        seen.add(grad[position].tobytes())
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("labels", [False, True])
+def test_softmax_gradient_does_not_depend_on_column(native, rng, dtype, labels):
+    # Equal logits in one row must get equal gradients, bit for bit, wherever they sit: with a
+    # plain exp loop the first columns took libmvec's vector exp and the last ones (the loop's
+    # tail) libm's scalar exp, which round differently.
+    logits = (rng.standard_normal((300, 37)) * 4).astype(dtype)
+    logits[:, 36] = logits[:, 0]
+    target = np.full(300, 5) if labels else np.eye(37, dtype=dtype)[np.full(300, 5)]
+    _, grad = ops.loss(logits, target, "cross_entropy", backend=native)
+    assert grad[:, 0].tobytes() == grad[:, 36].tobytes()

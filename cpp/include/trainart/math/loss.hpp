@@ -83,13 +83,18 @@ TRAINART_HD double pointwise_row(Loss kind, const T* z, const T* t, T* g, index_
 //   g_j  = (softmax(z)_j sum(t) - t_j) * scale.
 // logsumexp = m + log(s) with m = max(z) and s = sum exp(z - m) >= 1, so no exp overflows and
 // every term t_j ((m - z_j) + log s) is >= 0 for t >= 0: no cancellation in the loss. The
-// exponentials are parked in g, then normalized in place.
+// exponentials are parked in g, then normalized in place. A kernel may form them itself
+// (z_j - m, then exp, in T) and call the *_from_exp half.
 template <class T>
-TRAINART_HD double softmax_xent_row(const T* z, const T* t, T* g, index_t k, T scale) {
+TRAINART_HD T row_max(const T* z, index_t k) {
   T m = z[0];
   for (index_t j = 1; j < k; ++j) m = z[j] > m ? z[j] : m;
-  // The exponentials in a loop of their own (it vectorizes), then summed in order.
-  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
+  return m;
+}
+
+// softmax_xent_row once g holds exp(z - m), m = row_max(z, k).
+template <class T>
+TRAINART_HD double softmax_xent_row_from_exp(const T* z, const T* t, T* g, index_t k, T m, T scale) {
   double s = 0.0, st = 0.0;
   for (index_t j = 0; j < k; ++j) {
     s += double(g[j]);
@@ -105,18 +110,29 @@ TRAINART_HD double softmax_xent_row(const T* z, const T* t, T* g, index_t k, T s
   return loss;
 }
 
+template <class T>
+TRAINART_HD double softmax_xent_row(const T* z, const T* t, T* g, index_t k, T scale) {
+  const T m = row_max(z, k);
+  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
+  return softmax_xent_row_from_exp(z, t, g, k, m, scale);
+}
+
 // The same with an integer class label y in [0, k): t is one-hot at y.
 template <class T>
-TRAINART_HD double softmax_xent_label_row(const T* z, index_t y, T* g, index_t k, T scale) {
-  T m = z[0];
-  for (index_t j = 1; j < k; ++j) m = z[j] > m ? z[j] : m;
-  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
+TRAINART_HD double softmax_xent_label_row_from_exp(const T* z, index_t y, T* g, index_t k, T m, T scale) {
   double s = 0.0;
   for (index_t j = 0; j < k; ++j) s += double(g[j]);
   // Same rounding as softmax_xent_row with a one-hot row (sum(t) = 1 multiplies exactly).
   const T inv_s = T(1.0 / s);
   for (index_t j = 0; j < k; ++j) g[j] = (g[j] * inv_s - (j == y ? T(1) : T(0))) * scale;
   return (double(m) - double(z[y])) + std::log(s);
+}
+
+template <class T>
+TRAINART_HD double softmax_xent_label_row(const T* z, index_t y, T* g, index_t k, T scale) {
+  const T m = row_max(z, k);
+  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
+  return softmax_xent_label_row_from_exp(z, y, g, k, m, scale);
 }
 
 }  // namespace trainart::math

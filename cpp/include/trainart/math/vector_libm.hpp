@@ -2,9 +2,10 @@
 // of the activations. Declared here with GCC's `simd` attribute, they let the vectorizer call
 // _ZGVeN16v_tanhf and friends (16 lanes per call with AVX-512, 8 with AVX2, 4 with SSE) where
 // it would otherwise call scalar tanhf once per element: 2.6 ms -> 0.07 ms for 131k floats.
-// The vector functions are within 4 ulp, the scalar ones within 1. CMake defines
-// TRAINART_LIBMVEC when libmvec has them; include this before trainart/math/activation.hpp, in
-// the files whose loops should use them (they then must not care which of the two ran).
+// The vector functions are within 4 ulp, the scalar ones within 1, so a loop must give every
+// element the same one: the loops that call them run through cpu/libm_blocks.hpp. CMake defines
+// TRAINART_LIBMVEC when libmvec has them; include this before the math headers, in the files
+// whose loops should use them.
 #pragma once
 
 #if defined(TRAINART_LIBMVEC) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
