@@ -23,6 +23,7 @@ OPTIMIZERS = [
     ta.optim.RMSprop(lr=0.005, momentum=0.5, centered=True),
     ta.optim.Adam(lr=0.01, amsgrad=True, weight_decay=1e-4),
     ta.optim.AdamW(lr=0.01),
+    ta.optim.Adam(lr=0.01, weight_decay=0.05, decoupled_weight_decay=True),
     ta.optim.Adamax(lr=0.01),
     ta.optim.NAdam(lr=0.01),
 ]

@@ -14,7 +14,8 @@ DEFAULTS = {
     "sgd": dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
     "adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10),
     "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False),
-    "adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False),
+    "adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 decoupled_weight_decay=False),
     "adamw": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False),
     "adamax": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
     "nadam": dict(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3),
@@ -55,6 +56,24 @@ def test_trajectory_matches_closed_form(backend, rng, name, kw):
                 for j, x in enumerate(p0[i].ravel())]
         # Same formulas, another operation order: ~1e-15 relative.
         np.testing.assert_allclose(p.ravel(), want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_decoupled_weight_decay_is_adamw(backend, rng, dtype):
+    # torch.optim.Adam(decoupled_weight_decay=True) is AdamW, step for step.
+    a = ta.optim.Adam(lr=0.05, weight_decay=0.1, amsgrad=True, decoupled_weight_decay=True)
+    w = ta.optim.AdamW(lr=0.05, weight_decay=0.1, amsgrad=True)
+    params = {k: [rng.standard_normal(5).astype(dtype)] for k in ("a", "w")}
+    params["w"] = [p.copy() for p in params["a"]]
+    states = {"a": a.init(params["a"]), "w": w.init(params["w"])}
+    for _ in range(4):
+        grads = [rng.standard_normal(5).astype(dtype)]
+        a.step(params["a"], grads, states["a"], backend=backend)
+        w.step(params["w"], grads, states["w"], backend=backend)
+    assert params["a"][0].tobytes() == params["w"][0].tobytes()
+    assert ta.optim.from_config(a.config()) == a and ta.optim.from_config(w.config()) == w
+    with pytest.raises(TypeError):
+        ta.optim.AdamW(decoupled_weight_decay=False)  # not an argument, as in torch
 
 
 def test_state_is_plain_and_json_able():

@@ -47,7 +47,7 @@ def engine_spec(plan, optimizer):
            "nesterov": bool(getattr(optimizer, "nesterov", False)),
            "amsgrad": bool(getattr(optimizer, "amsgrad", False)),
            "centered": bool(getattr(optimizer, "centered", False)),
-           "decoupled": name == "adamw" or bool(getattr(optimizer, "decoupled_weight_decay", False)),
+           "decoupled": bool(getattr(optimizer, "decoupled_weight_decay", False)),
            "maximize": bool(getattr(optimizer, "maximize", False)),
            "cycled": {None: 0, "momentum": 1, "beta1": 2}[optimizer.cycled]}
     clip = plan.clip or {}

@@ -54,6 +54,8 @@ class Optimizer:
         """A JSON-able dict that `trainart.optim.from_config` turns back into this optimizer."""
         d = {"name": self.name}
         for field in dataclasses.fields(self):
+            if not field.init:  # fixed by the class (AdamW's decoupled_weight_decay)
+                continue
             value = getattr(self, field.name)
             d[field.name] = list(value) if isinstance(value, tuple) else value
         return d

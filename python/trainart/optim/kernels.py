@@ -28,7 +28,7 @@ def kernel_spec(opt):
                  "lr_decay", "momentum_decay"):
         if hasattr(opt, name):
             kw[name] = getattr(opt, name)
-    kw["decoupled"] = opt.name == "adamw" or bool(getattr(opt, "decoupled_weight_decay", False))
+    kw["decoupled"] = bool(getattr(opt, "decoupled_weight_decay", False))
     return kind, kernel, slots, kw
 
 

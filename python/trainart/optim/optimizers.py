@@ -156,7 +156,8 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adam (torch.optim.Adam), with optional AMSGrad.
 
-    g = grad + weight_decay p;  m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
+    g = grad + weight_decay p (decoupled_weight_decay: p *= 1 - lr weight_decay instead, as
+    AdamW);  m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
     amsgrad: vmax = max(vmax, v), used in place of v below;
     p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
 
@@ -169,15 +170,16 @@ class Adam(Optimizer):
     weight_decay: float = 0.0
     amsgrad: bool = False
     maximize: bool = False
+    decoupled_weight_decay: bool = False
     name = "adam"
     cycled = "beta1"
-    _update_op = staticmethod(ops.adam_update)
 
     def __post_init__(self):
         self._set(lr=real(self.lr, "lr", low=0.0), betas=_betas(self.betas),
                   eps=real(self.eps, "eps", low=0.0),
                   weight_decay=real(self.weight_decay, "weight_decay", low=0.0),
-                  amsgrad=flag(self.amsgrad, "amsgrad"), maximize=flag(self.maximize, "maximize"))
+                  amsgrad=flag(self.amsgrad, "amsgrad"), maximize=flag(self.maximize, "maximize"),
+                  decoupled_weight_decay=flag(self.decoupled_weight_decay, "decoupled_weight_decay"))
 
     @property
     def slots(self):
@@ -185,7 +187,8 @@ class Adam(Optimizer):
 
     def _update(self, params, grads, state, *, lr, step, grad_scale, backend, beta1=None):
         b1 = self.betas[0] if beta1 is None else beta(beta1, "beta1")
-        self._update_op(params, grads, state["exp_avg"], state["exp_avg_sq"], lr=lr, beta1=b1,
+        update = ops.adamw_update if self.decoupled_weight_decay else ops.adam_update
+        update(params, grads, state["exp_avg"], state["exp_avg_sq"], lr=lr, beta1=b1,
                         beta2=self.betas[1], eps=self.eps, weight_decay=self.weight_decay,
                         amsgrad=self.amsgrad, max_exp_avg_sqs=state.get("max_exp_avg_sq"),
                         step=step, grad_scale=grad_scale, maximize=self.maximize, backend=backend)
@@ -203,8 +206,9 @@ class AdamW(Adam):
     """
 
     weight_decay: float = 1e-2
+    # Always decoupled: not an argument, as in torch.optim.AdamW.
+    decoupled_weight_decay: bool = dataclasses.field(default=True, init=False, repr=False)
     name = "adamw"
-    _update_op = staticmethod(ops.adamw_update)
 
 
 @register
