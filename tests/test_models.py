@@ -70,3 +70,39 @@ def test_bad_hyperparameters(make, match):
 def test_layers_reject_non_layers():
     with pytest.raises(TypeError, match=r"layers\[0\]"):
         ta.Sequential(["dense"], input_dim=2)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "logistic", "relu", "tanh"])
+@pytest.mark.parametrize("batchnorm", [False, True])
+@pytest.mark.parametrize("output_activation", [None, "sigmoid"])
+def test_sklearn_init_draws_every_layer_with_the_networks_factor(activation, batchnorm, output_activation):
+    # scikit-learn's MLP draws W and b of every layer, the output layer included, from
+    # U(+-sqrt(f / (fan_in + fan_out))) with f = 2 for a logistic network and 6 otherwise.
+    # Its own _init_coef, fed the same Generator, is the oracle.
+    sk = pytest.importorskip("sklearn.neural_network")
+    sizes = [30, 20, 10, 5]
+    ref = sk.MLPClassifier(hidden_layer_sizes=sizes[1:-1], activation="logistic" if activation == "sigmoid"
+                           else activation)
+    ref._random_state = np.random.default_rng(7)
+    expected = [p for fi, fo in zip(sizes, sizes[1:]) for p in ref._init_coef(fi, fo, np.float64)]
+    params = ta.MLP(sizes, activation=activation, init="sklearn", batchnorm=batchnorm,
+                    output_activation=output_activation).init_params(7)
+    dense = [p for i, p in enumerate(params) if not batchnorm or i % 4 < 2 or i >= len(params) - 2]
+    assert len(dense) == len(expected)
+    for got, want in zip(dense, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_sklearn_init_in_a_sequential_reads_each_layers_hidden_activation():
+    # A Dense is drawn with the factor of the activation applied to its output (its own or
+    # the Activation after a BatchNorm); the output layer with the one of the layer before.
+    model = ta.Sequential([ta.Dense(40, "sigmoid", init="sklearn"),
+                           ta.Dense(40, init="sklearn"), ta.BatchNorm(), ta.Activation("relu"),
+                           ta.Dense(40, "relu", init="sklearn"), ta.Dense(40, "sigmoid", init="sklearn")],
+                           input_dim=40)
+    params = model.init_params(0)
+    weights = [params[i] for i in (0, 2, 6, 8)]   # W and b of the dense layers, around gamma, beta
+    biases = [params[i] for i in (1, 3, 7, 9)]
+    for W, b, f in zip(weights, biases, [2.0, 6.0, 6.0, 6.0]):
+        bound = np.sqrt(f / 80)
+        assert 0.95 * bound < np.abs(W).max() <= bound and np.abs(b).max() <= bound

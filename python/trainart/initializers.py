@@ -70,9 +70,12 @@ def init_dense(rng, init, bias_init, fan_in, fan_out, activation):
     `init` is a rule name, an Initializer, or a preset:
       - "torch": nn.Linear's default, W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in));
       - "keras": glorot_uniform W, zero b;
-      - "sklearn": MLPClassifier's, W and b ~ U(-l, l) with l = sqrt(6/(fan_in+fan_out)),
-        sqrt(2/(fan_in+fan_out)) when the layer's activation is logistic (sigmoid).
+      - "sklearn": MLPClassifier's (`_init_coef`), W and b ~ U(-l, l) with
+        l = sqrt(f/(fan_in+fan_out)), f = 2 when `activation` is logistic (sigmoid), else 6.
+        scikit-learn takes f from the network's hidden activation for every layer, the output
+        layer included; Sequential.init_params passes that activation (see there).
     For presets `bias_init` is ignored; otherwise it names the bias rule (default zeros).
+    `activation` is read by the "sklearn" preset only.
     """
     if init == "torch":
         bound = 1.0 / math.sqrt(fan_in)

@@ -73,14 +73,19 @@ class Sequential:
 
     def init_params(self, seed=0):
         """Initial parameters in layer order (W, b per Dense; gamma, beta per BatchNorm), float64,
-        drawn from numpy.random.default_rng(seed)."""
+        drawn from numpy.random.default_rng(seed).
+
+        The init="sklearn" preset takes its factor from each Dense layer's hidden activation
+        (see `_hidden_activations`), as scikit-learn's MLP does from its one activation."""
         rng = np.random.default_rng(seed)
+        ops = self.ops()
+        hidden = _hidden_activations(ops)
         params = []
-        for op in self.ops():
+        for op in ops:
             if op["op"] == "dense":
                 layer = self._dense_layers()[op["W"]]
                 W, b = initializers.init_dense(rng, layer.init, layer.bias_init, op["fan_in"],
-                                               op["fan_out"], layer.activation)
+                                               op["fan_out"], hidden[op["W"]])
                 params += [W, b]
             elif op["op"] == "batchnorm":
                 params += [np.ones(op["features"]), np.zeros(op["features"])]
@@ -120,14 +125,37 @@ class Sequential:
         return f"Sequential([\n  {inner}\n], input_dim={self.input_dim})"
 
 
+def _hidden_activations(ops):
+    """The hidden activation of each dense op, keyed by the index of its W.
+
+    A hidden layer's is the activation applied to its output: its own, or, after an identity
+    Dense, the first Activation before the next dense op (Dense, BatchNorm, Activation). The
+    last dense layer takes the hidden activation of the one before it: scikit-learn's MLP
+    draws its output layer with the factor of the network's hidden activation too. With a
+    single dense layer there is no hidden one, and it keeps its own.
+    """
+    acts = []
+    for op in ops:
+        if op["op"] == "dense":
+            acts.append([op["W"], op["act"]])
+        elif op["op"] == "activation" and acts and acts[-1][1] == "identity":
+            acts[-1][1] = op["act"]
+    if len(acts) > 1:
+        acts[-1][1] = acts[-2][1]
+    return dict(acts)
+
+
 def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0.0,
         batchnorm=False, l1=0.0, l2=0.0, max_norm=None, bias_init="zeros", output_activation=None):
     """A multilayer perceptron [input, hidden..., output] as a Sequential.
 
     Each hidden layer is Dense(activation) — or Dense, BatchNorm, Activation when `batchnorm` —
     followed by Dropout(dropout); the input gets Dropout(input_dropout). The output layer is
-    linear (losses take logits) unless `output_activation` is given. l1, l2 and max_norm apply to
-    every Dense layer.
+    linear (losses take logits) unless `output_activation` is given. init, bias_init, l1, l2 and
+    max_norm apply to every Dense layer; init="sklearn" draws every layer, the output layer
+    included, with the factor of `activation` (2 for sigmoid, else 6), as scikit-learn's
+    MLPClassifier does, with or without batchnorm. (Without hidden layers `activation` is
+    unused, and the output layer's own activation sets the factor.)
     """
     sizes = list(sizes)
     if len(sizes) < 2:
