@@ -257,3 +257,121 @@ def test_dropout_weights_are_repetitions_with_minibatches(shuffle):
         repeated = MLPClassifier(**kw).fit(X.repeat(sw, axis=0), y.repeat(sw))
     np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6)
     assert weighted.n_iter_ == repeated.n_iter_ == 3
+
+
+def test_sigmoid_and_logistic_initialise_alike():
+    # "sigmoid" is trainart's name of "logistic": both get scikit-learn's factor 2 in the init.
+    X, y = _data("binary")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [MLPClassifier(hidden_layer_sizes=(8,), activation=a, max_iter=2, random_state=0).fit(X, y)
+                for a in ("logistic", "sigmoid")]
+        ref = SkClassifier(hidden_layer_sizes=(8,), activation="logistic", max_iter=1, random_state=0)
+        ref._random_state = np.random.RandomState(0)
+        first = ref._init_coef(6, 8, np.float64)[0]   # sklearn's first draw
+        again = MLPClassifier(hidden_layer_sizes=(8,), activation="sigmoid", max_iter=1, random_state=0,
+                              learning_rate_init=1e-300).fit(X, y)
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(again.coefs_[0], first, rtol=1e-12)
+
+
+def _fitted_state(m):
+    return {"coefs": [c.copy() for c in m.coefs_ + m.intercepts_], "classes": m.classes_.copy(),
+            "n_features_in": m.n_features_in_, "n_iter": m.n_iter_, "t": m.t_,
+            "loss_curve": list(m.loss_curve_), "trainer": (m._trainer.epoch, m._trainer.step)}
+
+
+def _assert_same_state(m, state, X, proba):
+    now = _fitted_state(m)
+    for a, b in zip(now.pop("coefs"), state.pop("coefs")):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(now.pop("classes"), state.pop("classes"))
+    assert now == state
+    np.testing.assert_array_equal(m.predict_proba(X), proba)
+
+
+def test_failed_fit_leaves_the_fitted_estimator_unchanged():
+    X, y = _data("multiclass")
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(**kw).fit(X, y)
+        ref = MLPClassifier(warm_start=True, **kw).fit(X, y)
+    state, proba = _fitted_state(m), m.predict_proba(X)
+    # invalid input found after the labels and feature count of the new data were read
+    with pytest.raises(ValueError, match="sample_weight"):
+        m.fit(X[:, :3], np.array(list("abc"))[y], sample_weight=-np.ones(len(X)))
+    _assert_same_state(m, dict(state), X, proba)
+    with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero"):
+        m.fit(X, y, sample_weight=np.zeros(len(X)))
+    _assert_same_state(m, dict(state), X, proba)
+    with pytest.raises(ValueError, match="classes not in"):
+        m.partial_fit(X, y + 10)
+    _assert_same_state(m, dict(state), X, proba)
+    # a refit that diverges, from scratch and warm
+    for warm in (False, True):
+        m.set_params(warm_start=warm)
+        with pytest.raises(ValueError, match="non-finite"), np.errstate(all="ignore"):
+            m.fit(X * 1e200, y)
+        _assert_same_state(m, dict(state), X, proba)
+    # the optimizer state came back too: a warm fit continues as if nothing had happened
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m.fit(X, y)
+        ref.fit(X, y)
+    np.testing.assert_array_equal(m.predict_proba(X), ref.predict_proba(X))
+    # a first fit that fails leaves the estimator unfitted
+    fresh = MLPClassifier(**kw)
+    with pytest.raises(ValueError), np.errstate(all="ignore"):
+        fresh.fit(X * 1e200, y)
+    with pytest.raises(ValueError):
+        fresh.partial_fit(X, y, classes=[0, 1])
+    assert not [k for k in vars(fresh) if k.endswith("_") or k.startswith("_")]
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+
+
+def _sgd_epoch_reference(X, y, sw, coefs, intercepts, alpha, batch_size, lr):
+    """One epoch of plain SGD (rows in order) on a tanh network with a softmax output, each
+    step along the gradient of the per-batch objective the `alpha` docstring states:
+    n / (n_b S) sum_b w_i l_i + n / (B S) alpha/2 ||W||^2, S = sum of all the weights."""
+    (W1, W2), (b1, b2) = [c.copy() for c in coefs], [c.copy() for c in intercepts]
+    n = len(X)
+    w = np.ones(n) if sw is None else sw
+    S = w.sum()
+    onehot = np.eye(W2.shape[1])[y]
+    for lo in range(0, n, batch_size):
+        xb, tb, wb = X[lo:lo + batch_size], onehot[lo:lo + batch_size], w[lo:lo + batch_size]
+        h = np.tanh(xb @ W1 + b1)
+        z = h @ W2 + b2
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        dz = (p - tb) * (wb * n / (len(xb) * S))[:, None]
+        dh = (dz @ W2.T) * (1 - h ** 2)
+        reg = alpha * n / (batch_size * S)      # d/dW of n/(B S) alpha/2 ||W||^2 is that times W
+        gW2, gb2 = h.T @ dz + reg * W2, dz.sum(axis=0)
+        gW1, gb1 = xb.T @ dh + reg * W1, dh.sum(axis=0)
+        W1, W2, b1, b2 = W1 - lr * gW1, W2 - lr * gW2, b1 - lr * gb1, b2 - lr * gb2
+    return [W1, W2], [b1, b2]
+
+
+@pytest.mark.parametrize("n, weighted", [(150, False), (130, False), (150, True), (130, True)])
+def test_stochastic_batch_normalisation_is_as_documented(n, weighted):
+    X, y = make_classification(n, 5, n_informative=3, n_classes=3, random_state=0)
+    sw = np.random.RandomState(0).uniform(0.2, 3, n) if weighted else None
+    kw = dict(hidden_layer_sizes=(6,), solver="sgd", momentum=0.0, learning_rate_init=0.1, shuffle=False,
+              batch_size=50, alpha=1.0, max_iter=1, random_state=0, activation="tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        got = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+        start = MLPClassifier(**dict(kw, learning_rate_init=1e-300)).fit(X, y, sample_weight=sw)
+        sk = SkClassifier(**kw).fit(X, y, sample_weight=sw)
+    coefs, intercepts = _sgd_epoch_reference(X, y, sw, start.coefs_, start.intercepts_, 1.0, 50, 0.1)
+    for a, b in zip(got.coefs_ + got.intercepts_, coefs + intercepts):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    diff = max(np.abs(a - b).max() for a, b in zip(got.coefs_ + got.intercepts_, sk.coefs_ + sk.intercepts_))
+    if n % 50 == 0 and not weighted:
+        assert diff < 1e-12                 # full unweighted batches: scikit-learn's steps exactly
+    else:
+        assert diff > 1e-5                  # partial or weighted batches: the documented difference

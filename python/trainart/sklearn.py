@@ -1,6 +1,8 @@
 """scikit-learn drop-ins: MLPClassifier and MLPRegressor with sklearn's parameters, defaults,
 fitted attributes and convergence rule, trained by a trainart Trainer (plus trainart's extras)."""
 
+import contextlib
+import copy
 import numbers
 import warnings
 
@@ -27,6 +29,7 @@ from . import optim
 from .callbacks import Callback
 from .clipping import ClipNorm, ClipValue
 from .errors import TrainingDiverged
+from .layers import canonical_activation
 from .models import MLP
 from .trainer import Trainer
 
@@ -232,8 +235,6 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"The '{name}' parameter must be a bool; got {getattr(self, name)!r}")
 
         if not (isinstance(self.activation, str) and self.activation in _ACTIVATIONS + ("sigmoid",)):
-            from .layers import canonical_activation
-
             canonical_activation(self.activation)
         one_of("solver", _SOLVERS)
         one_of("learning_rate", ("constant", "invscaling", "adaptive"))
@@ -349,8 +350,9 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(layer_units)
         self.n_outputs_ = layer_units[-1]
         self.out_activation_ = self._out_activation()
-        # sklearn's Glorot-uniform draws, in its order, from the same RandomState.
-        factor = 2.0 if self.activation == "logistic" else 6.0
+        # sklearn's Glorot-uniform draws, in its order, from the same RandomState; its factor
+        # 2 for a logistic network goes to the alias "sigmoid" too (the same function).
+        factor = 2.0 if canonical_activation(self.activation) == "sigmoid" else 6.0
         self.coefs_, self.intercepts_ = [], []
         for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
             bound = np.sqrt(factor / (fan_in + fan_out))
@@ -375,7 +377,34 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
+    @contextlib.contextmanager
+    def _unchanged_on_failure(self):
+        """Run a fit that, if it raises (bad input, divergence, an interrupt), puts back every
+        fitted attribute and the Trainer's state (parameters, optimizer state, counters) as they
+        were: DESIGN §6, a failed call leaves a fitted model unchanged. (scikit-learn's own MLP
+        does not promise this.)"""
+        params = self.get_params(deep=False)
+        had_trainer = "_trainer" in vars(self)
+        trainer = vars(self).get("_trainer")
+        # A deep copy: fits append to loss_curve_ and the like in place. The Trainer, trained in
+        # place too, keeps a snapshot (a copy of its arrays), rebuilt only if the fit fails.
+        saved = copy.deepcopy({k: v for k, v in vars(self).items() if k not in params and k != "_trainer"})
+        snapshot = trainer._snapshot() if trainer is not None else None
+        try:
+            yield
+        except BaseException:
+            for k in [k for k in vars(self) if k not in params]:
+                delattr(self, k)
+            vars(self).update(saved)
+            if had_trainer:
+                self._trainer = None if trainer is None else Trainer._restore(*snapshot)
+            raise
+
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        with self._unchanged_on_failure():
+            return self._fit_unguarded(X, y, sample_weight, incremental)
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental):
         sizes = self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, T, loss, scale = self._validate_input(X, y, incremental, reset=first_pass)
@@ -433,8 +462,11 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
-        # sklearn's penalty is alpha/2 ||W||^2 / (weight sum of the batch) on each batch; the
-        # Trainer's per-layer l2 multiplies ||W||^2 on every batch of the weight-normalized data.
+        # sklearn divides each batch's weighted loss and penalty alpha/2 ||W||^2 by that batch's
+        # weight sum. The Trainer's per-layer l2 is one constant for every step and its weighted
+        # loss is divided by the batch's row count, so this maps onto the average batch: exact
+        # for full unweighted batches, not for a partial or weighted one (see `alpha` in the
+        # docstring; matching those needs a per-batch normalisation in the engine).
         total = n if sample_weight is None else float(sample_weight.sum())
         l2 = 0.5 * self.alpha * n / (batch_size * total) if total > 0 else 0.0
         w = self._weights(sample_weight, n, scale)
@@ -521,8 +553,9 @@ class _BaseMLP(BaseEstimator):
         Args:
             X: (n_samples, n_features) array-like or sparse matrix (densified).
             y: labels / indicator matrix (classifier) or targets (regressor).
-            sample_weight: (n_samples,) non-negative weights; the loss is the weighted average
-                sum_i w_i l_i / sum_i w_i (and the penalty alpha/2 ||W||^2 / sum_i w_i).
+            sample_weight: (n_samples,) non-negative weights with a positive sum; the
+                objective is (sum_i w_i l_i + alpha/2 ||W||^2) / sum_i w_i (see `alpha` for
+                how the stochastic solvers split it into batches).
 
         Returns:
             self.
@@ -555,8 +588,18 @@ _PARAMS_DOC = """
         activation: 'identity' | 'logistic' | 'tanh' | 'relu' (also any trainart activation).
         solver: 'adam' | 'sgd' (trainart's optimizers, torch's update rules) | 'lbfgs' (SciPy's
             L-BFGS-B over all parameters, full batch).
-        alpha: L2 strength; the loss gets alpha/2 * sum ||W||^2 / (sum of the batch's weights),
-            biases excluded (mapped onto the per-layer ``l2`` of trainart's Dense).
+        alpha: L2 strength, biases excluded (mapped onto the per-layer ``l2`` of trainart's
+            Dense). solver='lbfgs' minimizes scikit-learn's objective exactly:
+            (sum_i w_i l_i + alpha/2 ||W||^2) / S over the n training rows, S = sum_i w_i
+            (w_i = 1, S = n without sample_weight). The stochastic solvers step on a batch b
+            of n_b rows (B = batch_size) along the gradient of
+                n / (n_b S) * sum_{i in b} w_i l_i  +  n / (B S) * alpha/2 ||W||^2,
+            where scikit-learn divides both terms by the batch's own weight sum
+            S_b = sum_{i in b} w_i. Relative to scikit-learn's, the data term is thus scaled by
+            n S_b / (n_b S) and the penalty by n S_b / (B S): both 1 on a full unweighted
+            batch (the two fits then agree), the penalty n_b / B on a partial last batch, and
+            both the batch's weight sum over its average on a weighted one; those fits and
+            their loss_ differ slightly from scikit-learn's.
         batch_size: rows per step, 'auto' = min(200, n_samples).
         learning_rate: 'constant' | 'invscaling' (lr = learning_rate_init / (t + 1)^power_t after
             each iteration, t = samples seen) | 'adaptive' (lr / 5 when n_iter_no_change
@@ -598,7 +641,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier, scikit-learn's MLPClassifier trained by trainart.
 
     Loss: multiclass softmax cross-entropy -1/W sum_i w_i log p_i,y_i; binary and multi-label
-    (y an indicator matrix) sum of per-output logistic losses; plus alpha/2 ||W||^2 / W.
+    (y an indicator matrix) sum of per-output logistic losses; plus alpha/2 ||W||^2 / W
+    (W = sum of the weights; per batch of a stochastic solver, see `alpha`).
     """ + _PARAMS_DOC
 
     _is_classifier = True
@@ -712,13 +756,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Args:
             classes: every class of the problem; required on the first call (as scikit-learn).
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        # classes_ is set before the fit proper: a failure anywhere puts it back too.
+        with self._unchanged_on_failure():
+            if _check_partial_fit_first_call(self, classes):
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+            return self._fit_unguarded(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -730,7 +776,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor, scikit-learn's MLPRegressor trained by trainart.
 
     Loss: half the squared error, 1/(2 k W) sum_i w_i ||f(x_i) - y_i||^2 over k outputs, plus
-    alpha/2 ||W||^2 / W (W = sum of the weights). loss='poisson' is not available yet.
+    alpha/2 ||W||^2 / W (W = sum of the weights; per batch of a stochastic solver, see
+    `alpha`). loss='poisson' is not available yet.
     """ + _PARAMS_DOC
 
     _is_classifier = False
