@@ -116,6 +116,55 @@ def test_grid_points_from_search_and_errors():
     assert len(r.trials) == 4 and r.best_value == 0.25
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num=0), "num must be an int >= 1"),
+    (dict(num=-1), "num must be an int >= 1"),
+    (dict(num=2.5), "num must be an int >= 1"),
+    (dict(num=True), "num must be an int >= 1"),
+    (dict(grid_points={"u": []}), r"grid_points\['u'\] must not be empty"),
+    (dict(grid_points={"u": [0.5, 5.0]}), r"grid_points\['u'\]\[1\]=5.0 lies outside"),
+    (dict(grid_points={"n": [2.5]}, num=2), r"grid_points\[.n.\]\[0\]=2.5: IntUniform points must be"),
+    (dict(grid_points={"c": ["z"]}, num=2), r"grid_points\['c'\]\[0\]='z' is not an option"),
+    (dict(grid_points={"fixed": [1, 2]}, num=2), r"grid_points\['fixed'\]: 'fixed' is fixed"),
+    (dict(grid_points={"nope": [1]}, num=2), r"grid_points names \['nope'\]"),
+])
+def test_grid_argument_checks(kwargs, match):
+    space = {"u": tt.Uniform(0, 1), "n": tt.IntUniform(1, 4), "c": tt.Choice(["a", "b"]), "fixed": 3}
+    with pytest.raises(ValueError, match=match):
+        tt.search(lambda p, t: 0.0, space, "grid", **kwargs)
+
+
+@pytest.mark.parametrize("strategy", ["random", "coarse_to_fine", "optuna"])
+def test_num_and_grid_points_are_grid_only(strategy):
+    for kwargs in (dict(num=3), dict(grid_points={"u": [0.5]})):
+        with pytest.raises(ValueError, match="num and grid_points"):
+            tt.search(lambda p, t: 0.0, {"u": tt.Uniform(0, 1)}, strategy, n_trials=3, **kwargs)
+
+
+def test_empty_space_is_rejected():
+    for strategy in ("random", "grid"):
+        with pytest.raises(ValueError, match="space must not be empty"):
+            tt.search(lambda p, t: 0.0, {}, strategy)
+
+
+def test_report_takes_numpy_integer_steps():
+    trial = tt.Trial(0, {})
+    trial.report(1.5, np.int64(3))
+    assert trial.intermediate == {3: 1.5} and type(next(iter(trial.intermediate))) is int
+    for bad in (True, 1.0, -1):
+        with pytest.raises(ValueError, match="step"):
+            trial.report(1.0, bad)
+
+
+def test_equal_dimensions_hash_alike():
+    pairs = [(tt.Uniform(0, 1), tt.Uniform(0.0, 1.0)), (tt.IntUniform(1, 5), tt.IntUniform(1, 5)),
+             (tt.Uniform(0, 1, points=[0, 1]), tt.Uniform(0.0, 1.0, points=[0.0, 1.0])),
+             (tt.Choice([1, 2]), tt.Choice([1.0, 2.0])), (tt.Choice([[1], [2]]), tt.Choice([[1], [2]]))]
+    for a, b in pairs:
+        assert a == b and hash(a) == hash(b)
+    assert len({tt.Uniform(0, 1), tt.Uniform(0.0, 1.0), tt.LogUniform(1, 2)}) == 2
+
+
 # --------------------------------------------------------------------------------- random
 
 def test_random_log_uniform_in_bounds_and_log_uniform():
@@ -319,6 +368,22 @@ def test_estimator_stub_and_argument_checks():
         tt.search(quadratic_log_lr, {"lr": 1e-3}, n_trials=1, X=X, y=y)
 
 
+def test_estimator_cv_given_as_an_iterator_of_splits():
+    # cross_val_score accepts KFold(3).split(X), a one-shot iterator: every trial must see the
+    # same three folds, not only the first trial.
+    pytest.importorskip("sklearn")
+    from sklearn.model_selection import KFold
+
+    _Stub = _stub_class()
+    X, y = np.zeros((30, 2)), np.arange(30.0)
+    r = tt.search(_Stub(), {"c": tt.Uniform(0.0, 30.0)}, n_trials=4, X=X, y=y, cv=KFold(3).split(X))
+    assert all(t.state == "complete" and sorted(t.intermediate) == [0, 1, 2] for t in r.trials)
+    listed = tt.search(_Stub(), {"c": tt.Uniform(0.0, 30.0)}, n_trials=4, X=X, y=y, cv=list(KFold(3).split(X)))
+    assert [t.value for t in r.trials] == [t.value for t in listed.trials]
+    with pytest.raises(ValueError, match="no .train, test. splits"):
+        tt.search(_Stub(), {"c": tt.Uniform(0.0, 30.0)}, n_trials=1, X=X, y=y, cv=iter([]))
+
+
 # ------------------------------------------------------------------------- ReportCallback
 
 class _PruneAfter:
@@ -475,6 +540,45 @@ def test_orphans_are_this_runs_trials_only(tmp_path):
     states = {t.number: t.state for t in study.get_trials()}
     assert states[other.number] == optuna.trial.TrialState.RUNNING
     assert states[mine.number] == states[unmarked.number] == optuna.trial.TrialState.FAIL
+
+
+def test_grid_through_a_storage_runs_the_grid_and_stores_values(tmp_path):
+    # Optuna's GridSampler stops the study when its grid is used up, which an ask/tell loop may
+    # not do; and the stored study must read back the grid's values, not indices into it.
+    pytest.importorskip("optuna")
+    storage = str(tmp_path / "study.log")
+    space = {"x": tt.Uniform(10.0, 20.0, num=3), "n": tt.IntUniform(1, 2),
+             "sizes": tt.Choice([(8,), (8, 8)]), "act": tt.Choice(["relu", "tanh"]), "epochs": 5}
+    seen = []
+
+    def objective(params, trial):
+        seen.append((params["x"], params["n"], params["sizes"], params["act"], params["epochs"]))
+        return params["x"] + params["n"]
+
+    r = tt.search(objective, space, strategy="grid", storage=storage, study_name="g")
+    grid = set(itertools.product([10.0, 15.0, 20.0], [1, 2], [(8,), (8, 8)], ["relu", "tanh"], [5]))
+    assert len(seen) == len(r.trials) == 24 and set(seen) == grid
+    assert r.best_value == 11.0 and r.strategy == "grid"
+    back = tt.load_study(space, storage, "g")
+    assert {tuple(t.params[k] for k in ("x", "n", "sizes", "act", "epochs")) for t in back.trials} == grid
+    # the study exists and is complete: searching it again runs nothing more
+    again = tt.search(objective, space, strategy="grid", storage=storage, study_name="g")
+    assert len(seen) == 24 and len(again.trials) == 24
+    # grid_points through a storage
+    r = tt.search(objective, space, strategy="grid", storage=str(tmp_path / "b.log"), study_name="b",
+                  grid_points={"x": [12.5], "sizes": [(8, 8)]})
+    assert {t.params["x"] for t in r.trials} == {12.5} and {t.params["sizes"] for t in r.trials} == {(8, 8)}
+    assert len(r.trials) == 4
+
+
+def test_grid_through_a_storage_with_workers_runs_each_point_once(tmp_path):
+    # The workers' GridSamplers must shuffle the grid alike: a trial takes the point its grid
+    # id names in that order, so different shuffles would repeat some points and skip others.
+    pytest.importorskip("optuna")
+    space = {"lr": tt.LogUniform(1e-4, 1e-1, num=4), "u": tt.Choice([0.1, 0.3, 0.5])}
+    r = tt.search(quadratic_log_lr, space, strategy="grid", storage=f"sqlite:///{tmp_path / 'g.db'}",
+                  study_name="g", n_jobs=2)
+    assert len(r.trials) == 12 and len({(t.params["lr"], t.params["u"]) for t in r.trials}) == 12
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])

@@ -69,16 +69,11 @@ class Settings:
 
 
 def _suggest(trial, space, settings):
-    """Params for this trial; Optuna stores numbers as is and non-primitive choices as indices."""
+    """Params for this trial; Optuna stores numbers as is and non-primitive choices as indices.
+
+    Grid mode asks the same suggest_* calls (GridSampler answers each with its grid point), so
+    a stored grid study holds the real values under the space's own distributions."""
     params = {}
-    if settings.mode == "grid":
-        for k, v in space.items():
-            if sp.is_dimension(v):
-                pts = _grid_axis(settings.grid, k)
-                params[k] = pts[trial.suggest_categorical(k, list(range(len(pts))))]
-            else:
-                params[k] = v
-        return params
     for k, v in space.items():
         if isinstance(v, sp.IntUniform):
             params[k] = trial.suggest_int(k, v.low, v.high, log=v.log)
@@ -104,13 +99,37 @@ def _grid_axis(grid, name):
     return seen
 
 
-def _decode(space, settings, optuna_params):
+def _stored(dim, value):
+    """A grid point as Optuna stores it for `dim` (see _suggest): a float, an int, a primitive
+    option, or the index of a non-primitive option."""
+    if isinstance(dim, sp.Choice):
+        return value if dim.primitive() else dim.index(value)
+    return int(value) if dim.integer else float(value)
+
+
+def _grid_sampler(settings, seed):
+    """Optuna's GridSampler over the grid points of the searched names, without its stop.
+
+    GridSampler calls study.stop() once the grid is used up, which Optuna allows only inside
+    study.optimize; the ask/tell loop of `work` instead stops by itself after n_trials (the
+    grid's size), so the stop is left out.
+    """
+    optuna = require()
+
+    class GridSampler(optuna.samplers.GridSampler):
+        def after_trial(self, study, trial, state, values):
+            pass
+
+    search_space = {k: [_stored(v, p) for p in _grid_axis(settings.grid, k)]
+                    for k, v in settings.space.items() if sp.is_dimension(v)}
+    return GridSampler(search_space, seed=seed)
+
+
+def _decode(space, optuna_params):
     params = {}
     for k, v in space.items():
         if k not in optuna_params:
             params[k] = None if sp.is_dimension(v) else v
-        elif settings.mode == "grid" and sp.is_dimension(v):
-            params[k] = _grid_axis(settings.grid, k)[optuna_params[k]]
         elif isinstance(v, sp.Choice) and not v.primitive():
             params[k] = v.options[optuna_params[k]]
         else:
@@ -125,15 +144,15 @@ def _sampler(settings, worker, shared):
             # a sampler pickled into each worker would propose the same params in every one
             settings.sampler.reseed_rng()
         return settings.sampler
+    if settings.mode == "grid":
+        # The seed shuffles the grid and a trial takes the point its grid id names in that
+        # order: every process must shuffle alike, or workers would repeat and skip points.
+        return _grid_sampler(settings, settings.seed)
     # With a shared study the order in which workers finish changes what a sampler sees, so
     # runs are not reproducible anyway; mixing in the process id keeps workers' draws apart.
     seed = settings.seed if not shared else (settings.seed * 1_000_003 + os.getpid() * 7919 + worker) % 2**32
     if settings.mode == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if settings.mode == "grid":
-        search_space = {k: list(range(len(_grid_axis(settings.grid, k))))
-                        for k, v in settings.space.items() if sp.is_dimension(v)}
-        return optuna.samplers.GridSampler(search_space, seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
@@ -294,7 +313,7 @@ def load_result(space, storage=None, study_name=None, settings=None, direction=N
             warnings.warn(f"trial {t.number} is {t.state.name} (a worker still running, or one that died)")
             continue
         dur = t.duration.total_seconds() if t.duration is not None else 0.0
-        records.append(TrialRecord(number=t.number, params=_decode(space, settings, t.params),
+        records.append(TrialRecord(number=t.number, params=_decode(space, t.params),
                                    value=t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
                                    state=states[t.state], duration=dur,
                                    intermediate=dict(t.intermediate_values), error=t.user_attrs.get(ERROR)))

@@ -17,18 +17,26 @@ class CVObjective:
 
     def __init__(self, estimator, X, y, cv=3, scoring=None):
         _sklearn()
-        self.estimator, self.X, self.y, self.cv, self.scoring = estimator, X, y, cv, scoring
+        from sklearn.base import is_classifier
+        from sklearn.model_selection import check_cv
+
+        self.estimator, self.X, self.y, self.scoring = estimator, X, y, scoring
+        # The folds are listed once, here: `cv` may be a one-shot iterator of (train, test)
+        # pairs (KFold(3).split(X), as cross_val_score accepts), and every trial must be scored
+        # on the same folds (a shuffling splitter without a seed would draw new ones each time).
+        self.splits = list(check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y))
+        if not self.splits:
+            raise ValueError(f"cv gave no (train, test) splits: {cv!r}")
 
     def __call__(self, params, trial):
-        from sklearn.base import clone, is_classifier
-        from sklearn.model_selection import check_cv, cross_val_score
+        from sklearn.base import clone
+        from sklearn.model_selection import cross_val_score
 
         from .trial import TrialPruned
 
         est = clone(self.estimator).set_params(**params)
-        splitter = check_cv(self.cv, self.y, classifier=is_classifier(est))
         scores = []
-        for fold, split in enumerate(splitter.split(self.X, self.y)):
+        for fold, split in enumerate(self.splits):
             scores.append(float(cross_val_score(est, self.X, self.y, cv=[split], scoring=self.scoring,
                                                 error_score="raise")[0]))
             trial.report(sum(scores) / len(scores), fold)

@@ -34,8 +34,8 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             ``trainart.tune.TrialPruned`` to stop a condemned trial), or an sklearn-style
             estimator, then scored by ``sklearn.model_selection.cross_val_score`` on X, y with
             ``cv`` and ``scoring`` (needs scikit-learn), its params set with ``set_params``.
-        space: dict name -> Uniform | LogUniform | IntUniform | Choice | fixed value (any
-            other value, lists included, is passed through unchanged).
+        space: non-empty dict name -> Uniform | LogUniform | IntUniform | Choice | fixed
+            value (any other value, lists included, is passed through unchanged).
         strategy: "random" (independent draws; log-uniform for log ranges), "grid" (every
             combination of the grid points), "coarse_to_fine" (random rounds in ever smaller
             boxes around the top_k trials), or "optuna" (TPE by default; any sampler and pruner).
@@ -52,7 +52,8 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         storage: Optuna storage shared by processes or machines: an RDB URL such as
             ``"sqlite:///study.db"``, a journal file (``"journal:PATH"``, or a path ending in
             .log / .journal / .jsonl), or an optuna storage object. Implies the Optuna
-            backend (strategy "random" and "grid" then use Optuna's Random/GridSampler).
+            backend (strategy "random" and "grid" then use Optuna's Random/GridSampler;
+            the storage holds the real parameter values, as `load_study` reads them).
             The study is loaded if it exists.
         study_name: the Optuna study name (needed to share a study through a storage).
         sampler, pruner: Optuna sampler (default TPESampler(seed)) and pruner (default
@@ -61,8 +62,11 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             the remainder going to the first), the trials the next box is drawn around, and
             the largest width of a new box relative to the previous one (in log space for
             log ranges).
-        num: grid: the number of points of every continuous range that sets none itself.
-        grid_points: grid: dict name -> list of points overriding the space's.
+        num: grid: the number of points (an int >= 1) of every continuous range that sets
+            none itself.
+        grid_points: grid: dict name -> non-empty list of points overriding a dimension's
+            (each inside its range, or an option of its Choice). num and grid_points are
+            only for strategy "grid": any other strategy raises ValueError when given them.
         X, y, cv, scoring: for an estimator objective.
         start_method: "spawn" (default) or "forkserver" for n_jobs > 1.
 
@@ -101,6 +105,9 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             raise ValueError("grid search runs every combination of the grid points; leave n_trials unset")
         param_list = sp.grid(space, num=num, points=grid_points)
     else:
+        if num is not None or grid_points is not None:
+            raise ValueError(f"num and grid_points set the points of strategy='grid'; strategy={strategy!r} "
+                             "does not use them")
         n_trials = 20 if n_trials is None else _positive_int(n_trials, "n_trials")
     if n_jobs > 1:
         _check_picklable(objective)

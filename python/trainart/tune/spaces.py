@@ -32,7 +32,13 @@ class Dimension:
         return type(self) is type(other) and self.__dict__ == other.__dict__
 
     def __hash__(self):
-        return hash((type(self).__name__, repr(self)))
+        # Equal dimensions must hash alike: Uniform(0, 1) == Uniform(0.0, 1.0), and Python
+        # hashes 0 and 0.0 alike, so the attribute values (not the repr) are hashed.
+        return hash((type(self).__name__, tuple(self.__dict__.values())))
+
+    def check_point(self, value, name):
+        """`value` as a grid point of this dimension; ValueError naming `name` if it is not one."""
+        raise NotImplementedError
 
 
 class _Range(Dimension):
@@ -60,10 +66,14 @@ class _Range(Dimension):
             if not points:
                 raise ValueError("points must not be empty")
             for i, p in enumerate(points):
-                _finite(p, f"points[{i}]")
-                if not low <= p <= high:
-                    raise ValueError(f"points[{i}]={p!r} lies outside [{low!r}, {high!r}]")
+                self.check_point(p, f"points[{i}]")
         self.explicit = None if points is None else tuple(points)
+
+    def check_point(self, value, name):
+        _finite(value, name)
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{name}={value!r} lies outside [{self.low!r}, {self.high!r}]")
+        return value
 
     # The transform that makes the range uniform: log for log ranges, identity otherwise.
     def to_unit(self, x):
@@ -135,8 +145,12 @@ class IntUniform(_Range):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
                 raise TypeError(f"IntUniform {name} must be an int, got {v!r}")
         super().__init__(int(low), int(high), log=log, num=num, points=points)
-        if self.explicit is not None and any(int(p) != p for p in self.explicit):
-            raise ValueError("IntUniform points must be integers")
+
+    def check_point(self, value, name):
+        super().check_point(value, name)
+        if int(value) != value:
+            raise ValueError(f"{name}={value!r}: IntUniform points must be integers")
+        return int(value)
 
     def sample(self, rng):
         if self.log:
@@ -174,6 +188,13 @@ class Choice(Dimension):
     def points(self, num=None):
         return list(self.options)
 
+    def check_point(self, value, name):
+        try:
+            self.index(value)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not an option of {self!r}") from None
+        return value
+
     def index(self, value):
         for i, o in enumerate(self.options):
             if o is value or (type(o) is type(value) and o == value):
@@ -183,6 +204,13 @@ class Choice(Dimension):
     def primitive(self):
         """Whether every option is None, bool, int, float or str (what Optuna stores as is)."""
         return all(o is None or type(o) in (bool, int, float, str) for o in self.options)
+
+    def __hash__(self):
+        # Options may be unhashable (lists); equal Choices still get equal hashes from the count.
+        try:
+            return hash(("Choice", tuple(self.options)))
+        except TypeError:
+            return hash(("Choice", len(self.options)))
 
     def __repr__(self):
         return f"Choice({self.options!r})"
@@ -196,6 +224,8 @@ def check_space(space):
     """Validate a space: a non-empty dict of str names to Dimensions or fixed values."""
     if not isinstance(space, dict):
         raise TypeError(f"space must be a dict of name -> Dimension or fixed value, got {type(space).__name__}")
+    if not space:
+        raise ValueError("space must not be empty: give at least one name -> Dimension or fixed value")
     for name in space:
         if not isinstance(name, str) or not name:
             raise TypeError(f"space keys must be non-empty str, got {name!r}")
@@ -213,22 +243,47 @@ def grid(space, num=None, points=None):
     Args:
         space: the space dict.
         num: default number of points for continuous ranges that set neither num nor points.
-        points: optional dict name -> list overriding a dimension's points.
+        points: optional dict name -> non-empty list overriding a dimension's points; each point
+            must be one the dimension could take (inside a range, an option of a Choice).
     """
-    points = dict(points or {})
-    unknown = set(points) - set(space)
-    if unknown:
-        raise ValueError(f"grid points given for names not in the space: {sorted(unknown)}")
+    if num is not None and (isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1):
+        raise ValueError(f"num must be an int >= 1, got {num!r}")
+    points = _check_grid_points(space, points)
     axes = []
     for k, v in space.items():
         if k in points:
-            axes.append(list(points[k]))
+            axes.append(points[k])
         elif is_dimension(v):
             axes.append(v.points(num))
         else:
             axes.append([v])
     names = list(space)
     return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+
+
+def _check_grid_points(space, points):
+    """grid_points validated against the space: dict name -> list of valid points."""
+    if points is None:
+        return {}
+    if not isinstance(points, dict):
+        raise TypeError(f"grid_points must be a dict name -> list of points, got {type(points).__name__}")
+    unknown = set(points) - set(space)
+    if unknown:
+        raise ValueError(f"grid_points names {sorted(unknown)}, which are not in the space")
+    checked = {}
+    for k, pts in points.items():
+        dim = space[k]
+        if not is_dimension(dim):
+            # A fixed value has one point; searching it means making it a Choice.
+            raise ValueError(f"grid_points[{k!r}]: {k!r} is fixed in the space ({dim!r}); "
+                             f"make it a Choice to search it")
+        if isinstance(pts, (str, bytes)) or not hasattr(pts, "__iter__"):
+            raise TypeError(f"grid_points[{k!r}] must be a list of points, got {type(pts).__name__}")
+        pts = list(pts)
+        if not pts:
+            raise ValueError(f"grid_points[{k!r}] must not be empty")
+        checked[k] = [dim.check_point(p, f"grid_points[{k!r}][{i}]") for i, p in enumerate(pts)]
+    return checked
 
 
 def shrink_box(space, top, best, shrink, margin=0.1):

@@ -2,6 +2,7 @@
 and should_prune(); the same interface whether trainart or Optuna runs the search."""
 
 import math
+import numbers
 
 __all__ = ["Trial", "TrialPruned", "OptunaTrial"]
 
@@ -38,9 +39,10 @@ class Trial:
 
     def report(self, value, step):
         """Record an intermediate objective value (e.g. the validation loss after epoch `step`)."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        # numbers.Integral admits NumPy integers (an epoch counter from np.arange, say)
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
-        self.intermediate[step] = _value(value)
+        self.intermediate[int(step)] = _value(value)
 
     def should_prune(self):
         return False
@@ -58,6 +60,7 @@ class OptunaTrial(Trial):
 
     def report(self, value, step):
         super().report(value, step)
+        step = int(step)
         v = self.intermediate[step]
         # Optuna's pruners cannot rank NaN; report +-inf-free values and let the objective fail.
         if math.isfinite(v):
