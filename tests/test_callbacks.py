@@ -13,10 +13,12 @@ from trainart import checkpoint
 
 
 class FakeTrainer:
-    """The trainer side of the callback protocol; "training" sets every weight to the epoch."""
+    """The trainer side of the callback protocol; "training" sets every weight and buffer
+    (BatchNorm running statistics) to the epoch."""
 
     def __init__(self, schedule_lr=0.1):
         self.params = [np.zeros((2, 3)), np.zeros(3)]
+        self.buffers = [np.zeros(3), np.ones(3)]
         self.stop_training = False
         self.lr_scale = 1.0
         self.schedule_lr = schedule_lr
@@ -29,11 +31,18 @@ class FakeTrainer:
     def set_params(self, params):
         self.params = [np.array(p) for p in params]
 
+    def get_buffers(self):
+        return [b.copy() for b in self.buffers]
+
+    def set_buffers(self, buffers):
+        self.buffers = [np.array(b) for b in buffers]
+
     def save(self, path):
         self.saved.append(path)
 
     def train_epoch(self, epoch):
         self.params = [np.full_like(p, epoch) for p in self.params]
+        self.buffers = [np.full_like(b, epoch) for b in self.buffers]
 
 
 def fit(callbacks, values, key="val_loss", trainer=None, first_epoch=0, extra=None):
@@ -60,8 +69,9 @@ def fit(callbacks, values, key="val_loss", trainer=None, first_epoch=0, extra=No
 
 
 def weights_of(trainer):
-    """The epoch whose weights the trainer holds (FakeTrainer.train_epoch fills them with it)."""
-    values = {float(v) for p in trainer.params for v in p.ravel()}
+    """The epoch whose weights and buffers the trainer holds (FakeTrainer.train_epoch fills
+    them with it)."""
+    values = {float(v) for p in trainer.params + trainer.buffers for v in p.ravel()}
     assert len(values) == 1
     return int(values.pop())
 
@@ -291,6 +301,43 @@ def test_model_checkpoint_bad_paths():
     mc = cb.ModelCheckpoint("m.ckpt", monitor="val_acc", save_best_only=True)
     with pytest.raises(ValueError, match="'val_acc'"):
         fit([mc], [1.0])
+
+
+def test_model_checkpoint_nan_is_never_best():
+    # A NaN first epoch must not become the best: no later value compares better than NaN.
+    mc = cb.ModelCheckpoint("best-{epoch}.ckpt", save_best_only=True)
+    trainer, _ = fit([mc], [math.nan, 1.0, 0.5, math.nan, 2.0, 0.2])
+    assert trainer.saved == ["best-2.ckpt", "best-3.ckpt", "best-6.ckpt"] and mc.best == 0.2
+
+
+LOG_KEYS = frozenset({"loss", "accuracy", "lr", "grad_norm", "skipped"})   # a fit without validation
+
+
+def test_check_fit_names_what_the_fit_cannot_give(tmp_path):
+    with pytest.raises(ValueError, match=r"EarlyStopping monitors 'val_loss'.*will not hold.*validation_data"):
+        cb.EarlyStopping().check_fit(LOG_KEYS)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau monitors 'val_loss'"):
+        cb.ReduceLROnPlateau().check_fit(LOG_KEYS)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau monitors 'lr'"):
+        cb.ReduceLROnPlateau(monitor="loss").check_fit({"loss"})
+    with pytest.raises(ValueError, match="ModelCheckpoint monitors 'val_loss'"):
+        cb.ModelCheckpoint(tmp_path / "m.ckpt", save_best_only=True).check_fit(LOG_KEYS)
+    with pytest.raises(ValueError, match="names 'val_loss'"):
+        cb.ModelCheckpoint(tmp_path / "m-{val_loss:.3f}.ckpt").check_fit(LOG_KEYS)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        cb.ModelCheckpoint(tmp_path / "no" / "m.ckpt").check_fit(LOG_KEYS)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        cb.CSVLogger(tmp_path / "no" / "log.csv").check_fit(LOG_KEYS)
+    with pytest.raises(ValueError, match="TerminateOnNaN monitors 'loss'"):
+        cb.TerminateOnNaN().check_fit({"lr"})
+    # What the fit gives passes; a folder named by the template is known only when saving.
+    val_keys = LOG_KEYS | {"val_loss", "val_accuracy"}
+    cb.EarlyStopping().check_fit(val_keys)
+    cb.ReduceLROnPlateau(monitor="val_accuracy").check_fit(val_keys)
+    cb.ModelCheckpoint(tmp_path / "m-{epoch:03d}-{val_loss:.3f}.ckpt", save_best_only=True).check_fit(val_keys)
+    cb.ModelCheckpoint(str(tmp_path / "{epoch}" / "m.ckpt")).check_fit(LOG_KEYS)
+    cb.CSVLogger(tmp_path / "log.csv").check_fit(LOG_KEYS)
+    cb.LambdaCallback().check_fit(set())
 
 
 def test_model_checkpoint_state_round_trip(tmp_path):

@@ -56,7 +56,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, executor):
         X, y = data()
         t = trainer({executor!r})
         def die(trainer, epoch, logs):
-            if epoch == 2:
+            # Killed in epoch 3's callbacks: the last checkpoint written is epoch 2's (a
+            # checkpoint is written once every callback of its epoch has run).
+            if epoch == 3:
                 os.kill(os.getpid(), signal.SIGKILL)
         t.fit(X, y, epochs=EPOCHS, batch_size=16, validation_data=(X[:20], y[:20]), verbose=0,
               callbacks=[ta.callbacks.EarlyStopping(patience=100, restore_best=False),
@@ -119,3 +121,179 @@ def test_restored_trainer_continues_like_the_original(tmp_path, executor, how):
     for trainer in (t, u):  # same optimizer state, RNG and counters: the same next epochs
         trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(t.get_params(), u.get_params()))
+
+
+def restored(trainer, how, tmp_path):
+    """A copy of `trainer` through a checkpoint file, pickle or copy.deepcopy."""
+    import copy
+    import pickle
+
+    if how == "file":
+        trainer.save(tmp_path / "copy.ckpt")
+        return ta.Trainer.load(tmp_path / "copy.ckpt")
+    return pickle.loads(pickle.dumps(trainer)) if how == "pickle" else copy.deepcopy(trainer)
+
+
+def two_tasks():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    X2 = rng.normal(size=(200, 5))
+    return (X, (X[:, 0] + X[:, 1] > 0).astype(int)), (X2, (X2[:, 2] > 0).astype(int))
+
+
+@pytest.mark.parametrize("how", ["file", "pickle", "deepcopy"])
+def test_restored_trainer_starts_a_new_run_with_fresh_callbacks(tmp_path, executor, how):
+    # The callback state a copy carries belongs to the run it was saved in: a fit with
+    # initial_epoch=0 starts a new run (new History), whose callbacks start fresh, as the
+    # original's do; a fit that resumes the run (initial_epoch == epoch) takes that state.
+    (X, y), (X2, y2) = two_tasks()
+    t = ta.Trainer(ta.MLP([5, 12, 2]), optimizer=ta.optim.Adam(lr=0.05), executor=executor, seed=0)
+    first = ta.callbacks.EarlyStopping(patience=2, restore_best=True)
+    t.fit(X[:160], y[:160], epochs=30, batch_size=32, validation_data=(X[160:], y[160:]), verbose=0,
+          callbacks=[first, ta.callbacks.CSVLogger(tmp_path / "run1.csv")])
+    assert first.best is not None
+    u = restored(t, how, tmp_path)
+    resumed = restored(t, how, tmp_path)
+    runs = {}
+    for name, trainer in (("original", t), ("copy", u)):
+        stop = ta.callbacks.EarlyStopping(patience=2, restore_best=True)
+        log = tmp_path / f"run2-{name}.csv"
+        history = trainer.fit(X2[:160], y2[:160], epochs=8, batch_size=32, verbose=0,
+                              validation_data=(X2[160:], y2[160:]),
+                              callbacks=[stop, ta.callbacks.CSVLogger(log)])
+        runs[name] = (len(history), stop.best_epoch, stop.best, log.read_text(), trainer.get_params())
+    a, b = runs["original"], runs["copy"]
+    assert a[:4] == b[:4] and a[3].startswith("epoch,")
+    assert all(np.array_equal(p, q) for p, q in zip(a[4], b[4]))
+
+    # Resuming the saved run: the EarlyStopping takes the saved state (its best stays the
+    # saved one, since with min_delta=10 the new epoch cannot improve on it).
+    stop = ta.callbacks.EarlyStopping(patience=100, min_delta=10.0, restore_best=False)
+    resumed.fit(X[:160], y[:160], epochs=resumed.epoch + 1, initial_epoch=resumed.epoch, batch_size=32,
+                validation_data=(X[160:], y[160:]), verbose=0, callbacks=[stop])
+    assert (stop.best, stop.best_epoch) == (first.best, first.best_epoch)
+
+
+def test_restored_trainer_saved_again_keeps_the_callback_state(tmp_path):
+    # Saved (or copied) before its next fit, a restored trainer passes its callback state on.
+    (X, y), _ = two_tasks()
+    t = ta.Trainer(ta.MLP([5, 12, 2]), optimizer=ta.optim.Adam(lr=0.05), executor="numpy", seed=0)
+    first = ta.callbacks.EarlyStopping(patience=100)
+    t.fit(X, y, epochs=3, batch_size=32, validation_split=0.2, verbose=0, callbacks=[first])
+    u = restored(restored(t, "file", tmp_path), "deepcopy", tmp_path)
+    stop = ta.callbacks.EarlyStopping(patience=100, min_delta=10.0)
+    u.fit(X, y, epochs=4, initial_epoch=3, batch_size=32, validation_split=0.2, verbose=0, callbacks=[stop])
+    assert (stop.best, stop.best_epoch) == (first.best, first.best_epoch)
+
+
+def test_checkpoint_holds_the_state_after_every_callback_of_its_epoch(tmp_path, executor):
+    # ModelCheckpoint listed before ReduceLROnPlateau: the file of epoch e must hold the
+    # plateau state (and lr_scale) after epoch e's reduction, or the resumed run diverges.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] > 0).astype(int)
+
+    def plateau():  # reduces after every epoch (no loss drops by half)
+        return ta.callbacks.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5, min_delta=0.5)
+
+    def make():
+        return ta.Trainer(ta.MLP([5, 8, 2]), optimizer=ta.optim.Adam(lr=0.05), executor=executor, seed=0,
+                          dtype="float64")
+
+    whole = make()
+    whole.fit(X, y, epochs=5, batch_size=32, verbose=0,
+              callbacks=[ta.callbacks.ModelCheckpoint(tmp_path / "e{epoch}.ckpt"), plateau()])
+    resumed = ta.Trainer.load(tmp_path / "e3.ckpt")
+    # Epoch 0 sets the first best; epochs 1 and 2 reduce: epoch 3 ran at a quarter of the rate.
+    assert resumed.epoch == 3 and resumed.lr_scale == 0.25 == whole.history.history["lr"][3] / 0.05
+    resumed.fit(X, y, epochs=5, initial_epoch=3, batch_size=32, verbose=0, callbacks=[plateau()])
+    assert resumed.history.history["lr"] == whole.history.history["lr"]
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.get_params(), whole.get_params()))
+
+
+def _edit_state(meta, *keys):
+    """The dict at meta["state"][keys...] (a JSON part of a checkpoint)."""
+    d = meta["state"]
+    for k in keys:
+        d = d[k]
+    return d
+
+
+def _nan_param(tensors, meta):
+    tensors["executor/params/0"][0, 0] = np.nan
+
+
+def _wrong_shape(tensors, meta):
+    tensors["executor/params/4"] = tensors["executor/params/4"][:, :1].copy()  # (12, 1), not (12, 3)
+
+
+def _wrong_shape_slot(tensors, meta):
+    tensors["executor/optimizer/exp_avg/1"] = np.zeros(1, np.float32)
+
+
+def _missing_slot(tensors, meta):
+    del _edit_state(meta, "executor", "optimizer")["exp_avg_sq"]
+
+
+def _unknown_slot(tensors, meta):
+    _edit_state(meta, "executor", "optimizer")["momentum_buffer"] = 1.0
+
+
+def _missing_param(tensors, meta):
+    _edit_state(meta, "executor")["params"].pop()
+
+
+def _missing_buffer(tensors, meta):
+    _edit_state(meta, "executor")["buffers"].pop()
+
+
+def _negative_step(tensors, meta):
+    _edit_state(meta, "executor", "optimizer")["step"] = -1
+
+
+def _set_meta(**values):
+    def edit(tensors, meta):
+        meta.update(values)
+    edit.__name__ = "_set_" + "_".join(values)
+    return edit
+
+
+def _callback_types(tensors, meta):
+    meta["callback_types"].append("CSVLogger")
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_wrong_shape, r"params\[4\] has shape \(12, 1\), this model needs \(12, 3\)"),
+    (_wrong_shape_slot, r"exp_avg'\]\[1\] has shape"),
+    (_nan_param, r"params\[0\] contains NaN"),
+    (_missing_slot, r"optimizer state lacks 'exp_avg_sq'"),
+    (_unknown_slot, r"'momentum_buffer' that Adam does not keep"),
+    (_missing_param, r"params holds 5 arrays, this model has 6"),
+    (_missing_buffer, r"buffers holds 1 arrays, this model has 2"),
+    (_negative_step, r"optimizer state\['step'\] must be >= 0"),
+    (_set_meta(epoch=-3), r"epoch must be >= 0"),
+    (_set_meta(step=2.5), r"step must be an integer"),
+    (_set_meta(lr_scale=-1.0), r"lr_scale must be >= 0"),
+    (_set_meta(lr_scale=float("inf")), r"lr_scale must be finite"),
+    (_callback_types, r"callback_types"),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_load_rejects_state_that_does_not_fit_the_model(tmp_path, edit, match):
+    # Well-formed files (valid checksum) whose state does not fit the model they describe:
+    # NumPy would broadcast a wrong shape and zip would drop a missing entry silently.
+    import copy
+
+    from trainart import checkpoint
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    t = ta.Trainer(ta.MLP([5, 12, 3], batchnorm=True), executor="numpy", seed=0)
+    t.fit(X, y, epochs=2, batch_size=20, verbose=0, callbacks=[ta.callbacks.EarlyStopping(monitor="loss")])
+    t.save(tmp_path / "good.ckpt")
+    tensors, meta = checkpoint.read(tmp_path / "good.ckpt")
+    ta.Trainer.load(tmp_path / "good.ckpt")   # as written, it loads
+    meta = copy.deepcopy(meta)
+    edit(tensors, meta)
+    checkpoint.write(tmp_path / "bad.ckpt", tensors, meta)
+    with pytest.raises(ta.CheckpointError, match=match):
+        ta.Trainer.load(tmp_path / "bad.ckpt")

@@ -277,6 +277,51 @@ def test_config_round_trip_and_checkpoint(tmp_path):
     loaded.fit(X, y, epochs=2, batch_size=None, verbose=0, initial_epoch=1)
 
 
+@pytest.mark.parametrize("how", ["file", "pickle", "deepcopy"])
+@pytest.mark.parametrize("opt", [ta.optim.LBFGS(max_iter=3), ta.optim.Newton(damping=100.0),
+                                 ta.optim.GaussNewton(damping=100.0)], ids=["lbfgs", "newton", "gn"])
+def test_restored_trainer_continues_the_optimizer_state(tmp_path, opt, how):
+    # The L-BFGS history and the Levenberg-Marquardt damping travel with save/load, pickle and
+    # deepcopy: the copy's next epochs are the original's, bit for bit.
+    import copy
+    import pickle
+
+    X, y = _problem("cross_entropy", n=60, d=4)
+    t = ta.Trainer(ta.MLP([4, 5, 3], activation="tanh"), optimizer=opt, executor="numpy", dtype="float64")
+    t.fit(X, y, epochs=2, batch_size=None, verbose=0)
+    if how == "file":
+        t.save(tmp_path / "so.ckpt")
+        u = ta.Trainer.load(tmp_path / "so.ckpt")
+    else:
+        u = pickle.loads(pickle.dumps(t)) if how == "pickle" else copy.deepcopy(t)
+    for trainer in (t, u):
+        trainer.fit(X, y, epochs=4, initial_epoch=2, batch_size=None, verbose=0)
+    assert u.history.history == t.history.history
+    assert all(np.array_equal(a, b) for a, b in zip(t.get_params(), u.get_params()))
+
+
+@pytest.mark.parametrize("opt, key, value, match", [
+    (ta.optim.Newton(), "damping", -1.0, r"damping'\] must be >= 1e-10"),
+    (ta.optim.LBFGS(max_iter=3), "ro", [], r"old_dirs, old_stps and ro"),
+    (ta.optim.LBFGS(max_iter=3), "d", None, r"state\['d'\] must be a float vector of 43 entries"),
+], ids=["newton-damping", "lbfgs-history", "lbfgs-direction"])
+def test_load_rejects_a_second_order_state_that_does_not_fit(tmp_path, opt, key, value, match):
+    from trainart import checkpoint
+
+    X, y = _problem("cross_entropy", n=60, d=4)
+    t = ta.Trainer(ta.MLP([4, 5, 3], activation="tanh"), optimizer=opt, executor="numpy", dtype="float64")
+    t.fit(X, y, epochs=2, batch_size=None, verbose=0)
+    t.save(tmp_path / "so.ckpt")
+    tensors, meta = checkpoint.read(tmp_path / "so.ckpt")
+    if key == "d":
+        tensors["second_order/d"] = tensors["second_order/d"][:-1].copy()
+    else:
+        meta["state"]["second_order"][key] = value
+    checkpoint.write(tmp_path / "bad.ckpt", tensors, meta)
+    with pytest.raises(ta.CheckpointError, match=match):
+        ta.Trainer.load(tmp_path / "bad.ckpt")
+
+
 # -- rejected inputs -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("opt", [ta.optim.Newton(), ta.optim.GaussNewton(), ta.optim.LBFGS()],

@@ -143,7 +143,17 @@ BAD_FIT = [
     (lambda X, y: (X, y), {"sample_weight": -np.ones(120)}, ValueError, "sample_weight"),
     (lambda X, y: (X, y), {"sample_weight": np.ones(3)}, ValueError, "sample_weight"),
     (lambda X, y: (X, y), {"class_weight": {7: 1.0}}, ValueError, "class_weight"),
+    (lambda X, y: (X, y), {"sample_weight": np.full(120, 1e39)}, ValueError,
+     "sample_weight has values beyond the float32"),
+    (lambda X, y: (X, y), {"class_weight": {0: 1e39}}, ValueError, r"class_weight\[0\] must be <= 3.40"),
+    (lambda X, y: (X, y), {"sample_weight": np.full(120, 1e20), "class_weight": {1: 1e20}}, ValueError,
+     "sample_weight times class_weight has values beyond the float32"),
+    (lambda X, y: (X, y), {"validation_data": (np.zeros((3, 4)), np.zeros(3, int), -np.ones(3))}, ValueError,
+     r"validation_data\[2\] must be >= 0"),
+    (lambda X, y: (X, y), {"validation_data": (np.zeros((3, 4)), np.zeros(3, int), np.ones(2))}, ValueError,
+     r"validation_data\[2\] must have one entry per row"),
     (lambda X, y: (X, y), {"callbacks": [print]}, TypeError, r"callbacks\[0\]"),
+    (lambda X, y: (X, y), {"callbacks": "EarlyStopping"}, TypeError, "callbacks must be a list"),
     (lambda X, y: (X, y), {"shuffle": "yes"}, TypeError, "shuffle"),
 ]
 
@@ -159,6 +169,82 @@ def test_bad_fit_input_leaves_model_unchanged(executor, mutate, kwargs, exc, mat
         trainer.fit(Xb, yb, epochs=kwargs.pop("epochs", 2), verbose=0, **kwargs)
     assert all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))
     assert trainer.epoch == 0 and trainer.step == 0
+
+
+def test_weights_beyond_float32_range_are_refused_before_anything_changes(executor):
+    # float32 casts 1e39 to inf: the check X and y get, the weights get too, before the RNG,
+    # History or the weights move (it raised TrainingDiverged after changing them).
+    X, y = blobs()
+    trainer = make(executor)
+    trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    before = (trainer.get_params(), trainer.rng.bit_generator.state, trainer.history, len(trainer.history))
+    for kwargs, match in (({"sample_weight": np.full(len(X), 1e39)}, "sample_weight has values beyond the float32"),
+                          ({"class_weight": {2: 1e39}}, r"class_weight\[2\] must be <= 3.40")):
+        with pytest.raises(ValueError, match=match):
+            trainer.fit(X, y, epochs=1, batch_size=16, verbose=0, **kwargs)
+    with pytest.raises(ValueError, match="sample_weight has values beyond the float32 range"):
+        trainer.evaluate(X, y, sample_weight=np.full(len(X), 1e39))
+    after = (trainer.get_params(), trainer.rng.bit_generator.state, trainer.history, len(trainer.history))
+    assert all(np.array_equal(a, b) for a, b in zip(before[0], after[0])) and before[1:] == after[1:]
+    wide = make(executor, dtype="float64")  # in range alone, their product overflows float64
+    with pytest.raises(ValueError, match="sample_weight times class_weight overflows"):
+        wide.fit(X, y, verbose=0, sample_weight=np.full(len(X), 1e200), class_weight={1: 1e200})
+    assert wide.step == 0
+
+
+def _state_of(trainer):
+    """Everything a failed fit must leave alone (executor state compared array by array)."""
+    from trainart import checkpoint
+
+    json_part, tensors = checkpoint.split_arrays(trainer._executor.state_dict())
+    return (json_part, {k: v.copy() for k, v in tensors.items()}, trainer.epoch, trainer.step,
+            trainer.lr_scale, trainer.rng.bit_generator.state, trainer.history, len(trainer.history))
+
+
+@pytest.mark.parametrize("make_callback, exc, match", [
+    (lambda tmp: ta.callbacks.EarlyStopping(monitor="val_loss"), ValueError, "EarlyStopping monitors 'val_loss'"),
+    (lambda tmp: ta.callbacks.ReduceLROnPlateau(monitor="val_accuracy"), ValueError, "'val_accuracy'"),
+    (lambda tmp: ta.callbacks.ModelCheckpoint(tmp / "{val_los}.ckpt"), ValueError, "names 'val_los'"),
+    (lambda tmp: ta.callbacks.ModelCheckpoint(tmp / "m.ckpt", monitor="val_loss", save_best_only=True),
+     ValueError, "ModelCheckpoint monitors 'val_loss'"),
+    (lambda tmp: ta.callbacks.ModelCheckpoint(tmp / "missing" / "m.ckpt"), FileNotFoundError, "does not exist"),
+    (lambda tmp: ta.callbacks.CSVLogger(tmp / "missing" / "log.csv"), FileNotFoundError, "does not exist"),
+    (lambda tmp: ta.callbacks.LambdaCallback(on_train_begin=lambda t, logs: 1 / 0), ZeroDivisionError, "division"),
+], ids=["early-stopping", "plateau", "checkpoint-path", "checkpoint-monitor", "checkpoint-folder", "csv-folder",
+        "failing-begin"])
+def test_failed_callback_leaves_the_trainer_as_it_was(tmp_path, executor, make_callback, exc, match):
+    # A fit without validation data whose callback monitors a validation key, names a key the
+    # logs lack, or writes to a missing folder fails before training, with nothing changed
+    # (it raised after epoch 0 had trained, or after History was replaced).
+    X, y = blobs()
+    trainer = make(executor)
+    trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    before = _state_of(trainer)
+    with pytest.raises(exc, match=match):
+        trainer.fit(X, y, epochs=4, batch_size=16, verbose=0, callbacks=[make_callback(tmp_path)])
+    after = _state_of(trainer)
+    assert after[0] == before[0] and after[2:] == before[2:]
+    assert all(np.array_equal(before[1][k], after[1][k]) for k in before[1])
+
+
+def test_callbacks_may_be_one_callback():
+    X, y = blobs()
+    one, many = make(), make()
+    one.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=ta.callbacks.EarlyStopping(monitor="loss"))
+    many.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[ta.callbacks.EarlyStopping(monitor="loss")])
+    assert one.history.history == many.history.history
+
+
+def test_epoch_counts_the_epochs_of_the_current_run():
+    # trainer.epoch is the index of the next epoch of the current run (what initial_epoch
+    # resumes); fit with initial_epoch=0 starts a new run, as History does.
+    X, y = blobs()
+    trainer = make()
+    for _ in range(3):
+        trainer.fit(X, y, epochs=2, batch_size=40, verbose=0)
+    assert trainer.epoch == 2 == len(trainer.history) and trainer.step == 3 * 2 * 3
+    trainer.fit(X, y, epochs=5, initial_epoch=trainer.epoch, batch_size=40, verbose=0)
+    assert trainer.epoch == 5 == len(trainer.history)
 
 
 def test_bad_predict_and_evaluate_input(executor):
@@ -239,6 +325,40 @@ def test_early_stopping_restores_best_weights(executor, patience, epochs):
     for a, b in zip(trainer.get_params(), seen[best]):
         assert np.array_equal(a, b)
     assert np.isclose(trainer.evaluate(Xv, yv)["loss"], val[best], rtol=1e-6)
+
+
+def test_early_stopping_restores_batchnorm_statistics(executor):
+    # The best epoch's model is its weights and its BatchNorm running statistics: restoring
+    # the weights alone left the last epoch's statistics, and a different validation loss.
+    X, y = blobs(seed=1)
+    Xv, yv = blobs(n=40, seed=2)
+    trainer = make(executor, model=ta.MLP([4, 16, 3], batchnorm=True), optimizer=ta.optim.Adam(lr=0.05),
+                   dtype="float64")
+    seen = {}
+    record = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: seen.update({e: t.get_buffers()}))
+    stop = ta.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best=True)
+    history = trainer.fit(X, y, epochs=40, batch_size=16, validation_data=(Xv, yv), callbacks=[record, stop],
+                          verbose=0)
+    val = history.history["val_loss"]
+    best = stop.best_epoch
+    assert best < len(val) - 1  # restoring changes the model
+    for a, b in zip(trainer.get_buffers(), seen[best]):
+        assert np.array_equal(a, b)
+    assert trainer.evaluate(Xv, yv)["loss"] == val[best]  # the same model on the same rows
+
+
+def test_set_buffers_checks_its_input():
+    trainer = make(model=ta.MLP([4, 8, 3], batchnorm=True))
+    mean, var = trainer.get_buffers()
+    assert mean.shape == var.shape == (8,)
+    with pytest.raises(ValueError, match="buffers must be a list of 2"):
+        trainer.set_buffers([mean])
+    with pytest.raises(ValueError, match=r"buffers\[1\] must have shape \(8,\)"):
+        trainer.set_buffers([mean, var[:3]])
+    with pytest.raises(ValueError, match=r"buffers\[0\] contains NaN"):
+        trainer.set_buffers([np.full(8, np.nan), var])
+    trainer.set_buffers([mean + 1, var * 2])
+    assert np.array_equal(trainer.get_buffers()[0], mean + 1)
 
 
 def test_batchnorm_single_row_batch_is_refused_before_training(executor):

@@ -3,6 +3,9 @@ the learning rate, checkpoints, CSV and TensorBoard logs (DESIGN §3).
 
 Protocol with the trainer:
 
+* ``check_fit(log_keys)`` once per ``fit``, before anything changes: ``log_keys`` is the set
+  of keys every epoch's logs will hold; a callback that monitors a missing key or cannot write
+  where it should raises here, so a failed ``fit`` leaves the trainer as it was.
 * ``on_train_begin(trainer, logs)`` once per ``fit``, ``on_epoch_end(trainer, epoch, logs)``
   after every epoch, ``on_train_end(trainer, logs)`` once when ``fit`` ends, whether the
   epochs ran out or a callback stopped it. ``epoch`` is the 0-based index of the epoch just
@@ -12,9 +15,11 @@ Protocol with the trainer:
   rate, ``trainer.lr_scale`` times the schedule's, at the epoch's last step), ``"grad_norm"``,
   ``"skipped"``.
 * The trainer offers ``get_params()`` (a list of array copies), ``set_params(list)``,
-  ``stop_training`` (a callback sets it to True to stop after this epoch), ``lr_scale`` (a
-  float multiplying the schedule's learning rate, 1.0 at the start), ``save(path)`` and
-  ``history``.
+  ``get_buffers()``/``set_buffers(list)`` (BatchNorm running statistics), ``stop_training``
+  (a callback sets it to True to stop after this epoch), ``lr_scale`` (a float multiplying
+  the schedule's learning rate, 1.0 at the start), ``save(path)`` and ``history``. A
+  ``save`` during ``on_epoch_end`` is written after every callback's ``on_epoch_end`` for
+  that epoch, so the file holds the state the next epoch starts from.
 * ``state_dict()`` returns the callback's resumable state (JSON-able values and NumPy arrays;
   see ``trainart.checkpoint.split_arrays``) and ``load_state_dict(d)`` restores it. A
   callback whose state was loaded keeps it through the next ``on_train_begin`` instead of
@@ -24,6 +29,7 @@ Protocol with the trainer:
 import math
 import numbers
 import os
+import re
 import string
 
 import numpy as np
@@ -38,6 +44,11 @@ class Callback:
     """Base class: every hook is a no-op and the state is empty."""
 
     _loaded = False  # set by load_state_dict: the next on_train_begin keeps that state
+
+    def check_fit(self, log_keys):
+        """Called by ``fit`` before anything changes, with the keys every epoch's logs will
+        hold: raise (ValueError naming the missing key, OSError for a missing folder) when
+        this fit cannot run the callback."""
 
     def on_train_begin(self, trainer, logs):
         """Called once when ``fit`` starts (``logs`` is usually empty). A state loaded just
@@ -81,6 +92,21 @@ def _monitored(logs, key, who):
         raise ValueError(f"{who} monitors {key!r}, which is not in the epoch logs "
                          f"(available: {', '.join(sorted(logs)) or 'none'})")
     return float(logs[key])
+
+
+def _require_log_key(log_keys, key, who):
+    """ValueError unless the fit's logs will hold `key` (as _monitored raises at an epoch)."""
+    if key not in log_keys:
+        hint = "; it needs validation_data or validation_split" if key.startswith("val_") else ""
+        raise ValueError(f"{who} monitors {key!r}, which this fit's epoch logs will not hold "
+                         f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}")
+
+
+def _require_folder(path, who):
+    """FileNotFoundError unless the folder `path` will be written in exists."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{who} writes {path!r}, but the folder {folder!r} does not exist")
 
 
 def _monitor_name(monitor):
@@ -131,13 +157,14 @@ class EarlyStopping(Callback):
     v improves on the best so far b when ``v < b - min_delta`` (mode "min") or
     ``v > b + min_delta`` (mode "max"); the first monitored epoch does unless v is NaN. An
     improvement records ``best = v``, ``best_epoch = e`` and (with `restore_best`) a copy
-    of the weights. ``wait`` counts epochs since the last improvement, and is reset only by an
-    improvement that also beats `baseline` (when given). Training stops (``stop_training``,
+    of the weights and of the BatchNorm running statistics. ``wait`` counts epochs since the
+    last improvement, and is reset only by an improvement that also beats `baseline` (when
+    given). Training stops (``stop_training``,
     ``stopped_epoch = e``) when ``wait >= patience``, ``wait > 0`` and ``e > 0``.
 
-    With `restore_best`, ``on_train_end`` puts the best weights back, whether training
-    stopped here or the epochs ran out first (Keras 3 behaviour); if no epoch was monitored
-    the weights are left alone.
+    With `restore_best`, ``on_train_end`` puts the best weights and statistics back, whether
+    training stopped here or the epochs ran out first (Keras 3 behaviour); if no epoch was
+    monitored the weights are left alone.
 
     Args:
         monitor: logs key to watch, e.g. "val_loss", "val_accuracy", "loss".
@@ -149,7 +176,7 @@ class EarlyStopping(Callback):
         baseline: a value to beat; until it is beaten, improvements do not reset ``wait``.
 
     Raises:
-        ValueError: at an epoch whose logs lack `monitor` (the message lists the keys).
+        ValueError: when the fit's logs will lack `monitor` (the message lists the keys).
     """
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
@@ -168,7 +195,11 @@ class EarlyStopping(Callback):
         self.best = None
         self.best_epoch = None
         self.best_weights = None
+        self.best_buffers = None
         self.stopped_epoch = None
+
+    def check_fit(self, log_keys):
+        _require_log_key(log_keys, self.monitor, "EarlyStopping")
 
     def _improves(self, value, reference):
         if reference is None:
@@ -186,7 +217,10 @@ class EarlyStopping(Callback):
             self.best = current
             self.best_epoch = int(epoch)
             if self.restore_best:
-                self.best_weights = [np.array(p, copy=True) for p in trainer.get_params()]
+                # The running statistics too: the best weights with the last epoch's BatchNorm
+                # statistics are not the model that scored best.
+                self.best_weights = trainer.get_params()
+                self.best_buffers = trainer.get_buffers()
             if self.baseline is None or self._improves(current, self.baseline):
                 self.wait = 0
         if self.wait > 0 and self.wait >= self.patience and epoch > 0:
@@ -196,10 +230,13 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer, logs):
         if self.restore_best and self.best_weights is not None:
             trainer.set_params([np.array(p, copy=True) for p in self.best_weights])
+            if self.best_buffers is not None:
+                trainer.set_buffers([np.array(b, copy=True) for b in self.best_buffers])
 
     def state_dict(self):
         return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch,
-                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights,
+                "best_buffers": self.best_buffers}
 
     def load_state_dict(self, state):
         _require_keys(self, state, ("wait", "best", "best_epoch", "stopped_epoch", "best_weights"))
@@ -209,6 +246,8 @@ class EarlyStopping(Callback):
         self.stopped_epoch = state["stopped_epoch"]
         w = state["best_weights"]
         self.best_weights = None if w is None else [np.array(p, copy=True) for p in w]
+        b = state.get("best_buffers")  # absent from checkpoints that predate it
+        self.best_buffers = None if b is None else [np.array(x, copy=True) for x in b]
         self._loaded = True
 
 
@@ -266,6 +305,10 @@ class ReduceLROnPlateau(Callback):
         self.cooldown_counter = 0
         self.reductions = []
 
+    def check_fit(self, log_keys):
+        _require_log_key(log_keys, self.monitor, "ReduceLROnPlateau")
+        _require_log_key(log_keys, "lr", "ReduceLROnPlateau")
+
     def _better(self, a):
         b, t = self.best, self.min_delta
         if self.mode == "min":
@@ -321,7 +364,8 @@ class ModelCheckpoint(Callback):
     `path` is formatted like Keras' ``filepath``: ``path.format(epoch=epoch + 1, **logs)``,
     e.g. ``"run-{epoch:03d}-{val_loss:.4f}.ckpt"``. With `save_best_only`, a save happens only
     when `monitor` improves strictly on the best value seen (``v < best`` in mode "min",
-    ``v > best`` in mode "max"); otherwise after every epoch.
+    ``v > best`` in mode "max"; a NaN is never best); otherwise after every epoch. The file
+    holds the trainer's state after every callback's ``on_epoch_end`` of that epoch.
 
     Args:
         path: file name template (str or os.PathLike).
@@ -336,7 +380,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
         self.path = _path(path, "path")
         try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
+            fields = self._fields()
         except ValueError as exc:
             raise ValueError(f"path {self.path!r} is not a valid format string: {exc}") from None
         if any(f == "" or f.isdigit() for f in fields):
@@ -351,12 +395,29 @@ class ModelCheckpoint(Callback):
         self.best = None
         self.saved = []
 
+    def check_fit(self, log_keys):
+        if self.save_best_only:
+            _require_log_key(log_keys, self.monitor, "ModelCheckpoint")
+        for field in self._fields():
+            root = re.split(r"[.\[]", field, maxsplit=1)[0]
+            if root != "epoch" and root not in log_keys:
+                raise ValueError(f"ModelCheckpoint path {self.path!r} names {root!r}, which this fit's "
+                                 f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))})")
+        if "{" not in os.path.dirname(self.path):  # a templated folder is known only when saving
+            _require_folder(self.path, "ModelCheckpoint")
+
+    def _fields(self):
+        return [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
+
+    def _improves(self, current):
+        if self.best is None:
+            return not math.isnan(current)  # a NaN best would block every later save
+        return current < self.best if self.mode == "min" else current > self.best
+
     def on_epoch_end(self, trainer, epoch, logs):
         if self.save_best_only:
             current = _monitored(logs, self.monitor, "ModelCheckpoint")
-            better = (self.best is None or
-                      (current < self.best if self.mode == "min" else current > self.best))
-            if not better:
+            if not self._improves(current):
                 return
             self.best = current
         try:
@@ -401,6 +462,9 @@ class CSVLogger(Callback):
         self.separator = separator
         self.append = _flag(append, "append")
         self.keys = None
+
+    def check_fit(self, log_keys):
+        _require_folder(self.path, "CSVLogger")
 
     def _reset(self):
         self.keys = None
@@ -493,6 +557,9 @@ class TerminateOnNaN(Callback):
 
     def __init__(self):
         self.stopped_epoch = None
+
+    def check_fit(self, log_keys):
+        _require_log_key(log_keys, "loss", "TerminateOnNaN")
 
     def on_train_begin(self, trainer, logs):
         self.stopped_epoch = None

@@ -8,6 +8,7 @@ the log. A failed call leaves the model as it was.
 import dataclasses
 import logging
 import math
+import os
 
 import numpy as np
 
@@ -129,13 +130,17 @@ class Trainer:
         self._executor = make_executor(executor).build(self.plan, model.init_params(self.seed),
                                                        model.init_buffers())
         self.rng = np.random.default_rng(self.seed)
-        self.epoch = 0          # epochs completed over every fit
+        # Epochs completed in the current run (a fit with initial_epoch=0 starts a new one, as
+        # History does): the index of the next epoch, the initial_epoch that resumes the run.
+        self.epoch = 0
         self.step = 0           # optimizer steps taken over every fit
         self.lr_scale = 1.0     # multiplier that ReduceLROnPlateau moves
         self.stop_training = False
         self.history = None
-        self._callback_states = None
+        self._callback_states = None   # restored from a checkpoint, for the fit that resumes it
         self._callbacks = []
+        self._second_order_state = None   # (optimizer config, state) of Newton, GaussNewton, LBFGS
+        self._pending_saves = None     # paths save() was given during the epoch-end callbacks
 
     # -- parameters ----------------------------------------------------------------------------
     @property
@@ -159,6 +164,25 @@ class Trainer:
                 raise ValueError(f"params[{i}] must have shape {ref.shape}, got {p.shape}")
             checked.append(self._cast(p, f"params[{i}]"))
         self._executor.set_params(checked)
+
+    def get_buffers(self):
+        """Copies of the non-trainable state in layer order: running mean and running variance
+        per BatchNorm (empty without BatchNorm)."""
+        return [b.copy() for b in self._executor.buffers]
+
+    def set_buffers(self, buffers):
+        """Replace every buffer (a list shaped like get_buffers()); validated first."""
+        current = self._executor.buffers
+        if not isinstance(buffers, (list, tuple)) or len(buffers) != len(current):
+            raise ValueError(f"buffers must be a list of {len(current)} arrays (see get_buffers())")
+        checked = []
+        for i, (b, ref) in enumerate(zip(buffers, current)):
+            b = float_array(b, f"buffers[{i}]")
+            if b.shape != ref.shape:
+                raise ValueError(f"buffers[{i}] must have shape {ref.shape}, got {b.shape}")
+            checked.append(self._cast(b, f"buffers[{i}]"))
+        for dst, src in zip(current, checked):
+            dst[...] = src  # in place: the native engine keeps pointers to these arrays
 
     def _cast(self, arr, name):
         if self.dtype == np.float32 and arr.dtype == np.float64:
@@ -200,25 +224,37 @@ class Trainer:
             raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss}")
         return np.ascontiguousarray(self._cast(arr.astype(np.float64) if arr.dtype.kind != "f" else arr, name))
 
-    def _check_weights(self, sample_weight, class_weight, y, n):
+    def _check_weights(self, sample_weight, class_weight, y, n, name="sample_weight"):
+        """The per-row loss weights (None for none) in the trainer's dtype; `name` is what the
+        messages call sample_weight (validation_data[2] for validation weights)."""
         w = None
         if sample_weight is not None:
-            w = float_array(sample_weight, "sample_weight", ndim=1).astype(np.float64)
+            w = float_array(sample_weight, name, ndim=1).astype(np.float64)
             if len(w) != n:
-                raise ValueError(f"sample_weight must have one entry per row of X ({n}), got {len(w)}")
+                raise ValueError(f"{name} must have one entry per row ({n} rows), got {len(w)}")
             if (w < 0).any():
-                raise ValueError("sample_weight must be >= 0")
+                raise ValueError(f"{name} must be >= 0")
         if class_weight is not None:
             if not isinstance(class_weight, dict):
                 raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
             if y.ndim != 1:
                 raise ValueError("class_weight needs integer class labels in y")
             table = np.ones(self.model.output_dim)
+            largest = float(np.finfo(self.dtype).max)  # beyond it, the cast to dtype gives inf
             for c, v in class_weight.items():
                 c = integer(c, "class_weight key", low=0, high=self.model.output_dim - 1)
-                table[c] = real(v, f"class_weight[{c}]", low=0.0)
-            w = table[y] if w is None else w * table[y]
-        return None if w is None else w.astype(self.dtype)
+                table[c] = real(v, f"class_weight[{c}]", low=0.0, high=largest)
+            if w is None:
+                w = table[y]
+            else:
+                with np.errstate(over="ignore"):  # an overflow is refused below
+                    w = w * table[y]
+                name = f"{name} times class_weight"
+        if w is None:
+            return None
+        if not all_finite(w):
+            raise ValueError(f"{name} overflows (is not finite)")
+        return self._cast(w, name)  # refuses values beyond the float32 range
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0,
@@ -235,7 +271,8 @@ class Trainer:
             validation_data: (X_val, y_val) evaluated after every epoch.
             validation_split: fraction of the rows (the last ones, before shuffling) held out.
             shuffle: visit rows in a fresh random order every epoch (False: in order).
-            callbacks: trainart.callbacks objects.
+            callbacks: a list of trainart.callbacks objects (or one). Their requirements (the
+                logs keys they monitor, the folders they write to) are checked before training.
             verbose: 0 silent, 1 progress bar.
             log_every: a log line (logging, logger "trainart") every this many epochs.
             sample_weight: (n,) per-row loss weights; class_weight: {class: weight}.
@@ -291,8 +328,6 @@ class Trainer:
         validation rows split off (validation_split takes the last rows, before shuffling)."""
         from types import SimpleNamespace
 
-        from .callbacks import Callback
-
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         epochs = integer(epochs, "epochs", low=1)
@@ -303,17 +338,15 @@ class Trainer:
         log_every = integer(log_every, "log_every", low=1)
         choice(verbose, "verbose", (0, 1, 2, False, True))
         w = self._check_weights(sample_weight, class_weight, y, len(X))
-        callbacks = list(callbacks or ())
-        for i, cb in enumerate(callbacks):
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks[{i}] must be a trainart.callbacks.Callback, got {type(cb).__name__}")
+        callbacks = _callback_list(callbacks)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, w_val)")
             Xv = self._check_X(validation_data[0], "validation_data[0]")
             yv = self._check_y(validation_data[1], len(Xv), "validation_data[1]")
-            wv = None if len(validation_data) == 2 else self._check_weights(validation_data[2], None, yv, len(Xv))
+            wv = (None if len(validation_data) == 2 else
+                  self._check_weights(validation_data[2], None, yv, len(Xv), name="validation_data[2]"))
             val = (Xv, yv, wv)
         elif validation_split > 0:
             n_val = int(math.floor(len(X) * validation_split))
@@ -330,33 +363,28 @@ class Trainer:
                 raise ValueError(f"batch_size={batch_size} with {len(X)} training rows makes a batch of one row, "
                                  "which BatchNorm cannot normalize in training (its variance divides by n - 1); "
                                  "choose a batch_size that leaves no single-row batch")
+        log_keys = self._log_keys(validation=val is not None)
+        for cb in callbacks:
+            cb.check_fit(log_keys)
         return SimpleNamespace(X=X, y=y, w=w, val=val, callbacks=callbacks, epochs=epochs,
                                initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle,
                                verbose=verbose, log_every=log_every)
+
+    def _log_keys(self, validation):
+        """The keys every epoch's logs hold in a fit (what callbacks may monitor)."""
+        evaluated = {"loss", "accuracy"} if self.plan.classification else {"loss"}
+        keys = evaluated | {"lr", "grad_norm", "skipped"} | set(self.optimizer.log_keys)
+        if validation:
+            keys |= {f"val_{k}" for k in evaluated}
+        return frozenset(keys)
 
     def _run_epochs(self, run, one_epoch):
         """The epoch loop every optimizer shares: `one_epoch(epoch)` trains one epoch and returns
         (train logs, extra logs, step losses); this adds validation metrics, History, callbacks,
         the progress bar and the log line."""
-        from .history import History
-
-        history = History() if self.history is None or run.initial_epoch == 0 else self.history
-        self.history = history
-        self.stop_training = False
+        history = self._begin_fit(run)
         callbacks = run.callbacks
-        if self._callback_states is not None:
-            # A resumed run: each callback takes the saved state of the first unused callback of
-            # its class (so the list may differ, e.g. without the hook that stopped the run).
-            saved = list(self._callback_states)
-            for cb in callbacks:
-                match = next((i for i, (kind, _) in enumerate(saved) if kind == type(cb).__name__), None)
-                if match is not None:
-                    cb.load_state_dict(saved.pop(match)[1])
-            self._callback_states = None
         logs = {}
-        self._callbacks = callbacks
-        for cb in callbacks:
-            cb.on_train_begin(self, logs)
         bar = _progress(run.epochs, run.initial_epoch, run.verbose)
         try:
             for epoch in range(run.initial_epoch, run.epochs):
@@ -367,8 +395,7 @@ class Trainer:
                     logs.update({f"val_{k}": x for k, x in v.items()})
                 logs.update(extra)
                 history.append(epoch, logs, step_losses)
-                for cb in callbacks:
-                    cb.on_epoch_end(self, epoch, logs)
+                self._end_epoch(callbacks, epoch, logs)
                 _report(bar, epoch, run.epochs, logs, run.log_every)
                 if self.stop_training:
                     break
@@ -378,6 +405,50 @@ class Trainer:
         for cb in callbacks:
             cb.on_train_end(self, logs)
         return history
+
+    def _begin_fit(self, run):
+        """Set up History and the callbacks (on_train_begin) for a fit; returns the History.
+
+        A fit with initial_epoch=0 starts a new run: a new History, and callback state restored
+        from a checkpoint is dropped. A fit that resumes the restored run (initial_epoch equal
+        to the checkpoint's epoch) hands that state to its callbacks. If a callback fails here
+        (a state it cannot take, a file it cannot open), the trainer is put back as it was.
+        """
+        from .history import History
+
+        before = (self.history, self.stop_training, self._callbacks, self._callback_states)
+        try:
+            if self.history is None or run.initial_epoch == 0:
+                self.history = History()
+            self.stop_training = False
+            saved, self._callback_states = self._callback_states, None
+            if saved is not None and run.initial_epoch > 0 and run.initial_epoch == self.epoch:
+                _load_callback_states(run.callbacks, saved)
+            self._callbacks = run.callbacks
+            for cb in run.callbacks:
+                cb.on_train_begin(self, {})
+        except BaseException:
+            self.history, self.stop_training, self._callbacks, self._callback_states = before
+            raise
+        return self.history
+
+    def _end_epoch(self, callbacks, epoch, logs):
+        """Every callback's on_epoch_end, then the checkpoints they asked for (save() defers
+        them until here): a checkpoint then holds the state after the whole end of the epoch,
+        also of the callbacks listed after the one that saved, so resuming from it is exact."""
+        self._pending_saves = []
+        try:
+            for cb in callbacks:
+                cb.on_epoch_end(self, epoch, logs)
+            paths = self._pending_saves
+        finally:
+            self._pending_saves = None
+        if paths:
+            from . import checkpoint
+
+            snapshot = self._snapshot()
+            for path in paths:
+                checkpoint.write(path, *snapshot)
 
     def _schedule_values(self, total_steps, steps_per_epoch):
         if self.schedule is None:
@@ -480,18 +551,34 @@ class Trainer:
 
     def _snapshot(self):
         """(tensors, meta): everything a checkpoint holds and a pickle keeps. Parameters,
-        batch-norm buffers, optimizer state, RNG state, epoch and step counters, history and
-        the state of the running fit's callbacks."""
+        batch-norm buffers, optimizer state (with a second-order optimizer's: L-BFGS history,
+        Levenberg-Marquardt damping), RNG state, epoch and step counters, history and the state
+        of the running fit's callbacks (or, before a restored trainer's next fit, the state it
+        was restored with)."""
         from . import checkpoint
 
+        if self._callback_states is not None:
+            callback_types = [kind for kind, _ in self._callback_states]
+            callback_states = [state for _, state in self._callback_states]
+        else:
+            callback_types = [type(cb).__name__ for cb in self._callbacks]
+            callback_states = [cb.state_dict() for cb in self._callbacks]
         state = {"executor": self._executor.state_dict(),
                  "history": None if self.history is None else self.history.state_dict(),
-                 "callbacks": [cb.state_dict() for cb in self._callbacks]}
+                 "callbacks": callback_states,
+                 "second_order": self._current_second_order_state()}
         json_part, tensors = checkpoint.split_arrays(state)
         meta = {"config": self.config(), "state": json_part, "epoch": self.epoch, "step": self.step,
                 "lr_scale": self.lr_scale, "rng": self.rng.bit_generator.state,
-                "callback_types": [type(cb).__name__ for cb in self._callbacks]}
+                "callback_types": callback_types}
         return tensors, meta
+
+    def _current_second_order_state(self):
+        """The second-order optimizer's state, if it belongs to the current optimizer."""
+        saved = self._second_order_state
+        if saved is None or saved[0] != self.optimizer.config():
+            return None
+        return saved[1]
 
     @classmethod
     def _restore(cls, tensors, meta, executor=None):
@@ -502,27 +589,48 @@ class Trainer:
 
         trainer = cls.from_config(meta["config"], executor=executor)
         state = checkpoint.join_arrays(meta["state"], tensors)
-        trainer._executor.load_state_dict(state["executor"])
+        trainer._executor.load_state_dict(state["executor"])  # checks shapes, keys, finiteness
         if state["history"] is not None:
             trainer.history = History()
             trainer.history.load_state_dict(state["history"])
-        trainer._callback_states = list(zip(meta["callback_types"], state["callbacks"])) or None
-        trainer.epoch, trainer.step, trainer.lr_scale = meta["epoch"], meta["step"], meta["lr_scale"]
+        trainer._callback_states = _callback_states(meta["callback_types"], state["callbacks"])
+        # .get: checkpoints written before the second-order state was kept have none.
+        second_order = state.get("second_order")
+        if second_order is not None:
+            if not getattr(trainer.optimizer, "second_order", False):
+                raise ValueError(f"it holds a second-order optimizer state, but its optimizer is "
+                                 f"{type(trainer.optimizer).__name__}")
+            n_params = sum(p.size for p in trainer._executor.params)
+            trainer.optimizer.check_state(second_order, n_params)
+            trainer._second_order_state = (trainer.optimizer.config(), second_order)
+        trainer.epoch = integer(meta["epoch"], "epoch", low=0)
+        trainer.step = integer(meta["step"], "step", low=0)
+        trainer.lr_scale = real(meta["lr_scale"], "lr_scale", low=0.0)
         trainer.rng.bit_generator.state = meta["rng"]
         return trainer
 
     def save(self, path):
         """Write a checkpoint (DESIGN §6): the state `_snapshot` lists, as one safetensors file
-        with JSON metadata and a SHA-256, written atomically."""
+        with JSON metadata and a SHA-256, written atomically.
+
+        Called by a callback's on_epoch_end (ModelCheckpoint), the file is written once every
+        callback has finished that epoch, so it holds their state after this epoch."""
         from . import checkpoint
 
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        if self._pending_saves is not None:
+            self._pending_saves.append(os.fspath(path))
+            return
         checkpoint.write(path, *self._snapshot())
 
     @classmethod
     def load(cls, path, *, executor=None):
         """Rebuild a Trainer from `save`'s file; `fit(..., initial_epoch=trainer.epoch)` with the
         same data and callbacks then continues the run exactly where it stopped. Raises
-        ta.CheckpointError for a truncated, altered or foreign file."""
+        ta.CheckpointError for a truncated, altered or foreign file, and for one whose state
+        does not fit the model it describes (a shape mismatch, a missing key, a non-finite
+        parameter, an out-of-range counter; the message names it)."""
         from . import checkpoint
         from .errors import CheckpointError
 
@@ -545,6 +653,44 @@ class Trainer:
 # The keys of Trainer.config(), every one needed by Trainer.from_config.
 _CONFIG_KEYS = ("model", "loss", "loss_param", "optimizer", "schedule", "clip", "executor", "seed", "dtype",
                 "nonfinite", "dropout_mode")
+
+
+def _callback_list(callbacks):
+    """fit's `callbacks` as a list of Callback objects: a list or tuple of them, one, or None."""
+    from .callbacks import Callback
+
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of trainart.callbacks.Callback objects, "
+                        f"got {type(callbacks).__name__}")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}] must be a trainart.callbacks.Callback, got {type(cb).__name__}")
+    return list(callbacks)
+
+
+def _callback_states(types, states):
+    """A checkpoint's (class name, state) pairs of its callbacks (None for none), checked."""
+    if not isinstance(types, list) or not isinstance(states, list) or len(types) != len(states):
+        raise ValueError("callback_types and the callback states must be lists of one length")
+    for i, (kind, state) in enumerate(zip(types, states)):
+        if not isinstance(kind, str) or not isinstance(state, dict):
+            raise TypeError(f"callback {i} must be a class name with a state dict, got {kind!r}")
+    return list(zip(types, states)) or None
+
+
+def _load_callback_states(callbacks, saved):
+    """Hand a checkpoint's callback states to a resumed fit's callbacks: each takes the state
+    of the first unused saved callback of its class (so the list may differ, e.g. without the
+    hook that stopped the run)."""
+    saved = list(saved)
+    for cb in callbacks:
+        match = next((i for i, (kind, _) in enumerate(saved) if kind == type(cb).__name__), None)
+        if match is not None:
+            cb.load_state_dict(saved.pop(match)[1])
 
 
 def _progress(epochs, initial_epoch, verbose):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .. import optim, reference
+from .. import _validate, optim, reference
 from ..reference import trusted
 from ..optim.kernels import apply as apply_optimizer
 from ..optim.kernels import kernel_spec
@@ -93,16 +93,42 @@ class NumpyExecutor(Executor):
         return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers], "optimizer": opt}
 
     def load_state_dict(self, state):
-        """Copy a state_dict in place (native engines keep pointers to these arrays)."""
-        self.set_params(state["params"])
-        for b, new in zip(self.buffers, state["buffers"]):
-            b[...] = new
-        for key, value in state["optimizer"].items():
+        """Copy a state_dict in place (native engines keep pointers to these arrays).
+
+        Everything is checked before anything is copied: ValueError or TypeError naming the
+        first entry that does not fit this executor (a missing or unknown key, a list of the
+        wrong length, a shape mismatch, a non-finite value), and then nothing has changed.
+        """
+        _require_keys(state, ("params", "buffers", "optimizer"), "state")
+        params = _fitting_arrays(state["params"], self.params, "params")
+        buffers = _fitting_arrays(state["buffers"], self.buffers, "buffers")
+        optimizer = self._fitting_optimizer_state(state["optimizer"])
+        for dst, src in zip(self.params + self.buffers, params + buffers):
+            dst[...] = src
+        for key, value in optimizer.items():
             if key in self.slot_views:
                 for dst, src in zip(self.slot_views[key], value):
                     dst[...] = src
             else:
                 self.opt_state[key] = value
+
+    def _fitting_optimizer_state(self, state):
+        """The optimizer part of a state_dict, checked: exactly this optimizer's keys, slots
+        shaped like the parameters they belong to, a step count >= 0, finite scalars."""
+        _require_keys(state, tuple(self.opt_state), "optimizer state")
+        unknown = sorted(set(state) - set(self.opt_state))
+        if unknown:
+            raise ValueError(f"optimizer state has entries {', '.join(map(repr, unknown))} that "
+                             f"{type(self.optimizer).__name__} does not keep")
+        out = {}
+        for key, value in state.items():
+            if key in self.slot_views:
+                out[key] = _fitting_arrays(value, self.slot_views[key], f"optimizer state[{key!r}]")
+            elif key == "step":
+                out[key] = _validate.integer(value, "optimizer state['step']", low=0)
+            else:
+                out[key] = _validate.real(value, f"optimizer state[{key!r}]")
+        return out
 
     # -- forward and backward ------------------------------------------------------------------
     def _forward(self, x, *, mode, step=0, buffers=None, params=None, K=None, fuse=True):
@@ -361,3 +387,34 @@ class NumpyExecutor(Executor):
         if self.plan.loss == "binary_cross_entropy":
             return reference.activation_forward(logits, 1, 0.0)
         return logits
+
+
+def _require_keys(state, keys, name):
+    if not isinstance(state, dict):
+        raise TypeError(f"{name} must be a dict, got {type(state).__name__}")
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"{name} lacks {', '.join(map(repr, missing))}")
+
+
+def _fitting_arrays(values, targets, name):
+    """`values` as arrays of the dtypes of `targets` (one per target, same shapes, finite in
+    that dtype), or ValueError/TypeError naming the entry: NumPy would broadcast a wrong shape
+    and zip would drop a missing entry without a word."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a list of arrays, got {type(values).__name__}")
+    if len(values) != len(targets):
+        raise ValueError(f"{name} holds {len(values)} arrays, this model has {len(targets)}")
+    out = []
+    for i, (value, target) in enumerate(zip(values, targets)):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf":
+            raise TypeError(f"{name}[{i}] must be a real numeric array, got dtype {arr.dtype}")
+        if arr.shape != target.shape:
+            raise ValueError(f"{name}[{i}] has shape {arr.shape}, this model needs {target.shape}")
+        with np.errstate(over="ignore"):  # beyond the dtype's range becomes inf, refused below
+            arr = arr.astype(target.dtype)
+        if not _validate.all_finite(np.ascontiguousarray(arr)):
+            raise ValueError(f"{name}[{i}] contains NaN or inf (or values beyond {target.dtype}'s range)")
+        out.append(arr)
+    return out

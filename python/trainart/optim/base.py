@@ -40,6 +40,9 @@ class Optimizer:
     name = ""
     # Which schedule-cycled hyperparameter step() accepts as an override: "momentum" or "beta1".
     cycled = None
+    # The keys Trainer.fit adds to every epoch's logs for this optimizer (beside loss,
+    # accuracy, lr, grad_norm, skipped): callbacks may monitor them.
+    log_keys = ()
 
     def _set(self, **values):
         for key, value in values.items():

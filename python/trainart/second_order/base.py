@@ -27,6 +27,20 @@ class SecondOrderOptimizer(Optimizer):
         """A fresh state dict for `run_step`."""
         return {"step": 0}
 
+    def check_state(self, state, n_params):
+        """Raise ValueError or TypeError naming the entry unless `state` (from a checkpoint) is
+        a state of this optimizer for a flat parameter vector of `n_params` entries: the keys of
+        `init()`, a step count >= 0, every array a finite float vector of n_params entries,
+        every other number finite."""
+        if not isinstance(state, dict):
+            raise TypeError(f"second-order state must be a dict, got {type(state).__name__}")
+        missing = [k for k in self.init() if k not in state]
+        if missing:
+            raise ValueError(f"{type(self).__name__} state lacks {', '.join(map(repr, missing))}")
+        integer(state["step"], "second-order state['step']", low=0)
+        for key, value in state.items():
+            _check_entry(value, f"second-order state[{key!r}]", n_params)
+
     def step(self, *args, **kwargs):
         raise TypeError(f"{type(self).__name__} is a second-order optimizer: train with "
                         f"ta.Trainer(model, optimizer={type(self).__name__}(...)).fit(X, y, batch_size=None)")
@@ -72,8 +86,14 @@ class DampedOptimizer(SecondOrderOptimizer):
             raise ValueError(f"damping must lie in [min_damping, max_damping] = [{self.min_damping}, "
                              f"{self.max_damping}], got {self.damping}")
 
+    log_keys = ("damping",)
+
     def init(self, params=None):
         return {"step": 0, "damping": self.damping}
+
+    def check_state(self, state, n_params):
+        super().check_state(state, n_params)
+        real(state["damping"], "second-order state['damping']", low=self.min_damping, high=self.max_damping)
 
     def _lm(self, objective, theta, value, grad, state, lr, solve):
         """The LM loop: solve(lambda) -> per-trainable-entry direction or None (not PD)."""
@@ -92,3 +112,19 @@ class DampedOptimizer(SecondOrderOptimizer):
             lam = min(lam * self.increase, self.max_damping)
         state["damping"] = lam
         return theta, {"damping": lam, "retries": tries + 1}
+
+
+def _check_entry(value, where, n_params):
+    """A state entry: a finite float vector over the flat parameters, a finite number, or a
+    list of those (L-BFGS's history)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind != "f" or value.shape != (n_params,):
+            raise ValueError(f"{where} must be a float vector of {n_params} entries (the flat "
+                             f"parameters), got dtype {value.dtype} and shape {value.shape}")
+        if not np.isfinite(value).all():
+            raise ValueError(f"{where} contains NaN or inf")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_entry(item, f"{where}[{i}]", n_params)
+    else:
+        real(value, where)

@@ -36,9 +36,10 @@ def check_supported(trainer):
 
 
 def _state(trainer):
-    """The optimizer's state, kept on the trainer across fit calls (fresh for a new config)."""
+    """The optimizer's state, kept on the trainer across fit calls and in its checkpoints
+    (fresh for a new config)."""
     config = trainer.optimizer.config()
-    saved = getattr(trainer, "_second_order_state", None)
+    saved = trainer._second_order_state
     if saved is None or saved[0] != config:
         saved = (config, trainer.optimizer.init())
         trainer._second_order_state = saved
@@ -59,7 +60,6 @@ def epoch_runner(trainer, run):
 
     check_supported(trainer)
     ex, opt = trainer._executor, trainer.optimizer
-    state = _state(trainer)
     X, y, w = run.X, run.y, run.w
     n = len(X)
     batch = n if run.batch_size is None else min(run.batch_size, n)
@@ -71,6 +71,7 @@ def epoch_runner(trainer, run):
         step_losses, grad_norms, extra = [], [], {}
         loss_sum = rows = correct = skipped = 0
         lr = opt.lr * trainer.lr_scale
+        state = _state(trainer)  # taken here, not before: a fit that fails first changes nothing
         for s in range(steps_per_epoch):
             if full:
                 xb, yb, wb = X, y, w

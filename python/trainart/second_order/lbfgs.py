@@ -145,8 +145,17 @@ class LBFGS(SecondOrderOptimizer):
         if self.line_search_fn is not None:
             choice(self.line_search_fn, "line_search_fn", ("strong_wolfe",))
 
+    log_keys = ("func_evals",)
+
     def init(self, params=None):
         return {"step": 0, "func_evals": 0, "n_iter": 0}
+
+    def check_state(self, state, n_params):
+        super().check_state(state, n_params)
+        pairs = [len(state.get(k, [])) for k in ("old_dirs", "old_stps", "ro")]
+        if len(set(pairs)) != 1 or pairs[0] > self.history_size:
+            raise ValueError(f"LBFGS state has {pairs} entries in old_dirs, old_stps and ro; they must "
+                             f"be equal and at most history_size={self.history_size}")
 
     def run_step(self, objective, theta, state, lr):
         """torch.optim.LBFGS.step with the closure objective.value_and_grad."""

@@ -40,6 +40,11 @@ class ReportCallback(Callback):
         self.pruned = False
         self.pruned_at = None
 
+    def check_fit(self, log_keys):
+        if self.monitor not in log_keys:
+            raise ValueError(f"ReportCallback monitors {self.monitor!r}, which this fit's epoch logs will not "
+                             f"hold (they hold: {', '.join(sorted(log_keys))})")
+
     def on_train_begin(self, trainer, logs):
         self.pruned = False
         self.pruned_at = None
