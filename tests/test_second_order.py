@@ -395,3 +395,24 @@ def test_divergence_is_reported():
                          dtype="float64")
     with pytest.raises(ta.TrainingDiverged, match="LBFGS"):
         trainer.fit(X, y, batch_size=None, verbose=0)
+
+
+@pytest.mark.parametrize("nonfinite", ["skip", "raise"])
+def test_lbfgs_step_that_meets_a_nonfinite_value_changes_no_state(nonfinite):
+    # The first evaluation is finite, a later one inside the step is not (lr 1e200): the step
+    # is skipped or raised, and the history and counters must be those of before it (they were
+    # half-updated, and the next step failed on a missing direction).
+    X, y = _problem("mse")
+    trainer = ta.Trainer(ta.MLP([3, 4, 3]), loss="mse", optimizer=ta.optim.LBFGS(lr=1e200),
+                         executor="numpy", dtype="float64", nonfinite=nonfinite)
+    params = trainer.get_params()
+    for _ in range(2):
+        if nonfinite == "skip":
+            history = trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)
+            assert history.history["skipped"] == [1, 1]
+        else:
+            with pytest.raises(ta.TrainingDiverged):
+                trainer.fit(X, y, batch_size=None, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(trainer.get_params(), params))
+    state = trainer._second_order_state
+    assert state is None or state[1] == trainer.optimizer.init()

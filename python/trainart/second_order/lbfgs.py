@@ -158,8 +158,11 @@ class LBFGS(SecondOrderOptimizer):
                              f"be equal and at most history_size={self.history_size}")
 
     def run_step(self, objective, theta, state, lr):
-        """torch.optim.LBFGS.step with the closure objective.value_and_grad."""
+        """torch.optim.LBFGS.step with the closure objective.value_and_grad. `state` changes
+        only when the step completes: a step that meets a non-finite value (skipped or raised)
+        leaves the history and counters as they were."""
         x = theta.copy()
+        done, state = state, {k: list(v) if isinstance(v, list) else v for k, v in state.items()}
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
         loss, flat_grad = objective.value_and_grad(x)
@@ -171,6 +174,7 @@ class LBFGS(SecondOrderOptimizer):
         state["func_evals"] += 1
         state["step"] = state.get("step", 0) + 1
         if np.abs(flat_grad).max() <= self.tolerance_grad:
+            done.update(state)
             return x, [loss], logs
 
         d, t = state.get("d"), state.get("t")
@@ -238,6 +242,6 @@ class LBFGS(SecondOrderOptimizer):
                 break
             if np.abs(d * t).max() <= self.tolerance_change or abs(loss - prev_loss) < self.tolerance_change:
                 break
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        done.update(state, d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
+                    prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
         return x, losses, dict(logs, func_evals=current_evals, iterations=n_iter)
