@@ -122,10 +122,12 @@ def test_evaluate_predict_and_mc_agree(native):
     ea, eb = a.evaluate(X, y), b.evaluate(X, y)
     assert np.isclose(ea["loss"], eb["loss"], rtol=1e-9) and ea["accuracy"] == eb["accuracy"]
     np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-9, atol=1e-12)
-    ma, sa = a.predict(X, mc_samples=5)
-    mb, sb = b.predict(X, mc_samples=5)
-    np.testing.assert_allclose(ma, mb, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(sa, sb, rtol=1e-7, atol=1e-12)
+    for raw in (False, True):  # raw: the mean and std of the logits (both executors linked them)
+        ma, sa = a.predict(X, mc_samples=5, raw=raw)
+        mb, sb = b.predict(X, mc_samples=5, raw=raw)
+        np.testing.assert_allclose(ma, mb, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(sa, sb, rtol=1e-7, atol=1e-12)
+    assert not np.allclose(ma, a.predict(X, mc_samples=5)[0])
 
 
 def test_history_agrees(native):

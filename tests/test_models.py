@@ -106,3 +106,30 @@ def test_sklearn_init_in_a_sequential_reads_each_layers_hidden_activation():
     for W, b, f in zip(weights, biases, [2.0, 6.0, 6.0, 6.0]):
         bound = np.sqrt(f / 80)
         assert 0.95 * bound < np.abs(W).max() <= bound and np.abs(b).max() <= bound
+
+
+def test_dropout_rates_the_16_bit_keep_test_cannot_represent_are_refused():
+    # The keep test keeps an element iff a 16-bit number u >= floor(rate * 2**16), while kept
+    # units are scaled by exactly 1 / (1 - rate): rate 0.9999 gave an expected output of 1.07
+    # instead of 1, and rates below 2**-16 dropped nothing. The accepted range is [2**-16,
+    # 1 - 2**-10] (and 0), refused just outside, for Dropout and both MLP rates.
+    from trainart.reference.dropout import dropout_threshold
+
+    low, high = 2.0 ** -16, 1.0 - 2.0 ** -10
+    for rate in (0.0, low, 1e-4, 0.05, 0.2, 0.5, 0.9, 0.99, 0.999, high):
+        assert ta.Dropout(rate).rate == rate
+        ta.MLP([3, 4, 2], dropout=rate, input_dropout=rate)
+    refused = ((np.nextafter(low, 0.0), r"must be 0 or at least 2\*\*-16"), (1e-6, "nothing would be dropped"),
+               (np.nextafter(high, 1.0), r"must be at most 1 - 2\*\*-10"), (0.9999, "16-bit"))
+    for rate, match in refused:
+        for make, name in ((lambda r: ta.Dropout(r), "rate"), (lambda r: ta.MLP([3, 4, 2], dropout=r), "dropout"),
+                           (lambda r: ta.MLP([3, 4, 2], input_dropout=r), "input_dropout")):
+            with pytest.raises(ValueError, match=rf"^{name} .*{match}"):
+                make(float(rate))
+    # Invariants of the accepted range, from the threshold the kernels use: every accepted
+    # rate drops something, and the kept fraction exceeds 1 - rate by less than 1/64 of it.
+    rates = np.concatenate([np.linspace(low, 0.01, 2001), np.linspace(0.01, high, 20001)])
+    kept = np.array([1.0 - dropout_threshold(r) / 2 ** 16 for r in rates])
+    assert all(dropout_threshold(r) >= 1 for r in rates)
+    assert np.all(kept / (1.0 - rates) - 1.0 < 2.0 ** -6)
+    assert np.all(kept / (1.0 - rates) - 1.0 >= 0.0)

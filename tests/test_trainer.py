@@ -469,3 +469,177 @@ def test_sigint_deferral_keeps_a_custom_handler_and_puts_it_back():
         assert t.step == 5
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_mc_dropout_with_raw_gives_mean_and_std_of_the_logits(executor):
+    # predict(raw=True, mc_samples=K) averaged probabilities, as without raw. The oracle: the
+    # same network under mse (identity link) draws the same masks (same seed and counters), so
+    # its MC mean and std are those of the raw outputs.
+    X, _ = blobs()
+    model = ta.Sequential([ta.Dense(16, "relu"), ta.Dropout(0.5), ta.Dense(3)], input_dim=4)
+    clf = ta.Trainer(model, executor=executor, seed=0)
+    reg = ta.Trainer(model, loss="mse", executor=executor, seed=0)
+    reg.set_params(clf.get_params())
+    mean, std = clf.predict(X, raw=True, mc_samples=20)
+    want_mean, want_std = reg.predict(X, mc_samples=20)
+    np.testing.assert_array_equal(mean, want_mean)
+    np.testing.assert_array_equal(std, want_std)
+    proba, _ = clf.predict(X, mc_samples=20)
+    assert np.allclose(proba.sum(axis=1), 1, atol=1e-5) and not np.allclose(mean.sum(axis=1), 1, atol=1e-2)
+    binary = ta.Trainer(ta.Sequential([ta.Dropout(0.5), ta.Dense(1)], input_dim=4), loss="binary_cross_entropy",
+                        executor=executor, seed=0)
+    logits, _ = binary.predict(X, raw=True, mc_samples=5)
+    assert (logits < 0).any()  # sigmoid outputs would all be in (0, 1)
+
+
+def test_mc_samples_and_rows_beyond_the_dropout_counter_are_refused(executor, monkeypatch):
+    # The MC step word packs (sample << 16) | chunk into 32 bits: 65537 samples failed after
+    # 65536 passes with an OverflowError (numpy) or a pybind TypeError (cpu), and more than
+    # 2**16 chunks of X would silently have repeated another pass's masks.
+    from trainart import trainer as trainer_module
+    from trainart.executors import numpy as numpy_executor
+
+    X, _ = blobs()
+    trainer = make(executor, dropout=0.5)
+    with pytest.raises(ValueError, match="mc_samples must be <= 65536, got 65537"):
+        trainer.predict(X[:1], mc_samples=65537)
+    with pytest.raises(TypeError, match="mc_samples must be an integer"):
+        trainer.predict(X, mc_samples=2.0)
+    assert numpy_executor.MC_MAX_SAMPLES == 2 ** 16
+    assert numpy_executor.MC_MAX_ROWS == numpy_executor.PREDICT_CHUNK * 2 ** 16
+    # The last pass over the last chunk fills the 32-bit word; one more chunk would spill.
+    assert numpy_executor.mc_step(2 ** 16 - 1, 2 ** 16 - 1) == 2 ** 32 - 1
+    with pytest.raises(ValueError, match="chunk 65536"):
+        numpy_executor.mc_step(0, 2 ** 16)
+    # 2**28 rows do not fit a test: the row limit is checked with a smaller one.
+    monkeypatch.setattr(trainer_module, "MC_MAX_ROWS", 100)
+    with pytest.raises(ValueError, match=r"X has 120 rows, more than the 100 .* predict X in parts"):
+        trainer.predict(X, mc_samples=2)
+    mean, _ = trainer.predict(X[:100], mc_samples=2)
+    assert mean.shape == (100, 3)
+    assert trainer.predict(X).shape == (120, 3)  # the limit is on Monte-Carlo passes only
+
+
+def _class_weighted(table, classes):
+    return np.array([table.get(int(c), 1.0) for c in classes])
+
+
+def test_class_weight_on_binary_and_one_hot_targets(executor):
+    # class_weight refused binary (sigmoid) labels and one-hot rows ("needs integer class
+    # labels"). As Keras 3, a row's class is its 0/1 target (one output) or the argmax of its
+    # target row; missing keys weigh 1. The oracle: the same fit with those sample weights.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    labels = rng.integers(0, 2, 40)
+    soft = np.where(labels == 1, 0.8, 0.3)
+    for targets in (labels, soft):
+        runs = []
+        for kw in ({"class_weight": {0: 0.5, 1: 10.0}}, {"sample_weight": np.where(labels == 1, 10.0, 0.5)}):
+            t = ta.Trainer(ta.MLP([4, 5, 1]), loss="binary_cross_entropy", executor=executor, seed=0)
+            runs.append(t.fit(X, targets, epochs=2, batch_size=8, verbose=0, **kw).history["loss"])
+            runs.append(t.get_params())
+        assert runs[0] == runs[2]
+        assert all(np.array_equal(a, b) for a, b in zip(runs[1], runs[3]))
+    classes = rng.integers(0, 3, 40)
+    onehot = np.eye(3)[classes] * 0.7 + 0.1  # soft rows: the class is the argmax
+    cw = {1: 4.0, 2: 0.25}
+    a = make(executor)
+    a.fit(X, onehot, epochs=2, batch_size=8, verbose=0, class_weight=cw, sample_weight=np.full(40, 2.0))
+    b = make(executor)
+    b.fit(X, onehot, epochs=2, batch_size=8, verbose=0, sample_weight=2.0 * _class_weighted(cw, classes))
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_params(), b.get_params()))
+
+
+@pytest.mark.parametrize("loss,outputs,targets,class_weight,match", [
+    ("binary_cross_entropy", 3, lambda y: np.eye(3)[y], {1: 2.0},
+     "class_weight is not supported for multi-label binary_cross_entropy"),
+    ("binary_cross_entropy", 1, lambda y: y % 2, {2: 2.0}, "class_weight key must be <= 1"),
+    ("mse", 3, lambda y: np.eye(3)[y], {1: 2.0}, "class_weight needs a classification loss"),
+    ("cross_entropy", 3, lambda y: np.eye(3)[y], {3: 2.0}, "class_weight key must be <= 2"),
+])
+def test_class_weight_refusals_name_it_and_change_nothing(executor, loss, outputs, targets, class_weight, match):
+    X, y = blobs()
+    trainer = make(executor, model=ta.MLP([4, 8, outputs]), loss=loss)
+    before = trainer.get_params()
+    with pytest.raises(ValueError, match=match):
+        trainer.fit(X, targets(y), epochs=1, verbose=0, class_weight=class_weight)
+    assert trainer.step == 0 and all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))
+
+
+def test_class_weight_weighs_the_training_loss_only(executor):
+    # With validation_split, class weights were built on every row and then split, so the
+    # held-out rows were class-weighted too. Keras applies class_weight during training only;
+    # sample_weight still splits into the validation rows. lr=0: the weights stay put, so the
+    # logged losses are the evaluations of the initial model.
+    X, y = blobs(n=50)
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, 50)
+    cw = {0: 5.0, 1: 1.0, 2: 0.1}
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=0.0))
+    stop = ta.callbacks.EarlyStopping(monitor="val_loss", patience=5)
+    h = trainer.fit(X, y, epochs=1, batch_size=40, validation_split=0.2, verbose=0, sample_weight=sw,
+                    class_weight=cw, callbacks=[stop]).history
+    train, val = slice(0, 40), slice(40, 50)  # Keras: floor(50 * 0.8) = 40 rows train
+    # float32; train mode and evaluate sum in a different order: 1e-5 relative
+    assert np.isclose(h["val_loss"][0], trainer.evaluate(X[val], y[val], sample_weight=sw[val])["loss"], rtol=1e-5)
+    assert stop.best == h["val_loss"][0]
+    assert not np.isclose(h["val_loss"][0], trainer.evaluate(
+        X[val], y[val], sample_weight=sw[val] * _class_weighted(cw, y[val]))["loss"], rtol=1e-2)
+    assert np.isclose(h["loss"][0], trainer.evaluate(
+        X[train], y[train], sample_weight=sw[train] * _class_weighted(cw, y[train]))["loss"], rtol=1e-5)
+    assert h["val_accuracy"][0] == trainer.evaluate(X[val], y[val])["accuracy"]  # accuracy is unweighted
+
+
+@pytest.mark.parametrize("n,split,n_val", [(50, 0.15, 8), (1437, 0.15, 216), (30, 0.02, 1), (10, 0.25, 3),
+                                           (120, 0.25, 30)])
+def test_validation_split_holds_out_the_rows_keras_does(executor, n, split, n_val):
+    # Keras 3 trains on the first floor(n * (1 - split)) rows and validates on the rest;
+    # trainart held out floor(n * split) (7 of 50 at 0.15) and refused 0.02 of 30 rows.
+    X, y = blobs(n=n)
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=0.0))
+    h = trainer.fit(X, y, epochs=1, batch_size=n // 4 + 1, validation_split=split, verbose=0).history
+    assert trainer.step == -(-(n - n_val) // (n // 4 + 1))  # steps over the training rows
+    assert np.isclose(h["val_loss"][0], trainer.evaluate(X[n - n_val:], y[n - n_val:])["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("n,split,match", [(2, 0.6, "leaves no rows for training"),
+                                           (100, 1e-17, "leaves no rows for validation")])
+def test_validation_split_that_leaves_no_rows_is_refused(executor, n, split, match):
+    X, y = blobs(n=n)
+    trainer = make(executor)
+    with pytest.raises(ValueError, match=rf"validation_split={split} of {n} rows {match}"):
+        trainer.fit(X, y, epochs=1, validation_split=split, verbose=0)
+    assert trainer.step == 0
+
+
+def test_multilabel_accuracy_is_exact_match(executor):
+    # Documented (evaluate): a multi-label row counts only if every label is right (subset
+    # accuracy, not Keras's per-label binary_accuracy); targets are thresholded at 0.5.
+    X = np.zeros((3, 3))
+    Y = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.9, 0.6, 0.4]])
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(3)], input_dim=3), loss="binary_cross_entropy", executor=executor)
+    trainer.set_params([np.zeros((3, 3)), np.array([2.0, 2.0, -2.0])])  # predicts [1, 1, 0] for every row
+    assert trainer.evaluate(X, Y)["accuracy"] == 2 / 3  # per-label mean would be 8/9
+
+
+def test_frozen_layer_penalty_is_in_the_reported_loss(executor):
+    # Documented (Dense): l1/l2 of a trainable=False layer stays in the loss, as a constant.
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    frozen = [ta.Trainer(ta.Sequential([ta.Dense(2, l2=l2, trainable=False), ta.Dense(2)], input_dim=2),
+                         executor=executor, seed=0) for l2 in (1.0, 0.0)]
+    W0 = frozen[0].get_params()[0].astype(np.float64)
+    gap = frozen[0].evaluate(X, y)["loss"] - frozen[1].evaluate(X, y)["loss"]
+    assert np.isclose(gap, np.square(W0).sum(), rtol=1e-5)
+
+
+def test_one_row_batchnorm_loss_and_grad_is_refused_alike_on_every_executor(executor):
+    # The numpy executor said "x must have at least 2 rows ..." (the kernel's words), the cpu
+    # one "batchnorm training needs at least 2 rows ...".
+    X, y = blobs()
+    trainer = make(executor, model=ta.MLP([4, 8, 3], batchnorm=True))
+    buffers = trainer.get_buffers()
+    with pytest.raises(ValueError, match=r"^X has 1 row, which BatchNorm cannot normalize in training \(its "
+                                         r"variance divides by n - 1\): pass at least 2 rows$"):
+        trainer.loss_and_grad(X[:1], y[:1])
+    assert all(np.array_equal(a, b) for a, b in zip(buffers, trainer.get_buffers()))
+    loss, grads = trainer.loss_and_grad(X[:2], y[:2])
+    assert np.isfinite(loss) and len(grads) == 6

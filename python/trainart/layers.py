@@ -8,13 +8,22 @@ the Trainer's `dropout_mode="weight_scaling"` gives the classic form.
 from . import initializers
 from ._validate import integer, real
 
-__all__ = ["Layer", "Dense", "Activation", "Dropout", "BatchNorm", "ACTIVATIONS", "canonical_activation"]
+__all__ = ["Layer", "Dense", "Activation", "Dropout", "BatchNorm", "ACTIVATIONS", "canonical_activation",
+           "dropout_rate"]
 
 ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus",
                "silu", "gelu", "gelu_tanh", "mish")
 _ALIASES = {"logistic": "sigmoid", "swish": "silu", "linear": "identity", None: "identity"}
 # Default parameter of the activations that take one (leaky_relu's slope, elu's alpha).
 ACTIVATION_PARAM = {"leaky_relu": 0.01, "elu": 1.0}
+# The dropout keep test compares a 16-bit random number u with t = floor(rate * 2**16)
+# (cpp/include/trainart/math/philox.hpp): an element is kept iff u >= t, so the keep probability
+# is 1 - t / 2**16, up to 2**-16 above 1 - rate. Rates where that matters are refused: below
+# MIN_DROPOUT_RATE nothing is ever dropped (t = 0), and above MAX_DROPOUT_RATE the keep
+# probability can exceed 1 - rate by more than 1/64 of it, which biases the expected output
+# (inverted dropout scales kept units by exactly 1 / (1 - rate)) by as much.
+MIN_DROPOUT_RATE = 2.0 ** -16
+MAX_DROPOUT_RATE = 1.0 - 2.0 ** -10
 
 
 def canonical_activation(name, argname="activation"):
@@ -24,6 +33,22 @@ def canonical_activation(name, argname="activation"):
         raise ValueError(f"{argname} must be one of {', '.join(map(repr, ACTIVATIONS))} "
                          f"(or alias 'logistic', 'swish', 'linear'); got {name!r}")
     return name
+
+
+def dropout_rate(rate, name="rate"):
+    """`rate` as a float drop probability the 16-bit keep test represents faithfully: 0, or in
+    [2**-16, 1 - 2**-10]; ValueError or TypeError naming `name` otherwise."""
+    rate = real(rate, name, low=0.0, high=1.0, high_open=True)
+    if 0.0 < rate < MIN_DROPOUT_RATE:
+        raise ValueError(f"{name} must be 0 or at least 2**-16 = {MIN_DROPOUT_RATE:.4g}, got {rate}: dropout "
+                         f"keeps an element when a 16-bit random number is >= floor({name} * 2**16), which is "
+                         "0 here, so nothing would be dropped")
+    if rate > MAX_DROPOUT_RATE:
+        raise ValueError(f"{name} must be at most 1 - 2**-10 = {MAX_DROPOUT_RATE}, got {rate}: dropout keeps an "
+                         f"element when a 16-bit random number is >= floor({name} * 2**16), so the kept fraction "
+                         f"is 1 - {name} rounded up to a multiple of 2**-16, which here can be off by more than "
+                         f"1/64 of it and bias the output")
+    return rate
 
 
 class Layer:
@@ -57,7 +82,9 @@ class Dense(Layer):
         init: weight rule (trainart.initializers.NAMES) or preset "torch" | "keras" | "sklearn".
         bias_init: bias rule (ignored by presets, which set their own).
         l1, l2: penalties l1*sum|W| and l2*sum W^2 added to the loss (Keras's convention;
-            biases are not regularized).
+            biases are not regularized). The penalty of a frozen layer (trainable=False) is
+            still included in the reported loss (fit's loss, evaluate, loss_and_grad), as a
+            constant that moves no weight, as tf.keras 2 did; Keras 3 leaves it out.
         max_norm: after every update, each unit's incoming weight vector (a column of W) is
             rescaled to norm <= max_norm (Keras MaxNorm on axis 0).
         trainable: False freezes W and b.
@@ -97,12 +124,22 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
-    """Drops each unit with probability `rate` during training (masks from Philox, DESIGN §4)."""
+    """Drops each unit with probability `rate` during training (masks from Philox, DESIGN §4).
+
+    Quantization: the keep test draws a 16-bit random number u per element and keeps it iff
+    u >= floor(rate * 2**16), so the drop probability is rate rounded down to a multiple of
+    2**-16 and the kept fraction is at most 2**-16 above 1 - rate, while kept units are scaled
+    by exactly 1 / (1 - rate) (weight_scaling: outputs times 1 - rate at inference). Rates
+    where that rounding matters are refused with a ValueError: 0 < rate < 2**-16, which would
+    drop nothing, and rate > 1 - 2**-10 (about 0.99902), where the expected output could be off
+    by more than 1/64. Rates in [2**-16, 1 - 2**-10], 0.05 to 0.999 included, are accepted;
+    up to rate 0.99 the expected output is off by less than 0.16%.
+    """
 
     kind = "dropout"
 
     def __init__(self, rate):
-        self.rate = real(rate, "rate", low=0.0, high=1.0, high_open=True)
+        self.rate = dropout_rate(rate, "rate")
 
 
 class BatchNorm(Layer):

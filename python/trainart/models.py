@@ -4,8 +4,8 @@ its parameters live in the Trainer's executor. `model.ops()` is what a Plan carr
 import numpy as np
 
 from . import initializers
-from ._validate import integer, real
-from .layers import Activation, BatchNorm, Dense, Dropout, Layer, canonical_activation
+from ._validate import integer
+from .layers import Activation, BatchNorm, Dense, Dropout, Layer, canonical_activation, dropout_rate
 from .reference.activation import ACTIVATION_CODES
 
 __all__ = ["Sequential", "MLP"]
@@ -150,12 +150,13 @@ def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0
     """A multilayer perceptron [input, hidden..., output] as a Sequential.
 
     Each hidden layer is Dense(activation) — or Dense, BatchNorm, Activation when `batchnorm` —
-    followed by Dropout(dropout); the input gets Dropout(input_dropout). The output layer is
-    linear (losses take logits) unless `output_activation` is given. init, bias_init, l1, l2 and
-    max_norm apply to every Dense layer; init="sklearn" draws every layer, the output layer
-    included, with the factor of `activation` (2 for sigmoid, else 6), as scikit-learn's
-    MLPClassifier does, with or without batchnorm. (Without hidden layers `activation` is
-    unused, and the output layer's own activation sets the factor.)
+    followed by Dropout(dropout); the input gets Dropout(input_dropout) (each rate 0 or in
+    [2**-16, 1 - 2**-10], see ta.Dropout). The output layer is linear (losses take logits)
+    unless `output_activation` is given. init, bias_init, l1, l2 and max_norm apply to every
+    Dense layer; init="sklearn" draws every layer, the output layer included, with the factor
+    of `activation` (2 for sigmoid, else 6), as scikit-learn's MLPClassifier does, with or
+    without batchnorm. (Without hidden layers `activation` is unused, and the output layer's
+    own activation sets the factor.)
     """
     sizes = list(sizes)
     if len(sizes) < 2:
@@ -163,8 +164,8 @@ def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0
     for i, s in enumerate(sizes):
         integer(s, f"sizes[{i}]", low=1)
     activation = canonical_activation(activation)
-    real(dropout, "dropout", low=0.0, high=1.0, high_open=True)
-    real(input_dropout, "input_dropout", low=0.0, high=1.0, high_open=True)
+    dropout_rate(dropout, "dropout")  # 0, or in [2**-16, 1 - 2**-10]: see ta.Dropout
+    dropout_rate(input_dropout, "input_dropout")
     if not isinstance(batchnorm, bool):
         raise TypeError(f"batchnorm must be a bool, got {type(batchnorm).__name__}")
     dense = dict(init=init, bias_init=bias_init, l1=l1, l2=l2, max_norm=max_norm)

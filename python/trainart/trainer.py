@@ -16,6 +16,7 @@ from . import _native, clipping, optim
 from ._validate import all_finite, choice, float_array, integer, real
 from .errors import TrainingDiverged
 from .executors.base import Plan
+from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
 from .models import Sequential
 
 __all__ = ["Trainer"]
@@ -87,7 +88,8 @@ class Trainer:
         model: a trainart.Sequential (or ta.MLP(...)).
         loss: "cross_entropy" (alias categorical_crossentropy; integer labels or one-hot/soft
             rows), "binary_cross_entropy" (alias log_loss; one output or multi-label 0/1),
-            "mse", "mae", "huber" (delta 1), or a ta.losses object.
+            "mse", "mae", "huber" (delta 1), or a ta.losses object. The classification losses
+            report "accuracy" too; multi-label accuracy is exact-match (see evaluate).
         optimizer: a trainart.optim optimizer (default Adam()).
         schedule: a trainart.schedules schedule of the learning rate per step (default: the
             optimizer's constant lr).
@@ -225,30 +227,69 @@ class Trainer:
         return np.ascontiguousarray(self._cast(arr.astype(np.float64) if arr.dtype.kind != "f" else arr, name))
 
     def _check_weights(self, sample_weight, class_weight, y, n, name="sample_weight"):
-        """The per-row loss weights (None for none) in the trainer's dtype; `name` is what the
-        messages call sample_weight (validation_data[2] for validation weights)."""
-        w = None
-        if sample_weight is not None:
-            w = float_array(sample_weight, name, ndim=1).astype(np.float64)
-            if len(w) != n:
-                raise ValueError(f"{name} must have one entry per row ({n} rows), got {len(w)}")
-            if (w < 0).any():
-                raise ValueError(f"{name} must be >= 0")
-        if class_weight is not None:
-            if not isinstance(class_weight, dict):
-                raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
-            if y.ndim != 1:
-                raise ValueError("class_weight needs integer class labels in y")
-            table = np.ones(self.model.output_dim)
-            largest = float(np.finfo(self.dtype).max)  # beyond it, the cast to dtype gives inf
-            for c, v in class_weight.items():
-                c = integer(c, "class_weight key", low=0, high=self.model.output_dim - 1)
-                table[c] = real(v, f"class_weight[{c}]", low=0.0, high=largest)
+        """The per-row loss weights (None for none) in the trainer's dtype: sample_weight times
+        the class_weight of each row's class; `name` is what the messages call sample_weight
+        (validation_data[2] for validation weights)."""
+        return self._row_weights(self._sample_weights(sample_weight, n, name),
+                                 self._class_weight_table(class_weight), y, name)
+
+    def _sample_weights(self, sample_weight, n, name="sample_weight"):
+        """sample_weight checked ((n,), >= 0, finite) as float64, or None."""
+        if sample_weight is None:
+            return None
+        w = float_array(sample_weight, name, ndim=1).astype(np.float64)
+        if len(w) != n:
+            raise ValueError(f"{name} must have one entry per row ({n} rows), got {len(w)}")
+        if (w < 0).any():
+            raise ValueError(f"{name} must be >= 0")
+        return w
+
+    def _class_weight_table(self, class_weight):
+        """class_weight checked, as a float64 table of the weight of every class (1.0 for the
+        classes it leaves out, as Keras), or None.
+
+        The classes, as Keras 3 finds a row's class: cross_entropy's outputs (a label, or the
+        argmax of a one-hot/soft target row); 0 and 1 for binary_cross_entropy with one output
+        (its target, rounded). Multi-label binary_cross_entropy has no class per row and the
+        regression losses no classes: class_weight is refused there (pass sample_weight)."""
+        if class_weight is None:
+            return None
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
+        k = self.model.output_dim
+        if not self.plan.classification:
+            raise ValueError(f"class_weight needs a classification loss (cross_entropy or binary_cross_entropy), "
+                             f"got loss={self.loss!r}: pass sample_weight instead")
+        if self.loss == "binary_cross_entropy" and k > 1:
+            raise ValueError(f"class_weight is not supported for multi-label binary_cross_entropy ({k} outputs): "
+                             "a row has no single class; pass sample_weight instead")
+        n_classes = 2 if self.loss == "binary_cross_entropy" else k
+        table = np.ones(n_classes)
+        largest = float(np.finfo(self.dtype).max)  # beyond it, the cast to dtype gives inf
+        for c, v in class_weight.items():
+            c = integer(c, "class_weight key", low=0, high=n_classes - 1)
+            table[c] = real(v, f"class_weight[{c}]", low=0.0, high=largest)
+        return table
+
+    def _row_classes(self, y):
+        """The class of every row of checked targets y, for class_weight (see
+        _class_weight_table): the label, the argmax of a cross_entropy target row, or a single
+        binary target rounded (> 0.5, np.round's result on [0, 1] and accuracy's threshold)."""
+        if y.dtype.kind == "i":
+            return y
+        if self.loss == "cross_entropy":
+            return y.argmax(axis=1)
+        return (y[:, 0] > 0.5).astype(np.intp)
+
+    def _row_weights(self, w, table, y, name="sample_weight"):
+        """Sample weights w (float64 or None) times the class weights `table` of the rows'
+        classes (None for none), checked finite and cast to the trainer's dtype."""
+        if table is not None:
             if w is None:
-                w = table[y]
+                w = table[self._row_classes(y)]
             else:
                 with np.errstate(over="ignore"):  # an overflow is refused below
-                    w = w * table[y]
+                    w = w * table[self._row_classes(y)]
                 name = f"{name} times class_weight"
         if w is None:
             return None
@@ -268,14 +309,26 @@ class Trainer:
             batch_size: rows per step; the last step of an epoch takes the remainder. With a
                 second-order optimizer (ta.optim.Newton, GaussNewton, LBFGS), None means full
                 batch (see trainart.second_order.fit).
-            validation_data: (X_val, y_val) evaluated after every epoch.
-            validation_split: fraction of the rows (the last ones, before shuffling) held out.
+            validation_data: (X_val, y_val) or (X_val, y_val, w_val) evaluated after every
+                epoch (w_val: its sample weights; class_weight does not apply to it).
+            validation_split: fraction of the rows held out for validation, as Keras 3: the
+                first floor(n * (1 - validation_split)) rows train and the last ones, about
+                ceil(n * validation_split) of them (before shuffling), validate (n=50 with 0.15:
+                8 rows). Refused where that leaves no training or no validation row. Those rows
+                keep their sample_weight, not class_weight (see below).
             shuffle: visit rows in a fresh random order every epoch (False: in order).
             callbacks: a list of trainart.callbacks objects (or one). Their requirements (the
                 logs keys they monitor, the folders they write to) are checked before training.
             verbose: 0 silent, 1 progress bar.
             log_every: a log line (logging, logger "trainart") every this many epochs.
-            sample_weight: (n,) per-row loss weights; class_weight: {class: weight}.
+            sample_weight: (n,) per-row loss weights.
+            class_weight: {class: weight}, multiplying sample_weight, for the training loss
+                only (as Keras: validation_split's rows and validation_data take none, so
+                val_loss, and what EarlyStopping or ReduceLROnPlateau monitor, is unweighted by
+                class). A row's class is its label, the argmax of its one-hot or soft
+                cross_entropy target, or, for binary_cross_entropy with one output, its 0/1
+                target (keys 0 and 1; a soft target > 0.5 counts as 1); classes left out weigh
+                1.0. Refused for multi-label binary_cross_entropy and regression losses.
             initial_epoch: the epoch to start at (schedules are evaluated over all `epochs`).
 
         Returns:
@@ -325,7 +378,8 @@ class Trainer:
     def _fit_inputs(self, X, y, *, epochs, batch_size, validation_data, validation_split, shuffle,
                     callbacks, verbose, log_every, sample_weight, class_weight, initial_epoch):
         """Check every fit argument before anything changes; returns them ready to use, with the
-        validation rows split off (validation_split takes the last rows, before shuffling)."""
+        validation rows split off (validation_split takes the last rows, before shuffling) and
+        class_weight folded into the training rows' weights (never the validation rows')."""
         from types import SimpleNamespace
 
         X = self._check_X(X)
@@ -337,7 +391,8 @@ class Trainer:
         real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
         log_every = integer(log_every, "log_every", low=1)
         choice(verbose, "verbose", (0, 1, 2, False, True))
-        w = self._check_weights(sample_weight, class_weight, y, len(X))
+        w = self._sample_weights(sample_weight, len(X))
+        class_table = self._class_weight_table(class_weight)
         callbacks = _callback_list(callbacks)
         val = None
         if validation_data is not None:
@@ -349,11 +404,13 @@ class Trainer:
                   self._check_weights(validation_data[2], None, yv, len(Xv), name="validation_data[2]"))
             val = (Xv, yv, wv)
         elif validation_split > 0:
-            n_val = int(math.floor(len(X) * validation_split))
-            if n_val < 1 or n_val >= len(X):
-                raise ValueError(f"validation_split={validation_split} leaves no rows for validation or training")
-            val = (X[-n_val:], y[-n_val:], None if w is None else w[-n_val:])
-            X, y, w = X[:-n_val], y[:-n_val], None if w is None else w[:-n_val]
+            split_at = _split_at(len(X), validation_split)
+            # The held-out rows keep their sample weights but take no class weights: Keras
+            # applies class_weight to the training loss only, so val_loss is unweighted by class.
+            val = (X[split_at:], y[split_at:],
+                   None if w is None else self._row_weights(w[split_at:], None, y[split_at:]))
+            X, y, w = X[:split_at], y[:split_at], None if w is None else w[:split_at]
+        w = self._row_weights(w, class_table, y)
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
         if any(op["op"] == "batchnorm" for op in self.plan.ops):
@@ -465,22 +522,39 @@ class Trainer:
 
     # -- inference -----------------------------------------------------------------------------
     def evaluate(self, X, y, sample_weight=None):
-        """{"loss": mean loss (regularization included), "accuracy": for classification}."""
+        """{"loss": mean loss (regularization included), "accuracy": for classification}.
+
+        accuracy is the fraction of rows predicted right, unweighted: cross_entropy compares
+        the argmax of the outputs with the label (or the argmax of a one-hot/soft target row);
+        binary_cross_entropy predicts 1 where the logit is > 0 and compares with the targets
+        thresholded at 0.5 (soft targets count as 1 above 0.5). With several outputs
+        (multi-label) a row counts only if every one of its labels is right: exact-match or
+        subset accuracy, as scikit-learn's accuracy_score, not Keras's binary_accuracy, which
+        averages over the labels. fit's "accuracy" and "val_accuracy" are the same measure."""
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         w = self._check_weights(sample_weight, None, y, len(X))
         return self._executor.evaluate(X, y, sample_weight=w)
 
     def predict(self, X, *, raw=False, mc_samples=0):
-        """Probabilities (cross_entropy: softmax; binary_cross_entropy: sigmoid) or values
-        (regression); raw=True gives the outputs before the link. mc_samples=K returns
-        (mean, std) over K passes with dropout active (Monte-Carlo dropout)."""
-        X = self._check_X(X)
-        mc_samples = integer(mc_samples, "mc_samples", low=0)
+        """Outputs for X: probabilities (cross_entropy: softmax; binary_cross_entropy: sigmoid)
+        or values (regression); raw=True gives the outputs before that link (logits).
+
+        mc_samples=K (2 <= K <= 65536) returns (mean, std) over K forward passes with dropout
+        active (Monte-Carlo dropout), of the probabilities, or of the raw outputs with
+        raw=True. Each pass draws its own dropout masks (their counter packs the pass and the
+        chunk of 4096 rows into 32 bits), hence at most 65536 passes over at most 2**28 rows
+        (X in parts beyond that). mc_samples=0 (default) is the deterministic prediction."""
+        mc_samples = integer(mc_samples, "mc_samples", low=0, high=MC_MAX_SAMPLES)
         if mc_samples == 1:
             raise ValueError("mc_samples must be 0 (deterministic) or >= 2 (a mean and a std)")
         if not isinstance(raw, bool):
             raise TypeError(f"raw must be a bool, got {type(raw).__name__}")
+        X = self._check_X(X)
+        if mc_samples and len(X) > MC_MAX_ROWS:
+            raise ValueError(f"X has {len(X)} rows, more than the {MC_MAX_ROWS} that predict with mc_samples "
+                             "takes in one call (the dropout counter numbers at most 2**16 chunks of "
+                             f"{PREDICT_CHUNK} rows): predict X in parts")
         return self._executor.predict(X, mc_samples=mc_samples, raw=raw)
 
     def loss_and_grad(self, X, y, sample_weight=None):
@@ -653,6 +727,18 @@ class Trainer:
 # The keys of Trainer.config(), every one needed by Trainer.from_config.
 _CONFIG_KEYS = ("model", "loss", "loss_param", "optimizer", "schedule", "clip", "executor", "seed", "dtype",
                 "nonfinite", "dropout_mode")
+
+
+def _split_at(n, validation_split):
+    """The number of training rows validation_split leaves of n, as Keras 3's
+    train_validation_split: floor(n * (1 - validation_split)); the rows after it validate.
+    ValueError when that leaves no training or no validation row."""
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(f"validation_split={validation_split} of {n} rows leaves no rows for "
+                         f"{'training' if split_at == 0 else 'validation'} (the first "
+                         f"floor(n * (1 - validation_split)) = {split_at} rows train, the rest validate)")
+    return split_at
 
 
 def _callback_list(callbacks):

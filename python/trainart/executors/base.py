@@ -62,7 +62,8 @@ class EpochStats:
 
     loss: mean training loss over the rows visited (regularization included);
     step_losses: per-step batch losses; grad_norms: per-step global L2 norm of the gradients
-    before clipping; correct: rows classified right (classification, dropout active; else 0);
+    before clipping; correct: rows classified right (classification, dropout active; else 0;
+    multi-label binary_cross_entropy: rows with every label right);
     rows: rows visited; skipped: steps skipped for non-finite values (nonfinite="skip");
     diverged_step: index of the step that turned non-finite (nonfinite="raise"), after which
     the epoch stopped with the parameters from before that step; None otherwise.

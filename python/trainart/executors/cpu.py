@@ -7,7 +7,7 @@ import numpy as np
 from .. import _native
 from ..reference.activation import ACTIVATION_CODES
 from .base import EpochStats
-from .numpy import LOSS_CODES, PREDICT_CHUNK, NumpyExecutor
+from .numpy import LOSS_CODES, PREDICT_CHUNK, NumpyExecutor, mc_step
 
 __all__ = ["CpuExecutor"]
 
@@ -113,14 +113,15 @@ class CpuExecutor(NumpyExecutor):
         chunks = range(0, len(X), PREDICT_CHUNK)
         if mc_samples == 0:
             out = np.concatenate([self.engine.forward(X[lo:lo + PREDICT_CHUNK], 0, 0) for lo in chunks])
-            return out if raw else self.link(out)
+            return self._linked(out, raw)
         samples = np.stack([
-            self.link(np.concatenate([self.engine.forward(X[lo:lo + PREDICT_CHUNK], 1, (s << 16) | c)
-                                      for c, lo in enumerate(chunks)]))
+            self._linked(np.concatenate([self.engine.forward(X[lo:lo + PREDICT_CHUNK], 1, mc_step(s, c))
+                                         for c, lo in enumerate(chunks)]), raw)
             for s in range(mc_samples)])
         return samples.mean(axis=0), samples.std(axis=0)
 
     def loss_and_grad(self, X, y, *, sample_weight=None):
+        self._check_batchnorm_rows(X)
         labels, targets = self._targets(y)
         grads = [np.empty_like(p) for p in self.params]
         value = self.engine.loss_and_grad(X, labels, targets, sample_weight, grads)

@@ -22,9 +22,13 @@ from .interrupt import sigint_between_steps
 __all__ = ["NumpyExecutor"]
 
 # Dropout masks at inference (MC dropout) use layer ids offset by this, so they never repeat a
-# training mask; their step counter packs (sample << 16) | chunk.
+# training mask; their step counter packs (sample << 16) | chunk (see mc_step).
 INFERENCE_LAYER_OFFSET = 1 << 16
 PREDICT_CHUNK = 4096
+# The 32-bit step word holds 16 bits of sample and 16 of chunk: beyond these limits two passes
+# would share masks. Trainer.predict refuses more; the C++ engine packs the same way.
+MC_MAX_SAMPLES = 1 << 16
+MC_MAX_ROWS = PREDICT_CHUNK << 16
 # Steps between flushes of subnormal optimizer state (see NumpyExecutor._flush_subnormal_state).
 FLUSH_EVERY = 16
 LOSS_CODES = {"cross_entropy": 0, "binary_cross_entropy": 1, "mse": 2, "mae": 3, "huber": 4}
@@ -247,11 +251,19 @@ class NumpyExecutor(Executor):
     # -- contract ------------------------------------------------------------------------------
     def loss_and_grad(self, X, y, *, sample_weight=None):
         """Loss (with regularization) and gradients of every parameter on one batch, no update."""
+        self._check_batchnorm_rows(X)
         logits, caches = self._forward(X, mode="train", step=0, buffers=[b.copy() for b in self.buffers])
         value, dlogits = self._loss(logits, y, sample_weight)
         grads = self._backward(dlogits, caches, 0)
         self._add_penalty_grads(grads)
         return value + self._penalty(), grads
+
+    def _check_batchnorm_rows(self, X):
+        """BatchNorm's batch statistics need two rows (the unbiased variance divides by n - 1):
+        refused here, in the same words on every executor (the kernels' own checks differ)."""
+        if len(X) < 2 and any(op["op"] == "batchnorm" for op in self.ops):
+            raise ValueError(f"X has {len(X)} row, which BatchNorm cannot normalize in training "
+                             "(its variance divides by n - 1): pass at least 2 rows")
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
         # Overflow is expected on a diverging run; it is detected and reported, not warned about.
@@ -341,6 +353,9 @@ class NumpyExecutor(Executor):
                           skipped=int(skipped), diverged_step=diverged, interrupted=interrupted)
 
     def _correct(self, logits, y):
+        """Rows predicted right: argmax against the label (or the target row's argmax); for
+        binary_cross_entropy, logit > 0 against target > 0.5 on every output of the row
+        (multi-label: exact match), as the C++ engine counts."""
         if y.dtype.kind == "i":
             return int((logits.argmax(axis=1) == y).sum())
         if self.plan.loss == "binary_cross_entropy":
@@ -364,19 +379,22 @@ class NumpyExecutor(Executor):
         return out
 
     def predict(self, X, *, mc_samples=0, raw=True):
-        """Network outputs (logits when raw) for X; with mc_samples=K, the (mean, std) over K
-        forward passes with dropout active (Monte-Carlo dropout) of the linked outputs."""
+        """Network outputs for X: logits when raw, else through the link; with mc_samples=K,
+        the (mean, std) of those outputs over K forward passes with dropout active
+        (Monte-Carlo dropout)."""
         if mc_samples == 0:
             chunks = [self._forward(X[lo:lo + PREDICT_CHUNK], mode="eval")[0]
                       for lo in range(0, len(X), PREDICT_CHUNK)]
-            out = np.concatenate(chunks)
-            return out if raw else self.link(out)
+            return self._linked(np.concatenate(chunks), raw)
         samples = np.stack([
-            self.link(np.concatenate([
-                self._forward(X[lo:lo + PREDICT_CHUNK], mode="mc", step=(s << 16) | c)[0]
-                for c, lo in enumerate(range(0, len(X), PREDICT_CHUNK))]))
+            self._linked(np.concatenate([
+                self._forward(X[lo:lo + PREDICT_CHUNK], mode="mc", step=mc_step(s, c))[0]
+                for c, lo in enumerate(range(0, len(X), PREDICT_CHUNK))]), raw)
             for s in range(mc_samples)])
         return samples.mean(axis=0), samples.std(axis=0)
+
+    def _linked(self, outputs, raw):
+        return outputs if raw else self.link(outputs)
 
     def link(self, logits):
         """Probabilities for the classification losses, identity for regression."""
@@ -387,6 +405,16 @@ class NumpyExecutor(Executor):
         if self.plan.loss == "binary_cross_entropy":
             return reference.activation_forward(logits, 1, 0.0)
         return logits
+
+
+def mc_step(sample, chunk):
+    """The dropout step word of Monte-Carlo pass `sample` over chunk `chunk` (PREDICT_CHUNK
+    rows) of X: (sample << 16) | chunk, distinct for every pair within the limits."""
+    if not (0 <= sample < MC_MAX_SAMPLES and 0 <= chunk < MC_MAX_ROWS // PREDICT_CHUNK):
+        # Trainer.predict refuses such calls first; packed, they would repeat another's masks.
+        raise ValueError(f"Monte-Carlo dropout takes at most {MC_MAX_SAMPLES} samples of {MC_MAX_ROWS} rows, "
+                         f"got sample {sample}, chunk {chunk}")
+    return (sample << 16) | chunk
 
 
 def _require_keys(state, keys, name):
