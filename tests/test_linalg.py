@@ -45,9 +45,41 @@ def test_bad_input(backend, rng):
     A = _spd(rng, (2,), 3)
     with pytest.raises(ValueError, match="A must be"):
         ta.linalg.batched_cholesky_solve(np.ones((2, 2, 3, 3)), np.ones((2, 2, 3)), backend=backend)
-    with pytest.raises(ValueError, match="B must be"):
+    with pytest.raises(ValueError, match="B must have shape"):
         ta.linalg.batched_cholesky_solve(A[0], np.ones((1, 3, 1)), backend=backend)
-    with pytest.raises(ValueError, match="b must have shape"):
+    with pytest.raises(ValueError, match="B must have shape"):
         ta.linalg.batched_cholesky_solve(A[0], np.ones(4), backend=backend)
     with pytest.raises(ValueError, match="damping"):
         ta.linalg.batched_cholesky_solve(A, np.ones((2, 3)), damping=-1.0, backend=backend)
+
+
+def test_single_system_shape_errors_name_the_callers_shapes(backend):
+    """A single system's shapes are reported as given, not with the batch axis added inside."""
+    solve = ta.linalg.batched_cholesky_solve
+    with pytest.raises(ValueError, match=r"B must have shape \(4,\) or \(4, k\) for A of shape \(4, 4\), got \(3,\)"):
+        solve(np.eye(4), np.ones(3), backend=backend)
+    with pytest.raises(ValueError, match=r"got \(3, 2\)"):
+        solve(np.eye(4), np.ones((3, 2)), backend=backend)
+    with pytest.raises(ValueError, match=r"A must be square \(n, n\), got shape \(4, 3\)"):
+        solve(np.ones((4, 3)), np.ones(4), backend=backend)
+
+
+def test_nonfinite_upper_triangle_is_not_read(backend, rng):
+    """Only the lower triangle of A is read (documented), so NaN/inf above the diagonal must
+    not raise, and the solution is that of the lower triangle."""
+    A = _spd(rng, (3,), 4)
+    B = rng.standard_normal((3, 4))
+    expected = ta.linalg.batched_cholesky_solve(A, B, backend=backend)
+    bad = A.copy()
+    bad[1, 0, 3] = np.nan
+    bad[2, 1, 2] = np.inf
+    np.testing.assert_array_equal(ta.linalg.batched_cholesky_solve(bad, B, backend=backend), expected)
+    single = A[0].copy()
+    single[0, 1] = np.nan
+    np.testing.assert_array_equal(ta.linalg.batched_cholesky_solve(single, B[0], backend=backend), expected[0])
+    bad[2, 2, 1] = np.inf                       # in the lower triangle: read, refused
+    with pytest.raises(ValueError, match=r"a contains NaN or inf in its lower triangle \(system 2\)"):
+        ta.linalg.batched_cholesky_solve(bad, B, backend=backend)
+    B[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"b contains NaN or inf \(system 0\)"):
+        ta.linalg.batched_cholesky_solve(A, B, backend=backend)

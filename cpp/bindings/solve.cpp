@@ -39,12 +39,14 @@ void bind_solve(py::module_& m) {
           const std::int32_t* st = status.data();
           for (py::ssize_t s = 0; s < batch; ++s) {
             if (st[s] >= 0) continue;
-            // Name the argument: look again at this one system of a.
+            // Name the argument: look again at this one system's lower triangle (what is read).
             const T* as = static_cast<const T*>(a.data()) + s * n * n;
             bool a_bad = false;
-            for (py::ssize_t e = 0; e < n * n; ++e) a_bad = a_bad || !std::isfinite(as[e]);
-            throw py::value_error(std::string(a_bad ? "a" : "b") + " contains NaN or inf (system " +
-                                  std::to_string(s) + ")");
+            for (py::ssize_t i = 0; i < n; ++i)
+              for (py::ssize_t j = 0; j <= i; ++j) a_bad = a_bad || !std::isfinite(as[i * n + j]);
+            throw py::value_error(std::string(a_bad ? "a contains NaN or inf in its lower triangle"
+                                                    : "b contains NaN or inf") +
+                                  " (system " + std::to_string(s) + ")");
           }
           return py::make_tuple(x, status);
         });

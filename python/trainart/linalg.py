@@ -32,7 +32,8 @@ def batched_cholesky_solve(A, B, damping=0.0, *, check=True, backend="auto"):
 
     Raises:
         numpy.linalg.LinAlgError: check is True and some system is not positive definite.
-        ValueError: mismatched shapes, empty input, NaN/inf, negative damping.
+        ValueError: mismatched shapes, empty input, NaN/inf in B or in the lower triangle of A
+            (above the diagonal it is not read, so it is ignored), negative damping.
         TypeError: non-numeric input or mixed float dtypes.
 
     Example:
@@ -43,9 +44,15 @@ def batched_cholesky_solve(A, B, damping=0.0, *, check=True, backend="auto"):
     A_arr = A if isinstance(A, np.ndarray) else np.asarray(A)
     single = A_arr.ndim == 2
     if single:
+        # Shapes checked here, in the user's terms: cholesky_solve would report them with the
+        # batch axis added below.
+        n = A_arr.shape[0]
+        if A_arr.shape[1] != n:
+            raise ValueError(f"A must be square (n, n), got shape {A_arr.shape}")
         B_arr = B if isinstance(B, np.ndarray) else np.asarray(B)
-        if B_arr.ndim not in (1, 2):
-            raise ValueError(f"B must be (n,) or (n, k) for a single (n, n) A, got shape {B_arr.shape}")
+        if B_arr.ndim not in (1, 2) or B_arr.shape[0] != n:
+            raise ValueError(f"B must have shape ({n},) or ({n}, k) for A of shape {A_arr.shape}, "
+                             f"got {B_arr.shape}")
         out = cholesky_solve(A_arr[None], B_arr[None], damping=damping, check=check, backend=backend)
         if check:
             return out[0]

@@ -160,7 +160,7 @@ def test_binding_rejects_bad_input(rng):
     for big_n in (4, 80):  # both kernels test finiteness as they read
         a2, b2 = _spd(rng, 3, big_n, 1, np.float64)
         a2[1, big_n - 1, 0] = np.nan
-        with pytest.raises(ValueError, match=r"NaN or inf \(system 1\)"):
+        with pytest.raises(ValueError, match=r"NaN or inf( in its lower triangle)? \(system 1\)"):
             solve(a2, b2, 0.0)
         b2[2, 0, 0] = np.inf
         a2[1, big_n - 1, 0] = 0.0
@@ -196,7 +196,7 @@ def test_ops_reject_bad_input(backend, rng):
     with pytest.raises(TypeError, match="damping"):
         solve(a, b, damping="0", backend=backend)
     bad = a.copy()
-    bad[2, 0, 3] = np.inf  # upper triangle: never read, still refused
+    bad[2, 3, 0] = np.inf  # lower triangle: read, refused (the upper one is never read)
     with pytest.raises(ValueError, match="a contains NaN or inf"):
         solve(bad, b, backend=backend)
     with pytest.raises(ValueError, match="b contains NaN or inf"):
@@ -211,3 +211,22 @@ def test_ops_reject_bad_input(backend, rng):
         solve(np.zeros((0, 4, 4)), np.zeros((0, 4, 2)), backend=backend)
     with pytest.raises(TypeError, match="check"):
         solve(a, b, check=None, backend=backend)
+
+
+def test_nonfinite_upper_triangle_is_ignored(backend, rng):
+    """Only the lower triangle is read (documented), so NaN/inf above the diagonal gives the
+    lower triangle's solution instead of an error; inputs are not modified."""
+    a, b = _spd(rng, 4, 70, 2, np.float64)     # 70: the one-system-at-a-time native path too
+    expected = ops.cholesky_solve(a, b, backend=backend)
+    bad = a.copy()
+    bad[0, 0, 69] = np.nan
+    bad[3, 5, 6] = -np.inf
+    before = bad.copy()
+    np.testing.assert_array_equal(ops.cholesky_solve(bad, b, backend=backend), expected)
+    np.testing.assert_array_equal(bad, before)
+    x, status = ops.cholesky_solve(bad, b, check=False, backend=backend)
+    np.testing.assert_array_equal(x, expected)
+    np.testing.assert_array_equal(status, 0)
+    bad[3, 6, 5] = np.nan
+    with pytest.raises(ValueError, match=r"a contains NaN or inf in its lower triangle \(system 3\)"):
+        ops.cholesky_solve(bad, b, backend=backend)

@@ -30,11 +30,15 @@ def cholesky_solve(a, b, damping):
 
     x[s] = (a[s] + damping I)^-1 b[s] reading only a's lower triangle; status[s] = 0 when
     solved, else j > 0 when the leading minor of order j is not positive definite (LAPACK's
-    info), and x[s] is then all zeros. NaN/inf in a or b raises ValueError, as the kernel does.
+    info), and x[s] is then all zeros. NaN/inf in b or in a's lower triangle raises ValueError,
+    as the kernel does (above the diagonal nothing is read).
     """
-    bad = ~(np.isfinite(a).all(axis=(1, 2)) & np.isfinite(b).all(axis=(1, 2)))
-    if bad.any():
-        raise ValueError(f"a or b contains NaN or inf (system {int(np.argmax(bad))})")
+    bad_a = ~np.isfinite(np.tril(a)).all(axis=(1, 2))
+    bad_b = ~np.isfinite(b).all(axis=(1, 2))
+    if (bad_a | bad_b).any():
+        s = int(np.argmax(bad_a | bad_b))
+        where = "a contains NaN or inf in its lower triangle" if bad_a[s] else "b contains NaN or inf"
+        raise ValueError(f"{where} (system {s})")
     n = a.shape[1]
     low = np.tril(a.astype(np.float64))
     low[:, np.arange(n), np.arange(n)] += damping
