@@ -121,3 +121,168 @@ def test_coarse_to_fine_lr(digits):
     assert 1e-5 <= inner.low < inner.high <= 1.0 and math.log(inner.high / inner.low) <= 0.5 * math.log(1e5) + 1e-9
     assert all(t.state == "complete" for t in r.result.trials)
     assert "Best lr" in r.verdict
+
+
+# ---- a Trainer passed in is copied, never trained or re-scheduled itself ---------------------
+
+def _state(trainer):
+    return ([p.copy() for p in trainer.get_params()], trainer.schedule, trainer.epoch, trainer.step,
+            trainer.history)
+
+
+def _assert_unchanged(trainer, before):
+    params, schedule, epoch, step, history = before
+    for now, then in zip(trainer.get_params(), params):
+        np.testing.assert_array_equal(now, then)
+    assert trainer.schedule is schedule and trainer.epoch == epoch and trainer.step == step
+    assert trainer.history is history
+
+
+def test_coarse_to_fine_trials_each_train_a_copy_of_the_trainer(digits):
+    """Every trial starts from the caller's Trainer as it was: with (practically) one lr, every
+    trial scores the same; the trials used to continue from each other on the caller's object,
+    which ended trained with a Constant schedule installed."""
+    Xtr, Xte, ytr, yte = digits
+    trainer = ta.Trainer(ta.MLP([64, 16, 10], activation="relu"), seed=0)
+    before = _state(trainer)
+    r = recipe.coarse_to_fine_lr(trainer, Xtr[:300], ytr[:300], (Xte, yte), epochs=1, n_trials=3, rounds=1,
+                                 lr_range=(1e-3, 1.000001e-3))
+    values = [t.value for t in r.result.trials]
+    assert values == pytest.approx([values[0]] * 3, rel=1e-5)
+    _assert_unchanged(trainer, before)
+
+
+def test_lr_finder_leaves_the_trainer_as_it_was(digits):
+    Xtr, _, ytr, _ = digits
+    trainer = ta.Trainer(ta.MLP([64, 16, 10], activation="relu"), seed=0,
+                         schedule=ta.schedules.Constant(1e-3))
+    trainer.fit(Xtr[:64], ytr[:64], epochs=1, verbose=0)
+    before = _state(trainer)
+    r = recipe.lr_finder(trainer, Xtr, ytr, steps=20, lr_min=1e-5, lr_max=1.0)
+    assert len(r.lrs) >= 5
+    _assert_unchanged(trainer, before)
+    assert "left as it was" in recipe.lr_finder.__doc__
+
+
+# ---- overfit_small_sample: the init verdict comes from the untrained model -------------------
+
+def test_overfit_judges_the_init_before_training():
+    """A too-large init that training partly repairs is "init off": check_initial_loss used to
+    be run on the already-trained model and so found nothing wrong ("too slow")."""
+    X, y = ta.datasets.load_digits()
+    X = X / 16
+    model = ta.MLP([64, 64, 10], activation="relu", init=ta.initializers.Initializer("normal", 0.5))
+    assert recipe.check_initial_loss(model, X, y).status == "too high"
+    r = recipe.overfit_small_sample(model, X, y, n_samples=512, epochs=15, lr=1e-2)
+    assert not r.reached and r.final_loss < 0.9 * r.initial_loss      # neither lr verdict applies
+    assert r.status == "init off", r.verdict
+
+
+def test_overfit_sample_of_fewer_rows_than_classes_depends_on_the_seed(digits, monkeypatch):
+    Xtr, _, ytr, _ = digits
+    seen = []
+    evaluate = ta.Trainer.evaluate
+
+    def spy(self, X, y, *args, **kwargs):
+        seen.append(np.asarray(y).copy())
+        return evaluate(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(ta.Trainer, "evaluate", spy)
+    samples = []
+    for seed in range(4):
+        seen.clear()
+        recipe.overfit_small_sample(ta.MLP([64, 8, 10]), Xtr, ytr, n_samples=5, epochs=1, seed=seed)
+        labels = seen[0]
+        assert len(labels) == 5 and len(set(labels.tolist())) == 5     # still one row per class
+        samples.append(tuple(sorted(labels.tolist())))
+    assert len(set(samples)) > 1, samples        # not always the classes 0..4
+
+
+# ---- arguments are checked before anything runs --------------------------------------------
+
+def _mlp():
+    return ta.MLP([64, 16, 10], activation="relu")
+
+
+@pytest.mark.parametrize("step, kwargs, exc, match", [
+    ("lr_finder", dict(beta=1.0), ValueError, "beta must be < 1"),
+    ("lr_finder", dict(beta=-0.1), ValueError, "beta must be >= 0"),
+    ("lr_finder", dict(explode=0.0), ValueError, "explode must be > 1"),
+    ("lr_finder", dict(explode=1.0), ValueError, "explode must be > 1"),
+    ("lr_finder", dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+    ("lr_finder", dict(batch_size=2.5), TypeError, "batch_size must be an integer"),
+    ("lr_finder", dict(y_rows=-5), ValueError, "same number of rows"),
+    ("lr_finder", dict(rows=0), ValueError, "X must not be empty"),
+    ("lr_finder", dict(lr_min="1e-7"), TypeError, "lr_min must be a real number"),
+    ("lr_finder", dict(lr_max=float("inf")), ValueError, "lr_max must be finite"),
+    ("lr_finder", dict(lr_min=0.0), ValueError, "lr_min must be > 0"),
+    ("lr_finder", dict(lr_min=1.0, lr_max=0.1), ValueError, "lr_min < lr_max"),
+    ("lr_finder", dict(steps=4), ValueError, "steps must be >= 5"),
+    ("lr_finder", dict(steps=20.5), TypeError, "steps must be an integer"),
+    ("lr_finder", dict(steps="100"), TypeError, "steps must be an integer"),
+    ("overfit_small_sample", dict(n_samples=-3), ValueError, "n_samples must be >= 1"),
+    ("overfit_small_sample", dict(n_samples=0), ValueError, "n_samples must be >= 1"),
+    ("overfit_small_sample", dict(n_samples=3.5), TypeError, "n_samples must be an integer"),
+    ("overfit_small_sample", dict(epochs=0), ValueError, "epochs must be >= 1"),
+    ("overfit_small_sample", dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+    ("overfit_small_sample", dict(lr=-1.0), ValueError, "lr must be > 0"),
+    ("overfit_small_sample", dict(stuck=2.0), ValueError, "stuck must be <= 1"),
+    ("overfit_small_sample", dict(blowup=0.5), ValueError, "blowup must be > 1"),
+    ("overfit_small_sample", dict(y_rows=50), ValueError, "same number of rows"),
+    ("check_initial_loss", dict(max_output_std=float("nan")), ValueError, "max_output_std must be finite"),
+    ("check_initial_loss", dict(max_output_std=-1.0), ValueError, "max_output_std must be > 0"),
+    ("check_initial_loss", dict(max_rows=0), ValueError, "max_rows must be >= 1"),
+    ("check_initial_loss", dict(y_rows=-5), ValueError, "same number of rows"),
+    ("coarse_to_fine_lr", dict(validation_data=None), ValueError, "validation_data .* is required"),
+    ("coarse_to_fine_lr", dict(validation_data=([[0.0] * 64],)), ValueError, "validation_data must be a tuple"),
+    ("coarse_to_fine_lr", dict(validation_data="val"), ValueError, "validation_data must be a tuple"),
+    ("coarse_to_fine_lr", dict(val_rows=-5), ValueError, "validation_data: y must have one row per row of X"),
+    ("coarse_to_fine_lr", dict(val_labels=10), ValueError, "validation_data: y labels must be in"),
+    ("coarse_to_fine_lr", dict(monitor="val_f1"), ValueError, "monitor must be one of"),
+    ("coarse_to_fine_lr", dict(monitor="lr"), ValueError, "monitor must be one of"),
+    ("coarse_to_fine_lr", dict(epochs=0), ValueError, "epochs must be >= 1"),
+    ("coarse_to_fine_lr", dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+    ("coarse_to_fine_lr", dict(lr_range=(1e-1, 1e-4)), ValueError, "lr_range must have 0 < low < high"),
+    ("coarse_to_fine_lr", dict(lr_range=(-1, 1e-1)), ValueError, "lr_range\\[0\\] must be > 0"),
+    ("coarse_to_fine_lr", dict(lr_range=(1e-4, 1e-3, 1e-2)), ValueError, "lr_range must be a pair"),
+    ("coarse_to_fine_lr", dict(extra_space={"momentum": 0.9}), ValueError, "extra_space may hold"),
+    ("coarse_to_fine_lr", dict(y_rows=-5), ValueError, "same number of rows"),
+])
+def test_bad_arguments_are_refused_before_anything_runs(digits, monkeypatch, step, kwargs, exc, match):
+    Xtr, Xte, ytr, yte = digits
+    X, y = Xtr[:200], ytr[:200]
+    kwargs = dict(kwargs)
+    rows = kwargs.pop("rows", None)
+    if rows is not None:
+        X, y = X[:rows], y[:rows]
+    y_rows = kwargs.pop("y_rows", None)
+    if y_rows is not None:
+        y = y[:y_rows]
+    # No training may start: a fit means the arguments were not all checked first.
+    monkeypatch.setattr(ta.Trainer, "fit", _must_not_train)
+    if step == "coarse_to_fine_lr":
+        Xv, yv = Xte[:50].copy(), yte[:50].copy()
+        if "val_rows" in kwargs:
+            yv = yv[:kwargs.pop("val_rows")]
+        if "val_labels" in kwargs:
+            yv[0] = kwargs.pop("val_labels")        # a label the 10-output model cannot have
+        kwargs.setdefault("validation_data", (Xv, yv))
+        call = lambda: recipe.coarse_to_fine_lr(_mlp(), X, y, kwargs.pop("validation_data"), n_trials=2,
+                                                rounds=1, **kwargs)
+    else:
+        call = lambda: getattr(recipe, step)(_mlp(), X, y, **kwargs)
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def _must_not_train(*args, **kwargs):  # pragma: no cover - reached only when a check is missing
+    raise AssertionError("training started although an argument was bad")
+
+
+def test_coarse_to_fine_monitor_follows_the_loss(digits):
+    """An accuracy is only monitored with a classification loss (mse logs none)."""
+    Xtr, Xte, ytr, yte = digits
+    targets, val = np.eye(10)[ytr[:100]], np.eye(10)[yte[:50]]
+    with pytest.raises(ValueError, match="monitor must be one of 'val_loss', 'loss'"):
+        recipe.coarse_to_fine_lr(_mlp(), Xtr[:100], targets, (Xte[:50], val), loss="mse",
+                                 monitor="val_accuracy", n_trials=2, rounds=1)

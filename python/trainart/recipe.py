@@ -2,11 +2,13 @@
 sample, find the learning-rate range, then search it coarse to fine. Each returns a small report
 with its numbers, a plain-language `verdict` and a `plot(path=None)`."""
 
+import copy
 import dataclasses
 import math
 
 import numpy as np
 
+from . import _validate
 from . import optim as _optim
 from . import schedules
 from .errors import TrainingDiverged
@@ -47,8 +49,11 @@ def _without_regularization(model):
 def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=True):
     """A fresh Trainer from a Sequential, a Trainer, or a factory returning either.
 
-    With a Trainer (or a factory's Trainer) its own loss, optimizer and seed are kept; `lr`,
-    when given, replaces its learning rate through a Constant schedule.
+    A Trainer (or a factory's Trainer) is copied, never used itself: the recipe's steps train
+    and re-schedule what they get, every trial of a search must start from the same state, and
+    the caller's Trainer must stay as it was. The copy keeps its loss, optimizer, seed, weights
+    and optimizer state; `lr`, when given, replaces its learning rate through a Constant
+    schedule.
     """
     obj = spec() if callable(spec) and not isinstance(spec, (Sequential, Trainer)) else spec
     if isinstance(obj, Sequential):
@@ -56,18 +61,19 @@ def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=T
         return Trainer(model, loss=loss, optimizer=_with_lr(optimizer, lr), seed=seed, executor=executor,
                        dtype=dtype)
     if isinstance(obj, Trainer):
-        t = obj
-        if not regularization:
-            model = _without_regularization(t.model)
-            loss_obj = t.loss
-            if t.loss == "huber":
+        if regularization:
+            t = copy.deepcopy(obj)   # a checkpoint's worth of state: weights, optimizer, RNG, counters
+        else:
+            model = _without_regularization(obj.model)
+            loss_obj = obj.loss
+            if obj.loss == "huber":
                 from . import losses
 
-                loss_obj = losses.get("huber", delta=t.plan.loss_param)
-            clone = Trainer(model, loss=loss_obj, optimizer=t.optimizer, schedule=t.schedule, clip=t.clip,
-                            executor=t.executor_name, seed=t.seed, dtype=t.dtype.name)
-            clone.set_params(t.get_params())
-            t = clone
+                loss_obj = losses.get("huber", delta=obj.plan.loss_param)
+            t = Trainer(model, loss=loss_obj, optimizer=obj.optimizer, schedule=obj.schedule, clip=obj.clip,
+                        executor=obj.executor_name, seed=obj.seed, dtype=obj.dtype.name)
+            t.set_params(obj.get_params())
+            t.set_buffers(obj.get_buffers())
         if lr is not None:
             t.schedule = schedules.Constant(float(lr))
         return t
@@ -88,9 +94,25 @@ def _finish(fig, path):
     return fig
 
 
-def _targets(y):
+def _data(X, y):
+    """X and y as arrays, checked for what the recipe itself relies on (rows to sample and
+    slice, the same number of them) before anything runs; the Trainer checks their contents
+    (dtype, finiteness, labels) before it evaluates or trains."""
+    X = np.asarray(X)
     y = np.asarray(y)
-    return y
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional (rows, features), got shape {X.shape}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1- or 2-dimensional (rows, ...), got shape {y.shape}")
+    if len(X) == 0:
+        raise ValueError(f"X must not be empty, got shape {X.shape}")
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same number of rows, got {len(X)} and {len(y)}")
+    return X, y
+
+
+def _positive_real(value, name):
+    return _validate.real(value, name, low=0.0, low_open=True)
 
 
 # ------------------------------------------------------------------------- 1. initial loss
@@ -154,16 +176,23 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0,
         model: a Sequential (ta.MLP(...)), a Trainer, or a function returning one.
         X, y: data (up to `max_rows` rows are used).
         loss: for a Sequential: "cross_entropy", "binary_cross_entropy" or "mse".
-        max_output_std: the output spread tolerated at initialization.
+        max_output_std: the output spread tolerated at initialization, a finite float > 0.
         seed, executor, dtype: for a Sequential.
+        max_rows: an int >= 1.
 
     Returns:
         InitialLossReport.
+
+    Raises:
+        ValueError, TypeError: bad arguments (named), before anything is evaluated.
     """
+    X, y = _data(X, y)
+    max_output_std = _positive_real(max_output_std, "max_output_std")
+    max_rows = _validate.integer(max_rows, "max_rows", low=1)
     trainer = _build(model, loss=loss, optimizer=None, lr=None, seed=seed, executor=executor, dtype=dtype,
                      regularization=False)
-    X = np.asarray(X)[:max_rows]
-    y = _targets(y)[:max_rows]
+    X = X[:max_rows]
+    y = y[:max_rows]
     measured = float(trainer.evaluate(X, y)["loss"])
     raw = np.asarray(trainer.predict(X, raw=True), dtype=np.float64)
     out_std = float(np.mean(raw.std(axis=1))) if raw.ndim == 2 and raw.shape[1] > 1 else float(raw.std())
@@ -268,37 +297,56 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
     """Step 2: can the model reach 100% training accuracy on a few dozen rows?
 
     A model that cannot memorize `n_samples` rows has a bug or a bad learning rate. The
-    sample is drawn with `seed` (stratified when every class can be represented), the model is
+    sample is drawn with `seed` (stratified when every class can be represented; with fewer
+    rows than classes, which classes are drawn depends on the seed too), the model is
     trained with regularization off, full batch by default, for up to `epochs` epochs (it
     stops at the first epoch with 100% accuracy). When it fails:
 
     * "lr too high": the loss became non-finite, rose above `blowup` times its initial value,
       or went up in more than a third of the epochs (oscillation);
     * "lr too low": the final loss is above `stuck` (0.9) times the initial one (barely moved);
-    * "init off": neither, but check_initial_loss finds the initial loss too high;
+    * "init off": neither, but check_initial_loss, run on the sample before training, found
+      the initial loss too high;
     * "too slow": the loss falls but not far enough: more epochs, a larger lr or more units.
 
     Args:
-        model: a Sequential, a Trainer, or a function returning one (a fresh one is needed).
+        model: a Sequential, a Trainer, or a function returning one. A Trainer is not
+            trained: a copy of it, with regularization off, is.
         X, y: data with integer class labels (cross_entropy) or 0/1 targets.
-        n_samples: rows of the sample. epochs: the training budget.
-        lr: learning rate (None: the optimizer's or the Trainer's own).
+        n_samples: rows of the sample, an int >= 1. epochs: the training budget, an int >= 1.
+        lr: learning rate > 0 (None: the optimizer's or the Trainer's own).
         optimizer: for a Sequential (default Adam).
-        batch_size: default: the whole sample.
+        batch_size: rows per step, an int >= 1; None (default): the whole sample in one batch.
+        stuck: in (0, 1]. blowup: > 1.
 
     Returns:
         OverfitReport.
+
+    Raises:
+        ValueError, TypeError: bad arguments (named), before anything is sampled or trained.
     """
     from .callbacks import Callback
 
-    X = np.asarray(X)
-    y = _targets(y)
+    X, y = _data(X, y)
+    n_samples = _validate.integer(n_samples, "n_samples", low=1)
+    epochs = _validate.integer(epochs, "epochs", low=1)
+    if lr is not None:
+        lr = _positive_real(lr, "lr")
+    if batch_size is not None:
+        batch_size = _validate.integer(batch_size, "batch_size", low=1)
+    seed = _validate.integer(seed, "seed", low=0)
+    stuck = _validate.real(stuck, "stuck", low=0.0, high=1.0, low_open=True)
+    blowup = _validate.real(blowup, "blowup", low=1.0, low_open=True)
     rng = np.random.default_rng(seed)
-    n = min(int(n_samples), len(X))
+    n = min(n_samples, len(X))
     if y.ndim == 1 and y.dtype.kind in "iu":
         classes = np.unique(y)
         per = max(1, n // len(classes))
         idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per] for c in classes])
+        if len(idx) > n:
+            # Fewer rows than classes: one row each from n classes drawn with the seed, not
+            # always the n smallest labels.
+            idx = rng.choice(idx, n, replace=False)
         rest = np.setdiff1d(np.arange(len(X)), idx)
         idx = np.concatenate([idx, rng.permutation(rest)[:max(0, n - len(idx))]])[:n]
     else:
@@ -309,6 +357,8 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
     if not trainer.plan.classification:
         raise ValueError("overfit_small_sample needs a classification loss (it checks 100% accuracy)")
     initial = float(trainer.evaluate(Xs, ys)["loss"])
+    # Judged now, before training: afterwards the trained weights would be judged instead.
+    init = check_initial_loss(trainer, Xs, ys, seed=seed, executor=executor, dtype=dtype)
 
     class Stop(Callback):
         def on_epoch_end(self, tr, epoch, logs):
@@ -317,8 +367,8 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
 
     diverged = False
     try:
-        hist = trainer.fit(Xs, ys, epochs=int(epochs), batch_size=batch_size or len(Xs), verbose=0,
-                           callbacks=[Stop()])
+        hist = trainer.fit(Xs, ys, epochs=epochs, batch_size=len(Xs) if batch_size is None else batch_size,
+                           verbose=0, callbacks=[Stop()])
     except TrainingDiverged:
         diverged = True
         hist = trainer.history
@@ -350,7 +400,6 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
                    f"accuracy is {max(accs, default=0):.0%}: the learning rate ({_lr_of(trainer)}) looks "
                    "too low. Try 10x larger.")
     else:
-        init = check_initial_loss(trainer, Xs, ys)
         if init.status == "too high":
             status = "init off"
             verdict = (f"Accuracy reached only {max(accs, default=0):.0%} and the initial loss {initial:.3g} is "
@@ -432,30 +481,41 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
     d smoothed / d ln(lr) is most negative, among the points before the minimum where the
     curve has come down by a tenth of its drop from the start (the median of the first 10%); "min/10" is a tenth of the lr of the lowest smoothed loss. The report holds both.
 
+    The sweep trains a copy: a Trainer passed in is left as it was (weights, optimizer state,
+    schedule), as other LR finders restore the model afterwards. Train it with the chosen lr
+    from there.
+
     Args:
-        model: a Sequential, a Trainer, or a function returning one (a fresh one is needed:
-            the sweep trains it).
+        model: a Sequential, a Trainer, or a function returning one.
         X, y: training data (cycled through in random minibatches).
-        lr_min, lr_max, steps: the sweep. batch_size: rows per step.
+        lr_min, lr_max: the sweep's range, finite floats with 0 < lr_min < lr_max.
+        steps: minibatch steps, an int >= 5 (the smoothing and the suggestion need 5 points).
+        batch_size: rows per step, an int >= 1.
         optimizer: for a Sequential (default Adam).
-        beta, explode: smoothing and stopping.
+        beta: the running average's weight, in [0, 1). explode: a float > 1.
         suggest: "steepest" or "min/10".
 
     Returns:
         LRFinderReport.
+
+    Raises:
+        ValueError, TypeError: bad arguments (named), before any step is taken.
+        RuntimeError: the loss exploded within the first 5 steps (lower lr_min).
     """
-    if not 0 < lr_min < lr_max:
+    lr_min = _positive_real(lr_min, "lr_min")
+    lr_max = _positive_real(lr_max, "lr_max")
+    if not lr_min < lr_max:
         raise ValueError(f"lr_finder needs 0 < lr_min < lr_max, got {lr_min}, {lr_max}")
-    steps = int(steps)
-    if steps < 5:
-        raise ValueError(f"steps must be >= 5, got {steps}")
-    if suggest not in ("steepest", "min/10"):
-        raise ValueError(f"suggest must be 'steepest' or 'min/10', got {suggest!r}")
+    steps = _validate.integer(steps, "steps", low=5)
+    batch_size = _validate.integer(batch_size, "batch_size", low=1)
+    beta = _validate.real(beta, "beta", low=0.0, high=1.0, high_open=True)
+    explode = _validate.real(explode, "explode", low=1.0, low_open=True)
+    _validate.choice(suggest, "suggest", ("steepest", "min/10"))
+    seed = _validate.integer(seed, "seed", low=0)
+    X, y = _data(X, y)
     trainer = _build(model, loss=loss, optimizer=optimizer, lr=None, seed=seed, executor=executor, dtype=dtype)
     gamma = (lr_max / lr_min) ** (1.0 / (steps - 1))
     trainer.schedule = schedules.Exponential(lr_min, gamma, interval="step")
-    X = np.asarray(X)
-    y = _targets(y)
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(X)) for _ in range(-(-steps * batch_size // len(X)) + 1)])
     lrs, losses = [], []
@@ -512,6 +572,27 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
 
 # ------------------------------------------------------------------ 4. coarse-to-fine search
 
+def _lr_range(lr_range):
+    if not isinstance(lr_range, (tuple, list)) or len(lr_range) != 2:
+        raise ValueError(f"lr_range must be a pair (low, high), got {lr_range!r}")
+    lo = _positive_real(lr_range[0], "lr_range[0]")
+    hi = _positive_real(lr_range[1], "lr_range[1]")
+    if not lo < hi:
+        raise ValueError(f"lr_range must have 0 < low < high, got {lr_range!r}")
+    return lo, hi
+
+
+def _checked_by(trainer, X, y, name):
+    """Run the Trainer's own input checks on (X, y) through evaluate (a forward pass, nothing
+    trained), with `name` in the message."""
+    try:
+        trainer.evaluate(X, y)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+
+
 class LRObjective:
     """Objective for coarse_to_fine_lr: train a fresh trainer with params["lr"] (and any other
     params that are Trainer-independent fit options: batch_size, epochs) and return the
@@ -567,16 +648,58 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
 
     Each trial trains a fresh model for `epochs` epochs and scores `monitor` on
     `validation_data` after the last epoch (minimized, maximized for an accuracy). A
-    diverged trial scores inf. `extra_space` adds dimensions (only "epochs" and "batch_size"
-    are understood by the built-in objective; write your own objective with
-    trainart.tune.search for more).
+    diverged trial scores inf (0 for an accuracy). `extra_space` adds dimensions (only
+    "epochs" and "batch_size" are understood by the built-in objective; write your own
+    objective with trainart.tune.search for more).
+
+    Args:
+        model: a Sequential, a Trainer, or a function returning one. A Trainer is copied for
+            every trial (each starts from its state); the Trainer itself is left as it was.
+        X, y: training data.
+        validation_data: (X_val, y_val) or (X_val, y_val, w_val), required: it is what the
+            trials are scored on.
+        lr_range: (low, high), finite floats with 0 < low < high.
+        epochs, batch_size: per trial, ints >= 1.
+        monitor: "val_loss" (default) or "loss", or for a classification loss "val_accuracy"
+            or "accuracy".
+        n_trials, rounds, top_k, shrink, n_jobs: as trainart.tune.search.
 
     Returns:
         LRSearchReport.
+
+    Raises:
+        ValueError, TypeError: bad arguments (named), checked before any trial runs: the
+            data and validation_data pass the Trainer's own checks (one forward pass each).
     """
     from . import tune
 
-    lo, hi = lr_range
+    lo, hi = _lr_range(lr_range)
+    epochs = _validate.integer(epochs, "epochs", low=1)
+    batch_size = _validate.integer(batch_size, "batch_size", low=1)
+    if not isinstance(monitor, str):
+        raise TypeError(f"monitor must be a str, got {type(monitor).__name__}")
+    if extra_space is not None:
+        if not isinstance(extra_space, dict):
+            raise TypeError(f"extra_space must be a dict of tune dimensions, got {type(extra_space).__name__}")
+        unknown = sorted(set(extra_space) - {"epochs", "batch_size"})
+        if unknown:
+            raise ValueError(f"extra_space may hold 'epochs' and 'batch_size' (the lr is lr_range), got "
+                             f"{', '.join(map(repr, unknown))}")
+    X, y = _data(X, y)
+    if validation_data is None:
+        raise ValueError("validation_data (X_val, y_val) is required: the trials are scored on it")
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, w_val)")
+    probe = _build(model, loss=loss, optimizer=optimizer, lr=lo, seed=seed, executor=executor, dtype=dtype)
+    evaluated = ("loss", "accuracy") if probe.plan.classification else ("loss",)
+    keys = [f"val_{k}" for k in evaluated] + list(evaluated)
+    if monitor not in keys:
+        raise ValueError(f"monitor must be one of {', '.join(map(repr, keys))} (what each trial's fit logs "
+                         f"with this loss), got {monitor!r}")
+    # A trial that refuses its data fails; when all of them would, the search only says so at
+    # the end. Let the Trainer check the data now instead (what every trial's fit checks).
+    _checked_by(probe, X, y, "X, y")
+    _checked_by(probe, validation_data[0], validation_data[1], "validation_data")
     space = {"lr": tune.LogUniform(lo, hi)}
     space.update(extra_space or {})
     objective = LRObjective(model, X, y, validation_data, loss=loss, optimizer=optimizer, epochs=epochs,
