@@ -36,3 +36,70 @@ def test_train_test_split_bad_input(kwargs, match):
         datasets.train_test_split(X, y, **kwargs)
     with pytest.raises(ValueError, match="same number of rows"):
         datasets.train_test_split(X, y[:-1])
+
+
+def test_load_digits_accepts_only_float_dtypes():
+    assert datasets.load_digits(dtype="float32")[0].dtype == np.float32
+    for bad in (np.int32, np.float16, "complex128", object):
+        with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+            datasets.load_digits(dtype=bad)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        datasets.load_digits(dtype="no-such-dtype")
+
+
+def test_split_regression_targets_is_not_stratified():
+    """Continuous targets are not classes: the default splits them like scikit-learn (the
+    stratified split made every value a class and left the test or training set empty)."""
+    X, _ = datasets.load_digits()
+    y = np.random.default_rng(0).normal(size=len(X))
+    for test_size in (0.2, 0.6):
+        Xtr, Xte, ytr, yte = datasets.train_test_split(X, y, test_size=test_size)
+        assert len(Xte) == len(yte) == int(np.ceil(test_size * len(X)))
+        assert len(Xtr) + len(Xte) == len(X)
+    with pytest.raises(ValueError, match="stratify=True needs class labels"):
+        datasets.train_test_split(X, y, stratify=True)
+
+
+def test_split_stratifies_one_hot_rows_and_whole_number_floats():
+    X, y = datasets.load_digits()
+    by_label = datasets.train_test_split(X, y, test_size=0.2, seed=3)
+    one_hot = datasets.train_test_split(X, np.eye(10)[y], test_size=0.2, seed=3)
+    floats = datasets.train_test_split(X, y.astype(np.float64), test_size=0.2, seed=3)
+    column = datasets.train_test_split(X, y[:, None], test_size=0.2, seed=3)
+    for other in (one_hot, floats, column):
+        assert np.array_equal(other[1], by_label[1]) and np.array_equal(other[0], by_label[0])
+    assert np.array_equal(one_hot[3].argmax(axis=1), by_label[3])
+
+
+def test_split_tiny_data_like_scikit_learn():
+    X, y = datasets.load_digits()
+    # 3 rows of 3 classes (one row each): not stratifiable, ceil(0.2 * 3) = 1 test row.
+    Xtr, Xte, ytr, yte = datasets.train_test_split(X[:3], y[:3], test_size=0.2)
+    assert (len(Xtr), len(Xte)) == (2, 1)
+    assert len(datasets.train_test_split(X[:2], y[:2], test_size=0.2)[1]) == 1
+    with pytest.raises(ValueError, match="test_size.*training set empty"):
+        datasets.train_test_split(X[:1], y[:1], test_size=0.2)
+    with pytest.raises(ValueError, match="must not be empty"):
+        datasets.train_test_split(X[:0], y[:0])
+    with pytest.raises(ValueError, match="stratify=True needs at least 2 rows in every class"):
+        datasets.train_test_split(X[:3], y[:3], stratify=True)
+
+
+@pytest.mark.parametrize("test_size", ["0.2", None, True, [0.2]])
+def test_split_test_size_must_be_a_number(test_size):
+    X, y = datasets.load_digits()
+    with pytest.raises(TypeError, match="test_size"):
+        datasets.train_test_split(X, y, test_size=test_size)
+
+
+def test_split_keeps_row_order_and_checks_stratify():
+    X, y = datasets.load_digits()
+    ids = np.arange(len(y))[:, None]
+    itr, ite, _, _ = datasets.train_test_split(ids, y, seed=5)
+    assert np.all(np.diff(itr[:, 0]) > 0) and np.all(np.diff(ite[:, 0]) > 0)   # as documented
+    plain = datasets.train_test_split(ids, y, test_size=0.2, stratify=False)
+    assert len(plain[1]) == int(np.ceil(0.2 * len(y)))
+    with pytest.raises(TypeError, match="stratify"):
+        datasets.train_test_split(X, y, stratify=y)         # scikit-learn's form: the labels are y
+    with pytest.raises(ValueError, match="stratify"):
+        datasets.train_test_split(X, y, stratify="yes")

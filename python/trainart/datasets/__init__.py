@@ -5,9 +5,13 @@ Digits" (E. Alpaydin, C. Kaynak, UCI Machine Learning Repository, 1998,
 https://doi.org/10.24432/C50P49, CC BY 4.0): 4x4-block counts of 32x32 bitmaps, values 0..16.
 """
 
+import math
+import numbers
 from importlib import resources
 
 import numpy as np
+
+from .. import _validate
 
 __all__ = ["load_digits", "train_test_split"]
 
@@ -17,39 +21,135 @@ def load_digits(*, return_images=False, dtype=np.float64):
 
     Args:
         return_images: also return the (1797, 8, 8) uint8 images as a third value.
-        dtype: dtype of X (float64 or float32).
+        dtype: dtype of X: float64 (default) or float32.
 
     Returns:
         (X, y) or (X, y, images).
+
+    Raises:
+        TypeError: `dtype` is not a NumPy dtype.
+        ValueError: `dtype` is a dtype other than float32 and float64.
     """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
     with resources.files(__name__).joinpath("digits.npz").open("rb") as f:
         data = np.load(f, allow_pickle=False)
         images, target = data["images"], data["target"]
-    X = images.reshape(len(images), -1).astype(dtype)
+    X = images.reshape(len(images), -1).astype(dt)
     y = target.astype(np.int64)
     return (X, y, images) if return_images else (X, y)
 
 
-def train_test_split(X, y, *, test_size=0.25, seed=0, stratify=True):
-    """Split rows into train and test sets, stratified by label by default.
+def _class_labels(y):
+    """The class of every row when `y` holds class labels, else None.
 
-    Returns X_train, X_test, y_train, y_test. Each class keeps round(test_size * count)
-    rows in the test set (at least one when the class has two or more rows).
+    Class labels, as scikit-learn's type_of_target reads them: a vector of integers, bools or
+    strings, or of floats that are all whole numbers; a column of those; or one-hot rows (one 1
+    and zeros otherwise: the class is the argmax). Other floats (regression targets) and
+    multi-label 0/1 rows are not class labels.
     """
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        if y.dtype.kind in "biuUSO":
+            return y
+        if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
+            return y
+        return None
+    if y.ndim == 2 and y.dtype.kind in "biuf":
+        one_hot = ((y == 0) | (y == 1)).all() and (y.sum(axis=1) == 1).all()
+        return np.argmax(y, axis=1) if one_hot else None
+    return None
+
+
+def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
+    """Split rows into a training and a test set, stratified by class when y holds classes.
+
+    Which rows go to the test set is drawn at random (NumPy Generator seeded by `seed`), but
+    both sets keep the rows in their original order; scikit-learn's train_test_split also
+    shuffles them. Trainer.fit shuffles every epoch by default, so this rarely matters.
+
+    Stratified: each class keeps round(test_size * count) of its rows in the test set, and at
+    least one row in each set. Not stratified: ceil(test_size * n) rows go to the test set, as
+    in scikit-learn.
+
+    Args:
+        X, y: arrays with the same number of rows (at least 2). y: integer, bool or string
+            labels, whole-number floats, one-hot rows, or any targets (regression, multi-label).
+        test_size: the fraction of rows in the test set, a float in (0, 1).
+        seed: seeds the draw.
+        stratify: "auto" (default): stratify when y holds class labels (the forms above, a
+            one-hot row counting as its argmax) that each have at least 2 rows, else split
+            without stratification. True: stratify, or raise ValueError when y holds no class
+            labels or a class has fewer than 2 rows (as scikit-learn's stratify=y does).
+            False: never stratify.
+
+    Returns:
+        X_train, X_test, y_train, y_test.
+
+    Raises:
+        TypeError: test_size is not a real number, seed not an integer, stratify not
+            "auto", True or False.
+        ValueError: test_size outside (0, 1) or leaving the training set empty; X or y with
+            no rows or of different lengths; stratify=True without class labels.
+    """
+    if isinstance(test_size, (bool, np.bool_)) or not isinstance(test_size, numbers.Real):
+        raise TypeError(f"test_size must be a float in (0, 1), got {type(test_size).__name__}")
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    seed = _validate.integer(seed, "seed", low=0)
+    if isinstance(stratify, str):
+        if stratify != "auto":
+            raise ValueError(f"stratify must be 'auto', True or False, got {stratify!r}")
+    elif isinstance(stratify, (bool, np.bool_)):
+        stratify = bool(stratify)
+    else:
+        raise TypeError(f"stratify must be 'auto', True or False (the labels are y), got "
+                        f"{type(stratify).__name__}")
     X = np.asarray(X)
     y = np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"X and y must be arrays of rows, got shapes {X.shape} and {y.shape}")
     if len(X) != len(y):
         raise ValueError(f"X and y must have the same number of rows, got {len(X)} and {len(y)}")
+    n = len(X)
+    if n == 0:
+        raise ValueError("X and y must not be empty: there are no rows to split")
+
+    groups = None
+    if stratify is not False:
+        labels = _class_labels(y)
+        if labels is None:
+            if stratify is True:
+                raise ValueError("stratify=True needs class labels in y (integers, strings, whole-number "
+                                 "floats or one-hot rows); for regression or multi-label targets pass "
+                                 "stratify=False")
+        else:
+            classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+            if counts.min() >= 2:
+                groups = [np.flatnonzero(inverse == c) for c in range(len(classes))]
+            elif stratify is True:
+                raise ValueError(f"stratify=True needs at least 2 rows in every class, but class "
+                                 f"{classes[np.argmin(counts)]!r} has 1; pass stratify=False")
+
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == c) for c in np.unique(y)] if stratify else [np.arange(len(y))]
-    test = []
-    for rows in groups:
-        k = int(round(test_size * len(rows)))
-        if len(rows) >= 2:
-            k = min(max(k, 1), len(rows) - 1)
-        test.append(rng.permutation(rows)[:k])
-    test = np.sort(np.concatenate(test))
-    train = np.setdiff1d(np.arange(len(y)), test)
+    if groups is None:
+        k = math.ceil(test_size * n)
+        if k >= n:
+            raise ValueError(f"test_size={test_size} of {n} row(s) puts every row in the test set "
+                             f"(ceil(test_size * n) = {k}) and leaves the training set empty")
+        test = rng.permutation(n)[:k]
+    else:
+        test = []
+        for rows in groups:
+            # Every class has >= 2 rows here: one at least on each side.
+            k = min(max(int(round(test_size * len(rows))), 1), len(rows) - 1)
+            test.append(rng.permutation(rows)[:k])
+        test = np.concatenate(test)
+    test = np.sort(test)
+    train = np.setdiff1d(np.arange(n), test)
     return X[train], X[test], y[train], y[test]
