@@ -1,5 +1,7 @@
 """`trainart demo`, shortened: it trains, evaluates and times both executors."""
 
+import pytest
+
 import trainart as ta
 from trainart import demo
 
@@ -13,15 +15,65 @@ def test_demo_runs_and_learns(tmp_path, capsys):
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
-def test_cli_parses():
-    from trainart import cli
+@pytest.mark.parametrize("argv, option", [
+    (["bench", "--ops", "nosuchop"], "--ops"),
+    (["bench", "--ops", "dense,"], "--ops"),            # no empty op names
+    (["bench", "--ops", "dense,,loss"], "--ops"),
+    (["bench", "--threads", "0"], "--threads"),
+    (["bench", "--threads", "-2"], "--threads"),
+    (["demo", "--epochs", "0", "--no-plot"], "--epochs"),
+    (["demo", "--epochs", "-3", "--no-plot"], "--epochs"),
+    (["demo", "--threads", "-1", "--no-plot"], "--threads"),
+    (["demo", "--threads", "0", "--no-plot"], "--threads"),
+])
+def test_cli_bad_options_are_usage_errors(argv, option, capsys, monkeypatch):
+    """A bad option is argparse's usage error (exit 2, the option named), before anything runs."""
+    from trainart import cli, demo, microbench
 
-    try:
-        cli.main(["bench", "--ops", "nosuchop"])
-    except SystemExit as exc:
-        assert "unknown op" in str(exc)
-    else:  # pragma: no cover - the parser must refuse
-        raise AssertionError("bench accepted an unknown op")
+    monkeypatch.setattr(demo, "run", _must_not_run)
+    monkeypatch.setattr(microbench, "run", _must_not_run)
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["bench", "demo"])
+def test_cli_refuses_an_unwritable_output_before_running(tmp_path, capsys, monkeypatch, command):
+    from trainart import cli, demo, microbench
+
+    monkeypatch.setattr(demo, "run", _must_not_run)
+    monkeypatch.setattr(microbench, "run", _must_not_run)
+    option = "--json" if command == "bench" else "--plot"
+    for path in (tmp_path / "missing" / "out.file", tmp_path):    # no such folder; a folder
+        with pytest.raises(SystemExit) as info:
+            cli.main([command, option, str(path)])
+        assert info.value.code == 2
+        assert f"argument {option}: cannot write" in capsys.readouterr().err
+
+
+def test_demo_run_checks_epochs_first(monkeypatch):
+    monkeypatch.setattr(demo.datasets, "load_digits", _must_not_run)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        demo.run(plot=None, verbose=0, epochs=0)
+    with pytest.raises(TypeError, match="epochs must be an integer"):
+        demo.run(plot=None, verbose=0, epochs=2.5)
+
+
+def test_microbench_run_checks_ops():
+    from trainart import microbench
+
+    with pytest.raises(ValueError, match="ops must name"):
+        microbench.run(["dense", ""])
+    with pytest.raises(ValueError, match="ops must name"):
+        microbench.run([])
+    with pytest.raises(TypeError, match="ops must be a list"):
+        microbench.run("dense")
+
+
+def _must_not_run(*args, **kwargs):  # pragma: no cover - reached only when a check is missing
+    raise AssertionError("ran although an argument was bad")
 
 
 def test_bench_prints_its_table_and_writes_json(tmp_path, capsys):

@@ -2,23 +2,60 @@
 (kernel microbenchmarks)."""
 
 import argparse
+import os
 import sys
+
+
+def _positive_int(text):
+    """argparse type: an integer >= 1 (argparse names the option in its usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _op_list(text):
+    """argparse type: comma-separated kernel families, each one of microbench.MODULES."""
+    from . import microbench
+
+    names = [name.strip() for name in text.split(",")]
+    if any(not name for name in names):
+        raise argparse.ArgumentTypeError(f"empty op name in {text!r}; choose from "
+                                         f"{', '.join(microbench.MODULES)}")
+    unknown = sorted(set(names) - set(microbench.MODULES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown op(s) {', '.join(unknown)}; choose from "
+                                         f"{', '.join(microbench.MODULES)}")
+    return names
+
+
+def _writable_file(path):
+    """Why `path` cannot be written (None when it can): checked before a long run, so that the
+    run's result is not lost to a typo in the path at the end."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    if not os.path.isdir(folder):
+        return f"folder {folder} does not exist"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"{path} is not writable"
+    if not os.path.exists(path) and not os.access(folder, os.W_OK | os.X_OK):
+        return f"folder {folder} is not writable"
+    return None
 
 
 def _bench(args):
     from . import microbench
 
-    ops = args.ops.split(",") if args.ops else None
-    unknown = sorted(set(ops or ()) - set(microbench.MODULES))
-    if unknown:
-        raise SystemExit(f"trainart bench: unknown op(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(microbench.MODULES)}")
     if args.threads:
         import trainart
 
         trainart.set_num_threads(args.threads)
     say = (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)) if args.verbose else None
-    results = microbench.run(ops, quick=args.quick, progress=say)
+    results = microbench.run(args.ops, quick=args.quick, progress=say)
     print(microbench.format_table(results))
     if args.json:
         microbench.to_json(results, args.json)
@@ -42,17 +79,27 @@ def main(argv=None):
     demo.add_argument("--plot", default="digits_curves.png", help="where to write the curves PNG")
     demo.add_argument("--no-plot", action="store_true", help="skip the plot")
     demo.add_argument("--executor", default="auto", choices=("auto", "numpy", "cpu"))
-    demo.add_argument("--epochs", type=int, default=60)
-    demo.add_argument("--threads", type=int, help="threads for trainart (default: all cores)")
+    demo.add_argument("--epochs", type=_positive_int, default=60, help="training epochs (>= 1)")
+    demo.add_argument("--threads", type=_positive_int, help="threads for trainart, >= 1 (default: all cores)")
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="time every kernel against NumPy and its floor")
-    bench.add_argument("--ops", help="comma-separated kernel families (default: all)")
+    bench.add_argument("--ops", type=_op_list, help="comma-separated kernel families (default: all)")
     bench.add_argument("--quick", action="store_true", help="small sizes, few repeats")
-    bench.add_argument("--threads", type=int, help="threads for trainart (default: all cores)")
+    bench.add_argument("--threads", type=_positive_int, help="threads for trainart, >= 1 (default: all cores)")
     bench.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     bench.add_argument("-v", "--verbose", action="store_true", help="print each case as it runs")
     bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
+    # Output files are written at the end of a run of seconds to minutes: refuse a path that
+    # cannot be written before anything runs.
+    if args.command == "bench" and args.json:
+        problem = _writable_file(args.json)
+        if problem:
+            bench.error(f"argument --json: cannot write {args.json}: {problem}")
+    if args.command == "demo" and not args.no_plot:
+        problem = _writable_file(args.plot)
+        if problem:
+            demo.error(f"argument --plot: cannot write {args.plot}: {problem}")
     args.func(args)
 
 

@@ -2,11 +2,12 @@
 Adam, clipping by global norm, a 1cycle schedule and early stopping; prints the test accuracy
 and the time per epoch of each executor, and writes the learning curves."""
 
+import os
 import time
 
 import numpy as np
 
-from . import _backend, callbacks, datasets, optim, schedules
+from . import _backend, _validate, callbacks, datasets, optim, schedules
 from .clipping import ClipNorm
 from .models import MLP
 from .trainer import Trainer
@@ -23,7 +24,18 @@ def build(executor, seed=0):
 
 
 def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS):
-    """Train, evaluate on the held-out test rows, time both executors; returns a report dict."""
+    """Train, evaluate on the held-out test rows, time both executors; returns a report dict.
+
+    Args:
+        plot: where to write the learning curves (None: no plot).
+        executor: "auto", "numpy" or "cpu" for the trained model.
+        verbose: fit's verbosity.
+        epochs: the training budget, an int >= 1 (early stopping may end sooner).
+    """
+    # Checked before the data is loaded and anything trains.
+    epochs = _validate.integer(epochs, "epochs", low=1)
+    if plot is not None and not isinstance(plot, (str, os.PathLike)):
+        raise TypeError(f"plot must be a path or None, got {type(plot).__name__}")
     X, y = datasets.load_digits(dtype=np.float32)
     X_train, X_test, y_train, y_test = datasets.train_test_split(X, y, test_size=0.2, seed=0)
     # Standardize with the training rows' statistics (+1 keeps the all-zero border pixels at 0).

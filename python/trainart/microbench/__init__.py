@@ -117,7 +117,13 @@ def measure(case, *, min_time=0.05, repeats=7):
 
 
 def run(ops=None, *, quick=False, progress=None):
-    """Run the cases of `ops` (default: all) and return a list of Result."""
+    """Run the cases of `ops` (names from MODULES; default: all) and return a list of Result."""
+    if ops is not None:
+        if isinstance(ops, str) or not hasattr(ops, "__iter__"):
+            raise TypeError(f"ops must be a list of names from {', '.join(MODULES)}, got {ops!r}")
+        ops = list(ops)
+        if not ops or any(name not in MODULES for name in ops):
+            raise ValueError(f"ops must name kernel families from {', '.join(MODULES)}; got {ops!r}")
     results = []
     for name in ops or MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
