@@ -48,7 +48,7 @@ def test_parameters_and_defaults(rng):
 def test_bad_names_and_parameters():
     with pytest.raises(ValueError, match="unknown activation 'rectifier'.*relu.*gelu"):
         ta.activations.get("rectifier")
-    with pytest.raises(ValueError, match="unknown activation"):
+    with pytest.raises(TypeError, match="name must be an activation name"):
         ta.activations.get(3)
     with pytest.raises(TypeError, match="no parameters"):
         ta.activations.get("relu", slope=0.1)
@@ -68,3 +68,16 @@ def test_immutable_and_passthrough():
         act.name = "relu"
     assert ta.activations.get(act) is act
     assert ta.activations.get("gelu") == act
+
+
+@pytest.mark.parametrize("name", [None, 3, 0.5, ("relu",)])
+def test_get_refuses_a_non_name_with_type_error(name):
+    with pytest.raises(TypeError, match="name must be an activation name"):
+        ta.activations.get(name)
+
+
+def test_get_with_an_activation_object_takes_no_parameters():
+    elu = ta.activations.get("elu")
+    with pytest.raises(TypeError, match=r"parameters only with an activation name.*get\('elu', alpha=...\)"):
+        ta.activations.get(elu, alpha=2.0)
+    assert ta.activations.get(elu) is elu

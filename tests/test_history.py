@@ -178,3 +178,28 @@ def test_plot_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install trainart\[plot\]"):
         h.plot()
+
+
+def test_plot_path_without_extension_gets_png_appended(tmp_path):
+    """As documented: no extension -> ".png" appended (matplotlib's rule), a PNG written."""
+    pytest.importorskip("matplotlib")
+    filled(epochs=2).plot(tmp_path / "curves")
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]
+    assert (tmp_path / "curves.png").read_bytes().startswith(PNG_MAGIC)
+    assert "appended" in History.plot.__doc__
+
+
+@pytest.mark.parametrize("first_epoch", [0, 4])
+def test_single_epoch_plot_has_whole_epoch_ticks(first_epoch):
+    """One recorded epoch (with or without step losses) still gets integer epoch ticks on every
+    panel; MaxNLocator used to fall back to ticks like 0.945, 0.96, ... ."""
+    pytest.importorskip("matplotlib")
+    for steps in (np.linspace(2.0, 1.0, 10), None):
+        h = History()
+        h.append(first_epoch, {"loss": 1.0, "accuracy": 0.5, "lr": 1e-3, "grad_norm": 1.0}, steps)
+        fig = h.plot()
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+            assert lo <= first_epoch and hi >= first_epoch + 1

@@ -13,7 +13,9 @@ from trainart import ops
 def test_names_cover_the_vocabulary():
     assert ta.losses.NAMES == ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
     assert ta.losses.ALIASES == {"categorical_crossentropy": "cross_entropy",
-                                 "log_loss": "binary_cross_entropy"}
+                                 "log_loss": "binary_cross_entropy",
+                                 "binary_crossentropy": "binary_cross_entropy",
+                                 "mean_squared_error": "mse", "mean_absolute_error": "mae"}
 
 
 @pytest.mark.parametrize("name", list(ta.losses.NAMES))
@@ -70,3 +72,33 @@ def test_immutable_and_passthrough():
         loss.delta = 1.0
     assert ta.losses.get(loss) is loss
     assert ta.losses.get("huber", delta=0.5) == loss
+
+
+def test_get_accepts_every_name_trainer_accepts():
+    """One alias table: whatever Trainer(loss=...) takes, ta.losses.get and ta.ops.loss take,
+    and they resolve it to the same loss (the Keras spellings were refused by get)."""
+    from trainart import trainer
+
+    # trainer.py may keep its own copy of the table (or import this one): check both agree.
+    trainer_names = set(trainer.LOSSES) | set(getattr(trainer, "_LOSS_ALIASES", {}))
+    model = ta.MLP([3, 2])
+    for name in sorted(trainer_names | set(ta.losses.NAMES) | set(ta.losses.ALIASES)):
+        canonical = ta.Trainer(model, loss=name).loss
+        assert ta.losses.get(name).name == canonical, name
+        z, t = np.zeros((2, 2)), np.array([[0.0, 1.0], [1.0, 0.0]])
+        assert ops.loss(z, t, name)[0] == ta.losses.get(canonical).forward(z, t), name
+    assert ta.losses.get("binary_crossentropy").name == "binary_cross_entropy"
+    assert ta.losses.get("mean_squared_error").name == "mse"
+    assert ta.losses.get("mean_absolute_error").name == "mae"
+
+
+@pytest.mark.parametrize("name", [None, 3, 2.5, ["mse"]])
+def test_get_refuses_a_non_name_with_type_error(name):
+    with pytest.raises(TypeError, match="name must be a loss name"):
+        ta.losses.get(name)
+
+
+def test_get_with_a_loss_object_takes_no_parameters():
+    huber = ta.losses.get("huber")
+    with pytest.raises(TypeError, match=r"parameters only with a loss name.*get\('huber', delta=...\)"):
+        ta.losses.get(huber, delta=2.0)

@@ -60,15 +60,23 @@ def get(name, **params):
     """The activation called `name` (aliases logistic -> sigmoid, swish -> silu).
 
     leaky_relu takes `slope` (default 0.01), elu takes `alpha` (default 1.0); the others take
-    no parameters. An Activation passes through unchanged.
+    no parameters. An Activation passes through unchanged; it carries its parameter already,
+    so it takes none here (write get("elu", alpha=2.0) for another one).
 
     Raises:
         ValueError: unknown name (the message lists the known ones).
-        TypeError: a parameter the activation does not take.
+        TypeError: `name` is neither a string nor an Activation; a parameter the activation
+            does not take; parameters given with an Activation.
     """
-    if isinstance(name, Activation) and not params:
+    if isinstance(name, Activation):
+        if params:
+            raise TypeError(f"get() takes parameters only with an activation name, not with {name!r}: "
+                            f"write get({name.name!r}, {', '.join(f'{k}=...' for k in params)})")
         return name
-    if not isinstance(name, str) or ALIASES.get(name, name) not in ACTIVATION_CODES:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be an activation name (str) or a trainart.activations.Activation, "
+                        f"got {type(name).__name__}")
+    if ALIASES.get(name, name) not in ACTIVATION_CODES:
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(NAMES + tuple(ALIASES))}")
     canonical = ALIASES.get(name, name)
     key, default = _PARAMS.get(canonical, (None, None))

@@ -108,8 +108,9 @@ class History:
         switched and no global figure is kept.
 
         Args:
-            path: file to write (str or os.PathLike); its extension picks the format, PNG
-                when it has none. None: do not save.
+            path: file to write (str or os.PathLike); its extension picks the format. A
+                path without an extension gets ".png" appended (matplotlib's rule): "curves"
+                writes curves.png. None: do not save.
             smooth: b in [0, 1).
 
         Returns:
@@ -150,11 +151,17 @@ class History:
             wspace=0.3, hspace=0.4)).ravel()
         x = np.asarray(self.epoch, dtype=np.float64) + 1.0
         marker = "o" if len(x) <= 40 else None
+        # Every panel spans the recorded epochs from the start of the first to the end of the
+        # last: the same x range everywhere, and at least two whole numbers in view, without
+        # which MaxNLocator(integer=True) falls back to fractional epochs (one-epoch runs).
+        lo, hi = float(min(self.epoch)), float(max(self.epoch)) + 1.0
+        pad = 0.03 * (hi - lo)
         for ax, (title, draw) in zip(axes, panels):
             draw(ax, x, marker, smooth)
             ax.set_title(title)
             ax.set_xlabel("epoch")
             ax.grid(True, alpha=0.3)
+            ax.set_xlim(lo - pad, hi + pad)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend()

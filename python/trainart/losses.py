@@ -54,18 +54,26 @@ class Loss:
 
 
 def get(name, **params):
-    """The loss called `name` (aliases categorical_crossentropy, log_loss).
+    """The loss called `name` (aliases: categorical_crossentropy, log_loss,
+    binary_crossentropy, mean_squared_error, mean_absolute_error; see ALIASES).
 
     huber takes `delta` (default 1.0, > 0); the others take no parameters. A Loss passes
-    through unchanged.
+    through unchanged; it carries its parameter already, so it takes none here (write
+    get("huber", delta=2.0) for another one).
 
     Raises:
         ValueError: unknown name (the message lists the known ones) or delta <= 0.
-        TypeError: a parameter the loss does not take.
+        TypeError: `name` is neither a string nor a Loss; a parameter the loss does not take;
+            parameters given with a Loss.
     """
-    if isinstance(name, Loss) and not params:
+    if isinstance(name, Loss):
+        if params:
+            raise TypeError(f"get() takes parameters only with a loss name, not with {name!r}: "
+                            f"write get({name.name!r}, {', '.join(f'{k}=...' for k in params)})")
         return name
-    if not isinstance(name, str) or ALIASES.get(name, name) not in LOSS_CODES:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a loss name (str) or a trainart.losses.Loss, got {type(name).__name__}")
+    if ALIASES.get(name, name) not in LOSS_CODES:
         raise ValueError(f"unknown loss {name!r}; known: {', '.join(NAMES + tuple(ALIASES))}")
     canonical = ALIASES.get(name, name)
     allowed = {"delta"} if canonical == "huber" else set()

@@ -18,15 +18,13 @@ from .errors import TrainingDiverged
 from .executors.base import Plan
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
 from .models import Sequential
+from .ops.loss import LOSS_ALIASES
 
 __all__ = ["Trainer"]
 
 log = logging.getLogger("trainart")
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
-_LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "log_loss": "binary_cross_entropy",
-                 "binary_crossentropy": "binary_cross_entropy", "mean_squared_error": "mse",
-                 "mean_absolute_error": "mae"}
 EXECUTORS = ("auto", "numpy", "cpu")
 
 
@@ -39,8 +37,8 @@ def _loss_name(loss):
         if name is None:
             raise TypeError(f"loss must be a name or a trainart loss, got {type(loss).__name__}")
         loss = name
-    loss = _LOSS_ALIASES.get(loss, loss)
-    choice(loss, "loss", LOSSES + tuple(_LOSS_ALIASES))
+    loss = LOSS_ALIASES.get(loss, loss)
+    choice(loss, "loss", LOSSES + tuple(LOSS_ALIASES))
     return loss, param
 
 

@@ -276,3 +276,19 @@ def test_ops_reject_bad_input(backend, rng):
         back(x, x, gamma, rm, rv.astype(np.float32), backend=backend)
     with pytest.raises(ValueError, match="mean must have shape"):
         back(x, x, gamma, rm[:1], rv, backend=backend)
+
+
+def test_inference_accepts_read_only_running_statistics(backend, rng):
+    """Inference only reads the running statistics, so read-only arrays are fine there (and are
+    not written); training still needs them writeable."""
+    x, gamma, beta, rm, rv = _inputs(rng, 6, 4, np.float64)
+    expected = ops.batchnorm_forward(x, gamma, beta, rm.copy(), rv.copy(), training=False, backend=backend)
+    ro_mean, ro_var = rm.copy(), rv.copy()
+    ro_mean.flags.writeable = False
+    ro_var.flags.writeable = False
+    y = ops.batchnorm_forward(x, gamma, beta, ro_mean, ro_var, training=False, backend=backend)
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(ro_mean, rm)
+    np.testing.assert_array_equal(ro_var, rv)
+    with pytest.raises(ValueError, match="running_mean must be writeable in training"):
+        ops.batchnorm_forward(x, gamma, beta, ro_mean, rv.copy(), training=True, backend=backend)

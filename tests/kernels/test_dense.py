@@ -379,3 +379,14 @@ def test_ops_accept_integer_data(backend):
     a, z = ops.dense_forward(x, w, np.zeros(2), "relu", backend=backend)
     assert a.dtype == np.float64
     np.testing.assert_array_equal(a, [[3, 3], [12, 12]])
+
+
+def test_backward_names_grad_a_for_its_shape(backend, rng):
+    """A grad_a that does not match the forward's x and w is blamed, not x."""
+    x, w, b = _layer(rng, 3, FAN_IN, FAN_OUT, np.float64)
+    a, z = ops.dense_forward(x, w, b, "tanh", backend=backend)
+    for bad in (np.ones((2, FAN_OUT)), np.ones((3, FAN_OUT + 1))):
+        with pytest.raises(ValueError, match=r"grad_a must have shape \(n, fan_out\) = \(3, 9\)"):
+            ops.dense_backward(bad, x, w, z, a, "tanh", backend=backend)
+    with pytest.raises(ValueError, match="z must have shape"):
+        ops.dense_backward(np.ones((3, FAN_OUT)), x, w, z[:2], a, "tanh", backend=backend)

@@ -302,3 +302,17 @@ def test_ops_mask_bad_input(backend, kwargs, exc, match):
     shape, p = call.pop("shape"), call.pop("p")
     with pytest.raises(exc, match=match):
         ops.dropout_mask(shape, p, backend=backend, **call)
+
+
+@pytest.mark.parametrize("shape", [(2**31, 2**31), (2**35,), (2**20, 2**10, 2**5)])
+def test_ops_mask_refuses_a_huge_shape_on_every_backend(backend, shape):
+    """2**35 elements or more is a ValueError on every backend, checked before allocating (the
+    cpu backend used to try to allocate and raise MemoryError)."""
+    with pytest.raises(ValueError, match="fewer than 2\\*\\*35"):
+        ops.dropout_mask(shape, 0.5, seed=0, backend=backend)
+
+
+def test_ops_module_docstring_states_the_counter_layout():
+    """The module docstring gives the counter the code uses: element >> 3 (8 elements a block)."""
+    doc = importlib.import_module("trainart.ops.dropout").__doc__
+    assert "element >> 3" in doc and ">> 2" not in doc

@@ -7,15 +7,16 @@ from .. import _backend, _validate
 __all__ = ["batchnorm_forward", "batchnorm_backward"]
 
 
-def _running(arr, name, like, f):
-    """An in-place running statistic: a float ndarray of x's dtype, (f,), writeable, finite."""
+def _running(arr, name, like, f, training):
+    """A running statistic: a float ndarray of x's dtype, (f,), finite, and writeable when
+    training (it is updated in place then; inference only reads it)."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (it is updated in place), got {type(arr).__name__}")
     if arr.dtype != like.dtype:
         raise TypeError(f"{name} must have the dtype of x ({like.dtype}), got {arr.dtype}")
     _validate.shape(arr, name, (f,))
-    if not arr.flags.writeable:
-        raise ValueError(f"{name} must be writeable (it is updated in place)")
+    if training and not arr.flags.writeable:
+        raise ValueError(f"{name} must be writeable in training (it is updated in place)")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
@@ -35,8 +36,9 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training=Tru
     Args:
         x: (n, f) activations, float32/float64; n >= 2 in training.
         gamma, beta: (f,) scale and shift, x's dtype.
-        running_mean, running_var: (f,) numpy arrays of x's dtype, updated in place when
-            training (running_var >= 0).
+        running_mean, running_var: (f,) numpy arrays of x's dtype (running_var >= 0),
+            updated in place when training (writeable then); only read in inference
+            (read-only arrays are fine).
         training: batch statistics (True) or running ones (False).
         momentum: in [0, 1], torch's convention (weight of the new batch).
         eps: > 0, added to the variance.
@@ -52,12 +54,12 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training=Tru
     beta = _validate.float_array(beta, "beta", dtype=x.dtype, ndim=1)
     _validate.shape(gamma, "gamma", (f,))
     _validate.shape(beta, "beta", (f,))
-    running_mean = _running(running_mean, "running_mean", x, f)
-    running_var = _running(running_var, "running_var", x, f)
-    if (running_var < 0).any():
-        raise ValueError("running_var must be >= 0")
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {type(training).__name__}")
+    running_mean = _running(running_mean, "running_mean", x, f, training)
+    running_var = _running(running_var, "running_var", x, f, training)
+    if (running_var < 0).any():
+        raise ValueError("running_var must be >= 0")
     momentum = _validate.real(momentum, "momentum", low=0.0, high=1.0)
     eps = _validate.real(eps, "eps", low=0.0, low_open=True)
     if not training:

@@ -105,9 +105,13 @@ def dense_backward(grad_a, x, w, z, a, activation="identity", *, param=None, nee
     z = array(z, "z", 2, finite)
     a = z if a is z else array(a, "a", 2, finite)
     same_dtype("grad_a", grad_a, x=x, w=w, z=z, a=a)
-    n, fan_out = grad_a.shape
-    shape(x, "x", (n, None))
-    shape(w, "w", (x.shape[1], fan_out))
+    # The forward's x and w fix the shapes; grad_a, z and a must follow them.
+    n, fan_in = x.shape
+    shape(w, "w", (fan_in, None))
+    fan_out = w.shape[1]
+    if grad_a.shape != (n, fan_out):
+        raise ValueError(f"grad_a must have shape (n, fan_out) = ({n}, {fan_out}) to match x {x.shape} and "
+                         f"w {w.shape}, got {grad_a.shape}")
     shape(z, "z", (n, fan_out))
     shape(a, "a", (n, fan_out))
     return kernel(grad_a, x, w, z, a, kind, param, bool(need_dx))

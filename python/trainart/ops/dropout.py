@@ -1,5 +1,5 @@
 """trainart.ops: the dropout kernels, validated, on any backend. The keep mask comes from
-Philox4x32-10 keyed by `seed` with counter (element >> 2, layer, step) (specification in
+Philox4x32-10 keyed by `seed` with counter (element >> 3, layer, step) (specification in
 cpp/include/trainart/math/philox.hpp): the same mask on every backend and thread count,
 regenerated rather than stored."""
 
@@ -11,6 +11,11 @@ from .dense import array, resolve
 __all__ = ["dropout", "dropout_mask"]
 
 DROPOUT_MODES = ("inverted", "weight_scaling")
+
+# The most elements a mask may hold, on every backend: the reference numbers Philox blocks
+# (8 elements each) in 32 bits. Checked before allocating, so a huge shape is a ValueError
+# everywhere rather than a MemoryError on some backends.
+MAX_MASK_ELEMENTS = 8 << 32
 
 
 def _key(p, seed, layer, step):
@@ -56,7 +61,7 @@ def dropout_mask(shape, p, *, seed, layer=0, step=0, backend="auto"):
     """The keep mask that `dropout` applies to an array of `shape` (True = kept).
 
     Args:
-        shape: an int or a tuple of ints >= 1.
+        shape: an int or a tuple of ints >= 1, fewer than 2**35 elements in all.
         p, seed, layer, step, backend: as in dropout.
 
     Returns:
@@ -70,4 +75,7 @@ def dropout_mask(shape, p, *, seed, layer=0, step=0, backend="auto"):
     p, seed, layer, step = _key(p, seed, layer, step)
     cols = dims[-1]
     rows = int(np.prod(dims[:-1], dtype=object)) if len(dims) > 1 else 1
+    if rows * cols >= MAX_MASK_ELEMENTS:
+        raise ValueError(f"shape {dims} holds {rows * cols} elements; a dropout mask holds fewer "
+                         f"than 2**35")
     return kernel(rows, cols, p, seed, layer, step).reshape(dims)

@@ -8,8 +8,11 @@ from ..reference.loss import LOSS_CODES
 
 __all__ = ["loss"]
 
-# Other names users reach for (Keras, scikit-learn); each maps to a name of LOSS_CODES.
-LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "log_loss": "binary_cross_entropy"}
+# Other names users reach for (Keras, scikit-learn); each maps to a name of LOSS_CODES. The one
+# alias table: ta.losses.get, ta.ops.loss and Trainer(loss=...) accept the same names.
+LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "log_loss": "binary_cross_entropy",
+                "binary_crossentropy": "binary_cross_entropy", "mean_squared_error": "mse",
+                "mean_absolute_error": "mae"}
 
 
 def loss_code(name):
