@@ -493,7 +493,7 @@ def test_hyperparameters_are_validated(make, match):
 
 
 def test_load_state_dict_rejects_incomplete_state():
-    with pytest.raises(ValueError, match="EarlyStopping state lacks best_weights"):
+    with pytest.raises(ValueError, match="EarlyStopping state lacks 'best_weights'"):
         cb.EarlyStopping().load_state_dict({"wait": 0, "best": None, "best_epoch": None,
                                             "stopped_epoch": None})
     with pytest.raises(TypeError, match="ReduceLROnPlateau state must be a dict"):

@@ -152,3 +152,12 @@ class inplace_contiguous:
                 if work is not orig:
                     orig[...] = work
         return False
+
+
+def require_keys(state, keys, name):
+    """TypeError unless `state` is a dict, ValueError naming the missing ones of `keys`."""
+    if not isinstance(state, dict):
+        raise TypeError(f"{name} must be a dict, got {type(state).__name__}")
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"{name} lacks {', '.join(map(repr, missing))}")

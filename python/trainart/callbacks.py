@@ -73,18 +73,13 @@ class Callback:
 
     def load_state_dict(self, state):
         """Restore what `state_dict` returned; the next ``on_train_begin`` keeps it."""
-        _require_keys(self, state, ())
+        self._require(state, ())
+
+    def _require(self, state, keys):
+        _validate.require_keys(state, keys, f"{type(self).__name__} state")
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-def _require_keys(cb, state, keys):
-    if not isinstance(state, dict):
-        raise TypeError(f"{type(cb).__name__} state must be a dict, got {type(state).__name__}")
-    missing = [k for k in keys if k not in state]
-    if missing:
-        raise ValueError(f"{type(cb).__name__} state lacks {', '.join(missing)}")
-
 
 def _monitored(logs, key, who):
     """logs[key] as a float, or ValueError naming the key and the keys there are."""
@@ -239,7 +234,7 @@ class EarlyStopping(Callback):
                 "best_buffers": self.best_buffers}
 
     def load_state_dict(self, state):
-        _require_keys(self, state, ("wait", "best", "best_epoch", "stopped_epoch", "best_weights"))
+        self._require(state, ("wait", "best", "best_epoch", "stopped_epoch", "best_weights"))
         self.wait = int(state["wait"])
         self.best = None if state["best"] is None else float(state["best"])
         self.best_epoch = state["best_epoch"]
@@ -348,7 +343,7 @@ class ReduceLROnPlateau(Callback):
                 "reductions": [list(r) for r in self.reductions]}
 
     def load_state_dict(self, state):
-        _require_keys(self, state, ("best", "num_bad_epochs", "cooldown_counter", "reductions"))
+        self._require(state, ("best", "num_bad_epochs", "cooldown_counter", "reductions"))
         self.best = float(state["best"])
         self.num_bad_epochs = int(state["num_bad_epochs"])
         self.cooldown_counter = int(state["cooldown_counter"])
@@ -432,7 +427,7 @@ class ModelCheckpoint(Callback):
         return {"best": self.best, "saved": list(self.saved)}
 
     def load_state_dict(self, state):
-        _require_keys(self, state, ("best", "saved"))
+        self._require(state, ("best", "saved"))
         self.best = None if state["best"] is None else float(state["best"])
         self.saved = [str(p) for p in state["saved"]]
         self._loaded = True
@@ -498,7 +493,7 @@ class CSVLogger(Callback):
         return {"keys": self.keys}
 
     def load_state_dict(self, state):
-        _require_keys(self, state, ("keys",))
+        self._require(state, ("keys",))
         self.keys = None if state["keys"] is None else [str(k) for k in state["keys"]]
         self._loaded = True
 

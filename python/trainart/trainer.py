@@ -154,16 +154,7 @@ class Trainer:
 
     def set_params(self, params):
         """Replace every parameter (a list shaped like get_params()); validated first."""
-        current = self._executor.get_params()
-        if not isinstance(params, (list, tuple)) or len(params) != len(current):
-            raise ValueError(f"params must be a list of {len(current)} arrays (see get_params())")
-        checked = []
-        for i, (p, ref) in enumerate(zip(params, current)):
-            p = float_array(p, f"params[{i}]")
-            if p.shape != ref.shape:
-                raise ValueError(f"params[{i}] must have shape {ref.shape}, got {p.shape}")
-            checked.append(self._cast(p, f"params[{i}]"))
-        self._executor.set_params(checked)
+        self._executor.set_params(self._arrays_like(params, self._executor.get_params(), "params"))
 
     def get_buffers(self):
         """Copies of the non-trainable state in layer order: running mean and running variance
@@ -173,16 +164,21 @@ class Trainer:
     def set_buffers(self, buffers):
         """Replace every buffer (a list shaped like get_buffers()); validated first."""
         current = self._executor.buffers
-        if not isinstance(buffers, (list, tuple)) or len(buffers) != len(current):
-            raise ValueError(f"buffers must be a list of {len(current)} arrays (see get_buffers())")
-        checked = []
-        for i, (b, ref) in enumerate(zip(buffers, current)):
-            b = float_array(b, f"buffers[{i}]")
-            if b.shape != ref.shape:
-                raise ValueError(f"buffers[{i}] must have shape {ref.shape}, got {b.shape}")
-            checked.append(self._cast(b, f"buffers[{i}]"))
-        for dst, src in zip(current, checked):
+        for dst, src in zip(current, self._arrays_like(buffers, current, "buffers")):
             dst[...] = src  # in place: the native engine keeps pointers to these arrays
+
+    def _arrays_like(self, arrays, current, name):
+        """`arrays` checked against `current` (one float array per entry, same shapes, within
+        the trainer's dtype) and cast to that dtype; ValueError/TypeError naming the entry."""
+        if not isinstance(arrays, (list, tuple)) or len(arrays) != len(current):
+            raise ValueError(f"{name} must be a list of {len(current)} arrays (see get_{name}())")
+        checked = []
+        for i, (a, ref) in enumerate(zip(arrays, current)):
+            a = float_array(a, f"{name}[{i}]")
+            if a.shape != ref.shape:
+                raise ValueError(f"{name}[{i}] must have shape {ref.shape}, got {a.shape}")
+            checked.append(self._cast(a, f"{name}[{i}]"))
+        return checked
 
     def _cast(self, arr, name):
         if self.dtype == np.float32 and arr.dtype == np.float64:

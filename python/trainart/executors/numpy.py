@@ -103,7 +103,7 @@ class NumpyExecutor(Executor):
         first entry that does not fit this executor (a missing or unknown key, a list of the
         wrong length, a shape mismatch, a non-finite value), and then nothing has changed.
         """
-        _require_keys(state, ("params", "buffers", "optimizer"), "state")
+        _validate.require_keys(state, ("params", "buffers", "optimizer"), "state")
         params = _fitting_arrays(state["params"], self.params, "params")
         buffers = _fitting_arrays(state["buffers"], self.buffers, "buffers")
         optimizer = self._fitting_optimizer_state(state["optimizer"])
@@ -119,7 +119,7 @@ class NumpyExecutor(Executor):
     def _fitting_optimizer_state(self, state):
         """The optimizer part of a state_dict, checked: exactly this optimizer's keys, slots
         shaped like the parameters they belong to, a step count >= 0, finite scalars."""
-        _require_keys(state, tuple(self.opt_state), "optimizer state")
+        _validate.require_keys(state, tuple(self.opt_state), "optimizer state")
         unknown = sorted(set(state) - set(self.opt_state))
         if unknown:
             raise ValueError(f"optimizer state has entries {', '.join(map(repr, unknown))} that "
@@ -415,14 +415,6 @@ def mc_step(sample, chunk):
         raise ValueError(f"Monte-Carlo dropout takes at most {MC_MAX_SAMPLES} samples of {MC_MAX_ROWS} rows, "
                          f"got sample {sample}, chunk {chunk}")
     return (sample << 16) | chunk
-
-
-def _require_keys(state, keys, name):
-    if not isinstance(state, dict):
-        raise TypeError(f"{name} must be a dict, got {type(state).__name__}")
-    missing = [k for k in keys if k not in state]
-    if missing:
-        raise ValueError(f"{name} lacks {', '.join(map(repr, missing))}")
 
 
 def _fitting_arrays(values, targets, name):
