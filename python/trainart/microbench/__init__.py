@@ -34,6 +34,11 @@ class Case:
 
 @dataclasses.dataclass
 class Result:
+    """One measured case: median times (numpy_seconds, floor_seconds 0.0 where the case has
+    none) and the ratios vs_numpy (NumPy time / trainart time) and vs_floor (trainart time /
+    floor time), each the median of the per-round ratios (None where there is no NumPy
+    equivalent or no floor: JSON null, "-" in the table)."""
+
     op: str
     shape: str
     dtype: str
@@ -42,33 +47,24 @@ class Result:
     unit: str
     numpy_seconds: float
     floor_seconds: float
-
-    @property
-    def vs_numpy(self):
-        """NumPy time / trainart time; None without a NumPy equivalent."""
-        return self.numpy_seconds / self.seconds if self.numpy_seconds else None
-
-    @property
-    def vs_floor(self):
-        """trainart time / floor time; None without a floor (JSON null, "-" in the table)."""
-        return self.seconds / self.floor_seconds if self.floor_seconds else None
+    vs_numpy: float = None
+    vs_floor: float = None
 
 
-def median_time(fn, *, min_time=0.05, repeats=7):
-    """Median seconds per call: warm up once, then `repeats` rounds of enough calls to fill
-    `min_time` each (a shared machine is noisy; the median resists it)."""
+def _calls_per_round(fn, min_time):
+    """How many calls of fn fill about `min_time` seconds (after one warm-up call)."""
     fn()
     start = time.perf_counter()
     fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    inner = max(1, int(min_time / once))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - start) / inner)
-    return float(np.median(samples))
+    return max(1, int(min_time / max(time.perf_counter() - start, 1e-7)))
+
+
+def _round(fn, calls):
+    """Seconds per call over `calls` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
 
 
 def copy_floor(nbytes, dtype=np.float32):
@@ -108,12 +104,24 @@ def gemm_floor(shapes, dtype):
 
 
 def measure(case, *, min_time=0.05, repeats=7):
-    seconds = median_time(case.run, min_time=min_time, repeats=repeats)
-    numpy_s = median_time(case.numpy, min_time=min_time, repeats=repeats) if case.numpy else 0.0
-    floor_s = median_time(case.floor, min_time=min_time, repeats=repeats) if case.floor else 0.0
-    scale = 1e9
-    return Result(case.op, case.shape, case.dtype, seconds, case.work / seconds / scale,
-                  case.unit, numpy_s, floor_s)
+    """Time the kernel, its NumPy equivalent and its floor in alternating rounds (kernel, NumPy,
+    floor, kernel, ...), each round enough calls to fill `min_time`: a shared machine's load
+    drifts, and so it moves the three alike. Times are the medians of the rounds, ratios the
+    medians of the per-round ratios (both resist the odd slow round)."""
+    fns = [case.run, case.numpy, case.floor]
+    calls = [_calls_per_round(fn, min_time) if fn else 0 for fn in fns]
+    rounds = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, n, times in zip(fns, calls, rounds):
+            if fn:
+                times.append(_round(fn, n))
+    ours, numpy_t, floor_t = (np.array(t) for t in rounds)
+    seconds = float(np.median(ours))
+    return Result(case.op, case.shape, case.dtype, seconds, case.work / seconds / 1e9, case.unit,
+                  float(np.median(numpy_t)) if case.numpy else 0.0,
+                  float(np.median(floor_t)) if case.floor else 0.0,
+                  float(np.median(numpy_t / ours)) if case.numpy else None,
+                  float(np.median(ours / floor_t)) if case.floor else None)
 
 
 def run(ops=None, *, quick=False, progress=None):
@@ -151,6 +159,6 @@ def format_table(results):
 
 
 def to_json(results, path):
-    rows = [dict(dataclasses.asdict(r), vs_numpy=r.vs_numpy, vs_floor=r.vs_floor) for r in results]
+    rows = [dataclasses.asdict(r) for r in results]
     with open(path, "w") as f:
         json.dump(rows, f, indent=1)
