@@ -1,10 +1,14 @@
 // Bindings for the CPU engine (cpp/cpu/engine.hpp): EngineF32 / EngineF64 classes that the CPU
 // executor builds once per Trainer and calls once per epoch with the GIL released.
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "binders.hpp"
 #include "checks.hpp"
@@ -157,6 +161,8 @@ std::function<bool()> signal_poll(py::object& raised) {
 template <class T>
 struct PyEngine {
   std::unique_ptr<Engine<T>> engine;
+  std::mutex busy;  // one call at a time: every entry shares the engine's scratch (see Exclusive)
+  std::atomic<std::thread::id> owner{};  // the thread running a call, if any
   std::vector<py::array> keep;
   std::vector<index_t> param_sizes;
   index_t in_width = 0, out_width = 0;
@@ -165,6 +171,33 @@ struct PyEngine {
   std::vector<T*> params;  // the engine's parameter arrays (kept alive by `keep`)
   std::array<bool, 3> slots_present{true, true, true};  // slot q given for every trainable parameter
   cpu::HvpWork hvp_work;
+};
+
+// Runs a call with the GIL released and the engine to itself. Python threads may use one
+// Trainer at once (a model served from a threaded server, fit beside predict), and every entry
+// resizes and writes the same scratch buffers: the calls take turns. The GIL goes first, so a
+// call waiting here holds nothing the running one needs (an epoch takes the GIL to poll for
+// signals). A call from the thread that is running one (a signal handler that uses the
+// Trainer mid-epoch) would wait for itself: it raises instead.
+class Exclusive {
+ public:
+  Exclusive(std::mutex& busy, std::atomic<std::thread::id>& owner)
+      : owner_((refuse_reentry(owner), owner)), lock_(busy) {
+    owner_ = std::this_thread::get_id();
+  }
+  ~Exclusive() { owner_ = std::thread::id(); }
+  Exclusive(const Exclusive&) = delete;
+  Exclusive& operator=(const Exclusive&) = delete;
+
+ private:
+  static void refuse_reentry(const std::atomic<std::thread::id>& owner) {
+    if (owner.load() == std::this_thread::get_id())
+      throw std::runtime_error("this Trainer's engine is busy in this thread (a call from a signal handler "
+                               "during one of its epochs?): call it after the epoch");
+  }
+  std::atomic<std::thread::id>& owner_;
+  py::gil_scoped_release release_;
+  std::lock_guard<std::mutex> lock_;
 };
 
 template <class T>
@@ -308,7 +341,7 @@ void bind_engine_class(py::module_& m, const char* name) {
             cpu::EpochOut out;
             py::object raised = py::none();  // what a signal handler raised (Ctrl-C: KeyboardInterrupt)
             {
-              py::gil_scoped_release release;
+              Exclusive exclusive(e.busy, e.owner);
               out = e.engine->train_epoch(b, pp, lp, mp, steps, step0, batch_size, opt_step, mu_product,
                                           signal_poll(raised));
             }
@@ -338,7 +371,7 @@ void bind_engine_class(py::module_& m, const char* name) {
             if (mode != 0 && mode != 1) throw py::value_error("mode must be 0 (eval) or 1 (MC dropout)");
             py::array_t<T> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(e.out_width)});
             T* op = out.mutable_data();
-            py::gil_scoped_release release;
+            Exclusive exclusive(e.busy, e.owner);
             e.engine->forward(xp, n, mode, step, op);
             return out;
           },
@@ -350,7 +383,7 @@ void bind_engine_class(py::module_& m, const char* name) {
             double loss_sum = 0.0;
             index_t correct = 0;
             {
-              py::gil_scoped_release release;
+              Exclusive exclusive(e.busy, e.owner);
               e.engine->evaluate(b, &loss_sum, &correct);
             }
             return py::make_tuple(loss_sum, correct);
@@ -371,7 +404,7 @@ void bind_engine_class(py::module_& m, const char* name) {
               gp.push_back(out_ptr<T>(g, name.c_str()));
               if (g.size() != e.param_sizes[i]) throw py::value_error(name + " must have its parameter's size");
             }
-            py::gil_scoped_release release;
+            Exclusive exclusive(e.busy, e.owner);
             return e.engine->loss_and_grad(b, gp);
           },
           py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"), py::arg("grads"),
@@ -435,7 +468,7 @@ static void bind_engine_hvp(py::module_& m) {
           if (b.weight) bad = bad || overlaps(oa[i], b.weight, b.n * py::ssize_t(sizeof(double)));
           if (bad) throw py::value_error(item + " must not overlap X, targets, weight, V, the parameters or another out");
         }
-        py::gil_scoped_release release;
+        Exclusive exclusive(e.busy, e.owner);
         cpu::hvp(e.spec, pp, b, vp, op, e.param_sizes, e.hvp_work);
       },
       py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"), py::arg("V"), py::arg("out"),

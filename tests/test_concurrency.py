@@ -1,0 +1,72 @@
+"""One Trainer used from several Python threads at once (a model served by a threaded server,
+predict beside fit): the native engine's calls take turns, so each gives what it gives alone."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import trainart as ta
+
+
+def _trainer(executor):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((600, 12))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    t = ta.Trainer(ta.MLP([12, 32, 3], dropout=0.1), executor=executor, dtype="float64", seed=3)
+    t.fit(X, y, epochs=2, batch_size=64, verbose=0)
+    return t, X, y
+
+
+def _run_threads(target, n):
+    errors = []
+
+    def guarded(i):
+        try:
+            target(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=guarded, args=(i,)) for i in range(n)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_concurrent_predicts_give_the_sequential_results(backend, executor):
+    if executor != backend:
+        pytest.skip("one executor per backend")
+    trainer, X, _ = _trainer(executor)
+    # Sizes that make the engine grow its scratch buffers while another call uses them.
+    sizes = [5, 600, 17, 300, 1, 450, 64, 599]
+    want = {n: trainer.predict(X[:n]) for n in sizes}
+    got = []
+
+    def work(i):
+        for r in range(40):
+            n = sizes[(i + r) % len(sizes)]
+            got.append((n, trainer.predict(X[:n])))
+
+    _run_threads(work, 3)
+    assert len(got) == 120
+    assert all(np.array_equal(p, want[n]) for n, p in got)
+
+
+def test_predict_beside_fit_gives_the_undisturbed_fit(cpu):
+    trainer, X, y = _trainer("cpu")
+    alone, _, _ = _trainer("cpu")
+    alone.fit(X, y, epochs=3, batch_size=32, verbose=0)
+
+    def work(i):
+        if i == 0:
+            trainer.fit(X, y, epochs=3, batch_size=32, verbose=0)
+        else:
+            for n in (7, 600, 3, 450) * 10:
+                assert trainer.predict(X[:n]).shape == (n, 3)
+                trainer.evaluate(X[:n], y[:n])
+
+    _run_threads(work, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(trainer.get_params(), alone.get_params()))
