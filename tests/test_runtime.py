@@ -23,10 +23,70 @@ def test_set_num_threads_governs_both_pools():
         ta.set_num_threads(before)
 
 
-@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError)])
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError),
+                                     (2**31, ValueError), (10**6, ValueError)])
 def test_set_num_threads_rejects_bad_counts(bad, exc):
     with pytest.raises(exc, match="n"):
         ta.set_num_threads(bad)
+
+
+def test_set_num_threads_holds_for_every_python_thread(cpu, threads):
+    # OpenMP's own setting belongs to the thread that made it: a worker thread went on using
+    # every core after set_num_threads(1) from the main thread.
+    import threading
+
+    threads(1)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append((ta.get_num_threads(), cpu.get_blas_num_threads())))
+    worker.start()
+    worker.join()
+    assert seen == [(1, 1)]
+
+
+def _fit_in_child(queue, n_threads):
+    import trainart
+
+    X, y = _data()
+    try:
+        if n_threads:
+            trainart.set_num_threads(n_threads)
+        t = trainart.Trainer(trainart.MLP([8, 16, 3]), executor="cpu", dtype="float64")
+        t.fit(X, y, epochs=1, batch_size=1000, verbose=0)
+        queue.put(("ok", t.get_params()))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        queue.put((type(exc).__name__, str(exc)))
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20000, 8))
+    return X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 1)
+
+
+def test_forked_child_trains_on_one_thread(cpu, threads):
+    # GNU OpenMP hangs in a forked child's first parallel loop once the parent's team exists:
+    # the child runs trainart on one thread, and refuses more.
+    import multiprocessing
+
+    threads(2)
+    X, y = _data()
+    parent = ta.Trainer(ta.MLP([8, 16, 3]), executor="cpu", dtype="float64")
+    parent.fit(X, y, epochs=1, batch_size=1000, verbose=0)  # the team has run
+    ctx = multiprocessing.get_context("fork")
+    for n_threads, want in ((0, "ok"), (2, "RuntimeError")):
+        queue = ctx.Queue()
+        child = ctx.Process(target=_fit_in_child, args=(queue, n_threads))
+        child.start()
+        child.join(120)  # a hang (the bug) ends the test instead of the suite
+        if child.is_alive():
+            child.kill()
+            pytest.fail(f"the forked child hung (set_num_threads({n_threads}))")
+        kind, value = queue.get(timeout=10)
+        assert kind == want, value
+        if want == "ok":
+            fresh = ta.Trainer(ta.MLP([8, 16, 3]), executor="cpu", dtype="float64")
+            fresh.fit(X, y, epochs=1, batch_size=1000, verbose=0)
+            assert all(np.allclose(a, b, rtol=1e-9) for a, b in zip(value, fresh.get_params()))
 
 
 def test_backend_names():

@@ -17,6 +17,7 @@ void bind_runtime(py::module_& m) {
       "set_num_threads",
       [](int n) {
         if (n < 1) throw py::value_error("n must be >= 1, got " + std::to_string(n));
+        thread_setting() = n;  // for every thread (OpenMP's own setting is the caller's only)
 #if defined(_OPENMP)
         omp_set_num_threads(n);
 #endif

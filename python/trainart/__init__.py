@@ -13,17 +13,28 @@ from .errors import BackendUnavailableError, CheckpointError, TrainingDiverged
 __version__ = "0.1.0"
 
 
+# More threads than any machine trainart targets has cores: a larger n is a mistake.
+MAX_THREADS = 1024
+
+
 def set_num_threads(n):
-    """Set the threads of every pool trainart runs: its own loops and its OpenBLAS GEMMs.
+    """Set the threads of every pool trainart runs, for every Python thread: its own loops and
+    its OpenBLAS GEMMs. n is an int in [1, 1024].
 
     The NumPy reference backend uses NumPy's own BLAS, which this does not change (use
-    threadpoolctl for that).
+    threadpoolctl for that). In a child made by fork (multiprocessing's "fork" start method)
+    trainart runs on one thread, and n > 1 raises RuntimeError: GNU OpenMP cannot start threads
+    again after a fork.
     """
     from ._validate import integer
 
-    n = integer(n, "n", low=1)
+    n = integer(n, "n", low=1, high=MAX_THREADS)
     cpu = _native.load("cpu")
     if cpu is not None:
+        if n > 1 and _native.forked:
+            raise RuntimeError("this process was forked from one that ran trainart's threads, and GNU OpenMP "
+                               "cannot start threads after a fork: it runs trainart on one thread. For parallel "
+                               "children use multiprocessing's 'spawn' or 'forkserver' start method")
         cpu.set_num_threads(n)
 
 

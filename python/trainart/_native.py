@@ -36,9 +36,25 @@ def load(name):
                 # loaded from the scipy_openblas32 package whatever the rpath says.
                 import scipy_openblas32  # noqa: F401
             _modules[name] = importlib.import_module(f"trainart._{name}")
+            if name == "cpu":
+                os.register_at_fork(after_in_child=_one_thread_after_fork)
         except ImportError:
             _modules[name] = None
     return _modules[name]
+
+
+# Set in a child made by os.fork (multiprocessing's "fork" start method) of a process that had
+# loaded _cpu.
+forked = False
+
+
+def _one_thread_after_fork():
+    """GNU OpenMP cannot run a team in a child forked from a process whose team had started: the
+    child's first parallel loop would wait forever for threads that were not copied. The child
+    therefore runs trainart on its calling thread (set_num_threads(n > 1) is refused there)."""
+    global forked
+    forked = True
+    _modules["cpu"].set_num_threads(1)
 
 
 def require(name):

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "trainart/common.hpp"
@@ -41,10 +42,19 @@ class DenormalsAreZero {
   unsigned saved_ = 0;
 };
 
+// The thread count set_num_threads chose (0: not chosen). OpenMP keeps its own setting per
+// thread, so a Python thread other than the one that called set_num_threads would still use
+// every core: our loops read this one instead, whichever thread runs them.
+inline std::atomic<int>& thread_setting() {
+  static std::atomic<int> n{0};
+  return n;
+}
+
 // Threads our own loops use; BLAS threads are set alongside in set_num_threads (runtime.cpp).
 inline int max_threads() {
 #if defined(_OPENMP)
-  return omp_get_max_threads();
+  const int n = thread_setting().load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
 #else
   return 1;
 #endif
