@@ -643,3 +643,25 @@ def test_one_row_batchnorm_loss_and_grad_is_refused_alike_on_every_executor(exec
     assert all(np.array_equal(a, b) for a, b in zip(buffers, trainer.get_buffers()))
     loss, grads = trainer.loss_and_grad(X[:2], y[:2])
     assert np.isfinite(loss) and len(grads) == 6
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_float32_fit_input_check_makes_one_float32_copy(layout):
+    # A float64 X for a float32 trainer: the range check used np.abs (a float64 temporary the
+    # size of X) and a Fortran or strided X was first copied to C order in float64 too.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((4000, 2 * 50))
+    X = {"C": np.ascontiguousarray(base[:, :50]), "F": np.asfortranarray(base[:, :50]),
+         "strided": base[:, ::2]}[layout]
+    trainer = ta.Trainer(ta.MLP([50, 4, 3]), dtype="float32")
+    tracemalloc.start()
+    try:
+        checked = trainer._check_X(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert checked.dtype == np.float32 and checked.flags.c_contiguous
+    np.testing.assert_array_equal(checked, X.astype(np.float32))
+    assert peak <= 1.1 * checked.nbytes  # the float32 copy, and nothing the size of X besides

@@ -11,8 +11,9 @@ from . import _native
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=False):
-    """Return `x` as a C-contiguous float32/float64 array, or raise naming `name`.
+def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=False, contiguous=True):
+    """Return `x` as a float32/float64 array (C-contiguous unless contiguous=False, for a
+    caller that makes its own copy anyway), or raise naming `name`.
 
     Float32/float64 keep their dtype unless `dtype` is given; integers and bools become
     `dtype` or float64; object, complex, string and other float widths are rejected.
@@ -40,7 +41,7 @@ def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=Fals
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or inf")
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(arr) if contiguous else arr
 
 
 def all_finite(arr):

@@ -181,17 +181,21 @@ class Trainer:
         return checked
 
     def _cast(self, arr, name):
+        """arr as a C-contiguous array of the trainer's dtype (one copy at most); ValueError
+        naming `name` for float64 values beyond the float32 range (they would become inf)."""
         if self.dtype == np.float32 and arr.dtype == np.float64:
-            if np.abs(arr).max(initial=0.0) > np.finfo(np.float32).max:
+            # Two reductions, no temporary the size of arr (np.abs would make one).
+            largest = max(arr.max(initial=0.0), -arr.min(initial=0.0))
+            if largest > np.finfo(np.float32).max:
                 raise ValueError(f"{name} has values beyond the float32 range (dtype='float32')")
-        return arr.astype(self.dtype, copy=False)
+        return np.ascontiguousarray(arr, dtype=self.dtype)
 
     # -- input checks --------------------------------------------------------------------------
     def _check_X(self, X, name="X"):
-        X = float_array(X, name, ndim=2)
+        X = float_array(X, name, ndim=2, contiguous=False)  # _cast makes the one copy needed
         if X.shape[1] != self.model.input_dim:
             raise ValueError(f"{name} must have {self.model.input_dim} features (columns), got {X.shape[1]}")
-        return np.ascontiguousarray(self._cast(X, name))
+        return self._cast(X, name)
 
     def _check_y(self, y, n, name="y"):
         """Targets as the executors take them: int64 labels (cross_entropy with class indices)
