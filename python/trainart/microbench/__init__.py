@@ -51,6 +51,10 @@ class Result:
     vs_floor: float = None
 
 
+# Seconds to wait after a round of the NumPy equivalent (see measure).
+NUMPY_COOLDOWN = 0.2
+
+
 def _calls_per_round(fn, min_time):
     """How many calls of fn fill about `min_time` seconds (after one warm-up call)."""
     fn()
@@ -115,6 +119,10 @@ def measure(case, *, min_time=0.05, repeats=7):
         for fn, n, times in zip(fns, calls, rounds):
             if fn:
                 times.append(_round(fn, n))
+            if fn is case.numpy and fn:
+                # NumPy's own OpenBLAS threads spin ~0.1 s after a GEMM before they sleep: on
+                # cores they would share with the next round.
+                time.sleep(NUMPY_COOLDOWN)
     ours, numpy_t, floor_t = (np.array(t) for t in rounds)
     seconds = float(np.median(ours))
     return Result(case.op, case.shape, case.dtype, seconds, case.work / seconds / 1e9, case.unit,
