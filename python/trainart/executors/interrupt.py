@@ -36,3 +36,5 @@ def sigint_between_steps():
         yield check
     finally:
         signal.signal(signal.SIGINT, previous)
+        if frames:  # arrived after the last check: not lost, delivered now the handler is back
+            signal.raise_signal(signal.SIGINT)

@@ -331,6 +331,10 @@ class NumpyExecutor(Executor):
             loss_sum += value * len(idx)
             rows += len(idx)
             correct += self._correct(logits, yb)
+        try:
+            interrupts()  # Ctrl-C during the last step: reported with every step counted
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the Trainer
+            return self._stats(step_losses, grad_norms, loss_sum, rows, correct, skipped, interrupted=exc)
         return self._stats(step_losses, grad_norms, loss_sum, rows, correct, skipped)
 
     def _flush_subnormal_state(self):
