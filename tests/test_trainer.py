@@ -401,8 +401,19 @@ def test_momentum_cycling_schedule_assigned_later_is_refused_before_training(exe
     t.fit(X, y.astype(int), epochs=1, verbose=0)
 
 
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler for the test: a process started in the background (a CI
+    script's `cmd &`) inherits SIGINT ignored, and Python then installs no handler."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("executor", ["numpy", "cpu"])
-def test_ctrl_c_stops_an_epoch_between_steps(executor):
+def test_ctrl_c_stops_an_epoch_between_steps(executor, default_sigint):
     """Ctrl-C during a long epoch stops it before its next step, on both executors (the cpu
     engine, which holds no GIL, lets Python's signal handlers run every 50 ms; the numpy one
     defers SIGINT to its step boundaries), instead of at the epoch's end or in the middle of an
@@ -667,7 +678,7 @@ def test_float32_fit_input_check_makes_one_float32_copy(layout):
     assert peak <= 1.1 * checked.nbytes  # the float32 copy, and nothing the size of X besides
 
 
-def test_sigint_after_the_last_step_boundary_is_not_lost():
+def test_sigint_after_the_last_step_boundary_is_not_lost(default_sigint):
     """A SIGINT deferred during the numpy executor's last step was dropped when the deferral
     ended: it is delivered once the handler is back (and the executor checks after its last
     step, so the Trainer counts every step)."""
