@@ -263,13 +263,13 @@ def _callback_types(tensors, meta):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (_wrong_shape, r"params\[4\] has shape \(12, 1\), this model needs \(12, 3\)"),
-    (_wrong_shape_slot, r"exp_avg'\]\[1\] has shape"),
+    (_wrong_shape, r"params\[4\] must have shape \(12, 3\), got \(12, 1\)"),
+    (_wrong_shape_slot, r"exp_avg'\]\[1\] must have shape"),
     (_nan_param, r"params\[0\] contains NaN"),
     (_missing_slot, r"optimizer state lacks 'exp_avg_sq'"),
     (_unknown_slot, r"'momentum_buffer' that Adam does not keep"),
-    (_missing_param, r"params holds 5 arrays, this model has 6"),
-    (_missing_buffer, r"buffers holds 1 arrays, this model has 2"),
+    (_missing_param, r"params must be a list of 6 arrays, got 5"),
+    (_missing_buffer, r"buffers must be a list of 2 arrays, got 1"),
     (_negative_step, r"optimizer state\['step'\] must be >= 0"),
     (_set_meta(epoch=-3), r"epoch must be >= 0"),
     (_set_meta(step=2.5), r"step must be an integer"),

@@ -162,3 +162,26 @@ def require_keys(state, keys, name):
     missing = [k for k in keys if k not in state]
     if missing:
         raise ValueError(f"{name} lacks {', '.join(map(repr, missing))}")
+
+
+def arrays_like(values, targets, name):
+    """`values` as arrays fitting `targets` one for one (a list of as many, same shapes, real
+    numbers, finite, within the target's dtype) and cast to each target's dtype; ValueError or
+    TypeError naming the entry otherwise. For state copied in place into `targets`: NumPy would
+    broadcast a wrong shape and zip would drop a missing entry without a word."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a list of {len(targets)} arrays, got {type(values).__name__}")
+    if len(values) != len(targets):
+        raise ValueError(f"{name} must be a list of {len(targets)} arrays, got {len(values)}")
+    out = []
+    for i, (value, target) in enumerate(zip(values, targets)):
+        entry = f"{name}[{i}]"
+        arr = float_array(value, entry, allow_empty=True)
+        if arr.shape != target.shape:
+            raise ValueError(f"{entry} must have shape {target.shape}, got {arr.shape}")
+        largest = np.finfo(target.dtype).max
+        if arr.size and max(arr.max(), -arr.min()) > largest:
+            raise ValueError(f"{entry} has values beyond the {target.dtype} range")
+        out.append(arr.astype(target.dtype, copy=False))
+    return out
+

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from . import _native, clipping, optim
-from ._validate import all_finite, choice, float_array, integer, real
+from ._validate import all_finite, arrays_like, choice, float_array, integer, real
 from .errors import TrainingDiverged
 from .executors.base import Plan
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
@@ -154,7 +154,7 @@ class Trainer:
 
     def set_params(self, params):
         """Replace every parameter (a list shaped like get_params()); validated first."""
-        self._executor.set_params(self._arrays_like(params, self._executor.get_params(), "params"))
+        self._executor.set_params(arrays_like(params, self._executor.get_params(), "params"))
 
     def get_buffers(self):
         """Copies of the non-trainable state in layer order: running mean and running variance
@@ -164,21 +164,8 @@ class Trainer:
     def set_buffers(self, buffers):
         """Replace every buffer (a list shaped like get_buffers()); validated first."""
         current = self._executor.buffers
-        for dst, src in zip(current, self._arrays_like(buffers, current, "buffers")):
+        for dst, src in zip(current, arrays_like(buffers, current, "buffers")):
             dst[...] = src  # in place: the native engine keeps pointers to these arrays
-
-    def _arrays_like(self, arrays, current, name):
-        """`arrays` checked against `current` (one float array per entry, same shapes, within
-        the trainer's dtype) and cast to that dtype; ValueError/TypeError naming the entry."""
-        if not isinstance(arrays, (list, tuple)) or len(arrays) != len(current):
-            raise ValueError(f"{name} must be a list of {len(current)} arrays (see get_{name}())")
-        checked = []
-        for i, (a, ref) in enumerate(zip(arrays, current)):
-            a = float_array(a, f"{name}[{i}]")
-            if a.shape != ref.shape:
-                raise ValueError(f"{name}[{i}] must have shape {ref.shape}, got {a.shape}")
-            checked.append(self._cast(a, f"{name}[{i}]"))
-        return checked
 
     def _cast(self, arr, name):
         """arr as a C-contiguous array of the trainer's dtype (one copy at most); ValueError

@@ -104,8 +104,8 @@ class NumpyExecutor(Executor):
         wrong length, a shape mismatch, a non-finite value), and then nothing has changed.
         """
         _validate.require_keys(state, ("params", "buffers", "optimizer"), "state")
-        params = _fitting_arrays(state["params"], self.params, "params")
-        buffers = _fitting_arrays(state["buffers"], self.buffers, "buffers")
+        params = _validate.arrays_like(state["params"], self.params, "params")
+        buffers = _validate.arrays_like(state["buffers"], self.buffers, "buffers")
         optimizer = self._fitting_optimizer_state(state["optimizer"])
         for dst, src in zip(self.params + self.buffers, params + buffers):
             dst[...] = src
@@ -127,7 +127,7 @@ class NumpyExecutor(Executor):
         out = {}
         for key, value in state.items():
             if key in self.slot_views:
-                out[key] = _fitting_arrays(value, self.slot_views[key], f"optimizer state[{key!r}]")
+                out[key] = _validate.arrays_like(value, self.slot_views[key], f"optimizer state[{key!r}]")
             elif key == "step":
                 out[key] = _validate.integer(value, "optimizer state['step']", low=0)
             else:
@@ -419,26 +419,3 @@ def mc_step(sample, chunk):
         raise ValueError(f"Monte-Carlo dropout takes at most {MC_MAX_SAMPLES} samples of {MC_MAX_ROWS} rows, "
                          f"got sample {sample}, chunk {chunk}")
     return (sample << 16) | chunk
-
-
-def _fitting_arrays(values, targets, name):
-    """`values` as arrays of the dtypes of `targets` (one per target, same shapes, finite in
-    that dtype), or ValueError/TypeError naming the entry: NumPy would broadcast a wrong shape
-    and zip would drop a missing entry without a word."""
-    if not isinstance(values, (list, tuple)):
-        raise TypeError(f"{name} must be a list of arrays, got {type(values).__name__}")
-    if len(values) != len(targets):
-        raise ValueError(f"{name} holds {len(values)} arrays, this model has {len(targets)}")
-    out = []
-    for i, (value, target) in enumerate(zip(values, targets)):
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name}[{i}] must be a real numeric array, got dtype {arr.dtype}")
-        if arr.shape != target.shape:
-            raise ValueError(f"{name}[{i}] has shape {arr.shape}, this model needs {target.shape}")
-        with np.errstate(over="ignore"):  # beyond the dtype's range becomes inf, refused below
-            arr = arr.astype(target.dtype)
-        if not _validate.all_finite(np.ascontiguousarray(arr)):
-            raise ValueError(f"{name}[{i}] contains NaN or inf (or values beyond {target.dtype}'s range)")
-        out.append(arr)
-    return out
