@@ -5,6 +5,7 @@
 
 #include "binders.hpp"
 #include "checks.hpp"
+#include "cpu/finite.hpp"
 #include "cpu/solve.hpp"
 
 namespace trainart::bind {
@@ -40,10 +41,7 @@ void bind_solve(py::module_& m) {
           for (py::ssize_t s = 0; s < batch; ++s) {
             if (st[s] >= 0) continue;
             // Name the argument: look again at this one system's lower triangle (what is read).
-            const T* as = static_cast<const T*>(a.data()) + s * n * n;
-            bool a_bad = false;
-            for (py::ssize_t i = 0; i < n; ++i)
-              for (py::ssize_t j = 0; j <= i; ++j) a_bad = a_bad || !std::isfinite(as[i * n + j]);
+            const bool a_bad = !cpu::lower_triangle_finite(static_cast<const T*>(a.data()) + s * n * n, n);
             throw py::value_error(std::string(a_bad ? "a contains NaN or inf in its lower triangle"
                                                     : "b contains NaN or inf") +
                                   " (system " + std::to_string(s) + ")");

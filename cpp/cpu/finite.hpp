@@ -38,4 +38,13 @@ bool all_finite(const T* p, index_t n);
 template <class T>
 bool all_finite_serial(const T* p, index_t n);
 
+// Whether the lower triangle (diagonal included) of the n x n row-major a holds no NaN or inf,
+// on the calling thread: all that a Cholesky solve reads.
+template <class T>
+bool lower_triangle_finite(const T* a, index_t n) {
+  for (index_t i = 0; i < n; ++i)
+    if (!all_finite_serial(a + i * n, i + 1)) return false;
+  return true;
+}
+
 }  // namespace trainart::cpu

@@ -93,20 +93,11 @@ void cholesky_substitute_kernel(const double* u, index_t n, index_t k, double* x
   }
 }
 
-// Whether the lower triangle of the n x n row-major a (all the solve reads) is free of NaN and
-// inf: what lies above the diagonal is never read, so it may hold anything.
-template <class T>
-bool lower_finite(const T* a, index_t n) {
-  for (index_t i = 0; i < n; ++i)
-    if (!all_finite_serial(a + i * n, i + 1)) return false;
-  return true;
-}
-
 // One system: transpose A's lower triangle into U's upper one, add damping, factor, solve.
 template <class T>
 std::int32_t solve_one_kernel(const T* a, const T* b, index_t n, index_t k, double damping,
                               double* u, double* xs, T* x) {
-  if (!lower_finite(a, n) || !all_finite_serial(b, n * k)) {
+  if (!lower_triangle_finite(a, n) || !all_finite_serial(b, n * k)) {
     std::fill(x, x + n * k, T(0));
     return kNonFinite;
   }
@@ -222,7 +213,7 @@ void solve_lanes_kernel(const T* a, const T* b, index_t lanes, index_t n, index_
     // memory once. (A probe summed inside the strided copy would be one serial add chain.)
     const T* al = a + l * n * n;
     const T* bl = b + l * n * k;
-    if (!lower_finite(al, n) || !all_finite_serial(bl, n * k)) st[l] = kNonFinite;
+    if (!lower_triangle_finite(al, n) || !all_finite_serial(bl, n * k)) st[l] = kNonFinite;
     for (index_t i = 0; i < n * n; ++i) u[i * kLanes + l] = double(al[i]);
     for (index_t j = 0; j < n; ++j) u[(j * n + j) * kLanes + l] += damping;
     for (index_t i = 0; i < n * k; ++i) xs[i * kLanes + l] = double(bl[i]);
