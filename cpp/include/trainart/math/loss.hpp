@@ -83,8 +83,8 @@ TRAINART_HD double pointwise_row(Loss kind, const T* z, const T* t, T* g, index_
 //   g_j  = (softmax(z)_j sum(t) - t_j) * scale.
 // logsumexp = m + log(s) with m = max(z) and s = sum exp(z - m) >= 1, so no exp overflows and
 // every term t_j ((m - z_j) + log s) is >= 0 for t >= 0: no cancellation in the loss. The
-// exponentials are parked in g, then normalized in place. A kernel may form them itself
-// (z_j - m, then exp, in T) and call the *_from_exp half.
+// kernel parks the exponentials exp(z_j - m) (the shift, then exp, in T) in g, for a whole
+// group of rows at once (cpu/loss.cpp says why); the row functions below normalize in place.
 template <class T>
 TRAINART_HD T row_max(const T* z, index_t k) {
   T m = z[0];
@@ -92,7 +92,7 @@ TRAINART_HD T row_max(const T* z, index_t k) {
   return m;
 }
 
-// softmax_xent_row once g holds exp(z - m), m = row_max(z, k).
+// One row once g holds exp(z - m), m = row_max(z, k).
 template <class T>
 TRAINART_HD double softmax_xent_row_from_exp(const T* z, const T* t, T* g, index_t k, T m, T scale) {
   double s = 0.0, st = 0.0;
@@ -110,29 +110,15 @@ TRAINART_HD double softmax_xent_row_from_exp(const T* z, const T* t, T* g, index
   return loss;
 }
 
-template <class T>
-TRAINART_HD double softmax_xent_row(const T* z, const T* t, T* g, index_t k, T scale) {
-  const T m = row_max(z, k);
-  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
-  return softmax_xent_row_from_exp(z, t, g, k, m, scale);
-}
-
 // The same with an integer class label y in [0, k): t is one-hot at y.
 template <class T>
 TRAINART_HD double softmax_xent_label_row_from_exp(const T* z, index_t y, T* g, index_t k, T m, T scale) {
   double s = 0.0;
   for (index_t j = 0; j < k; ++j) s += double(g[j]);
-  // Same rounding as softmax_xent_row with a one-hot row (sum(t) = 1 multiplies exactly).
+  // Same rounding as softmax_xent_row_from_exp with a one-hot row (sum(t) = 1 multiplies exactly).
   const T inv_s = T(1.0 / s);
   for (index_t j = 0; j < k; ++j) g[j] = (g[j] * inv_s - (j == y ? T(1) : T(0))) * scale;
   return (double(m) - double(z[y])) + std::log(s);
-}
-
-template <class T>
-TRAINART_HD double softmax_xent_label_row(const T* z, index_t y, T* g, index_t k, T scale) {
-  const T m = row_max(z, k);
-  for (index_t j = 0; j < k; ++j) g[j] = std::exp(z[j] - m);
-  return softmax_xent_label_row_from_exp(z, y, g, k, m, scale);
 }
 
 }  // namespace trainart::math
