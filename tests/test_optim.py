@@ -146,6 +146,8 @@ def test_validation_names_the_value(build, match):
 def test_bad_types():
     with pytest.raises(TypeError, match="amsgrad"):
         ta.optim.Adam(amsgrad="yes")
+    with pytest.raises(TypeError, match="decoupled_weight_decay"):
+        ta.optim.Adam(decoupled_weight_decay="yes")
     with pytest.raises(TypeError, match="lr"):
         ta.optim.Adam(lr=None)
 
