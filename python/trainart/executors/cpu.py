@@ -7,7 +7,7 @@ import numpy as np
 from .. import _native
 from ..reference.activation import ACTIVATION_CODES
 from .base import EpochStats
-from .numpy import LOSS_CODES, PREDICT_CHUNK, NumpyExecutor, mc_step
+from .numpy import LOSS_CODES, PREDICT_CHUNK, NumpyExecutor
 
 __all__ = ["CpuExecutor"]
 
@@ -109,16 +109,8 @@ class CpuExecutor(NumpyExecutor):
             out["accuracy"] = correct / len(X)
         return out
 
-    def predict(self, X, *, mc_samples=0, raw=True):
-        chunks = range(0, len(X), PREDICT_CHUNK)
-        if mc_samples == 0:
-            out = np.concatenate([self.engine.forward(X[lo:lo + PREDICT_CHUNK], 0, 0) for lo in chunks])
-            return self._linked(out, raw)
-        samples = np.stack([
-            self._linked(np.concatenate([self.engine.forward(X[lo:lo + PREDICT_CHUNK], 1, mc_step(s, c))
-                                         for c, lo in enumerate(chunks)]), raw)
-            for s in range(mc_samples)])
-        return samples.mean(axis=0), samples.std(axis=0)
+    def _predict_chunk(self, x, step):
+        return self.engine.forward(x, 0, 0) if step is None else self.engine.forward(x, 1, step)
 
     def loss_and_grad(self, X, y, *, sample_weight=None):
         self._check_batchnorm_rows(X)

@@ -386,16 +386,22 @@ class NumpyExecutor(Executor):
         """Network outputs for X: logits when raw, else through the link; with mc_samples=K,
         the (mean, std) of those outputs over K forward passes with dropout active
         (Monte-Carlo dropout)."""
+        chunks = range(0, len(X), PREDICT_CHUNK)
         if mc_samples == 0:
-            chunks = [self._forward(X[lo:lo + PREDICT_CHUNK], mode="eval")[0]
-                      for lo in range(0, len(X), PREDICT_CHUNK)]
-            return self._linked(np.concatenate(chunks), raw)
+            return self._linked(np.concatenate([self._predict_chunk(X[lo:lo + PREDICT_CHUNK], None)
+                                                for lo in chunks]), raw)
         samples = np.stack([
-            self._linked(np.concatenate([
-                self._forward(X[lo:lo + PREDICT_CHUNK], mode="mc", step=mc_step(s, c))[0]
-                for c, lo in enumerate(range(0, len(X), PREDICT_CHUNK))]), raw)
+            self._linked(np.concatenate([self._predict_chunk(X[lo:lo + PREDICT_CHUNK], mc_step(s, c))
+                                         for c, lo in enumerate(chunks)]), raw)
             for s in range(mc_samples)])
         return samples.mean(axis=0), samples.std(axis=0)
+
+    def _predict_chunk(self, x, step):
+        """Outputs for the rows x: in eval mode (step None), or with dropout active at the
+        Monte-Carlo step word `step` (running BatchNorm statistics either way)."""
+        if step is None:
+            return self._forward(x, mode="eval")[0]
+        return self._forward(x, mode="mc", step=step)[0]
 
     def _linked(self, outputs, raw):
         return outputs if raw else self.link(outputs)
