@@ -201,6 +201,31 @@ def test_lbfgs_without_line_search_first_step_is_torchs():
     np.testing.assert_allclose(_flat(trainer.get_params()), expected, rtol=1e-13)
 
 
+def test_lbfgs_default_max_eval_follows_max_iter(tmp_path):
+    # max_eval=None means max_iter * 5 // 4 at every step: replace() that moves max_iter moves
+    # it too (it kept the 25 resolved for max_iter=20), and an explicit max_eval stays.
+    import dataclasses
+
+    replaced = dataclasses.replace(ta.optim.LBFGS(), max_iter=100)
+    assert replaced == ta.optim.LBFGS(max_iter=100) and replaced.max_eval is None
+    assert ta.optim.from_config(replaced.config()) == replaced
+    capped = dataclasses.replace(ta.optim.LBFGS(max_eval=30), max_iter=100)
+    assert capped.max_eval == 30 and ta.optim.from_config(capped.config()) == capped
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(80, 4)), rng.integers(0, 3, 80)
+    evals = []
+    for opt in (replaced, capped):
+        trainer = ta.Trainer(ta.MLP([4, 8, 3], activation="tanh"), optimizer=opt, executor="numpy",
+                             dtype="float64")
+        history = trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
+        evals.append(history.history["func_evals"][0])
+        trainer.save(tmp_path / "lbfgs.ckpt")
+        assert ta.Trainer.load(tmp_path / "lbfgs.ckpt").optimizer == opt
+    # Without line search each of the 100 iterations but the last evaluates once, after the
+    # first evaluation: 100; the explicit cap stops the step at 30.
+    assert evals == [100, 30]
+
+
 def test_gauss_newton_beats_adam_per_iteration(executor):
     X, y = ta.datasets.load_digits()
     X, y = X[:500] / 16.0, y[:500]
@@ -371,6 +396,9 @@ def test_bad_arguments():
         ta.optim.LBFGS(max_iter=0)
     with pytest.raises(ValueError, match="history_size"):
         ta.optim.LBFGS(history_size=0)
+    with pytest.raises(ValueError, match=r"max_params must be <= 20000 .*GaussNewton or ta.optim.LBFGS"):
+        ta.optim.Newton(max_params=20001)  # the dense Hessian stops there: refused before any fit
+    assert ta.optim.Newton(max_params=20000).max_params == 20000
     with pytest.raises(TypeError, match="second-order"):
         ta.optim.LBFGS().step([np.zeros(2)], [np.zeros(2)], {})
     trainer = ta.Trainer(ta.MLP([3, 4, 3]), executor="numpy", dtype="float64")
@@ -416,3 +444,61 @@ def test_lbfgs_step_that_meets_a_nonfinite_value_changes_no_state(nonfinite):
     assert all(np.array_equal(a, b) for a, b in zip(trainer.get_params(), params))
     state = trainer._second_order_state
     assert state is None or state[1] == trainer.optimizer.init()
+
+
+@pytest.mark.parametrize("opt", [ta.optim.Newton(), ta.optim.GaussNewton(),
+                                 ta.optim.GaussNewton(curvature="diagonal")], ids=["newton", "gn", "gn-diagonal"])
+@pytest.mark.parametrize("nonfinite", ["raise", "skip"])
+def test_nonfinite_curvature_is_a_nonfinite_step(executor, opt, nonfinite):
+    # Inputs near 1e160 leave the loss and gradient finite but overflow the Hessian and the
+    # Gauss-Newton blocks (x x^T ~ 1e320): the step is non-finite, as a NaN loss is (it failed
+    # in linalg, about an argument "a" the user never passed).
+    X, y = np.array([[1e160], [2e160], [-1e160]]), np.array([[1.0], [0.0], [2.0]])
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(1)], input_dim=1), loss="mse", optimizer=opt,
+                         executor=executor, dtype="float64", nonfinite=nonfinite)
+    params = [np.array([[1e-160]]), np.array([0.0])]
+    trainer.set_params(params)
+    assert np.isfinite(trainer.loss_and_grad(X, y)[0])
+    if nonfinite == "raise":
+        name = type(opt).__name__
+        with pytest.raises(ta.TrainingDiverged, match=rf"epoch 0, step 0 \(global step 0\) with {name}"):
+            trainer.fit(X, y, batch_size=None, verbose=0)
+    else:
+        history = trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)
+        assert history.history["skipped"] == [1, 1]
+    assert all(np.array_equal(a, b) for a, b in zip(trainer.get_params(), params))
+
+
+@pytest.mark.parametrize("opt, key, value", [
+    (ta.optim.Newton(damping=0.5), "damping", 0.5), (ta.optim.GaussNewton(damping=0.5), "damping", 0.5),
+    (ta.optim.LBFGS(), "func_evals", 1)], ids=["newton", "gn", "lbfgs"])
+def test_an_epoch_of_skipped_steps_logs_the_optimizers_keys(tmp_path, opt, key, value):
+    # Trainer._log_keys promises "damping" / "func_evals" in every epoch's logs; an epoch whose
+    # steps were all skipped logged neither, and a callback monitoring them failed mid-fit. It
+    # logs the damping the next step starts from, and the one evaluation each step made.
+    X, y = _problem("mse")
+    X[0, 0] = 1e200  # the loss overflows at every step
+    trainer = ta.Trainer(ta.MLP([3, 4, 3]), loss="mse", optimizer=opt, executor="numpy", dtype="float64",
+                         nonfinite="skip")
+    history = trainer.fit(X, y, epochs=2, batch_size=None, verbose=0,
+                          callbacks=[ta.callbacks.EarlyStopping(monitor=key, patience=5),
+                                     ta.callbacks.CSVLogger(tmp_path / "log.csv")])
+    assert history.history["skipped"] == [1, 1] and history.history[key] == [value, value]
+    assert key in (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
+
+
+def test_lbfgs_epoch_at_the_gradient_tolerance_logs_its_evaluation():
+    # A converged model: every later step stops at the tolerance_grad test after its first
+    # evaluation, which func_evals counts (torch's state["func_evals"] does), so the key is in
+    # every epoch's logs and EarlyStopping(monitor="func_evals") runs.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = X @ np.array([[1.0], [2.0], [-1.0]])
+    opt = ta.optim.LBFGS(line_search_fn="strong_wolfe", max_iter=100, tolerance_grad=1e-4)
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(1)], input_dim=3), loss="mse", optimizer=opt, executor="numpy",
+                         dtype="float64")
+    history = trainer.fit(X, y, epochs=3, batch_size=None, verbose=0,
+                          callbacks=[ta.callbacks.EarlyStopping(monitor="func_evals", patience=5)])
+    evals = history.history["func_evals"]
+    assert evals[0] > 1 and evals[1:] == [1, 1]
+    assert trainer._second_order_state[1]["func_evals"] == sum(evals)

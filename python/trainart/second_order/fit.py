@@ -53,8 +53,10 @@ def epoch_runner(trainer, run):
     One step is one Newton / Gauss-Newton step (with its Levenberg-Marquardt retries) or one
     L-BFGS step of up to max_iter iterations. The step losses hold the loss at the start of
     every iteration (for L-BFGS, every inner iteration); the epoch's "loss" is the row-weighted
-    mean of each step's starting loss, as in first-order training. Logs add "damping" (Newton,
-    GaussNewton) and "func_evals" (LBFGS).
+    mean of each step's starting loss, as in first-order training. Every epoch's logs add the
+    optimizer's log_keys, as Trainer._log_keys promises the callbacks: "damping" (Newton,
+    GaussNewton), the lambda of the epoch's last step, and "func_evals" (LBFGS), the objective
+    evaluations the epoch made, those of skipped steps included.
     """
     from .objective import Objective
 
@@ -84,21 +86,21 @@ def epoch_runner(trainer, run):
             with np.errstate(all="ignore"):
                 new, losses, info = opt.run_step(obj, theta, state, lr)
             step_losses += [float(v) for v in losses]
+            for key in opt.log_keys:
+                if key in info:
+                    extra.setdefault(key, []).append(info[key])
             if info.get("nonfinite"):
                 if trainer.plan.nonfinite == "raise":
                     raise TrainingDiverged(
-                        f"loss or gradients became non-finite at epoch {epoch}, step {s} (global step "
-                        f"{trainer.step}) with {type(opt).__name__}; the weights from before that step "
-                        "are kept. Raise the damping, lower lr, or pass nonfinite='skip'.")
+                        f"the loss, gradients or curvature became non-finite at epoch {epoch}, step {s} "
+                        f"(global step {trainer.step}) with {type(opt).__name__}; the weights from before "
+                        "that step are kept. Raise the damping, lower lr, or pass nonfinite='skip'.")
                 skipped += 1
                 trainer.step += 1
                 continue
             ex.set_params(layout.unflatten(new, ex.dtype))
             trainer.step += 1
             grad_norms.append(info["grad_norm"])
-            for key in ("damping", "func_evals"):
-                if key in info:
-                    extra.setdefault(key, []).append(info[key])
             loss_sum += float(losses[0]) * len(xb)
             rows += len(xb)
             if obj.logits is not None:
@@ -108,10 +110,12 @@ def epoch_runner(trainer, run):
             logs["accuracy"] = correct / max(rows, 1)
         more = {"lr": float(lr), "grad_norm": float(np.mean(grad_norms)) if grad_norms else float("nan"),
                 "skipped": skipped}
-        if "damping" in extra:
-            more["damping"] = float(extra["damping"][-1])
-        if "func_evals" in extra:
-            more["func_evals"] = int(np.sum(extra["func_evals"]))
+        if "damping" in opt.log_keys:
+            # An epoch whose steps were all skipped solved nothing: it logs the lambda the next
+            # step starts from.
+            more["damping"] = float(extra["damping"][-1] if "damping" in extra else state["damping"])
+        if "func_evals" in opt.log_keys:
+            more["func_evals"] = int(np.sum(extra.get("func_evals", 0)))
         return logs, more, np.asarray(step_losses, dtype=np.float64)
 
     return one_epoch

@@ -120,7 +120,10 @@ class GaussNewton(DampedOptimizer):
 
     The step for unit j is d_j = -(B_j + lambda I)^-1 [dW[:, j]; db_j], all of a layer's units
     in ONE ta.linalg.batched_cholesky_solve call of (fan_out, fan_in+1, fan_in+1) systems,
-    then theta += lr d; lambda follows the LM rule on the same batch (DampedOptimizer).
+    then theta += lr d; lambda follows the LM rule on the same batch (DampedOptimizer). A
+    block with NaN or inf entries (finite values and gradients, inputs near the float64
+    range) makes the step non-finite: Trainer.fit raises ta.TrainingDiverged or, with
+    nonfinite="skip", skips it.
 
     Cost per step and layer: forming the blocks n fan_out (fan_in+1)^2 flops, factoring them
     fan_out (fan_in+1)^3 / 3, plus O(n k fan_in fan_out) for c with k outputs. For 784-64-10
@@ -161,6 +164,8 @@ class GaussNewton(DampedOptimizer):
                 continue
             h = np.asarray(caches[i][0], np.float64)
             A = unit_blocks(h, c[i], op["l2"])
+            if not np.isfinite(A).all():  # overflowing curvature: a non-finite step, as a NaN loss
+                return theta, [value], dict(logs, nonfinite=True)
             gW = grad[layout.slice(op["W"])].reshape(op["fan_in"], op["fan_out"])
             gb = grad[layout.slice(op["b"])]
             B = np.concatenate([gW.T, gb[:, None]], axis=1)  # (units, fan_in + 1)

@@ -119,8 +119,16 @@ class LBFGS(SecondOrderOptimizer):
     very first iteration and lr after; with line_search_fn="strong_wolfe", t from the strong
     Wolfe line search (c1 = 1e-4, c2 = 0.9, at most 25 evaluations). It stops when max |g| <=
     tolerance_grad, g.d > -tolerance_change, max |t d| <= tolerance_change, |f - f_prev| <
-    tolerance_change, or after max_eval evaluations (default max_iter * 5 // 4). The history
-    carries over between steps, as torch's state does.
+    tolerance_change, or after max_eval evaluations. The history carries over between steps,
+    as torch's state does.
+
+    max_eval=None (default) means max_iter * 5 // 4, as torch's; it stays None in the config
+    and is resolved at each step, so dataclasses.replace(opt, max_iter=100) allows 125
+    evaluations, as LBFGS(max_iter=100) does.
+
+    The logs' "func_evals" counts the objective evaluations a step made, the first one
+    included (torch's state["func_evals"] counts it too): 1 for a step that stops at the
+    tolerance_grad test before moving.
 
     Note: torch's history_size default is 100; here it is 10, to bound the memory at
     2 * history_size copies of the parameters for large networks.
@@ -136,9 +144,9 @@ class LBFGS(SecondOrderOptimizer):
     name = "lbfgs"
 
     def __post_init__(self):
-        max_iter = integer(self.max_iter, "max_iter", low=1)
-        self._set(lr=real(self.lr, "lr", low=0.0, low_open=True), max_iter=max_iter,
-                  max_eval=max_iter * 5 // 4 if self.max_eval is None else integer(self.max_eval, "max_eval", low=1),
+        self._set(lr=real(self.lr, "lr", low=0.0, low_open=True),
+                  max_iter=integer(self.max_iter, "max_iter", low=1),
+                  max_eval=None if self.max_eval is None else integer(self.max_eval, "max_eval", low=1),
                   tolerance_grad=real(self.tolerance_grad, "tolerance_grad", low=0.0),
                   tolerance_change=real(self.tolerance_change, "tolerance_change", low=0.0),
                   history_size=integer(self.history_size, "history_size", low=1))
@@ -160,7 +168,9 @@ class LBFGS(SecondOrderOptimizer):
     def run_step(self, objective, theta, state, lr):
         """torch.optim.LBFGS.step with the closure objective.value_and_grad. `state` changes
         only when the step completes: a step that meets a non-finite value (skipped or raised)
-        leaves the history and counters as they were."""
+        leaves the history and counters as they were. The logs' func_evals counts the
+        evaluations made, also by a step that meets a non-finite value."""
+        max_eval = self.max_iter * 5 // 4 if self.max_eval is None else self.max_eval
         x = theta.copy()
         done, state = state, {k: list(v) if isinstance(v, list) else v for k, v in state.items()}
         state.setdefault("func_evals", 0)
@@ -169,13 +179,13 @@ class LBFGS(SecondOrderOptimizer):
         logs = {"grad_norm": float(np.linalg.norm(flat_grad))}
         losses = []
         if not (np.isfinite(loss) and np.isfinite(flat_grad).all()):
-            return theta, [loss], dict(logs, nonfinite=True)
+            return theta, [loss], dict(logs, nonfinite=True, func_evals=1)
         current_evals = 1
         state["func_evals"] += 1
         state["step"] = state.get("step", 0) + 1
         if np.abs(flat_grad).max() <= self.tolerance_grad:
             done.update(state)
-            return x, [loss], logs
+            return x, [loss], dict(logs, func_evals=current_evals, iterations=0)
 
         d, t = state.get("d"), state.get("t")
         old_dirs, old_stps, ro = state.get("old_dirs", []), state.get("old_stps", []), state.get("ro", [])
@@ -237,8 +247,8 @@ class LBFGS(SecondOrderOptimizer):
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
             if not (np.isfinite(loss) and np.isfinite(flat_grad).all()):
-                return theta, losses, dict(logs, nonfinite=True)
-            if n_iter == self.max_iter or current_evals >= self.max_eval or opt_cond:
+                return theta, losses, dict(logs, nonfinite=True, func_evals=current_evals)
+            if n_iter == self.max_iter or current_evals >= max_eval or opt_cond:
                 break
             if np.abs(d * t).max() <= self.tolerance_change or abs(loss - prev_loss) < self.tolerance_change:
                 break

@@ -8,6 +8,7 @@ from .. import linalg
 from .._validate import integer
 from ..optim.base import register
 from .base import DampedOptimizer
+from .hvp import MAX_HESSIAN_PARAMS
 
 __all__ = ["Newton", "NEWTON_MAX_PARAMS"]
 
@@ -33,11 +34,16 @@ class Newton(DampedOptimizer):
     Args:
         damping: the initial lambda > 0.
         max_params: refuse models with more trainable parameters than this (default 3000:
-            a step costs about max_params gradients plus max_params^3 / 3 flops).
+            a step costs about max_params gradients plus max_params^3 / 3 flops); at most
+            MAX_HESSIAN_PARAMS (20000), the largest dense Hessian trainart forms.
         lr: step scale (1: the full Newton step).
         increase, decrease: lambda's factors; min_damping, max_damping its range.
         max_retries: LM retries per step.
         tolerance_grad: no step when max |g| <= this.
+
+    A Hessian with NaN or inf entries (from finite values and gradients, e.g. features near
+    the float64 range) makes the step non-finite, as a NaN loss does: Trainer.fit raises
+    ta.TrainingDiverged or, with nonfinite="skip", skips the step.
     """
 
     max_params: int = NEWTON_MAX_PARAMS
@@ -45,7 +51,13 @@ class Newton(DampedOptimizer):
 
     def __post_init__(self):
         self._check_damping()
-        self._set(max_params=integer(self.max_params, "max_params", low=1))
+        max_params = integer(self.max_params, "max_params", low=1)
+        if max_params > MAX_HESSIAN_PARAMS:
+            # Refused here, not in the first step: the Hessian itself stops at this size.
+            raise ValueError(f"max_params must be <= {MAX_HESSIAN_PARAMS} (the largest dense Hessian, "
+                             f"{MAX_HESSIAN_PARAMS}^2 float64 entries), got {max_params}: for more "
+                             "parameters use ta.optim.GaussNewton or ta.optim.LBFGS")
+        self._set(max_params=max_params)
 
     def check_size(self, n_params):
         if n_params > self.max_params:
@@ -66,6 +78,8 @@ class Newton(DampedOptimizer):
         if np.abs(g).max(initial=0.0) <= self.tolerance_grad:
             return theta, [value], dict(logs, damping=state.get("damping", self.damping))
         H = objective.hessian(theta)
+        if not np.isfinite(H).all():
+            return theta, [value], dict(logs, nonfinite=True)
 
         def solve(lam):
             d, status = linalg.batched_cholesky_solve(H, -g, damping=lam, check=False)
