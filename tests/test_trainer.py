@@ -401,6 +401,49 @@ def test_momentum_cycling_schedule_assigned_later_is_refused_before_training(exe
     t.fit(X, y.astype(int), epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("first", [ta.optim.SGD(lr=0.1), ta.optim.LBFGS()], ids=["sgd", "lbfgs"])
+def test_assigned_optimizer_trains_from_a_fresh_state(tmp_path, executor, first):
+    # trainer.optimizer = Adam(...) after construction trains as a Trainer built with Adam (it
+    # kept the plan's SGD, or LBFGS's SGD placeholder, at Adam's lr), and a checkpoint saved
+    # right after holds Adam with its fresh state.
+    X, y = blobs()
+    built = make(executor, optimizer=ta.optim.Adam(lr=1e-2))
+    swapped = make(executor, optimizer=first)
+    swapped.optimizer = ta.optim.Adam(lr=1e-2)
+    swapped.save(tmp_path / "swapped.ckpt")
+    loaded = ta.Trainer.load(tmp_path / "swapped.ckpt")
+    for trainer in (built, swapped, loaded):
+        trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert swapped.history.history == built.history.history == loaded.history.history
+    for a, b, c in zip(built.get_params(), swapped.get_params(), loaded.get_params()):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+    # An equal optimizer assigned again starts over too (Keras's compile, a new torch optimizer).
+    swapped.optimizer = ta.optim.Adam(lr=1e-2)
+    state = swapped._executor.state_dict()["optimizer"]
+    assert state["step"] == 0 and not any(np.any(m) for m in state["exp_avg"])
+    assert swapped.step == 2 * 8 and swapped.epoch == 2
+
+
+def test_bad_optimizer_assignment_changes_nothing(executor):
+    X, y = blobs()
+    t = make(executor, optimizer=ta.optim.SGD(lr=0.1, momentum=0.9), schedule=ta.schedules.OneCycle(max_lr=0.1))
+    t.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    before = _state_of(t)
+    with pytest.raises(TypeError, match="optimizer must be a trainart.optim optimizer"):
+        t.optimizer = "adam"
+    with pytest.raises(ValueError, match="schedule cycles momentum, which Adagrad does not have"):
+        t.optimizer = ta.optim.Adagrad()
+    after = _state_of(t)
+    assert after[0] == before[0] and after[2:] == before[2:]
+    assert all(np.array_equal(before[1][k], after[1][k]) for k in before[1])
+    # A callback may not swap it mid-fit: the epochs' learning rates came from the old one.
+    swap = ta.callbacks.LambdaCallback(on_epoch_end=lambda tr, epoch, logs: setattr(tr, "optimizer", ta.optim.SGD()))
+    with pytest.raises(RuntimeError, match="cannot be replaced while fit runs"):
+        t.fit(X, y, epochs=1, batch_size=16, verbose=0, callbacks=[swap])
+    assert t.optimizer == ta.optim.SGD(lr=0.1, momentum=0.9) and t.plan.optimizer["name"] == "sgd"
+    t.optimizer = ta.optim.SGD(lr=0.1, momentum=0.5)  # after fit it may
+
+
 @pytest.fixture
 def default_sigint():
     """Python's own SIGINT handler for the test: a process started in the background (a CI

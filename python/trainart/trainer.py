@@ -57,6 +57,12 @@ def make_executor(name):
     return CpuExecutor()
 
 
+def _checked_optimizer(optimizer):
+    if not isinstance(optimizer, optim.Optimizer):
+        raise TypeError(f"optimizer must be a trainart.optim optimizer, got {type(optimizer).__name__}")
+    return optimizer
+
+
 def _plan_optimizer(optimizer, schedule):
     """The optimizer configuration the executors run.
 
@@ -88,7 +94,8 @@ class Trainer:
             rows), "binary_cross_entropy" (alias log_loss; one output or multi-label 0/1),
             "mse", "mae", "huber" (delta 1), or a ta.losses object. The classification losses
             report "accuracy" too; multi-label accuracy is exact-match (see evaluate).
-        optimizer: a trainart.optim optimizer (default Adam()).
+        optimizer: a trainart.optim optimizer (default Adam()); `trainer.optimizer = ...`
+            replaces it later, with a fresh optimizer state (see Trainer.optimizer).
         schedule: a trainart.schedules schedule of the learning rate per step (default: the
             optimizer's constant lr).
         clip: ta.ClipNorm(max_norm, per_tensor=False) or ta.ClipValue(value).
@@ -108,9 +115,7 @@ class Trainer:
             raise TypeError(f"model must be a trainart Sequential or MLP, got {type(model).__name__}")
         self.model = model
         self.loss, loss_param = _loss_name(loss)
-        self.optimizer = optim.Adam() if optimizer is None else optimizer
-        if not isinstance(self.optimizer, optim.Optimizer):
-            raise TypeError(f"optimizer must be a trainart.optim optimizer, got {type(optimizer).__name__}")
+        optimizer = optim.Adam() if optimizer is None else _checked_optimizer(optimizer)
         if schedule is not None and not hasattr(schedule, "values"):
             raise TypeError(f"schedule must be a trainart.schedules schedule, got {type(schedule).__name__}")
         self.schedule = schedule
@@ -124,11 +129,12 @@ class Trainer:
         self.executor_name = choice(executor, "executor", EXECUTORS)
         self.plan = Plan(input_dim=model.input_dim, output_dim=model.output_dim, ops=tuple(model.ops()),
                          loss=self.loss, loss_param=loss_param,
-                         optimizer=_plan_optimizer(self.optimizer, schedule).config(),
+                         optimizer=_plan_optimizer(optimizer, schedule).config(),
                          clip=None if clip is None else clip.config(), dtype=self.dtype.name,
                          seed=self.seed, dropout_mode=dropout_mode, nonfinite=nonfinite)
         self._executor = make_executor(executor).build(self.plan, model.init_params(self.seed),
                                                        model.init_buffers())
+        self._optimizer = optimizer
         self.rng = np.random.default_rng(self.seed)
         # Epochs completed in the current run (a fit with initial_epoch=0 starts a new one, as
         # History does): the index of the next epoch, the initial_epoch that resumes the run.
@@ -141,6 +147,33 @@ class Trainer:
         self._callbacks = []
         self._second_order_state = None   # (optimizer config, state) of Newton, GaussNewton, LBFGS
         self._pending_saves = None     # paths save() was given during the epoch-end callbacks
+        self._fitting = False          # from on_train_begin to the last epoch: no optimizer swap
+
+    @property
+    def optimizer(self):
+        """The optimizer (a trainart.optim optimizer).
+
+        Assigning one replaces the optimizer as Keras's ``model.compile(optimizer=...)`` does,
+        or as a new ``torch.optim`` object over the same parameters: from a fresh state (zeroed
+        moments, step 0; a second-order optimizer's L-BFGS history and damping from scratch),
+        also when the new optimizer equals the old one. Parameters, buffers, the epoch and step
+        counters, lr_scale and History stay. The state changes at once, so save() right after
+        writes the new optimizer with its fresh state. Refused while fit runs (from a
+        callback): the epoch's learning rates were taken from the old optimizer.
+        """
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer):
+        optimizer = _checked_optimizer(optimizer)
+        if self._fitting:
+            raise RuntimeError("the optimizer cannot be replaced while fit runs (a callback assigned "
+                               "trainer.optimizer): assign it before or after fit")
+        # Everything is built before anything is replaced: a refusal changes nothing.
+        plan = dataclasses.replace(self.plan, optimizer=_plan_optimizer(optimizer, self.schedule).config())
+        executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
+        self.plan, self._executor, self._optimizer = plan, executor, optimizer
+        self._second_order_state = None
 
     # -- parameters ----------------------------------------------------------------------------
     @property
@@ -424,6 +457,13 @@ class Trainer:
         """The epoch loop every optimizer shares: `one_epoch(epoch)` trains one epoch and returns
         (train logs, extra logs, step losses); this adds validation metrics, History, callbacks,
         the progress bar and the log line."""
+        self._fitting = True
+        try:
+            return self._epoch_loop(run, one_epoch)
+        finally:
+            self._fitting = False
+
+    def _epoch_loop(self, run, one_epoch):
         history = self._begin_fit(run)
         callbacks = run.callbacks
         logs = {}
