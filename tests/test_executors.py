@@ -71,6 +71,22 @@ def test_dropout_batchnorm_clipping_regularizers_maxnorm(native, dtype):
     assert_same(run("numpy", model, dtype, **kw), run(native, model, dtype, **kw), dtype)
 
 
+@pytest.mark.parametrize("head", [[], [ta.Dropout(0.2)], [ta.Activation("tanh")]], ids=["bn", "dropout-bn", "act-bn"])
+def test_batchnorm_as_the_first_parameterized_op(native, head):
+    """Its input needs no gradient: the engine passed it no dx buffer, which its backward wrote
+    through (a segfault)."""
+    model = ta.Sequential(head + [ta.BatchNorm(), ta.Dense(6, "relu"), ta.Dense(3)], input_dim=6)
+    kw = dict(optimizer=ta.optim.Adam(lr=0.02))
+    a, b = run("numpy", model, "float64", **kw), run(native, model, "float64", **kw)
+    assert_same(a, b, "float64")
+    X, y = data()
+    value_a, grads_a = a.loss_and_grad(X, y)
+    value_b, grads_b = b.loss_and_grad(X, y)
+    assert value_b == pytest.approx(value_a, rel=1e-12)
+    for g, h in zip(grads_a, grads_b):
+        np.testing.assert_allclose(h, g, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("clip", [ta.ClipNorm(0.1, per_tensor=True), ta.ClipValue(0.01)], ids=repr)
 def test_other_clipping(native, clip):
     model = ta.MLP([6, 8, 3])

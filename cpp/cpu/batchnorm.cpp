@@ -197,6 +197,7 @@ void batchnorm_backward(const T* dy, const T* x, index_t n, index_t f, const T* 
     dgamma[j] = T(dg[j]);
     scale[j] = T(double(gamma[j]) * double(invstd[j]) / double(n));
   }
+  if (dx == nullptr) return;
   rows_launch(n, f, [&](index_t r0, index_t r1) {
     dx_rows_kernel(dy, x, f, r0, r1, mean, invstd, scale.data(), T(n), dbeta, dgamma, dx);
   });

@@ -20,6 +20,7 @@ void batchnorm_forward_infer(const T* x, index_t n, index_t f, const T* gamma, c
                              const T* running_mean, const T* running_var, double eps, T* y);
 
 // dbeta = sum dy, dgamma = sum dy xhat, dx = gamma invstd / n (n dy - dbeta - xhat dgamma).
+// dx may be null (a BatchNorm that is the network's first parameterized op): no dx pass.
 template <class T>
 void batchnorm_backward(const T* dy, const T* x, index_t n, index_t f, const T* gamma,
                         const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta);
