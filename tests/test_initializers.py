@@ -62,3 +62,55 @@ def test_same_seed_same_draw_and_bad_names():
         initializers.get("kaiming")
     with pytest.raises(ValueError, match="scale"):
         initializers.Initializer("normal", -1.0)
+
+
+def test_scale_is_a_real_number_as_elsewhere():
+    # Initializer("normal", True) drew with std 1 while np.float32(0.1) was refused; the scale
+    # now goes through _validate.real like every other real hyperparameter.
+    with pytest.raises(TypeError, match="scale must be a real number, got bool"):
+        initializers.Initializer("normal", True)
+    with pytest.raises(TypeError, match="scale must be a real number, got str"):
+        initializers.Initializer("normal", "0.1")
+    with pytest.raises(ValueError, match="scale must be finite"):
+        initializers.Initializer("uniform", float("nan"))
+    for scale in (np.float32(0.1), np.float64(0.1), np.int64(1), 1):
+        init = initializers.Initializer("normal", scale)
+        assert type(init.scale) is float and init.scale == float(scale)
+
+
+def test_a_scale_the_rule_would_ignore_is_refused():
+    # Initializer("he_normal", 0.3) drew he_normal and dropped the 0.3 without a word.
+    with pytest.raises(ValueError, match="init scale applies to 'normal' and 'uniform' only; 'he_normal'"):
+        initializers.Initializer("he_normal", 0.3)
+    assert initializers.Initializer("he_normal").scale is None
+
+
+def test_config_round_trips_and_names_its_entries():
+    for init in (initializers.Initializer("normal", 0.3), initializers.Initializer("he_uniform")):
+        config = init.config()
+        again = initializers.Initializer.from_config(config)
+        assert again == init and again.config() == config
+        assert initializers.get(config) == init
+        assert np.array_equal(again.draw(np.random.default_rng(1), 4, 3, (4, 3)),
+                              init.draw(np.random.default_rng(1), 4, 3, (4, 3)))
+    with pytest.raises(ValueError, match=r"^bias_init lacks 'name'"):
+        initializers.Initializer.from_config({"scale": 0.1}, "bias_init")
+    with pytest.raises(ValueError, match=r"^init\['name'\] must be one of"):
+        initializers.Initializer.from_config({"name": "torch"})
+    # A preset is not a rule: the message for a bare Initializer no longer lists presets.
+    with pytest.raises(ValueError, match=r"^init must be one of 'zeros'.*'lecun_normal'; got 'torch'$"):
+        initializers.Initializer("torch")
+    with pytest.raises(TypeError, match=r"^init must be a rule name .* got list"):
+        initializers.get(["normal"])
+
+
+def test_normal_rules_are_untruncated_and_the_docstring_says_so():
+    # He, Glorot and LeCun normal are plain normals (torch's kaiming_normal_, xavier_normal_),
+    # not Keras's normals truncated at 2 std: P(|z| > 2) = 4.55%, sigma of the fraction over
+    # 120,000 draws 0.06%, so 4% to 5% is a > 7 sigma band on either side.
+    W = draw("he_normal")
+    beyond = np.mean(np.abs(W) > 2 * math.sqrt(2 / FAN_IN))
+    assert 0.04 < beyond < 0.05
+    doc = " ".join(initializers.__doc__.split())
+    assert "untruncated" in doc and "truncated at 2 std" in doc and "0.8796" in doc
+    assert '"keras" preset uses glorot_uniform' in doc

@@ -133,3 +133,73 @@ def test_dropout_rates_the_16_bit_keep_test_cannot_represent_are_refused():
     assert all(dropout_threshold(r) >= 1 for r in rates)
     assert np.all(kept / (1.0 - rates) - 1.0 < 2.0 ** -6)
     assert np.all(kept / (1.0 - rates) - 1.0 >= 0.0)
+
+
+def test_initializer_objects_round_trip_through_config_and_checkpoint(tmp_path):
+    # An Initializer (the only way to set normal's std or uniform's limit) used to stay in the
+    # config as an object: json.dumps and Trainer.save failed, and from_config could not
+    # rebuild it. The config now holds its {"name", "scale"} dict, which Dense takes back.
+    import json
+
+    init, bias_init = ta.initializers.Initializer("normal", 0.3), ta.initializers.Initializer("uniform", 0.2)
+    model = ta.Sequential([ta.Dense(40, "relu", init=init, bias_init=bias_init), ta.Dense(2, init="he_normal")],
+                          input_dim=30)
+    config = json.loads(json.dumps(model.config()))
+    assert config["layers"][0]["init"] == {"name": "normal", "scale": 0.3}
+    assert config["layers"][0]["bias_init"] == {"name": "uniform", "scale": 0.2}
+    assert config["layers"][1]["init"] == "he_normal"   # plain names stay plain, as in old configs
+    again = ta.Sequential.from_config(config)
+    assert again.layers[0].init == init and again.config() == model.config()
+    assert all(np.array_equal(a, b) for a, b in zip(again.init_params(3), model.init_params(3)))
+    W, b = model.init_params(3)[:2]
+    assert abs(W.std() / 0.3 - 1) < 0.05 and 0.19 < np.abs(b).max() <= 0.2
+
+    trainer = ta.Trainer(model, loss="mse", executor="numpy", dtype="float64", seed=3)
+    rng = np.random.default_rng(0)
+    trainer.fit(rng.normal(size=(8, 30)), rng.normal(size=(8, 2)), epochs=1, verbose=0)
+    trainer.save(tmp_path / "init.ckpt")
+    loaded = ta.Trainer.load(tmp_path / "init.ckpt")
+    assert loaded.model.config() == model.config()
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.get_params(), trainer.get_params()))
+    fresh = ta.Trainer.from_config(loaded.config())
+    first = ta.Trainer(model, loss="mse", executor="numpy", dtype="float64", seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.get_params(), first.get_params()))
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda: ta.Dense(3, activation=["relu"]), TypeError, r"^activation must be an activation name .* got list"),
+    (lambda: ta.Activation({"relu"}), TypeError, r"^name must be an activation name .* got set"),
+    (lambda: ta.MLP([3, 4, 2], activation=["relu"]), TypeError, r"^activation must be an activation name"),
+    (lambda: ta.Dense(3, init=["he_normal"]), TypeError, r"^init must be a rule name .*'torch'.*Initializer"),
+    (lambda: ta.Dense(3, bias_init=0.0), TypeError, r"^bias_init must be a rule name"),
+    (lambda: ta.Dense(3, bias_init="torch"), ValueError, r"^bias_init must be one of"),
+    (lambda: ta.Dense(3, init={"name": "normal", "std": 0.1}), ValueError, r"^init has unknown keys 'std'"),
+    (lambda: ta.Dense(3, init={"name": "normal", "scale": -1}), ValueError, r"^init\['scale'\] must be >= 0"),
+    (lambda: ta.Sequential(None, input_dim=3), TypeError, r"^layers must be a list of trainart layers, got NoneType"),
+    (lambda: ta.Sequential(ta.Dense(2), input_dim=3), TypeError, r"^layers must be a list"),
+    (lambda: ta.Sequential.from_config({"input_dim": 3}), ValueError, r"^config lacks 'layers'"),
+    (lambda: ta.Sequential.from_config([]), TypeError, r"^config must be a dict"),
+    (lambda: ta.Sequential.from_config({"input_dim": 3, "layers": [{"kind": "dense", "units": 2}, {"kind": "conv"}]}),
+     ValueError, r"^config\['layers'\]\[1\] has unknown kind 'conv'; known: 'dense'"),
+    (lambda: ta.Sequential.from_config({"input_dim": 3, "layers": [{"units": 2}]}),
+     ValueError, r"^config\['layers'\]\[0\] lacks 'kind'"),
+    (lambda: ta.Sequential.from_config({"input_dim": 3, "layers": [{"kind": "dense"}]}),
+     ValueError, r"^config\['layers'\]\[0\] lacks 'units'"),
+    (lambda: ta.Sequential.from_config({"input_dim": 3, "layers": [{"kind": "dense", "units": 2, "bias": 1}]}),
+     ValueError, r"^config\['layers'\]\[0\] has keys 'bias' that a dense layer does not take"),
+    (lambda: ta.Dense(3, trainable=1), TypeError, r"^trainable must be a bool, got int"),
+])
+def test_bad_arguments_are_named(make, error, match):
+    # These raised bare "unhashable type: 'list'", KeyError: 'conv' or "'NoneType' object is
+    # not iterable", naming neither the argument nor what it accepts.
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_numpy_bools_are_bools():
+    # trainable=np.True_ was refused with "must be a bool, got bool"; it is a bool, as for
+    # the optimizers' and callbacks' flags, and is kept as a Python bool (JSON-able).
+    for flag in (np.True_, np.False_):
+        layer = ta.Dense(3, trainable=flag)
+        assert layer.trainable is bool(flag) and type(layer.config()["trainable"]) is bool
+    assert ta.MLP([3, 4, 2], batchnorm=np.True_).ops()[1]["op"] == "batchnorm"

@@ -3,33 +3,67 @@
 Standard definitions (Glorot & Bengio 2010; He et al. 2015; LeCun et al. 1998). Presets
 "torch", "keras" and "sklearn" reproduce those libraries' default schemes for dense layers,
 biases included.
+
+The normal rules (glorot_normal, he_normal, lecun_normal) draw from an untruncated normal of
+the stated std, as torch's xavier_normal_ and kaiming_normal_ do; Keras's rules of those names
+draw from a normal truncated at 2 std, its std divided by 0.8796 to keep the variance, so they
+match ours in variance but not in distribution. The "keras" preset uses glorot_uniform and is
+unaffected.
 """
 
 import math
 
 import numpy as np
 
-__all__ = ["NAMES", "PRESETS", "Initializer", "get", "init_dense"]
+from ._validate import real, require_keys
+
+__all__ = ["NAMES", "PRESETS", "Initializer", "get", "spec", "init_dense"]
 
 
 class Initializer:
     """A named weight-init rule: `draw(rng, fan_in, fan_out, shape) -> array (float64)`.
 
+    `config()` gives {"name": ..., "scale": ...} (JSON-able); `Initializer.from_config`
+    inverts it, and a Dense layer's `init` or `bias_init` accepts either form.
+
     Args:
         name: the rule (see NAMES).
-        scale: std for "normal" (default 0.05), limit for "uniform" (default 0.05).
+        scale: std for "normal" (default 0.05), limit for "uniform" (default 0.05); a real
+            number >= 0.
     """
 
     def __init__(self, name, scale=None):
-        if name not in _RULES:
-            raise ValueError(f"init must be one of {', '.join(map(repr, NAMES + PRESETS))}; got {name!r}")
-        if scale is not None and not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
-            raise ValueError(f"init scale must be a finite number >= 0, got {scale!r}")
-        self.name = name
-        self.scale = scale
+        self.name = _rule(name, "init")
+        self.scale = None if scale is None else real(scale, "init scale", low=0.0)
+        if self.scale is not None and self.name not in SCALED_RULES:
+            raise ValueError(f"init scale applies to {' and '.join(map(repr, SCALED_RULES))} only; "
+                             f"{self.name!r} takes its scale from the layer's fans: pass scale=None")
 
     def draw(self, rng, fan_in, fan_out, shape):
         return _RULES[self.name](rng, fan_in, fan_out, shape, self.scale)
+
+    def config(self):
+        return {"name": self.name, "scale": self.scale}
+
+    @classmethod
+    def from_config(cls, config, argname="init"):
+        """The Initializer of `config()`; ValueError or TypeError naming `argname`'s entries."""
+        require_keys(config, ("name",), argname)
+        unknown = sorted(set(config) - {"name", "scale"}, key=str)
+        if unknown:
+            raise ValueError(f"{argname} has unknown keys {', '.join(map(repr, unknown))}; an initializer "
+                             "config holds 'name' and 'scale'")
+        scale = config.get("scale")
+        return cls(_rule(config["name"], f"{argname}['name']"),
+                   None if scale is None else real(scale, f"{argname}['scale']", low=0.0))
+
+    def __eq__(self, other):
+        if not isinstance(other, Initializer):
+            return NotImplemented
+        return self.config() == other.config()
+
+    def __hash__(self):
+        return hash((self.name, self.scale))
 
     def __repr__(self):
         return f"Initializer({self.name!r})" if self.scale is None else f"Initializer({self.name!r}, {self.scale})"
@@ -42,6 +76,9 @@ def _uniform(rng, limit, shape):
 def _normal(rng, std, shape):
     return rng.normal(0.0, std, size=shape)
 
+
+# The rules whose scale is a parameter (the others derive it from fan_in and fan_out).
+SCALED_RULES = ("normal", "uniform")
 
 _RULES = {
     "zeros": lambda rng, fi, fo, shape, s: np.zeros(shape),
@@ -59,15 +96,41 @@ NAMES = tuple(_RULES)
 PRESETS = ("torch", "keras", "sklearn")
 
 
-def get(init):
-    """An Initializer from a name or an Initializer."""
+def _rule(value, argname, accepted=None):
+    """`value` if it names a rule (or one of `accepted` names), else TypeError or ValueError."""
+    accepted = NAMES if accepted is None else accepted
+    if not isinstance(value, str):
+        raise TypeError(f"{argname} must be a string naming a rule, got {type(value).__name__}")
+    if value not in accepted:
+        raise ValueError(f"{argname} must be one of {', '.join(map(repr, accepted))}; got {value!r}")
+    return str(value)
+
+
+def spec(init, argname="init", *, presets=False):
+    """A Dense layer's init argument in the form it keeps: a rule name (or, with `presets`, a
+    preset name) as a str, an Initializer or its config dict as an Initializer; TypeError or
+    ValueError naming `argname` otherwise."""
+    if isinstance(init, Initializer):
+        return init
+    if isinstance(init, dict):
+        return Initializer.from_config(init, argname)
+    accepted = NAMES + PRESETS if presets else NAMES
+    if not isinstance(init, str):
+        raise TypeError(f"{argname} must be a rule name ({', '.join(map(repr, accepted))}), an "
+                        f"initializers.Initializer or its config dict, got {type(init).__name__}")
+    return _rule(init, argname, accepted)
+
+
+def get(init, argname="init"):
+    """An Initializer from a rule name, an Initializer or an Initializer's config dict."""
+    init = spec(init, argname)
     return init if isinstance(init, Initializer) else Initializer(init)
 
 
 def init_dense(rng, init, bias_init, fan_in, fan_out, activation):
     """Draw (W, b) for one dense layer, as float64 arrays.
 
-    `init` is a rule name, an Initializer, or a preset:
+    `init` is a rule name, an Initializer (or its config dict), or a preset:
       - "torch": nn.Linear's default, W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in));
       - "keras": glorot_uniform W, zero b;
       - "sklearn": MLPClassifier's (`_init_coef`), W and b ~ U(-l, l) with

@@ -5,6 +5,10 @@ BatchNorm1d (momentum 0.1 weights the new batch statistic). Dropout is inverted 
 the Trainer's `dropout_mode="weight_scaling"` gives the classic form.
 """
 
+import inspect
+
+import numpy as np
+
 from . import initializers
 from ._validate import integer, real
 
@@ -27,8 +31,12 @@ MAX_DROPOUT_RATE = 1.0 - 2.0 ** -10
 
 
 def canonical_activation(name, argname="activation"):
-    """The canonical activation name for `name` or an alias; ValueError naming `argname`."""
-    name = _ALIASES.get(name, name)
+    """The canonical activation name for `name` or an alias; TypeError or ValueError naming
+    `argname`."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{argname} must be an activation name ({', '.join(map(repr, ACTIVATIONS))}) or None, "
+                        f"got {type(name).__name__}")
+    name = str(_ALIASES.get(name, name))
     if name not in ACTIVATIONS:
         raise ValueError(f"{argname} must be one of {', '.join(map(repr, ACTIVATIONS))} "
                          f"(or alias 'logistic', 'swish', 'linear'); got {name!r}")
@@ -60,9 +68,27 @@ class Layer:
         return {"kind": self.kind, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
 
     @staticmethod
-    def from_config(config):
+    def from_config(config, argname="config"):
+        """The layer of `config()`; ValueError or TypeError naming `argname` when the kind is
+        unknown or the keys do not fit the layer's arguments."""
+        if not isinstance(config, dict):
+            raise TypeError(f"{argname} must be a dict as Layer.config() returns, got {type(config).__name__}")
         config = dict(config)
-        cls = {c.kind: c for c in (Dense, Activation, Dropout, BatchNorm)}[config.pop("kind")]
+        kinds = {c.kind: c for c in (Dense, Activation, Dropout, BatchNorm)}
+        if "kind" not in config:
+            raise ValueError(f"{argname} lacks 'kind'; known: {', '.join(map(repr, kinds))}")
+        kind = config.pop("kind")
+        if not isinstance(kind, str) or kind not in kinds:
+            raise ValueError(f"{argname} has unknown kind {kind!r}; known: {', '.join(map(repr, kinds))}")
+        cls = kinds[kind]
+        params = inspect.signature(cls).parameters
+        unknown = [k for k in config if k not in params]
+        if unknown:
+            raise ValueError(f"{argname} has keys {', '.join(map(repr, unknown))} that a {kind} layer does not "
+                             f"take; it takes {', '.join(map(repr, params))}")
+        missing = [k for k, p in params.items() if p.default is p.empty and k not in config]
+        if missing:
+            raise ValueError(f"{argname} lacks {', '.join(map(repr, missing))}, required by a {kind} layer")
         return cls(**config)
 
     def __repr__(self):
@@ -79,15 +105,17 @@ class Dense(Layer):
     Args:
         units: fan_out.
         activation: name (see ACTIVATIONS; aliases logistic, swish, linear); None = identity.
-        init: weight rule (trainart.initializers.NAMES) or preset "torch" | "keras" | "sklearn".
-        bias_init: bias rule (ignored by presets, which set their own).
+        init: weight rule (trainart.initializers.NAMES), an initializers.Initializer (or its
+            config dict, which `config()` stores in its place), or preset "torch" | "keras" |
+            "sklearn".
+        bias_init: bias rule or Initializer, as `init` (ignored by presets, which set their own).
         l1, l2: penalties l1*sum|W| and l2*sum W^2 added to the loss (Keras's convention;
             biases are not regularized). The penalty of a frozen layer (trainable=False) is
             still included in the reported loss (fit's loss, evaluate, loss_and_grad), as a
             constant that moves no weight, as tf.keras 2 did; Keras 3 leaves it out.
         max_norm: after every update, each unit's incoming weight vector (a column of W) is
             rescaled to norm <= max_norm (Keras MaxNorm on axis 0).
-        trainable: False freezes W and b.
+        trainable: False freezes W and b (a bool or numpy.bool_).
         activation_param: leaky_relu's slope (0.01) or elu's alpha (1.0).
     """
 
@@ -97,19 +125,24 @@ class Dense(Layer):
                  l2=0.0, max_norm=None, trainable=True, activation_param=None):
         self.units = integer(units, "units", low=1)
         self.activation = canonical_activation(activation)
-        if init not in initializers.PRESETS:
-            initializers.get(init)
-        initializers.get(bias_init)
-        self.init = init
-        self.bias_init = bias_init
+        self.init = initializers.spec(init, "init", presets=True)
+        self.bias_init = initializers.spec(bias_init, "bias_init")
         self.l1 = real(l1, "l1", low=0.0)
         self.l2 = real(l2, "l2", low=0.0)
         self.max_norm = None if max_norm is None else real(max_norm, "max_norm", low=0.0, low_open=True)
-        if not isinstance(trainable, bool):
+        if not isinstance(trainable, (bool, np.bool_)):
             raise TypeError(f"trainable must be a bool, got {type(trainable).__name__}")
-        self.trainable = trainable
+        self.trainable = bool(trainable)
         default = ACTIVATION_PARAM.get(self.activation, 0.0)
         self.activation_param = default if activation_param is None else real(activation_param, "activation_param")
+
+    def config(self):
+        # An Initializer is stored as its config dict, which __init__ takes back.
+        config = super().config()
+        for key in ("init", "bias_init"):
+            if isinstance(config[key], initializers.Initializer):
+                config[key] = config[key].config()
+        return config
 
 
 class Activation(Layer):

@@ -1,10 +1,12 @@
 """Models: Sequential stacks of layer specs and the MLP shorthand. A model is a description;
 its parameters live in the Trainer's executor. `model.ops()` is what a Plan carries."""
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from . import initializers
-from ._validate import integer
+from ._validate import integer, require_keys
 from .layers import Activation, BatchNorm, Dense, Dropout, Layer, canonical_activation, dropout_rate
 from .reference.activation import ACTIVATION_CODES
 
@@ -21,6 +23,8 @@ class Sequential:
 
     def __init__(self, layers, input_dim):
         self.input_dim = integer(input_dim, "input_dim", low=1)
+        if isinstance(layers, Layer) or not isinstance(layers, Iterable):
+            raise TypeError(f"layers must be a list of trainart layers, got {type(layers).__name__}")
         layers = list(layers)
         if not layers:
             raise ValueError("layers must not be empty")
@@ -115,7 +119,13 @@ class Sequential:
 
     @classmethod
     def from_config(cls, config):
-        return cls([Layer.from_config(c) for c in config["layers"]], config["input_dim"])
+        """The Sequential of `config()`; ValueError or TypeError naming the entry at fault."""
+        require_keys(config, ("input_dim", "layers"), "config")
+        if not isinstance(config["layers"], (list, tuple)):
+            raise TypeError("config['layers'] must be a list of layer configs, got "
+                            f"{type(config['layers']).__name__}")
+        layers = [Layer.from_config(c, f"config['layers'][{i}]") for i, c in enumerate(config["layers"])]
+        return cls(layers, config["input_dim"])
 
     def n_params(self):
         return sum(p.size for p in self.init_params(0))
@@ -166,8 +176,9 @@ def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0
     activation = canonical_activation(activation)
     dropout_rate(dropout, "dropout")  # 0, or in [2**-16, 1 - 2**-10]: see ta.Dropout
     dropout_rate(input_dropout, "input_dropout")
-    if not isinstance(batchnorm, bool):
+    if not isinstance(batchnorm, (bool, np.bool_)):
         raise TypeError(f"batchnorm must be a bool, got {type(batchnorm).__name__}")
+    batchnorm = bool(batchnorm)
     dense = dict(init=init, bias_init=bias_init, l1=l1, l2=l2, max_norm=max_norm)
     layers = [Dropout(input_dropout)] if input_dropout > 0 else []
     for units in sizes[1:-1]:
