@@ -11,9 +11,9 @@ import numpy as np
 
 from .. import _validate, optim, reference
 from ..reference import trusted
-from ..optim.kernels import apply as apply_optimizer
-from ..optim.kernels import kernel_spec
+from ..optim.kernels import OptimizerUpdate, kernel_spec
 from ..reference.activation import ACTIVATION_CODES
+from ..reference.bound import bound
 from ..reference.dropout import apply_mask, keep_bits
 from ..reference.pieces import pieces
 from .base import EpochStats, Executor
@@ -61,17 +61,42 @@ class NumpyExecutor(Executor):
             self.params[i] = view
         self.buffers = [np.array(b, dtype=self.dtype) for b in buffers]
         self.opt_state = self.optimizer.init([self.flat])
-        self._flat_grad = np.empty_like(self.flat)  # reused every step: no fresh pages to fault in
         self.slot_views = {k: self._views(v[0], params) for k, v in self.opt_state.items() if isinstance(v, list)}
         self.opt_spec = kernel_spec(self.optimizer)
+        self._build_step(params)
         self.loss_code = LOSS_CODES[plan.loss]
         # Only ops after the first parameterized one need their input gradient.
         first = next(i for i, op in enumerate(self.ops) if op["op"] in ("dense", "batchnorm"))
         self.need_dx = [i > first for i in range(len(self.ops))]
+        self.op_fields = [self._op_fields(i, need_dx) for i, need_dx in enumerate(self.need_dx)]
         self.regularized = [op for op in self.ops if op["op"] == "dense" and (op["l1"] or op["l2"])]
         self.max_normed = [op for op in self.ops
                            if op["op"] == "dense" and op["max_norm"] is not None and op["trainable"]]
         return self
+
+    def _build_step(self, params):
+        """What every training step reuses: the flat gradient buffer, and the gradient norm, the
+        optimizer update and the subnormal flush bound to their buffers (bound: see
+        reference.bound)."""
+        # The gradients of the trainable tensors, in one flat buffer reused every step (no fresh
+        # pages to fault in) that clipping, the norm and the optimizer take whole.
+        self._flat_grad = np.empty_like(self.flat)
+        self._grad_views = self._views(self._flat_grad, params)
+        self._grad_norm = bound(self.K, "global_norm", [self._flat_grad])
+        self._update = OptimizerUpdate(self.K, self.optimizer, [self.flat], [self._flat_grad], self.opt_state)
+        slots = [slot[0] for slot in self.opt_state.values() if isinstance(slot, list)]
+        self._state_pieces = list(pieces(slots))
+        self._tiny = np.finfo(self.dtype).tiny
+        # Where the backward pass writes each gradient: the reference's dense_backward writes
+        # straight into the flat buffer (its `out`); the other gradients (BatchNorm's, and all
+        # of them with the _cpu bindings) come as new arrays that _gather_grads copies in.
+        views = dict(zip(self.trainable, self._grad_views))
+        self._grad_out = None
+        if self.K is trusted:
+            dense = {op[key] for op in self.ops if op["op"] == "dense" for key in ("W", "b")}
+            self._grad_out = [views[i] if i in views and i in dense else None for i in range(len(params))]
+            views = {i: view for i, view in views.items() if i not in dense}
+        self._copied_grads = list(views.items())
 
     def _views(self, flat, params):
         """Views of `flat` shaped like the trainable ones among `params`, in order."""
@@ -135,6 +160,25 @@ class NumpyExecutor(Executor):
         return out
 
     # -- forward and backward ------------------------------------------------------------------
+    def _op_fields(self, i, need_dx):
+        """(kind, need_dx, fields) of op i: the values _forward and _backward read, in a tuple
+        they unpack (every step reads a dozen per op: one unpacking costs less than a dozen dict
+        lookups, which on small batches cost as much as a kernel)."""
+        op = self.ops[i]
+        kind = op["op"]
+        if kind == "dense":
+            # A relu layer fused with the dropout after it: that dropout's scale, else None.
+            pair_scale = self._dropout_scale(self.ops[i + 1]) if op["fused_dropout"] else None
+            fields = (op["W"], op["b"], op["code"], op["param"], pair_scale)
+        elif kind == "activation":
+            fields = (op["code"], op["param"])
+        elif kind == "dropout":
+            after_pair = i > 0 and self.ops[i - 1]["op"] == "dense" and self.ops[i - 1]["fused_dropout"]
+            fields = (op["rate"], op["layer"], self._dropout_scale(op), after_pair)
+        else:
+            fields = (op["gamma"], op["beta"], 2 * op["buffer"], op["momentum"], op["eps"])
+        return kind, need_dx, fields
+
     def _forward(self, x, *, mode, step=0, buffers=None, params=None, K=None, fuse=True):
         """Run the ops on x. mode: "train" (dropout on, batch statistics, caches kept),
         "eval" (no dropout, running statistics) or "mc" (dropout on, running statistics).
@@ -145,41 +189,44 @@ class NumpyExecutor(Executor):
         P = self.params if params is None else params
         buffers = self.buffers if buffers is None else buffers
         caches, h = [], x
-        for i, op in enumerate(self.ops):
-            kind = op["op"]
+        for kind, _, fields in self.op_fields:
             if kind == "dense":
-                a, z = K.dense_forward(h, P[op["W"]], P[op["b"]], op["code"], op["param"])
+                W, b, code, param, _ = fields
+                a, z = K.dense_forward(h, P[W], P[b], code, param)
                 caches.append((h, z, a))
                 h = a
             elif kind == "activation":
-                a = K.activation_forward(h, op["code"], op["param"])
+                code, param = fields
+                a = K.activation_forward(h, code, param)
                 caches.append((h, a))
                 h = a
             elif kind == "dropout":
+                rate, layer, scale, after_pair = fields
                 if mode == "eval":
                     caches.append(None)
                     if self.plan.dropout_mode == "weight_scaling":
-                        h = h * self.dtype.type(1.0 - op["rate"])
+                        h = h * self.dtype.type(1.0 - rate)
                 else:
                     # The mask is kept for the backward pass instead of regenerated: the same
                     # numbers as calling K.dropout twice, at half the Philox cost.
-                    layer = op["layer"] + (INFERENCE_LAYER_OFFSET if mode == "mc" else 0)
-                    keep = K.dropout_mask(h.shape[0], h.shape[1], op["rate"], self.plan.seed, layer, step)
+                    layer += INFERENCE_LAYER_OFFSET if mode == "mc" else 0
+                    keep = K.dropout_mask(h.shape[0], h.shape[1], rate, self.plan.seed, layer, step)
                     bits = keep_bits(keep, h.dtype)
-                    h = apply_mask(h, bits, self._dropout_scale(op))
-                    if fuse and i > 0 and self.ops[i - 1]["op"] == "dense" and self.ops[i - 1]["fused_dropout"]:
+                    h = apply_mask(h, bits, scale)
+                    if fuse and after_pair:
                         # The pair's backward needs only the dense input and this output.
                         caches[-1] = (caches[-1][0], None, h)
                         bits = None
                     caches.append(bits)
             elif kind == "batchnorm":
-                g, b = P[op["gamma"]], P[op["beta"]]
-                rm, rv = buffers[2 * op["buffer"]], buffers[2 * op["buffer"] + 1]
+                gamma, beta, buffer, momentum, eps = fields
+                g, b = P[gamma], P[beta]
+                rm, rv = buffers[buffer], buffers[buffer + 1]
                 if mode == "train":
-                    y, mean, invstd = K.batchnorm_forward_train(h, g, b, rm, rv, op["momentum"], op["eps"])
+                    y, mean, invstd = K.batchnorm_forward_train(h, g, b, rm, rv, momentum, eps)
                     caches.append((h, mean, invstd))
                 else:
-                    y = K.batchnorm_forward_infer(h, g, b, rm, rv, op["eps"])
+                    y = K.batchnorm_forward_infer(h, g, b, rm, rv, eps)
                     caches.append(None)
                 h = y
         return h, caches
@@ -187,32 +234,39 @@ class NumpyExecutor(Executor):
     def _dropout_scale(self, op):
         return 1.0 / (1.0 - op["rate"]) if self.plan.dropout_mode == "inverted" else 1.0
 
-    def _backward(self, dlogits, caches, step, params=None, K=None):
+    def _backward(self, dlogits, caches, step, params=None, K=None, out=None):
+        """Gradients of every parameter (None for those before the first parameterized op).
+        out: per parameter, an array for dense_backward to write the gradient into, or None
+        (only with the reference kernels; see build)."""
         K = self.K if K is None else K
         P = self.params if params is None else params
         grads = [None] * len(P)
         g = dlogits
-        for i in range(len(self.ops) - 1, -1, -1):
-            op, cache = self.ops[i], caches[i]
-            kind = op["op"]
+        for (kind, need_dx, fields), cache in zip(reversed(self.op_fields), reversed(caches)):
             if kind == "dense":
+                W, b, code, param, pair_scale = fields
                 h, z, a = cache
-                code, param = op["code"], op["param"]
                 if z is None:  # relu + dropout: dz = out > 0 ? g * scale : +0, as the engine's pass
-                    g = apply_mask(g, keep_bits(a > 0, g.dtype), self._dropout_scale(self.ops[i + 1]))
+                    g = apply_mask(g, keep_bits(a > 0, g.dtype), pair_scale)
                     z, a, code, param = g, g, ACTIVATION_CODES["identity"], 0.0
-                g, dW, db = K.dense_backward(g, h, P[op["W"]], z, a, code, param, self.need_dx[i])
-                grads[op["W"]], grads[op["b"]] = dW, db
+                if out is None:
+                    g, grads[W], grads[b] = K.dense_backward(g, h, P[W], z, a, code, param, need_dx)
+                else:
+                    g, grads[W], grads[b] = K.dense_backward(g, h, P[W], z, a, code, param, need_dx,
+                                                             out=(out[W], out[b]))
             elif kind == "activation":
+                code, param = fields
                 h, a = cache
-                g = K.activation_backward(g, h, a, op["code"], op["param"])
+                g = K.activation_backward(g, h, a, code, param)
             elif kind == "dropout":
                 if cache is not None:  # None: done with the relu dense op before it
-                    g = apply_mask(g, cache, self._dropout_scale(op))
+                    _, _, scale, _ = fields
+                    g = apply_mask(g, cache, scale)
             elif kind == "batchnorm":
+                gamma, beta, *_ = fields
                 h, mean, invstd = cache
-                g, grads[op["gamma"]], grads[op["beta"]] = K.batchnorm_backward(g, h, P[op["gamma"]], mean, invstd)
-            if not self.need_dx[i]:
+                g, grads[gamma], grads[beta] = K.batchnorm_backward(g, h, P[gamma], mean, invstd)
+            if not need_dx:  # ops before the first parameterized one need no gradient
                 break
         return grads
 
@@ -271,71 +325,86 @@ class NumpyExecutor(Executor):
             return self._train_epoch(X, y, perm, lrs, step0, batch_size, sample_weight, momentums, interrupts)
 
     def _train_epoch(self, X, y, perm, lrs, step0, batch_size, sample_weight, momentums, interrupts):
-        plan = self.plan
         n_steps = len(lrs)
-        step_losses = np.zeros(n_steps)
-        grad_norms = np.zeros(n_steps)
-        correct = rows = skipped = 0
+        step_losses, grad_norms = [], []
+        rows = skipped = 0
         loss_sum = 0.0
-        clip = plan.clip or {}
-        for s in range(n_steps):
+        hits = _Hits(self, y, perm)
+        batches = [perm[s * batch_size:(s + 1) * batch_size] for s in range(n_steps)]
+        # Python floats, as the optimizer takes them, converted once.
+        lrs = np.asarray(lrs, dtype=np.float64).tolist()
+        momentums = [None] * n_steps if momentums is None else np.asarray(momentums, dtype=np.float64).tolist()
+        for s, (idx, lr, momentum) in enumerate(zip(batches, lrs, momentums)):
             try:
                 interrupts()  # Ctrl-C since the last step: stop here, as the native engine does
             except BaseException as exc:  # noqa: BLE001 - whatever the handler raised is re-raised by the Trainer
-                return self._stats(step_losses[:s], grad_norms[:s], loss_sum, rows, correct, skipped,
+                return self._stats(step_losses, grad_norms, loss_sum, rows, hits.count(), skipped,
                                    interrupted=exc)
-            idx = perm[s * batch_size:(s + 1) * batch_size]
-            xb, yb = X[idx], y[idx]
-            wb = None if sample_weight is None else sample_weight[idx]
+            # take: the rows X[idx] gives, without fancy indexing's setup (a µs on small batches)
+            xb, yb = X.take(idx, axis=0), y.take(idx, axis=0)
+            wb = None if sample_weight is None else sample_weight.take(idx)
             step = step0 + s
-            trial_buffers = [b.copy() for b in self.buffers]
-            logits, caches = self._forward(xb, mode="train", step=step, buffers=trial_buffers)
-            value, dlogits = self._loss(logits, yb, wb)
-            grads = self._backward(dlogits, caches, step)
-            if self.regularized:
-                self._add_penalty_grads(grads)
-                value += self._penalty()
-            flat_grad = np.concatenate([grads[i].ravel() for i in self.trainable], out=self._flat_grad)
-            tgrads = [flat_grad]
-            norm = self.K.global_norm(tgrads)
+            # BatchNorm's running statistics move only if the step is taken (finite loss and norm).
+            trial_buffers = [b.copy() for b in self.buffers] if self.buffers else self.buffers
+            value, logits = self._gradients(xb, yb, wb, step, trial_buffers)
+            norm = self._grad_norm()
+            step_losses.append(value)
+            grad_norms.append(norm)
             if not (math.isfinite(value) and math.isfinite(norm)):
-                if plan.nonfinite == "raise":
-                    step_losses[s], grad_norms[s] = value, norm
-                    return self._stats(step_losses[:s + 1], grad_norms[:s + 1], loss_sum, rows, correct,
-                                       skipped, diverged=s)
+                if self.plan.nonfinite == "raise":
+                    return self._stats(step_losses, grad_norms, loss_sum, rows, hits.count(), skipped, diverged=s)
                 skipped += 1
-                step_losses[s], grad_norms[s] = value, norm
                 continue
-            for b, new in zip(self.buffers, trial_buffers):
-                b[...] = new
-            scale = 1.0
-            if clip.get("kind") == "norm":
-                if clip["per_tensor"]:
-                    views = self._views(flat_grad, self.params)
-                    for g, n in zip(views, self.K.tensor_norms(views)):
-                        if n > clip["max_norm"]:
-                            self.K.scale_tensors([g], clip["max_norm"] / n)
-                elif norm > clip["max_norm"]:
-                    scale = clip["max_norm"] / norm
-            elif clip.get("kind") == "value":
-                self.K.clip_by_value(tgrads, clip["value"])
-            apply_optimizer(self.K, self.opt_spec, [self.flat], tgrads,
-                            self.opt_state, lr=float(lrs[s]), grad_scale=scale,
-                            cycled=None if momentums is None else self.optimizer.cycled,
-                            cycled_value=None if momentums is None else float(momentums[s]))
+            if trial_buffers is not self.buffers:
+                for b, new in zip(self.buffers, trial_buffers):
+                    b[...] = new
+            self._update(lr=lr, grad_scale=self._clip(norm) if self.plan.clip else 1.0, cycled_value=momentum)
             if self.max_normed:
                 self._apply_max_norm()
             if step % FLUSH_EVERY == 0:
                 self._flush_subnormal_state()
-            step_losses[s], grad_norms[s] = value, norm
             loss_sum += value * len(idx)
             rows += len(idx)
-            correct += self._correct(logits, yb)
+            hits.add(logits, yb, s * batch_size)
         try:
             interrupts()  # Ctrl-C during the last step: reported with every step counted
         except BaseException as exc:  # noqa: BLE001 - re-raised by the Trainer
-            return self._stats(step_losses, grad_norms, loss_sum, rows, correct, skipped, interrupted=exc)
-        return self._stats(step_losses, grad_norms, loss_sum, rows, correct, skipped)
+            return self._stats(step_losses, grad_norms, loss_sum, rows, hits.count(), skipped, interrupted=exc)
+        return self._stats(step_losses, grad_norms, loss_sum, rows, hits.count(), skipped)
+
+    def _gradients(self, xb, yb, wb, step, buffers):
+        """Forward, loss and backward of one training step on the batch: returns (loss with the
+        penalty, logits) and leaves the gradient of every trainable tensor in self._flat_grad."""
+        logits, caches = self._forward(xb, mode="train", step=step, buffers=buffers)
+        value, dlogits = self._loss(logits, yb, wb)
+        grads = self._backward(dlogits, caches, step, out=self._grad_out)
+        if self.regularized:
+            self._add_penalty_grads(grads)
+            value += self._penalty()
+        if self._copied_grads:
+            self._gather_grads(grads)
+        return value, logits
+
+    def _gather_grads(self, grads):
+        """Copy into the flat buffer the trainable gradients the kernels did not write there."""
+        for i, view in self._copied_grads:
+            view[...] = grads[i]
+
+    def _clip(self, norm):
+        """Clip the flat gradient as the Plan's clip rule says, in place; returns the scale for the
+        optimizer to apply as it loads the gradient (clipping by global norm, `norm` before
+        clipping)."""
+        clip = self.plan.clip
+        if clip["kind"] == "value":
+            self.K.clip_by_value([self._flat_grad], clip["value"])
+        elif clip["per_tensor"]:
+            views = self._grad_views
+            for g, n in zip(views, self.K.tensor_norms(views)):
+                if n > clip["max_norm"]:
+                    self.K.scale_tensors([g], clip["max_norm"] / n)
+        elif norm > clip["max_norm"]:
+            return clip["max_norm"] / norm
+        return 1.0
 
     def _flush_subnormal_state(self):
         """Set optimizer-state values below the dtype's smallest normal number to zero.
@@ -345,15 +414,16 @@ class NumpyExecutor(Executor):
         every operation on them takes a ~100-cycle microcode assist (epochs 2x slower). Values
         that small (1e-38 in float32) change no result at any tolerance.
         """
-        tiny = np.finfo(self.dtype).tiny
-        slots = [slot[0] for slot in self.opt_state.values() if isinstance(slot, list)]
-        for (piece,) in pieces(slots):
+        tiny = self._tiny
+        for (piece,) in self._state_pieces:
             np.copyto(piece, 0, where=np.abs(piece) < tiny)
 
     @staticmethod
     def _stats(step_losses, grad_norms, loss_sum, rows, correct, skipped, diverged=None, interrupted=None):
-        return EpochStats(loss=loss_sum / rows if rows else float("nan"), step_losses=step_losses,
-                          grad_norms=grad_norms, correct=int(correct), rows=int(rows),
+        """EpochStats of the steps whose losses and gradient norms (lists of floats) are given."""
+        return EpochStats(loss=loss_sum / rows if rows else float("nan"),
+                          step_losses=np.array(step_losses, dtype=np.float64),
+                          grad_norms=np.array(grad_norms, dtype=np.float64), correct=int(correct), rows=int(rows),
                           skipped=int(skipped), diverged_step=diverged, interrupted=interrupted)
 
     def _correct(self, logits, y):
@@ -361,11 +431,11 @@ class NumpyExecutor(Executor):
         binary_cross_entropy, logit > 0 against target > 0.5 on every output of the row
         (multi-label: exact match), as the C++ engine counts."""
         if y.dtype.kind == "i":
-            return int((logits.argmax(axis=1) == y).sum())
+            return np.count_nonzero(logits.argmax(axis=1) == y)
         if self.plan.loss == "binary_cross_entropy":
-            return int(((logits > 0) == (y > 0.5)).all(axis=1).sum())
+            return np.count_nonzero(((logits > 0) == (y > 0.5)).all(axis=1))
         if self.plan.loss == "cross_entropy":
-            return int((logits.argmax(axis=1) == y.argmax(axis=1)).sum())
+            return np.count_nonzero(logits.argmax(axis=1) == y.argmax(axis=1))
         return 0
 
     def evaluate(self, X, y, *, sample_weight=None):
@@ -415,6 +485,36 @@ class NumpyExecutor(Executor):
         if self.plan.loss == "binary_cross_entropy":
             return reference.activation_forward(logits, 1, 0.0)
         return logits
+
+
+class _Hits:
+    """Rows predicted right over one epoch's taken steps (NumpyExecutor._correct's rules). Where
+    the rule is an argmax (labels, cross_entropy targets), a step only stores its logits' argmax
+    and the rows are compared once, at the end: counting every step costs three small array
+    calls. binary_cross_entropy is counted every step."""
+
+    def __init__(self, executor, y, perm):
+        self.executor, self.y, self.perm = executor, y, perm
+        self.by_argmax = y.dtype.kind == "i" or executor.plan.loss == "cross_entropy"
+        self.per_step = not self.by_argmax and executor.plan.loss == "binary_cross_entropy"
+        # Per row of perm, the predicted class; -1 (never a class) where no step was taken.
+        self.predicted = np.full(len(perm), -1, np.intp) if self.by_argmax else None
+        self.counted = 0
+
+    def add(self, logits, y, first):
+        """A taken step's rows, perm[first:first + len(logits)], with their logits and targets."""
+        if self.by_argmax:
+            logits.argmax(axis=1, out=self.predicted[first:first + len(logits)])
+        elif self.per_step:
+            self.counted += self.executor._correct(logits, y)
+
+    def count(self):
+        if not self.by_argmax:
+            return self.counted
+        target = self.y.take(self.perm, axis=0)
+        if target.ndim == 2:  # cross_entropy target rows: their argmax is the class
+            target = target.argmax(axis=1)
+        return np.count_nonzero(self.predicted == target)
 
 
 def mc_step(sample, chunk):

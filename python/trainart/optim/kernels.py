@@ -2,9 +2,10 @@
 name, its state slots in kernel order, and the static step_scalars arguments. The executors use
 this trusted path (inputs already validated by the Trainer) instead of Optimizer.step."""
 
-from ..reference.optimizer import step_scalars
+from ..reference.bound import bound
+from ..reference.optimizer import StepScalars
 
-__all__ = ["kernel_spec", "apply"]
+__all__ = ["kernel_spec", "OptimizerUpdate"]
 
 # optimizer name -> (step_scalars kind, kernel, slots in the kernel's argument order)
 _KERNELS = {
@@ -32,19 +33,30 @@ def kernel_spec(opt):
     return kind, kernel, slots, kw
 
 
-def apply(kernels, spec, params, grads, state, *, lr, grad_scale=1.0, cycled=None, cycled_value=None):
-    """One optimizer step through `kernels` (trainart.reference or _cpu), in place.
+class OptimizerUpdate:
+    """One optimizer's kernel (from `kernels`: trainart.reference or _cpu) bound to the
+    parameter and gradient lists it updates from and to its state dict, whose slot lists it
+    reads once: all must be updated in place from then on (the executors keep them as views of
+    flat buffers). A call is one step; everything else is looked up once, here."""
 
-    spec: kernel_spec(opt); cycled/cycled_value: "momentum" or "beta1" and this step's value
-    (1cycle). Advances state["step"] (and NAdam's mu_product).
-    """
-    kind, kernel, slots, kw = spec
-    if cycled is not None:
-        kw = dict(kw, **{cycled: cycled_value})
-    step = state["step"] + 1
-    scalars, mu_product = step_scalars(kind, lr=lr, step=step, grad_scale=grad_scale,
-                                       mu_product=state.get("mu_product", 1.0), **kw)
-    getattr(kernels, kernel)(params, grads, *[state.get(s, []) for s in slots], scalars)
-    state["step"] = step
-    if "mu_product" in state:
-        state["mu_product"] = mu_product
+    def __init__(self, kernels, opt, params, grads, state):
+        kind, kernel, slots, self.hyper = kernel_spec(opt)
+        self.kind, self.cycled = kind, opt.cycled
+        self.scalars = StepScalars(kind, **self.hyper)
+        self.kernel = bound(kernels, kernel, params, grads, *[state.get(s, []) for s in slots])
+        self.state = state
+
+    def __call__(self, *, lr, grad_scale=1.0, cycled_value=None):
+        """One step in place: advances state["step"] (and NAdam's mu_product). cycled_value:
+        this step's value of the optimizer's schedule-cycled hyperparameter (momentum or beta1,
+        1cycle), None to keep the configured one."""
+        scalars = self.scalars
+        if cycled_value is not None and self.cycled is not None:
+            scalars = StepScalars(self.kind, **dict(self.hyper, **{self.cycled: cycled_value}))
+        state = self.state
+        step = state["step"] + 1
+        values, mu_product = scalars(lr, step, grad_scale, state.get("mu_product", 1.0))
+        self.kernel(values)
+        state["step"] = step
+        if "mu_product" in state:
+            state["mu_product"] = mu_product

@@ -32,10 +32,15 @@ def tensor_norms(tensors):
 def global_norm(tensors):
     """sqrt(sum over every tensor of its sum of squares), in double, tensors in order."""
     _nonempty(tensors)
+    return _norm_pass(pieces(tensors))
+
+
+def _norm_pass(parts):
+    """sqrt of the sum of squares over the (piece,) tuples of `parts`, in order."""
     total = 0.0
-    for (piece,) in pieces(tensors):  # float64 copies of cache-sized pieces
+    for (piece,) in parts:  # float64 copies of cache-sized pieces
         piece = piece.ravel().astype(np.float64)
-        total += float(np.dot(piece, piece))
+        total += float(piece.dot(piece))  # np.dot's computation, without its dispatch wrapper
     return math.sqrt(total)
 
 

@@ -26,29 +26,77 @@ def step_scalars(kind, *, lr, step, grad_scale=1.0, maximize=False, weight_decay
     `step` is the 1-based count after this update. Returns (scalars, new_mu_product); the
     second is only meaningful for NAdam. Inputs are assumed validated (trainart.ops does it).
     """
-    s = {"lr": lr, "grad_scale": -grad_scale if maximize else grad_scale, "weight_decay": weight_decay,
-         "param_decay": 1.0, "beta1": beta1, "beta2": beta2, "alpha": alpha, "eps": eps, "momentum": momentum,
-         "dampening": dampening, "step_size": 0.0, "bc2_sqrt": 0.0, "bc2": 0.0, "nadam_grad": 0.0,
-         "nadam_avg": 0.0, "nesterov": bool(nesterov), "amsgrad": bool(amsgrad), "centered": bool(centered),
-         "first_step": step == 1}
-    if decoupled:  # AdamW, NAdam(decoupled_weight_decay=True): p *= 1 - lr wd, no L2 in g
-        s.update(param_decay=1.0 - lr * weight_decay, weight_decay=0.0)
-    if kind == "adagrad":
-        s["lr"] = lr / (1.0 + (step - 1) * lr_decay)
-    if kind in ("adam", "adamax"):
-        s["step_size"] = lr / (1.0 - beta1 ** step)
-        s["bc2_sqrt"] = (1.0 - beta2 ** step) ** 0.5
-    if kind == "nadam":
-        mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
-        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
-        mu_product = mu_product * mu
-        s["bc2"] = 1.0 - beta2 ** step
-        s["nadam_grad"] = lr * (1.0 - mu) / (1.0 - mu_product)
-        s["nadam_avg"] = lr * mu_next / (1.0 - mu_product * mu_next)
-    if not all(map(math.isfinite, map(s.__getitem__, REAL_KEYS))):
-        key = next(k for k in REAL_KEYS if not math.isfinite(s[k]))
-        raise ValueError(f"step scalar {key} is not finite ({s[key]}): check the hyperparameters")
-    return s, mu_product
+    scalars = StepScalars(kind, maximize=maximize, weight_decay=weight_decay, beta1=beta1, beta2=beta2,
+                          alpha=alpha, eps=eps, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                          amsgrad=amsgrad, centered=centered, lr_decay=lr_decay, decoupled=decoupled,
+                          momentum_decay=momentum_decay)
+    return scalars(lr, step, grad_scale, mu_product)
+
+
+# The fields each kind sets at every step (lr, grad_scale, param_decay: all kinds), in REAL_KEYS
+# order: those StepScalars checks at every call, the others once.
+_STEP_FIELDS = {kind: tuple(k for k in REAL_KEYS if k in ("lr", "grad_scale", "param_decay") + fields)
+                for kind, fields in (("sgd", ()), ("adagrad", ()), ("rmsprop", ()),
+                                     ("adam", ("step_size", "bc2_sqrt")), ("adamax", ("step_size", "bc2_sqrt")),
+                                     ("nadam", ("bc2", "nadam_grad", "nadam_avg")))}
+
+
+class StepScalars:
+    """step_scalars with the hyperparameters bound: StepScalars(kind, **hyper)(lr, step,
+    grad_scale, mu_product) is step_scalars(kind, lr=lr, step=step, grad_scale=grad_scale,
+    mu_product=mu_product, **hyper). The fields that do not depend on the step are filled and
+    checked once: the executors call this every step, where building and checking the whole
+    dict costs as much as a small network's update."""
+
+    def __init__(self, kind, *, maximize=False, weight_decay=0.0, beta1=0.0, beta2=0.0, alpha=0.0, eps=0.0,
+                 momentum=0.0, dampening=0.0, nesterov=False, amsgrad=False, centered=False, lr_decay=0.0,
+                 decoupled=False, momentum_decay=0.0):
+        self.kind, self.maximize, self.decoupled = kind, maximize, decoupled
+        self.weight_decay, self.beta1, self.beta2 = weight_decay, beta1, beta2
+        self.lr_decay, self.momentum_decay = lr_decay, momentum_decay
+        # AdamW, NAdam(decoupled_weight_decay=True): p *= 1 - lr wd (param_decay), no L2 in g.
+        self.fixed = {"lr": 0.0, "grad_scale": 0.0, "weight_decay": 0.0 if decoupled else weight_decay,
+                      "param_decay": 1.0, "beta1": beta1, "beta2": beta2, "alpha": alpha, "eps": eps,
+                      "momentum": momentum, "dampening": dampening, "step_size": 0.0, "bc2_sqrt": 0.0,
+                      "bc2": 0.0, "nadam_grad": 0.0, "nadam_avg": 0.0, "nesterov": bool(nesterov),
+                      "amsgrad": bool(amsgrad), "centered": bool(centered), "first_step": False}
+        # The fields a call sets are checked at every call, the others here (the placeholders
+        # above are finite). A non-finite fixed field fails every step: then all are checked, so
+        # that the error names the first non-finite field in REAL_KEYS order, as for any call.
+        self.checked = REAL_KEYS
+        if all(map(math.isfinite, map(self.fixed.__getitem__, REAL_KEYS))):
+            self.checked = _STEP_FIELDS.get(kind, REAL_KEYS)
+
+    def __call__(self, lr, step, grad_scale=1.0, mu_product=1.0):
+        """(scalars, new_mu_product) of the step with learning rate `lr` and 1-based count `step`."""
+        s = self.fixed.copy()
+        s["lr"] = lr
+        s["grad_scale"] = -grad_scale if self.maximize else grad_scale
+        s["first_step"] = step == 1
+        if self.decoupled:
+            s["param_decay"] = 1.0 - lr * self.weight_decay
+        kind, beta1, beta2 = self.kind, self.beta1, self.beta2
+        if kind == "adagrad":
+            s["lr"] = lr / (1.0 + (step - 1) * self.lr_decay)
+        elif kind in ("adam", "adamax"):
+            s["step_size"] = lr / (1.0 - beta1 ** step)
+            s["bc2_sqrt"] = (1.0 - beta2 ** step) ** 0.5
+        elif kind == "nadam":
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * self.momentum_decay))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * self.momentum_decay))
+            mu_product = mu_product * mu
+            s["bc2"] = 1.0 - beta2 ** step
+            s["nadam_grad"] = lr * (1.0 - mu) / (1.0 - mu_product)
+            s["nadam_avg"] = lr * mu_next / (1.0 - mu_product * mu_next)
+        if not all(map(math.isfinite, map(s.__getitem__, self.checked))):
+            key = next(k for k in REAL_KEYS if not math.isfinite(s[k]))
+            raise ValueError(f"step scalar {key} is not finite ({s[key]}): check the hyperparameters")
+        return s, mu_product
+
+
+# Each kernel's update is a pass over pieces of its arrays (_<name>_pass(parts, s), parts the
+# tuples reference.pieces yields), so that bound.bind can cut the pieces once for arrays that
+# are updated every step.
 
 
 def _c(value, like):
@@ -100,8 +148,12 @@ def sgd_update(params, grads, momentum_buffers, scalars):
 
 
 def _sgd_update(params, grads, momentum_buffers, s):
+    _sgd_pass(pieces(params, grads, momentum_buffers if s["momentum"] != 0 else None), s)
+
+
+def _sgd_pass(parts, s):
     use_momentum = s["momentum"] != 0
-    for p, grad, buf in pieces(params, grads, momentum_buffers if use_momentum else None):
+    for p, grad, buf in parts:
         g = _load_grad(grad, p, s)
         if use_momentum:
             if s["first_step"]:
@@ -123,7 +175,11 @@ def adagrad_update(params, grads, sums, scalars):
 
 
 def _adagrad_update(params, grads, sums, s):
-    for p, grad, acc in pieces(params, grads, sums):
+    _adagrad_pass(pieces(params, grads, sums), s)
+
+
+def _adagrad_pass(parts, s):
+    for p, grad, acc in parts:
         g = _load_grad(grad, p, s)
         acc += g * g
         p -= _c(s["lr"], p) * (g / (np.sqrt(acc) + _c(s["eps"], p)))
@@ -146,9 +202,13 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, scal
 
 
 def _rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, s):
+    _rmsprop_pass(pieces(params, grads, square_avgs, momentum_buffers if s["momentum"] > 0 else None,
+                         grad_avgs if s["centered"] else None), s)
+
+
+def _rmsprop_pass(parts, s):
     use_momentum = s["momentum"] > 0
-    for p, grad, sq, mom, avg in pieces(params, grads, square_avgs, momentum_buffers if use_momentum else None,
-                                         grad_avgs if s["centered"] else None):
+    for p, grad, sq, mom, avg in parts:
         alpha, one = _c(s["alpha"], p), _c(1, p)
         g = _load_grad(grad, p, s)
         v = alpha * sq + (one - alpha) * (g * g)
@@ -192,8 +252,11 @@ def adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, scalars):
 
 
 def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, s):
-    for p, grad, m_, v_, vmax in pieces(params, grads, exp_avgs, exp_avg_sqs,
-                                         max_exp_avg_sqs if s["amsgrad"] else None):
+    _adam_pass(pieces(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if s["amsgrad"] else None), s)
+
+
+def _adam_pass(parts, s):
+    for p, grad, m_, v_, vmax in parts:
         t = p.dtype.type
         if s["param_decay"] != 1:
             p *= t(s["param_decay"])
@@ -221,7 +284,11 @@ def adamax_update(params, grads, exp_avgs, exp_infs, scalars):
 
 
 def _adamax_update(params, grads, exp_avgs, exp_infs, s):
-    for p, grad, m_, u_ in pieces(params, grads, exp_avgs, exp_infs):
+    _adamax_pass(pieces(params, grads, exp_avgs, exp_infs), s)
+
+
+def _adamax_pass(parts, s):
+    for p, grad, m_, u_ in parts:
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         g = _load_grad(grad, p, s)
         m = b1 * m_ + (one - b1) * g
@@ -242,7 +309,11 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, scalars):
 
 
 def _nadam_update(params, grads, exp_avgs, exp_avg_sqs, s):
-    for p, grad, m_, v_ in pieces(params, grads, exp_avgs, exp_avg_sqs):
+    _nadam_pass(pieces(params, grads, exp_avgs, exp_avg_sqs), s)
+
+
+def _nadam_pass(parts, s):
+    for p, grad, m_, v_ in parts:
         b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         if s["param_decay"] != 1:
             p *= _c(s["param_decay"], p)
