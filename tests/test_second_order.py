@@ -399,6 +399,9 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"max_params must be <= 20000 .*GaussNewton or ta.optim.LBFGS"):
         ta.optim.Newton(max_params=20001)  # the dense Hessian stops there: refused before any fit
     assert ta.optim.Newton(max_params=20000).max_params == 20000
+    for opt in (ta.optim.Newton, ta.optim.GaussNewton):  # a lambda of 0 could never grow again
+        with pytest.raises(ValueError, match="min_damping must be > 0"):
+            opt(min_damping=0.0)
     with pytest.raises(TypeError, match="second-order"):
         ta.optim.LBFGS().step([np.zeros(2)], [np.zeros(2)], {})
     trainer = ta.Trainer(ta.MLP([3, 4, 3]), executor="numpy", dtype="float64")

@@ -78,7 +78,8 @@ class DampedOptimizer(SecondOrderOptimizer):
                   damping=real(self.damping, "damping", low=0.0, low_open=True),
                   increase=real(self.increase, "increase", low=1.0, low_open=True),
                   decrease=real(self.decrease, "decrease", low=1.0),
-                  min_damping=real(self.min_damping, "min_damping", low=0.0),
+                  # > 0: a lambda of exactly 0 would stay 0 under every increase and never recover
+                  min_damping=real(self.min_damping, "min_damping", low=0.0, low_open=True),
                   max_damping=real(self.max_damping, "max_damping", low=0.0, low_open=True),
                   max_retries=integer(self.max_retries, "max_retries", low=0),
                   tolerance_grad=real(self.tolerance_grad, "tolerance_grad", low=0.0))
