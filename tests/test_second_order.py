@@ -505,3 +505,23 @@ def test_lbfgs_epoch_at_the_gradient_tolerance_logs_its_evaluation():
     evals = history.history["func_evals"]
     assert evals[0] > 1 and evals[1:] == [1, 1]
     assert trainer._second_order_state[1]["func_evals"] == sum(evals)
+
+
+def test_gauss_newton_refuses_blocks_beyond_the_machines_memory(monkeypatch):
+    # A model whose blocks do not fit failed part-way with numpy's MemoryError (or was killed);
+    # now fit refuses it up front, the model untouched. The memory is pinned for the test.
+    from trainart.second_order import gauss_newton
+
+    trainer = ta.Trainer(ta.MLP([20, 30, 3]), optimizer=ta.optim.GaussNewton(), executor="numpy", dtype="float64")
+    X, y = np.random.default_rng(0).normal(size=(12, 20)), np.arange(12) % 3
+    before = trainer.get_params()
+    blocks = 8 * (30 * 21 ** 2 + 3 * 31 ** 2)
+    monkeypatch.setattr(gauss_newton, "physical_memory", lambda: blocks)
+    with pytest.raises(ValueError, match=r"curvature blocks for this model need about .* GiB .* use ta.optim.LBFGS"):
+        trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
+    for p, q in zip(before, trainer.get_params()):
+        np.testing.assert_array_equal(p, q)
+    monkeypatch.setattr(gauss_newton, "physical_memory", lambda: blocks + 8 * 30 * 21 ** 2)  # peak: all + one copy
+    trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
+    monkeypatch.setattr(gauss_newton, "physical_memory", lambda: None)  # a system that does not say: no check
+    trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)

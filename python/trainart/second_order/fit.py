@@ -31,6 +31,8 @@ def check_supported(trainer):
     if any(op["op"] == "dense" and op["max_norm"] is not None for op in ops):
         raise ValueError(f"{name} does not support Dense(max_norm=...): projecting the weights after a "
                          "step breaks its curvature model; remove max_norm")
+    if hasattr(opt, "check_memory"):
+        opt.check_memory(ops)
     if hasattr(opt, "check_size"):
         opt.check_size(int(sum(np.size(p) for p, t in zip(trainer._executor.params, trainer.plan.trainable) if t)))
 

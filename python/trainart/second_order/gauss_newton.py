@@ -2,6 +2,7 @@
 unit of every dense layer, all blocks of a layer solved in one batched Cholesky call."""
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -147,6 +148,19 @@ class GaussNewton(DampedOptimizer):
         self._check_damping()
         self._set(curvature=choice(self.curvature, "curvature", ("exact", "diagonal")))
 
+    def check_memory(self, ops):
+        """Refuse, before fit starts, a model whose curvature blocks cannot fit in this machine's
+        memory: a step keeps every trainable Dense layer's fan_out (fan_in+1)^2 float64 block
+        entries, plus the solve's copy of one layer's, and would otherwise fail part-way (numpy's
+        MemoryError) or be killed by the system."""
+        sizes = [8 * op["fan_out"] * (op["fan_in"] + 1) ** 2 for op in ops if op["op"] == "dense" and op["trainable"]]
+        peak = sum(sizes) + max(sizes, default=0)
+        total = physical_memory()
+        if total is not None and peak > total:
+            raise ValueError(f"GaussNewton's curvature blocks for this model need about {peak / 2**30:.1f} GiB "
+                             f"(fan_out (fan_in+1)^2 float64 entries per trainable Dense layer), more than this "
+                             f"machine's {total / 2**30:.1f} GiB: use ta.optim.LBFGS, or narrower layers")
+
     def run_step(self, objective, theta, state, lr):
         value, grad, (params, logits, caches) = objective.value_and_grad(theta, with_caches=True)
         logs = {"grad_norm": float(np.linalg.norm(grad))}
@@ -188,3 +202,11 @@ class GaussNewton(DampedOptimizer):
         new, info = self._lm(objective, theta, value, grad, state, lr, solve)
         state["step"] = state.get("step", 0) + 1
         return new, [value], dict(logs, **info)
+
+
+def physical_memory():
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
