@@ -93,6 +93,18 @@ def test_other_clipping(native, clip):
     assert_same(run("numpy", model, "float64", clip=clip), run(native, model, "float64", clip=clip), "float64")
 
 
+@pytest.mark.parametrize("clip", [ta.ClipNorm(0.1), ta.ClipNorm(0.1, per_tensor=True), ta.ClipValue(0.01)], ids=repr)
+def test_a_fully_frozen_model_trains_with_every_clip(native, clip):
+    # The numpy executor's per-tensor clip asked for the norms of no tensors and raised mid-fit.
+    model = ta.Sequential([ta.Dense(4, "tanh", trainable=False), ta.Dense(3, trainable=False)], input_dim=6)
+    a, b = run("numpy", model, "float64", clip=clip), run(native, model, "float64", clip=clip)
+    assert_same(a, b, "float64")
+    assert a.history.history["loss"] == pytest.approx(b.history.history["loss"], rel=1e-12)
+    X, y = data()
+    for result in (a.evaluate(X, y), b.evaluate(X, y)):
+        assert all(type(v) is float for v in result.values())
+
+
 @pytest.mark.parametrize("loss", ["mse", "mae", "huber", "binary_cross_entropy"])
 def test_other_losses_and_weights(native, loss):
     model = ta.MLP([6, 8, 1], activation="softplus")

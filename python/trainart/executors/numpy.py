@@ -399,6 +399,8 @@ class NumpyExecutor(Executor):
             self.K.clip_by_value([self._flat_grad], clip["value"])
         elif clip["per_tensor"]:
             views = self._grad_views
+            if not views:  # every layer frozen: nothing to clip (tensor_norms refuses an empty list)
+                return 1.0
             for g, n in zip(views, self.K.tensor_norms(views)):
                 if n > clip["max_norm"]:
                     self.K.scale_tensors([g], clip["max_norm"] / n)
@@ -447,9 +449,9 @@ class NumpyExecutor(Executor):
             value, _ = self._loss(logits, yb, wb)
             total += value * len(xb)
             correct += self._correct(logits, yb)
-        out = {"loss": total / len(X) + self._penalty()}
+        out = {"loss": float(total / len(X) + self._penalty())}
         if self.plan.classification:
-            out["accuracy"] = correct / len(X)
+            out["accuracy"] = float(correct / len(X))
         return out
 
     def predict(self, X, *, mc_samples=0, raw=True):
