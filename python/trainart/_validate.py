@@ -108,6 +108,32 @@ def named_code(value, codes, aliases, name="name"):
     return canonical, codes[canonical]
 
 
+def registry_entry(name, params, *, cls, what, names, codes, aliases, param):
+    """The shared lookup of activations.get and losses.get: `name` itself when it is a `cls`
+    instance (which takes no `params`: it carries its parameter), else its canonical name,
+    aliases resolved, once `params` holds at most the entry's one parameter `param` (None:
+    none). TypeError for a non-name or an unexpected parameter, ValueError for an unknown
+    name (listing `names` and the aliases); `what` names the kind in the messages."""
+    article = "an" if what[0] in "aeiou" else "a"
+    if isinstance(name, cls):
+        if params:
+            raise TypeError(f"get() takes parameters only with {article} {what} name, not with {name!r}: "
+                            f"write get({name.name!r}, {', '.join(f'{k}=...' for k in params)})")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"name must be {article} {what} name (str) or a {cls.__module__}.{cls.__qualname__}, "
+                        f"got {type(name).__name__}")
+    canonical = aliases.get(name, name)
+    if canonical not in codes:
+        raise ValueError(f"unknown {what} {name!r}; known: {', '.join(tuple(names) + tuple(aliases))}")
+    key = param(canonical)
+    unexpected = sorted(set(params) - {key})
+    if unexpected:
+        raise TypeError(f"{what} {canonical!r} takes {'no parameters' if key is None else repr(key)}, "
+                        f"got {', '.join(unexpected)}")
+    return canonical
+
+
 def choice(value, name, options):
     """Return `value` if it is one of `options`, else raise ValueError listing them."""
     if value not in options:

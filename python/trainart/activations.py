@@ -68,20 +68,10 @@ def get(name, **params):
         TypeError: `name` is neither a string nor an Activation; a parameter the activation
             does not take; parameters given with an Activation.
     """
-    if isinstance(name, Activation):
-        if params:
-            raise TypeError(f"get() takes parameters only with an activation name, not with {name!r}: "
-                            f"write get({name.name!r}, {', '.join(f'{k}=...' for k in params)})")
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"name must be an activation name (str) or a trainart.activations.Activation, "
-                        f"got {type(name).__name__}")
-    if ALIASES.get(name, name) not in ACTIVATION_CODES:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(NAMES + tuple(ALIASES))}")
-    canonical = ALIASES.get(name, name)
-    key, default = _PARAMS.get(canonical, (None, None))
-    unexpected = sorted(set(params) - {key})
-    if unexpected:
-        raise TypeError(f"activation {canonical!r} takes {'no parameters' if key is None else repr(key)}, "
-                        f"got {', '.join(unexpected)}")
-    return Activation(canonical, params.get(key, default) if key else None)
+    entry = _validate.registry_entry(name, params, cls=Activation, what="activation", names=NAMES,
+                                     codes=ACTIVATION_CODES, aliases=ALIASES,
+                                     param=lambda canonical: _PARAMS.get(canonical, (None,))[0])
+    if isinstance(entry, Activation):
+        return entry
+    key, default = _PARAMS.get(entry, (None, None))
+    return Activation(entry, params.get(key, default) if key else None)

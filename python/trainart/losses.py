@@ -66,19 +66,8 @@ def get(name, **params):
         TypeError: `name` is neither a string nor a Loss; a parameter the loss does not take;
             parameters given with a Loss.
     """
-    if isinstance(name, Loss):
-        if params:
-            raise TypeError(f"get() takes parameters only with a loss name, not with {name!r}: "
-                            f"write get({name.name!r}, {', '.join(f'{k}=...' for k in params)})")
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a loss name (str) or a trainart.losses.Loss, got {type(name).__name__}")
-    if ALIASES.get(name, name) not in LOSS_CODES:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(NAMES + tuple(ALIASES))}")
-    canonical = ALIASES.get(name, name)
-    allowed = {"delta"} if canonical == "huber" else set()
-    unexpected = sorted(set(params) - allowed)
-    if unexpected:
-        raise TypeError(f"loss {canonical!r} takes {'delta' if allowed else 'no parameters'}, "
-                        f"got {', '.join(unexpected)}")
-    return Loss(canonical, params.get("delta", 1.0))
+    entry = _validate.registry_entry(name, params, cls=Loss, what="loss", names=NAMES, codes=LOSS_CODES,
+                                     aliases=ALIASES, param=lambda canonical: "delta" if canonical == "huber" else None)
+    if isinstance(entry, Loss):
+        return entry
+    return Loss(entry, params.get("delta", 1.0))
