@@ -71,6 +71,36 @@ def test_dropout_batchnorm_clipping_regularizers_maxnorm(native, dtype):
     assert_same(run("numpy", model, dtype, **kw), run(native, model, dtype, **kw), dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_penalty_and_max_norm_of_a_wide_layer(native, dtype, threads):
+    # 300 x 200 weights: the penalty's fixed chunks (32768) split the layer, and max-norm's
+    # column blocks go to several threads. A zero input makes every GEMM exact (0 W + b), so
+    # runs at 1, 2 and 3 threads must agree bit for bit, losses and weights; and with numpy.
+    rng = np.random.default_rng(5)
+    X, y = np.zeros((48, 300)), rng.integers(0, 200, 48)
+    model = ta.Sequential([ta.Dense(200, l1=1e-3, l2=1e-2, max_norm=0.05)], input_dim=300)
+    kw = dict(optimizer=ta.optim.SGD(lr=0.5), dtype=dtype, seed=1)
+    runs = []
+    for n in (1, 2, 3):
+        threads(n)
+        trainer = ta.Trainer(model, executor=native, **kw)
+        history = trainer.fit(X, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+        runs.append((trainer.get_params(), np.concatenate(history.step_losses), trainer.loss_and_grad(X, y)))
+    for params, losses, (value, grads) in runs[1:]:
+        for p, q in zip(params, runs[0][0]):
+            np.testing.assert_array_equal(p, q)
+        np.testing.assert_array_equal(losses, runs[0][1])
+        assert value == runs[0][2][0]
+        for g, h in zip(grads, runs[0][2][1]):
+            np.testing.assert_array_equal(g, h)
+    reference = ta.Trainer(model, executor="numpy", **kw)
+    history = reference.fit(X, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    assert_same(reference, trainer, dtype)
+    np.testing.assert_allclose(runs[0][1], np.concatenate(history.step_losses), rtol=RTOL[dtype])
+    weights = reference.get_params()[0]
+    assert np.sqrt(np.square(weights.astype(np.float64)).sum(axis=0)).max() <= 0.05 * (1 + 1e-6)
+
+
 @pytest.mark.parametrize("head", [[], [ta.Dropout(0.2)], [ta.Activation("tanh")]], ids=["bn", "dropout-bn", "act-bn"])
 def test_batchnorm_as_the_first_parameterized_op(native, head):
     """Its input needs no gradient: the engine passed it no dx buffer, which its backward wrote

@@ -14,6 +14,7 @@
 #include "dropout.hpp"
 #include "loss.hpp"
 #include "optimizer.hpp"
+#include "regularize.hpp"
 #include "trainart/parallel.hpp"
 
 namespace trainart::cpu {
@@ -137,7 +138,7 @@ void Engine<T>::ensure(index_t rows) {
 // Runs the ops on x (rows, input width). Train mode uses batch statistics written to the trial
 // buffers (committed by the caller once the step is known to be finite).
 template <class T>
-void Engine<T>::forward_rows(const T* x, index_t rows, int mode, std::uint32_t step, bool keep_stats) {
+void Engine<T>::forward_rows(const T* x, index_t rows, int mode, std::uint32_t step) {
   const auto& ops = spec_.ops;
   const T* h = x;
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -196,11 +197,10 @@ void Engine<T>::forward_rows(const T* x, index_t rows, int mode, std::uint32_t s
     }
     h = out;
   }
-  (void)keep_stats;
 }
 
 template <class T>
-double Engine<T>::loss_rows(const Batchable<T>& data, index_t rows, const std::int64_t* labels, const T* targets,
+double Engine<T>::loss_rows(index_t rows, const std::int64_t* labels, const T* targets,
                             const T* weight, index_t* correct) {
   const T* z = out_.back().data();
   const index_t k = out_width_;
@@ -229,7 +229,6 @@ double Engine<T>::loss_rows(const Batchable<T>& data, index_t rows, const std::i
     }
     *correct = c;
   }
-  (void)data;
   return value;
 }
 
@@ -273,57 +272,22 @@ void Engine<T>::backward_rows(index_t rows, std::uint32_t step) {
   }
 }
 
+// Adds each regularized layer's penalty gradient; returns the penalty (Keras's l1/l2 convention).
 template <class T>
-double Engine<T>::penalty() const {
+double Engine<T>::add_penalty() {
   double total = 0.0;
   for (const auto& op : spec_.ops) {
     if (op.kind != OpKind::dense || (op.l1 == 0.0 && op.l2 == 0.0)) continue;
-    const T* w = arr_.params[op.w];
-    const index_t n = arr_.sizes[op.w];
-    double abs_sum = 0.0, sq_sum = 0.0;
-    for (index_t e = 0; e < n; ++e) {
-      abs_sum += std::fabs(static_cast<double>(w[e]));
-      sq_sum += static_cast<double>(w[e]) * static_cast<double>(w[e]);
-    }
-    total += op.l1 * abs_sum;
-    total += op.l2 * sq_sum;
+    total += cpu::add_penalty<T>(arr_.params[op.w], grads_[op.w].data(), arr_.sizes[op.w], op.l1, op.l2);
   }
   return total;
 }
 
 template <class T>
-void Engine<T>::add_penalty_grads() {
-  for (const auto& op : spec_.ops) {
-    if (op.kind != OpKind::dense || (op.l1 == 0.0 && op.l2 == 0.0)) continue;
-    const T* w = arr_.params[op.w];
-    T* dw = grads_[op.w].data();
-    const T two_l2 = T(2.0 * op.l2), l1 = T(op.l1);
-    parallel_for(arr_.sizes[op.w], 32768, [&](index_t lo, index_t hi) {
-      if (op.l2 != 0.0)
-        for (index_t e = lo; e < hi; ++e) dw[e] += two_l2 * w[e];
-      if (op.l1 != 0.0)
-        for (index_t e = lo; e < hi; ++e) dw[e] += l1 * T((w[e] > T(0)) - (w[e] < T(0)));
-    });
-  }
-}
-
-// Each unit's incoming weights (a column of W) rescaled to norm <= max_norm.
-template <class T>
 void Engine<T>::apply_max_norm() {
   for (const auto& op : spec_.ops) {
     if (op.kind != OpKind::dense || op.max_norm <= 0.0 || !op.trainable) continue;
-    T* w = arr_.params[op.w];
-    const index_t rows = op.width_in, cols = op.width_out;
-    std::vector<T> norms(static_cast<size_t>(cols), T(0));
-    for (index_t r = 0; r < rows; ++r)
-      for (index_t c = 0; c < cols; ++c) norms[c] += w[r * cols + c] * w[r * cols + c];
-    const T cap = T(op.max_norm);
-    for (index_t c = 0; c < cols; ++c) {
-      const T nrm = std::sqrt(norms[c]);
-      norms[c] = nrm > cap ? cap / nrm : T(1);
-    }
-    for (index_t r = 0; r < rows; ++r)
-      for (index_t c = 0; c < cols; ++c) w[r * cols + c] *= norms[c];
+    cpu::apply_max_norm<T>(arr_.params[op.w], op.width_in, op.width_out, T(op.max_norm));
   }
 }
 
@@ -368,13 +332,12 @@ EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* pe
       }
     });
     const auto step = static_cast<std::uint32_t>(step0 + s);
-    forward_rows(xb_.data(), rows, kTrain, step, true);
+    forward_rows(xb_.data(), rows, kTrain, step);
     index_t correct = 0;
-    double value = loss_rows(data, rows, data.labels ? lb_.data() : nullptr, data.targets ? tb_.data() : nullptr,
+    double value = loss_rows(rows, data.labels ? lb_.data() : nullptr, data.targets ? tb_.data() : nullptr,
                              data.weight ? wb_.data() : nullptr, &correct);
     backward_rows(rows, step);
-    add_penalty_grads();
-    value += penalty();
+    value += add_penalty();
     const std::vector<double> sums = sum_squares<T>(views);
     double total = 0.0;
     for (double v : sums) total += v;
@@ -438,7 +401,7 @@ template <class T>
 void Engine<T>::forward(const T* x, index_t n, int mode, std::uint32_t step, T* out) {
   const DenormalsAreZero ftz;
   ensure(n);
-  forward_rows(x, n, mode == 0 ? kEval : kMc, step, false);
+  forward_rows(x, n, mode == 0 ? kEval : kMc, step);
   std::memcpy(out, out_.back().data(), sizeof(T) * static_cast<size_t>(n * out_width_));
 }
 
@@ -446,8 +409,8 @@ template <class T>
 void Engine<T>::evaluate(const Batchable<T>& data, double* loss_sum, index_t* correct) {
   const DenormalsAreZero ftz;
   ensure(data.n);
-  forward_rows(data.x, data.n, kEval, 0, false);
-  const double value = loss_rows(data, data.n, data.labels, data.targets, data.weight, correct);
+  forward_rows(data.x, data.n, kEval, 0);
+  const double value = loss_rows(data.n, data.labels, data.targets, data.weight, correct);
   *loss_sum = value * static_cast<double>(data.n);
 }
 
@@ -455,11 +418,10 @@ template <class T>
 double Engine<T>::loss_and_grad(const Batchable<T>& data, const std::vector<T*>& grads) {
   const DenormalsAreZero ftz;
   ensure(data.n);
-  forward_rows(data.x, data.n, kTrain, 0, false);
-  double value = loss_rows(data, data.n, data.labels, data.targets, data.weight, nullptr);
+  forward_rows(data.x, data.n, kTrain, 0);
+  double value = loss_rows(data.n, data.labels, data.targets, data.weight, nullptr);
   backward_rows(data.n, 0);
-  add_penalty_grads();
-  value += penalty();
+  value += add_penalty();
   for (size_t p = 0; p < grads.size(); ++p)
     std::memcpy(grads[p], grads_[p].data(), sizeof(T) * grads_[p].size());
   return value;

@@ -117,12 +117,11 @@ class Engine {
 
  private:
   void ensure(index_t rows);
-  void forward_rows(const T* x, index_t rows, int mode, std::uint32_t step, bool keep_stats);
-  double loss_rows(const Batchable<T>& data, index_t rows, const std::int64_t* labels, const T* targets,
+  void forward_rows(const T* x, index_t rows, int mode, std::uint32_t step);
+  double loss_rows(index_t rows, const std::int64_t* labels, const T* targets,
                    const T* weight, index_t* correct);
   void backward_rows(index_t rows, std::uint32_t step);
-  double penalty() const;
-  void add_penalty_grads();
+  double add_penalty();
   void apply_max_norm();
 
   EngineSpec spec_;
