@@ -446,6 +446,43 @@ def test_tensorboard_writes_event_file(tmp_path):
     assert b"note" not in data
 
 
+def read_scalars(path):
+    """tag -> [(step, value)] from a TensorBoard event file (TFRecord framing: u64 length,
+    u32 crc, the Event message, u32 crc)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    data, pos, out = path.read_bytes(), 0, {}
+    while pos < len(data):
+        (n,) = struct.unpack_from("<Q", data, pos)
+        event = Event.FromString(data[pos + 12:pos + 12 + n])
+        pos += 12 + n + 4
+        for value in event.summary.value:
+            out.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return out
+
+
+def test_tensorboard_scalars_are_the_history_of_a_real_fit(tmp_path):
+    pytest.importorskip("tensorboardX")
+    import trainart as ta
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    trainer = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0,
+                         schedule=ta.schedules.Exponential(lr=0.01, gamma=0.9))
+    history = trainer.fit(X, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
+                          callbacks=[cb.TensorBoard(tmp_path / "tb")])
+    (events,) = (tmp_path / "tb").iterdir()
+    scalars = read_scalars(events)
+    assert set(scalars) == {k for k, v in history.history.items() if not any(map(math.isnan, v))}
+    for key, values in history.history.items():
+        assert [step for step, _ in scalars[key]] == [0, 1, 2], key
+        # event files hold float32 values
+        np.testing.assert_allclose([v for _, v in scalars[key]], values, rtol=1e-6, err_msg=key)
+
+
 def test_tensorboard_without_tensorboardx_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)
     with pytest.raises(ImportError, match=r"pip install trainart\[tensorboard\]"):
