@@ -140,11 +140,16 @@ def test_early_stopping_mode_max():
 
 
 def test_early_stopping_baseline():
-    # Improving every epoch but never below the baseline: wait is never reset.
+    # Improving every epoch but never below the baseline: wait is never reset, yet an epoch
+    # that improves never stops training (Keras 3).
     es = cb.EarlyStopping(patience=2, baseline=2.0)
-    trainer, scales = fit([es], [5.0, 4.0, 3.0, 2.5])
-    assert es.stopped_epoch == 1 and len(scales) == 2
-    assert es.best_epoch == 1 and weights_of(trainer) == 1
+    _, scales = fit([es], [5.0, 4.0, 3.0, 2.5, 2.2, 2.1])
+    assert es.stopped_epoch is None and len(scales) == 6 and es.wait == 6
+    # The first epoch that does not improve then stops it at once.
+    es = cb.EarlyStopping(patience=2, baseline=2.0)
+    trainer, scales = fit([es], [5.0, 4.0, 3.0, 3.5, 1.0])
+    assert es.stopped_epoch == 3 and len(scales) == 4
+    assert es.best_epoch == 2 and weights_of(trainer) == 2
     # Beating the baseline behaves as without one.
     es = cb.EarlyStopping(patience=2, baseline=2.0)
     _, scales = fit([es], [1.9, 1.8, 1.7, 1.6])
