@@ -27,7 +27,17 @@ VARIANTS = [dict(max_iter=100), dict(max_iter=100, dropout=0.2),
 ESTIMATORS = [cls(**kw) for kw in VARIANTS for cls in (MLPClassifier, MLPRegressor)]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _expected_failed_checks(estimator):
+    # These checks call partial_fit, which refuses early_stopping=True (ValueError, as
+    # scikit-learn's own MLP does).
+    if not estimator.early_stopping:
+        return {}
+    why = "partial_fit does not support early_stopping=True (as scikit-learn)"
+    return {name: why for name in ("check_fit_score_takes_y", "check_n_features_in_after_fitting",
+                                   "check_estimators_partial_fit_n_features")}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -375,3 +385,191 @@ def test_stochastic_batch_normalisation_is_as_documented(n, weighted):
         assert diff < 1e-12                 # full unweighted batches: scikit-learn's steps exactly
     else:
         assert diff > 1e-5                  # partial or weighted batches: the documented difference
+
+
+def _fitted_attrs(est):
+    return [k for k in vars(est) if k.endswith("_") or k.startswith("_")]
+
+
+@pytest.mark.parametrize("name, value", [("batchnorm", True), ("dropout", 0.2), ("input_dropout", 0.1),
+                                         ("max_norm", 1.0), ("clip", 1.0)])
+def test_lbfgs_refuses_the_extras_that_act_through_optimizer_steps(name, value):
+    # They were accepted and silently broken: running statistics never updated, one fixed
+    # dropout mask fitted, the norm cap never applied, clip ignored.
+    X, y = _data("multiclass")
+    match = rf"'{name}' parameter .*lbfgs is full-batch and deterministic; use solver='adam' or 'sgd'"
+    fresh = MLPClassifier(solver="lbfgs", **{name: value})
+    with pytest.raises(ValueError, match=match):
+        fresh.fit(X, y)
+    assert not _fitted_attrs(fresh)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(8,), max_iter=5, warm_start=True,
+                          random_state=0).fit(X, y)
+    coefs, proba, n_iter = [c.copy() for c in m.coefs_ + m.intercepts_], m.predict_proba(X), m.n_iter_
+    with pytest.raises(ValueError, match=match):
+        m.set_params(**{name: value}).fit(X, y)
+    for a, b in zip(m.coefs_ + m.intercepts_, coefs):
+        np.testing.assert_array_equal(a, b)
+    assert m.n_iter_ == n_iter
+    np.testing.assert_array_equal(m.predict_proba(X), proba)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(solver="adam", max_iter=2, random_state=0, **{name: value}).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("kw", [dict(), dict(solver="sgd"), dict(early_stopping=True), dict(dropout=0.2)])
+def test_batchnorm_on_one_sample_is_refused_in_sklearns_words(cls, kw):
+    # It said "batch_size=1 with 1 training rows ...", which check_fit2d_1sample does not accept.
+    from sklearn.utils.estimator_checks import check_fit2d_1sample
+
+    check_fit2d_1sample(cls.__name__, cls(batchnorm=True, **kw))
+    X, y = _data("regression")
+    with pytest.raises(ValueError, match=r"^X has 1 sample to train on, which BatchNorm cannot normalize"):
+        MLPRegressor(batchnorm=True, **kw).fit(X[:1], y[:1])
+    if not kw.get("early_stopping"):
+        with pytest.raises(ValueError, match="X has 1 sample"):
+            MLPRegressor(batchnorm=True, **kw).partial_fit(X[:1], y[:1])
+
+
+def test_batchnorm_statistics_are_unweighted_as_documented():
+    # Keras' and torch's rule: sample_weight weights the loss, not BatchNorm's batch statistics,
+    # so a zero-weight outlier row still moves them; without batchnorm it is as if removed.
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 3)
+    y = X @ [1.0, -2.0, 0.5]
+    X[:10] += 20.0
+    sw = np.r_[np.zeros(10), np.ones(30)]
+    gaps = []
+    for bn in (False, True):
+        kw = dict(hidden_layer_sizes=(8,), batchnorm=bn, max_iter=5, shuffle=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            a = MLPRegressor(**kw).fit(X, y, sample_weight=sw)
+            b = MLPRegressor(**kw).fit(X[10:], y[10:])
+        gaps.append(np.abs(a.predict(X[10:]) - b.predict(X[10:])).max())
+    assert gaps[0] < 1e-10 and gaps[1] > 1e-2, gaps
+    assert "unweighted" in MLPRegressor.__doc__.split("batchnorm:")[1].split("max_norm")[0]
+
+
+def test_multioutput_regression_is_sklearn_with_alpha_over_k_and_lr_times_k():
+    # scikit-learn's k-output gradient is that of the sum over outputs (k times its reported
+    # loss's); trainart descends the mean it reports: with alpha / k and learning_rate_init * k
+    # it takes scikit-learn's sgd steps, as the MLPRegressor docstring states.
+    k = 3
+    X, Y = make_regression(100, 5, n_targets=k, random_state=0)
+    Y /= 100
+    kw = dict(hidden_layer_sizes=(6,), random_state=0, shuffle=False, max_iter=10, tol=0, solver="sgd",
+              activation="tanh")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = SkRegressor(alpha=0.1, learning_rate_init=0.001, **kw).fit(X, Y)
+        got = MLPRegressor(alpha=0.1 / k, learning_rate_init=0.001 * k, **kw).fit(X, Y)
+        same = MLPRegressor(alpha=0.1, learning_rate_init=0.001, **kw).fit(X, Y)
+    np.testing.assert_allclose(got.predict(X), ref.predict(X), rtol=0, atol=1e-12)
+    assert np.abs(same.predict(X) - ref.predict(X)).max() > 1e-3
+    doc = MLPRegressor.__doc__
+    assert "alpha * k" in doc and "learning_rate_init * k" in doc and "for one output" in doc
+
+
+@pytest.mark.parametrize("rule", ["invscaling", "adaptive"])
+def test_sgd_momentum_agrees_with_sklearn_only_while_lr_is_constant(rule):
+    # trainart's momentum buffer is torch's (gradient units), scikit-learn's velocity is in
+    # parameter units: the same steps at a constant lr or with momentum=0, not once lr changes.
+    X, y = make_regression(100, 5, random_state=0)
+    y /= 100
+    kw = dict(hidden_layer_sizes=(7,), random_state=0, shuffle=False, max_iter=20, alpha=0.1, tol=0,
+              solver="sgd", learning_rate_init=0.1)
+    extra = dict(tol=1e3, n_iter_no_change=2) if rule == "adaptive" else {}
+    diffs = {}
+    for lr_rule, momentum in ((rule, 0.0), ("constant", 0.9), (rule, 0.9)):
+        args = dict(kw, learning_rate=lr_rule, momentum=momentum, **(extra if lr_rule == rule else {}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            s, t = SkRegressor(**args).fit(X, y), MLPRegressor(**args).fit(X, y)
+        n = min(len(s.loss_curve_), len(t.loss_curve_))
+        diffs[lr_rule, momentum] = np.abs(np.subtract(s.loss_curve_[:n], t.loss_curve_[:n])).max()
+    assert diffs[rule, 0.0] < 1e-10 and diffs["constant", 0.9] < 1e-10 and diffs[rule, 0.9] > 1e-3, diffs
+    assert "gradient units" in MLPRegressor.__doc__
+
+
+def test_dropout_counts_samples_not_collapsed_rows():
+    # Dropout trains the distinct (x, y) rows with summed weights; t_, the invscaling clock,
+    # batch_size='auto' and the batch_size warning still count samples, as scikit-learn.
+    rng = np.random.RandomState(0)
+    X = rng.rand(50, 3).repeat(4, axis=0)                # 200 samples, 50 distinct
+    y = (X[:, 0] > 0.5).astype(int)
+    sw = np.r_[np.ones(100), np.zeros(100)]
+    kw = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0, dropout=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = MLPClassifier(**kw).fit(X, y)
+        weighted = MLPClassifier(**kw).fit(X, y, sample_weight=sw)
+        inv = MLPClassifier(solver="sgd", learning_rate="invscaling", **kw).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MLPClassifier(batch_size=100, **kw).fit(X, y)    # 100 <= 200 samples: no clipping warning
+    assert not [w for w in caught if "batch_size" in str(w.message)]
+    assert plain.t_ == weighted.t_ == inv.t_ == 3 * len(X)
+    assert inv._trainer.lr_scale == pytest.approx(1 / (3 * len(X) + 1) ** 0.5)
+    # early stopping: t_ counts the training samples, the same with dropout as without
+    Xe = np.vstack([X, rng.rand(100, 3)])
+    ye = (Xe[:, 0] > 0.5).astype(int)
+    runs = []
+    for d in (0.0, 0.2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            runs.append(MLPClassifier(**dict(kw, dropout=d, early_stopping=True)).fit(Xe, ye))
+    assert runs[0].t_ / runs[0].n_iter_ == runs[1].t_ / runs[1].n_iter_ < len(Xe)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_partial_fit_refuses_early_stopping(cls):
+    # As scikit-learn 1.9; it was silently ignored. A refused call leaves the estimator as it was.
+    X, y = _data("multiclass") if cls is MLPClassifier else _data("regression")
+    extra = dict(classes=np.unique(y)) if cls is MLPClassifier else {}
+    fresh = cls(early_stopping=True, random_state=0)
+    with pytest.raises(ValueError, match="^partial_fit does not support early_stopping=True$"):
+        fresh.partial_fit(X, y, **extra)
+    assert not _fitted_attrs(fresh)
+    m = cls(random_state=0).partial_fit(X, y, **extra)
+    coefs, curve = [c.copy() for c in m.coefs_], list(m.loss_curve_)
+    with pytest.raises(ValueError, match="early_stopping"):
+        m.set_params(early_stopping=True).partial_fit(X, y)
+    assert m.loss_curve_ == curve and all(np.array_equal(a, b) for a, b in zip(m.coefs_, coefs))
+    m.set_params(early_stopping=False).partial_fit(X, y)
+    assert len(m.loss_curve_) == 2
+
+
+def test_warm_fit_can_turn_early_stopping_on():
+    # It crashed appending to validation_scores_ = None, kept by the fit without early stopping.
+    X, y = _data("multiclass", 300)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=4, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(**kw).fit(X, y)
+        assert m.validation_scores_ is None
+        m.set_params(early_stopping=True).fit(X, y)
+        assert len(m.validation_scores_) == m.n_iter_ and m.best_validation_score_ == max(m.validation_scores_)
+        m.set_params(early_stopping_monitor="val_loss").fit(X, y)
+    assert len(m.validation_loss_curve_) == m.n_iter_
+    assert m.best_validation_loss_ == min(m.validation_loss_curve_)
+
+
+@pytest.mark.parametrize("name, value, rng", [("tol", np.inf, r"\[0.0, inf\)"), ("alpha", -1.0, r"\[0.0, inf\)"),
+                                              ("learning_rate_init", 0.0, r"\(0.0, inf\)"),
+                                              ("n_iter_no_change", 0, r"\[1, inf\]"),
+                                              ("momentum", 2.0, r"\[0.0, 1.0\]")])
+def test_range_messages_say_whether_inf_is_allowed(name, value, rng):
+    # They said "[0.0, inf]" for parameters that refuse inf.
+    X, y = _data("multiclass")
+    with pytest.raises(ValueError, match=rf"'{name}' parameter must be .* in the range {rng}; got"):
+        MLPClassifier(**{name: value}).fit(X, y)
+
+
+def test_warm_start_docstring_says_the_optimizer_state_is_kept():
+    # Unlike scikit-learn's, trainart's warm fits continue the optimizer state (asserted by
+    # test_warm_start_continues_like_one_long_fit); the docstring says so where warm_start is.
+    doc = MLPClassifier.__doc__.split("warm_start:")[1].split("early_stopping:")[0]
+    assert "optimizer state" in doc and "fresh optimizer" in doc

@@ -691,8 +691,8 @@ def test_one_row_batchnorm_loss_and_grad_is_refused_alike_on_every_executor(exec
     X, y = blobs()
     trainer = make(executor, model=ta.MLP([4, 8, 3], batchnorm=True))
     buffers = trainer.get_buffers()
-    with pytest.raises(ValueError, match=r"^X has 1 row, which BatchNorm cannot normalize in training \(its "
-                                         r"variance divides by n - 1\): pass at least 2 rows$"):
+    with pytest.raises(ValueError, match=r"^X has 1 sample, which BatchNorm cannot normalize in training \(its "
+                                         r"variance divides by n - 1\): pass at least 2 samples$"):
         trainer.loss_and_grad(X[:1], y[:1])
     assert all(np.array_equal(a, b) for a, b in zip(buffers, trainer.get_buffers()))
     loss, grads = trainer.loss_and_grad(X[:2], y[:2])

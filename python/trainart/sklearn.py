@@ -226,7 +226,8 @@ class _BaseMLP(BaseEstimator):
                 ok = np.isfinite(value) and (value > low if low_open else value >= low)
                 ok = ok and (high is None or value <= high)
             if not ok:
-                rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+                top = f"{high}]" if high is not None else ("inf]" if allow_inf else "inf)")
+                rng = f"{'(' if low_open else '['}{low}, {top}"
                 raise ValueError(f"The '{name}' parameter must be {'an int' if integral else 'a float'} "
                                  f"in the range {rng}; got {value!r}")
 
@@ -265,7 +266,25 @@ class _BaseMLP(BaseEstimator):
             boolean(name)
         if not isinstance(self.verbose, (numbers.Integral, bool, np.bool_)):
             raise ValueError(f"The 'verbose' parameter must be an int or bool; got {self.verbose!r}")
+        if self.solver == "lbfgs":
+            self._check_lbfgs_extras()
         return sizes
+
+    def _check_lbfgs_extras(self):
+        """Refuse the extras that solver='lbfgs' cannot honour. L-BFGS minimizes one full-batch,
+        deterministic objective and takes no optimizer steps, so BatchNorm's running statistics
+        would never be updated, dropout would fit one fixed mask, and the max_norm cap and
+        gradient clipping (applied at optimizer steps) would never act."""
+        unused = (("batchnorm", self.batchnorm, "BatchNorm's running statistics would never be updated"),
+                  ("dropout", self.dropout > 0, "it would fit one fixed dropout mask"),
+                  ("input_dropout", self.input_dropout > 0, "it would fit one fixed dropout mask"),
+                  ("max_norm", self.max_norm is not None, "the cap is applied after optimizer steps"),
+                  ("clip", self.clip is not None, "clipping acts on optimizer steps"))
+        for name, used, why in unused:
+            if used:
+                raise ValueError(f"The '{name}' parameter is not supported with solver='lbfgs' ({why}): "
+                                 "lbfgs is full-batch and deterministic; use solver='adam' or 'sgd', "
+                                 f"or leave '{name}' at its default")
 
     # -- the pieces of a Trainer ---------------------------------------------------------------
     def _optimizer(self):
@@ -406,6 +425,9 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_unguarded(self, X, y, sample_weight, incremental):
         sizes = self._check_params()
+        if incremental and self.early_stopping:
+            # partial_fit is one pass over the rows it is given: nothing to hold out or roll back.
+            raise ValueError("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, T, loss, scale = self._validate_input(X, y, incremental, reset=first_pass)
         X = _dense(X)
@@ -439,12 +461,19 @@ class _BaseMLP(BaseEstimator):
         w = sample_weight * (scale * n / total)
         return None if scale == 1.0 and np.all(w == 1.0) else w
 
+    def _start_validation_records(self):
+        """Start the validation records of an early-stopping fit where a warm start finds none
+        (the previous fit ran with early_stopping=False, or with the other monitor)."""
+        if getattr(self, "validation_scores_", None) is None:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+        if self.early_stopping_monitor == "val_loss" and getattr(self, "validation_loss_curve_", None) is None:
+            self.validation_loss_curve_ = []
+            self.best_validation_loss_ = np.inf
+
     def _fit_stochastic(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass, incremental):
-        if self.dropout > 0 or self.input_dropout > 0:
-            X, T, sample_weight = _collapse_duplicates(X, T, sample_weight, keep_order=not self.shuffle)
         val = None
-        # partial_fit is one pass over the rows it is given: nothing to hold out or roll back.
-        if self.early_stopping and not incremental:
+        if self.early_stopping:
             test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs)
             if test is None:
                 warnings.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
@@ -455,11 +484,20 @@ class _BaseMLP(BaseEstimator):
                 val = (X[test], T[test], None if sample_weight is None else sample_weight[test])
                 X, T = X[train], T[train]
                 sample_weight = None if sample_weight is None else sample_weight[train]
+                self._start_validation_records()
+        # Counted in training samples, as scikit-learn: t_ (and the invscaling clock) and
+        # batch_size='auto', also where dropout trains fewer, collapsed, rows.
+        n_samples = len(X)
+        if self.batchnorm and n_samples < 2:
+            raise ValueError(f"X has {n_samples} sample to train on, which BatchNorm cannot normalize in "
+                             "training (its variance divides by n - 1): pass at least 2 samples")
+        if self.dropout > 0 or self.input_dropout > 0:
+            X, T, sample_weight = _collapse_duplicates(X, T, sample_weight, keep_order=not self.shuffle)
         n = len(X)
         if self.batch_size == "auto":
-            batch_size = min(200, n)
+            batch_size = min(200, n_samples, n)
         else:
-            if self.batch_size > n:
+            if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
         # sklearn divides each batch's weighted loss and penalty alpha/2 ||W||^2 by that batch's
@@ -482,7 +520,7 @@ class _BaseMLP(BaseEstimator):
         if val is not None and self.early_stopping_monitor == "val_loss":
             wv = self._weights(val[2], len(val[0]), scale)
             validation_data = (val[0], self._trainer_targets(val[1])) + (() if wv is None else (wv,))
-        monitor = _Monitor(self, n, val, incremental, lr_rules and self.learning_rate == "adaptive",
+        monitor = _Monitor(self, n_samples, val, incremental, lr_rules and self.learning_rate == "adaptive",
                            lr_rules and self.learning_rate == "invscaling")
         self.n_iter_ = 0
         try:
@@ -555,7 +593,8 @@ class _BaseMLP(BaseEstimator):
             y: labels / indicator matrix (classifier) or targets (regressor).
             sample_weight: (n_samples,) non-negative weights with a positive sum; the
                 objective is (sum_i w_i l_i + alpha/2 ||W||^2) / sum_i w_i (see `alpha` for
-                how the stochastic solvers split it into batches).
+                how the stochastic solvers split it into batches). BatchNorm's batch
+                statistics stay unweighted (see `batchnorm`).
 
         Returns:
             self.
@@ -589,7 +628,8 @@ _PARAMS_DOC = """
         solver: 'adam' | 'sgd' (trainart's optimizers, torch's update rules) | 'lbfgs' (SciPy's
             L-BFGS-B over all parameters, full batch).
         alpha: L2 strength, biases excluded (mapped onto the per-layer ``l2`` of trainart's
-            Dense). solver='lbfgs' minimizes scikit-learn's objective exactly:
+            Dense). solver='lbfgs' minimizes scikit-learn's objective exactly (MLPRegressor:
+            with one output; for k > 1 see its Loss):
             (sum_i w_i l_i + alpha/2 ||W||^2) / S over the n training rows, S = sum_i w_i
             (w_i = 1, S = n without sample_weight). The stochastic solvers step on a batch b
             of n_b rows (B = batch_size) along the gradient of
@@ -600,20 +640,32 @@ _PARAMS_DOC = """
             batch (the two fits then agree), the penalty n_b / B on a partial last batch, and
             both the batch's weight sum over its average on a weighted one; those fits and
             their loss_ differ slightly from scikit-learn's.
-        batch_size: rows per step, 'auto' = min(200, n_samples).
+        batch_size: rows per step, 'auto' = min(200, n_samples) (n_samples: the training
+            samples, zero-weight ones included, as scikit-learn counts them).
         learning_rate: 'constant' | 'invscaling' (lr = learning_rate_init / (t + 1)^power_t after
             each iteration, t = samples seen) | 'adaptive' (lr / 5 when n_iter_no_change
             iterations bring no tol improvement; stop below 1e-6). Used for solver='sgd' (and a
             custom ``optimizer``), ignored by 'adam' as in scikit-learn.
         learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon:
-            the optimizers' hyperparameters.
+            the optimizers' hyperparameters. solver='sgd' keeps torch's momentum buffer, in
+            gradient units (b = momentum b + g, step lr b), where scikit-learn keeps a velocity
+            in parameter units (v = momentum v - lr g, step v): the two agree while lr is
+            constant, and differ once learning_rate='invscaling' or 'adaptive' changes it
+            (trainart applies the new lr to the whole buffer, scikit-learn to the new gradient
+            only). With momentum=0 they agree under every learning_rate.
         max_iter: epochs (stochastic) or iterations (lbfgs). max_fun: lbfgs's evaluations.
-        shuffle, random_state, verbose, warm_start, validation_fraction, n_iter_no_change, tol:
+        shuffle, random_state, verbose, validation_fraction, n_iter_no_change, tol:
             as scikit-learn. Training stops when the training loss (or, with early_stopping,
             the validation score) has not improved by tol for more than n_iter_no_change
-            iterations; ConvergenceWarning when max_iter is reached first.
+            iterations; ConvergenceWarning when max_iter is reached first. t_ counts the
+            training samples seen, n_samples per iteration (with dropout too).
+        warm_start: fit continues from the previous fit's parameters, as scikit-learn, and
+            (unlike scikit-learn, which builds a fresh optimizer on every fit) also from its
+            optimizer state (Adam's moments and step count, SGD's momentum buffer) and
+            learning-rate scale: two warm fits of max_iter=5 equal one fit of max_iter=10.
+            partial_fit keeps that state too, as in both.
         early_stopping: hold out validation_fraction of the rows, monitor them, and keep the
-            best parameters.
+            best parameters. Not with partial_fit (ValueError, as scikit-learn).
 
     trainart extras:
         dropout, input_dropout: dropout rates after each hidden layer / on the input. With
@@ -625,10 +677,17 @@ _PARAMS_DOC = """
             optimizer object; overrides solver's adam/sgd.
         clip: a max gradient norm, ta.ClipNorm or ta.ClipValue.
         schedule: a trainart.schedules schedule of the lr over the fit (overrides learning_rate).
-        batchnorm: BatchNorm after each hidden Dense. max_norm: per-unit weight-norm cap.
+        batchnorm: BatchNorm after each hidden Dense. Its batch statistics (mean, variance,
+            and so the running statistics used by predict) are unweighted, as in Keras and
+            torch: sample_weight weights each row's loss, not its share of the statistics, so
+            a zero-weight row still shapes them and a weight of k is not k repetitions.
+            Needs at least 2 training samples. max_norm: per-unit weight-norm cap.
         executor: 'auto' | 'cpu' | 'numpy'.
         early_stopping_monitor: 'val_score' (scikit-learn's accuracy / R^2) or 'val_loss'
             (the validation loss, lower is better; recorded in validation_loss_curve_).
+        dropout, input_dropout, clip, batchnorm and max_norm act through optimizer steps
+        (masks, batch statistics, caps), so solver='lbfgs' (full batch, deterministic, no
+        optimizer steps) refuses them with a ValueError; use solver='adam' or 'sgd'.
 
     Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
         best_validation_score_, n_iter_, t_, n_features_in_, feature_names_in_, n_layers_,
@@ -643,7 +702,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Loss: multiclass softmax cross-entropy -1/W sum_i w_i log p_i,y_i; binary and multi-label
     (y an indicator matrix) sum of per-output logistic losses; plus alpha/2 ||W||^2 / W
     (W = sum of the weights; per batch of a stochastic solver, see `alpha`).
-    """ + _PARAMS_DOC
+    """
 
     _is_classifier = True
 
@@ -772,13 +831,25 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
+# The shared Args go after each class docstring (a docstring must be a plain literal).
+MLPClassifier.__doc__ += _PARAMS_DOC
+
+
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor, scikit-learn's MLPRegressor trained by trainart.
 
     Loss: half the squared error, 1/(2 k W) sum_i w_i ||f(x_i) - y_i||^2 over k outputs, plus
     alpha/2 ||W||^2 / W (W = sum of the weights; per batch of a stochastic solver, see
     `alpha`). loss='poisson' is not available yet.
-    """ + _PARAMS_DOC
+
+    With k > 1 outputs scikit-learn reports this loss_ but steps along the gradient of
+    G(alpha) = (1/(2 W) sum_i w_i ||f(x_i) - y_i||^2 + alpha/2 ||W||^2 / W), the sum over
+    outputs (its output deltas are f(x) - y, not divided by k); trainart descends the loss
+    it reports, F(alpha) = G(k alpha) / k, so for one output the two fits are the same and
+    for k > 1 trainart with alpha is scikit-learn with alpha * k. Equivalently trainart with
+    alpha / k minimizes G(alpha) / k, scikit-learn's function up to the factor 1/k (same
+    minimizer), and with learning_rate_init * k too takes scikit-learn's sgd steps exactly.
+    """
 
     _is_classifier = False
 
@@ -864,3 +935,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None):
         """One iteration over (X, y), keeping parameters and optimizer state."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+
+MLPRegressor.__doc__ += _PARAMS_DOC

@@ -316,8 +316,8 @@ class NumpyExecutor(Executor):
         """BatchNorm's batch statistics need two rows (the unbiased variance divides by n - 1):
         refused here, in the same words on every executor (the kernels' own checks differ)."""
         if len(X) < 2 and any(op["op"] == "batchnorm" for op in self.ops):
-            raise ValueError(f"X has {len(X)} row, which BatchNorm cannot normalize in training "
-                             "(its variance divides by n - 1): pass at least 2 rows")
+            raise ValueError(f"X has {len(X)} sample{'' if len(X) == 1 else 's'}, which BatchNorm cannot "
+                             "normalize in training (its variance divides by n - 1): pass at least 2 samples")
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
         # Overflow is expected on a diverging run; it is detected and reported, not warned about.
