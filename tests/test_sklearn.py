@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
+import trainart as ta
+
 pytest.importorskip("sklearn")
 pytest.importorskip("scipy")
 
@@ -392,7 +394,9 @@ def _fitted_attrs(est):
 
 
 @pytest.mark.parametrize("name, value", [("batchnorm", True), ("dropout", 0.2), ("input_dropout", 0.1),
-                                         ("max_norm", 1.0), ("clip", 1.0)])
+                                         ("max_norm", 1.0), ("clip", 1.0),
+                                         ("optimizer", ta.optim.SGD(lr=0.1)),
+                                         ("schedule", ta.schedules.Exponential(lr=0.01, gamma=0.9))])
 def test_lbfgs_refuses_the_extras_that_act_through_optimizer_steps(name, value):
     # They were accepted and silently broken: running statistics never updated, one fixed
     # dropout mask fitted, the norm cap never applied, clip ignored.

@@ -279,7 +279,9 @@ class _BaseMLP(BaseEstimator):
                   ("dropout", self.dropout > 0, "it would fit one fixed dropout mask"),
                   ("input_dropout", self.input_dropout > 0, "it would fit one fixed dropout mask"),
                   ("max_norm", self.max_norm is not None, "the cap is applied after optimizer steps"),
-                  ("clip", self.clip is not None, "clipping acts on optimizer steps"))
+                  ("clip", self.clip is not None, "clipping acts on optimizer steps"),
+                  ("optimizer", self.optimizer is not None, "it takes no first-order optimizer steps"),
+                  ("schedule", self.schedule is not None, "it has no learning rate to schedule"))
         for name, used, why in unused:
             if used:
                 raise ValueError(f"The '{name}' parameter is not supported with solver='lbfgs' ({why}): "
@@ -686,8 +688,9 @@ _PARAMS_DOC = """
         early_stopping_monitor: 'val_score' (scikit-learn's accuracy / R^2) or 'val_loss'
             (the validation loss, lower is better; recorded in validation_loss_curve_).
         dropout, input_dropout, clip, batchnorm and max_norm act through optimizer steps
-        (masks, batch statistics, caps), so solver='lbfgs' (full batch, deterministic, no
-        optimizer steps) refuses them with a ValueError; use solver='adam' or 'sgd'.
+        (masks, batch statistics, caps), and optimizer and schedule replace them, so
+        solver='lbfgs' (full batch, deterministic, no optimizer steps) refuses them with a
+        ValueError; use solver='adam' or 'sgd'.
 
     Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
         best_validation_score_, n_iter_, t_, n_features_in_, feature_names_in_, n_layers_,
