@@ -1,5 +1,9 @@
 """Runtime: thread pools, backend choice and the errors that name a missing build."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -180,3 +184,13 @@ def test_cpu_stub_matches_the_module():
         assert methods == _signatures(getattr(cpu, cls.name)), cls.name
     assert {n.name for n in tree.body if isinstance(n, ast.ClassDef)} == {
         n for n in dir(cpu) if isinstance(getattr(cpu, n), type)}
+
+
+def test_loading_the_engine_leaves_the_environment_as_it_was():
+    # libgomp's spin count is set only while the module loads: a child process the user starts
+    # later must not inherit trainart's setting.
+    code = ("import os, trainart as ta; before = dict(os.environ); ta.available_backends(); "
+            "ta.Trainer(ta.MLP([2, 3])); print(dict(os.environ) == before, 'GOMP_SPINCOUNT' in os.environ)")
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["True", "False"]

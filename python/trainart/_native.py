@@ -25,22 +25,35 @@ def load(name):
     if name not in _modules:
         try:
             if name == "cpu":
-                # OpenBLAS runs its GEMM jobs on our OpenMP team (cpu/blas_threads.cpp), so
-                # between two parallel loops nothing else of ours wants the cores: idle workers
-                # spin briefly (~0.1 ms, catching the next loop or GEMM of a training step
-                # without a futex wake-up) and then sleep, instead of libgomp's default 300,000
-                # spins that would hold a core well after a call returns to Python.
-                if "OMP_WAIT_POLICY" not in os.environ:
-                    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-                # _cpu links libscipy_openblas.so; importing the wheel first makes sure it is
-                # loaded from the scipy_openblas32 package whatever the rpath says.
-                import scipy_openblas32  # noqa: F401
-            _modules[name] = importlib.import_module(f"trainart._{name}")
-            if name == "cpu":
-                os.register_at_fork(after_in_child=_one_thread_after_fork)
+                _modules[name] = _load_cpu()
+            else:
+                _modules[name] = importlib.import_module(f"trainart._{name}")
         except ImportError:
             _modules[name] = None
     return _modules[name]
+
+
+def _load_cpu():
+    # OpenBLAS runs its GEMM jobs on our OpenMP team (cpu/blas_threads.cpp), so between two
+    # parallel loops nothing else of ours wants the cores: idle workers spin briefly (~0.1 ms,
+    # catching the next loop or GEMM of a training step without a futex wake-up) and then
+    # sleep, instead of libgomp's default 300,000 spins that would hold a core well after a
+    # call returns to Python. libgomp reads the setting once, when it loads; the variable is
+    # set for that moment only, so the user's later child processes do not inherit it.
+    spin = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+    if spin:
+        os.environ["GOMP_SPINCOUNT"] = "10000"
+    try:
+        # _cpu links libscipy_openblas.so; importing the wheel first makes sure it is loaded
+        # from the scipy_openblas32 package whatever the rpath says.
+        import scipy_openblas32  # noqa: F401
+
+        module = importlib.import_module("trainart._cpu")
+    finally:
+        if spin:
+            del os.environ["GOMP_SPINCOUNT"]
+    os.register_at_fork(after_in_child=_one_thread_after_fork)
+    return module
 
 
 # Set in a child made by os.fork (multiprocessing's "fork" start method) of a process that had
