@@ -258,3 +258,65 @@ def test_only_relu_dense_then_dropout_is_fused():
                            ta.Activation("relu"), ta.Dropout(0.2), ta.Dense(8, "relu"), ta.BatchNorm(),
                            ta.Dropout(0.2), ta.Dense(8, "relu"), ta.Dropout(0.0), ta.Dense(2)], input_dim=4)
     assert [op["fused_dropout"] for op in model.ops() if op["op"] == "dense"] == [False, True, False, False, False]
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_mc_mean_and_std_are_those_of_the_explicit_passes(backend, raw):
+    # Oracle: pass s over chunk c is the forward with dropout at step word mc_step(s, c); the
+    # running (Welford) moments must equal np.mean and np.std (ddof=0) of the stacked passes.
+    # Two chunks, so that every chunk's step word is checked.
+    from trainart.executors.numpy import PREDICT_CHUNK, mc_step
+
+    model = ta.Sequential([ta.Dense(12, "relu"), ta.Dropout(0.4), ta.BatchNorm(), ta.Dense(8, "tanh"),
+                           ta.Dropout(0.3), ta.Dense(3)], input_dim=6)
+    X, _ = data(n=PREDICT_CHUNK + 37, seed=4)
+    trainer = ta.Trainer(model, executor=backend, dtype="float64", seed=2)
+    ex = trainer._executor
+    chunks = range(0, len(X), PREDICT_CHUNK)
+    passes = np.stack([np.concatenate([ex._linked(ex._predict_chunk(X[lo:lo + PREDICT_CHUNK], mc_step(s, c)), raw)
+                                       for c, lo in enumerate(chunks)]) for s in range(6)])
+    mean, std = trainer.predict(X, mc_samples=6, raw=raw)
+    assert mean.dtype == std.dtype == np.float64
+    # Both sum the passes in order: the same mean. The std differs by the order of rounding
+    # (Welford against two passes); atol for outputs that every pass gives alike (std ~ eps).
+    np.testing.assert_array_equal(mean, passes.mean(axis=0))
+    np.testing.assert_allclose(std, passes.std(axis=0), rtol=1e-12, atol=1e-15)
+    assert np.all(std.max(axis=1) > 0)
+
+
+def test_mc_memory_does_not_grow_with_the_samples(backend):
+    # predict(mc_samples=K) stacked K passes (K n k float64 values) and np.std made one more
+    # array as large: a peak of ~2 K n k 8 bytes. The running moments keep one chunk's sums.
+    import tracemalloc
+
+    n, k, samples = 4096, 10, 64
+    X = np.random.default_rng(0).normal(size=(n, 6))
+    trainer = ta.Trainer(ta.MLP([6, 16, k], dropout=0.3), executor=backend, dtype="float64", seed=0)
+    tracemalloc.start()
+    try:
+        mean, std = trainer.predict(X, mc_samples=samples)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert mean.shape == std.shape == (n, k)
+    assert peak < samples * n * k * 8 / 4, f"peak {peak} bytes"
+
+
+def test_evaluate_and_predict_of_overflowing_inputs_do_not_warn(backend):
+    # Finite inputs near float32's max overflow in the first matmul: the outputs and the loss
+    # come back non-finite, silently, on every executor (fit is silent the same way).
+    import warnings
+
+    X = np.full((5, 8), 3e38, np.float32)
+    y = np.array([0, 1, 2, 0, 1])
+    trainer = ta.Trainer(ta.MLP([8, 16, 3], activation="gelu", dropout=0.2), executor=backend,
+                         dtype="float32", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = trainer.evaluate(X, y)
+        logits = trainer.predict(X, raw=True)
+        proba = trainer.predict(X)
+        mean, std = trainer.predict(X, mc_samples=3)
+    assert not np.isfinite(result["loss"])
+    for out in (logits, proba, mean, std):
+        assert not np.isfinite(out).all()

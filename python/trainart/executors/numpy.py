@@ -441,6 +441,12 @@ class NumpyExecutor(Executor):
         return 0
 
     def evaluate(self, X, y, *, sample_weight=None):
+        # Finite inputs can overflow (X near the dtype's max): the loss comes back non-finite, as
+        # from the C++ engine, without NumPy's RuntimeWarnings (fit is silent the same way).
+        with np.errstate(all="ignore"):
+            return self._evaluate(X, y, sample_weight)
+
+    def _evaluate(self, X, y, sample_weight):
         total, correct = 0.0, 0
         for lo in range(0, len(X), PREDICT_CHUNK):
             xb, yb = X[lo:lo + PREDICT_CHUNK], y[lo:lo + PREDICT_CHUNK]
@@ -457,16 +463,40 @@ class NumpyExecutor(Executor):
     def predict(self, X, *, mc_samples=0, raw=True):
         """Network outputs for X: logits when raw, else through the link; with mc_samples=K,
         the (mean, std) of those outputs over K forward passes with dropout active
-        (Monte-Carlo dropout)."""
-        chunks = range(0, len(X), PREDICT_CHUNK)
-        if mc_samples == 0:
-            return self._linked(np.concatenate([self._predict_chunk(X[lo:lo + PREDICT_CHUNK], None)
-                                                for lo in chunks]), raw)
-        samples = np.stack([
-            self._linked(np.concatenate([self._predict_chunk(X[lo:lo + PREDICT_CHUNK], mc_step(s, c))
-                                         for c, lo in enumerate(chunks)]), raw)
-            for s in range(mc_samples)])
-        return samples.mean(axis=0), samples.std(axis=0)
+        (Monte-Carlo dropout; the population std, ddof=0)."""
+        # As evaluate: outputs that overflow come back non-finite, without RuntimeWarnings.
+        with np.errstate(all="ignore"):
+            if mc_samples == 0:
+                return self._linked(np.concatenate([self._predict_chunk(X[lo:lo + PREDICT_CHUNK], None)
+                                                    for lo in range(0, len(X), PREDICT_CHUNK)]), raw)
+            return self._mc_moments(X, mc_samples, raw)
+
+    def _mc_moments(self, X, mc_samples, raw):
+        """(mean, std) over mc_samples passes, chunk by chunk: pass s over chunk c uses the step
+        word mc_step(s, c), so the results do not depend on the order the chunks are visited in,
+        and memory holds one chunk's statistics, not every pass (K times the output)."""
+        mean = std = None
+        for c, lo in enumerate(range(0, len(X), PREDICT_CHUNK)):
+            x = X[lo:lo + PREDICT_CHUNK]
+            # Welford's update, in float64: m2 adds (x - mean before) * (x - mean after), two
+            # factors of one sign, so it never subtracts nearly equal large numbers, as
+            # sum(x^2) - K mean^2 does where |mean| >> std (a shifted sum needs a shift near the
+            # mean). The mean is the running sum over K, added pass by pass as np.mean adds.
+            total = m2 = None
+            for s in range(mc_samples):
+                out = self._linked(self._predict_chunk(x, mc_step(s, c)), raw).astype(np.float64)
+                if total is None:
+                    total, m2 = out, np.zeros_like(out)
+                    continue
+                delta = out - total / s
+                total += out
+                m2 += delta * (out - total / (s + 1))
+            if mean is None:
+                mean = np.empty((len(X), total.shape[1]), self.dtype)
+                std = np.empty_like(mean)
+            mean[lo:lo + PREDICT_CHUNK] = total / mc_samples
+            std[lo:lo + PREDICT_CHUNK] = np.sqrt(m2 / mc_samples)
+        return mean, std
 
     def _predict_chunk(self, x, step):
         """Outputs for the rows x: in eval mode (step None), or with dropout active at the
