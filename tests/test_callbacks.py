@@ -465,6 +465,7 @@ def read_scalars(path):
         pos += 12 + n + 4
         for value in event.summary.value:
             out.setdefault(value.tag, []).append((event.step, value.simple_value))
+    assert pos == len(data), "the last record is cut short"
     return out
 
 
@@ -486,6 +487,45 @@ def test_tensorboard_scalars_are_the_history_of_a_real_fit(tmp_path):
         assert [step for step, _ in scalars[key]] == [0, 1, 2], key
         # event files hold float32 values
         np.testing.assert_allclose([v for _, v in scalars[key]], values, rtol=1e-6, err_msg=key)
+
+
+class AbortFails(cb.Callback):
+    def on_train_abort(self, trainer, error):
+        raise OSError("cannot release")
+
+
+@pytest.mark.parametrize("abort_fails", [False, True], ids=["", "an-earlier-abort-raises"])
+def test_tensorboard_writer_is_closed_when_fit_raises(tmp_path, abort_fails):
+    # A fit that raised (here TrainingDiverged at epoch 2) never reached on_train_end, so the
+    # writer stayed open: 3 file handles and a thread per failed fit. on_train_abort closes
+    # it, also when another callback's on_train_abort raises before it; the fit's own error
+    # is the one that propagates.
+    pytest.importorskip("tensorboardX")
+    import os
+    import threading
+
+    import trainart as ta
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    trainer = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0, optimizer=ta.optim.SGD(lr=0.01))
+    tb = cb.TensorBoard(tmp_path / "tb")
+    diverge = cb.LambdaCallback(on_epoch_end=lambda t, e, logs: setattr(t, "lr_scale", 1e30) if e == 1 else None)
+    # The baseline: threads after a fit that succeeded (tensorboardX leaves a queue feeder).
+    trainer.fit(X, y, epochs=1, verbose=0, callbacks=[cb.TensorBoard(tmp_path / "ok")])
+    threads = threading.active_count()
+    with pytest.raises(ta.TrainingDiverged, match="epoch 2"):
+        trainer.fit(X, y, epochs=4, batch_size=16, verbose=0,
+                    callbacks=[AbortFails()] * abort_fails + [tb, diverge])
+    assert tb.writer is None and threading.active_count() == threads
+    (events,) = (tmp_path / "tb").iterdir()
+    if os.path.isdir("/proc/self/fd"):  # Linux: no handle on the event file is left open
+        open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+        assert os.path.realpath(events) not in open_files
+    scalars = read_scalars(events)  # every record whole
+    assert [step for step, _ in scalars["loss"]] == [0, 1]
+    np.testing.assert_allclose([v for _, v in scalars["loss"]], trainer.history.history["loss"], rtol=1e-6)
 
 
 def test_tensorboard_without_tensorboardx_names_the_extra(monkeypatch):

@@ -107,6 +107,16 @@ def test_failed_write_keeps_old_file_and_removes_temp(tmp_path, ckpt, monkeypatc
     assert ckpt.read_bytes() == before
 
 
+def test_write_into_a_missing_folder_names_the_path_not_a_temporary_file(tmp_path):
+    # mkstemp's error named '.../nope/.run.ckpt.XXXX.tmp', a file the caller never asked for.
+    path = tmp_path / "nope" / "run.ckpt"
+    with pytest.raises(FileNotFoundError) as info:
+        checkpoint.write(path, {"x": np.ones(3)}, {})
+    assert str(info.value) == (f"checkpoint.write writes {str(path)!r}, but the folder "
+                               f"{str(path.parent)!r} does not exist")
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 def test_invalid_input_writes_nothing(tmp_path):
     path = tmp_path / "bad.ckpt"
     with pytest.raises(TypeError, match=r"meta\['a'\]\[1\]\['w'\].*ndarray"):

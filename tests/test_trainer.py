@@ -734,3 +734,181 @@ def test_sigint_after_the_last_step_boundary_is_not_lost(default_sigint):
             check()
             signal.raise_signal(signal.SIGINT)  # after the last boundary
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ------------------------------------------- dtypes and byte order of X, y and sample_weight
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("y_dtype", [">f8", np.longdouble, np.float16, "<f8"])
+def test_y_of_any_float_dtype_is_checked_as_x_before_anything_changes(executor, dtype, y_dtype):
+    # A '>f8' or longdouble y of 1e39 slipped past the float32 range check (it looked at
+    # dtype == float64 only): evaluate gave inf and fit raised TrainingDiverged after moving
+    # History and the RNG. y now takes the dtypes X takes: float32/float64 in either byte
+    # order (range-checked against the trainer's dtype), float16 and longdouble refused.
+    X, _ = blobs()
+    trainer = make(executor, model=ta.MLP([4, 8, 1]), loss="mse", dtype=dtype)
+    trainer.fit(X, X[:, 0], epochs=1, batch_size=40, verbose=0)
+    before = _state_of(trainer)
+    native = np.dtype(y_dtype).newbyteorder("=")
+    y = np.full(len(X), 1e39 if float(np.finfo(native).max) > 1e39 else 1.0).astype(y_dtype)
+    if native not in (np.float32, np.float64):
+        exc, match = TypeError, r"^y must be float32 or float64 \(float16 and longdouble are refused"
+    elif dtype == "float32":
+        exc, match = ValueError, r"^y has values beyond the float32 range"
+    else:
+        exc, match = None, None
+    if exc is None:  # 1e39 fits float64: the same numbers as a native y
+        assert trainer.evaluate(X, y) == trainer.evaluate(X, y.astype(np.float64))
+        return
+    for call in (lambda: trainer.evaluate(X, y), lambda: trainer.fit(X, y, epochs=2, verbose=0),
+                 lambda: trainer.fit(X, X[:, 0], epochs=2, verbose=0, validation_data=(X, y))):
+        with pytest.raises(exc, match=match.replace("^y", r"^(y|validation_data\[1\])")):
+            call()
+        after = _state_of(trainer)
+        assert after[0] == before[0] and after[2:] == before[2:]
+        assert all(np.array_equal(before[1][k], after[1][k]) for k in before[1])
+
+
+def test_big_endian_inputs_give_the_numbers_native_ones_do(executor):
+    # '>f8' X and sample_weight were refused ("must be float32 or float64, got dtype >f8").
+    X, y = blobs()
+    w = np.linspace(0.5, 2.0, len(X))
+    big = make(executor)
+    little = make(executor)
+    for a, b in ((big.fit(X.astype(">f8"), y.astype(">i8"), epochs=2, verbose=0, sample_weight=w.astype(">f8"),
+                          validation_data=(X.astype(">f4"), y, w.astype(">f4"))),
+                  little.fit(X, y, epochs=2, verbose=0, sample_weight=w,
+                             validation_data=(X.astype("<f4"), y, w.astype("<f4")))),):
+        assert a.history == b.history
+    assert all(np.array_equal(p, q) for p, q in zip(big.get_params(), little.get_params()))
+    np.testing.assert_array_equal(big.predict(X.astype(">f4")), little.predict(X))
+    assert big.evaluate(X.astype(">f8"), np.eye(3)[y].astype(">f8")) == little.evaluate(X, np.eye(3)[y])
+
+
+def test_numpy_bools_are_bools(executor):
+    # "shuffle must be a bool, got bool": numpy 2 names np.bool_ 'bool'.
+    X, y = blobs()
+    a, b = make(executor), make(executor)
+    a.fit(X, y, epochs=2, verbose=0, shuffle=np.bool_(False))
+    b.fit(X, y, epochs=2, verbose=0, shuffle=False)
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_params(), b.get_params()))
+    np.testing.assert_array_equal(a.predict(X, raw=np.bool_(True)), a.predict(X, raw=True))
+    with pytest.raises(TypeError, match="^raw must be a bool, got int"):
+        a.predict(X, raw=1)
+
+
+@pytest.mark.parametrize("kwargs,name", [({"y": [[1, 0, 0], [0, 1]]}, "y"),
+                                         ({"validation_data": (np.zeros((2, 4)), [[1, 0, 0], [0, 1]])},
+                                          r"validation_data\[1\]")])
+def test_ragged_y_is_refused_naming_it(executor, kwargs, name):
+    # NumPy's "setting an array element with a sequence" named neither y nor validation_data[1].
+    trainer = make(executor)
+    kwargs = dict(kwargs)
+    y = kwargs.pop("y", [0, 1])
+    with pytest.raises(TypeError, match=rf"^{name} must be array-like of numbers"):
+        trainer.fit(np.zeros((2, 4)), y, verbose=0, **kwargs)
+    assert trainer.history is None and trainer.step == 0
+
+
+@pytest.mark.parametrize("dtype,name", [("float32", "float32"), (np.float32, "float32"), (np.float64, "float64"),
+                                        (np.dtype("float64"), "float64"), ("f8", "float64")])
+def test_trainer_dtype_takes_numpy_types_and_dtypes(dtype, name):
+    # np.float32 was refused while np.dtype("float32") passed only because it == "float32".
+    trainer = ta.Trainer(ta.MLP([4, 3]), dtype=dtype)
+    assert trainer.dtype == np.dtype(name) and trainer.config()["dtype"] == name
+    assert ta.Trainer.from_config(trainer.config()).dtype == np.dtype(name)
+
+
+@pytest.mark.parametrize("dtype,exc", [(np.float16, ValueError), ("float16", ValueError), (None, TypeError),
+                                       (">f8", ValueError), (object(), TypeError)])
+def test_trainer_dtype_refusals_name_it(dtype, exc):
+    with pytest.raises(exc, match="^dtype must be 'float32' or 'float64'"):
+        ta.Trainer(ta.MLP([4, 3]), dtype=dtype)
+
+
+# ------------------------------------------------------------------------------ save
+
+def test_save_into_a_missing_folder_names_the_path_not_a_temporary_file(tmp_path, executor):
+    X, y = blobs()
+    trainer = make(executor)
+    path = tmp_path / "nope" / "run.ckpt"
+    message = f"Trainer.save writes {str(path)!r}, but the folder {str(path.parent)!r} does not exist"
+    with pytest.raises(FileNotFoundError) as info:
+        trainer.save(path)
+    assert str(info.value) == message
+    # From a callback (the write is deferred to the end of the epoch): the same words, at once.
+    saver = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: t.save(path))
+    with pytest.raises(FileNotFoundError) as info:
+        trainer.fit(X, y, epochs=2, verbose=0, callbacks=[saver])
+    assert str(info.value) == message and not (tmp_path / "nope").exists()
+
+
+# ------------------------------------------------------------- callbacks of a failing fit
+
+class Recorder(ta.callbacks.Callback):
+    """Records the hooks called; raises from `fail` (a hook name) when asked."""
+
+    def __init__(self, log, name, fail=None, error=RuntimeError):
+        self.log, self.name, self.fail, self.error = log, name, fail, error
+
+    def _hook(self, hook):
+        self.log.append((self.name, hook))
+        if hook == self.fail:
+            raise self.error(f"{self.name}.{hook} failed")
+
+    def on_train_begin(self, trainer, logs):
+        self._hook("begin")
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self._hook("epoch")
+
+    def on_train_end(self, trainer, logs):
+        self._hook("end")
+
+    def on_train_abort(self, trainer, error):
+        assert isinstance(error, BaseException)
+        self._hook("abort")
+
+
+def diverge_after(epoch):
+    """A callback that makes the next epoch diverge (a learning rate of 1e30) after `epoch`."""
+    return ta.callbacks.LambdaCallback(
+        on_epoch_end=lambda t, e, logs: setattr(t, "lr_scale", 1e30) if e == epoch else None)
+
+
+@pytest.mark.parametrize("case", ["diverged", "epoch-end", "keyboard", "begin", "end"])
+def test_failed_fit_aborts_the_callbacks_that_began_and_never_ends_them(executor, case):
+    # A fit that raised never called on_train_end, nor anything else: TensorBoard's writer (3
+    # file handles, 1 thread) stayed open. on_train_abort now runs instead, for every callback
+    # whose on_train_begin returned and whose on_train_end did not; on_train_end (EarlyStopping
+    # restores weights there) must not run on a failed fit.
+    X, y = blobs()
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=0.01))
+    log = []
+    fail = {"epoch-end": ("b", "epoch", RuntimeError), "keyboard": ("b", "epoch", KeyboardInterrupt),
+            "begin": ("b", "begin", RuntimeError), "end": ("b", "end", RuntimeError)}.get(case)
+    recorders = [Recorder(log, n, *(fail[1:] if fail and fail[0] == n else ())) for n in "abc"]
+    expected = {"diverged": ta.TrainingDiverged, "keyboard": KeyboardInterrupt}.get(case, RuntimeError)
+    with pytest.raises(expected):
+        trainer.fit(X, y, epochs=4, verbose=0, callbacks=recorders + [diverge_after(1)] * (case == "diverged"))
+    hooks = {n: [h for m, h in log if m == n] for n in "abc"}
+    if case in ("diverged", "epoch-end", "keyboard"):
+        assert all(h[-1] == "abort" and "end" not in h for h in hooks.values()), hooks
+    elif case == "begin":  # a began, b failed beginning, c never began
+        assert hooks == {"a": ["begin", "abort"], "b": ["begin"], "c": []}
+    else:  # a ended, b failed ending: b and c (never ended) are aborted
+        assert hooks["a"][-1] == "end" and hooks["b"][-2:] == ["end", "abort"] and hooks["c"][-1] == "abort"
+
+
+def test_an_error_in_on_train_abort_does_not_mask_the_fits_error(executor, caplog):
+    X, y = blobs()
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=0.01))
+    log = []
+    callbacks = [Recorder(log, "a", fail="abort"), Recorder(log, "b", fail="abort", error=ValueError),
+                 Recorder(log, "c"), diverge_after(0)]
+    with caplog.at_level("ERROR", logger="trainart"):
+        with pytest.raises(ta.TrainingDiverged):
+            trainer.fit(X, y, epochs=3, verbose=0, callbacks=callbacks)
+    assert [h for _, h in log if h == "abort"] == ["abort"] * 3  # each ran, though two raised
+    assert [r.exc_info[0] for r in caplog.records] == [RuntimeError, ValueError]
+    assert "Recorder.on_train_abort raised while fit was failing with TrainingDiverged" in caplog.text

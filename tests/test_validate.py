@@ -44,3 +44,66 @@ def test_extremes_shapes_and_layouts(dtype):
     fortran = np.asfortranarray(np.ones((5, 7), dtype))
     fortran[4, 6] = np.inf
     assert not _validate.all_finite(fortran)
+
+
+# ------------------------------------------------------- dtypes, byte order, flags, folders
+
+@pytest.mark.parametrize("dtype", [">f8", ">f4", "<f8", "<f4"])
+def test_float_array_takes_either_byte_order_and_returns_native(dtype):
+    # '>f8' (np.fromfile, FITS, HDF5) was refused as "X must be float32 or float64, got >f8".
+    x = np.linspace(-2, 3, 12).reshape(3, 4).astype(dtype)
+    out = _validate.float_array(x, "X")
+    assert out.dtype.isnative and out.dtype == np.dtype(dtype).newbyteorder("=")
+    np.testing.assert_array_equal(out, x)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        _validate.float_array(np.array([1.0, np.nan], dtype), "X")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble, ">f2"])
+def test_other_float_widths_are_refused_naming_the_argument(dtype):
+    if np.dtype(dtype).newbyteorder("=") in _validate.FLOAT_DTYPES:
+        pytest.skip("longdouble is float64 on this platform")
+    with pytest.raises(TypeError, match=r"^y must be float32 or float64 \(float16 and longdouble are refused"):
+        _validate.native_float(np.ones(3, dtype), "y")
+    with pytest.raises(TypeError, match=r"^X must be float32 or float64"):
+        _validate.float_array(np.ones((2, 2), dtype), "X")
+
+
+def test_as_array_names_the_argument_of_a_ragged_sequence():
+    with pytest.raises(TypeError, match=r"^validation_data\[1\] must be array-like of numbers"):
+        _validate.as_array([[1, 0, 0], [0, 1]], "validation_data[1]")
+    x = np.ones(3)
+    assert _validate.as_array(x, "x") is x
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("float32", np.float32), ("float64", np.float64), ("f4", np.float32), (np.float32, np.float32),
+    (np.float64, np.float64), (np.dtype("float32"), np.float32), (float, np.float64),
+])
+def test_float_dtype_takes_every_spelling_of_float32_and_float64(value, expected):
+    assert _validate.float_dtype(value, "dtype") == np.dtype(expected)
+
+
+@pytest.mark.parametrize("value,exc", [
+    ("float16", ValueError), (np.float16, ValueError), (np.int64, ValueError), (">f8", ValueError),
+    ("floaty", ValueError), (None, TypeError), (object(), TypeError), (3.5, TypeError),
+])
+def test_float_dtype_refuses_the_rest_naming_it(value, exc):
+    # None in particular: np.dtype(None) is float64.
+    with pytest.raises(exc, match=r"^dtype must be 'float32' or 'float64'"):
+        _validate.float_dtype(value, "dtype")
+
+
+def test_flag_takes_numpy_bools():
+    assert _validate.flag(np.bool_(True), "raw") is True and _validate.flag(False, "raw") is False
+    with pytest.raises(TypeError, match="^shuffle must be a bool, got int"):
+        _validate.flag(1, "shuffle")
+
+
+def test_require_folder_names_the_path_and_the_folder(tmp_path):
+    _validate.require_folder(tmp_path / "a.ckpt", "Trainer.save")
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError) as info:
+        _validate.require_folder(missing / "a.ckpt", "Trainer.save")
+    assert str(info.value) == (f"Trainer.save writes {str(missing / 'a.ckpt')!r}, but the folder "
+                               f"{str(missing)!r} does not exist")

@@ -3,6 +3,7 @@ the offending argument."""
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -12,25 +13,19 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=False, contiguous=True):
-    """Return `x` as a float32/float64 array (C-contiguous unless contiguous=False, for a
-    caller that makes its own copy anyway), or raise naming `name`.
+    """Return `x` as a float32/float64 array in native byte order (C-contiguous unless
+    contiguous=False, for a caller that makes its own copy anyway), or raise naming `name`.
 
-    Float32/float64 keep their dtype unless `dtype` is given; integers and bools become
-    `dtype` or float64; object, complex, string and other float widths are rejected.
+    Float32/float64 keep their width unless `dtype` is given; a non-native byte order (a '>f8'
+    read from a file) is converted to native; integers and bools become `dtype` or float64;
+    object, complex, string and other float widths (float16, longdouble) are rejected.
     """
-    if isinstance(x, np.ndarray):
-        arr = x
-    else:
-        try:
-            arr = np.asarray(x)
-        except (ValueError, TypeError) as exc:
-            raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+    arr = as_array(x, name)
     kind = arr.dtype.kind
     if kind in "biu":
         arr = arr.astype(dtype or np.float64)
     elif kind == "f":
-        if arr.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must be float32 or float64, got dtype {arr.dtype}")
+        arr = native_float(arr, name)
         if dtype is not None and arr.dtype != np.dtype(dtype):
             raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {arr.dtype}")
     else:
@@ -42,6 +37,59 @@ def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=Fals
     if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or inf")
     return np.ascontiguousarray(arr) if contiguous else arr
+
+
+def as_array(x, name):
+    """np.asarray(x) (`x` itself when it is an ndarray), or TypeError naming `name` when NumPy
+    cannot make one array of it (ragged rows, say): NumPy's own message names nothing."""
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+
+
+def native_float(arr, name):
+    """The float array `arr` as float32 or float64 in native byte order (a copy only for a
+    non-native one), or TypeError naming `name` for another float width: float16 and
+    longdouble are refused rather than converted, for every array argument alike."""
+    native = arr.dtype.newbyteorder("=")
+    if native not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64 (float16 and longdouble are refused: "
+                        f"convert with .astype(np.float64)), got dtype {arr.dtype}")
+    return arr if arr.dtype == native else arr.astype(native)
+
+
+def float_dtype(value, name):
+    """`value` as np.dtype(float32) or np.dtype(float64): it may be a name ("float32", "f8"), a
+    NumPy type (np.float32) or a np.dtype. TypeError for something that is no dtype at all
+    (None too, which np.dtype would read as float64), ValueError for another dtype."""
+    try:
+        dt = None if value is None else np.dtype(value)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None and not isinstance(value, str):
+        raise TypeError(f"{name} must be 'float32' or 'float64' (a name, a NumPy type or a np.dtype), "
+                        f"got {value!r}")
+    if dt is None or dt not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be 'float32' or 'float64', got {value!r}")
+    return dt
+
+
+def flag(value, name):
+    """`value` as a Python bool; a numpy.bool_ is one too (NumPy 2 names its type 'bool')."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def require_folder(path, who):
+    """FileNotFoundError unless the folder that `path` is written in exists, naming `path` and
+    the folder (the error of the write itself would name a temporary file, or nothing)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{who} writes {os.fspath(path)!r}, but the folder {folder!r} does not exist")
 
 
 def all_finite(arr):

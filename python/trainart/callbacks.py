@@ -10,6 +10,10 @@ Protocol with the trainer:
   after every epoch, ``on_train_end(trainer, logs)`` once when ``fit`` ends, whether the
   epochs ran out or a callback stopped it. ``epoch`` is the 0-based index of the epoch just
   finished, counted across resumed fits (as Keras' ``epoch``; file names use ``epoch + 1``).
+* ``on_train_abort(trainer, error)`` instead of ``on_train_end`` when ``fit`` raises after the
+  callback's ``on_train_begin`` returned (``ta.TrainingDiverged``, a failing callback,
+  ``KeyboardInterrupt``): it releases what the callback holds open (TensorBoard's writer) and
+  nothing more; ``error`` then propagates, also when ``on_train_abort`` itself raises.
 * ``logs`` is a dict of this epoch's numbers: ``"loss"``, ``"val_loss"`` (with validation
   data), ``"accuracy"``/``"val_accuracy"`` (classification), ``"lr"`` (the effective learning
   rate, ``trainer.lr_scale`` times the schedule's, at the epoch's last step), ``"grad_norm"``,
@@ -41,7 +45,16 @@ __all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelChe
 
 
 class Callback:
-    """Base class: every hook is a no-op and the state is empty."""
+    """Base class: every hook is a no-op and the state is empty.
+
+    ``on_train_end`` runs when ``fit`` ends normally; when ``fit`` raises after this
+    callback's ``on_train_begin`` returned and before its ``on_train_end`` did (a diverged
+    run, a failing callback, Ctrl-C), ``on_train_abort(trainer, error)`` runs instead, to
+    release the resources the callback holds between epochs (files, writers, threads): it
+    should not act on the run (no restoring of weights, no saving). The exception ``error``
+    then propagates; one raised by ``on_train_abort`` is logged (logger "trainart") and does
+    not replace it.
+    """
 
     _loaded = False  # set by load_state_dict: the next on_train_begin keeps that state
 
@@ -66,6 +79,10 @@ class Callback:
 
     def on_train_end(self, trainer, logs):
         """Called once when ``fit`` ends (epochs ran out or ``stop_training`` was set)."""
+
+    def on_train_abort(self, trainer, error):
+        """Called instead of ``on_train_end`` when ``fit`` raises `error` after
+        ``on_train_begin``: release resources held between epochs; `error` then propagates."""
 
     def state_dict(self):
         """The resumable state: a dict of JSON-able values and NumPy arrays."""
@@ -95,13 +112,6 @@ def _require_log_key(log_keys, key, who):
         hint = "; it needs validation_data or validation_split" if key.startswith("val_") else ""
         raise ValueError(f"{who} monitors {key!r}, which this fit's epoch logs will not hold "
                          f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}")
-
-
-def _require_folder(path, who):
-    """FileNotFoundError unless the folder `path` will be written in exists."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{who} writes {path!r}, but the folder {folder!r} does not exist")
 
 
 def _monitor_name(monitor):
@@ -401,7 +411,7 @@ class ModelCheckpoint(Callback):
                 raise ValueError(f"ModelCheckpoint path {self.path!r} names {root!r}, which this fit's "
                                  f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))})")
         if "{" not in os.path.dirname(self.path):  # a templated folder is known only when saving
-            _require_folder(self.path, "ModelCheckpoint")
+            _validate.require_folder(self.path, "ModelCheckpoint")
 
     def _fields(self):
         return [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
@@ -461,7 +471,7 @@ class CSVLogger(Callback):
         self.keys = None
 
     def check_fit(self, log_keys):
-        _require_folder(self.path, "CSVLogger")
+        _validate.require_folder(self.path, "CSVLogger")
 
     def _reset(self):
         self.keys = None
@@ -505,7 +515,8 @@ class TensorBoard(Callback):
 
     The tag is the logs key ("loss", "val_loss", "lr", ...) and the step the 0-based epoch.
     The writer opens at ``on_train_begin``, flushes after every epoch and closes at
-    ``on_train_end``.
+    ``on_train_end``, or at ``on_train_abort`` when ``fit`` raises (its file handles and
+    thread are released either way).
 
     Args:
         log_dir: folder for the event files (str or os.PathLike).
@@ -538,9 +549,16 @@ class TensorBoard(Callback):
         self.writer.flush()
 
     def on_train_end(self, trainer, logs):
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        self._close()
+
+    def on_train_abort(self, trainer, error):
+        self._close()
+
+    def _close(self):
+        # Let go of the writer first: if close() raises, a second call does not retry it.
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()
 
 
 # ---------------------------------------------------------------------------------- others

@@ -12,6 +12,7 @@ import numpy as np
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
+from . import _validate
 from .errors import CheckpointError
 
 FORMAT_NAME = "trainart.checkpoint"
@@ -59,9 +60,11 @@ def write(path, tensors, meta):
     Raises:
         TypeError: a tensor or meta value of the wrong type (the message names it).
         ValueError: a reserved or empty tensor name.
+        FileNotFoundError: the folder of `path` does not exist (the message names both).
         OSError: the file could not be written.
     """
     path = os.fspath(path)
+    _validate.require_folder(path, "checkpoint.write")  # mkstemp's error names the temporary file
     arrays = _check_tensors(tensors)
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")

@@ -13,7 +13,8 @@ import os
 import numpy as np
 
 from . import _native, clipping, optim
-from ._validate import all_finite, arrays_like, choice, float_array, integer, real
+from ._validate import (all_finite, arrays_like, as_array, choice, flag, float_array, float_dtype, integer,
+                        native_float, real, require_folder)
 from .errors import TrainingDiverged
 from .executors.base import Plan
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
@@ -101,7 +102,8 @@ class Trainer:
         clip: ta.ClipNorm(max_norm, per_tensor=False) or ta.ClipValue(value).
         executor: "auto" (cpu when built), "numpy" or "cpu".
         seed: seeds the initial parameters, the epoch permutations and the dropout masks.
-        dtype: "float32" or "float64": the precision of every computation.
+        dtype: "float32" or "float64" (or np.float32, np.float64, a np.dtype of them): the
+            precision of every computation.
         nonfinite: "raise" stops at a NaN/inf loss or gradient with ta.TrainingDiverged, keeping
             the weights from before that step; "skip" skips such steps and counts them.
         dropout_mode: "inverted" (scale kept units by 1/(1-p) in training) or "weight_scaling"
@@ -123,7 +125,7 @@ class Trainer:
             raise TypeError(f"clip must be ta.ClipNorm or ta.ClipValue, got {type(clip).__name__}")
         self.clip = clip
         self.seed = integer(seed, "seed", low=0, high=2**63 - 1)
-        self.dtype = np.dtype(choice(dtype, "dtype", ("float32", "float64")))
+        self.dtype = float_dtype(dtype, "dtype")
         choice(nonfinite, "nonfinite", ("raise", "skip"))
         choice(dropout_mode, "dropout_mode", ("inverted", "weight_scaling"))
         self.executor_name = choice(executor, "executor", EXECUTORS)
@@ -202,28 +204,33 @@ class Trainer:
 
     def _cast(self, arr, name):
         """arr as a C-contiguous array of the trainer's dtype (one copy at most); ValueError
-        naming `name` for float64 values beyond the float32 range (they would become inf)."""
-        if self.dtype == np.float32 and arr.dtype == np.float64:
+        naming `name` for values beyond the range of that dtype (they would become inf), from
+        whatever wider float dtype arr has."""
+        if arr.dtype.kind == "f" and np.finfo(arr.dtype).max > np.finfo(self.dtype).max:
             # Two reductions, no temporary the size of arr (np.abs would make one).
             largest = max(arr.max(initial=0.0), -arr.min(initial=0.0))
-            if largest > np.finfo(np.float32).max:
-                raise ValueError(f"{name} has values beyond the float32 range (dtype='float32')")
+            if largest > np.finfo(self.dtype).max:
+                raise ValueError(f"{name} has values beyond the {self.dtype} range (dtype={self.dtype.name!r})")
         return np.ascontiguousarray(arr, dtype=self.dtype)
 
     # -- input checks --------------------------------------------------------------------------
     def _check_X(self, X, name="X"):
-        X = float_array(X, name, ndim=2, contiguous=False)  # _cast makes the one copy needed
+        # _cast makes the one copy needed (a non-native byte order costs one more).
+        X = float_array(X, name, ndim=2, contiguous=False)
         if X.shape[1] != self.model.input_dim:
             raise ValueError(f"{name} must have {self.model.input_dim} features (columns), got {X.shape[1]}")
         return self._cast(X, name)
 
     def _check_y(self, y, n, name="y"):
         """Targets as the executors take them: int64 labels (cross_entropy with class indices)
-        or a float (n, outputs) matrix."""
+        or a float (n, outputs) matrix. Float targets are taken as X is (float_array): float32
+        or float64 in any byte order, float16 and longdouble refused."""
         k = self.model.output_dim
-        arr = np.asarray(y)
+        arr = as_array(y, name)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+        if arr.dtype.kind == "f":
+            arr = native_float(arr, name)
         if arr.ndim == 0 or arr.ndim > 2:
             raise ValueError(f"{name} must be 1- or 2-dimensional, got shape {arr.shape}")
         if len(arr) != n:
@@ -337,6 +344,8 @@ class Trainer:
             shuffle: visit rows in a fresh random order every epoch (False: in order).
             callbacks: a list of trainart.callbacks objects (or one). Their requirements (the
                 logs keys they monitor, the folders they write to) are checked before training.
+                If fit raises once they have begun, they get on_train_abort (which releases
+                what they hold open) instead of on_train_end, and the exception propagates.
             verbose: 0 silent, 1 progress bar.
             log_every: a log line (logging, logger "trainart") every this many epochs.
             sample_weight: (n,) per-row loss weights.
@@ -429,8 +438,7 @@ class Trainer:
                    None if w is None else self._row_weights(w[split_at:], None, y[split_at:]))
             X, y, w = X[:split_at], y[:split_at], None if w is None else w[:split_at]
         w = self._row_weights(w, class_table, y)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        shuffle = flag(shuffle, "shuffle")
         if any(op["op"] == "batchnorm" for op in self.plan.ops):
             # Checked here, not when the step comes: a failed fit must leave the model as it was.
             rows = len(X) if batch_size is None else min(batch_size, len(X))
@@ -465,28 +473,46 @@ class Trainer:
 
     def _epoch_loop(self, run, one_epoch):
         history = self._begin_fit(run)
-        callbacks = run.callbacks
+        # The callbacks begun and not yet ended: if anything raises, they get on_train_abort
+        # (never on_train_end, which acts on the run: EarlyStopping would restore weights).
+        open_callbacks = list(run.callbacks)
         logs = {}
-        bar = _progress(run.epochs, run.initial_epoch, run.verbose)
         try:
-            for epoch in range(run.initial_epoch, run.epochs):
-                logs, extra, step_losses = one_epoch(epoch)
-                self.epoch = epoch + 1
-                if run.val is not None:
-                    v = self._executor.evaluate(*run.val[:2], sample_weight=run.val[2])
-                    logs.update({f"val_{k}": x for k, x in v.items()})
-                logs.update(extra)
-                history.append(epoch, logs, step_losses)
-                self._end_epoch(callbacks, epoch, logs)
-                _report(bar, epoch, run.epochs, logs, run.log_every)
-                if self.stop_training:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        for cb in callbacks:
-            cb.on_train_end(self, logs)
+            bar = _progress(run.epochs, run.initial_epoch, run.verbose)
+            try:
+                for epoch in range(run.initial_epoch, run.epochs):
+                    logs, extra, step_losses = one_epoch(epoch)
+                    self.epoch = epoch + 1
+                    if run.val is not None:
+                        v = self._executor.evaluate(*run.val[:2], sample_weight=run.val[2])
+                        logs.update({f"val_{k}": x for k, x in v.items()})
+                    logs.update(extra)
+                    history.append(epoch, logs, step_losses)
+                    self._end_epoch(run.callbacks, epoch, logs)
+                    _report(bar, epoch, run.epochs, logs, run.log_every)
+                    if self.stop_training:
+                        break
+            finally:
+                if bar is not None:
+                    bar.close()
+            while open_callbacks:
+                open_callbacks[0].on_train_end(self, logs)
+                del open_callbacks[0]
+        except BaseException as error:
+            self._abort_callbacks(open_callbacks, error)
+            raise
         return history
+
+    def _abort_callbacks(self, callbacks, error):
+        """on_train_abort(self, error) of every callback in `callbacks`, for a fit that raises
+        `error`: each runs even if an earlier one raises, and what they raise is logged, not
+        raised: `error` is what the fit's caller must see."""
+        for cb in callbacks:
+            try:
+                cb.on_train_abort(self, error)
+            except Exception:
+                log.exception("%s.on_train_abort raised while fit was failing with %s; the latter "
+                              "propagates", type(cb).__name__, type(error).__name__)
 
     def _begin_fit(self, run):
         """Set up History and the callbacks (on_train_begin) for a fit; returns the History.
@@ -494,11 +520,13 @@ class Trainer:
         A fit with initial_epoch=0 starts a new run: a new History, and callback state restored
         from a checkpoint is dropped. A fit that resumes the restored run (initial_epoch equal
         to the checkpoint's epoch) hands that state to its callbacks. If a callback fails here
-        (a state it cannot take, a file it cannot open), the trainer is put back as it was.
+        (a state it cannot take, a file it cannot open), the callbacks begun before it get
+        on_train_abort and the trainer is put back as it was.
         """
         from .history import History
 
         before = (self.history, self.stop_training, self._callbacks, self._callback_states)
+        begun = []
         try:
             if self.history is None or run.initial_epoch == 0:
                 self.history = History()
@@ -509,7 +537,9 @@ class Trainer:
             self._callbacks = run.callbacks
             for cb in run.callbacks:
                 cb.on_train_begin(self, {})
-        except BaseException:
+                begun.append(cb)
+        except BaseException as error:
+            self._abort_callbacks(begun, error)  # those begun before the failing one
             self.history, self.stop_training, self._callbacks, self._callback_states = before
             raise
         return self.history
@@ -573,8 +603,7 @@ class Trainer:
         mc_samples = integer(mc_samples, "mc_samples", low=0, high=MC_MAX_SAMPLES)
         if mc_samples == 1:
             raise ValueError("mc_samples must be 0 (deterministic) or >= 2 (a mean and a std)")
-        if not isinstance(raw, bool):
-            raise TypeError(f"raw must be a bool, got {type(raw).__name__}")
+        raw = flag(raw, "raw")
         X = self._check_X(X)
         if mc_samples and len(X) > MC_MAX_ROWS:
             raise ValueError(f"X has {len(X)} rows, more than the {MC_MAX_ROWS} that predict with mc_samples "
@@ -718,6 +747,7 @@ class Trainer:
 
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        require_folder(path, "Trainer.save")  # checkpoint.write would name its temporary file
         if self._pending_saves is not None:
             self._pending_saves.append(os.fspath(path))
             return
