@@ -17,7 +17,7 @@ math::Act act_kind(int kind) {
 }
 
 void check_param(double param) {
-  if (!std::isfinite(param)) throw py::value_error("param must be finite");
+  if (!std::isfinite(param)) throw py::value_error("param must be finite, got " + std::to_string(param));
 }
 
 }  // namespace

@@ -53,11 +53,16 @@ void bind_batchnorm(py::module_& m) {
             throw py::value_error("momentum must be in [0, 1], got " + std::to_string(momentum));
           check_eps(eps);
           py::array_t<T> y({n, f}), mean(f), invstd(f);
+          // Every pointer taken while the GIL is held: the checks behind in_ptr touch Python objects.
+          const T* xp = in_ptr<T>(x, "x");
+          const T* gp = in_ptr<T>(gamma, "gamma");
+          const T* bp = in_ptr<T>(beta, "beta");
+          T* yp = y.mutable_data();
+          T* mp = mean.mutable_data();
+          T* ip = invstd.mutable_data();
           {
             py::gil_scoped_release release;
-            cpu::batchnorm_forward_train<T>(in_ptr<T>(x, "x"), n, f, in_ptr<T>(gamma, "gamma"),
-                                            in_ptr<T>(beta, "beta"), rm, rv, momentum, eps,
-                                            y.mutable_data(), mean.mutable_data(), invstd.mutable_data());
+            cpu::batchnorm_forward_train<T>(xp, n, f, gp, bp, rm, rv, momentum, eps, yp, mp, ip);
           }
           return py::make_tuple(y, mean, invstd);
         });
@@ -85,12 +90,14 @@ void bind_batchnorm(py::module_& m) {
               throw py::value_error("running_var + eps must be > 0 (running_var[" + std::to_string(j) + "])");
           const index_t n = x.shape(0);
           py::array_t<T> y({n, f});
+          const T* xp = in_ptr<T>(x, "x");
+          const T* gp = in_ptr<T>(gamma, "gamma");
+          const T* bp = in_ptr<T>(beta, "beta");
+          const T* rm = in_ptr<T>(running_mean, "running_mean");
+          T* yp = y.mutable_data();
           {
             py::gil_scoped_release release;
-            cpu::batchnorm_forward_infer<T>(in_ptr<T>(x, "x"), n, f, in_ptr<T>(gamma, "gamma"),
-                                            in_ptr<T>(beta, "beta"),
-                                            in_ptr<T>(running_mean, "running_mean"), rv, eps,
-                                            y.mutable_data());
+            cpu::batchnorm_forward_infer<T>(xp, n, f, gp, bp, rm, rv, eps, yp);
           }
           return y;
         });
@@ -111,12 +118,17 @@ void bind_batchnorm(py::module_& m) {
           check_shape(dy, "dy", {x.shape(0), f});
           const index_t n = x.shape(0);
           py::array_t<T> dx({n, f}), dgamma(f), dbeta(f);
+          const T* dyp = in_ptr<T>(dy, "dy");
+          const T* xp = in_ptr<T>(x, "x");
+          const T* gp = in_ptr<T>(gamma, "gamma");
+          const T* mp = in_ptr<T>(mean, "mean");
+          const T* ip = in_ptr<T>(invstd, "invstd");
+          T* dxp = dx.mutable_data();
+          T* dgp = dgamma.mutable_data();
+          T* dbp = dbeta.mutable_data();
           {
             py::gil_scoped_release release;
-            cpu::batchnorm_backward<T>(in_ptr<T>(dy, "dy"), in_ptr<T>(x, "x"), n, f,
-                                       in_ptr<T>(gamma, "gamma"), in_ptr<T>(mean, "mean"),
-                                       in_ptr<T>(invstd, "invstd"), dx.mutable_data(),
-                                       dgamma.mutable_data(), dbeta.mutable_data());
+            cpu::batchnorm_backward<T>(dyp, xp, n, f, gp, mp, ip, dxp, dgp, dbp);
           }
           return py::make_tuple(dx, dgamma, dbeta);
         });

@@ -32,7 +32,7 @@ inline std::string shape_str(const py::array& a) {
   return s.str();
 }
 
-// -1 in `shape` means any extent; returns the array's shape for chaining.
+// -1 in `shape` means any extent.
 inline void check_shape(const py::array& a, const char* name, std::initializer_list<py::ssize_t> shape) {
   bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
   py::ssize_t i = 0;
@@ -108,11 +108,6 @@ auto dispatch_float(const py::array& a, const char* name, Fn&& fn) {
   if (a.dtype().kind() == 'f' && a.itemsize() == 8) return fn(double{});
   throw py::type_error(std::string(name) + " must be float32 or float64, got dtype " +
                        std::string(py::str(a.dtype())));
-}
-
-template <class T>
-py::array_t<T> empty_like_shape(const std::vector<py::ssize_t>& shape) {
-  return py::array_t<T>(shape);
 }
 
 inline std::vector<py::ssize_t> shape_of(const py::array& a) {

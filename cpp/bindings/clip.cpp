@@ -12,15 +12,13 @@ namespace trainart::bind {
 
 namespace {
 
-// The checked list: a list or tuple of non-empty C-contiguous arrays of one float dtype T.
+// Every array of the list non-empty, C-contiguous and of the float dtype T.
 template <class T>
-std::vector<py::array> checked_tensors(const std::vector<py::array>& arrays, bool writeable) {
+void check_tensors(const std::vector<py::array>& arrays, bool writeable) {
   for (size_t i = 0; i < arrays.size(); ++i) {
-    const std::string nm = "tensors[" + std::to_string(i) + "]";
-    check_array<T>(arrays[i], nm.c_str(), writeable);
-    check_nonempty(arrays[i], nm.c_str());
+    check_array<T>(arrays[i], ArgName("tensors", i), writeable);
+    check_nonempty(arrays[i], ArgName("tensors", i));
   }
-  return arrays;
 }
 
 std::vector<py::array> tensor_list(const py::object& obj) {
@@ -60,7 +58,7 @@ std::vector<double> sums_of(const py::object& tensors) {
   const auto arrays = tensor_list(tensors);
   return dispatch_float(arrays[0], "tensors[0]", [&](auto tag) {
     using T = decltype(tag);
-    checked_tensors<T>(arrays, false);
+    check_tensors<T>(arrays, false);
     const auto v = const_views<T>(arrays);
     py::gil_scoped_release release;
     return cpu::sum_squares<T>(v);
@@ -77,7 +75,7 @@ void bind_clip(py::module_& m) {
         finite_real(clip_value, "clip_value", 0.0);
         dispatch_float(arrays[0], "tensors[0]", [&](auto tag) {
           using T = decltype(tag);
-          checked_tensors<T>(arrays, true);
+          check_tensors<T>(arrays, true);
           const auto v = views<T>(arrays);
           py::gil_scoped_release release;
           cpu::clip_by_value<T>(v, T(clip_value));
@@ -111,7 +109,7 @@ void bind_clip(py::module_& m) {
         if (!std::isfinite(scale)) throw py::value_error("scale must be finite, got " + std::to_string(scale));
         dispatch_float(arrays[0], "tensors[0]", [&](auto tag) {
           using T = decltype(tag);
-          checked_tensors<T>(arrays, true);
+          check_tensors<T>(arrays, true);
           const auto v = views<T>(arrays);
           py::gil_scoped_release release;
           cpu::scale_tensors<T>(v, T(scale));

@@ -19,7 +19,7 @@ void check_kind_param(int kind, double param) {
   if (kind < 0 || kind >= math::kNumActs)
     throw py::value_error("kind must be an activation code in [0, " +
                           std::to_string(math::kNumActs) + "), got " + std::to_string(kind));
-  if (!std::isfinite(param)) throw py::value_error("param must be finite");
+  if (!std::isfinite(param)) throw py::value_error("param must be finite, got " + std::to_string(param));
 }
 
 py::tuple dense_forward(py::array x, py::array w, py::array b, int kind, double param) {

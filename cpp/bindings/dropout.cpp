@@ -108,7 +108,7 @@ void bind_dropout(py::module_& m) {
   m.def("dropout", &dropout, py::arg("x"), py::arg("p"), py::arg("seed"), py::arg("layer"),
         py::arg("step"), py::arg("scale"),
         "Dropout: y = x * keep * scale, keep from Philox4x32-10 keyed by seed with counter "
-        "(element >> 2, layer, step) (spec in math/philox.hpp); mask generated in the same pass, "
+        "(element >> 3, layer, step) (spec in math/philox.hpp); mask generated in the same pass, "
         "never stored. Backward is this same call on the gradient with the same seed, layer, "
         "step and scale. p in [0, 1), seed in [0, 2**64), layer and step in [0, 2**32).");
   m.def("dropout_mask", &dropout_mask, py::arg("rows"), py::arg("cols"), py::arg("p"),

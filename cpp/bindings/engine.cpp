@@ -46,7 +46,7 @@ EngineSpec parse_spec(const py::dict& spec) {
     const std::string where = "spec['ops'][" + std::to_string(i) + "]";
     OpSpec op;
     const int kind = get<int>(d, "kind", where.c_str());
-    if (kind < 0 || kind > 3) throw py::value_error(where + "['kind'] must be 0..3");
+    if (kind < 0 || kind > 3) throw py::value_error(where + "['kind'] must be 0..3, got " + std::to_string(kind));
     op.kind = static_cast<OpKind>(kind);
     op.width_in = get<index_t>(d, "width_in", where.c_str());
     op.width_out = get<index_t>(d, "width_out", where.c_str());
@@ -86,7 +86,7 @@ EngineSpec parse_spec(const py::dict& spec) {
   s.loss_param = get<double>(spec, "loss_param", "spec");
   const auto o = get<py::dict>(spec, "opt", "spec");
   const int kind = get<int>(o, "kind", "spec['opt']");
-  if (kind < 0 || kind > 5) throw py::value_error("spec['opt']['kind'] must be 0..5");
+  if (kind < 0 || kind > 5) throw py::value_error("spec['opt']['kind'] must be 0..5, got " + std::to_string(kind));
   s.opt.kind = static_cast<cpu::OptKind>(kind);
   s.opt.weight_decay = get<double>(o, "weight_decay", "spec['opt']");
   s.opt.beta1 = get<double>(o, "beta1", "spec['opt']");
@@ -104,7 +104,7 @@ EngineSpec parse_spec(const py::dict& spec) {
   s.opt.maximize = get<bool>(o, "maximize", "spec['opt']");
   s.opt.cycled = get<int>(o, "cycled", "spec['opt']");
   const int clip = get<int>(spec, "clip", "spec");
-  if (clip < 0 || clip > 3) throw py::value_error("spec['clip'] must be 0..3");
+  if (clip < 0 || clip > 3) throw py::value_error("spec['clip'] must be 0..3, got " + std::to_string(clip));
   s.clip = static_cast<cpu::ClipKind>(clip);
   s.clip_value = get<double>(spec, "clip_value", "spec");
   s.seed = get<std::uint64_t>(spec, "seed", "spec");
@@ -290,7 +290,9 @@ Batchable<T> batch_arrays(const PyEngine<T>& e, const py::array& x, const py::ob
     if (e.loss != 0) throw py::value_error("labels are only for cross_entropy");
     b.labels = static_cast<const std::int64_t*>(l.data());
     for (index_t i = 0; i < b.n; ++i)
-      if (b.labels[i] < 0 || b.labels[i] >= b.k) throw py::value_error("labels must be in [0, outputs)");
+      if (b.labels[i] < 0 || b.labels[i] >= b.k)
+        throw py::value_error("labels must be in [0, " + std::to_string(b.k) + "), got " +
+                              std::to_string(b.labels[i]) + " at index " + std::to_string(i));
   } else {
     auto t = targets.cast<py::array>();
     check_shape(t, "targets", {b.n, b.k});

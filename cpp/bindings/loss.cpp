@@ -42,7 +42,7 @@ void bind_loss(py::module_& m) {
         if (kind < 0 || kind >= math::kNumLosses)
           throw py::value_error("kind must be a loss code in [0, " + std::to_string(math::kNumLosses) +
                                 "), got " + std::to_string(kind));
-        if (!std::isfinite(delta) || !(delta > 0)) throw py::value_error("delta must be finite and > 0");
+        if (!std::isfinite(delta) || !(delta > 0)) throw py::value_error("delta must be finite and > 0, got " + std::to_string(delta));
         return dispatch_float(logits, "logits", [&](auto tag) -> py::tuple {
           using T = decltype(tag);
           check_logits<T>(logits);

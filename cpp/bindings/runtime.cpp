@@ -1,6 +1,4 @@
 // Bindings for the thread pools: ours (OpenMP) and OpenBLAS's, always set together.
-#include <cblas.h>
-
 #include "binders.hpp"
 #include "cpu/blas_threads.hpp"
 #include "checks.hpp"

@@ -6,7 +6,6 @@
 
 #include "activation.hpp"
 
-#include <algorithm>
 
 #include "act_dispatch.hpp"
 #include "libm_blocks.hpp"

@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstring>
 #include <memory>
-#include <type_traits>
 
 #include "cpu/act_dispatch.hpp"
 #include "cpu/activation.hpp"

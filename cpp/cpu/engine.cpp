@@ -111,11 +111,10 @@ void Engine<T>::ensure(index_t rows) {
   if (rows <= capacity_) return;
   capacity_ = rows;
   const auto& ops = spec_.ops;
-  index_t dz = 0, widest = 0;
+  index_t dz = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
     const OpSpec& op = ops[i];
     const auto r = static_cast<size_t>(rows);
-    widest = std::max({widest, op.width_in, op.width_out});
     out_[i].resize(r * op.width_out);
     grad_in_[i].resize(static_cast<index_t>(i) > first_param_op_ ? r * op.width_in : 0);
     if (op.kind == OpKind::dense) {

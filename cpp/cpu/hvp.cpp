@@ -4,7 +4,6 @@
 #include "hvp.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "act_dispatch.hpp"

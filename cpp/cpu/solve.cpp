@@ -48,7 +48,7 @@ int cholesky_upper_kernel(double* u, index_t n) {
   return 0;
 }
 
-// Solves U^T U X = X in place, X (n, k) row-major.
+// Solves U^T U X = B in place (xs holds B on entry, X on exit), (n, k) row-major.
 TRAINART_SIMD_CLONES
 void cholesky_substitute_kernel(const double* u, index_t n, index_t k, double* xs) {
   if (k == 1) {

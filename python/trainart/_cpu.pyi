@@ -120,7 +120,7 @@ def dense_forward(x: numpy.ndarray, w: numpy.ndarray, b: numpy.ndarray, kind: ty
     """
 def dropout(x: numpy.ndarray, p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.Any, layer: typing.Any, step: typing.Any, scale: typing.SupportsFloat | typing.SupportsIndex) -> numpy.ndarray:
     """
-    Dropout: y = x * keep * scale, keep from Philox4x32-10 keyed by seed with counter (element >> 2, layer, step) (spec in math/philox.hpp); mask generated in the same pass, never stored. Backward is this same call on the gradient with the same seed, layer, step and scale. p in [0, 1), seed in [0, 2**64), layer and step in [0, 2**32).
+    Dropout: y = x * keep * scale, keep from Philox4x32-10 keyed by seed with counter (element >> 3, layer, step) (spec in math/philox.hpp); mask generated in the same pass, never stored. Backward is this same call on the gradient with the same seed, layer, step and scale. p in [0, 1), seed in [0, 2**64), layer and step in [0, 2**32).
     """
 def dropout_mask(rows: typing.SupportsInt | typing.SupportsIndex, cols: typing.SupportsInt | typing.SupportsIndex, p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.Any, layer: typing.Any, step: typing.Any) -> numpy.typing.NDArray[numpy.bool]:
     """

@@ -8,7 +8,7 @@
 
 namespace trainart::math {
 
-// Numbering shared with Python (trainart.reference.activation.CODES).
+// Numbering shared with Python (trainart.reference.activation.ACTIVATION_CODES).
 enum class Act : int {
   identity = 0, sigmoid = 1, tanh = 2, relu = 3, leaky_relu = 4, elu = 5, selu = 6,
   softplus = 7, silu = 8, gelu = 9, gelu_tanh = 10, mish = 11,

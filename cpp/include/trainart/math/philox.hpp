@@ -79,7 +79,9 @@ TRAINART_HD bool dropout_keep(std::uint32_t u, std::uint32_t threshold) {
 }
 
 // The 16-bit random number of flat element e: half e & 1 of out[(e >> 1) & 3] of Philox at
-// counter (e >> 3, layer, step).
+// counter (e >> 3, layer, step). The mask's definition element by element (for a kernel that
+// gives one thread an element); the CPU kernels and the NumPy reference compute the same
+// numbers a Philox block (8 elements) at a time.
 TRAINART_HD std::uint32_t dropout_half(std::uint64_t seed, std::uint32_t layer, std::uint32_t step,
                                        std::uint64_t e) {
   const std::uint64_t block = e >> 3;
