@@ -285,6 +285,16 @@ def test_bad_trainer_arguments(kwargs, exc, match):
         ta.ClipValue(-1)
 
 
+def test_clip_config_round_trips_and_refuses_an_unknown_kind():
+    for rule in (ta.ClipNorm(2.0, per_tensor=True), ta.ClipValue(0.5)):
+        back = ta.clipping.from_config(rule.config())
+        assert type(back) is type(rule) and back.config() == rule.config()
+    assert ta.clipping.from_config(None) is None
+    # An unknown kind used to build a ClipValue silently.
+    with pytest.raises(ValueError, match=r"^config\['kind'\] must be one of 'norm', 'value'; got 'nrom'$"):
+        ta.clipping.from_config({"kind": "nrom", "value": 1.0})
+
+
 def test_sample_and_class_weights_change_the_loss(executor):
     X, y = blobs()
     trainer = make(executor)

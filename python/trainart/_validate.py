@@ -84,6 +84,24 @@ def flag(value, name):
     return bool(value)
 
 
+def beta(value, name):
+    """`value` as a float decay rate in [0, 1) (an optimizer's beta1, beta2), or raise naming
+    `name`."""
+    return real(value, name, low=0.0, high=1.0, high_open=True)
+
+
+def fast_float_array(value, name, ndim, finite):
+    """float_array(value, name, ndim=ndim, finite=finite), returning at once the arrays that it
+    would return unchanged (C-contiguous float32/float64 of that ndim (None: any), not empty, no
+    finiteness scan asked): a dense layer call is otherwise ~40 us of Python, 3% of an MNIST
+    step."""
+    if (type(value) is np.ndarray and not finite and (ndim is None or value.ndim == ndim)
+            and value.size
+            and value.dtype in FLOAT_DTYPES and value.flags.c_contiguous):
+        return value
+    return float_array(value, name, ndim=ndim, finite=finite)
+
+
 def require_folder(path, who):
     """FileNotFoundError unless the folder that `path` is written in exists, naming `path` and
     the folder (the error of the write itself would name a temporary file, or nothing)."""

@@ -4,7 +4,7 @@ trainart.ops (backend "auto") on NumPy arrays."""
 import dataclasses
 
 from . import _validate
-from .ops.activation import ACTIVATION_ALIASES, activation, activation_grad
+from .ops.activation import ACTIVATION_ALIASES, activation, activation_grad, activation_param
 from .reference.activation import ACTIVATION_CODES
 
 __all__ = ["NAMES", "ALIASES", "Activation", "get"]
@@ -12,8 +12,9 @@ __all__ = ["NAMES", "ALIASES", "Activation", "get"]
 NAMES = tuple(ACTIVATION_CODES)
 ALIASES = dict(ACTIVATION_ALIASES)
 
-# The keyword each parametrized activation takes in get(), and its default.
-_PARAMS = {"leaky_relu": ("slope", 0.01), "elu": ("alpha", 1.0)}
+# The keyword each parametrized activation takes in get(): one per key of
+# trainart.ops.activation.ACTIVATION_DEFAULTS, which holds the defaults.
+_KEYWORDS = {"leaky_relu": "slope", "elu": "alpha"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,13 +38,11 @@ class Activation:
     def __post_init__(self):
         if self.name not in ACTIVATION_CODES:
             raise ValueError(f"unknown activation {self.name!r}; known: {', '.join(NAMES)}")
-        key = _PARAMS.get(self.name, (None,))[0]
+        key = _KEYWORDS.get(self.name)
         if key is None and self.param is not None:
             raise ValueError(f"activation {self.name!r} takes no parameter, got param={self.param!r}")
         if key is not None:
-            default = _PARAMS[self.name][1]
-            value = default if self.param is None else _validate.real(self.param, key)
-            object.__setattr__(self, "param", value)
+            object.__setattr__(self, "param", activation_param(self.name, self.param, key))
 
     def forward(self, z):
         """a = f(z), a new array."""
@@ -70,8 +69,8 @@ def get(name, **params):
     """
     entry = _validate.registry_entry(name, params, cls=Activation, what="activation", names=NAMES,
                                      codes=ACTIVATION_CODES, aliases=ALIASES,
-                                     param=lambda canonical: _PARAMS.get(canonical, (None,))[0])
+                                     param=_KEYWORDS.get)
     if isinstance(entry, Activation):
         return entry
-    key, default = _PARAMS.get(entry, (None, None))
-    return Activation(entry, params.get(key, default) if key else None)
+    key = _KEYWORDS.get(entry)
+    return Activation(entry, params.get(key) if key else None)

@@ -128,12 +128,6 @@ def _resolve_mode(mode, monitor):
     return mode
 
 
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
-
-
 def _path(value, name):
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
@@ -191,7 +185,7 @@ class EarlyStopping(Callback):
         self.patience = _validate.integer(patience, "patience", low=0)
         self.min_delta = _validate.real(min_delta, "min_delta", low=0.0)
         self.mode = _resolve_mode(mode, self.monitor)
-        self.restore_best = _flag(restore_best, "restore_best")
+        self.restore_best = _validate.flag(restore_best, "restore_best")
         self.start_from_epoch = _validate.integer(start_from_epoch, "start_from_epoch", low=0)
         self.baseline = None if baseline is None else _validate.real(baseline, "baseline")
         self._reset()
@@ -394,7 +388,7 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"path {self.path!r} has positional fields; use names such as "
                              "{epoch} or {val_loss}")
         self.monitor = _monitor_name(monitor)
-        self.save_best_only = _flag(save_best_only, "save_best_only")
+        self.save_best_only = _validate.flag(save_best_only, "save_best_only")
         self.mode = _resolve_mode(mode, self.monitor)
         self._reset()
 
@@ -467,7 +461,7 @@ class CSVLogger(Callback):
             raise ValueError(f"separator must be one character other than a quote or newline, "
                              f"got {separator!r}")
         self.separator = separator
-        self.append = _flag(append, "append")
+        self.append = _validate.flag(append, "append")
         self.keys = None
 
     def check_fit(self, log_keys):

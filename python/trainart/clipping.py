@@ -1,6 +1,6 @@
 """Gradient clipping rules for the Trainer: by global L2 norm (or per tensor) and by value."""
 
-from ._validate import real
+from ._validate import choice, flag, real
 
 __all__ = ["ClipNorm", "ClipValue", "from_config"]
 
@@ -15,11 +15,10 @@ class ClipNorm:
 
     def __init__(self, max_norm, per_tensor=False):
         self.max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
-        if not isinstance(per_tensor, bool):
-            raise TypeError(f"per_tensor must be a bool, got {type(per_tensor).__name__}")
-        self.per_tensor = per_tensor
+        self.per_tensor = flag(per_tensor, "per_tensor")
 
     def config(self):
+        """A JSON-able dict that `from_config` turns back into this rule."""
         return {"kind": "norm", "max_norm": self.max_norm, "per_tensor": self.per_tensor}
 
     def __repr__(self):
@@ -33,6 +32,7 @@ class ClipValue:
         self.value = real(value, "value", low=0.0, low_open=True)
 
     def config(self):
+        """A JSON-able dict that `from_config` turns back into this rule."""
         return {"kind": "value", "value": self.value}
 
     def __repr__(self):
@@ -40,8 +40,13 @@ class ClipValue:
 
 
 def from_config(config):
+    """The rule whose `config()` is `config` (None for None).
+
+    Raises:
+        ValueError: config['kind'] is neither "norm" (ClipNorm) nor "value" (ClipValue).
+    """
     if config is None:
         return None
     config = dict(config)
-    kind = config.pop("kind")
+    kind = choice(config.pop("kind"), "config['kind']", ("norm", "value"))
     return ClipNorm(**config) if kind == "norm" else ClipValue(**config)

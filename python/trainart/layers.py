@@ -7,19 +7,18 @@ the Trainer's `dropout_mode="weight_scaling"` gives the classic form.
 
 import inspect
 
-import numpy as np
-
 from . import initializers
-from ._validate import integer, real
+from ._validate import flag, integer, real
+# Imported under another name: the layers' argument `activation_param` would shadow it.
+from .ops.activation import ACTIVATION_ALIASES, activation_param as _param_or_default
+from .reference.activation import ACTIVATION_CODES
 
 __all__ = ["Layer", "Dense", "Activation", "Dropout", "BatchNorm", "ACTIVATIONS", "canonical_activation",
            "dropout_rate"]
 
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus",
-               "silu", "gelu", "gelu_tanh", "mish")
-_ALIASES = {"logistic": "sigmoid", "swish": "silu", "linear": "identity", None: "identity"}
-# Default parameter of the activations that take one (leaky_relu's slope, elu's alpha).
-ACTIVATION_PARAM = {"leaky_relu": 0.01, "elu": 1.0}
+ACTIVATIONS = tuple(ACTIVATION_CODES)
+# Layers also take "linear" (Keras's name) and None for identity, beside the ops' aliases.
+_ALIASES = {**ACTIVATION_ALIASES, "linear": "identity", None: "identity"}
 # The dropout keep test compares a 16-bit random number u with t = floor(rate * 2**16)
 # (cpp/include/trainart/math/philox.hpp): an element is kept iff u >= t, so the keep probability
 # is 1 - t / 2**16, up to 2**-16 above 1 - rate. Rates where that matters are refused: below
@@ -39,7 +38,7 @@ def canonical_activation(name, argname="activation"):
     name = str(_ALIASES.get(name, name))
     if name not in ACTIVATIONS:
         raise ValueError(f"{argname} must be one of {', '.join(map(repr, ACTIVATIONS))} "
-                         f"(or alias 'logistic', 'swish', 'linear'); got {name!r}")
+                         f"(or alias {', '.join(repr(a) for a in _ALIASES if a is not None)}); got {name!r}")
     return name
 
 
@@ -130,11 +129,8 @@ class Dense(Layer):
         self.l1 = real(l1, "l1", low=0.0)
         self.l2 = real(l2, "l2", low=0.0)
         self.max_norm = None if max_norm is None else real(max_norm, "max_norm", low=0.0, low_open=True)
-        if not isinstance(trainable, (bool, np.bool_)):
-            raise TypeError(f"trainable must be a bool, got {type(trainable).__name__}")
-        self.trainable = bool(trainable)
-        default = ACTIVATION_PARAM.get(self.activation, 0.0)
-        self.activation_param = default if activation_param is None else real(activation_param, "activation_param")
+        self.trainable = flag(trainable, "trainable")
+        self.activation_param = _param_or_default(self.activation, activation_param, "activation_param")
 
     def config(self):
         # An Initializer is stored as its config dict, which __init__ takes back.
@@ -152,8 +148,7 @@ class Activation(Layer):
 
     def __init__(self, name, activation_param=None):
         self.name = canonical_activation(name, "name")
-        default = ACTIVATION_PARAM.get(self.name, 0.0)
-        self.activation_param = default if activation_param is None else real(activation_param, "activation_param")
+        self.activation_param = _param_or_default(self.name, activation_param, "activation_param")
 
 
 class Dropout(Layer):

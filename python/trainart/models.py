@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import initializers
-from ._validate import integer, require_keys
+from ._validate import flag, integer, require_keys
 from .layers import Activation, BatchNorm, Dense, Dropout, Layer, canonical_activation, dropout_rate
 from .reference.activation import ACTIVATION_CODES
 
@@ -176,9 +176,7 @@ def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0
     activation = canonical_activation(activation)
     dropout_rate(dropout, "dropout")  # 0, or in [2**-16, 1 - 2**-10]: see ta.Dropout
     dropout_rate(input_dropout, "input_dropout")
-    if not isinstance(batchnorm, (bool, np.bool_)):
-        raise TypeError(f"batchnorm must be a bool, got {type(batchnorm).__name__}")
-    batchnorm = bool(batchnorm)
+    batchnorm = flag(batchnorm, "batchnorm")
     dense = dict(init=init, bias_init=bias_init, l1=l1, l2=l2, max_norm=max_norm)
     layers = [Dropout(input_dropout)] if input_dropout > 0 else []
     for units in sizes[1:-1]:

@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from ._validate import choice, integer, real
+from ._validate import choice, flag, integer, real
 
 __all__ = [
     "Schedule", "Constant", "Power", "ExponentialDecay", "Exponential", "Step", "MultiStep",
@@ -28,12 +28,6 @@ __all__ = [
 ]
 
 _INTERVALS = ("step", "epoch")
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _int_sequence(seq, name):
@@ -427,7 +421,7 @@ class OneCycle(Schedule):
             total_steps = n
         elif total_steps is not None:
             total_steps = integer(total_steps, "total_steps", low=1)
-        three_phase = _flag(three_phase, "three_phase")
+        three_phase = flag(three_phase, "three_phase")
         pct_start = real(pct_start, "pct_start", low=0.0, high=0.5 if three_phase else 1.0,
                          low_open=True, high_open=not three_phase)
         base_momentum = real(base_momentum, "base_momentum", low=0.0, high=1.0)
@@ -437,7 +431,7 @@ class OneCycle(Schedule):
                              f"({max_momentum})")
         self._set(max_lr=max_lr, total_steps=total_steps, pct_start=pct_start,
                   anneal_strategy=choice(anneal_strategy, "anneal_strategy", ("cos", "linear")),
-                  cycle_momentum=_flag(cycle_momentum, "cycle_momentum"),
+                  cycle_momentum=flag(cycle_momentum, "cycle_momentum"),
                   base_momentum=base_momentum, max_momentum=max_momentum,
                   div_factor=real(div_factor, "div_factor", low=0.0, low_open=True),
                   final_div_factor=real(final_div_factor, "final_div_factor", low=0.0, low_open=True),

@@ -37,7 +37,6 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _SOLVERS = ("adam", "sgd", "lbfgs")
 _STOCHASTIC = ("adam", "sgd")
-_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 _DIVERGED = ("Solver produced non-finite parameter weights. The input data may contain large "
              "values and need to be preprocessed.")
 
@@ -235,8 +234,7 @@ class _BaseMLP(BaseEstimator):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"The '{name}' parameter must be a bool; got {getattr(self, name)!r}")
 
-        if not (isinstance(self.activation, str) and self.activation in _ACTIVATIONS + ("sigmoid",)):
-            canonical_activation(self.activation)
+        canonical_activation(self.activation)  # sklearn's four names and every trainart one
         one_of("solver", _SOLVERS)
         one_of("learning_rate", ("constant", "invscaling", "adaptive"))
         one_of("early_stopping_monitor", ("val_score", "val_loss"))

@@ -20,12 +20,13 @@ from .executors.base import Plan
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
 from .models import Sequential
 from .ops.loss import LOSS_ALIASES
+from .reference.loss import LOSS_CODES
 
 __all__ = ["Trainer"]
 
 log = logging.getLogger("trainart")
 
-LOSSES = ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
+LOSSES = tuple(LOSS_CODES)
 EXECUTORS = ("auto", "numpy", "cpu")
 
 

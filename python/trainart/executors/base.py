@@ -37,10 +37,6 @@ class Plan:
     nonfinite: str = "raise"
 
     @property
-    def n_params(self):
-        return 2 * sum(op["op"] in ("dense", "batchnorm") for op in self.ops)
-
-    @property
     def trainable(self):
         """Per parameter tensor, whether the optimizer updates it."""
         flags = []

@@ -6,8 +6,9 @@ import numpy as np
 
 from .. import _native
 from ..reference.activation import ACTIVATION_CODES
+from ..reference.loss import LOSS_CODES
 from .base import EpochStats
-from .numpy import LOSS_CODES, PREDICT_CHUNK, NumpyExecutor
+from .numpy import PREDICT_CHUNK, NumpyExecutor
 
 __all__ = ["CpuExecutor"]
 
@@ -65,7 +66,7 @@ class CpuExecutor(NumpyExecutor):
 
     def __init__(self):
         cpu = _native.require("cpu")
-        super().__init__(kernels=cpu, backend="cpu")
+        super().__init__(kernels=cpu)
 
     def build(self, plan, params, buffers):
         super().build(plan, params, buffers)

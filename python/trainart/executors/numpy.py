@@ -14,7 +14,9 @@ from ..reference import trusted
 from ..optim.kernels import OptimizerUpdate, kernel_spec
 from ..reference.activation import ACTIVATION_CODES
 from ..reference.bound import bound
+from ..ops.dropout import dropout_scale
 from ..reference.dropout import apply_mask, keep_bits
+from ..reference.loss import LOSS_CODES
 from ..reference.pieces import pieces
 from .base import EpochStats, Executor
 from .interrupt import sigint_between_steps
@@ -31,19 +33,17 @@ MC_MAX_SAMPLES = 1 << 16
 MC_MAX_ROWS = PREDICT_CHUNK << 16
 # Steps between flushes of subnormal optimizer state (see NumpyExecutor._flush_subnormal_state).
 FLUSH_EVERY = 16
-LOSS_CODES = {"cross_entropy": 0, "binary_cross_entropy": 1, "mse": 2, "mae": 3, "huber": 4}
 
 
 class NumpyExecutor(Executor):
     """Runs a Plan step by step in Python. `kernels` is trainart.reference (default) or a
-    module with the same functions; `backend` names it for the ops-level calls."""
+    module with the same functions."""
 
     name = "numpy"
 
-    def __init__(self, kernels=reference, backend="numpy"):
+    def __init__(self, kernels=reference):
         # The reference's per-call argument checks are skipped: fit validated the inputs once.
         self.K = trusted if kernels is reference else kernels
-        self.backend = backend
 
     # -- state ---------------------------------------------------------------------------------
     def build(self, plan, params, buffers):
@@ -166,15 +166,16 @@ class NumpyExecutor(Executor):
         lookups, which on small batches cost as much as a kernel)."""
         op = self.ops[i]
         kind = op["op"]
+        mode = self.plan.dropout_mode
         if kind == "dense":
             # A relu layer fused with the dropout after it: that dropout's scale, else None.
-            pair_scale = self._dropout_scale(self.ops[i + 1]) if op["fused_dropout"] else None
+            pair_scale = dropout_scale(self.ops[i + 1]["rate"], mode) if op["fused_dropout"] else None
             fields = (op["W"], op["b"], op["code"], op["param"], pair_scale)
         elif kind == "activation":
             fields = (op["code"], op["param"])
         elif kind == "dropout":
             after_pair = i > 0 and self.ops[i - 1]["op"] == "dense" and self.ops[i - 1]["fused_dropout"]
-            fields = (op["rate"], op["layer"], self._dropout_scale(op), after_pair)
+            fields = (op["rate"], op["layer"], dropout_scale(op["rate"], mode), after_pair)
         else:
             fields = (op["gamma"], op["beta"], 2 * op["buffer"], op["momentum"], op["eps"])
         return kind, need_dx, fields
@@ -230,9 +231,6 @@ class NumpyExecutor(Executor):
                     caches.append(None)
                 h = y
         return h, caches
-
-    def _dropout_scale(self, op):
-        return 1.0 / (1.0 - op["rate"]) if self.plan.dropout_mode == "inverted" else 1.0
 
     def _backward(self, dlogits, caches, step, params=None, K=None, out=None):
         """Gradients of every parameter (None for those before the first parameterized op).

@@ -5,7 +5,8 @@ from ..reference.activation import ACTIVATION_CODES
 
 __all__ = ["activation", "activation_grad"]
 
-# Other names users reach for; each maps to a canonical name of ACTIVATION_CODES.
+# Other names users reach for; each maps to a canonical name of ACTIVATION_CODES. The one
+# alias table: ta.ops, ta.activations and the layers (which add "linear") read it.
 ACTIVATION_ALIASES = {"logistic": "sigmoid", "swish": "silu"}
 
 # The parameter each parametrized activation takes when `param` is None: torch's defaults for
@@ -13,15 +14,19 @@ ACTIVATION_ALIASES = {"logistic": "sigmoid", "swish": "silu"}
 ACTIVATION_DEFAULTS = {"leaky_relu": 0.01, "elu": 1.0}
 
 
-def activation_code(name):
-    """The canonical name and kernel code of activation `name` (aliases resolved)."""
-    return _validate.named_code(name, ACTIVATION_CODES, ACTIVATION_ALIASES)
+def activation_code(name, argname="name"):
+    """The canonical name and kernel code of activation `name` (aliases resolved); TypeError or
+    ValueError naming `argname`."""
+    return _validate.named_code(name, ACTIVATION_CODES, ACTIVATION_ALIASES, argname)
 
 
-def _param(canonical, param):
+def activation_param(canonical, param, argname="param"):
+    """The kernel's parameter for activation `canonical`: its default (ACTIVATION_DEFAULTS, 0.0
+    for the unparametrized ones) when `param` is None, else `param` as a finite float (an error
+    names `argname`)."""
     if param is None:
         return ACTIVATION_DEFAULTS.get(canonical, 0.0)
-    return _validate.real(param, "param")
+    return _validate.real(param, argname)
 
 
 def activation(z, name, *, param=None, backend="auto"):
@@ -39,7 +44,7 @@ def activation(z, name, *, param=None, backend="auto"):
         f(z).
     """
     canonical, code = activation_code(name)
-    p = _param(canonical, param)
+    p = activation_param(canonical, param)
     z = _validate.float_array(z, "z")
     return _backend.kernel(backend, "activation_forward")(z, code, p)
 
@@ -60,7 +65,7 @@ def activation_grad(grad_a, z, a, name, *, param=None, backend="auto"):
         grad_z, a new array of z's shape and dtype.
     """
     canonical, code = activation_code(name)
-    p = _param(canonical, param)
+    p = activation_param(canonical, param)
     z = _validate.float_array(z, "z")
     grad_a = _validate.float_array(grad_a, "grad_a", dtype=z.dtype)
     a = _validate.float_array(a, "a", dtype=z.dtype)

@@ -54,8 +54,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training=Tru
     beta = _validate.float_array(beta, "beta", dtype=x.dtype, ndim=1)
     _validate.shape(gamma, "gamma", (f,))
     _validate.shape(beta, "beta", (f,))
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training must be a bool, got {type(training).__name__}")
+    training = _validate.flag(training, "training")
     running_mean = _running(running_mean, "running_mean", x, f, training)
     running_var = _running(running_var, "running_var", x, f, training)
     if (running_var < 0).any():

@@ -5,8 +5,8 @@ regenerated rather than stored."""
 
 import numpy as np
 
-from .._validate import choice, integer, real
-from .dense import array, resolve
+from .._validate import choice, fast_float_array, integer, real
+from .dense import kernel_and_finite
 
 __all__ = ["dropout", "dropout_mask"]
 
@@ -16,6 +16,12 @@ DROPOUT_MODES = ("inverted", "weight_scaling")
 # (8 elements each) in 32 bits. Checked before allocating, so a huge shape is a ValueError
 # everywhere rather than a MemoryError on some backends.
 MAX_MASK_ELEMENTS = 8 << 32
+
+
+def dropout_scale(p, mode):
+    """The factor applied to the kept elements: 1 / (1 - p) in "inverted" mode, 1 in
+    "weight_scaling" mode (see `dropout`)."""
+    return 1.0 / (1.0 - p) if mode == "inverted" else 1.0
 
 
 def _key(p, seed, layer, step):
@@ -49,12 +55,11 @@ def dropout(x, p, *, seed, layer=0, step=0, mode="inverted", backend="auto"):
     Returns:
         y, a new array of x's shape and dtype.
     """
-    kernel, finite = resolve(backend, "dropout")
-    x = array(x, "x", None, finite)
+    kernel, finite = kernel_and_finite(backend, "dropout")
+    x = fast_float_array(x, "x", None, finite)
     p, seed, layer, step = _key(p, seed, layer, step)
     choice(mode, "mode", DROPOUT_MODES)
-    scale = 1.0 / (1.0 - p) if mode == "inverted" else 1.0
-    return kernel(x, p, seed, layer, step, scale)
+    return kernel(x, p, seed, layer, step, dropout_scale(p, mode))
 
 
 def dropout_mask(shape, p, *, seed, layer=0, step=0, backend="auto"):
@@ -67,7 +72,7 @@ def dropout_mask(shape, p, *, seed, layer=0, step=0, backend="auto"):
     Returns:
         A bool array of `shape`.
     """
-    kernel, _ = resolve(backend, "dropout_mask")
+    kernel, _ = kernel_and_finite(backend, "dropout_mask")
     dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
     if not isinstance(dims, (tuple, list)) or len(dims) == 0:
         raise TypeError(f"shape must be an int or a non-empty tuple of ints, got {shape!r}")

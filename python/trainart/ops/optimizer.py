@@ -11,17 +11,11 @@ Everything is validated before any array is touched: a failed call changes nothi
 import numpy as np
 
 from .. import _backend
-from .._validate import array_list, inplace_contiguous, integer, real
+from .._validate import array_list, beta, flag, inplace_contiguous, integer, real
 from ..reference.optimizer import step_scalars
 
 __all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adamw_update",
            "adamax_update", "nadam_update"]
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _tensors(params, grads, slots):
@@ -58,11 +52,7 @@ def _common(lr, step, grad_scale, weight_decay, maximize):
     return dict(lr=real(lr, "lr", low=0.0), step=integer(step, "step", low=1),
                 grad_scale=real(grad_scale, "grad_scale", low=0.0),
                 weight_decay=real(weight_decay, "weight_decay", low=0.0),
-                maximize=_flag(maximize, "maximize"))
-
-
-def _beta(value, name):
-    return real(value, name, low=0.0, high=1.0, high_open=True)
+                maximize=flag(maximize, "maximize"))
 
 
 def _run(backend, name, params, grads, slots, scalars, order=None):
@@ -112,7 +102,7 @@ def sgd_update(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampen
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     momentum = real(momentum, "momentum", low=0.0)
     dampening = real(dampening, "dampening")
-    nesterov = _flag(nesterov, "nesterov")
+    nesterov = flag(nesterov, "nesterov")
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "
                          f"dampening={dampening}")
@@ -150,7 +140,7 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers=None, grad_avgs=
     alpha = real(alpha, "alpha", low=0.0)
     eps = real(eps, "eps", low=0.0)
     momentum = real(momentum, "momentum", low=0.0)
-    centered = _flag(centered, "centered")
+    centered = flag(centered, "centered")
     slots = {"square_avgs": square_avgs}
     if momentum > 0:
         slots["momentum_buffers"] = momentum_buffers
@@ -165,9 +155,9 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers=None, grad_avgs=
 def _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
           weight_decay, amsgrad, step, grad_scale, maximize, backend, decoupled):
     c = _common(lr, step, grad_scale, weight_decay, maximize)
-    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
+    beta1, beta2 = beta(beta1, "beta1"), beta(beta2, "beta2")
     eps = real(eps, "eps", low=0.0)
-    amsgrad = _flag(amsgrad, "amsgrad")
+    amsgrad = flag(amsgrad, "amsgrad")
     slots = {"exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs}
     if amsgrad:
         slots["max_exp_avg_sqs"] = max_exp_avg_sqs
@@ -210,7 +200,7 @@ def adamax_update(params, grads, exp_avgs, exp_infs, *, lr, beta1=0.9, beta2=0.9
     u = max(beta2 u, |g| + eps);  p -= lr / (1 - beta1^t) * m / u.
     """
     c = _common(lr, step, grad_scale, weight_decay, maximize)
-    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
+    beta1, beta2 = beta(beta1, "beta1"), beta(beta2, "beta2")
     eps = real(eps, "eps", low=0.0)
     scalars, _ = step_scalars("adamax", beta1=beta1, beta2=beta2, eps=eps, **c)
     _run(backend, "adamax_update", params, grads, {"exp_avgs": exp_avgs, "exp_infs": exp_infs}, scalars)
@@ -234,10 +224,10 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0
         P_t, the mu_product to pass to the next step.
     """
     c = _common(lr, step, grad_scale, weight_decay, maximize)
-    beta1, beta2 = _beta(beta1, "beta1"), _beta(beta2, "beta2")
+    beta1, beta2 = beta(beta1, "beta1"), beta(beta2, "beta2")
     eps = real(eps, "eps", low=0.0)
     momentum_decay = real(momentum_decay, "momentum_decay", low=0.0)
-    decoupled = _flag(decoupled_weight_decay, "decoupled_weight_decay")
+    decoupled = flag(decoupled_weight_decay, "decoupled_weight_decay")
     mu_product = real(mu_product, "mu_product", low=0.0, high=1.0)
     scalars, new_mu_product = step_scalars("nadam", beta1=beta1, beta2=beta2, eps=eps,
                                            momentum_decay=momentum_decay, decoupled=decoupled,

@@ -38,8 +38,7 @@ def cholesky_solve(a, b, *, damping=0.0, check=True, backend="auto"):
     """
     a = _validate.float_array(a, "a", ndim=3, finite=False)
     b = _validate.float_array(b, "b", dtype=a.dtype, ndim=(2, 3), finite=False)
-    if not isinstance(check, (bool, np.bool_)):
-        raise TypeError(f"check must be a bool, got {type(check).__name__}")
+    check = _validate.flag(check, "check")
     damping = _validate.real(damping, "damping", low=0.0)
     batch, n, n2 = a.shape
     if n != n2:

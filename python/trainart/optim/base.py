@@ -18,16 +18,6 @@ def register(cls):
     return cls
 
 
-def beta(value, name):
-    return real(value, name, low=0.0, high=1.0, high_open=True)
-
-
-def flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class Optimizer:
     """Base of the optimizers in trainart.optim; subclasses are frozen dataclasses.

@@ -4,8 +4,8 @@ eps placement), as small immutable configs over the trainart.ops multi-tensor up
 import dataclasses
 
 from .. import ops
-from .._validate import real
-from .base import Optimizer, beta, flag, register
+from .._validate import beta, flag, real
+from .base import Optimizer, register
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam"]
 

@@ -69,15 +69,13 @@ def act_forward(kind, z, param):
     if name == "relu":  # the common case first, before the constants the others need
         return np.maximum(z, z.dtype.type(0))  # NaN propagates, as the C++ `z < 0 ? 0 : z`
     p = _c(param, z)
-    zero, one, half = _c(0, z), _c(1, z), _c(0.5, z)
+    half = _c(0.5, z)
     if name == "identity":
         return z.copy()
     if name == "sigmoid":
         return sigmoid(z)
     if name == "tanh":
         return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, zero)  # NaN propagates, as the C++ `z < 0 ? 0 : z`
     if name == "leaky_relu":
         return np.where(z > 0, z, p * z)
     if name == "elu":
@@ -103,7 +101,7 @@ def act_derivative(kind, z, a, param):
     """da/dz from z and a = f(z)."""
     name = _NAMES[kind]
     p = _c(param, z)
-    zero, one, half = _c(0, z), _c(1, z), _c(0.5, z)
+    one, half = _c(1, z), _c(0.5, z)
     if name == "identity":
         return np.ones_like(z)
     if name == "sigmoid":

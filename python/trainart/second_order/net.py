@@ -4,6 +4,7 @@ _cpu), so the second-order optimizers never touch the executor's own parameters.
 
 import numpy as np
 
+from ..ops.dropout import dropout_scale
 
 __all__ = ["Net", "Layout", "UNSUPPORTED_OPS"]
 
@@ -35,13 +36,10 @@ class Net:
         self.first = next(i for i, op in enumerate(self.ops) if op["op"] == "dense")
 
     # -- pieces --------------------------------------------------------------------------------
-    def dropout_scale(self, op):
-        return 1.0 / (1.0 - op["rate"]) if self.plan.dropout_mode == "inverted" else 1.0
-
     def dropout(self, h, op, step):
         """The training-mode dropout of op at `step` (the executors' masks)."""
         return self.K.dropout(np.ascontiguousarray(h), op["rate"], self.plan.seed, op["layer"], step,
-                              self.dropout_scale(op))
+                              dropout_scale(op["rate"], self.plan.dropout_mode))
 
     def forward(self, params, X, step=0):
         """(logits, caches) in training mode, the executor's forward on these params;

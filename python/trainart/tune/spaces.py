@@ -7,6 +7,8 @@ import numbers
 
 import numpy as np
 
+from .._validate import flag
+
 __all__ = ["Dimension", "Uniform", "LogUniform", "IntUniform", "Choice", "check_space",
            "grid", "sample", "is_dimension"]
 
@@ -51,9 +53,7 @@ class _Range(Dimension):
         self.high = _finite(high, "high")
         if not low < high:
             raise ValueError(f"{type(self).__name__} needs low < high, got low={low!r}, high={high!r}")
-        if not isinstance(log, bool):
-            raise TypeError(f"log must be a bool, got {type(log).__name__}")
-        self.log = log
+        self.log = flag(log, "log")
         if log and low <= 0:
             raise ValueError(f"a log-scaled range needs low > 0, got low={low!r}")
         if num is not None and (isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 1):
