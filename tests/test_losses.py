@@ -13,6 +13,7 @@ from trainart import ops
 def test_names_cover_the_vocabulary():
     assert ta.losses.NAMES == ("cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
     assert ta.losses.ALIASES == {"categorical_crossentropy": "cross_entropy",
+                                 "sparse_categorical_crossentropy": "cross_entropy",
                                  "log_loss": "binary_cross_entropy",
                                  "binary_crossentropy": "binary_cross_entropy",
                                  "mean_squared_error": "mse", "mean_absolute_error": "mae"}

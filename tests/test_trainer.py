@@ -922,3 +922,19 @@ def test_an_error_in_on_train_abort_does_not_mask_the_fits_error(executor, caplo
     assert [h for _, h in log if h == "abort"] == ["abort"] * 3  # each ran, though two raised
     assert [r.exc_info[0] for r in caplog.records] == [RuntimeError, ValueError]
     assert "Recorder.on_train_abort raised while fit was failing with TrainingDiverged" in caplog.text
+
+
+def test_verbose_modes(capsys):
+    # 0 silent; 1 a progress bar (tqdm, on stderr); 2 one line per epoch on stdout (Keras's 2).
+    X, y = blobs()
+    for verbose in (0, 1, 2):
+        make().fit(X, y, epochs=3, batch_size=32, validation_split=0.25, verbose=verbose)
+        out, err = capsys.readouterr()
+        if verbose == 0:
+            assert out == "" and err == ""
+        elif verbose == 1:
+            assert out == "" and "3/3" in err and "val_loss" in err
+        else:
+            lines = out.splitlines()
+            assert err == "" and [line.split()[:2] for line in lines] == [["epoch", f"{e}/3"] for e in (1, 2, 3)]
+            assert all("loss=" in line and "val_loss=" in line and "accuracy=" in line for line in lines)

@@ -54,8 +54,8 @@ class Loss:
 
 
 def get(name, **params):
-    """The loss called `name` (aliases: categorical_crossentropy, log_loss,
-    binary_crossentropy, mean_squared_error, mean_absolute_error; see ALIASES).
+    """The loss called `name` (aliases: categorical_crossentropy, sparse_categorical_crossentropy,
+    log_loss, binary_crossentropy, mean_squared_error, mean_absolute_error; see ALIASES).
 
     huber takes `delta` (default 1.0, > 0); the others take no parameters. A Loss passes
     through unchanged; it carries its parameter already, so it takes none here (write

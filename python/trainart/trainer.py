@@ -92,7 +92,7 @@ class Trainer:
 
     Args:
         model: a trainart.Sequential (or ta.MLP(...)).
-        loss: "cross_entropy" (alias categorical_crossentropy; integer labels or one-hot/soft
+        loss: "cross_entropy" (aliases categorical_crossentropy, sparse_categorical_crossentropy; integer labels or one-hot/soft
             rows), "binary_cross_entropy" (alias log_loss; one output or multi-label 0/1),
             "mse", "mae", "huber" (delta 1), or a ta.losses object. The classification losses
             report "accuracy" too; multi-label accuracy is exact-match (see evaluate).
@@ -347,7 +347,8 @@ class Trainer:
                 logs keys they monitor, the folders they write to) are checked before training.
                 If fit raises once they have begun, they get on_train_abort (which releases
                 what they hold open) instead of on_train_end, and the exception propagates.
-            verbose: 0 silent, 1 progress bar.
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch on stdout (as Keras: for
+                logs that are files, where a bar's redraws would pile up).
             log_every: a log line (logging, logger "trainart") every this many epochs.
             sample_weight: (n,) per-row loss weights.
             class_weight: {class: weight}, multiplying sample_weight, for the training loss
@@ -490,7 +491,7 @@ class Trainer:
                     logs.update(extra)
                     history.append(epoch, logs, step_losses)
                     self._end_epoch(run.callbacks, epoch, logs)
-                    _report(bar, epoch, run.epochs, logs, run.log_every)
+                    _report(bar, epoch, run.epochs, logs, run.log_every, line=run.verbose == 2)
                     if self.stop_training:
                         break
             finally:
@@ -836,15 +837,17 @@ def _load_callback_states(callbacks, saved):
 
 
 def _progress(epochs, initial_epoch, verbose):
-    if not verbose:
+    if verbose != 1:  # 0 and False: silent; 2: a line per epoch instead (_report)
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=epochs, initial=initial_epoch, unit="epoch", dynamic_ncols=True, leave=True)
 
 
-def _report(bar, epoch, epochs, logs, log_every):
+def _report(bar, epoch, epochs, logs, log_every, line=False):
     shown = {k: logs[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy", "lr") if k in logs}
+    if line:
+        print(f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.4g}" for k, v in shown.items()), flush=True)
     if bar is not None:
         bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
         bar.update(1)

@@ -10,7 +10,8 @@ __all__ = ["loss"]
 
 # Other names users reach for (Keras, scikit-learn); each maps to a name of LOSS_CODES. The one
 # alias table: ta.losses.get, ta.ops.loss and Trainer(loss=...) accept the same names.
-LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "log_loss": "binary_cross_entropy",
+LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "sparse_categorical_crossentropy": "cross_entropy",
+                "log_loss": "binary_cross_entropy",
                 "binary_crossentropy": "binary_cross_entropy", "mean_squared_error": "mse",
                 "mean_absolute_error": "mae"}
 
@@ -48,7 +49,7 @@ def loss(logits, target, name, *, delta=1.0, sample_weight=None, backend="auto")
     """Loss of `logits` against `target` and its gradient, fused and numerically stable.
 
     Losses (z = logits, t = target, N = number of elements, n = rows):
-        cross_entropy (alias categorical_crossentropy): (1/n) sum_i w_i sum_j t_ij
+        cross_entropy (aliases categorical_crossentropy, sparse_categorical_crossentropy): (1/n) sum_i w_i sum_j t_ij
             (logsumexp(z_i) - z_ij); t are integer labels (n,) in [0, k) or one-hot/soft rows.
         binary_cross_entropy (alias log_loss): (1/N) sum w_i (max(z,0) - z t + log(1 + e^-|z|)).
         mse: (1/N) sum w_i (z - t)^2.    mae: (1/N) sum w_i |z - t|.
