@@ -248,6 +248,17 @@ def test_onecycle_total_steps_sources():
     assert deferred.values(200)[-1] == pytest.approx(0.1 / 25 / 1e4, rel=1e-14)
 
 
+def test_onecycle_step_past_its_cycle_is_an_error():
+    # As values(T + 1) and torch's OneCycleLR: a step past the cycle has no rate (it extrapolated
+    # the last phase back up towards max_lr).
+    oc = S.OneCycle(max_lr=1.0, total_steps=10)
+    assert oc(9) == oc.values(10)[9] and oc.momentum(9) == oc.momentum_values(10)[9]
+    for call in (lambda: oc(10), lambda: oc(15), lambda: oc.momentum(13), lambda: S.Warmup(oc, 3)(15),
+                 lambda: S.OneCycle(max_lr=1.0)(12, total_steps=12)):
+        with pytest.raises(ValueError, match="past the OneCycle cycle|step must be < total_steps"):
+            call()
+
+
 def test_onecycle_momentum_off_and_zero_length_phase():
     assert S.OneCycle(0.1, 50, cycle_momentum=False).momentum_values(50) is None
     assert S.OneCycle(0.1, 50, cycle_momentum=False).momentum(3) is None

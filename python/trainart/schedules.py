@@ -469,6 +469,9 @@ class OneCycle(Schedule):
     def _evaluate(self, k, total_steps, which):
         """Walk torch's phase table: each step takes the first phase ending at or after it."""
         T = self._cycle_length(total_steps)
+        if k.size and k.max() >= T:
+            raise ValueError(f"step {int(k.max())} is past the OneCycle cycle of {T} steps (torch's "
+                             "OneCycleLR raises too): build it with a longer total_steps")
         out = np.empty(k.shape, dtype=np.float64)
         kf = k.astype(np.float64)
         todo = np.ones(k.shape, dtype=bool)
