@@ -238,3 +238,17 @@ def test_grad_scale_applies_clip_factor(backend, rng):
     ta.ops.clip_by_global_norm(clipped, 1.0, backend=backend)
     opt.step(b, clipped, sb, backend=backend)
     np.testing.assert_allclose(a[0], b[0], rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam"])
+def test_a_scalar_parameter_steps_as_a_one_element_one(backend, name):
+    # torch steps a 0-d nn.Parameter; a contiguous copy of a 0-d grad used to turn it into shape
+    # (1,), which the shape check then refused.
+    opt = ta.optim.get(name)
+    scalar, vector = [np.array(1.0), np.array([2.0, 3.0])], [np.array([1.0]), np.array([2.0, 3.0])]
+    grads_s, grads_v = [np.array(0.5), np.array([0.1, -0.2])], [np.array([0.5]), np.array([0.1, -0.2])]
+    state_s, state_v = opt.init(scalar), opt.init(vector)
+    for _ in range(3):
+        opt.step(scalar, grads_s, state_s, backend=backend)
+        opt.step(vector, grads_v, state_v, backend=backend)
+    assert scalar[0].shape == () and scalar[0] == vector[0][0] and np.array_equal(scalar[1], vector[1])

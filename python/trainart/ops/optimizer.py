@@ -44,7 +44,7 @@ def _tensors(params, grads, slots):
                 raise ValueError(f"{name}[{i}] must be writeable")
         return arrays
 
-    grads = [np.ascontiguousarray(g) for g in matching(grads, "grads", False)]
+    grads = [np.require(g, requirements="C") for g in matching(grads, "grads", False)]
     return params, grads, {name: matching(arrays, name, True) for name, arrays in slots.items()}
 
 
