@@ -938,3 +938,19 @@ def test_verbose_modes(capsys):
             lines = out.splitlines()
             assert err == "" and [line.split()[:2] for line in lines] == [["epoch", f"{e}/3"] for e in (1, 2, 3)]
             assert all("loss=" in line and "val_loss=" in line and "accuracy=" in line for line in lines)
+
+
+def test_history_is_extended_only_by_a_fit_that_resumes_where_the_last_stopped():
+    X, y = blobs()
+    trainer = make()
+    first = trainer.fit(X, y, epochs=4, batch_size=32, verbose=0)
+    assert first.epoch == [0, 1, 2, 3]
+    resumed = trainer.fit(X, y, epochs=6, batch_size=32, verbose=0, initial_epoch=4)
+    assert resumed is first and first.epoch == [0, 1, 2, 3, 4, 5]
+    # A rewind (or a jump) starts a new History: an epoch index never appears twice, which
+    # History.plot would draw as lines running backwards.
+    rewound = trainer.fit(X, y, epochs=5, batch_size=32, verbose=0, initial_epoch=1)
+    assert rewound is not first and rewound.epoch == [1, 2, 3, 4]
+    assert first.epoch == [0, 1, 2, 3, 4, 5] and trainer.history is rewound
+    jumped = trainer.fit(X, y, epochs=9, batch_size=32, verbose=0, initial_epoch=7)
+    assert jumped is not rewound and jumped.epoch == [7, 8]

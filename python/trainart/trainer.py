@@ -361,7 +361,9 @@ class Trainer:
             initial_epoch: the epoch to start at (schedules are evaluated over all `epochs`).
 
         Returns:
-            trainart.history.History with per-epoch metrics and per-step losses.
+            trainart.history.History with per-epoch metrics and per-step losses: the trainer's
+            History extended, for a fit that resumes where the last one stopped
+            (initial_epoch == trainer.epoch > 0), else a new one holding this fit's epochs.
         """
         run = self._fit_inputs(X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                                validation_split=validation_split, shuffle=shuffle, callbacks=callbacks,
@@ -520,8 +522,10 @@ class Trainer:
         """Set up History and the callbacks (on_train_begin) for a fit; returns the History.
 
         A fit with initial_epoch=0 starts a new run: a new History, and callback state restored
-        from a checkpoint is dropped. A fit that resumes the restored run (initial_epoch equal
-        to the checkpoint's epoch) hands that state to its callbacks. If a callback fails here
+        from a checkpoint is dropped. A fit that resumes the run (initial_epoch equal to
+        trainer.epoch, e.g. the checkpoint's epoch) extends its History and hands restored
+        callback state to its callbacks; one that starts elsewhere (a rewind or a jump) gets a
+        new History, so no epoch index appears twice. If a callback fails here
         (a state it cannot take, a file it cannot open), the callbacks begun before it get
         on_train_abort and the trainer is put back as it was.
         """
@@ -530,7 +534,7 @@ class Trainer:
         before = (self.history, self.stop_training, self._callbacks, self._callback_states)
         begun = []
         try:
-            if self.history is None or run.initial_epoch == 0:
+            if self.history is None or run.initial_epoch == 0 or run.initial_epoch != self.epoch:
                 self.history = History()
             self.stop_training = False
             saved, self._callback_states = self._callback_states, None
