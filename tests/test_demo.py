@@ -25,6 +25,9 @@ def test_demo_runs_and_learns(tmp_path, capsys):
     (["demo", "--epochs", "-3", "--no-plot"], "--epochs"),
     (["demo", "--threads", "-1", "--no-plot"], "--threads"),
     (["demo", "--threads", "0", "--no-plot"], "--threads"),
+    (["demo", "--threads", "5000", "--no-plot"], "--threads"),   # above ta.MAX_THREADS
+    (["bench", "--threads", "5000"], "--threads"),
+    (["demo", "--plot", "curves.txt"], "--plot"),                # no such matplotlib format
 ])
 def test_cli_bad_options_are_usage_errors(argv, option, capsys, monkeypatch):
     """A bad option is argparse's usage error (exit 2, the option named), before anything runs."""
@@ -51,6 +54,13 @@ def test_cli_refuses_an_unwritable_output_before_running(tmp_path, capsys, monke
             cli.main([command, option, str(path)])
         assert info.value.code == 2
         assert f"argument {option}: cannot write" in capsys.readouterr().err
+
+
+def test_demo_names_the_file_the_plot_went_to(tmp_path, capsys):
+    # History.plot adds ".png" to a path without an extension; the demo said it wrote the path.
+    demo.run(plot=str(tmp_path / "curves"), verbose=0, epochs=1)
+    assert f"wrote {tmp_path / 'curves.png'}" in capsys.readouterr().out
+    assert (tmp_path / "curves.png").is_file() and not (tmp_path / "curves").exists()
 
 
 def test_demo_run_checks_epochs_first(monkeypatch):

@@ -17,6 +17,16 @@ def _positive_int(text):
     return value
 
 
+def _thread_count(text):
+    """argparse type: a thread count, 1 to trainart.MAX_THREADS."""
+    from . import MAX_THREADS
+
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads, got {value}")
+    return value
+
+
 def _op_list(text):
     """argparse type: comma-separated kernel families, each one of microbench.MODULES."""
     from . import microbench
@@ -44,6 +54,29 @@ def _writable_file(path):
         return f"{path} is not writable"
     if not os.path.exists(path) and not os.access(folder, os.W_OK | os.X_OK):
         return f"folder {folder} is not writable"
+    return None
+
+
+def _plot_problem(path):
+    """Why History.plot cannot write `path` (None when it can): the file it would write
+    (".png" added to a path without an extension) and, with matplotlib installed, the format
+    its extension names."""
+    from .history import plot_path
+
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    target = plot_path(path)
+    problem = _writable_file(target)
+    if problem:
+        return problem
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return None  # the demo trains, then says the plot needs the [plot] extra
+    fmt = os.path.splitext(target)[1][1:].lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in formats:
+        return f"matplotlib writes no '{fmt}' files (use one of {', '.join(sorted(formats))})"
     return None
 
 
@@ -80,12 +113,12 @@ def main(argv=None):
     demo.add_argument("--no-plot", action="store_true", help="skip the plot")
     demo.add_argument("--executor", default="auto", choices=("auto", "numpy", "cpu"))
     demo.add_argument("--epochs", type=_positive_int, default=60, help="training epochs (>= 1)")
-    demo.add_argument("--threads", type=_positive_int, help="threads for trainart, >= 1 (default: all cores)")
+    demo.add_argument("--threads", type=_thread_count, help="threads for trainart, >= 1 (default: all cores)")
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="time every kernel against NumPy and its floor")
     bench.add_argument("--ops", type=_op_list, help="comma-separated kernel families (default: all)")
     bench.add_argument("--quick", action="store_true", help="small sizes, few repeats")
-    bench.add_argument("--threads", type=_positive_int, help="threads for trainart, >= 1 (default: all cores)")
+    bench.add_argument("--threads", type=_thread_count, help="threads for trainart, >= 1 (default: all cores)")
     bench.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     bench.add_argument("-v", "--verbose", action="store_true", help="print each case as it runs")
     bench.set_defaults(func=_bench)
@@ -97,7 +130,7 @@ def main(argv=None):
         if problem:
             bench.error(f"argument --json: cannot write {args.json}: {problem}")
     if args.command == "demo" and not args.no_plot:
-        problem = _writable_file(args.plot)
+        problem = _plot_problem(args.plot)
         if problem:
             demo.error(f"argument --plot: cannot write {args.plot}: {problem}")
     args.func(args)

@@ -10,6 +10,7 @@ import numpy as np
 from . import _backend, _validate, callbacks, datasets, optim, schedules
 from .clipping import ClipNorm
 from .models import MLP
+from .history import plot_path
 from .trainer import Trainer
 
 EPOCHS = 60
@@ -68,7 +69,7 @@ def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS):
     if plot:
         try:
             history.plot(plot)
-            print(f"wrote {plot}")
+            print(f"wrote {plot_path(plot)}")
         except ImportError as exc:
             print(f"no plot: {exc}")
     return {"test_accuracy": test["accuracy"], "per_epoch": per_epoch, "epochs": len(history)}

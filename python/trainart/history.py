@@ -9,7 +9,14 @@ import numpy as np
 
 from . import _validate
 
-__all__ = ["History"]
+__all__ = ["History", "plot_path"]
+
+
+def plot_path(path):
+    """The file ``History.plot(path)`` writes: `path` itself, or with ".png" appended when it
+    has no extension (matplotlib's rule)."""
+    path = os.fspath(path)
+    return path if os.path.splitext(path)[1] else path + ".png"
 
 
 class History:
@@ -168,7 +175,7 @@ class History:
         for ax in axes[len(panels):]:
             ax.remove()
         if path is not None:
-            fig.savefig(os.fspath(path), dpi=100)
+            fig.savefig(plot_path(path), dpi=100)
         return fig
 
     # Panels --------------------------------------------------------------------------------
