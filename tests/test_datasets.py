@@ -41,10 +41,11 @@ def test_train_test_split_bad_input(kwargs, match):
 def test_load_digits_accepts_only_float_dtypes():
     assert datasets.load_digits(dtype="float32")[0].dtype == np.float32
     for bad in (np.int32, np.float16, "complex128", object):
-        with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
             datasets.load_digits(dtype=bad)
-    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
-        datasets.load_digits(dtype="no-such-dtype")
+    for bad in ("no-such-dtype", None):
+        with pytest.raises((TypeError, ValueError), match="dtype must be 'float32' or 'float64'"):
+            datasets.load_digits(dtype=bad)
 
 
 def test_split_regression_targets_is_not_stratified():

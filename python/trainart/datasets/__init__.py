@@ -30,12 +30,7 @@ def load_digits(*, return_images=False, dtype=np.float64):
         TypeError: `dtype` is not a NumPy dtype.
         ValueError: `dtype` is a dtype other than float32 and float64.
     """
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    dt = _validate.float_dtype(dtype, "dtype")  # None too is refused: np.dtype(None) is float64
     with resources.files(__name__).joinpath("digits.npz").open("rb") as f:
         data = np.load(f, allow_pickle=False)
         images, target = data["images"], data["target"]
