@@ -164,6 +164,30 @@ def test_lr_finder_leaves_the_trainer_as_it_was(digits):
     assert "left as it was" in recipe.lr_finder.__doc__
 
 
+def test_recipe_copies_train_at_the_reported_lr_whatever_the_lr_scale(digits, monkeypatch):
+    """The copy of a Trainer that ReduceLROnPlateau had scaled (lr_scale 0.01) kept the scale,
+    so lr_finder and coarse_to_fine_lr reported lrs 100x larger than the ones used."""
+    Xtr, Xte, ytr, yte = digits
+    trainer = ta.Trainer(ta.MLP([64, 8, 10]), seed=0)
+    trainer.lr_scale = 0.01
+    used = []
+    fit = ta.Trainer.fit
+
+    def spy(self, *args, **kwargs):
+        hist = fit(self, *args, **kwargs)
+        used.append(hist.history["lr"][-1])
+        return hist
+
+    monkeypatch.setattr(ta.Trainer, "fit", spy)
+    r = recipe.lr_finder(trainer, Xtr[:200], ytr[:200], lr_min=1e-4, lr_max=1.0, steps=6)
+    np.testing.assert_allclose(used[:len(r.lrs)], r.lrs, rtol=1e-9)
+    used.clear()
+    c = recipe.coarse_to_fine_lr(trainer, Xtr[:100], ytr[:100], (Xte[:50], yte[:50]), epochs=1, n_trials=2,
+                                 rounds=1)
+    np.testing.assert_allclose(used, [t.params["lr"] for t in c.result.trials], rtol=1e-9)
+    assert trainer.lr_scale == 0.01
+
+
 # ---- overfit_small_sample: the init verdict comes from the untrained model -------------------
 
 def test_overfit_judges_the_init_before_training():
@@ -246,6 +270,13 @@ def _mlp():
     ("coarse_to_fine_lr", dict(lr_range=(-1, 1e-1)), ValueError, "lr_range\\[0\\] must be > 0"),
     ("coarse_to_fine_lr", dict(lr_range=(1e-4, 1e-3, 1e-2)), ValueError, "lr_range must be a pair"),
     ("coarse_to_fine_lr", dict(extra_space={"momentum": 0.9}), ValueError, "extra_space may hold"),
+    ("coarse_to_fine_lr", dict(extra_space={"epochs": ta.tune.Choice([0, 3])}), ValueError,
+     "extra_space\\['epochs'\\] option 0 must be >= 1"),
+    ("coarse_to_fine_lr", dict(extra_space={"epochs": ta.tune.IntUniform(0, 3)}), ValueError,
+     "extra_space\\['epochs'\\] must take ints >= 1"),
+    ("coarse_to_fine_lr", dict(extra_space={"batch_size": ta.tune.Uniform(1, 8)}), TypeError,
+     "extra_space\\['batch_size'\\] must be an int >= 1"),
+    ("coarse_to_fine_lr", dict(extra_space={"batch_size": 0}), ValueError, "extra_space\\['batch_size'\\] must be >= 1"),
     ("coarse_to_fine_lr", dict(y_rows=-5), ValueError, "same number of rows"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(digits, monkeypatch, step, kwargs, exc, match):
@@ -286,3 +317,12 @@ def test_coarse_to_fine_monitor_follows_the_loss(digits):
     with pytest.raises(ValueError, match="monitor must be one of 'val_loss', 'loss'"):
         recipe.coarse_to_fine_lr(_mlp(), Xtr[:100], targets, (Xte[:50], val), loss="mse",
                                  monitor="val_accuracy", n_trials=2, rounds=1)
+
+
+def test_coarse_to_fine_verdict_states_the_best_trials_epochs(digits):
+    """With extra_space={"epochs": ...} the verdict stated the `epochs` argument instead."""
+    Xtr, Xte, ytr, yte = digits
+    r = recipe.coarse_to_fine_lr(_mlp(), Xtr[:100], ytr[:100], (Xte[:50], yte[:50]), epochs=3, n_trials=3,
+                                 rounds=1, extra_space={"epochs": ta.tune.Choice([1, 2])})
+    best = r.result.best_params["epochs"]
+    assert best in (1, 2) and f"after {best} epochs" in r.verdict

@@ -587,14 +587,140 @@ def test_two_processes_share_one_storage(tmp_path, kind):
     storage = f"sqlite:///{tmp_path / 'study.db'}" if kind == "sqlite" else str(tmp_path / "study.log")
     log = tmp_path / "calls.txt"
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, storage, str(log), str(seed)], cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (0, 0)]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (0, 1)]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     calls = [line.split() for line in log.read_text().splitlines()]
     numbers = sorted(int(c[1]) for c in calls)
     assert numbers == list(range(10))                     # none lost, none run twice
-    assert len({c[2] for c in calls}) == 10               # the two samplers did not repeat each other
+    assert len({c[2] for c in calls}) == 10               # two seeds: the samplers did not repeat each other
     result = tt.load_study({"lr": tt.LogUniform(1e-5, 1.0)}, storage, "shared")
     assert len(result.trials) == 10 and all(t.state == "complete" for t in result.trials)
     assert sorted(t.number for t in result.trials) == list(range(10))
+
+
+# ------------------------------------------------- stored studies: direction, seeds, checks
+
+def _never_called(params, trial):  # pragma: no cover - reached only when a check is missing
+    raise AssertionError("a trial ran although an argument was bad")
+
+
+def test_resuming_a_stored_study_takes_its_direction(tmp_path):
+    """Resumed without direction=, a maximize study was ranked as minimize (worst as best)."""
+    pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    space = {"x": tt.Uniform(0.0, 1.0)}
+    tt.search(lambda p, t: p["x"], space, "optuna", n_trials=3, storage=url, study_name="s", direction="maximize")
+    r = tt.search(lambda p, t: p["x"], space, "optuna", n_trials=4, storage=url, study_name="s")
+    assert r.direction == "maximize" and r.best_value == max(t.value for t in r.trials)
+    assert tt.load_study(space, url, "s").direction == "maximize"
+    with pytest.raises(ValueError, match="direction='minimize'.*'maximize'"):
+        tt.search(_never_called, space, "optuna", n_trials=5, storage=url, study_name="s", direction="minimize")
+    fresh = tt.search(lambda p, t: p["x"], space, "optuna", n_trials=2, storage=url, study_name="new")
+    assert fresh.direction == "minimize"
+
+
+def test_load_study_checks_direction(tmp_path):
+    pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    space = {"x": tt.Uniform(0.0, 1.0)}
+    tt.search(lambda p, t: p["x"], space, "optuna", n_trials=2, storage=url, study_name="s")
+    with pytest.raises(ValueError, match="direction must be 'minimize' or 'maximize', got 'minimise'"):
+        tt.load_study(space, url, "s", direction="minimise")
+    with pytest.raises(ValueError, match="direction='maximize'.*'minimize'"):
+        tt.load_study(space, url, "s", direction="maximize")
+    assert tt.load_study(space, url, "s", direction="minimize").direction == "minimize"
+
+
+def test_interrupt_in_a_stored_study_closes_the_trial_as_failed(tmp_path):
+    """Ctrl-C left the trial RUNNING in the storage forever (Optuna's optimize marks it FAIL)."""
+    optuna = pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    def interrupted(params, trial):
+        if trial.number == 1:
+            raise KeyboardInterrupt
+        return params["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        tt.search(interrupted, {"x": tt.Uniform(0.0, 1.0)}, "optuna", n_trials=3, storage=url, study_name="s")
+    states = [t.state for t in optuna.load_study(study_name="s", storage=url).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+
+
+def test_storage_with_workers_needs_a_study_name(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with pytest.raises(ValueError, match="study_name is required"):
+        tt.search(quadratic_log_lr, {"lr": tt.LogUniform(1e-5, 1.0)}, "optuna", n_trials=4, n_jobs=2, storage=url)
+    assert optuna.get_all_study_summaries(url) == []
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random"])
+def test_grid_and_random_through_a_storage_never_prune(tmp_path, strategy):
+    """A storage installed Optuna's MedianPruner for grid and random, which never prune without one."""
+    pytest.importorskip("optuna")
+    space = {"x": tt.Uniform(0.0, 1.0, num=8) if strategy == "grid" else tt.Uniform(0.0, 1.0)}
+    kwargs = {} if strategy == "grid" else {"n_trials": 8}
+    r = tt.search(pruning_curve, space, strategy, storage=str(tmp_path / "s.log"), study_name="s", **kwargs)
+    assert len(r.trials) == 8 and r.trials.where("pruned") == []
+
+
+def test_seeded_search_with_a_storage_repeats_its_draws(tmp_path):
+    """The default sampler's seed was mixed with the process id, and a caller's seeded sampler
+    reseeded at random, as soon as a storage was given (n_jobs=1)."""
+    optuna = pytest.importorskip("optuna")
+    space = {"x": tt.Uniform(0.0, 1.0)}
+    xs = lambda r: [t.params["x"] for t in r.trials]
+    for strategy in ("optuna", "random"):
+        runs = [xs(tt.search(lambda p, t: p["x"], space, strategy, n_trials=3, seed=3,
+                             storage=str(tmp_path / f"{strategy}{i}.log"), study_name="s")) for i in range(2)]
+        assert runs[0] == runs[1], strategy
+    # TPE in memory and through a storage sample alike ("random" without a storage is trainart's own)
+    assert runs[0] != [] and xs(tt.search(lambda p, t: p["x"], space, "optuna", n_trials=3, seed=3)) == \
+        xs(tt.search(lambda p, t: p["x"], space, "optuna", n_trials=3, seed=3, storage=str(tmp_path / "o.log"),
+                     study_name="s"))
+    mine = [xs(tt.search(lambda p, t: p["x"], space, "optuna", n_trials=3, storage=str(tmp_path / f"t{i}.log"),
+                         study_name="s", sampler=optuna.samplers.TPESampler(seed=1))) for i in range(2)]
+    assert mine[0] == mine[1]
+
+
+@pytest.mark.parametrize("storage, exc", [(123, TypeError), ("study.db", ValueError), (object(), TypeError)])
+def test_bad_storage_is_named(storage, exc):
+    pytest.importorskip("optuna")
+    with pytest.raises(exc, match="storage must be an Optuna storage object, an RDB URL"):
+        tt.search(_never_called, {"x": tt.Uniform(0.0, 1.0)}, "optuna", n_trials=2, storage=storage,
+                  study_name="s")
+    if storage == "study.db":
+        with pytest.raises(exc, match="sqlite:///study.db"):
+            tt.load_study({"x": tt.Uniform(0.0, 1.0)}, storage, "s")
+
+
+def test_choices_equal_across_types_reach_the_objective_through_optuna(tmp_path):
+    """Optuna takes True for 1 and False for 0: such options go through Optuna by index."""
+    pytest.importorskip("optuna")
+    from trainart.tune import _optuna
+
+    space = {"c": tt.Choice([1, True, 0, False])}
+    assert not space["c"].primitive() and tt.Choice([1, 2.5, "a", None, True]).primitive() is False
+    assert tt.Choice([1, 2, "a", None]).primitive()
+    seen = lambda r: sorted(repr(t.params["c"]) for t in r.trials)
+    r = tt.search(lambda p, t: 0.0, space, "optuna", n_trials=30, seed=0)
+    assert set(seen(r)) == {"0", "1", "False", "True"}
+    calls = []
+    r = tt.search(lambda p, t: calls.append(repr(p["c"])) or 0.0, space, "grid", storage=str(tmp_path / "g.log"),
+                  study_name="g")
+    assert sorted(calls) == seen(r) == ["0", "1", "False", "True"]
+    assert _optuna._grid_axis([{"c": 1}, {"c": True}, {"c": 1.0}, {"c": 1}], "c") == [1, True, 1.0]
+
+
+def test_grid_num_1_is_the_midpoint_of_every_range():
+    """Uniform gave the midpoint and IntUniform / log IntUniform gave `low`."""
+    assert tt.Uniform(1, 9, num=1).points() == [5.0]
+    assert tt.IntUniform(1, 9, num=1).points() == [5]
+    assert tt.LogUniform(1, 100, num=1).points() == pytest.approx([10.0])
+    assert tt.IntUniform(1, 100, log=True, num=1).points() == [10]
+    assert tt.Uniform(1, 100, log=True).points(1) == pytest.approx([10.0])
+    for cls in (tt.Uniform, tt.LogUniform, tt.IntUniform):
+        assert "num=1" in cls.__doc__ and "midpoint" in cls.__doc__

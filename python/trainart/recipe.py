@@ -53,7 +53,7 @@ def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=T
     and re-schedule what they get, every trial of a search must start from the same state, and
     the caller's Trainer must stay as it was. The copy keeps its loss, optimizer, seed, weights
     and optimizer state; `lr`, when given, replaces its learning rate through a Constant
-    schedule.
+    schedule. Its lr_scale is reset to 1.0, so it trains at the rates the step reports.
     """
     obj = spec() if callable(spec) and not isinstance(spec, (Sequential, Trainer)) else spec
     if isinstance(obj, Sequential):
@@ -74,6 +74,9 @@ def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=T
                         executor=obj.executor_name, seed=obj.seed, dtype=obj.dtype.name)
             t.set_params(obj.get_params())
             t.set_buffers(obj.get_buffers())
+        # ReduceLROnPlateau's multiplier (lr = lr_scale * schedule) would scale every rate a
+        # step sets and reports: the copy trains at exactly those rates.
+        t.lr_scale = 1.0
         if lr is not None:
             t.schedule = schedules.Constant(float(lr))
         return t
@@ -593,6 +596,23 @@ def _checked_by(trainer, X, y, name):
         raise TypeError(f"{name}: {exc}") from None
 
 
+def _extra_values(dim, name):
+    """Check an extra_space entry (epochs or batch_size): a fixed int >= 1, an IntUniform with
+    low >= 1, or a Choice of ints >= 1 — what every trial's fit accepts."""
+    from . import tune
+
+    if isinstance(dim, tune.IntUniform):
+        if dim.low < 1:
+            raise ValueError(f"{name} must take ints >= 1, got {dim!r}")
+    elif isinstance(dim, tune.Choice):
+        for i, o in enumerate(dim.options):
+            _validate.integer(o, f"{name} option {i}", low=1)
+    elif isinstance(dim, tune.Uniform):
+        raise TypeError(f"{name} must be an int >= 1, an IntUniform or a Choice of ints, got {dim!r}")
+    else:
+        _validate.integer(dim, name, low=1)
+
+
 class LRObjective:
     """Objective for coarse_to_fine_lr: train a fresh trainer with params["lr"] (and any other
     params that are Trainer-independent fit options: batch_size, epochs) and return the
@@ -649,8 +669,9 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
     Each trial trains a fresh model for `epochs` epochs and scores `monitor` on
     `validation_data` after the last epoch (minimized, maximized for an accuracy). A
     diverged trial scores inf (0 for an accuracy). `extra_space` adds dimensions (only
-    "epochs" and "batch_size" are understood by the built-in objective; write your own
-    objective with trainart.tune.search for more).
+    "epochs" and "batch_size" are understood by the built-in objective, each a fixed int
+    >= 1, an IntUniform with low >= 1 or a Choice of ints >= 1; write your own objective
+    with trainart.tune.search for more). The verdict states the best trial's epochs.
 
     Args:
         model: a Sequential, a Trainer, or a function returning one. A Trainer is copied for
@@ -685,6 +706,8 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
         if unknown:
             raise ValueError(f"extra_space may hold 'epochs' and 'batch_size' (the lr is lr_range), got "
                              f"{', '.join(map(repr, unknown))}")
+        for k, v in extra_space.items():
+            _extra_values(v, f"extra_space[{k!r}]")
     X, y = _data(X, y)
     if validation_data is None:
         raise ValueError("validation_data (X_val, y_val) is required: the trials are scored on it")
@@ -708,11 +731,12 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
     result = tune.search(objective, space, "coarse_to_fine", n_trials, direction=direction, seed=seed,
                          n_jobs=n_jobs, rounds=rounds, top_k=top_k, shrink=shrink)
     best_lr = float(result.best_params["lr"])
+    best_epochs = int(result.best_params.get("epochs", epochs))
     last = result.boxes[-1]["lr"]
     box = f"[{last.low:.3g}, {last.high:.3g}]" if isinstance(last, tune.Uniform) else f"{last!r}"
     edge = ""
     if best_lr < lo * (hi / lo) ** 0.05 or best_lr > hi / (hi / lo) ** 0.05:
         edge = " The best lr lies at the edge of the range: widen lr_range on that side and search again."
-    verdict = (f"Best lr {best_lr:.3g} gives {monitor} {result.best_value:.4g} after {epochs} epochs "
+    verdict = (f"Best lr {best_lr:.3g} gives {monitor} {result.best_value:.4g} after {best_epochs} epochs "
                f"({len(result.trials)} trials in {rounds} rounds, last box {box}).{edge}")
     return LRSearchReport(best_lr=best_lr, best_value=float(result.best_value), result=result, verdict=verdict)

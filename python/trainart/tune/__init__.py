@@ -15,7 +15,8 @@ def load_study(space, storage, study_name, direction=None):
         space: the space the study was searched with (decodes choices, adds fixed values).
         storage: as for `search` (URL, journal file, storage object).
         study_name: the study's name.
-        direction: default: the study's own.
+        direction: None (default): the study's own; "minimize" or "maximize" must be the
+            study's (ValueError naming both otherwise, or naming a value that is neither).
     """
     from . import _optuna
 

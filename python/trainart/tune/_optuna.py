@@ -14,7 +14,7 @@ from . import spaces as sp
 from .results import SearchResult, TrialRecord
 from .trial import OptunaTrial
 
-__all__ = ["require", "make_storage", "Settings", "run", "load_result"]
+__all__ = ["require", "check_direction", "make_storage", "Settings", "run", "load_result"]
 
 # A user attribute marking a trial that lost the race for the last places of a shared study:
 # it was created but never run, and is excluded from every count and result.
@@ -34,10 +34,43 @@ def require():
     return optuna
 
 
+def check_direction(direction):
+    """`direction` if it is None, "minimize" or "maximize"; ValueError naming it otherwise."""
+    if direction not in (None, "minimize", "maximize"):
+        raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    return direction
+
+
+_ACCEPTED = ("an Optuna storage object, an RDB URL such as 'sqlite:///study.db', or a journal file "
+             "('journal:PATH' or a path ending in .log, .journal or .jsonl)")
+
+
+def check_storage(storage):
+    """`storage` if it is None or something `make_storage` takes; TypeError / ValueError naming
+    it otherwise (checked before any trial runs, not deep inside Optuna)."""
+    if storage is None:
+        return storage
+    if isinstance(storage, (str, os.PathLike)):
+        text = os.fspath(storage)
+        if not isinstance(text, str):
+            raise TypeError(f"storage must be {_ACCEPTED}; got the bytes path {storage!r}")
+        journal = text.startswith("journal:") or ("://" not in text and text.endswith((".log", ".journal",
+                                                                                       ".jsonl")))
+        if not journal and "://" not in text:
+            raise ValueError(f"storage must be {_ACCEPTED}; got {storage!r} (for an SQLite file write "
+                             f"'sqlite:///{text}')")
+        return storage
+    optuna = require()
+    if not isinstance(storage, optuna.storages.BaseStorage):
+        raise TypeError(f"storage must be {_ACCEPTED}; got {type(storage).__name__} {storage!r}")
+    return storage
+
+
 def make_storage(storage):
     """An Optuna storage from a URL ("sqlite:///x.db"), a journal file ("journal:PATH" or a path
     ending in .log/.journal/.jsonl) or a storage object (None: in memory)."""
     optuna = require()
+    check_storage(storage)
     if storage is None or not isinstance(storage, (str, os.PathLike)):
         return storage
     storage = os.fspath(storage)
@@ -92,10 +125,12 @@ def _suggest(trial, space, settings):
 
 
 def _grid_axis(grid, name):
+    # Distinct as Choice.index tells options apart: 1 and True (or 0 and 0.0) are two points.
     seen = []
     for p in grid:
-        if not any(p[name] is s or p[name] == s for s in seen):
-            seen.append(p[name])
+        v = p[name]
+        if not any(v is s or (type(v) is type(s) and v == s) for s in seen):
+            seen.append(v)
     return seen
 
 
@@ -137,40 +172,81 @@ def _decode(space, optuna_params):
     return params
 
 
-def _sampler(settings, worker, shared):
+def _sampler(settings, worker, several):
+    """The sampler of one process; `several`: it is one of the n_jobs > 1 workers of a run.
+
+    A single process (n_jobs=1, with or without a storage) samples with `seed` itself, or with
+    the caller's sampler as given, so a seeded search of a fresh study repeats its draws.
+    Workers of one run get seeds from (seed, worker index), and a caller's sampler, pickled
+    into each, is reseeded at random: otherwise they would all propose the same params.
+    """
     optuna = require()
     if settings.sampler is not None:
-        if worker > 0 or shared:
-            # a sampler pickled into each worker would propose the same params in every one
+        if several:
             settings.sampler.reseed_rng()
         return settings.sampler
     if settings.mode == "grid":
         # The seed shuffles the grid and a trial takes the point its grid id names in that
         # order: every process must shuffle alike, or workers would repeat and skip points.
         return _grid_sampler(settings, settings.seed)
-    # With a shared study the order in which workers finish changes what a sampler sees, so
-    # runs are not reproducible anyway; mixing in the process id keeps workers' draws apart.
-    seed = settings.seed if not shared else (settings.seed * 1_000_003 + os.getpid() * 7919 + worker) % 2**32
+    seed = settings.seed if not several else (settings.seed * 1_000_003 + 7919 * (worker + 1)) % 2**32
     if settings.mode == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def _study(settings, storage, worker, shared):
-    optuna = require()
-    pruner = settings.pruner if settings.pruner is not None else optuna.pruners.MedianPruner()
-    sampler = _sampler(settings, worker, shared)
+def _retry_schema_race(make):
     for attempt in range(6):
         try:
-            return optuna.create_study(storage=storage, study_name=settings.study_name,
-                                       direction=settings.direction, sampler=sampler, pruner=pruner,
-                                       load_if_exists=True)
+            return make()
         except Exception as exc:
             # Processes that open a new RDB file together race to create its schema (the loser
             # gets an IntegrityError from sqlalchemy): once the winner is done, loading works.
             if attempt == 5 or not _schema_race(exc):
                 raise
             time.sleep(0.1 * (attempt + 1))
+
+
+def _direction_name(study):
+    return "maximize" if study.direction == require().study.StudyDirection.MAXIMIZE else "minimize"
+
+
+def resolve_direction(direction, storage, study_name):
+    """The direction a search of `study_name` in `storage` runs with: the stored study's when
+    `direction` is None (minimize for a study not stored yet), else `direction`, which must
+    then agree with the stored study's (ValueError naming both otherwise)."""
+    optuna = require()
+    check_direction(direction)
+    stored = None
+    if storage is not None and study_name is not None:
+        storage = make_storage(storage)
+        try:
+            study = _retry_schema_race(lambda: optuna.load_study(study_name=study_name, storage=storage))
+            stored = _direction_name(study)
+        except KeyError:            # no such study yet: create_study makes it
+            pass
+    if direction is None:
+        return stored or "minimize"
+    if stored is not None and stored != direction:
+        raise ValueError(f"direction={direction!r} contradicts the stored study {study_name!r}, whose "
+                         f"direction is {stored!r}: leave direction unset to take the study's, or give "
+                         f"direction={stored!r}")
+    return direction
+
+
+def _study(settings, storage, worker, several):
+    optuna = require()
+    if settings.pruner is not None:
+        pruner = settings.pruner
+    elif settings.mode == "optuna":
+        pruner = optuna.pruners.MedianPruner()
+    else:
+        # grid and random never prune unless asked to, with a storage as without one
+        pruner = optuna.pruners.NopPruner()
+    sampler = _sampler(settings, worker, several)
+    return _retry_schema_race(lambda: optuna.create_study(
+        storage=storage, study_name=settings.study_name, direction=settings.direction, sampler=sampler,
+        pruner=pruner, load_if_exists=True))
 
 
 def _schema_race(exc):
@@ -182,17 +258,19 @@ def _real_trials(study):
     return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
 
 
-def work(objective, settings, storage, worker=0, shared=False, run_token=None):
+def work(objective, settings, storage, worker=0, several=False, run_token=None):
     """The ask/tell loop of one process. Before each ask it counts the study's trials in every
     state; after the ask, a trial with n_trials real trials numbered before it is a surplus
     one (another process took the last place in between): it is closed as failed with the
-    SURPLUS mark, without running the objective. Returns the study."""
+    SURPLUS mark, without running the objective. A KeyboardInterrupt (or any other
+    BaseException) inside a trial closes it as FAIL and propagates, as Optuna's
+    study.optimize does, so no trial is left RUNNING. Returns the study."""
     from .search import run_trial
 
     optuna = require()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = make_storage(storage)
-    study = _study(settings, storage, worker, shared)
+    study = _study(settings, storage, worker, several)
     ran = 0
     while len(_real_trials(study)) < settings.n_trials:
         ot = study.ask()
@@ -205,10 +283,11 @@ def work(objective, settings, storage, worker=0, shared=False, run_token=None):
             ot.set_user_attr(RUNNER, f"{run_token}:{worker}")
         try:
             params = _suggest(ot, settings.space, settings)
-        except Exception:
+            rec = run_trial(objective, ot.number, params, trial=OptunaTrial(ot, params))
+        except BaseException:
+            # run_trial records every Exception; this is Ctrl-C, SystemExit or a bad space
             study.tell(ot, state=optuna.trial.TrialState.FAIL)
             raise
-        rec = run_trial(objective, ot.number, params, trial=OptunaTrial(ot, params))
         if rec.state == "complete":
             study.tell(ot, rec.value)
         elif rec.state == "pruned":
@@ -239,18 +318,20 @@ def _fail_orphans(settings, storage, token, started):
     return lost
 
 
-def pool_work(objective, settings, storage, worker, shared, run_token=None):
+def pool_work(objective, settings, storage, worker, several, run_token=None):
     """`work` in a pool worker (returns nothing: a study does not cross processes)."""
-    work(objective, settings, storage, worker, shared, run_token)
+    work(objective, settings, storage, worker, several, run_token)
 
 
 def run(objective, settings, n_jobs=1, start_method="spawn"):
     """Run the study in this process (n_jobs=1) or in n_jobs worker processes on one storage
     (a temporary journal file when none is given), then read every trial back."""
     require()
-    shared = settings.storage is not None
     tmpdir = None
     storage = settings.storage
+    if settings.direction is None or storage is not None:
+        settings = dataclasses.replace(settings, direction=resolve_direction(settings.direction, storage,
+                                                                             settings.study_name))
     if n_jobs > 1 and storage is None:
         tmpdir = tempfile.TemporaryDirectory(prefix="trainart-tune-")
         storage = "journal:" + os.path.join(tmpdir.name, "study.log")
@@ -258,7 +339,7 @@ def run(objective, settings, n_jobs=1, start_method="spawn"):
             settings = dataclasses.replace(settings, study_name="trainart")
     try:
         if n_jobs == 1:
-            study = work(objective, settings, storage, 0, shared)
+            study = work(objective, settings, storage, 0, False)
         else:
             from .search import make_pool
 
@@ -300,6 +381,7 @@ def load_result(space, storage=None, study_name=None, settings=None, direction=N
     """A SearchResult of every real trial of a stored study (e.g. after workers on several
     machines finished). `space` decodes the stored params and adds the fixed values."""
     optuna = require()
+    check_direction(direction)
     if settings is None:
         settings = Settings(space=space, n_trials=0, direction=direction, seed=0, storage=None,
                             study_name=study_name, sampler=None, pruner=None, mode="optuna")
@@ -317,6 +399,10 @@ def load_result(space, storage=None, study_name=None, settings=None, direction=N
                                    value=t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
                                    state=states[t.state], duration=dur,
                                    intermediate=dict(t.intermediate_values), error=t.user_attrs.get(ERROR)))
-    direction = direction or ("maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize")
+    stored = _direction_name(study)
+    if direction is not None and direction != stored:
+        raise ValueError(f"direction={direction!r} contradicts the stored study {study.study_name!r}, whose "
+                         f"direction is {stored!r}: leave direction unset to take the study's")
+    direction = stored
     return SearchResult(records, direction, space, "optuna" if settings.mode == "optuna" else settings.mode,
                         study=study)

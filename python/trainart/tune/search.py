@@ -41,9 +41,18 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             boxes around the top_k trials), or "optuna" (TPE by default; any sampler and pruner).
         n_trials: trials in all (default 20; grid: the grid size, leave unset). With a shared
             Optuna storage, trials in total for the study, over every process using it.
-        direction: "minimize" or "maximize" (default: minimize for callables, maximize for
-            estimators, whose scores are higher-is-better).
-        seed: seeds the random draws (and the default Optuna sampler).
+        direction: "minimize" or "maximize". None (default): a stored study's own direction
+            when `storage` and `study_name` name one, else minimize for callables and maximize
+            for estimators (whose scores are higher-is-better). A direction given for a stored
+            study must be the study's (ValueError naming both otherwise).
+        seed: seeds the random draws (and the default Optuna sampler). With n_jobs=1 a seeded
+            search of a new study repeats its draws, with a storage or without one (a
+            caller's own sampler is used as given). With n_jobs > 1 each worker's sampler is
+            seeded from (seed, worker index), and a caller's sampler is reseeded at random
+            in each worker; which worker runs which trial, and what each sampler has seen
+            then, depend on timing, so only grid runs the same set of points every time.
+            Several processes or machines that share one study must each pass a different
+            seed, or their samplers propose the same params.
         n_jobs: worker processes (start method `start_method`; trials and objectives are
             pickled, so the objective must be a module-level function or a picklable object, and
             a script must guard its entry point with ``if __name__ == "__main__":``). Each
@@ -54,16 +63,21 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             .log / .journal / .jsonl), or an optuna storage object. Implies the Optuna
             backend (strategy "random" and "grid" then use Optuna's Random/GridSampler;
             the storage holds the real parameter values, as `load_study` reads them).
-            The study is loaded if it exists.
-        study_name: the Optuna study name (needed to share a study through a storage).
-        sampler, pruner: Optuna sampler (default TPESampler(seed)) and pruner (default
-            MedianPruner()).
+            The study is loaded if it exists. Anything else raises TypeError / ValueError
+            naming storage (a bare file name such as "study.db" is neither a URL nor a
+            journal: write "sqlite:///study.db").
+        study_name: the Optuna study name (needed to share a study through a storage, and
+            required with a storage and n_jobs > 1: the workers must all open one study).
+        sampler, pruner: Optuna sampler (default TPESampler(seed); grid and random:
+            Optuna's Grid/RandomSampler) and pruner (default MedianPruner() for strategy
+            "optuna"; grid and random prune only with a pruner given, as without a storage
+            they never do).
         rounds, top_k, shrink: coarse_to_fine: the number of rounds (n_trials split evenly,
             the remainder going to the first), the trials the next box is drawn around, and
             the largest width of a new box relative to the previous one (in log space for
             log ranges).
         num: grid: the number of points (an int >= 1) of every continuous range that sets
-            none itself.
+            none itself (num=1: the range's midpoint, see Uniform).
         grid_points: grid: dict name -> non-empty list of points overriding a dimension's
             (each inside its range, or an option of its Choice). num and grid_points are
             only for strategy "grid": any other strategy raises ValueError when given them.
@@ -74,6 +88,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         SearchResult (best_params, best_value, trials, plot()).
 
     Raises:
+        ValueError, TypeError: bad arguments (named), before any trial runs.
         ImportError: strategy "optuna" or a storage without Optuna installed (pip install
             trainart[tune]); an estimator without scikit-learn (pip install trainart[sklearn]).
         RuntimeError: every trial failed (the first error is chained).
@@ -91,8 +106,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
                         f"got {type(objective).__name__}")
     elif X is not None or y is not None:
         raise ValueError("X and y are for an estimator objective; a callable objective holds its own data")
-    direction = "minimize" if direction is None else direction
-    if direction not in ("minimize", "maximize"):
+    if direction not in (None, "minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
     n_jobs = _positive_int(n_jobs, "n_jobs")
     if start_method not in ("spawn", "forkserver"):
@@ -118,6 +132,10 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
                              "'random' or 'grid'")
         from . import _optuna
 
+        _optuna.check_storage(storage)
+        if storage is not None and n_jobs > 1 and study_name is None:
+            raise ValueError("study_name is required with a storage and n_jobs > 1: the workers must all "
+                             "open one named study (without a name each would create its own)")
         settings = _optuna.Settings(
             space=space, n_trials=len(param_list) if strategy == "grid" else n_trials, direction=direction,
             seed=seed, storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
@@ -126,6 +144,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         return _optuna.run(objective, settings, n_jobs=n_jobs, start_method=start_method)
     if sampler is not None or pruner is not None or study_name is not None:
         raise ValueError("sampler, pruner and study_name are Optuna settings: use strategy='optuna'")
+    direction = "minimize" if direction is None else direction
 
     runner = _Runner(objective, n_jobs, start_method)
     try:

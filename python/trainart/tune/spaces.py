@@ -82,6 +82,15 @@ class _Range(Dimension):
     def from_unit(self, u):
         return math.exp(u) if self.log else float(u)
 
+    def spaced(self, num):
+        """`num` evenly spaced values in the range's uniform coordinates: linspace(low, high,
+        num), geomspace with log=True; num=1 gives the midpoint (low + high) / 2, the geometric
+        midpoint sqrt(low * high) with log=True, as one point stands for the whole range."""
+        if num == 1:
+            return [self.from_unit(0.5 * (self.to_unit(self.low) + self.to_unit(self.high)))]
+        space = np.geomspace if self.log else np.linspace
+        return [float(v) for v in space(self.low, self.high, num)]
+
     def __repr__(self):
         extra = ", log=True" if self.log and type(self) is not LogUniform else ""
         if self.num is not None:
@@ -95,7 +104,8 @@ class Uniform(_Range):
     """A real value drawn uniformly from [low, high] (log=True: uniformly in log space).
 
     Grid points: `points=[...]` or `num` evenly spaced values, linspace(low, high, num)
-    (geomspace with log=True).
+    (geomspace with log=True); num=1 gives the midpoint (low + high) / 2 (sqrt(low * high)
+    with log=True).
     """
 
     def __init__(self, low, high, *, log=False, num=None, points=None):
@@ -112,10 +122,7 @@ class Uniform(_Range):
         if num is None:
             raise ValueError(f"grid search needs grid points for the continuous range {self!r}: "
                              "give num=... or points=[...] to the range, or num=... to search()")
-        if num == 1:
-            return [self.from_unit(0.5 * (self.to_unit(self.low) + self.to_unit(self.high)))]
-        space = np.geomspace if self.log else np.linspace
-        return [float(v) for v in space(self.low, self.high, num)]
+        return self.spaced(num)
 
     def restricted(self, low, high):
         """The same kind of range on [low, high] (for coarse-to-fine boxes)."""
@@ -124,7 +131,8 @@ class Uniform(_Range):
 
 class LogUniform(Uniform):
     """A positive real value whose logarithm is uniform on [ln low, ln high]:
-    x = exp(U(ln low, ln high)). Grid points: geomspace(low, high, num) or `points`."""
+    x = exp(U(ln low, ln high)). Grid points: geomspace(low, high, num) (num=1: the geometric
+    midpoint sqrt(low * high)) or `points`."""
 
     def __init__(self, low, high, *, num=None, points=None):
         super().__init__(low, high, log=True, num=num, points=points)
@@ -135,7 +143,7 @@ class IntUniform(_Range):
 
     log=True draws floor(exp(U(ln low, ln(high + 1)))), so each decade gets the same share.
     Grid points: every integer of the range, or `num` (rounded, deduplicated) evenly spaced
-    ones (geometric with log=True), or `points`.
+    ones (geometric with log=True; num=1: the rounded midpoint, as for Uniform), or `points`.
     """
 
     integer = True
@@ -164,8 +172,7 @@ class IntUniform(_Range):
         num = self.num if self.num is not None else None
         if num is None:
             return list(range(self.low, self.high + 1))
-        space = np.geomspace if self.log else np.linspace
-        return sorted({int(round(v)) for v in space(self.low, self.high, num)})
+        return sorted({int(round(v)) for v in self.spaced(num)})
 
     def restricted(self, low, high):
         low, high = int(math.ceil(low)), int(math.floor(high))
@@ -202,8 +209,13 @@ class Choice(Dimension):
         raise ValueError(f"{value!r} is not an option of {self!r}")
 
     def primitive(self):
-        """Whether every option is None, bool, int, float or str (what Optuna stores as is)."""
-        return all(o is None or type(o) in (bool, int, float, str) for o in self.options)
+        """Whether Optuna can store the options as they are: every one None, bool, int, float or
+        str, and no two equal across types (Optuna would take True for 1, 0.0 for 0); otherwise
+        Optuna stores the option's index."""
+        if not all(o is None or type(o) in (bool, int, float, str) for o in self.options):
+            return False
+        return not any(a == b and type(a) is not type(b)
+                       for i, a in enumerate(self.options) for b in self.options[i + 1:])
 
     def __hash__(self):
         # Options may be unhashable (lists); equal Choices still get equal hashes from the count.
