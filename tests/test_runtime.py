@@ -194,3 +194,28 @@ def test_loading_the_engine_leaves_the_environment_as_it_was():
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["True", "False"]
+
+
+def test_kernels_take_equal_dtypes_that_are_other_objects(backend):
+    # An unpickled array (multiprocessing, joblib) or one swapped back from big-endian has an
+    # equal dtype that is another object; the bindings compared dtypes by identity and refused
+    # "b must have the dtype of a (float64), got float64".
+    import pickle
+
+    def other(a):
+        return pickle.loads(pickle.dumps(a))
+
+    rng = np.random.default_rng(0)
+    A = np.eye(3)[None] * 2.0
+    B = np.ones((1, 3))
+    want = ta.linalg.batched_cholesky_solve(A, B, backend=backend)
+    np.testing.assert_array_equal(ta.linalg.batched_cholesky_solve(other(A), B, backend=backend), want)
+    np.testing.assert_array_equal(ta.linalg.batched_cholesky_solve(A.astype(">f8"), B.astype(">f8"),
+                                                                   backend=backend), want)
+    z, t, w = rng.standard_normal((4, 2)), rng.standard_normal((4, 2)), np.ones(4)
+    assert ta.ops.loss(z, other(t), "mse", sample_weight=other(w), backend=backend)[0] == \
+        ta.ops.loss(z, t, "mse", sample_weight=w, backend=backend)[0]
+    x = rng.standard_normal((4, 2))
+    got = ta.ops.batchnorm_forward(x, other(np.ones(2)), np.zeros(2), np.zeros(2), np.ones(2), backend=backend)
+    np.testing.assert_array_equal(got[0], ta.ops.batchnorm_forward(x, np.ones(2), np.zeros(2), np.zeros(2),
+                                                                   np.ones(2), backend=backend)[0])

@@ -96,7 +96,10 @@ inline void check_nonempty(const py::array& a, const ArgName& name) {
 }
 
 inline void check_same_dtype(const py::array& a, const char* a_name, const py::array& b, const char* b_name) {
-  if (!a.dtype().is(b.dtype()))
+  // Equal, not the same object: an unpickled or byte-swapped-back array has its own dtype
+  // object (check_array then holds each to the native float type).
+  const py::dtype da = a.dtype(), db = b.dtype();
+  if (da.kind() != db.kind() || da.itemsize() != db.itemsize())
     throw py::type_error(std::string(b_name) + " must have the dtype of " + a_name + " (" +
                          std::string(py::str(a.dtype())) + "), got " + std::string(py::str(b.dtype())));
 }
