@@ -252,3 +252,25 @@ def test_a_scalar_parameter_steps_as_a_one_element_one(backend, name):
         opt.step(scalar, grads_s, state_s, backend=backend)
         opt.step(vector, grads_v, state_v, backend=backend)
     assert scalar[0].shape == () and scalar[0] == vector[0][0] and np.array_equal(scalar[1], vector[1])
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+def test_second_moment_of_a_huge_float32_gradient_stays_finite(backend, name):
+    # (1 - beta2) g g is formed as ((1 - beta2) g) g, as torch's addcmul: g * g alone overflows
+    # float32 from |g| ~ 1.8e19, and an inf second moment froze the weight for good. (NAdam's
+    # v / (1 - beta2^t) still overflows at this g on its first step, as torch's does.)
+    opt = ta.optim.get(name)
+    p, g = [np.array([1.0, -2.0], np.float32)], [np.array([1e20, -1e20], np.float32)]
+    state = opt.init(p)
+    opt.step(p, g, state, backend=backend)
+    assert np.isfinite(p[0]).all() and not np.array_equal(p[0], [1.0, -2.0])
+    assert all(np.isfinite(a).all() for slot in state.values() if isinstance(slot, list) for a in slot)
+
+
+def test_centered_rmsprop_does_not_turn_an_overflowing_variance_into_nan(backend):
+    # v >= a^2, so a^2 overflows only with v: v - a^2 is then inf (a zero step), not inf - inf.
+    opt = ta.optim.RMSprop(lr=0.01, centered=True)
+    p, g = [np.array([1.0, -2.0], np.float32)], [np.array([3.5e21, -3.5e21], np.float32)]
+    state = opt.init(p)
+    opt.step(p, g, state, backend=backend)
+    assert np.isfinite(p[0]).all()

@@ -525,3 +525,24 @@ def test_gauss_newton_refuses_blocks_beyond_the_machines_memory(monkeypatch):
     trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
     monkeypatch.setattr(gauss_newton, "physical_memory", lambda: None)  # a system that does not say: no check
     trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
+
+
+@pytest.mark.parametrize("opt", [ta.optim.LBFGS(lr=1e30), ta.optim.Newton(), ta.optim.GaussNewton()],
+                         ids=["lbfgs", "newton", "gn"])
+@pytest.mark.parametrize("nonfinite", ["raise", "skip"])
+def test_an_overflowing_trial_point_is_a_nonfinite_value_on_every_executor(executor, opt, nonfinite):
+    # A step of lr 1e30 (float64) or a float32 trial point beyond the float32 range: the numpy
+    # kernels compute a NaN loss, the compiled ones refused the weights ("w contains NaN or inf").
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 4)), rng.integers(0, 3, 40)
+    dtype = "float64" if isinstance(opt, ta.optim.LBFGS) else "float32"
+    X = X if dtype == "float64" else X * 1e18   # float32 curvature steps that overflow the weights
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(5, "tanh"), ta.Dense(3)], input_dim=4), optimizer=opt,
+                         executor=executor, dtype=dtype, nonfinite=nonfinite, seed=0)
+    params = trainer.get_params()
+    if nonfinite == "raise" and isinstance(opt, ta.optim.LBFGS):
+        with pytest.raises(ta.TrainingDiverged):
+            trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)
+        assert all(np.array_equal(a, b) for a, b in zip(trainer.get_params(), params))
+    else:
+        trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)   # no ValueError from the kernels

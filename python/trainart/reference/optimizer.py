@@ -211,13 +211,13 @@ def _rmsprop_pass(parts, s):
     for p, grad, sq, mom, avg in parts:
         alpha, one = _c(s["alpha"], p), _c(1, p)
         g = _load_grad(grad, p, s)
-        v = alpha * sq + (one - alpha) * (g * g)
+        v = alpha * sq + ((one - alpha) * g) * g
         sq[...] = v
         var = v
         if s["centered"]:
             a = alpha * avg + (one - alpha) * g
             avg[...] = a
-            var = v - a * a
+            var = np.where(v == np.inf, v, v - a * a)  # inf - inf: v >= a^2, so a^2 overflows only with v
         d = np.sqrt(var) + _c(s["eps"], p)
         if use_momentum:
             b = _c(s["momentum"], p) * mom + g / d
@@ -228,12 +228,12 @@ def _rmsprop_pass(parts, s):
 
 
 def _moments(m_, v_, g, b1, b2, one):
-    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) (g g), in place, rounding as the C++ lines
-    (each product rounded, then the sum)."""
+    """m = b1 m + (1 - b1) g; v = b2 v + ((1 - b2) g) g, in place, rounding as the C++ lines
+    (each product rounded, then the sum; (1 - b2) g first, as torch's addcmul)."""
     m_ *= b1
     m_ += (one - b1) * g
-    gg = g * g
-    gg *= one - b2
+    gg = (one - b2) * g
+    gg *= g
     v_ *= b2
     v_ += gg
 

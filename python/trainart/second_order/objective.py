@@ -4,10 +4,18 @@ dtype for values and gradients, and in float64 NumPy for the Hessian."""
 
 import numpy as np
 
+from .._validate import all_finite
 from .hvp import hessian
 from .net import Layout, Net
 
 __all__ = ["Objective"]
+
+
+def _finite(params):
+    """Whether a trial point is finite in the executor's dtype (a huge step overflows float32):
+    a non-finite one is a non-finite value, as the NumPy kernels would compute it, where the
+    compiled kernels refuse non-finite weights."""
+    return all(all_finite(p) for p in params)
 
 
 class Objective:
@@ -33,12 +41,18 @@ class Objective:
 
     def value(self, theta):
         self.evals += 1
-        return self.net.value(self.params(theta), self.X, self.y, self.weight, self.step)
+        params = self.params(theta)
+        if not _finite(params):
+            return float("nan")
+        return self.net.value(params, self.X, self.y, self.weight, self.step)
 
     def value_and_grad(self, theta, with_caches=False):
         """(f, flat float64 gradient with zeros at frozen entries[, (params, logits, caches)])."""
         self.evals += 1
         params = self.params(theta)
+        if not _finite(params):
+            flat = np.full(self.layout.size, np.nan)
+            return (float("nan"), flat, (params, None, None)) if with_caches else (float("nan"), flat)
         value, grads, (logits, caches) = self.net.value_and_grad(params, self.X, self.y, self.weight,
                                                                  self.step, with_caches=True)
         if self.logits is None:

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 
 #include "trainart/common.hpp"
 
@@ -73,17 +74,19 @@ TRAINART_HD void adagrad_step(T& p, T grad, T& sum, const StepScalars<T>& s) {
 
 // RMSprop: v = alpha v + (1 - alpha) g^2; centered: a = alpha a + (1 - alpha) g, v~ = v - a^2;
 // d = sqrt(v~) + eps; momentum: b = momentum b + g / d, p -= lr b; else p -= lr g / d.
+// (1 - alpha) g g is ((1 - alpha) g) g, as torch's addcmul: g^2 alone overflows float32 from
+// |g| ~ 1.8e19. v >= a^2 (EMAs of g^2 and g), so a^2 overflows only with v: v~ = inf, not NaN.
 template <class T>
 TRAINART_HD void rmsprop_step(T& p, T grad, T& square_avg, T* buf, T* grad_avg, const StepScalars<T>& s,
                               bool use_momentum, bool centered) {
   const T g = load_grad(grad, p, s);
-  const T v = s.alpha * square_avg + (T(1) - s.alpha) * (g * g);
+  const T v = s.alpha * square_avg + ((T(1) - s.alpha) * g) * g;
   square_avg = v;
   T var = v;
   if (centered) {
     const T a = s.alpha * *grad_avg + (T(1) - s.alpha) * g;
     *grad_avg = a;
-    var = v - a * a;
+    var = v == std::numeric_limits<T>::infinity() ? v : v - a * a;
   }
   const T d = std::sqrt(var) + s.eps;
   if (use_momentum) {
@@ -95,11 +98,12 @@ TRAINART_HD void rmsprop_step(T& p, T grad, T& square_avg, T* buf, T* grad_avg, 
   }
 }
 
-// Adam's and NAdam's moments: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2.
+// Adam's and NAdam's moments: m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2, the
+// last term as ((1 - beta2) g) g (torch's addcmul order: g^2 alone overflows float32 sooner).
 template <class T>
 TRAINART_HD void update_moments(T g, T& exp_avg, T& exp_avg_sq, const StepScalars<T>& s) {
   exp_avg = s.beta1 * exp_avg + (T(1) - s.beta1) * g;
-  exp_avg_sq = s.beta2 * exp_avg_sq + (T(1) - s.beta2) * (g * g);
+  exp_avg_sq = s.beta2 * exp_avg_sq + ((T(1) - s.beta2) * g) * g;
 }
 
 // Adam / AdamW: p *= param_decay; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
