@@ -2,6 +2,7 @@
 
 import csv
 import math
+import os
 import subprocess
 import sys
 
@@ -354,6 +355,67 @@ def test_model_checkpoint_state_round_trip(tmp_path):
     assert trainer.saved == ["b.ckpt"] and second.best == 1.5   # 2.5 did not beat 2.0
 
 
+def small_trainer(seed=0, lr=0.05):
+    import trainart as ta
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    t = ta.Trainer(ta.MLP([5, 12, 2]), optimizer=ta.optim.Adam(lr=lr), executor="numpy", seed=seed)
+    return t, (X[:160], y[:160]), (X[160:], y[160:])
+
+
+def test_model_checkpoint_makes_a_templated_folder_when_saving(tmp_path):
+    t, (X, y), _ = small_trainer()
+    mc = cb.ModelCheckpoint(tmp_path / "run-{epoch:02d}" / "model.ckpt")
+    t.fit(X, y, epochs=3, verbose=0, callbacks=[mc])
+    assert mc.saved == [str(tmp_path / f"run-0{e}" / "model.ckpt") for e in (1, 2, 3)]
+    assert all(os.path.isfile(p) for p in mc.saved)
+    # The folder the template's folders are made in is checked before training.
+    with pytest.raises(FileNotFoundError, match="typo"):
+        cb.ModelCheckpoint(tmp_path / "typo" / "run-{epoch}" / "m.ckpt").check_fit(LOG_KEYS)
+
+
+def test_model_checkpoint_commits_only_saves_that_were_written(tmp_path):
+    # A callback after ModelCheckpoint raises at epoch 1: that epoch's write is dropped, so it
+    # must not appear in `saved`, nor its value in `best`.
+    import trainart as ta
+
+    t, (X, y), _ = small_trainer()
+    mc = cb.ModelCheckpoint(tmp_path / "e{epoch}.ckpt", monitor="loss", save_best_only=True)
+
+    def fail(trainer, epoch, logs):
+        if epoch == 1:
+            raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        t.fit(X, y, epochs=3, verbose=0, callbacks=[mc, cb.LambdaCallback(on_epoch_end=fail)])
+    assert mc.saved == [str(tmp_path / "e1.ckpt")] and os.listdir(tmp_path) == ["e1.ckpt"]
+    assert mc.best == t.history.history["loss"][0] and t.history.history["loss"][1] < mc.best
+    # The file holds the callback's state as committed by its own write.
+    state = dict(ta.Trainer.load(tmp_path / "e1.ckpt")._callback_states)["ModelCheckpoint"]
+    assert state == {"best": mc.best, "saved": mc.saved}
+
+
+def test_model_checkpoint_keeps_best_across_fits_of_one_run(tmp_path):
+    # Reused for a fit that continues the run, save_best_only never replaces the best file
+    # with a worse model; a fit that starts a new run (initial_epoch=0) starts over.
+    import trainart as ta
+
+    t, (X, y), val = small_trainer()
+    mc = cb.ModelCheckpoint(tmp_path / "best-{epoch}.ckpt", save_best_only=True)
+    t.fit(X, y, epochs=10, batch_size=32, validation_data=val, verbose=0, callbacks=[mc])
+    first_best, first_saved = mc.best, list(mc.saved)
+    t.optimizer = ta.optim.SGD(lr=3.0)   # too large: the next epochs are worse
+    t.fit(X, y, epochs=13, initial_epoch=t.epoch, batch_size=32, validation_data=val, verbose=0,
+          callbacks=[mc])
+    losses = t.history.history["val_loss"]
+    assert len(losses) == 13 and min(losses[10:]) > first_best   # the case this test is about
+    assert mc.best == first_best == min(losses) and mc.saved == first_saved
+    t.fit(X, y, epochs=2, batch_size=32, validation_data=val, verbose=0, callbacks=[mc])
+    assert mc.best == min(t.history.history["val_loss"]) and mc.saved[0] == str(tmp_path / "best-1.ckpt")
+
+
 # ---------------------------------------------------------------------------------- CSVLogger
 
 def read_csv(path, sep=","):
@@ -396,6 +458,25 @@ def test_csv_logger_separator_and_resume(tmp_path):
     rows = read_csv(path, "\t")
     assert rows == [["epoch", "loss", "val_loss", "lr"], ["0", "1.0", "3.0", "0.1"],
                     ["1", "1.0", "2.0", "0.1"]]
+
+
+def test_csv_logger_resumed_into_a_missing_or_empty_file_writes_the_header(tmp_path):
+    # A resumed run (state loaded: the columns are known) logging to a new file, or to one
+    # deleted or emptied since, still gets a header at its first row.
+    first = cb.CSVLogger(tmp_path / "part1.csv")
+    fit([first], [3.0])
+    header = ["epoch", "loss", "val_loss", "lr"]
+    for prepare in (lambda p: None, lambda p: open(p, "w").close()):
+        path = tmp_path / "part2.csv"
+        prepare(path)
+        second = cb.CSVLogger(path)
+        second.load_state_dict(through_checkpoint(first.state_dict(), tmp_path))
+        fit([second], [2.0, 1.0], first_epoch=1)
+        assert read_csv(path) == [header, ["1", "1.0", "2.0", "0.1"], ["2", "1.0", "1.0", "0.1"]]
+        os.remove(path)
+        fit([second], [0.5], first_epoch=3)   # a later fit whose file was deleted: header again
+        assert read_csv(path) == [header, ["3", "1.0", "0.5", "0.1"]]
+        os.remove(path)
 
 
 # ------------------------------------------------------------------ TerminateOnNaN, Lambda

@@ -285,3 +285,61 @@ def test_split_and_join_arrays_through_a_file(tmp_path):
         checkpoint.join_arrays(meta["state"], {})
     with pytest.raises(ValueError, match="reserved key"):
         checkpoint.split_arrays({"a": {"__ndarray__": 1}})
+
+
+def test_split_arrays_escapes_the_separator_in_keys(tmp_path):
+    # "val/loss" next to {"val": {"loss": ...}} (and "~", the escape character, next to its
+    # escaped forms) must give distinct tensors, or one array silently replaces the other.
+    state = {"val/loss": np.array([1.0, 2.0]), "val": {"loss": np.array([9.0])},
+             "a~1b": np.array([3.0]), "a/b": np.array([4.0]), "a~b": [np.array([5.0])], "~": np.array([6.0])}
+    json_part, tensors = checkpoint.split_arrays(state, prefix="s/")
+    assert len(tensors) == 6
+    checkpoint.write(tmp_path / "s.ckpt", tensors, {"state": json_part})
+    t, meta = checkpoint.read(tmp_path / "s.ckpt")
+    back = checkpoint.join_arrays(meta["state"], t)
+    assert back.keys() == state.keys() and back["val"].keys() == {"loss"}
+    for k in ("val/loss", "a~1b", "a/b", "~"):
+        np.testing.assert_array_equal(back[k], state[k])
+    np.testing.assert_array_equal(back["val"]["loss"], [9.0])
+    np.testing.assert_array_equal(back["a~b"][0], [5.0])
+    with pytest.raises(ValueError, match="two arrays at the path"):  # keys equal as strings
+        checkpoint.split_arrays({1: np.zeros(1), "1": np.ones(1)})
+
+
+def test_callback_state_with_slashes_in_keys_survives_a_trainer_checkpoint(tmp_path):
+    class Tracker(trainart.callbacks.Callback):
+        def __init__(self, state=None):
+            self.state = state
+
+        def state_dict(self):
+            return self.state
+
+        def load_state_dict(self, state):
+            self.state = state
+            self._loaded = True
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3))
+    y = (X[:, 0] > 0).astype(int)
+    t = trainart.Trainer(trainart.MLP([3, 4, 2]), executor="numpy")
+    state = {"val/loss": np.array([0.25]), "val": {"loss": np.array([7.0])}}
+    t.fit(X, y, epochs=1, verbose=0,
+          callbacks=[Tracker(state), trainart.callbacks.ModelCheckpoint(tmp_path / "t.ckpt")])
+    tracker = Tracker()
+    trainart.Trainer.load(tmp_path / "t.ckpt").fit(X, y, epochs=2, initial_epoch=1, verbose=0,
+                                                   callbacks=[tracker])
+    np.testing.assert_array_equal(tracker.state["val/loss"], [0.25])
+    np.testing.assert_array_equal(tracker.state["val"]["loss"], [7.0])
+
+
+@pytest.mark.parametrize("executor", ["tpu", "", 3])
+def test_load_checks_the_executor_argument_before_reading(tmp_path, executor):
+    # A bad argument is the caller's error (ValueError naming it, as Trainer() raises), not the
+    # file's (CheckpointError); it is caught before the file is even read.
+    path = tmp_path / "m.ckpt"
+    trainart.Trainer(trainart.MLP([3, 4, 2]), executor="numpy").save(path)
+    for p in (path, tmp_path / "missing.ckpt"):
+        with pytest.raises(ValueError, match="executor must be one of") as info:
+            trainart.Trainer.load(p, executor=executor)
+        assert not isinstance(info.value, CheckpointError)
+    assert trainart.Trainer.load(path, executor="numpy").executor == "numpy"

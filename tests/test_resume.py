@@ -143,9 +143,8 @@ def two_tasks():
 
 @pytest.mark.parametrize("how", ["file", "pickle", "deepcopy"])
 def test_restored_trainer_starts_a_new_run_with_fresh_callbacks(tmp_path, executor, how):
-    # The callback state a copy carries belongs to the run it was saved in: a fit with
-    # initial_epoch=0 starts a new run (new History), whose callbacks start fresh, as the
-    # original's do; a fit that resumes the run (initial_epoch == epoch) takes that state.
+    # A fit with initial_epoch=0 starts a new run (new History), whose callbacks start fresh,
+    # on a copy as on the original.
     (X, y), (X2, y2) = two_tasks()
     t = ta.Trainer(ta.MLP([5, 12, 2]), optimizer=ta.optim.Adam(lr=0.05), executor=executor, seed=0)
     first = ta.callbacks.EarlyStopping(patience=2, restore_best=True)
@@ -153,7 +152,6 @@ def test_restored_trainer_starts_a_new_run_with_fresh_callbacks(tmp_path, execut
           callbacks=[first, ta.callbacks.CSVLogger(tmp_path / "run1.csv")])
     assert first.best is not None
     u = restored(t, how, tmp_path)
-    resumed = restored(t, how, tmp_path)
     runs = {}
     for name, trainer in (("original", t), ("copy", u)):
         stop = ta.callbacks.EarlyStopping(patience=2, restore_best=True)
@@ -166,21 +164,37 @@ def test_restored_trainer_starts_a_new_run_with_fresh_callbacks(tmp_path, execut
     assert a[:4] == b[:4] and a[3].startswith("epoch,")
     assert all(np.array_equal(p, q) for p, q in zip(a[4], b[4]))
 
-    # Resuming the saved run: the EarlyStopping takes the saved state (its best stays the
-    # saved one, since with min_delta=10 the new epoch cannot improve on it).
-    stop = ta.callbacks.EarlyStopping(patience=100, min_delta=10.0, restore_best=False)
-    resumed.fit(X[:160], y[:160], epochs=resumed.epoch + 1, initial_epoch=resumed.epoch, batch_size=32,
-                validation_data=(X[160:], y[160:]), verbose=0, callbacks=[stop])
-    assert (stop.best, stop.best_epoch) == (first.best, first.best_epoch)
+
+@pytest.mark.parametrize("how", ["file", "pickle", "deepcopy"])
+def test_copy_after_fit_resumes_like_the_original(tmp_path, executor, how):
+    # A copy made after a fit that EarlyStopping ended carries no callback state (the run's
+    # callbacks are done): resumed with a fresh EarlyStopping it trains the same epochs as the
+    # original, instead of stopping at once with the old run's wait and best weights.
+    (X, y), _ = two_tasks()
+    t = ta.Trainer(ta.MLP([5, 12, 2]), optimizer=ta.optim.Adam(lr=0.5), executor=executor, seed=1)
+    t.fit(X[:160], y[:160], epochs=40, batch_size=32, validation_data=(X[160:], y[160:]), verbose=0,
+          callbacks=[ta.callbacks.EarlyStopping(patience=2)])
+    assert t.epoch < 40
+    u = restored(t, how, tmp_path)
+    runs = []
+    for trainer in (t, u):
+        stop = ta.callbacks.EarlyStopping(patience=2)
+        trainer.fit(X[:160], y[:160], epochs=60, initial_epoch=trainer.epoch, batch_size=32,
+                    validation_data=(X[160:], y[160:]), verbose=0, callbacks=[stop])
+        runs.append((trainer.epoch, stop.best_epoch, stop.stopped_epoch, trainer.get_params()))
+    assert runs[0][:3] == runs[1][:3]
+    assert all(np.array_equal(p, q) for p, q in zip(runs[0][3], runs[1][3]))
 
 
 def test_restored_trainer_saved_again_keeps_the_callback_state(tmp_path):
-    # Saved (or copied) before its next fit, a restored trainer passes its callback state on.
+    # A trainer restored from an epoch-end checkpoint, saved (or copied) again before its next
+    # fit, passes the checkpoint's callback state on to the fit that resumes the run.
     (X, y), _ = two_tasks()
     t = ta.Trainer(ta.MLP([5, 12, 2]), optimizer=ta.optim.Adam(lr=0.05), executor="numpy", seed=0)
     first = ta.callbacks.EarlyStopping(patience=100)
-    t.fit(X, y, epochs=3, batch_size=32, validation_split=0.2, verbose=0, callbacks=[first])
-    u = restored(restored(t, "file", tmp_path), "deepcopy", tmp_path)
+    t.fit(X, y, epochs=3, batch_size=32, validation_split=0.2, verbose=0,
+          callbacks=[first, ta.callbacks.ModelCheckpoint(tmp_path / "run.ckpt")])
+    u = restored(restored(ta.Trainer.load(tmp_path / "run.ckpt"), "file", tmp_path), "deepcopy", tmp_path)
     stop = ta.callbacks.EarlyStopping(patience=100, min_delta=10.0)
     u.fit(X, y, epochs=4, initial_epoch=3, batch_size=32, validation_split=0.2, verbose=0, callbacks=[stop])
     assert (stop.best, stop.best_epoch) == (first.best, first.best_epoch)

@@ -27,7 +27,9 @@ Protocol with the trainer:
 * ``state_dict()`` returns the callback's resumable state (JSON-able values and NumPy arrays;
   see ``trainart.checkpoint.split_arrays``) and ``load_state_dict(d)`` restores it. A
   callback whose state was loaded keeps it through the next ``on_train_begin`` instead of
-  resetting, so a resumed ``fit`` continues where the checkpoint left off.
+  resetting, so a resumed ``fit`` continues where the checkpoint left off. Only checkpoints
+  written at an epoch's end hold the callbacks' states; a save or copy of the trainer made
+  elsewhere (after ``fit``, say) holds none, as a finished run has nothing to resume.
 """
 
 import math
@@ -366,7 +368,19 @@ class ModelCheckpoint(Callback):
     e.g. ``"run-{epoch:03d}-{val_loss:.4f}.ckpt"``. With `save_best_only`, a save happens only
     when `monitor` improves strictly on the best value seen (``v < best`` in mode "min",
     ``v > best`` in mode "max"; a NaN is never best); otherwise after every epoch. The file
-    holds the trainer's state after every callback's ``on_epoch_end`` of that epoch.
+    holds the trainer's state after every callback's ``on_epoch_end`` of that epoch; ``saved``
+    and ``best`` change only once it is written (not when a later callback of that epoch
+    raises, which drops the write). A templated folder (``"run-{epoch:02d}/model.ckpt"``) is
+    created when saving; the part of the folder before the first field must exist.
+
+    ``best`` and ``saved`` last as long as the run: a ``fit`` that continues the run this
+    callback saw last (``initial_epoch == trainer.epoch > 0``, the fits whose History the
+    trainer extends) keeps them, so a reused callback never replaces the best file with a
+    worse model (Keras keeps ``best`` across ``fit`` calls too); a ``fit`` that starts a new
+    run (``initial_epoch=0``, a rewind, another trainer) forgets them. A state loaded from a
+    checkpoint is kept, as for every callback. EarlyStopping and ReduceLROnPlateau, as in
+    Keras, start fresh at every fit unless state was loaded: their state steers training,
+    whereas this one guards files on disk.
 
     Args:
         path: file name template (str or os.PathLike).
@@ -390,11 +404,25 @@ class ModelCheckpoint(Callback):
         self.monitor = _monitor_name(monitor)
         self.save_best_only = _validate.flag(save_best_only, "save_best_only")
         self.mode = _resolve_mode(mode, self.monitor)
+        self._run = None  # the History of the run `best` and `saved` belong to
         self._reset()
 
     def _reset(self):
         self.best = None
         self.saved = []
+        self._pending = None  # (path, best) of this epoch's save until it is written
+
+    def on_train_begin(self, trainer, logs):
+        history = getattr(trainer, "history", None)
+        if self._loaded:
+            self._loaded = False
+        elif history is None or history is not self._run:  # a new run, not a continuation
+            self._reset()
+        self._pending = None
+        self._run = history
+
+    def on_train_abort(self, trainer, error):
+        self._pending = None  # a save not written by now never will be
 
     def check_fit(self, log_keys):
         if self.save_best_only:
@@ -404,8 +432,16 @@ class ModelCheckpoint(Callback):
             if root != "epoch" and root not in log_keys:
                 raise ValueError(f"ModelCheckpoint path {self.path!r} names {root!r}, which this fit's "
                                  f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))})")
-        if "{" not in os.path.dirname(self.path):  # a templated folder is known only when saving
+        folder = os.path.dirname(self.path)
+        if "{" not in folder:
             _validate.require_folder(self.path, "ModelCheckpoint")
+            return
+        # A templated folder is made when saving; the folder it is made in must exist.
+        while "{" in folder:
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(os.path.abspath(folder)):
+            raise FileNotFoundError(f"ModelCheckpoint writes {self.path!r}, but the folder "
+                                    f"{os.path.abspath(folder)!r} does not exist")
 
     def _fields(self):
         return [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
@@ -416,21 +452,39 @@ class ModelCheckpoint(Callback):
         return current < self.best if self.mode == "min" else current > self.best
 
     def on_epoch_end(self, trainer, epoch, logs):
+        self._pending = None
+        best = self.best
         if self.save_best_only:
-            current = _monitored(logs, self.monitor, "ModelCheckpoint")
-            if not self._improves(current):
+            best = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if not self._improves(best):
                 return
-            self.best = current
         try:
             path = self.path.format(**{**logs, "epoch": int(epoch) + 1})
         except KeyError as exc:
             raise ValueError(f"ModelCheckpoint path {self.path!r} names {exc}, which is not in "
                              f"the epoch logs (available: epoch, {', '.join(sorted(logs))})") from None
-        trainer.save(path)
+        if "{" in os.path.dirname(self.path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._pending = (path, best)
+        save_then = getattr(trainer, "_save_then", None)
+        if save_then is None:  # a trainer that writes at once
+            trainer.save(path)
+            self._commit(path, best)
+        else:  # Trainer defers the write to the end of the epoch, and commits after it
+            save_then(path, lambda: self._commit(path, best))
+
+    def _commit(self, path, best):
+        self.best = best
         self.saved.append(path)
+        self._pending = None
 
     def state_dict(self):
-        return {"best": self.best, "saved": list(self.saved)}
+        # The checkpoint this epoch writes holds the state as it will be once it is written.
+        best, saved = self.best, list(self.saved)
+        if self._pending is not None:
+            saved.append(self._pending[0])
+            best = self._pending[1]
+        return {"best": best, "saved": saved}
 
     def load_state_dict(self, state):
         self._require(state, ("best", "saved"))
@@ -445,8 +499,9 @@ class CSVLogger(Callback):
     """Write one CSV row per epoch: ``epoch`` (0-based) then the logs keys.
 
     The columns are fixed by the first epoch's logs, in their order (or read from the header
-    of the file being appended to); a key missing later is written ``NA`` and keys not in the
-    header are left out. The file is opened, written and closed at every epoch, so each row is
+    of the file being appended to, or kept from a checkpoint's state); a key missing later is
+    written ``NA`` and keys not in the header are left out. The header is written at a fit's
+    first row whenever the file is missing or empty then (a resumed fit logging to a new file). The file is opened, written and closed at every epoch, so each row is
     on disk as soon as the epoch ends and no handle stays open.
 
     Args:
@@ -463,6 +518,11 @@ class CSVLogger(Callback):
         self.separator = separator
         self.append = _validate.flag(append, "append")
         self.keys = None
+        self._first_row = True  # the next row is this fit's first: check the header is there
+
+    def on_train_begin(self, trainer, logs):
+        super().on_train_begin(trainer, logs)
+        self._first_row = True
 
     def check_fit(self, log_keys):
         _validate.require_folder(self.path, "CSVLogger")
@@ -483,8 +543,13 @@ class CSVLogger(Callback):
         import csv
 
         rows = []
+        header = self.keys is None
+        if self._first_row:
+            self._first_row = False
+            header = header or not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         if self.keys is None:
             self.keys = [str(k) for k in logs]
+        if header:
             rows.append(["epoch"] + self.keys)
         row = [int(epoch)]
         for k in self.keys:

@@ -267,8 +267,11 @@ def split_arrays(state, prefix=""):
     """Separate the NumPy arrays of a nested state into checkpoint tensors.
 
     Each array in `state` (dicts, lists and tuples nested to any depth) becomes a tensor named
-    ``prefix + its path`` (keys and indices joined by ``"/"``), and is replaced in the returned
-    JSON part by ``{"__ndarray__": name}``. `join_arrays` undoes it. This is how a
+    ``prefix + its path`` (keys and indices joined by ``"/"``, with ``"~"`` in a key written
+    ``"~0"`` and ``"/"`` written ``"~1"``, as in a JSON Pointer, RFC 6901, so ``{"a/b": x}`` and
+    ``{"a": {"b": y}}`` get different names), and is replaced in the returned JSON part by
+    ``{"__ndarray__": name}``. `join_arrays` undoes it exactly (it reads the names from the
+    JSON part, so files written before the escaping load too). This is how a
     `state_dict()` holding arrays (callbacks, history, optimizer) goes into `write`.
 
     Args:
@@ -279,24 +282,32 @@ def split_arrays(state, prefix=""):
         (json_part, tensors).
 
     Raises:
-        ValueError: a dict in `state` already uses the key ``"__ndarray__"``.
+        ValueError: a dict in `state` already uses the key ``"__ndarray__"``, or two arrays
+            have one path (keys equal as strings, such as 1 and "1").
     """
     tensors = {}
 
     def walk(v, keys):
         if isinstance(v, np.ndarray):
             name = prefix + "/".join(keys) if (prefix or keys) else "_"
+            if name in tensors:  # keys equal as strings, e.g. 1 and "1" (JSON merges them too)
+                raise ValueError(f"state has two arrays at the path {name!r}; give them distinct keys")
             tensors[name] = v
             return {_ARRAY_KEY: name}
         if isinstance(v, dict):
             if _ARRAY_KEY in v:
                 raise ValueError(f"state at {'/'.join(keys)!r} uses the reserved key {_ARRAY_KEY!r}")
-            return {k: walk(x, keys + [str(k)]) for k, x in v.items()}
+            return {k: walk(x, keys + [_escape(str(k))]) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
             return [walk(x, keys + [str(i)]) for i, x in enumerate(v)]
         return v
 
     return walk(state, []), tensors
+
+
+def _escape(key):
+    """A path segment for `key` that holds no "/" (JSON Pointer's escaping: "~" first)."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def join_arrays(json_part, tensors):

@@ -147,9 +147,8 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._callback_states = None   # restored from a checkpoint, for the fit that resumes it
-        self._callbacks = []
         self._second_order_state = None   # (optimizer config, state) of Newton, GaussNewton, LBFGS
-        self._pending_saves = None     # paths save() was given during the epoch-end callbacks
+        self._pending_saves = None     # (path, done) of the saves asked for by epoch-end callbacks
         self._fitting = False          # from on_train_begin to the last epoch: no optimizer swap
 
     @property
@@ -531,7 +530,7 @@ class Trainer:
         """
         from .history import History
 
-        before = (self.history, self.stop_training, self._callbacks, self._callback_states)
+        before = (self.history, self.stop_training, self._callback_states)
         begun = []
         try:
             if self.history is None or run.initial_epoch == 0 or run.initial_epoch != self.epoch:
@@ -540,33 +539,36 @@ class Trainer:
             saved, self._callback_states = self._callback_states, None
             if saved is not None and run.initial_epoch > 0 and run.initial_epoch == self.epoch:
                 _load_callback_states(run.callbacks, saved)
-            self._callbacks = run.callbacks
             for cb in run.callbacks:
                 cb.on_train_begin(self, {})
                 begun.append(cb)
         except BaseException as error:
             self._abort_callbacks(begun, error)  # those begun before the failing one
-            self.history, self.stop_training, self._callbacks, self._callback_states = before
+            self.history, self.stop_training, self._callback_states = before
             raise
         return self.history
 
     def _end_epoch(self, callbacks, epoch, logs):
         """Every callback's on_epoch_end, then the checkpoints they asked for (save() defers
         them until here): a checkpoint then holds the state after the whole end of the epoch,
-        also of the callbacks listed after the one that saved, so resuming from it is exact."""
+        also of the callbacks listed after the one that saved, so resuming from it is exact.
+        If a callback raises, none of this epoch's checkpoints is written; each written one
+        then calls its `done` (see `_save_then`)."""
         self._pending_saves = []
         try:
             for cb in callbacks:
                 cb.on_epoch_end(self, epoch, logs)
-            paths = self._pending_saves
+            pending = self._pending_saves
         finally:
             self._pending_saves = None
-        if paths:
+        if pending:
             from . import checkpoint
 
-            snapshot = self._snapshot()
-            for path in paths:
+            snapshot = self._snapshot(callbacks)
+            for path, done in pending:
                 checkpoint.write(path, *snapshot)
+                if done is not None:
+                    done()
 
     def _schedule_values(self, total_steps, steps_per_epoch):
         if self.schedule is None:
@@ -683,20 +685,26 @@ class Trainer:
                    seed=config["seed"], dtype=config["dtype"], nonfinite=config["nonfinite"],
                    dropout_mode=config["dropout_mode"])
 
-    def _snapshot(self):
+    def _snapshot(self, callbacks=None):
         """(tensors, meta): everything a checkpoint holds and a pickle keeps. Parameters,
         batch-norm buffers, optimizer state (with a second-order optimizer's: L-BFGS history,
-        Levenberg-Marquardt damping), RNG state, epoch and step counters, history and the state
-        of the running fit's callbacks (or, before a restored trainer's next fit, the state it
-        was restored with)."""
+        Levenberg-Marquardt damping), RNG state, epoch and step counters, history, and the
+        state of `callbacks`: the running fit's, given by `_end_epoch` for the checkpoints
+        written at an epoch's end, which a fit resuming the run hands to its callbacks.
+        Any other snapshot (save() or a copy outside an epoch's end, e.g. after fit) holds no
+        callback state, as a run that ended has none to resume: a copy then continues as the
+        original does. Only a restored trainer not yet fitted carries the state it was
+        restored with."""
         from . import checkpoint
 
-        if self._callback_states is not None:
+        if callbacks is not None:
+            callback_types = [type(cb).__name__ for cb in callbacks]
+            callback_states = [cb.state_dict() for cb in callbacks]
+        elif self._callback_states is not None:
             callback_types = [kind for kind, _ in self._callback_states]
             callback_states = [state for _, state in self._callback_states]
         else:
-            callback_types = [type(cb).__name__ for cb in self._callbacks]
-            callback_states = [cb.state_dict() for cb in self._callbacks]
+            callback_types, callback_states = [], []
         state = {"executor": self._executor.state_dict(),
                  "history": None if self.history is None else self.history.state_dict(),
                  "callbacks": callback_states,
@@ -749,15 +757,23 @@ class Trainer:
 
         Called by a callback's on_epoch_end (ModelCheckpoint), the file is written once every
         callback has finished that epoch, so it holds their state after this epoch."""
+        self._save_then(path, None)
+
+    def _save_then(self, path, done):
+        """save(path), then `done()` once the file is written (ModelCheckpoint commits its
+        ``saved`` and ``best`` so). During the epoch-end callbacks the write is deferred to the
+        end of `_end_epoch`, and dropped, `done` uncalled, if a callback raises."""
         from . import checkpoint
 
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         require_folder(path, "Trainer.save")  # checkpoint.write would name its temporary file
         if self._pending_saves is not None:
-            self._pending_saves.append(os.fspath(path))
+            self._pending_saves.append((os.fspath(path), done))
             return
         checkpoint.write(path, *self._snapshot())
+        if done is not None:
+            done()
 
     @classmethod
     def load(cls, path, *, executor=None):
@@ -765,10 +781,14 @@ class Trainer:
         same data and callbacks then continues the run exactly where it stopped. Raises
         ta.CheckpointError for a truncated, altered or foreign file, and for one whose state
         does not fit the model it describes (a shape mismatch, a missing key, a non-finite
-        parameter, an out-of-range counter; the message names it)."""
+        parameter, an out-of-range counter; the message names it). `executor` ("auto", "numpy",
+        "cpu"; None: the saved one) replaces the saved executor; a bad one raises ValueError
+        before the file is read, as Trainer() does."""
         from . import checkpoint
         from .errors import CheckpointError
 
+        if executor is not None:  # a bad argument is the caller's error, not the file's
+            choice(executor, "executor", EXECUTORS)
         tensors, meta = checkpoint.read(path)
         try:
             return cls._restore(tensors, meta, executor)
