@@ -343,3 +343,19 @@ def test_load_checks_the_executor_argument_before_reading(tmp_path, executor):
             trainart.Trainer.load(p, executor=executor)
         assert not isinstance(info.value, CheckpointError)
     assert trainart.Trainer.load(path, executor="numpy").executor == "numpy"
+
+
+def test_save_refuses_the_non_finite_state_that_load_refuses(tmp_path):
+    # An SGD step of lr 3e38 overflows the weights from a finite loss and gradient; save wrote a
+    # file that load then refused (CheckpointError), now it refuses to write it.
+    rng = np.random.default_rng(0)
+    X, y = 10 * rng.normal(size=(16, 3)).astype(np.float32), rng.integers(0, 2, 16)
+    t = trainart.Trainer(trainart.MLP([3, 4, 2]), optimizer=trainart.optim.SGD(lr=3e38), executor="numpy")
+    try:
+        t.fit(X, y, epochs=3, batch_size=16, verbose=0)
+    except trainart.TrainingDiverged:
+        pass
+    assert not all(np.isfinite(p).all() for p in t.get_params())
+    with pytest.raises(ValueError, match=r"cannot save: params\[\d\] holds NaN or inf"):
+        t.save(tmp_path / "bad.ckpt")
+    assert not (tmp_path / "bad.ckpt").exists()
