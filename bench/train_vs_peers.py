@@ -320,7 +320,8 @@ def main():
     med = {p: statistics.median(s) for p, s in samples.items() if s}
     rows = []
     print(f"\nworkload {args.workload}: sizes {w['sizes']}, dropout {w['dropout']}, batch {w['batch']}, "
-          f"{w['rows']} rows, Adam, float32, {args.threads} threads; median of {args.rounds} rounds")
+          f"{w['rows']} rows, Adam, float32, {args.threads} threads; median of every timed epoch over "
+          f"{args.rounds} rounds")
     print(f"{'peer':<16} {'s/epoch':>10} {'samples/s':>12} {'GFLOP/s':>9} {'vs trainart-cpu':>16}")
     base = med.get("trainart-cpu")
     for peer in peers:

@@ -66,6 +66,11 @@ def _case(name, total, dtype):
                 ops.nadam_update(p, g, s1, s2, lr=lr, mu_product=0.5, step=t[0], backend="cpu")
 
         bc1, bc2 = 1 - b1 ** t[0], 1 - b2 ** t[0]
+        # NAdam's two coefficients at step t with mu_product 0.5 (ops.nadam_update's formula,
+        # momentum_decay 4e-3): lr (1 - mu_t) / (1 - P_t) on g, lr mu_{t+1} / (1 - P_t mu_{t+1}) on m.
+        mu_t, mu_next = (b1 * (1 - 0.5 * 0.96 ** (k * 4e-3)) for k in (t[0], t[0] + 1))
+        product = 0.5 * mu_t
+        nadam_g, nadam_m = lr * (1 - mu_t) / (1 - product), lr * mu_next / (1 - product * mu_next)
 
         def ref():
             for x, gx, m, v in zip(p, g, s1, s2):
@@ -81,8 +86,8 @@ def _case(name, total, dtype):
                 v += c(1 - b2) * gx * gx
                 if name == "nadam":
                     d = np.sqrt(v / c(bc2)) + c(eps)
-                    x -= c(lr * 0.05) * gx / d
-                    x -= c(lr * 0.9) * m / d
+                    x -= c(nadam_g) * gx / d
+                    x -= c(nadam_m) * m / d
                 else:
                     x -= c(lr / bc1) * m / (np.sqrt(v) / c(bc2 ** 0.5) + c(eps))
     nbytes = _STREAMS[name] * total * dtype.itemsize
