@@ -104,3 +104,27 @@ def test_bench_prints_its_table_and_writes_json(tmp_path, capsys):
     assert {r["op"] for r in rows} == {"cross_entropy value+grad", "batched cholesky solve"}
     assert all(r["seconds"] > 0 and r["vs_numpy"] > 0 for r in rows)
     assert all(r["vs_floor"] is None for r in rows if r["op"] == "batched cholesky solve")
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam"])
+def test_microbench_optimizer_equivalents_compute_the_kernels_step(name):
+    # The "x numpy" column compares like with like only if the NumPy equivalent computes the
+    # same update (the NAdam one once used fixed coefficients).
+    import numpy as np
+
+    from trainart.microbench import optimizer
+
+    if "cpu" not in ta.available_backends():
+        pytest.skip("backend cpu not built")
+    case = optimizer._case(name, 10**4, np.dtype(np.float32))
+    before = [[a.copy() for a in arrays] for arrays in case.state]
+    case.run()
+    kernel = [[a.copy() for a in arrays] for arrays in case.state]
+    for arrays, saved in zip(case.state, before):
+        for a, s in zip(arrays, saved):
+            a[...] = s
+    case.numpy()
+    for arrays, want, saved in zip(case.state, kernel, before):
+        for a, w, s in zip(arrays, want, saved):
+            # float32 rounding of the same formula, relative to the size of the step taken
+            np.testing.assert_allclose(a - s, w - s, rtol=1e-4, atol=1e-6 * np.abs(w - s).max() + 1e-30)

@@ -19,7 +19,9 @@ class Case:
 
     run: the trainart kernel; numpy: the hand-written NumPy equivalent (None if there is none);
     floor: a callable whose time is the ceiling for this work (bare GEMM, or a copy of the
-    same bytes), or None; work: flops (unit "GFLOP/s") or bytes moved (unit "GB/s").
+    same bytes), or None; work: flops (unit "GFLOP/s") or bytes moved (unit "GB/s");
+    state: the arrays that run and numpy update in place (a case whose calls return their
+    results has none), so a test can hold the two to the same result.
     """
 
     op: str
@@ -30,6 +32,7 @@ class Case:
     floor: object
     work: float
     unit: str
+    state: tuple = ()
 
 
 @dataclasses.dataclass

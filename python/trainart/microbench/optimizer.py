@@ -92,7 +92,8 @@ def _case(name, total, dtype):
                     x -= c(lr / bc1) * m / (np.sqrt(v) / c(bc2 ** 0.5) + c(eps))
     nbytes = _STREAMS[name] * total * dtype.itemsize
     shape = f"{total // 10**6}M x 10 tensors"
-    return Case(f"{name}_update", shape, dtype.name, run, ref, copy_floor(nbytes, dtype), nbytes, "GB/s")
+    return Case(f"{name}_update", shape, dtype.name, run, ref, copy_floor(nbytes, dtype), nbytes, "GB/s",
+                state=(p, s1, s2))
 
 
 def cases(quick):
