@@ -184,7 +184,9 @@ def worker_numpy_loop(workload):
 
 def gemm_jobs(workload):
     """The GEMMs of one epoch, as (step row counts, rows -> the jobs of one step in training
-    order: forward, then dW and dX layer after layer), on random operands."""
+    order: forward, then dW and dX layer after layer), chained as the engine chains them: each
+    layer's forward output is the next layer's input, each dX the gradient the next dW and dX
+    read (random input and output gradient)."""
     import trainart
     from trainart import _native
 
@@ -196,15 +198,17 @@ def gemm_jobs(workload):
     steps = [min(bsz, n - lo) for lo in range(0, n, bsz)]
     jobs = {}
     for rows in set(steps):
-        layers = [tuple(rng.random(s, dtype=np.float32) for s in ((rows, a), (a, b), (rows, b)))
-                  for a, b in zip(sizes[:-1], sizes[1:])]
-        forward = [(x, W, np.empty((len(x), W.shape[1]), np.float32), False, False) for x, W, g in layers]
-        backward = []
-        for i in range(len(layers) - 1, -1, -1):
-            x, W, g = layers[i]
-            backward.append((x, g, np.empty(W.shape, np.float32), True, False))
+        acts, weights, forward = [rng.random((rows, sizes[0]), dtype=np.float32)], [], []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            weights.append(rng.random((a, b), dtype=np.float32))
+            forward.append((acts[-1], weights[-1], np.empty((rows, b), np.float32), False, False))
+            acts.append(forward[-1][2])
+        backward, g = [], rng.random((rows, sizes[-1]), dtype=np.float32)
+        for i in range(len(weights) - 1, -1, -1):
+            backward.append((acts[i], g, np.empty(weights[i].shape, np.float32), True, False))
             if i > 0:
-                backward.append((g, W, np.empty(x.shape, np.float32), False, True))
+                backward.append((g, weights[i], np.empty((rows, sizes[i]), np.float32), False, True))
+                g = backward[-1][2]
         jobs[rows] = forward + backward
     return cpu, steps, jobs
 
