@@ -686,6 +686,19 @@ def test_seeded_search_with_a_storage_repeats_its_draws(tmp_path):
     assert mine[0] == mine[1]
 
 
+def test_extending_a_stored_study_draws_new_params(tmp_path):
+    """With the seed as given, a second run of the same study proposed the first run's params
+    again (half the budget on repeats): the stored trial count is mixed into the seed."""
+    pytest.importorskip("optuna")
+    space = {"x": tt.Uniform(-1.0, 1.0)}
+    for strategy in ("optuna", "random"):
+        storage = str(tmp_path / f"{strategy}.log")
+        for n in (3, 6):
+            result = tt.search(lambda p, t: p["x"], space, strategy, n_trials=n, storage=storage, study_name="s")
+        xs = [t.params["x"] for t in result.trials]
+        assert len(xs) == 6 and len(set(xs)) == 6, strategy
+
+
 @pytest.mark.parametrize("storage, exc", [(123, TypeError), ("study.db", ValueError), (object(), TypeError)])
 def test_bad_storage_is_named(storage, exc):
     pytest.importorskip("optuna")

@@ -172,11 +172,14 @@ def _decode(space, optuna_params):
     return params
 
 
-def _sampler(settings, worker, several):
-    """The sampler of one process; `several`: it is one of the n_jobs > 1 workers of a run.
+def _sampler(settings, worker, several, stored=0):
+    """The sampler of one process; `several`: it is one of the n_jobs > 1 workers of a run;
+    `stored`: the trials the study already held when this process opened it.
 
     A single process (n_jobs=1, with or without a storage) samples with `seed` itself, or with
-    the caller's sampler as given, so a seeded search of a fresh study repeats its draws.
+    the caller's sampler as given, so a seeded search of a fresh study repeats its draws. A
+    run that extends a stored study mixes the stored count into the seed: the same seed would
+    otherwise propose the first run's params again (still repeatable for the same study).
     Workers of one run get seeds from (seed, worker index), and a caller's sampler, pickled
     into each, is reseeded at random: otherwise they would all propose the same params.
     """
@@ -189,7 +192,9 @@ def _sampler(settings, worker, several):
         # The seed shuffles the grid and a trial takes the point its grid id names in that
         # order: every process must shuffle alike, or workers would repeat and skip points.
         return _grid_sampler(settings, settings.seed)
-    seed = settings.seed if not several else (settings.seed * 1_000_003 + 7919 * (worker + 1)) % 2**32
+    seed = (settings.seed + 1_000_003 * stored) % 2**32
+    if several:
+        seed = (seed * 1_000_003 + 7919 * (worker + 1)) % 2**32
     if settings.mode == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -243,10 +248,12 @@ def _study(settings, storage, worker, several):
     else:
         # grid and random never prune unless asked to, with a storage as without one
         pruner = optuna.pruners.NopPruner()
-    sampler = _sampler(settings, worker, several)
-    return _retry_schema_race(lambda: optuna.create_study(
-        storage=storage, study_name=settings.study_name, direction=settings.direction, sampler=sampler,
-        pruner=pruner, load_if_exists=True))
+    study = _retry_schema_race(lambda: optuna.create_study(
+        storage=storage, study_name=settings.study_name, direction=settings.direction,
+        sampler=optuna.samplers.RandomSampler(), pruner=pruner, load_if_exists=True))
+    stored = len(_real_trials(study)) if settings.storage is not None else 0
+    study.sampler = _sampler(settings, worker, several, stored)
+    return study
 
 
 def _schema_race(exc):
