@@ -1,6 +1,7 @@
 """Tests of trainart.history.History: recording, state round trips and the learning-curve plot."""
 
 import math
+import os
 import sys
 
 import numpy as np
@@ -203,3 +204,17 @@ def test_single_epoch_plot_has_whole_epoch_ticks(first_epoch):
             ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
             assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
             assert lo <= first_epoch and hi >= first_epoch + 1
+
+
+def test_plot_path_is_the_file_matplotlib_writes(tmp_path):
+    pytest.importorskip("matplotlib")
+    from trainart.history import History, plot_path
+
+    history = History()
+    history.append(0, {"loss": 1.0})
+    history.append(1, {"loss": 0.5})
+    for name in ("bare", "dot.", "upper.PNG", "v1.2/bare"):
+        path = tmp_path / name
+        path.parent.mkdir(exist_ok=True)
+        history.plot(path)
+        assert os.path.isfile(plot_path(path)), name

@@ -14,9 +14,10 @@ __all__ = ["History", "plot_path"]
 
 def plot_path(path):
     """The file ``History.plot(path)`` writes: `path` itself, or with ".png" appended when it
-    has no extension (matplotlib's rule)."""
+    has no extension, or in place of a bare trailing "." (matplotlib's rule)."""
     path = os.fspath(path)
-    return path if os.path.splitext(path)[1] else path + ".png"
+    root, ext = os.path.splitext(path)
+    return root + ".png" if ext in ("", ".") else path  # "curves." too writes curves.png
 
 
 class History:
