@@ -577,3 +577,11 @@ def test_warm_start_docstring_says_the_optimizer_state_is_kept():
     # test_warm_start_continues_like_one_long_fit); the docstring says so where warm_start is.
     doc = MLPClassifier.__doc__.split("warm_start:")[1].split("early_stopping:")[0]
     assert "optimizer state" in doc and "fresh optimizer" in doc
+
+
+def test_batchnorm_with_dropout_on_identical_rows_names_the_rows_not_batch_size():
+    # Dropout collapses duplicate rows; 4 identical rows left one, and the error then blamed
+    # batch_size, which no value could fix.
+    X, y = np.ones((4, 3)), np.ones(4)
+    with pytest.raises(ValueError, match="1 distinct row to train on.*at least 2 distinct samples"):
+        MLPRegressor(batchnorm=True, dropout=0.2).fit(X, y)

@@ -493,6 +493,10 @@ class _BaseMLP(BaseEstimator):
                              "training (its variance divides by n - 1): pass at least 2 samples")
         if self.dropout > 0 or self.input_dropout > 0:
             X, T, sample_weight = _collapse_duplicates(X, T, sample_weight, keep_order=not self.shuffle)
+            if self.batchnorm and len(X) < 2:
+                raise ValueError(f"X has {n_samples} samples but 1 distinct row to train on (dropout trains "
+                                 "each distinct row once, weighted), which BatchNorm cannot normalize in "
+                                 "training: pass at least 2 distinct samples")
         n = len(X)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples, n)
