@@ -356,6 +356,6 @@ def test_save_refuses_the_non_finite_state_that_load_refuses(tmp_path):
     except trainart.TrainingDiverged:
         pass
     assert not all(np.isfinite(p).all() for p in t.get_params())
-    with pytest.raises(ValueError, match=r"cannot save: params\[\d\] holds NaN or inf"):
+    with pytest.raises(ValueError, match=r"cannot save: params\[\d\] contains NaN or inf"):
         t.save(tmp_path / "bad.ckpt")
     assert not (tmp_path / "bad.ckpt").exists()

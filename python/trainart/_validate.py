@@ -102,10 +102,11 @@ def fast_float_array(value, name, ndim, finite):
     return float_array(value, name, ndim=ndim, finite=finite)
 
 
-def require_folder(path, who):
-    """FileNotFoundError unless the folder that `path` is written in exists, naming `path` and
-    the folder (the error of the write itself would name a temporary file, or nothing)."""
-    folder = os.path.dirname(os.path.abspath(path))
+def require_folder(path, who, folder=None):
+    """FileNotFoundError unless the folder that `path` is written in (or `folder`, the part of
+    a templated one that must exist beforehand) exists, naming `path` and the folder (the
+    error of the write itself would name a temporary file, or nothing)."""
+    folder = os.path.abspath(os.path.dirname(os.path.abspath(path)) if folder is None else folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{who} writes {os.fspath(path)!r}, but the folder {folder!r} does not exist")
 

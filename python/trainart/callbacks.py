@@ -432,16 +432,11 @@ class ModelCheckpoint(Callback):
             if root != "epoch" and root not in log_keys:
                 raise ValueError(f"ModelCheckpoint path {self.path!r} names {root!r}, which this fit's "
                                  f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))})")
-        folder = os.path.dirname(self.path)
-        if "{" not in folder:
-            _validate.require_folder(self.path, "ModelCheckpoint")
-            return
         # A templated folder is made when saving; the folder it is made in must exist.
+        folder = os.path.dirname(self.path)
         while "{" in folder:
             folder = os.path.dirname(folder)
-        if not os.path.isdir(os.path.abspath(folder)):
-            raise FileNotFoundError(f"ModelCheckpoint writes {self.path!r}, but the folder "
-                                    f"{os.path.abspath(folder)!r} does not exist")
+        _validate.require_folder(self.path, "ModelCheckpoint", folder=folder)
 
     def _fields(self):
         return [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
@@ -466,12 +461,8 @@ class ModelCheckpoint(Callback):
         if "{" in os.path.dirname(self.path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
         self._pending = (path, best)
-        save_then = getattr(trainer, "_save_then", None)
-        if save_then is None:  # a trainer that writes at once
-            trainer.save(path)
-            self._commit(path, best)
-        else:  # Trainer defers the write to the end of the epoch, and commits after it
-            save_then(path, lambda: self._commit(path, best))
+        # Trainer defers the write to the end of the epoch's callbacks, and commits after it.
+        trainer._save_then(path, lambda: self._commit(path, best))
 
     def _commit(self, path, best):
         self.best = best

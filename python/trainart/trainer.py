@@ -768,26 +768,16 @@ class Trainer:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         require_folder(path, "Trainer.save")  # checkpoint.write would name its temporary file
-        self._require_finite_state()
+        try:  # load() refuses a state that does not pass these checks, so save does not write one
+            self._executor.check_state(self._executor.state_dict())
+        except ValueError as exc:
+            raise ValueError(f"cannot save: {exc} (the run diverged); Trainer.load would refuse the file") from None
         if self._pending_saves is not None:
             self._pending_saves.append((os.fspath(path), done))
             return
         checkpoint.write(path, *self._snapshot())
         if done is not None:
             done()
-
-    def _require_finite_state(self):
-        """ValueError naming the first parameter, buffer or optimizer-state array that holds NaN
-        or inf: load() refuses such a file, so save() does not write it. (An update can overflow
-        the weights from a finite step; the next step's loss then reports the divergence.)"""
-        state = self._executor.state_dict()
-        arrays = [(f"{kind}[{i}]", a) for kind in ("params", "buffers") for i, a in enumerate(state[kind])]
-        arrays += [(f"optimizer state[{key!r}][{i}]", a) for key, value in state["optimizer"].items()
-                   if isinstance(value, list) for i, a in enumerate(value) if isinstance(a, np.ndarray)]
-        for name, a in arrays:
-            if a.dtype.kind == "f" and not all_finite(a):
-                raise ValueError(f"cannot save: {name} holds NaN or inf (the run diverged), and Trainer.load "
-                                 "refuses such a checkpoint")
 
     @classmethod
     def load(cls, path, *, executor=None):

@@ -104,6 +104,9 @@ class Executor:
     def state_dict(self):
         raise NotImplementedError
 
+    def check_state(self, state):
+        raise NotImplementedError
+
     def load_state_dict(self, state):
         raise NotImplementedError
 

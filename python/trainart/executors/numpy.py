@@ -121,17 +121,22 @@ class NumpyExecutor(Executor):
                for k, v in self.opt_state.items()}
         return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers], "optimizer": opt}
 
-    def load_state_dict(self, state):
-        """Copy a state_dict in place (native engines keep pointers to these arrays).
-
-        Everything is checked before anything is copied: ValueError or TypeError naming the
-        first entry that does not fit this executor (a missing or unknown key, a list of the
-        wrong length, a shape mismatch, a non-finite value), and then nothing has changed.
-        """
+    def check_state(self, state):
+        """(params, buffers, optimizer) of a state_dict, checked against this executor:
+        ValueError or TypeError naming the first entry that does not fit (a missing or unknown
+        key, a list of the wrong length, a shape mismatch, a non-finite value). load_state_dict
+        takes only such a state, and Trainer.save writes only such a state."""
         _validate.require_keys(state, ("params", "buffers", "optimizer"), "state")
         params = _validate.arrays_like(state["params"], self.params, "params")
         buffers = _validate.arrays_like(state["buffers"], self.buffers, "buffers")
-        optimizer = self._fitting_optimizer_state(state["optimizer"])
+        return params, buffers, self._fitting_optimizer_state(state["optimizer"])
+
+    def load_state_dict(self, state):
+        """Copy a state_dict in place (native engines keep pointers to these arrays).
+
+        Everything is checked first (check_state), and on an error nothing has changed.
+        """
+        params, buffers, optimizer = self.check_state(state)
         for dst, src in zip(self.params + self.buffers, params + buffers):
             dst[...] = src
         for key, value in optimizer.items():
