@@ -874,10 +874,11 @@ def _progress(epochs, initial_epoch, verbose):
 
 def _report(bar, epoch, epochs, logs, log_every, line=False):
     shown = {k: logs[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy", "lr") if k in logs}
-    if line:
-        print(f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.4g}" for k, v in shown.items()), flush=True)
+    text = f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.5g}" for k, v in shown.items())
+    if line:  # verbose=2
+        print(text, flush=True)
     if bar is not None:
         bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
         bar.update(1)
     if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
-        log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.5g}" for k, v in shown.items()))
+        log.info("%s", text)
