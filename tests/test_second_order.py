@@ -201,6 +201,18 @@ def test_lbfgs_without_line_search_first_step_is_torchs():
     np.testing.assert_allclose(_flat(trainer.get_params()), expected, rtol=1e-13)
 
 
+def test_strong_wolfe_extrapolates_along_a_linear_loss(executor):
+    # mae far from its targets is linear along -g: the cubic's denominators are 0 there. torch's
+    # tensor arithmetic divides to inf and clamps to the extrapolation bound; torch.optim.LBFGS
+    # (2.13, these arguments) ends at w = b = 50, loss 0 (was a ZeroDivisionError here).
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(1)], input_dim=1), loss="mae", executor=executor,
+                         dtype="float64", optimizer=ta.optim.LBFGS(line_search_fn="strong_wolfe", max_iter=5))
+    trainer.set_params([np.zeros((1, 1)), np.zeros(1)])
+    trainer.fit(np.ones((4, 1)), np.full((4, 1), 100.0), epochs=1, batch_size=None, verbose=0)
+    np.testing.assert_allclose([p.item() for p in trainer.get_params()], [50.0, 50.0], rtol=1e-12)
+    assert second_order.lbfgs.cubic_interpolate(0.0, 1.0, -1.0, 1.0, 0.0, -1.0, bounds=(1.0, 10.0)) == 10.0
+
+
 def test_lbfgs_default_max_eval_follows_max_iter(tmp_path):
     # max_eval=None means max_iter * 5 // 4 at every step: replace() that moves max_iter moves
     # it too (it kept the 25 resolved for max_iter=20), and an explicit max_eval stays.

@@ -14,19 +14,28 @@ from .base import SecondOrderOptimizer
 __all__ = ["LBFGS", "cubic_interpolate", "strong_wolfe"]
 
 
+def _divide(a, b):
+    """a / b with IEEE semantics (+-inf, or NaN for 0/0), as torch's tensor arithmetic gives:
+    a loss that is linear along the search direction makes the cubic's denominators zero."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(a) / np.float64(b))
+
+
 def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     """The minimizer of the cubic through (x1, f1, g1), (x2, f2, g2), clamped to bounds
-    (default [min(x1, x2), max(x1, x2)]); the bounds' midpoint when the cubic has none."""
+    (default [min(x1, x2), max(x1, x2)]); the bounds' midpoint when the cubic has none. A
+    degenerate cubic (a straight line) extrapolates to the bound it falls towards, as torch."""
     lo, hi = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
-    d1 = g1 + g2 - 3.0 * (f1 - f2) / (x1 - x2)
+    d1 = g1 + g2 - 3.0 * _divide(f1 - f2, x1 - x2)
     d2_square = d1 * d1 - g1 * g2
     if d2_square >= 0:
         d2 = math.sqrt(d2_square)
         if x1 <= x2:
-            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2))
+            min_pos = x2 - (x2 - x1) * _divide(g2 + d2 - d1, g2 - g1 + 2.0 * d2)
         else:
-            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2.0 * d2))
-        return min(max(min_pos, lo), hi)
+            min_pos = x1 - (x1 - x2) * _divide(g1 + d2 - d1, g1 - g2 + 2.0 * d2)
+        if not math.isnan(min_pos):
+            return min(max(min_pos, lo), hi)
     return (lo + hi) / 2.0
 
 
