@@ -954,3 +954,37 @@ def test_history_is_extended_only_by_a_fit_that_resumes_where_the_last_stopped()
     assert first.epoch == [0, 1, 2, 3, 4, 5] and trainer.history is rewound
     jumped = trainer.fit(X, y, epochs=9, batch_size=32, verbose=0, initial_epoch=7)
     assert jumped is not rewound and jumped.epoch == [7, 8]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_integer_X_becomes_the_trainer_dtype_in_one_copy(dtype):
+    import tracemalloc
+
+    X = np.random.default_rng(0).integers(0, 255, (4000, 500)).astype(np.uint8)
+    trainer = ta.Trainer(ta.MLP([500, 3]), executor="numpy", dtype=dtype)
+    tracemalloc.start()
+    checked = trainer._check_X(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert checked.dtype == np.dtype(dtype) and np.array_equal(checked, X)
+    assert peak < 1.2 * checked.nbytes  # was a float64 copy first: 2x (float64) or 3x (float32)
+
+
+def test_cross_entropy_takes_a_column_of_labels(executor):
+    X, y = blobs()
+    a, b = make(executor), make(executor)
+    a.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    b.fit(X, y.reshape(-1, 1), epochs=2, batch_size=16, verbose=0)  # Keras's sparse labels, (n, 1)
+    for p, q in zip(a.get_params(), b.get_params()):
+        np.testing.assert_array_equal(p, q)
+    assert a.evaluate(X, y) == b.evaluate(X, y.reshape(-1, 1).astype(np.float64))
+    with pytest.raises(ValueError, match=r"y labels must be in \[0, 3\)"):
+        b.evaluate(X, np.full((len(X), 1), 3))
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself
+def test_a_float32_trainer_takes_a_float64_matrix(executor):
+    X, y = blobs()
+    trainer = make(executor, dtype="float32")
+    trainer.fit(np.asmatrix(X.astype(np.float64)), y, epochs=1, verbose=0)  # crashed in _cast
+    np.testing.assert_array_equal(trainer.predict(np.asmatrix(X)), trainer.predict(X))

@@ -107,3 +107,18 @@ def test_require_folder_names_the_path_and_the_folder(tmp_path):
         _validate.require_folder(missing / "a.ckpt", "Trainer.save")
     assert str(info.value) == (f"Trainer.save writes {str(missing / 'a.ckpt')!r}, but the folder "
                                f"{str(missing)!r} does not exist")
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself
+def test_as_array_converts_matrices_and_pandas_and_refuses_masked_and_sparse():
+    m = np.asmatrix(np.arange(6.0).reshape(2, 3))  # what scipy.sparse's todense returns
+    assert type(_validate.as_array(m, "X")) is np.ndarray
+    with pytest.raises(TypeError, match=r"X is a masked array.*X.filled"):
+        _validate.as_array(np.ma.masked_array([1.0, 2.0], [False, True]), "X")
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match=r"X is a scipy.sparse csr_matrix.*X.toarray\(\)"):
+        _validate.as_array(sparse.csr_matrix(np.eye(3)), "X")
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [True, False], "b": [0.5, 1.5], "c": pd.array([1, None], dtype="Int64")})
+    np.testing.assert_array_equal(_validate.as_array(frame, "X"), [[1.0, 0.5, 1.0], [0.0, 1.5, np.nan]])
+    assert _validate.as_array(pd.Series(["a", "b"]), "y").dtype == object  # left to the caller's refusal

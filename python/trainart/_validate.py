@@ -1,6 +1,7 @@
 """Input checks shared by every public entry: they run before any memory is touched and name
 the offending argument."""
 
+import contextlib
 import math
 import numbers
 import os
@@ -40,12 +41,25 @@ def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=Fals
 
 
 def as_array(x, name):
-    """np.asarray(x) (`x` itself when it is an ndarray), or TypeError naming `name` when NumPy
-    cannot make one array of it (ragged rows, say): NumPy's own message names nothing."""
-    if isinstance(x, np.ndarray):
+    """`x` as an ndarray (itself when it is one; np.memmap kept), or TypeError naming `name`
+    when NumPy cannot make one array of it (ragged rows, say: NumPy's own message names
+    nothing). A pandas frame of mixed or nullable columns becomes float64 (pd.NA as NaN,
+    refused later as any NaN) rather than an object array; np.matrix becomes a plain 2-D array;
+    a masked array and a scipy.sparse matrix are refused, saying what to pass instead."""
+    if type(x) is np.ndarray or isinstance(x, np.memmap):
         return x
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array, whose mask trainart cannot honour: pass "
+                        f"{name}.filled(value) or drop the masked rows")
+    if type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a scipy.sparse {type(x).__name__}; trainart trains on dense arrays: "
+                        f"pass {name}.toarray()")
     try:
-        return np.asarray(x)
+        arr = np.asarray(x)
+        if arr.dtype == object and hasattr(x, "to_numpy"):  # pandas: nullable or mixed columns
+            with contextlib.suppress(TypeError, ValueError):
+                arr = x.to_numpy(dtype=np.float64, na_value=np.nan)
+        return arr
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
 

@@ -215,7 +215,11 @@ class Trainer:
 
     # -- input checks --------------------------------------------------------------------------
     def _check_X(self, X, name="X"):
-        # _cast makes the one copy needed (a non-native byte order costs one more).
+        # _cast makes the one copy needed (a non-native byte order costs one more); integers
+        # and bools go straight to the trainer's dtype (not through a float64 copy).
+        X = as_array(X, name)
+        if X.dtype.kind in "biu":
+            X = X.astype(self.dtype)
         X = float_array(X, name, ndim=2, contiguous=False)
         if X.shape[1] != self.model.input_dim:
             raise ValueError(f"{name} must have {self.model.input_dim} features (columns), got {X.shape[1]}")
@@ -237,6 +241,8 @@ class Trainer:
             raise ValueError(f"{name} must have one row per row of X ({n}), got {len(arr)}")
         if arr.dtype.kind == "f" and not all_finite(arr):
             raise ValueError(f"{name} contains NaN or inf")
+        if self.loss == "cross_entropy" and arr.ndim == 2 and arr.shape[1] == 1 < k:
+            arr = arr[:, 0]  # a column of labels, as Keras's sparse_categorical_crossentropy takes
         if self.loss == "cross_entropy" and arr.ndim == 1:
             if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
                 raise ValueError(f"{name} must hold integer class labels for cross_entropy")
@@ -249,7 +255,7 @@ class Trainer:
             raise ValueError(f"{name} must have {k} columns (the model's outputs), got {arr.shape[1]}")
         if self.loss in ("cross_entropy", "binary_cross_entropy") and ((arr < 0) | (arr > 1)).any():
             raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss}")
-        return np.ascontiguousarray(self._cast(arr.astype(np.float64) if arr.dtype.kind != "f" else arr, name))
+        return self._cast(arr, name) if arr.dtype.kind == "f" else np.ascontiguousarray(arr, dtype=self.dtype)
 
     def _check_weights(self, sample_weight, class_weight, y, n, name="sample_weight"):
         """The per-row loss weights (None for none) in the trainer's dtype: sample_weight times
