@@ -585,3 +585,30 @@ def test_batchnorm_with_dropout_on_identical_rows_names_the_rows_not_batch_size(
     X, y = np.ones((4, 3)), np.ones(4)
     with pytest.raises(ValueError, match="1 distinct row to train on.*at least 2 distinct samples"):
         MLPRegressor(batchnorm=True, dropout=0.2).fit(X, y)
+
+
+def test_distinct_rows_group_by_content_and_survive_a_hash_collision(monkeypatch):
+    from trainart import sklearn as tsk
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(40, 5)).astype(np.float32)
+    X = np.vstack([base, base[:10], -base[:5]])  # 10 duplicates; the negated rows are distinct
+    X[0, 0], X[40, 0] = 0.0, -0.0                # -0.0 equals 0.0
+    T = np.vstack([np.eye(2)[rng.integers(0, 2, 40)]] * 2)[: len(X)]
+    T[40:50] = T[:10]
+    first, inverse = tsk._distinct_rows(X, T)
+    assert len(first) == 45 and np.array_equal(inverse[40:50], inverse[:10])
+    np.testing.assert_array_equal(X[first[inverse]], X)
+    # Every row hashed alike: the exact row sort takes over and finds the same groups, in the
+    # same (hash, then first-occurrence) order.
+    monkeypatch.setattr(tsk, "_row_hash", lambda X, T, seed: np.zeros(len(X), np.uint64))
+    first2, inverse2 = tsk._distinct_rows(X, T)
+    assert sorted(first2) == sorted(first)
+    np.testing.assert_array_equal(X[first2[inverse2]], X)
+    np.testing.assert_array_equal(first2[inverse2], first[inverse])
+
+
+def test_regressor_names_targets_beyond_the_float32_range_of_X():
+    X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"y has values beyond the float32 range.*dtype of X"):
+        MLPRegressor(hidden_layer_sizes=(5,), max_iter=2).fit(X, np.full(30, 1e300))  # said "NaN or inf"

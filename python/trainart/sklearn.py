@@ -56,34 +56,47 @@ def _validate_X(est, X):
     return _dense(X)
 
 
-def _distinct_rows(X, T):
-    """The distinct (x, y) rows of X, T as float64 (sorted; -0.0 counted as 0.0), the index of
-    each one's first copy, and each row's index among them."""
-    rows = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0  # -0.0 -> 0.0
-    distinct, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-    return distinct, first, inverse.ravel()
+def _distinct_rows(X, T, seed=0):
+    """The distinct (x, y) rows of X, T (-0.0 equal to 0.0): the index of each one's first copy,
+    ordered by a keyed hash of the row's content (a random order that depends only on the
+    content and `seed`), and each row's index among them.
+
+    Rows are grouped by a 64-bit hash, then checked against their group's first row; should two
+    different rows ever share a hash, the exact (slow) sort of whole rows decides instead.
+    """
+    h = _row_hash(X, T, seed)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    for lo in range(0, len(X), _HASH_ROWS):
+        rows, rep = slice(lo, lo + _HASH_ROWS), first[inverse[lo:lo + _HASH_ROWS]]
+        if not ((X[rows] == X[rep]).all() and (T[rows] == T[rep]).all()):  # a collision
+            exact = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0
+            _, first, inverse = np.unique(exact, axis=0, return_index=True, return_inverse=True)
+            order = np.argsort(h[first], kind="stable")
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            return first[order], rank[inverse.ravel()]
+    return first, inverse
 
 
 def _validation_rows(X, T, sample_weight, fraction, rs):
     """Indices of the early-stopping validation rows, or None when too few.
 
-    The split is by row content: the distinct (x, y) rows are put in a random order (a random
-    projection drawn from `rs`) and the first ceil(fraction * m) of the m distinct rows with a
+    The split is by row content: the distinct (x, y) rows are put in a random order (a keyed
+    hash, keyed from `rs`) and the first ceil(fraction * m) of the m distinct rows with a
     positive weight are held out, with every copy of them. So duplicated rows never straddle
     the split, and integer sample weights act exactly as repeated rows.
     """
-    seed = np.uint64(rs.randint(np.iinfo(np.int32).max))
-    distinct, _, inverse = _distinct_rows(X, T)
-    h = _row_hash(distinct, seed)
-    live = np.zeros(len(distinct), bool)
+    seed = rs.randint(np.iinfo(np.int32).max)
+    first, inverse = _distinct_rows(X, T, seed)
+    live = np.zeros(len(first), bool)
     live[inverse if sample_weight is None else inverse[sample_weight > 0]] = True
     m = int(live.sum())
     k = int(np.ceil(fraction * m))
     if k < 2 or k >= m:
         return None
-    order = np.flatnonzero(live)[np.argsort(h[live], kind="stable")]
-    held = np.zeros(len(distinct), bool)
-    held[order[:k]] = True
+    held = np.zeros(len(first), bool)
+    held[np.flatnonzero(live)[:k]] = True
     return np.flatnonzero(held[inverse])
 
 
@@ -93,33 +106,41 @@ def _collapse_duplicates(X, T, sample_weight, keep_order):
 
     Dropout draws one mask per row and step, so a row of weight k and k copies of it would see
     one draw against k; trained as one row of weight k, both see the same draw and a weight of k
-    is exactly k repetitions, as scikit-learn defines it. The rows come in sorted order (any
-    order is as good when the epochs are shuffled), or in first-occurrence order if keep_order.
+    is exactly k repetitions, as scikit-learn defines it. The rows come in a content-keyed order
+    (any order is as good when the epochs are shuffled), or in first-occurrence order if
+    keep_order; X, T themselves when every row is distinct and unweighted.
     """
-    _, first, inverse = _distinct_rows(X, T)
+    first, inverse = _distinct_rows(X, T)
     w = np.ones(len(X)) if sample_weight is None else sample_weight
     weight = np.bincount(inverse, weights=w, minlength=len(first))
     groups = np.argsort(first, kind="stable") if keep_order else np.arange(len(first))
     groups = groups[weight[groups] > 0]
-    if sample_weight is None and len(groups) == len(X) and keep_order:
+    if sample_weight is None and len(groups) == len(X):
         return X, T, None
     keep = first[groups]
     return X[keep], T[keep], weight[groups]
 
 
-def _row_hash(rows, seed):
-    """A keyed 64-bit hash of each float64 row (splitmix64 steps over the bit patterns): a
-    random order of the rows that depends only on their content and the seed."""
+_HASH_ROWS = 1024  # rows hashed (and checked) per block: bounded temporaries for any X
+
+
+def _row_hash(X, T, seed):
+    """A keyed 64-bit hash of each (x, y) row of X, T: splitmix64 of every float64 bit pattern
+    plus a per-column key, summed (mod 2^64) along the row, then mixed once more."""
     def mix(z):
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return z ^ (z >> np.uint64(31))
 
-    bits = np.ascontiguousarray(rows).view(np.uint64)
+    width = X.shape[1] + T.shape[1]
+    golden = np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
-        h = np.full(len(rows), seed * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
-        for j in range(bits.shape[1]):
-            h = mix(h ^ bits[:, j] + np.uint64(0x9E3779B97F4A7C15) * np.uint64(j + 1))
+        keys = mix((np.arange(1, width + 1, dtype=np.uint64) + np.uint64(seed)) * golden)
+        h = np.empty(len(X), np.uint64)
+        for lo in range(0, len(X), _HASH_ROWS):
+            block = np.hstack([X[lo:lo + _HASH_ROWS], T[lo:lo + _HASH_ROWS]]).astype(np.float64, copy=False)
+            block += 0.0  # -0.0 -> 0.0
+            h[lo:lo + _HASH_ROWS] = mix(mix(block.view(np.uint64) + keys).sum(axis=1, dtype=np.uint64))
     return h
 
 
@@ -918,6 +939,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if Y.dtype.itemsize > X.dtype.itemsize and np.abs(Y).max() > np.finfo(X.dtype).max:
+            raise ValueError(f"y has values beyond the {X.dtype} range (the model trains in the dtype of X, "
+                             f"{X.dtype}): scale y, or pass X as float64")
         # sklearn's loss is half the mean squared error; trainart's mse is the full one.
         return X, Y.astype(X.dtype), "mse", 0.5
 
