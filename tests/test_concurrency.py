@@ -70,3 +70,33 @@ def test_predict_beside_fit_gives_the_undisturbed_fit(cpu):
 
     _run_threads(work, 3)
     assert all(np.array_equal(a, b) for a, b in zip(trainer.get_params(), alone.get_params()))
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+@pytest.mark.parametrize("where", ["another thread", "the callback itself"])
+def test_a_second_fit_while_one_runs_is_refused(executor, where):
+    # Two fits interleaving their epochs each wrote back a stale optimizer step (Adam's bias
+    # correction then ran on half the steps taken).
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} not built")
+    trainer, X, y = _trainer(executor)
+    refused = []
+
+    def second_fit(*_):
+        try:
+            trainer.fit(X, y, epochs=1, batch_size=32, verbose=0)
+        except RuntimeError as exc:
+            refused.append(str(exc))
+
+    def on_epoch_end(t, epoch, logs):
+        if where == "another thread":
+            _run_threads(second_fit, 1)
+        else:
+            second_fit()
+
+    steps = trainer.step
+    trainer.fit(X, y, epochs=2, batch_size=32, verbose=0,
+                callbacks=[ta.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
+    assert len(refused) == 2 and "fit is already running on this Trainer" in refused[0]
+    assert trainer.step == steps + 2 * 19
+    trainer.fit(X, y, epochs=1, batch_size=32, verbose=0)  # free again once it returns

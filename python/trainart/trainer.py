@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -150,6 +151,7 @@ class Trainer:
         self._second_order_state = None   # (optimizer config, state) of Newton, GaussNewton, LBFGS
         self._pending_saves = None     # (path, done) of the saves asked for by epoch-end callbacks
         self._fitting = False          # from on_train_begin to the last epoch: no optimizer swap
+        self._fit_lock = threading.Lock()  # one fit at a time (threads, or a callback calling fit)
 
     @property
     def optimizer(self):
@@ -370,10 +372,20 @@ class Trainer:
             History extended, for a fit that resumes where the last one stopped
             (initial_epoch == trainer.epoch > 0), else a new one holding this fit's epochs.
         """
-        run = self._fit_inputs(X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
-                               validation_split=validation_split, shuffle=shuffle, callbacks=callbacks,
-                               verbose=verbose, log_every=log_every, sample_weight=sample_weight,
-                               class_weight=class_weight, initial_epoch=initial_epoch)
+        if not self._fit_lock.acquire(blocking=False):
+            # Two fits interleaving their epochs would each write back stale counters.
+            raise RuntimeError("fit is already running on this Trainer (in another thread, or a callback "
+                               "called fit): one fit at a time; train a copy (copy.deepcopy) alongside")
+        try:
+            return self._fit(X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                             validation_split=validation_split, shuffle=shuffle, callbacks=callbacks,
+                             verbose=verbose, log_every=log_every, sample_weight=sample_weight,
+                             class_weight=class_weight, initial_epoch=initial_epoch)
+        finally:
+            self._fit_lock.release()
+
+    def _fit(self, X, y, **kwargs):
+        run = self._fit_inputs(X, y, **kwargs)
         if getattr(self.optimizer, "second_order", False):  # Newton, GaussNewton, LBFGS
             from .second_order.fit import epoch_runner
 
