@@ -612,3 +612,31 @@ def test_regressor_names_targets_beyond_the_float32_range_of_X():
     X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
     with pytest.raises(ValueError, match=r"y has values beyond the float32 range.*dtype of X"):
         MLPRegressor(hidden_layer_sizes=(5,), max_iter=2).fit(X, np.full(30, 1e300))  # said "NaN or inf"
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ctrl_c_ends_the_fit_keeping_what_it_trained(monkeypatch, early_stopping):
+    # scikit-learn's _fit_stochastic catches KeyboardInterrupt, warns and returns a fitted model.
+    from trainart import sklearn as tsk
+
+    X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+    seen = tsk._Monitor.on_epoch_end
+
+    def interrupted_at_the_third(self, trainer, epoch, logs):
+        seen(self, trainer, epoch, logs)
+        if self.est.n_iter_ == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tsk._Monitor, "on_epoch_end", interrupted_at_the_third)
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, early_stopping=early_stopping, random_state=0)
+    with pytest.warns(UserWarning, match="Training interrupted by user."):
+        assert est.fit(X, y) is est
+    assert est.n_iter_ == 3 and len(est.loss_curve_) == 3 and est.predict(X).shape == (120,)
+    monkeypatch.setattr(tsk._Monitor, "on_epoch_end", seen)
+    uninterrupted = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, early_stopping=early_stopping,
+                                  random_state=0, n_iter_no_change=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        uninterrupted.fit(X, y)
+    for a, b in zip(est.coefs_, uninterrupted.coefs_):
+        np.testing.assert_array_equal(a, b)

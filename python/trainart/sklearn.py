@@ -419,10 +419,11 @@ class _BaseMLP(BaseEstimator):
 
     @contextlib.contextmanager
     def _unchanged_on_failure(self):
-        """Run a fit that, if it raises (bad input, divergence, an interrupt), puts back every
-        fitted attribute and the Trainer's state (parameters, optimizer state, counters) as they
-        were: DESIGN §6, a failed call leaves a fitted model unchanged. (scikit-learn's own MLP
-        does not promise this.)"""
+        """Run a fit that, if it raises (bad input, divergence), puts back every fitted
+        attribute and the Trainer's state (parameters, optimizer state, counters) as they were:
+        DESIGN §6, a failed call leaves a fitted model unchanged. (scikit-learn's own MLP does
+        not promise this.) Ctrl-C during the epochs of adam/sgd is no failure: as scikit-learn,
+        the fit warns "Training interrupted by user." and keeps what it trained."""
         params = self.get_params(deep=False)
         had_trainer = "_trainer" in vars(self)
         trainer = vars(self).get("_trainer")
@@ -554,6 +555,8 @@ class _BaseMLP(BaseEstimator):
                         callbacks=[monitor], verbose=0, sample_weight=w)
         except TrainingDiverged as exc:
             raise ValueError(_DIVERGED) from exc
+        except KeyboardInterrupt:  # as scikit-learn: Ctrl-C ends the fit, keeping what it trained
+            warnings.warn("Training interrupted by user.")
         if val is not None and self._best_params is not None:
             trainer.set_params(self._best_params)
         self._sync_out(trainer)
