@@ -114,6 +114,36 @@ def test_missing_backend_error_names_the_build(monkeypatch):
     assert ta.Trainer(ta.MLP([3, 2]), executor="auto").executor == "numpy"
 
 
+def test_an_installed_engine_that_fails_to_load_says_why(monkeypatch):
+    # A _cpu whose libgomp or libstdc++ is missing was reported "not built" (reinstall from
+    # source), and "auto" fell back to NumPy without a word.
+    real_import = _native.importlib.import_module
+
+    def broken(name, *args):
+        if name == "trainart._cpu":
+            raise ImportError("libgomp.so.1: cannot open shared object file")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(_native.importlib, "import_module", broken)
+    monkeypatch.setattr(_native.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.delitem(_native._modules, "cpu", raising=False)
+    monkeypatch.setattr(_native, "_load_errors", {})
+    with pytest.warns(RuntimeWarning, match=r"trainart._cpu is installed but failed to load.*libgomp"):
+        assert _native.load("cpu") is None
+    with pytest.raises(ta.BackendUnavailableError, match=r"installed but failed to load: ImportError: libgomp"):
+        _native.require("cpu")
+
+
+def test_the_built_engine_loads():
+    """CI builds _cpu from source: a module that is there and does not import (an undefined
+    symbol, a missing library) must fail here, not turn every cpu test into a skip."""
+    import importlib.util
+
+    if importlib.util.find_spec("trainart._cpu") is None:
+        pytest.skip("trainart._cpu is not built")
+    assert _native.load("cpu") is not None, _native._load_errors.get("cpu")
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_blas_jobs_run_on_our_team(threads):
     # OpenBLAS's parallel GEMM jobs run on the OpenMP team (cpu/blas_threads.cpp): right at

@@ -2,7 +2,9 @@
 an error that says how to build it."""
 
 import importlib
+import importlib.util
 import os
+import warnings
 
 from .errors import BackendUnavailableError
 
@@ -18,18 +20,27 @@ _BUILD_HINTS = {
 }
 
 _modules = {}
+_load_errors = {}  # backend -> why its installed module failed to import
 
 
 def load(name):
-    """Return the compiled module for backend `name` ("cpu" or "cuda"), or None if not built."""
+    """Return the compiled module for backend `name` ("cpu" or "cuda"), or None if not built.
+
+    A module that is installed but fails to import (a missing libgomp, an older libstdc++)
+    also gives None, with a RuntimeWarning carrying the import error: "auto" then runs on the
+    NumPy reference, and require() names that error instead of a build hint."""
     if name not in _modules:
         try:
             if name == "cpu":
                 _modules[name] = _load_cpu()
             else:
                 _modules[name] = importlib.import_module(f"trainart._{name}")
-        except ImportError:
+        except ImportError as exc:
             _modules[name] = None
+            if importlib.util.find_spec(f"trainart._{name}") is not None:
+                _load_errors[name] = f"{type(exc).__name__}: {exc}"
+                warnings.warn(f"trainart._{name} is installed but failed to load ({_load_errors[name]}); "
+                              f"the {name!r} backend is unavailable", RuntimeWarning, stacklevel=2)
     return _modules[name]
 
 
@@ -74,5 +85,7 @@ def require(name):
     """Like load, but raise BackendUnavailableError naming the build step when missing."""
     module = load(name)
     if module is None:
-        raise BackendUnavailableError(f"backend {name!r} is unavailable: {_BUILD_HINTS[name]}")
+        why = (f"trainart._{name} is installed but failed to load: {_load_errors[name]}" if name in _load_errors
+               else _BUILD_HINTS[name])
+        raise BackendUnavailableError(f"backend {name!r} is unavailable: {why}")
     return module
