@@ -49,11 +49,26 @@ def test_cli_refuses_an_unwritable_output_before_running(tmp_path, capsys, monke
     monkeypatch.setattr(demo, "run", _must_not_run)
     monkeypatch.setattr(microbench, "run", _must_not_run)
     option = "--json" if command == "bench" else "--plot"
-    for path in (tmp_path / "missing" / "out.file", tmp_path):    # no such folder; a folder
+    too_long = tmp_path / ("x" * 300 + (".json" if command == "bench" else ".png"))  # ENAMETOOLONG
+    # No such folder; a folder; a name the file system refuses (passed os.access, lost the run's
+    # result at the end); an empty path (bench ran and wrote nothing).
+    for path in (tmp_path / "missing" / "out.file", tmp_path, too_long, ""):
         with pytest.raises(SystemExit) as info:
             cli.main([command, option, str(path)])
         assert info.value.code == 2
         assert f"argument {option}: cannot write" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+
+
+def test_cli_without_the_engine_is_an_error_line(monkeypatch, capsys):
+    from trainart import _native, cli
+
+    monkeypatch.setitem(_native._modules, "cpu", None)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["bench", "--quick", "--ops", "clip"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("trainart: error: backend 'cpu' is unavailable") and "Traceback" not in err
 
 
 def test_demo_names_the_file_the_plot_went_to(tmp_path, capsys):
@@ -94,7 +109,7 @@ def test_bench_prints_its_table_and_writes_json(tmp_path, capsys):
     from trainart import cli
 
     path = tmp_path / "bench.json"
-    cli.main(["bench", "--quick", "--ops", "loss,solve", "--json", str(path)])
+    cli.main(["bench", "--quick", "--ops", "loss,solve,loss", "--json", str(path)])  # each family once
     out = capsys.readouterr().out
     assert "cross_entropy value+grad" in out and "batched cholesky solve" in out
     assert "nan" not in out
@@ -103,7 +118,9 @@ def test_bench_prints_its_table_and_writes_json(tmp_path, capsys):
     rows = json.loads(text)
     assert {r["op"] for r in rows} == {"cross_entropy value+grad", "batched cholesky solve"}
     assert all(r["seconds"] > 0 and r["vs_numpy"] > 0 for r in rows)
-    assert all(r["vs_floor"] is None for r in rows if r["op"] == "batched cholesky solve")
+    assert len(rows) == len({(r["op"], r["shape"], r["dtype"]) for r in rows})
+    assert all(r["vs_floor"] is None and r["floor_seconds"] is None  # not 0.0: nothing was measured
+               for r in rows if r["op"] == "batched cholesky solve")
 
 
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam"])

@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+from .errors import BackendUnavailableError
+
 
 def _positive_int(text):
     """argparse type: an integer >= 1 (argparse names the option in its usage error)."""
@@ -39,21 +41,29 @@ def _op_list(text):
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown op(s) {', '.join(unknown)}; choose from "
                                          f"{', '.join(microbench.MODULES)}")
-    return names
+    return list(dict.fromkeys(names))  # each family once
 
 
 def _writable_file(path):
     """Why `path` cannot be written (None when it can): checked before a long run, so that the
-    run's result is not lost to a typo in the path at the end."""
+    run's result is not lost to a typo in the path at the end. The file is opened for appending
+    (and removed again if that created it): permission bits, a name too long and a read-only
+    file system all show, also for root."""
+    if not path:
+        return "the path is empty"
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         return f"{path} is a directory"
     if not os.path.isdir(folder):
         return f"folder {folder} does not exist"
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        return f"{path} is not writable"
-    if not os.path.exists(path) and not os.access(folder, os.W_OK | os.X_OK):
-        return f"folder {folder} is not writable"
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not existed:
+        os.remove(path)
     return None
 
 
@@ -63,6 +73,8 @@ def _plot_problem(path):
     its extension names."""
     from .history import plot_path
 
+    if not path:
+        return "the path is empty"
     if os.path.isdir(path):
         return f"{path} is a directory"
     target = plot_path(path)
@@ -125,7 +137,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     # Output files are written at the end of a run of seconds to minutes: refuse a path that
     # cannot be written before anything runs.
-    if args.command == "bench" and args.json:
+    if args.command == "bench" and args.json is not None:
         problem = _writable_file(args.json)
         if problem:
             bench.error(f"argument --json: cannot write {args.json}: {problem}")
@@ -133,7 +145,10 @@ def main(argv=None):
         problem = _plot_problem(args.plot)
         if problem:
             demo.error(f"argument --plot: cannot write {args.plot}: {problem}")
-    args.func(args)
+    try:
+        args.func(args)
+    except BackendUnavailableError as exc:  # bench, or demo --executor cpu, on a build without _cpu
+        parser.exit(1, f"trainart: error: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -37,10 +37,10 @@ class Case:
 
 @dataclasses.dataclass
 class Result:
-    """One measured case: median times (numpy_seconds, floor_seconds 0.0 where the case has
-    none) and the ratios vs_numpy (NumPy time / trainart time) and vs_floor (trainart time /
-    floor time), each the median of the per-round ratios (None where there is no NumPy
-    equivalent or no floor: JSON null, "-" in the table)."""
+    """One measured case: median times (numpy_seconds, floor_seconds) and the ratios vs_numpy
+    (NumPy time / trainart time) and vs_floor (trainart time / floor time), each the median of
+    the per-round ratios; None where the case has no NumPy equivalent or no floor (JSON null,
+    "-" in the table)."""
 
     op: str
     shape: str
@@ -48,8 +48,8 @@ class Result:
     seconds: float
     rate: float
     unit: str
-    numpy_seconds: float
-    floor_seconds: float
+    numpy_seconds: float = None
+    floor_seconds: float = None
     vs_numpy: float = None
     vs_floor: float = None
 
@@ -131,8 +131,8 @@ def measure(case, *, min_time=0.05, repeats=7):
     ours, numpy_t, floor_t = (np.array(t) for t in rounds)
     seconds = float(np.median(ours))
     return Result(case.op, case.shape, case.dtype, seconds, case.work / seconds / 1e9, case.unit,
-                  float(np.median(numpy_t)) if case.numpy else 0.0,
-                  float(np.median(floor_t)) if case.floor else 0.0,
+                  float(np.median(numpy_t)) if case.numpy else None,
+                  float(np.median(floor_t)) if case.floor else None,
                   float(np.median(numpy_t / ours)) if case.numpy else None,
                   float(np.median(ours / floor_t)) if case.floor else None)
 
