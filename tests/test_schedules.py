@@ -478,3 +478,32 @@ def test_schedules_are_immutable_and_distinct_by_value():
 def test_invalid_hyperparameters(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+class Halving(S.Schedule):
+    """A schedule of the user's own, written as the Schedule docstring says."""
+
+    _fields = ("lr",)
+
+    def __init__(self, lr):
+        self._set(lr=float(lr))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return self.lr * 0.5 ** (k // steps_per_epoch)
+
+
+def test_a_schedule_of_your_own_round_trips(tmp_path):
+    import trainart as ta
+
+    sched = Halving(0.1)
+    assert sched.config() == {"name": f"{__name__}.Halving", "lr": 0.1}
+    assert S.from_config(json.loads(json.dumps(sched.config()))) == sched
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    trainer = ta.Trainer(ta.MLP([3, 2]), optimizer=ta.optim.SGD(lr=0.1), schedule=sched, executor="numpy")
+    trainer.fit(X, (X[:, 0] > 0).astype(int), epochs=2, batch_size=10, verbose=0)
+    assert trainer.history.history["lr"] == [0.1, 0.05]
+    trainer.save(tmp_path / "own.ckpt")  # copies and checkpoints could not rebuild it
+    for again in (copy.deepcopy(trainer), pickle.loads(pickle.dumps(trainer)), ta.Trainer.load(tmp_path / "own.ckpt")):
+        assert again.schedule == sched
+    with pytest.raises(ValueError, match="a Schedule subclass of your own as 'module.Class'"):
+        S.from_config({"name": "nowhere.Halving", "lr": 0.1})

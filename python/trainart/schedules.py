@@ -41,14 +41,32 @@ def _int_sequence(seq, name):
     return out
 
 
+# Every Schedule subclass by its config name (trainart's own included), filled as classes are
+# defined: from_config finds a user's subclass once its module is imported.
+_DEFINED = {}
+
+
+def _config_name(cls):
+    """A schedule class's name in config(): trainart's own by class name, any other by
+    'module.QualifiedName' (two users' classes of one name stay apart)."""
+    return cls.__name__ if cls.__module__ == __name__ else f"{cls.__module__}.{cls.__qualname__}"
+
+
 class Schedule:
     """Base class: subclasses set their fields in ``__init__`` and implement ``_lr``.
 
     Subclasses list their constructor arguments in ``_fields``; ``config()``, equality, hashing
-    and ``repr`` are built from them. Instances are frozen after ``__init__``.
+    and ``repr`` are built from them. Instances are frozen after ``__init__``. A subclass of
+    your own is named by its module and qualified name in ``config()``; ``from_config`` (and so
+    ``Trainer.load``, pickle, deepcopy) finds it once its module has been imported, as Keras
+    finds custom objects.
     """
 
     _fields = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _DEFINED[_config_name(cls)] = cls
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable; build a new schedule instead")
@@ -129,7 +147,7 @@ class Schedule:
 
     def config(self):
         """A JSON-able dict with the class name under ``"name"``; ``from_config`` inverts it."""
-        out = {"name": type(self).__name__}
+        out = {"name": _config_name(type(self))}
         for f in self._fields:
             v = self._field(f)
             if isinstance(v, tuple):
@@ -557,9 +575,10 @@ _ALIASES.update({"steplr": Step, "multisteplr": MultiStep, "exponentiallr": Expo
 def _lookup(name, arg):
     if not isinstance(name, str):
         raise TypeError(f"{arg} must be a string, got {type(name).__name__}")
-    cls = _ALIASES.get(name.lower().replace("_", "").replace("-", ""))
+    cls = _ALIASES.get(name.lower().replace("_", "").replace("-", "")) or _DEFINED.get(name)
     if cls is None:
-        raise ValueError(f"{arg} must name a schedule ({', '.join(sorted(_CLASSES))}); got {name!r}")
+        raise ValueError(f"{arg} must name a schedule ({', '.join(sorted(_CLASSES))}, or a Schedule subclass "
+                         f"of your own as 'module.Class', defined before it is loaded); got {name!r}")
     return cls
 
 

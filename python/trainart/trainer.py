@@ -88,6 +88,21 @@ def _plan_optimizer(optimizer, schedule):
     return optimizer
 
 
+def _checked_schedule(schedule):
+    """`schedule` as a trainart.schedules Schedule (or None), through schedules.get for a name
+    or a config dict; TypeError naming `schedule` for anything else (an object with a `values`
+    method would train, but no checkpoint or copy could restore it; a number is refused: a
+    constant rate is the optimizer's lr)."""
+    from . import schedules
+
+    if schedule is None or isinstance(schedule, schedules.Schedule):
+        return schedule
+    if isinstance(schedule, (str, dict)):
+        return schedules.get(schedule)
+    raise TypeError(f"schedule must be a trainart.schedules Schedule (a subclass of your own too), a name or a "
+                    f"config dict, got {type(schedule).__name__} (a constant rate is the optimizer's lr)")
+
+
 class Trainer:
     """Trains a model.
 
@@ -99,8 +114,9 @@ class Trainer:
             report "accuracy" too; multi-label accuracy is exact-match (see evaluate).
         optimizer: a trainart.optim optimizer (default Adam()); `trainer.optimizer = ...`
             replaces it later, with a fresh optimizer state (see Trainer.optimizer).
-        schedule: a trainart.schedules schedule of the learning rate per step (default: the
-            optimizer's constant lr).
+        schedule: a trainart.schedules schedule of the learning rate per step, or what
+            ta.schedules.get resolves from a name or a config dict; default: the
+            optimizer's constant lr. `trainer.schedule = ...` replaces it later.
         clip: ta.ClipNorm(max_norm, per_tensor=False) or ta.ClipValue(value).
         executor: "auto" (cpu when built), "numpy" or "cpu".
         seed: seeds the initial parameters, the epoch permutations and the dropout masks.
@@ -120,9 +136,7 @@ class Trainer:
         self.model = model
         self.loss, loss_param = _loss_name(loss)
         optimizer = optim.Adam() if optimizer is None else _checked_optimizer(optimizer)
-        if schedule is not None and not hasattr(schedule, "values"):
-            raise TypeError(f"schedule must be a trainart.schedules schedule, got {type(schedule).__name__}")
-        self.schedule = schedule
+        self._schedule = schedule = _checked_schedule(schedule)
         if clip is not None and not isinstance(clip, (clipping.ClipNorm, clipping.ClipValue)):
             raise TypeError(f"clip must be ta.ClipNorm or ta.ClipValue, got {type(clip).__name__}")
         self.clip = clip
@@ -178,6 +192,34 @@ class Trainer:
         executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
         self.plan, self._executor, self._optimizer = plan, executor, optimizer
         self._second_order_state = None
+
+    @property
+    def schedule(self):
+        """The learning-rate schedule (None: the optimizer's lr at every step).
+
+        Assigning one keeps the optimizer state. Where that changes whether an SGD or RMSprop
+        built with momentum=0 needs a momentum buffer (a schedule that cycles momentum, such as
+        OneCycle, comes or goes), the buffer comes as zeros or goes, and the momentum is again
+        the optimizer's own once no schedule cycles it. Refused while fit runs (from a callback).
+        """
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, schedule):
+        schedule = _checked_schedule(schedule)
+        if self._fitting:
+            raise RuntimeError("the schedule cannot be replaced while fit runs (a callback assigned "
+                               "trainer.schedule): assign it before or after fit")
+        optimizer = _plan_optimizer(self.optimizer, schedule).config()
+        if optimizer != self.plan.optimizer:
+            plan = dataclasses.replace(self.plan, optimizer=optimizer)
+            old = self._executor.state_dict()["optimizer"]
+            executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
+            state = executor.state_dict()
+            state["optimizer"].update({k: v for k, v in old.items() if k in state["optimizer"]})
+            executor.load_state_dict(state)
+            self.plan, self._executor = plan, executor
+        self._schedule = schedule
 
     # -- parameters ----------------------------------------------------------------------------
     @property
@@ -594,11 +636,6 @@ class Trainer:
         lrs = np.asarray(self.schedule.values(total_steps, steps_per_epoch), dtype=np.float64)
         mom = getattr(self.schedule, "momentum_values", None)
         mom = None if mom is None else mom(total_steps, steps_per_epoch)
-        if mom is not None and _plan_optimizer(self.optimizer, self.schedule).config() != self.plan.optimizer:
-            # A schedule assigned after construction to an SGD or RMSprop built with momentum=0:
-            # the executors hold no momentum buffer for it.
-            raise ValueError(f"schedule cycles the momentum of {type(self.optimizer).__name__}(momentum=0), "
-                             "which needs a momentum buffer: pass the schedule to the Trainer when building it")
         return lrs, (None if mom is None else np.asarray(mom, dtype=np.float64))
 
     # -- inference -----------------------------------------------------------------------------
