@@ -246,6 +246,15 @@ def test_reduce_lr_on_plateau_min_lr():
     assert scales == [1, 1, 1] and r.reductions == []
 
 
+def test_reduce_lr_on_plateau_leaves_a_zero_rate_alone():
+    # A cosine at its zero (or a warm-up's first step) is no rate to reduce: torch's
+    # old_lr - new_lr <= eps. The scale was halved anyway, and the rising schedule then ran
+    # below min_lr.
+    r = cb.ReduceLROnPlateau(factor=0.5, patience=0, min_lr=0.01)
+    _, scales = fit([r], [1.0] * 3, trainer=FakeTrainer(schedule_lr=0.0))
+    assert scales == [1, 1, 1] and r.reductions == []
+
+
 def test_reduce_lr_on_plateau_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)

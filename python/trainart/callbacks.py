@@ -336,12 +336,12 @@ class ReduceLROnPlateau(Callback):
     def _reduce(self, trainer, epoch, logs):
         scale = float(trainer.lr_scale)
         lr = _monitored(logs, "lr", "ReduceLROnPlateau")
-        new = scale * self.factor
-        if scale > 0 and lr > 0:
-            sched = lr / scale
-            new = min(scale, max(new, self.min_lr / sched))
-            if (scale - new) * sched <= self.EPS:
-                return
+        if not (scale > 0 and lr > 0):
+            return  # a rate of 0 has nothing to reduce (torch: old_lr - new_lr <= eps)
+        sched = lr / scale
+        new = min(scale, max(scale * self.factor, self.min_lr / sched))
+        if (scale - new) * sched <= self.EPS:
+            return
         trainer.lr_scale = new
         self.reductions.append((int(epoch), new))
 
