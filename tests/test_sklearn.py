@@ -640,3 +640,18 @@ def test_ctrl_c_ends_the_fit_keeping_what_it_trained(monkeypatch, early_stopping
         uninterrupted.fit(X, y)
     for a, b in zip(est.coefs_, uninterrupted.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_warm_fits_go_on_at_the_invscaling_rate():
+    # Two warm fits of max_iter=5 equal one of max_iter=10 (the docstring's promise): the
+    # learning-rate scale was reset to 1 at every warm fit.
+    X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+    kw = dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.01, hidden_layer_sizes=(6,),
+              random_state=0, n_iter_no_change=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ten = MLPRegressor(max_iter=10, **kw).fit(X, y)
+        warm = MLPRegressor(max_iter=5, warm_start=True, **kw)
+        warm.fit(X, y).fit(X, y)
+    for a, b in zip(ten.coefs_ + ten.intercepts_, warm.coefs_ + warm.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)

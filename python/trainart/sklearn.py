@@ -540,7 +540,7 @@ class _BaseMLP(BaseEstimator):
             self._sync_in(trainer)
         custom = self.optimizer is not None or self.solver == "sgd"
         lr_rules = custom and self.schedule is None
-        if not incremental:
+        if first_pass:  # a warm fit goes on at the scale invscaling / adaptive left
             trainer.lr_scale = 1.0
         validation_data = None
         if val is not None and self.early_stopping_monitor == "val_loss":
@@ -691,7 +691,8 @@ _PARAMS_DOC = """
             (unlike scikit-learn, which builds a fresh optimizer on every fit) also from its
             optimizer state (Adam's moments and step count, SGD's momentum buffer) and
             learning-rate scale: two warm fits of max_iter=5 equal one fit of max_iter=10.
-            partial_fit keeps that state too, as in both.
+            partial_fit keeps that state too, as in both. A `schedule` is the exception: it
+            starts over at its first step with every fit and partial_fit call.
         early_stopping: hold out validation_fraction of the rows, monitor them, and keep the
             best parameters. Not with partial_fit (ValueError, as scikit-learn).
 
