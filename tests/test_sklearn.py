@@ -655,3 +655,18 @@ def test_warm_fits_go_on_at_the_invscaling_rate():
         warm.fit(X, y).fit(X, y)
     for a, b in zip(ten.coefs_ + ten.intercepts_, warm.coefs_ + warm.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_init_sklearn_is_the_default_init(solver):
+    # init="sklearn" trained from trainart's glorot_uniform (factor 6, zero biases) instead of
+    # scikit-learn's draws (factor 2 for logistic, biases drawn too).
+    X, y = make_regression(n_samples=40, n_features=5, random_state=0)
+    fits = [MLPRegressor(hidden_layer_sizes=(7,), activation="logistic", solver=solver, max_iter=2, init=init,
+                         random_state=0) for init in (None, "sklearn")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in fits:
+            est.fit(X, y)
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -536,7 +536,7 @@ class _BaseMLP(BaseEstimator):
         w = self._weights(sample_weight, n, scale)
         seed = rs.randint(np.iinfo(np.int32).max)
         trainer = self._trainer_for(sizes, loss, l2, X.dtype, seed)
-        if not (first_pass and self.init is not None):
+        if not (first_pass and self._init_name() != "sklearn"):
             self._sync_in(trainer)
         custom = self.optimizer is not None or self.solver == "sgd"
         lr_rules = custom and self.schedule is None
@@ -577,7 +577,7 @@ class _BaseMLP(BaseEstimator):
         w = self._weights(sample_weight, n, scale)
         seed = rs.randint(np.iinfo(np.int32).max)
         trainer = self._trainer_for(sizes, loss, l2, X.dtype, seed)
-        if not (first_pass and self.init is not None):
+        if not (first_pass and self._init_name() != "sklearn"):
             self._sync_in(trainer)
         targets = self._trainer_targets(T)
         shapes = [p.shape for p in trainer.get_params()]
@@ -700,7 +700,7 @@ _PARAMS_DOC = """
         dropout, input_dropout: dropout rates after each hidden layer / on the input. With
             dropout, identical (x, y) rows are trained as one row of their summed weight (one
             mask per step), so a sample weight of k is exactly k repetitions.
-        init: None (scikit-learn's Glorot-uniform draws from random_state) or a
+        init: None or 'sklearn' (scikit-learn's Glorot-uniform draws from random_state) or a
             trainart.initializers name ('he_normal', ...).
         optimizer: a trainart.optim name ('adamw', 'rmsprop', ...; lr = learning_rate_init) or
             optimizer object; overrides solver's adam/sgd.
