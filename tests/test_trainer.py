@@ -367,6 +367,12 @@ def test_set_buffers_checks_its_input():
         trainer.set_buffers([mean, var[:3]])
     with pytest.raises(ValueError, match=r"buffers\[0\] contains NaN"):
         trainer.set_buffers([np.full(8, np.nan), var])
+    with pytest.raises(ValueError, match=r"buffers\[1\] is a running variance and must be >= 0"):
+        trainer.set_buffers([mean, -var])  # predict would take its square root: NaN
+    state = trainer._executor.state_dict()
+    state["buffers"][1] = -var
+    with pytest.raises(ValueError, match="running variance"):  # load and save check it alike
+        trainer._executor.check_state(state)
     trainer.set_buffers([mean + 1, var * 2])
     assert np.array_equal(trainer.get_buffers()[0], mean + 1)
 

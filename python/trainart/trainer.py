@@ -17,7 +17,7 @@ from . import _native, clipping, optim
 from ._validate import (all_finite, arrays_like, as_array, choice, flag, float_array, float_dtype, integer,
                         native_float, real, require_folder)
 from .errors import TrainingDiverged
-from .executors.base import Plan
+from .executors.base import Plan, checked_buffers
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
 from .models import Sequential
 from .ops.loss import LOSS_ALIASES
@@ -243,7 +243,7 @@ class Trainer:
     def set_buffers(self, buffers):
         """Replace every buffer (a list shaped like get_buffers()); validated first."""
         current = self._executor.buffers
-        for dst, src in zip(current, arrays_like(buffers, current, "buffers")):
+        for dst, src in zip(current, checked_buffers(buffers, current)):
             dst[...] = src  # in place: the native engine keeps pointers to these arrays
 
     def _cast(self, arr, name):
@@ -683,8 +683,9 @@ class Trainer:
     def hvp(self, X, y, v, sample_weight=None):
         """H v: the exact Hessian of the mean loss (with the l1/l2 penalty) w.r.t. the flat
         parameter vector (get_params() order, flattened) times v ((P,) or (m, P)), by the
-        R-operator in float64: in C++ on a float64 "cpu" executor without BatchNorm, in NumPy
-        otherwise (see trainart.second_order.hvp)."""
+        R-operator in float64: in C++ on a float64 "cpu" executor, in NumPy otherwise (see
+        trainart.second_order.hvp). Models with BatchNorm are refused (ValueError), as by
+        hessian."""
         from . import second_order
 
         X = self._check_X(X)

@@ -9,7 +9,20 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Plan", "EpochStats", "Executor"]
+from .. import _validate
+
+__all__ = ["Plan", "EpochStats", "Executor", "checked_buffers"]
+
+
+def checked_buffers(values, targets, name="buffers"):
+    """`values` as buffers for `targets` (running_mean, running_var per BatchNorm, as
+    Sequential.init_buffers lists them): _validate.arrays_like, and no negative running
+    variance (inference would take its square root: NaN predictions)."""
+    out = _validate.arrays_like(values, targets, name)
+    for i in range(1, len(out), 2):
+        if (out[i] < 0).any():
+            raise ValueError(f"{name}[{i}] is a running variance and must be >= 0, got {out[i].min()}")
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ..ops.dropout import dropout_scale
 from ..reference.dropout import apply_mask, keep_bits
 from ..reference.loss import LOSS_CODES
 from ..reference.pieces import pieces
-from .base import EpochStats, Executor
+from .base import EpochStats, Executor, checked_buffers
 from .interrupt import sigint_between_steps
 
 __all__ = ["NumpyExecutor"]
@@ -128,7 +128,7 @@ class NumpyExecutor(Executor):
         takes only such a state, and Trainer.save writes only such a state."""
         _validate.require_keys(state, ("params", "buffers", "optimizer"), "state")
         params = _validate.arrays_like(state["params"], self.params, "params")
-        buffers = _validate.arrays_like(state["buffers"], self.buffers, "buffers")
+        buffers = checked_buffers(state["buffers"], self.buffers)
         return params, buffers, self._fitting_optimizer_state(state["optimizer"])
 
     def load_state_dict(self, state):
