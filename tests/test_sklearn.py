@@ -670,3 +670,13 @@ def test_init_sklearn_is_the_default_init(solver):
             est.fit(X, y)
     for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [201, 401])
+def test_batchnorm_with_the_auto_batch_size_leaves_no_one_row_batch(n):
+    # batch_size='auto' is min(200, n): n = 201 left a one-row batch, which the Trainer refuses.
+    X, y = make_classification(n_samples=n, n_features=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(6,), batchnorm=True, max_iter=2, random_state=0).fit(X, y)
+    assert est.n_iter_ == 2 and np.isfinite(est.loss_)

@@ -522,6 +522,8 @@ class _BaseMLP(BaseEstimator):
         n = len(X)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples, n)
+            while self.batchnorm and n % batch_size == 1 and batch_size > 2:
+                batch_size -= 1  # no one-row last batch, which BatchNorm cannot normalize in training
         else:
             if self.batch_size > n_samples:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
@@ -710,7 +712,9 @@ _PARAMS_DOC = """
             and so the running statistics used by predict) are unweighted, as in Keras and
             torch: sample_weight weights each row's loss, not its share of the statistics, so
             a zero-weight row still shapes them and a weight of k is not k repetitions.
-            Needs at least 2 training samples. max_norm: per-unit weight-norm cap.
+            Needs at least 2 training samples, and no batch of one row: batch_size='auto'
+            steps down from 200 where one row would be left over (an explicit batch_size
+            that leaves one is refused). max_norm: per-unit weight-norm cap.
         executor: 'auto' | 'cpu' | 'numpy'.
         early_stopping_monitor: 'val_score' (scikit-learn's accuracy / R^2) or 'val_loss'
             (the validation loss, lower is better; recorded in validation_loss_curve_).
