@@ -16,7 +16,13 @@ def test_names_cover_the_vocabulary():
                                  "sparse_categorical_crossentropy": "cross_entropy",
                                  "log_loss": "binary_cross_entropy",
                                  "binary_crossentropy": "binary_cross_entropy",
-                                 "mean_squared_error": "mse", "mean_absolute_error": "mae"}
+                                 "mean_squared_error": "mse", "mean_absolute_error": "mae",
+                                 "bce": "binary_cross_entropy", "BCE": "binary_cross_entropy", "MSE": "mse",
+                                 "MAE": "mae", "l1": "mae", "huber_loss": "huber", "Huber": "huber",
+                                 "CategoricalCrossentropy": "cross_entropy",
+                                 "SparseCategoricalCrossentropy": "cross_entropy",
+                                 "BinaryCrossentropy": "binary_cross_entropy", "MeanSquaredError": "mse",
+                                 "MeanAbsoluteError": "mae"}
 
 
 @pytest.mark.parametrize("name", list(ta.losses.NAMES))
@@ -65,6 +71,29 @@ def test_bad_names_and_parameters():
             ta.losses.get("huber", delta=delta)
     with pytest.raises(ValueError, match="unknown loss"):
         ta.losses.Loss("log_loss")
+    with pytest.raises(TypeError, match="loss 'mse' takes no parameters"):
+        ta.losses.Loss("mse", delta=3.0)  # was kept, and a Trainer stored it in its config
+    # The kernel reads delta for huber only, as its docstring says.
+    assert ta.ops.loss(np.zeros((2, 2)), np.ones((2, 2)), "mse", delta=0.0)[0] == 1.0
+
+
+@pytest.mark.parametrize("alias, canonical", [("MSE", "mse"), ("MeanAbsoluteError", "mae"), ("l1", "mae"),
+                                              ("Huber", "huber"), ("huber_loss", "huber"), ("bce", "binary_cross_entropy"),
+                                              ("SparseCategoricalCrossentropy", "cross_entropy")])
+def test_keras_and_torch_spellings(alias, canonical):
+    assert ta.losses.get(alias).name == canonical
+    assert ta.Trainer(ta.MLP([2, 3]), loss=alias, executor="numpy").loss == canonical
+
+
+def test_trainer_takes_only_trainart_losses():
+    import types
+
+    # An object with a name was taken, its delta unchecked: a huber of delta -1 gave negative
+    # losses, and a checkpoint that load refused.
+    for loss in (types.SimpleNamespace(name="huber", delta=-1.0), types.SimpleNamespace(name="binary_crossentropy")):
+        with pytest.raises(TypeError, match="loss must be a loss name or a trainart.losses.Loss"):
+            ta.Trainer(ta.MLP([2, 1]), loss=loss)
+    assert ta.Trainer(ta.MLP([2, 1]), loss=ta.losses.get("huber", delta=2.0)).config()["loss_param"] == 2.0
 
 
 def test_immutable_and_passthrough():

@@ -37,6 +37,8 @@ class Loss:
         if self.name not in LOSS_CODES:
             raise ValueError(f"unknown loss {self.name!r}; known: {', '.join(NAMES)}")
         object.__setattr__(self, "delta", _validate.real(self.delta, "delta", low=0.0, low_open=True))
+        if self.name != "huber" and self.delta != 1.0:
+            raise TypeError(f"delta is huber's threshold; loss {self.name!r} takes no parameters, got delta={self.delta}")
 
     def value_and_grad(self, logits, target, sample_weight=None):
         """(value, d value / d logits) in one fused pass."""

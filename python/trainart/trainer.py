@@ -32,17 +32,17 @@ EXECUTORS = ("auto", "numpy", "cpu")
 
 
 def _loss_name(loss):
-    """(canonical name, parameter) from a loss name or a ta.losses object."""
-    param = 1.0
-    if not isinstance(loss, str):
-        name = getattr(loss, "name", None)
-        param = float(getattr(loss, "delta", 1.0))
-        if name is None:
-            raise TypeError(f"loss must be a name or a trainart loss, got {type(loss).__name__}")
-        loss = name
-    loss = LOSS_ALIASES.get(loss, loss)
-    choice(loss, "loss", LOSSES + tuple(LOSS_ALIASES))
-    return loss, param
+    """(canonical name, parameter) from a loss name (aliases resolved) or a ta.losses.Loss, whose
+    parameter ta.losses checked (an object that merely has a `name` is refused: a Keras loss
+    named 'binary_crossentropy' means probabilities, not logits)."""
+    from . import losses
+
+    if not isinstance(loss, (str, losses.Loss)):
+        raise TypeError(f"loss must be a loss name or a trainart.losses.Loss, got {type(loss).__name__}")
+    if isinstance(loss, str) and LOSS_ALIASES.get(loss, loss) not in LOSSES:
+        choice(loss, "loss", LOSSES + tuple(LOSS_ALIASES))
+    loss = losses.get(loss)
+    return loss.name, loss.delta
 
 
 def make_executor(name):

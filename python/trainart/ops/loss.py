@@ -13,7 +13,13 @@ __all__ = ["loss"]
 LOSS_ALIASES = {"categorical_crossentropy": "cross_entropy", "sparse_categorical_crossentropy": "cross_entropy",
                 "log_loss": "binary_cross_entropy",
                 "binary_crossentropy": "binary_cross_entropy", "mean_squared_error": "mse",
-                "mean_absolute_error": "mae"}
+                "mean_absolute_error": "mae",
+                # Keras's short and class names (keras.losses.get takes them), torch's l1 and huber_loss.
+                "bce": "binary_cross_entropy", "BCE": "binary_cross_entropy", "MSE": "mse", "MAE": "mae",
+                "l1": "mae", "huber_loss": "huber", "Huber": "huber",
+                "CategoricalCrossentropy": "cross_entropy", "SparseCategoricalCrossentropy": "cross_entropy",
+                "BinaryCrossentropy": "binary_cross_entropy", "MeanSquaredError": "mse",
+                "MeanAbsoluteError": "mae"}
 
 
 def loss_code(name):
@@ -70,7 +76,8 @@ def loss(logits, target, name, *, delta=1.0, sample_weight=None, backend="auto")
         (value, grad): a Python float and d value / d logits in the shape of logits.
     """
     canonical, code = loss_code(name)
-    delta = _validate.real(delta, "delta", low=0.0, low_open=True)
+    # Only huber reads delta; the kernels take a valid one whatever the loss.
+    delta = _validate.real(delta, "delta", low=0.0, low_open=True) if canonical == "huber" else 1.0
     logits = _validate.float_array(logits, "logits", ndim=(1, 2))
     n = logits.shape[0]
     weight = None
