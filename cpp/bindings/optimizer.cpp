@@ -12,9 +12,10 @@ namespace trainart::bind {
 namespace {
 
 // The dict keys, in StepScalars order; every one is required, no other is accepted.
-const char* const kRealKeys[] = {"lr", "grad_scale", "weight_decay", "param_decay", "beta1", "beta2", "alpha",
-                                 "eps", "momentum", "dampening", "step_size", "bc2_sqrt", "bc2", "nadam_grad",
-                                 "nadam_avg"};
+const char* const kRealKeys[] = {"lr", "grad_scale", "weight_decay", "param_decay", "beta1", "beta2",
+                                 "one_minus_beta1", "one_minus_beta2", "alpha", "one_minus_alpha", "eps",
+                                 "momentum", "dampening", "one_minus_dampening", "step_size", "bc2_sqrt", "bc2",
+                                 "nadam_grad", "nadam_avg"};
 const char* const kFlagKeys[] = {"nesterov", "amsgrad", "centered", "first_step"};
 
 [[noreturn]] void missing_key(const char* key) {
@@ -82,8 +83,10 @@ math::StepScalars<T> step_scalars(const py::dict& d) {
   }
   const auto& keys = key_objects();
   math::StepScalars<T> s;
-  T* fields[] = {&s.lr, &s.grad_scale, &s.weight_decay, &s.param_decay, &s.beta1, &s.beta2, &s.alpha, &s.eps,
-                 &s.momentum, &s.dampening, &s.step_size, &s.bc2_sqrt, &s.bc2, &s.nadam_grad, &s.nadam_avg};
+  T* fields[] = {&s.lr, &s.grad_scale, &s.weight_decay, &s.param_decay, &s.beta1, &s.beta2, &s.one_minus_beta1,
+                 &s.one_minus_beta2, &s.alpha, &s.one_minus_alpha, &s.eps, &s.momentum, &s.dampening,
+                 &s.one_minus_dampening, &s.step_size, &s.bc2_sqrt, &s.bc2, &s.nadam_grad, &s.nadam_avg};
+  static_assert(sizeof(fields) / sizeof(fields[0]) == kReals, "one field per key");
   for (size_t i = 0; i < kReals; ++i) *fields[i] = T(real_field(d, kRealKeys[i], keys[i]));
   bool* flags[] = {&s.nesterov, &s.amsgrad, &s.centered, &s.first_step};
   for (size_t i = 0; i < kFlags; ++i) *flags[i] = flag_field(d, kFlagKeys[i], keys[kReals + i]);
@@ -168,8 +171,9 @@ void update(const py::object& params_obj, const py::object& grads, const py::dic
 
 const char* const kScalarsDoc =
     "`scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, "
-    "param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, "
-    "nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by "
+    "param_decay, beta1, beta2, one_minus_beta1, one_minus_beta2, alpha, one_minus_alpha, eps, momentum, "
+    "dampening, one_minus_dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; "
+    "nesterov, amsgrad, centered, first_step: bools), as made by "
     "trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; "
     "params and state are updated in place.";
 

@@ -49,10 +49,14 @@ math::StepScalars<double> step_scalars(const OptSpec& o, double lr, std::int64_t
   s.param_decay = 1.0;
   s.beta1 = beta1;
   s.beta2 = o.beta2;
+  s.one_minus_beta1 = 1.0 - beta1;
+  s.one_minus_beta2 = 1.0 - o.beta2;
   s.alpha = o.alpha;
+  s.one_minus_alpha = 1.0 - o.alpha;
   s.eps = o.eps;
   s.momentum = cycled == 1 ? cycled_value : o.momentum;
   s.dampening = o.dampening;
+  s.one_minus_dampening = 1.0 - o.dampening;
   s.nesterov = o.nesterov;
   s.amsgrad = o.amsgrad;
   s.centered = o.centered;
@@ -374,7 +378,9 @@ EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* pe
     math::StepScalars<T> st;
     st.lr = T(sd.lr); st.grad_scale = T(sd.grad_scale); st.weight_decay = T(sd.weight_decay);
     st.param_decay = T(sd.param_decay); st.beta1 = T(sd.beta1); st.beta2 = T(sd.beta2);
-    st.alpha = T(sd.alpha); st.eps = T(sd.eps); st.momentum = T(sd.momentum); st.dampening = T(sd.dampening);
+    st.one_minus_beta1 = T(sd.one_minus_beta1); st.one_minus_beta2 = T(sd.one_minus_beta2);
+    st.alpha = T(sd.alpha); st.one_minus_alpha = T(sd.one_minus_alpha); st.eps = T(sd.eps);
+    st.momentum = T(sd.momentum); st.dampening = T(sd.dampening); st.one_minus_dampening = T(sd.one_minus_dampening);
     st.step_size = T(sd.step_size); st.bc2_sqrt = T(sd.bc2_sqrt); st.bc2 = T(sd.bc2);
     st.nadam_grad = T(sd.nadam_grad); st.nadam_avg = T(sd.nadam_avg);
     st.nesterov = sd.nesterov; st.amsgrad = sd.amsgrad; st.centered = sd.centered; st.first_step = sd.first_step;

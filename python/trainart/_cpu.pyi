@@ -72,15 +72,15 @@ def activation_forward(z: numpy.ndarray, kind: typing.SupportsInt | typing.Suppo
     """
 def adagrad_update(params: typing.Any, grads: typing.Any, sums: typing.Any, scalars: dict) -> None:
     """
-    Adagrad step (torch.optim.Adagrad); scalars['lr'] is the decayed lr of this step. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
+    Adagrad step (torch.optim.Adagrad); scalars['lr'] is the decayed lr of this step. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, one_minus_beta1, one_minus_beta2, alpha, one_minus_alpha, eps, momentum, dampening, one_minus_dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
     """
 def adam_update(params: typing.Any, grads: typing.Any, exp_avgs: typing.Any, exp_avg_sqs: typing.Any, max_exp_avg_sqs: typing.Any, scalars: dict) -> None:
     """
-    Adam / AdamW step (torch.optim.Adam, AdamW: decoupled decay through scalars['param_decay']); max_exp_avg_sqs is ignored unless amsgrad. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
+    Adam / AdamW step (torch.optim.Adam, AdamW: decoupled decay through scalars['param_decay']); max_exp_avg_sqs is ignored unless amsgrad. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, one_minus_beta1, one_minus_beta2, alpha, one_minus_alpha, eps, momentum, dampening, one_minus_dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
     """
 def adamax_update(params: typing.Any, grads: typing.Any, exp_avgs: typing.Any, exp_infs: typing.Any, scalars: dict) -> None:
     """
-    Adamax step (torch.optim.Adamax). `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
+    Adamax step (torch.optim.Adamax). `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, one_minus_beta1, one_minus_beta2, alpha, one_minus_alpha, eps, momentum, dampening, one_minus_dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
     """
 def all_finite(a: numpy.ndarray) -> bool:
     """
@@ -152,7 +152,7 @@ def loss_value_and_grad(logits: numpy.ndarray, target: numpy.ndarray, kind: typi
     """
 def nadam_update(params: typing.Any, grads: typing.Any, exp_avgs: typing.Any, exp_avg_sqs: typing.Any, scalars: dict) -> None:
     """
-    NAdam step (torch.optim.NAdam); the host carries mu_product in scalars['nadam_grad'] and scalars['nadam_avg']. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
+    NAdam step (torch.optim.NAdam); the host carries mu_product in scalars['nadam_grad'] and scalars['nadam_avg']. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, one_minus_beta1, one_minus_beta2, alpha, one_minus_alpha, eps, momentum, dampening, one_minus_dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
     """
 def philox4x32_10(counters: numpy.ndarray, k0: typing.Any, k1: typing.Any) -> numpy.typing.NDArray[numpy.uint32]:
     """
@@ -160,7 +160,7 @@ def philox4x32_10(counters: numpy.ndarray, k0: typing.Any, k1: typing.Any) -> nu
     """
 def rmsprop_update(params: typing.Any, grads: typing.Any, square_avgs: typing.Any, momentum_buffers: typing.Any, grad_avgs: typing.Any, scalars: dict) -> None:
     """
-    RMSprop step (torch.optim.RMSprop); momentum_buffers is ignored unless momentum > 0, grad_avgs unless centered. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
+    RMSprop step (torch.optim.RMSprop); momentum_buffers is ignored unless momentum > 0, grad_avgs unless centered. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, one_minus_beta1, one_minus_beta2, alpha, one_minus_alpha, eps, momentum, dampening, one_minus_dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
     """
 def scale_tensors(tensors: typing.Any, scale: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """
@@ -172,7 +172,7 @@ def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
 def sgd_update(params: typing.Any, grads: typing.Any, momentum_buffers: typing.Any, scalars: dict) -> None:
     """
-    SGD step (torch.optim.SGD) over every tensor; momentum_buffers is ignored when scalars['momentum'] == 0. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, alpha, eps, momentum, dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
+    SGD step (torch.optim.SGD) over every tensor; momentum_buffers is ignored when scalars['momentum'] == 0. `scalars` is a dict with every field of trainart::math::StepScalars (lr, grad_scale, weight_decay, param_decay, beta1, beta2, one_minus_beta1, one_minus_beta2, alpha, one_minus_alpha, eps, momentum, dampening, one_minus_dampening, step_size, bc2_sqrt, bc2, nadam_grad, nadam_avg: finite reals; nesterov, amsgrad, centered, first_step: bools), as made by trainart.reference.optimizer.step_scalars. Lists hold C-contiguous arrays of one float dtype; params and state are updated in place.
     """
 def tensor_norms(tensors: typing.Any) -> list:
     """

@@ -274,6 +274,39 @@ def test_amsgrad_keeps_running_max(backend):
     assert vmax[0] == peak > v[0]
 
 
+# Decay constants near 1. torch passes 1 - beta as a Python float to lerp_/addcmul_/add_, so the
+# factor is 1 - beta rounded once to float32; float32(1) - float32(beta) keeps only the digits
+# left after beta's own rounding (beta2 = 0.999999: 0.7% off). The closed forms: step 1 with
+# eps = 0 moves each weight by lr sign(g) for Adam and Adamax whatever the betas, by
+# lr sign(g) / sqrt(1 - alpha) for RMSprop; SGD after g = 0, then g, by lr (1 - dampening) g.
+NEAR_ONE = [
+    ("adam", dict(beta1=0.9, beta2=0.999999, eps=0.0)),
+    ("adam", dict(beta1=0.99999, beta2=0.99999, eps=0.0)),
+    ("adamax", dict(beta1=0.99999, eps=0.0)),
+    ("nadam", dict(beta2=0.999999, eps=0.0)),
+    ("rmsprop", dict(alpha=0.99999, eps=0.0)),
+    ("rmsprop", dict(alpha=0.99999, eps=0.0, centered=True)),
+    ("sgd", dict(momentum=0.5, dampening=0.99999)),
+]
+
+
+@pytest.mark.parametrize("name,cfg", NEAR_ONE, ids=[f"{n}-{i}" for i, (n, _) in enumerate(NEAR_ONE)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_decay_near_one_rounds_its_complement_once(backend, name, cfg, dtype):
+    g = np.array([0.5, -2.0, 3.0], dtype)
+    seq = [[0 * g], [g]] if name == "sgd" else [[g]]
+    params = [np.zeros(3, dtype)]
+    runner = Runner(name, cfg, params)
+    for grads in seq:
+        runner.step(params, grads, backend, lr=1e-3)
+    want = [oracle(name, dict(cfg, lr=1e-3), 0.0, [float(grads[0][j]) for grads in seq]) for j in range(3)]
+    # A handful of roundings of half an ulp each; the complement rounded twice was off by 7e-4
+    # (RMSprop) to 7e-3 (Adam) relative in float32.
+    np.testing.assert_allclose(params[0], want, rtol=4 * np.finfo(dtype).eps, atol=0)
+    if name == "sgd":  # every step exact: -lr (1 - dampening) g with lr (1e-3) rounded once too
+        assert params[0][0] == -dtype(1e-3) * (dtype(1 - cfg["dampening"]) * g[0])
+
+
 # ---- bad input: ops functions ----------------------------------------------------------------
 
 def _adam_args(n=3, dtype=np.float64):

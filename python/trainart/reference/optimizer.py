@@ -1,6 +1,7 @@
 """NumPy reference for the optimizer kernels: mirrors cpp/include/trainart/math/optimizer.hpp line
 for line, plus `step_scalars`, the host side that both backends share (bias corrections, NAdam's
-mu products), computed in double and cast to the array dtype as the C++ struct is."""
+mu products, the complements 1 - beta), computed in double and cast to the array dtype as the C++
+struct is."""
 
 import math
 
@@ -12,8 +13,9 @@ __all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "ada
            "nadam_update"]
 
 # The fields of trainart::math::StepScalars, in order; the kernels require every one.
-REAL_KEYS = ("lr", "grad_scale", "weight_decay", "param_decay", "beta1", "beta2", "alpha", "eps",
-             "momentum", "dampening", "step_size", "bc2_sqrt", "bc2", "nadam_grad", "nadam_avg")
+REAL_KEYS = ("lr", "grad_scale", "weight_decay", "param_decay", "beta1", "beta2", "one_minus_beta1",
+             "one_minus_beta2", "alpha", "one_minus_alpha", "eps", "momentum", "dampening",
+             "one_minus_dampening", "step_size", "bc2_sqrt", "bc2", "nadam_grad", "nadam_avg")
 FLAG_KEYS = ("nesterov", "amsgrad", "centered", "first_step")
 
 
@@ -55,9 +57,13 @@ class StepScalars:
         self.weight_decay, self.beta1, self.beta2 = weight_decay, beta1, beta2
         self.lr_decay, self.momentum_decay = lr_decay, momentum_decay
         # AdamW, NAdam(decoupled_weight_decay=True): p *= 1 - lr wd (param_decay), no L2 in g.
+        # The complements 1 - beta are taken here, in double, as torch takes them on Python floats:
+        # 1 - beta rounded once to float32, not float32(1) - float32(beta).
         self.fixed = {"lr": 0.0, "grad_scale": 0.0, "weight_decay": 0.0 if decoupled else weight_decay,
-                      "param_decay": 1.0, "beta1": beta1, "beta2": beta2, "alpha": alpha, "eps": eps,
-                      "momentum": momentum, "dampening": dampening, "step_size": 0.0, "bc2_sqrt": 0.0,
+                      "param_decay": 1.0, "beta1": beta1, "beta2": beta2, "one_minus_beta1": 1.0 - beta1,
+                      "one_minus_beta2": 1.0 - beta2, "alpha": alpha, "one_minus_alpha": 1.0 - alpha,
+                      "eps": eps, "momentum": momentum, "dampening": dampening,
+                      "one_minus_dampening": 1.0 - dampening, "step_size": 0.0, "bc2_sqrt": 0.0,
                       "bc2": 0.0, "nadam_grad": 0.0, "nadam_avg": 0.0, "nesterov": bool(nesterov),
                       "amsgrad": bool(amsgrad), "centered": bool(centered), "first_step": False}
         # The fields a call sets are checked at every call, the others here (the placeholders
@@ -159,7 +165,7 @@ def _sgd_pass(parts, s):
             if s["first_step"]:
                 b = g
             else:
-                b = _c(s["momentum"], p) * buf + (_c(1, p) - _c(s["dampening"], p)) * g
+                b = _c(s["momentum"], p) * buf + _c(s["one_minus_dampening"], p) * g
             buf[...] = b
             g = g + _c(s["momentum"], p) * b if s["nesterov"] else b
         p -= _c(s["lr"], p) * g
@@ -209,13 +215,13 @@ def _rmsprop_update(params, grads, square_avgs, momentum_buffers, grad_avgs, s):
 def _rmsprop_pass(parts, s):
     use_momentum = s["momentum"] > 0
     for p, grad, sq, mom, avg in parts:
-        alpha, one = _c(s["alpha"], p), _c(1, p)
+        alpha, one_minus_alpha = _c(s["alpha"], p), _c(s["one_minus_alpha"], p)
         g = _load_grad(grad, p, s)
-        v = alpha * sq + ((one - alpha) * g) * g
+        v = alpha * sq + (one_minus_alpha * g) * g
         sq[...] = v
         var = v
         if s["centered"]:
-            a = alpha * avg + (one - alpha) * g
+            a = alpha * avg + one_minus_alpha * g
             avg[...] = a
             var = np.where(v == np.inf, v, v - a * a)  # inf - inf: v >= a^2, so a^2 overflows only with v
         d = np.sqrt(var) + _c(s["eps"], p)
@@ -227,14 +233,15 @@ def _rmsprop_pass(parts, s):
             p -= _c(s["lr"], p) * (g / d)
 
 
-def _moments(m_, v_, g, b1, b2, one):
+def _moments(m_, v_, g, s):
     """m = b1 m + (1 - b1) g; v = b2 v + ((1 - b2) g) g, in place, rounding as the C++ lines
     (each product rounded, then the sum; (1 - b2) g first, as torch's addcmul)."""
-    m_ *= b1
-    m_ += (one - b1) * g
-    gg = (one - b2) * g
+    t = m_.dtype.type
+    m_ *= t(s["beta1"])
+    m_ += t(s["one_minus_beta1"]) * g
+    gg = t(s["one_minus_beta2"]) * g
     gg *= g
-    v_ *= b2
+    v_ *= t(s["beta2"])
     v_ += gg
 
 
@@ -261,7 +268,7 @@ def _adam_pass(parts, s):
         if s["param_decay"] != 1:
             p *= t(s["param_decay"])
         g = _load_grad(grad, p, s)
-        _moments(m_, v_, g, t(s["beta1"]), t(s["beta2"]), t(1))
+        _moments(m_, v_, g, s)
         vd = v_
         if s["amsgrad"]:
             vd = np.maximum(vmax, v_)
@@ -289,10 +296,9 @@ def _adamax_update(params, grads, exp_avgs, exp_infs, s):
 
 def _adamax_pass(parts, s):
     for p, grad, m_, u_ in parts:
-        b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         g = _load_grad(grad, p, s)
-        m = b1 * m_ + (one - b1) * g
-        u = np.maximum(b2 * u_, np.abs(g) + _c(s["eps"], p))
+        m = _c(s["beta1"], p) * m_ + _c(s["one_minus_beta1"], p) * g
+        u = np.maximum(_c(s["beta2"], p) * u_, np.abs(g) + _c(s["eps"], p))
         m_[...] = m
         u_[...] = u
         p -= _c(s["step_size"], p) * (m / u)
@@ -314,11 +320,10 @@ def _nadam_update(params, grads, exp_avgs, exp_avg_sqs, s):
 
 def _nadam_pass(parts, s):
     for p, grad, m_, v_ in parts:
-        b1, b2, one = _c(s["beta1"], p), _c(s["beta2"], p), _c(1, p)
         if s["param_decay"] != 1:
             p *= _c(s["param_decay"], p)
         g = _load_grad(grad, p, s)
-        _moments(m_, v_, g, b1, b2, one)
+        _moments(m_, v_, g, s)
         d = np.sqrt(v_ / _c(s["bc2"], p))
         d += _c(s["eps"], p)
         p -= _c(s["nadam_grad"], p) * (g / d)

@@ -13,6 +13,9 @@ namespace trainart::math {
 // (trainart.reference.optimizer.step_scalars: bias corrections, NAdam's mu products, ...) and the
 // kernel casts them once to the element type, so one step costs no pow/exp per element.
 // Fields an optimizer does not use are ignored by it.
+// The one_minus_* fields are 1 - beta1, ... taken in double and rounded once to T, as torch
+// passes 1 - beta (a Python float) to lerp_/addcmul_/add_: T(1) - T(beta) would round beta first
+// and lose digits of the complement as beta nears 1 (float32 Adam, beta2 = 0.999999: 0.7%).
 template <class T>
 struct StepScalars {
   T lr;            // this step's learning rate (Adagrad: lr / (1 + (t-1) lr_decay))
@@ -20,9 +23,12 @@ struct StepScalars {
   T weight_decay;  // L2 coupled into the gradient: g += weight_decay * p
   T param_decay;   // decoupled decay, p *= param_decay first (AdamW, NAdam: 1 - lr wd; else 1)
   T beta1, beta2;  // first and second moment decays (Adam, AdamW, Adamax, NAdam)
+  T one_minus_beta1, one_minus_beta2;
   T alpha;         // RMSprop's smoothing constant
+  T one_minus_alpha;
   T eps;
   T momentum, dampening;  // SGD; RMSprop uses momentum only
+  T one_minus_dampening;
   T step_size;     // Adam, AdamW, Adamax: lr / (1 - beta1^t)
   T bc2_sqrt;      // Adam, AdamW: sqrt(1 - beta2^t)
   T bc2;           // NAdam: 1 - beta2^t
@@ -56,7 +62,7 @@ TRAINART_HD void sgd_step(T& p, T grad, T* buf, const StepScalars<T>& s, bool us
                           bool nesterov, bool first_step) {
   T g = load_grad(grad, p, s);
   if (use_momentum) {
-    const T b = first_step ? g : s.momentum * *buf + (T(1) - s.dampening) * g;
+    const T b = first_step ? g : s.momentum * *buf + s.one_minus_dampening * g;
     *buf = b;
     g = nesterov ? g + s.momentum * b : b;
   }
@@ -80,11 +86,11 @@ template <class T>
 TRAINART_HD void rmsprop_step(T& p, T grad, T& square_avg, T* buf, T* grad_avg, const StepScalars<T>& s,
                               bool use_momentum, bool centered) {
   const T g = load_grad(grad, p, s);
-  const T v = s.alpha * square_avg + ((T(1) - s.alpha) * g) * g;
+  const T v = s.alpha * square_avg + (s.one_minus_alpha * g) * g;
   square_avg = v;
   T var = v;
   if (centered) {
-    const T a = s.alpha * *grad_avg + (T(1) - s.alpha) * g;
+    const T a = s.alpha * *grad_avg + s.one_minus_alpha * g;
     *grad_avg = a;
     var = v == std::numeric_limits<T>::infinity() ? v : v - a * a;
   }
@@ -102,8 +108,8 @@ TRAINART_HD void rmsprop_step(T& p, T grad, T& square_avg, T* buf, T* grad_avg, 
 // last term as ((1 - beta2) g) g (torch's addcmul order: g^2 alone overflows float32 sooner).
 template <class T>
 TRAINART_HD void update_moments(T g, T& exp_avg, T& exp_avg_sq, const StepScalars<T>& s) {
-  exp_avg = s.beta1 * exp_avg + (T(1) - s.beta1) * g;
-  exp_avg_sq = s.beta2 * exp_avg_sq + ((T(1) - s.beta2) * g) * g;
+  exp_avg = s.beta1 * exp_avg + s.one_minus_beta1 * g;
+  exp_avg_sq = s.beta2 * exp_avg_sq + (s.one_minus_beta2 * g) * g;
 }
 
 // Adam / AdamW: p *= param_decay; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
@@ -128,7 +134,7 @@ TRAINART_HD void adam_step(T& p, T grad, T& exp_avg, T& exp_avg_sq, T* max_exp_a
 template <class T>
 TRAINART_HD void adamax_step(T& p, T grad, T& exp_avg, T& exp_inf, const StepScalars<T>& s) {
   const T g = load_grad(grad, p, s);
-  const T m = s.beta1 * exp_avg + (T(1) - s.beta1) * g;
+  const T m = s.beta1 * exp_avg + s.one_minus_beta1 * g;
   const T u = max_nan(s.beta2 * exp_inf, std::fabs(g) + s.eps);
   exp_avg = m;
   exp_inf = u;
