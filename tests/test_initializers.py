@@ -83,6 +83,21 @@ def test_a_scale_the_rule_would_ignore_is_refused():
     with pytest.raises(ValueError, match="init scale applies to 'normal' and 'uniform' only; 'he_normal'"):
         initializers.Initializer("he_normal", 0.3)
     assert initializers.Initializer("he_normal").scale is None
+    import trainart as ta
+
+    with pytest.raises(ValueError, match=r"^bias_init scale applies to"):  # named init before
+        ta.Dense(3, bias_init={"name": "he_normal", "scale": 0.5})
+
+
+def test_a_scale_too_large_to_draw_or_to_hold_is_refused():
+    import trainart as ta
+
+    with pytest.raises(ValueError, match=r"init scale must be <= 1e\+300"):  # NumPy's OverflowError
+        initializers.Initializer("uniform", 1e308)
+    big = ta.Sequential([ta.Dense(3, init=initializers.Initializer("normal", 1e39))], input_dim=2)
+    with pytest.raises(ValueError, match="parameter 0 draws values beyond the float32 range"):
+        ta.Trainer(big, dtype="float32")  # was cast to inf with a RuntimeWarning
+    assert np.isfinite(ta.Trainer(big, dtype="float64", executor="numpy").get_params()[0]).all()
 
 
 def test_config_round_trips_and_names_its_entries():

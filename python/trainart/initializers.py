@@ -32,11 +32,12 @@ class Initializer:
             number >= 0.
     """
 
-    def __init__(self, name, scale=None):
-        self.name = _rule(name, "init")
-        self.scale = None if scale is None else real(scale, "init scale", low=0.0)
+    def __init__(self, name, scale=None, *, argname="init"):
+        self.name = _rule(name, argname)
+        # Below 1e300 NumPy can draw it (U(-1e308, 1e308) overflows its range).
+        self.scale = None if scale is None else real(scale, f"{argname} scale", low=0.0, high=1e300)
         if self.scale is not None and self.name not in SCALED_RULES:
-            raise ValueError(f"init scale applies to {' and '.join(map(repr, SCALED_RULES))} only; "
+            raise ValueError(f"{argname} scale applies to {' and '.join(map(repr, SCALED_RULES))} only; "
                              f"{self.name!r} takes its scale from the layer's fans: pass scale=None")
 
     def draw(self, rng, fan_in, fan_out, shape):
@@ -55,7 +56,8 @@ class Initializer:
                              "config holds 'name' and 'scale'")
         scale = config.get("scale")
         return cls(_rule(config["name"], f"{argname}['name']"),
-                   None if scale is None else real(scale, f"{argname}['scale']", low=0.0))
+                   None if scale is None else real(scale, f"{argname}['scale']", low=0.0, high=1e300),
+                   argname=argname)
 
     def __eq__(self, other):
         if not isinstance(other, Initializer):
@@ -137,7 +139,10 @@ def init_dense(rng, init, bias_init, fan_in, fan_out, activation):
         l = sqrt(f/(fan_in+fan_out)), f = 2 when `activation` is logistic (sigmoid), else 6.
         scikit-learn takes f from the network's hidden activation for every layer, the output
         layer included; Sequential.init_params passes that activation (see there).
-    For presets `bias_init` is ignored; otherwise it names the bias rule (default zeros).
+    For presets `bias_init` is ignored; otherwise it names the bias rule (default zeros). A
+    fan-scaled bias rule (glorot_*, he_*, lecun_normal) takes the layer's fans, as torch's
+    Linear bias bound does (Keras takes the bias's own length for both fans: its he_normal bias
+    has std sqrt(2 / units), ours sqrt(2 / fan_in)).
     `activation` is read by the "sklearn" preset only.
     """
     if init == "torch":

@@ -150,8 +150,12 @@ class Trainer:
                          optimizer=_plan_optimizer(optimizer, schedule).config(),
                          clip=None if clip is None else clip.config(), dtype=self.dtype.name,
                          seed=self.seed, dropout_mode=dropout_mode, nonfinite=nonfinite)
-        self._executor = make_executor(executor).build(self.plan, model.init_params(self.seed),
-                                                       model.init_buffers())
+        params = model.init_params(self.seed)
+        for i, p in enumerate(params):  # an init scale of 1e39 would become inf in float32
+            if np.abs(p).max(initial=0.0) > np.finfo(self.dtype).max:
+                raise ValueError(f"the initializer of parameter {i} draws values beyond the {self.dtype.name} range "
+                                 f"(|w| up to {np.abs(p).max():.3g}): lower its init scale")
+        self._executor = make_executor(executor).build(self.plan, params, model.init_buffers())
         self._optimizer = optimizer
         self.rng = np.random.default_rng(self.seed)
         # Epochs completed in the current run (a fit with initial_epoch=0 starts a new one, as
