@@ -188,13 +188,10 @@ class Trainer:
     @optimizer.setter
     def optimizer(self, optimizer):
         optimizer = _checked_optimizer(optimizer)
-        if self._fitting:
-            raise RuntimeError("the optimizer cannot be replaced while fit runs (a callback assigned "
-                               "trainer.optimizer): assign it before or after fit")
+        self._refuse_while_fitting("optimizer")
         # Everything is built before anything is replaced: a refusal changes nothing.
-        plan = dataclasses.replace(self.plan, optimizer=_plan_optimizer(optimizer, self.schedule).config())
-        executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
-        self.plan, self._executor, self._optimizer = plan, executor, optimizer
+        self.plan, self._executor = self._rebuilt(_plan_optimizer(optimizer, self.schedule).config(), keep_state=False)
+        self._optimizer = optimizer
         self._second_order_state = None
 
     @property
@@ -211,19 +208,28 @@ class Trainer:
     @schedule.setter
     def schedule(self, schedule):
         schedule = _checked_schedule(schedule)
-        if self._fitting:
-            raise RuntimeError("the schedule cannot be replaced while fit runs (a callback assigned "
-                               "trainer.schedule): assign it before or after fit")
+        self._refuse_while_fitting("schedule")
         optimizer = _plan_optimizer(self.optimizer, schedule).config()
         if optimizer != self.plan.optimizer:
-            plan = dataclasses.replace(self.plan, optimizer=optimizer)
+            self.plan, self._executor = self._rebuilt(optimizer, keep_state=True)
+        self._schedule = schedule
+
+    def _refuse_while_fitting(self, what):
+        if self._fitting:
+            raise RuntimeError(f"the {what} cannot be replaced while fit runs (a callback assigned "
+                               f"trainer.{what}): assign it before or after fit")
+
+    def _rebuilt(self, optimizer_config, keep_state):
+        """(plan, executor) running `optimizer_config` on the current parameters and buffers,
+        with a fresh optimizer state, or (keep_state) the current one's entries that it keeps."""
+        plan = dataclasses.replace(self.plan, optimizer=optimizer_config)
+        executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
+        if keep_state:
             old = self._executor.state_dict()["optimizer"]
-            executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
             state = executor.state_dict()
             state["optimizer"].update({k: v for k, v in old.items() if k in state["optimizer"]})
             executor.load_state_dict(state)
-            self.plan, self._executor = plan, executor
-        self._schedule = schedule
+        return plan, executor
 
     # -- parameters ----------------------------------------------------------------------------
     @property
