@@ -1,5 +1,8 @@
 // Bindings for the optimizer kernels (cpp/cpu/optimizer.hpp): one call per step updates every
 // parameter tensor in place; the per-step scalars arrive as one dict (the StepScalars fields).
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -102,12 +105,20 @@ std::vector<py::array> tensor_list(const py::object& obj, const char* name) {
   return array_list(obj.cast<py::sequence>(), name);
 }
 
+// What an update holds while the GIL is released: a reference to every array (none can be
+// freed meanwhile), and the argument name of each state slot (for the messages).
+struct Kept {
+  std::vector<py::array> arrays;
+  std::array<const char*, 3> slot_names{};
+};
+
 // Checks one slot list against params (count, dtype, shape, writeable) and stores its pointers.
 template <class T>
 void gather_slot(std::vector<cpu::TensorSlots<T>>& out, const std::vector<py::array>& params, const py::object& obj,
-                 const char* name, int slot, std::vector<py::array>& keep) {
+                 const char* name, int slot, Kept& keep) {
   const auto arrays = tensor_list(obj, name);
-  keep.insert(keep.end(), arrays.begin(), arrays.end());
+  keep.arrays.insert(keep.arrays.end(), arrays.begin(), arrays.end());
+  keep.slot_names[slot] = name;
   if (arrays.size() != params.size())
     throw py::value_error(std::string(name) + " must hold one array per parameter (" + std::to_string(params.size()) +
                           "), got " + std::to_string(arrays.size()));
@@ -125,9 +136,9 @@ void gather_slot(std::vector<cpu::TensorSlots<T>>& out, const std::vector<py::ar
 // params and grads checked and paired; the slots are filled by gather_slot.
 template <class T>
 std::vector<cpu::TensorSlots<T>> gather(const std::vector<py::array>& params, const py::object& grads_obj,
-                                        std::vector<py::array>& keep) {
+                                        Kept& keep) {
   const auto grads = tensor_list(grads_obj, "grads");
-  keep.insert(keep.end(), grads.begin(), grads.end());
+  keep.arrays.insert(keep.arrays.end(), grads.begin(), grads.end());
   if (grads.size() != params.size())
     throw py::value_error("grads must hold one array per parameter (" + std::to_string(params.size()) + "), got " +
                           std::to_string(grads.size()));
@@ -147,6 +158,44 @@ std::vector<cpu::TensorSlots<T>> gather(const std::vector<py::array>& params, co
   return out;
 }
 
+// No two arrays of an update may share memory: the kernels read each element's gradient and
+// state and write its parameter and state once, through restrict pointers, so a gradient that
+// is a view into a parameter, a slot that is another argument or a parameter listed twice would
+// give results that depend on the order of the writes (and differ from the NumPy reference).
+// The arrays are C-contiguous here: each is the byte range [data, data + size).
+template <class T>
+void check_disjoint(const std::vector<cpu::TensorSlots<T>>& tensors, const Kept& keep) {
+  struct Span {
+    std::uintptr_t lo, hi;
+    int list;  // 0 params, 1 grads, 2 + q slot q
+    size_t index;
+  };
+  std::vector<Span> spans;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::uintptr_t bytes = sizeof(T) * static_cast<std::uintptr_t>(tensors[i].n);
+    const auto add = [&](const void* p, int list) {
+      const auto lo = reinterpret_cast<std::uintptr_t>(p);
+      spans.push_back({lo, lo + bytes, list, i});
+    };
+    add(tensors[i].param, 0);
+    add(tensors[i].grad, 1);
+    for (int q = 0; q < 3; ++q)
+      if (tensors[i].slot[q] != nullptr) add(tensors[i].slot[q], 2 + q);
+  }
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.lo < b.lo; });
+  const auto name = [&](const Span& sp) {
+    const char* list = sp.list == 0 ? "params" : sp.list == 1 ? "grads" : keep.slot_names[sp.list - 2];
+    return ArgName(list, sp.index).str();
+  };
+  size_t reach = 0;  // the span reaching furthest so far
+  for (size_t k = 1; k < spans.size(); ++k) {
+    if (spans[k].lo < spans[reach].hi)
+      throw py::value_error(name(spans[reach]) + " and " + name(spans[k]) + " share memory: every array of an "
+                            "update must be its own (pass a copy)");
+    if (spans[k].hi > spans[reach].hi) reach = k;
+  }
+}
+
 std::vector<py::array> param_list(const py::object& obj) {
   auto params = tensor_list(obj, "params");
   if (params.empty()) throw py::value_error("params must not be empty");
@@ -154,16 +203,16 @@ std::vector<py::array> param_list(const py::object& obj) {
 }
 
 // Shared body of every binding: dtype by params[0], checks, then the update without the GIL.
-// `keep` holds a reference to every array so that none can be freed while the GIL is released.
 template <class Fill, class Run>
 void update(const py::object& params_obj, const py::object& grads, const py::dict& scalars, Fill fill, Run run) {
   const auto params = param_list(params_obj);
   dispatch_float(params[0], "params[0]", [&](auto tag) {
     using T = decltype(tag);
     const auto s = step_scalars<T>(scalars);
-    std::vector<py::array> keep;
+    Kept keep;
     auto tensors = gather<T>(params, grads, keep);
     fill(tensors, params, s, keep);
+    check_disjoint(tensors, keep);
     py::gil_scoped_release release;
     run(tensors, s);
   });

@@ -37,7 +37,8 @@ def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=Fals
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or inf")
-    return np.ascontiguousarray(arr) if contiguous else arr
+    # np.ascontiguousarray would make a 0-d array 1-d.
+    return np.ascontiguousarray(arr) if contiguous and not arr.flags.c_contiguous else arr
 
 
 def as_array(x, name):
@@ -234,12 +235,39 @@ def array_list(arrays, name):
     for i, a in enumerate(arrays):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name}[{i}] must be a numpy array, got {type(a).__name__}")
+        if isinstance(a, np.ma.MaskedArray):
+            raise TypeError(f"{name}[{i}] is a masked array, whose mask an update cannot honour")
+        if type(a) is not np.ndarray and not isinstance(a, np.memmap):
+            a = np.asarray(a)  # np.matrix: a plain view (its `*` is a matrix product), written through
         if a.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name}[{i}] must be float32 or float64, got dtype {a.dtype}")
         if a.dtype != arrays[0].dtype:
             raise TypeError(f"{name}[{i}] must have the dtype of {name}[0] ({arrays[0].dtype}), got {a.dtype}")
         out.append(a)
     return out
+
+
+def _byte_range(a):
+    """[lo, hi) of the bytes array `a` spans (strides of either sign)."""
+    lo = hi = a.__array_interface__["data"][0]
+    for n, stride in zip(a.shape, a.strides):
+        lo, hi = (lo + (n - 1) * stride, hi) if stride < 0 else (lo, hi + (n - 1) * stride)
+    return lo, hi + a.itemsize
+
+
+def separate(named):
+    """ValueError unless the arrays of `named` ((name, array) pairs) span separate memory, naming
+    two that do not: an in-place update that reads one and writes the other (a gradient that is
+    a view into its parameter, a state slot passed as another argument, a parameter listed
+    twice) would give a result that depends on the order of its writes. Views interleaved in
+    one buffer count as overlapping."""
+    reach = None
+    for lo, hi, name in sorted(_byte_range(a) + (name,) for name, a in named if a.size):
+        if reach is not None and lo < reach[1]:
+            raise ValueError(f"{reach[2]} and {name} share memory: every array of an update must be its own "
+                             "(pass a copy)")
+        if reach is None or hi > reach[1]:
+            reach = (lo, hi, name)
 
 
 class inplace_contiguous:

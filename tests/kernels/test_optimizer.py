@@ -494,3 +494,34 @@ def test_thread_count_does_not_change_updates(native, rng):
     finally:
         trainart.set_num_threads(before)
     np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("case", ["grads is params", "grad inside its param", "slot is a grad", "param twice",
+                                  "interleaved views"])
+def test_arrays_that_share_memory_are_refused(backend, case):
+    # The kernels read and write each element once through restrict pointers, the reference in
+    # its own order: with shared memory the two backends gave different numbers (AdamW with
+    # grads=[p]: 1 % apart in exp_avg), and neither was the update of copies.
+    buf = np.arange(1.0, 13.0)
+    p, g = np.linspace(1, 2, 6), np.full(6, 0.5)
+    m, v = np.zeros(6), np.zeros(6)
+    args = {"grads is params": ([p], [p], [m], [v]),
+            "grad inside its param": ([buf[2:8]], [buf[:6]], [m], [v]),
+            "slot is a grad": ([p], [g], [g], [v]),
+            "param twice": ([p, p], [g, g.copy()], [m, m.copy()], [v, v.copy()]),
+            "interleaved views": ([buf[0::2]], [buf[1::2]], [m], [v])}[case]
+    before = [a.copy() for group in args for a in group]
+    with pytest.raises(ValueError, match="share memory: every array of an update must be its own"):
+        ops.adamw_update(*args, lr=0.1, weight_decay=0.01, step=1, backend=backend)
+    assert all(np.array_equal(a, b) for a, b in zip([a for group in args for a in group], before))
+
+
+def test_matrix_params_update_as_plain_arrays(backend):
+    # np.matrix's * is a matrix product: the reference computed g @ g for g * g (NaN weights).
+    p, g = np.asmatrix([[1.0, 2.0], [3.0, 4.0]]), np.asmatrix([[0.5, -1.0], [2.0, 0.25]])
+    s = np.asmatrix(np.zeros((2, 2)))
+    ops.adagrad_update([p], [g], [s], lr=0.1, step=1, backend=backend)
+    np.testing.assert_allclose(np.asarray(s), np.asarray(g) ** 2)
+    np.testing.assert_allclose(np.asarray(p), [[0.9, 2.1], [2.9, 3.9]])
+    with pytest.raises(TypeError, match=r"params\[0\] is a masked array"):
+        ops.adagrad_update([np.ma.masked_array([1.0])], [np.ones(1)], [np.zeros(1)], lr=0.1, step=1, backend=backend)

@@ -11,7 +11,7 @@ Everything is validated before any array is touched: a failed call changes nothi
 import numpy as np
 
 from .. import _backend
-from .._validate import array_list, beta, flag, inplace_contiguous, integer, real
+from .._validate import array_list, beta, flag, inplace_contiguous, integer, real, separate
 from ..reference.optimizer import step_scalars
 
 __all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "adamw_update",
@@ -44,8 +44,11 @@ def _tensors(params, grads, slots):
                 raise ValueError(f"{name}[{i}] must be writeable")
         return arrays
 
-    grads = [np.require(g, requirements="C") for g in matching(grads, "grads", False)]
-    return params, grads, {name: matching(arrays, name, True) for name, arrays in slots.items()}
+    grads = matching(grads, "grads", False)
+    slots = {name: matching(arrays, name, True) for name, arrays in slots.items()}
+    separate([(f"params[{i}]", p) for i, p in enumerate(params)] + [(f"grads[{i}]", g) for i, g in enumerate(grads)]
+             + [(f"{name}[{i}]", a) for name, arrays in slots.items() for i, a in enumerate(arrays)])
+    return params, [np.require(g, requirements="C") for g in grads], slots
 
 
 def _common(lr, step, grad_scale, weight_decay, maximize):
@@ -67,7 +70,8 @@ def _run(backend, name, params, grads, slots, scalars, order=None):
     backend = _backend.resolve(backend)
     kernel = _backend.kernel(backend, name)
     order = list(slots) if order is None else order
-    if backend != "numpy" and type(params) is list and type(grads) is list:
+    if (backend != "numpy" and type(params) is list and type(grads) is list
+            and all(type(a) is np.ndarray for a in params)):  # subclasses: array_list's rules
         try:
             kernel(params, grads, *[slots.get(n, []) for n in order], scalars)
             return
