@@ -249,3 +249,14 @@ def test_kernels_take_equal_dtypes_that_are_other_objects(backend):
     got = ta.ops.batchnorm_forward(x, other(np.ones(2)), np.zeros(2), np.zeros(2), np.ones(2), backend=backend)
     np.testing.assert_array_equal(got[0], ta.ops.batchnorm_forward(x, np.ones(2), np.zeros(2), np.zeros(2),
                                                                    np.ones(2), backend=backend)[0])
+
+
+def test_gemm_refuses_an_output_that_overlaps_an_input(cpu):
+    a = np.arange(9.0).reshape(3, 3)
+    with pytest.raises(ValueError, match="out shares memory with a"):
+        cpu.gemm(a, np.eye(3), a)  # OpenBLAS would read what it had written: wrong numbers
+    with pytest.raises(ValueError, match="out shares memory with b"):
+        cpu.gemm(np.eye(3), a, a)
+    out = np.empty((3, 3))
+    cpu.gemm(a, a, out)
+    np.testing.assert_array_equal(out, a @ a)

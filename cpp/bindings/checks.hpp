@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <initializer_list>
 #include <sstream>
 #include <string>
@@ -60,6 +61,16 @@ struct ArgName {
   ArgName(const char* name, size_t i) : base(name), index(static_cast<py::ssize_t>(i)) {}
   std::string str() const { return index < 0 ? std::string(base) : std::string(base) + "[" + std::to_string(index) + "]"; }
 };
+
+// Two C-contiguous arrays that share no byte: an output that overlaps an input would have the
+// kernel read what it already wrote.
+inline void check_not_overlapping(const py::array& out, const char* out_name, const py::array& in,
+                                  const char* in_name) {
+  const auto lo = [](const py::array& a) { return reinterpret_cast<std::uintptr_t>(a.data()); };
+  const auto hi = [&](const py::array& a) { return lo(a) + static_cast<std::uintptr_t>(a.nbytes()); };
+  if (out.nbytes() > 0 && in.nbytes() > 0 && lo(out) < hi(in) && lo(in) < hi(out))
+    throw py::value_error(std::string(out_name) + " shares memory with " + in_name + ": pass a separate array");
+}
 
 // A C-contiguous array of dtype T; a wrong dtype is a TypeError, anything else ValueError.
 template <class T>
