@@ -6,6 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
+import trainart as ta
 from trainart import _native, ops, reference
 from tests.helpers import noncontiguous
 
@@ -316,3 +317,14 @@ def test_ops_module_docstring_states_the_counter_layout():
     """The module docstring gives the counter the code uses: element >> 3 (8 elements a block)."""
     doc = importlib.import_module("trainart.ops.dropout").__doc__
     assert "element >> 3" in doc and ">> 2" not in doc
+
+
+def test_zero_d_inputs_keep_their_shape(backend):
+    # np.ascontiguousarray made every 0-d input 1-d (and the reference's dropout failed on it).
+    z = np.array(0.7)
+    assert ta.ops.activation(z, "tanh", backend=backend).shape == ()
+    assert ta.ops.activation_grad(z, z, np.tanh(z), "tanh", backend=backend).shape == ()
+    assert ta.activations.get("relu")(z).shape == ()
+    assert ta.ops.dropout(z, 0.5, seed=3, backend=backend).shape == ()
+    assert ta.ops.dropout(np.array(3), 0.5, seed=3, backend=backend).shape == ()
+    assert ta.ops.dropout(z, 0.5, seed=3, backend=backend) == ta.ops.dropout(z[None], 0.5, seed=3, backend=backend)[0]

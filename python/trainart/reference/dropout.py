@@ -115,7 +115,7 @@ def keep_bits(keep, dtype):
 def apply_mask(x, bits, scale):
     """y = keep ? x * scale : 0 (scale cast to x's dtype), the C++ kernel's per-element line:
     the bits of x * scale and-ed with keep_bits, so a dropped NaN or inf becomes +0 as there."""
-    y = x * x.dtype.type(scale)
+    y = np.multiply(x, x.dtype.type(scale), out=np.empty_like(x))  # an array also for a 0-d x
     np.bitwise_and(y.view(bits.dtype), bits, out=y.view(bits.dtype))
     return y
 
@@ -123,5 +123,6 @@ def apply_mask(x, bits, scale):
 def dropout(x, p, seed, layer, step, scale):
     """Kernel signature shared with _cpu.dropout: y = keep ? x * scale : 0 (scale in x's dtype).
     Backward is this call on the gradient with the same seed, layer, step and scale."""
-    keep = dropout_mask(x.shape[0], x.size // x.shape[0], p, seed, layer, step).reshape(x.shape)
+    rows = x.shape[0] if x.ndim else 1  # a 0-d x is element 0
+    keep = dropout_mask(rows, x.size // max(rows, 1), p, seed, layer, step).reshape(x.shape)
     return apply_mask(x, keep_bits(keep, x.dtype), scale)
