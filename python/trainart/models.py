@@ -167,6 +167,22 @@ def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0
     of `activation` (2 for sigmoid, else 6), as scikit-learn's MLPClassifier does, with or
     without batchnorm. (Without hidden layers `activation` is unused, and the output layer's
     own activation sets the factor.)
+
+    Args:
+        sizes: layer widths [input, hidden..., output], each >= 1, at least two.
+        activation: the hidden layers' activation (one of ta.activations.NAMES or an alias).
+        init: weight rule or preset for every Dense (default "he_normal"; see
+            ta.initializers: a rule name, an Initializer or its config, "torch", "keras",
+            "sklearn"). bias_init: the bias rule (default "zeros"; presets ignore it).
+        dropout: the rate after each hidden layer; input_dropout: the rate on the input.
+        batchnorm: BatchNorm(momentum=0.1, eps=1e-5) between each hidden Dense and its
+            activation.
+        l1, l2: Keras-convention penalties on every Dense's weights (not biases).
+        max_norm: cap on each unit's incoming weight norm after every update (None: none).
+        output_activation: None (logits, as the losses take) or an activation name.
+
+    Returns:
+        a ta.Sequential, its input_dim = sizes[0].
     """
     sizes = list(sizes)
     if len(sizes) < 2:

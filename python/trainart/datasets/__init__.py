@@ -27,8 +27,9 @@ def load_digits(*, return_images=False, dtype=np.float64):
         (X, y) or (X, y, images).
 
     Raises:
-        TypeError: `dtype` is not a NumPy dtype.
-        ValueError: `dtype` is a dtype other than float32 and float64.
+        TypeError: `dtype` is no dtype at all (None, a number, ...).
+        ValueError: `dtype` is another dtype than float32 and float64, or a string naming
+            none ("foo").
     """
     dt = _validate.float_dtype(dtype, "dtype")  # None too is refused: np.dtype(None) is float64
     with resources.files(__name__).joinpath("digits.npz").open("rb") as f:
