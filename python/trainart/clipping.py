@@ -8,9 +8,16 @@ __all__ = ["ClipNorm", "ClipValue", "from_config"]
 class ClipNorm:
     """Scale the gradients so their L2 norm is at most `max_norm`.
 
-    With per_tensor=False (default) the norm is the global one over every parameter tensor,
-    g <- g * min(1, max_norm / ||g||), applied inside the optimizer update (no extra pass).
-    With per_tensor=True each tensor is clipped by its own norm.
+    With per_tensor=False (default) the norm is the global one over every trainable parameter
+    tensor, g <- g * min(1, max_norm / ||g||), applied inside the optimizer update (no extra
+    pass): torch.nn.utils.clip_grad_norm_ without its 1e-6 epsilon. With per_tensor=True each
+    tensor (each W, b, gamma, beta) is clipped by its own norm. The gradients include the
+    layers' l1/l2 penalties; the optimizer's weight_decay is added after clipping. A step whose
+    norm is not finite is raised or skipped (Trainer's nonfinite) before any clipping.
+
+    Args:
+        max_norm: a finite real > 0.
+        per_tensor: bool (default False).
     """
 
     def __init__(self, max_norm, per_tensor=False):
@@ -26,7 +33,16 @@ class ClipNorm:
 
 
 class ClipValue:
-    """Clamp every gradient element to [-value, value]."""
+    """Clamp every gradient element to [-value, value] (torch.nn.utils.clip_grad_value_).
+
+    Applied to the gradients of the trainable tensors, the layers' l1/l2 penalties included,
+    after the step's finiteness check (a non-finite step is raised or skipped, never clipped)
+    and before the optimizer adds weight_decay. The gradient norm the Trainer reports is the
+    one before clipping.
+
+    Args:
+        value: the bound, a finite real > 0.
+    """
 
     def __init__(self, value):
         self.value = real(value, "value", low=0.0, low_open=True)

@@ -41,9 +41,24 @@ class Initializer:
                              f"{self.name!r} takes its scale from the layer's fans: pass scale=None")
 
     def draw(self, rng, fan_in, fan_out, shape):
+        """Draw a new float64 array of `shape` from this rule: U(-limit, limit) for the uniform
+        rules, N(0, std^2) for the normal ones (limit or std from `scale` or from the fans; std
+        1 for "random"), zeros for "zeros".
+
+        Args:
+            rng: a numpy.random.Generator, advanced by the draw ("zeros" draws nothing).
+            fan_in, fan_out: the layer's fans (positive ints), read by the fan-scaled rules
+                (glorot_*, he_*, lecun_normal) and ignored by the others; not validated here.
+            shape: the array's shape: (fan_in, fan_out) for W, (fan_out,) for b.
+
+        Returns:
+            The array, float64.
+        """
         return _RULES[self.name](rng, fan_in, fan_out, shape, self.scale)
 
     def config(self):
+        """{"name": the rule, "scale": a float or None}: JSON-able; `Initializer.from_config`
+        turns it back into an equal Initializer, and a Dense layer's init or bias_init takes it."""
         return {"name": self.name, "scale": self.scale}
 
     @classmethod

@@ -64,6 +64,9 @@ class Layer:
     kind = "layer"
 
     def config(self):
+        """{"kind": the layer kind, then each constructor argument as the layer keeps it
+        (validated; activation names canonical)}: JSON-able. `Layer.from_config` inverts it,
+        and two layers are equal when their configs are."""
         return {"kind": self.kind, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
 
     @staticmethod
@@ -133,7 +136,8 @@ class Dense(Layer):
         self.activation_param = _param_or_default(self.activation, activation_param, "activation_param")
 
     def config(self):
-        # An Initializer is stored as its config dict, which __init__ takes back.
+        """Layer.config, with an Initializer in init or bias_init given as its config dict
+        (which __init__ takes back); rule and preset names stay strings."""
         config = super().config()
         for key in ("init", "bias_init"):
             if isinstance(config[key], initializers.Initializer):
@@ -142,7 +146,16 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """An activation on its own (e.g. after BatchNorm)."""
+    """An activation on its own, a = f(x) elementwise, width unchanged (e.g. after BatchNorm;
+    Keras's layers.Activation, torch's nn.ReLU and kin). Right after a Dense layer without an
+    activation it is fused into that layer's output pass.
+
+    Args:
+        name: an activation name (see ACTIVATIONS), an alias ("logistic", "swish", "linear"),
+            or None for identity.
+        activation_param: leaky_relu's slope (default 0.01) or elu's alpha (default 1.0), a
+            finite real; the other activations ignore it (None is stored as 0.0 for them).
+    """
 
     kind = "activation"
 

@@ -37,6 +37,8 @@ class Sequential:
 
     @property
     def output_dim(self):
+        """The model's output width (an int): the units of its last Dense layer (Activation,
+        Dropout and BatchNorm keep the width)."""
         return [layer.units for layer in self.layers if isinstance(layer, Dense)][-1]
 
     def ops(self):
@@ -115,6 +117,8 @@ class Sequential:
         return out
 
     def config(self):
+        """{"input_dim": int, "layers": [each layer's config()]}: JSON-able;
+        `Sequential.from_config` turns it back into an equivalent model."""
         return {"input_dim": self.input_dim, "layers": [layer.config() for layer in self.layers]}
 
     @classmethod
@@ -128,6 +132,10 @@ class Sequential:
         return cls(layers, config["input_dim"])
 
     def n_params(self):
+        """The number of parameter elements (an int), frozen layers' included: W and b of each
+        Dense, gamma and beta of each BatchNorm; BatchNorm's running statistics (buffers) are
+        not counted, as torch's sum(p.numel() for p in model.parameters()). Counted by drawing
+        `init_params(0)`, so it costs one initialization."""
         return sum(p.size for p in self.init_params(0))
 
     def __repr__(self):

@@ -178,3 +178,14 @@ def test_binding_bad_input():
             fn()
     assert (t[0] == 10.0).all()
     assert cpu.global_norm([ro]) == pytest.approx(3 ** 0.5)
+
+
+def test_clip_scale_checks_its_arguments():
+    # A negative max_norm gave a negative factor, NaN gave 1.0, None a bare comparison error.
+    assert ops.clip_scale(np.float32(4.0), 2.0) == 0.5 and type(ops.clip_scale(np.float32(4.0), 2.0)) is float
+    assert ops.clip_scale(float("nan"), 1.0) == 1.0 == ops.clip_scale(0.5, 1.0)
+    for max_norm, exc in ((-1.0, ValueError), (0.0, ValueError), (float("nan"), ValueError), ("1", TypeError)):
+        with pytest.raises(exc, match="max_norm"):
+            ops.clip_scale(1.0, max_norm)
+    with pytest.raises(TypeError, match="norm must be a real number"):
+        ops.clip_scale(None, 1.0)

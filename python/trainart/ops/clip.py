@@ -2,6 +2,7 @@
 backend. Tensors are an array or a list of arrays of one float dtype, changed in place."""
 
 import math
+import numbers
 
 import numpy as np
 
@@ -23,9 +24,23 @@ def _tensors(tensors, *, writeable):
 
 
 def clip_by_value(tensors, clip_value, *, backend="auto"):
-    """Clamp every element to [-clip_value, clip_value] in place (torch clip_grad_value_).
+    """Clamp every element to [-clip_value, clip_value] in place
+    (torch.nn.utils.clip_grad_value_).
 
-    NaN stays NaN, so a diverged gradient is still visible to the trainer afterwards.
+    NaN stays NaN, but +-inf becomes +-clip_value: test finiteness first (global_norm), as the
+    Trainer does before it clips.
+
+    Args:
+        tensors: a float32/float64 array or list of arrays of one dtype, non-empty, writeable
+            (a non-contiguous one is clamped through a copy written back).
+        clip_value: a finite real >= 0 (0 zeroes every element but NaN).
+        backend: keyword-only; "auto" (compiled when built) | "numpy" | "cpu".
+
+    Returns:
+        None: the tensors are changed in place.
+
+    Raises:
+        TypeError, ValueError: naming the bad argument, before anything is written.
     """
     tensors = _tensors(tensors, writeable=True)
     clip_value = real(clip_value, "clip_value", low=0.0)
@@ -34,17 +49,40 @@ def clip_by_value(tensors, clip_value, *, backend="auto"):
 
 
 def global_norm(tensors, *, backend="auto"):
-    """sqrt(sum_i sum_j t_ij^2) over every tensor, accumulated in double over a fixed partition.
+    """The global L2 norm sqrt(sum_i sum_j t_ij^2) over every tensor (optax.global_norm; the
+    total norm torch.nn.utils.clip_grad_norm_ returns), accumulated in double.
 
-    Bitwise identical at any thread count on a given backend. NaN or inf anywhere gives a NaN or
-    inf norm (returned, not raised: the trainer decides).
+    The squares are summed over a fixed partition, so the norm is bitwise identical at any
+    thread count on a given backend (the backends may differ in the last bits). NaN or inf
+    anywhere, or a sum of squares past the double range, gives a NaN or inf norm (returned,
+    not raised: the trainer decides).
+
+    Args:
+        tensors: a float32/float64 array or list of arrays of one dtype, non-empty; only read.
+        backend: keyword-only; "auto" (compiled when built) | "numpy" | "cpu".
+
+    Returns:
+        The norm, a Python float.
     """
     tensors = [np.ascontiguousarray(t) for t in _tensors(tensors, writeable=False)]
     return float(_backend.kernel(backend, "global_norm")(tensors))
 
 
 def tensor_norms(tensors, *, backend="auto"):
-    """The L2 norm of each tensor (a list of floats), summed as in `global_norm`."""
+    """The L2 norm of each tensor, its squares summed in double (torch.linalg.vector_norm of
+    each; what clip_by_norm_per_tensor clips by).
+
+    NaN or inf in a tensor gives a NaN or inf entry. On "cpu" a tensor's norm is summed as in
+    global_norm; the "numpy" reference uses NumPy's pairwise sum, which can differ from
+    global_norm of that tensor in the last bits.
+
+    Args:
+        tensors: a float32/float64 array or list of arrays of one dtype, non-empty; only read.
+        backend: keyword-only; "auto" (compiled when built) | "numpy" | "cpu".
+
+    Returns:
+        A list of Python floats, one per tensor, in order.
+    """
     tensors = [np.ascontiguousarray(t) for t in _tensors(tensors, writeable=False)]
     return [float(n) for n in _backend.kernel(backend, "tensor_norms")(tensors)]
 
@@ -53,11 +91,23 @@ def clip_scale(norm, max_norm):
     """The factor that clips a gradient of L2 norm `norm` to `max_norm` (optax style):
     max_norm / norm if norm > max_norm else 1.0.
 
-    No epsilon is added (torch adds 1e-6 to the norm), so a gradient at or below the threshold is
+    torch.nn.utils.clip_grad_norm_ computes the norm and scales in one call (clip_by_global_norm
+    here); this gives only the factor, which an optimizer update takes as grad_scale. No epsilon
+    is added (torch adds 1e-6 to the norm), so a gradient at or below the threshold is
     multiplied by exactly 1 and clipping an already clipped gradient again is a no-op up to the
     rounding of the first scaling (a few ulps). A non-finite norm gives 1.0: clipping never turns
     NaN/inf gradients into numbers; the caller checks the norm (the trainer raises or skips).
+
+    Args:
+        norm: the L2 norm, a real number (NaN and inf allowed: they give 1.0).
+        max_norm: the threshold, a finite real > 0.
+
+    Returns:
+        The factor, a Python float in (0, 1].
     """
+    max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
+    if not isinstance(norm, numbers.Real) or isinstance(norm, (bool, np.bool_)):
+        raise TypeError(f"norm must be a real number, got {type(norm).__name__}")
     norm = float(norm)
     if not math.isfinite(norm) or not norm > max_norm:
         return 1.0
@@ -65,7 +115,20 @@ def clip_scale(norm, max_norm):
 
 
 def scale_tensors(tensors, scale, *, backend="auto"):
-    """Multiply every element of every tensor by `scale` in place."""
+    """Multiply every element of every tensor by `scale` in place: t *= scale, with scale cast
+    to the tensors' dtype (the scaling half of torch.nn.utils.clip_grad_norm_).
+
+    Overlapping tensors are not refused: an array listed twice is scaled twice.
+
+    Args:
+        tensors: a float32/float64 array or list of arrays of one dtype, non-empty, writeable
+            (a non-contiguous one is scaled through a copy written back).
+        scale: any finite real (negative and 0 included).
+        backend: keyword-only; "auto" (compiled when built) | "numpy" | "cpu".
+
+    Returns:
+        None: the tensors are changed in place.
+    """
     tensors = _tensors(tensors, writeable=True)
     scale = real(scale, "scale")
     with inplace_contiguous(tensors) as work:
@@ -76,10 +139,17 @@ def clip_by_global_norm(tensors, max_norm, *, backend="auto"):
     """Scale all tensors together, in place, so that their global L2 norm is at most `max_norm`.
 
     n = global_norm(tensors); t *= clip_scale(n, max_norm) when that is not 1.
+    torch.nn.utils.clip_grad_norm_ without its 1e-6 epsilon (optax.clip_by_global_norm).
+
+    Args:
+        tensors: a float32/float64 array or list of arrays of one dtype, non-empty, writeable.
+            An array listed twice counts twice in n and is scaled twice.
+        max_norm: a finite real > 0.
+        backend: keyword-only; "auto" (compiled when built) | "numpy" | "cpu".
 
     Returns:
-        n, the norm before clipping (NaN/inf when the tensors are not finite; then nothing is
-        scaled).
+        n, the norm before clipping, a Python float (NaN/inf when the tensors are not finite;
+        then nothing is scaled).
     """
     tensors = _tensors(tensors, writeable=True)
     max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
@@ -93,8 +163,15 @@ def clip_by_global_norm(tensors, max_norm, *, backend="auto"):
 def clip_by_norm_per_tensor(tensors, max_norm, *, backend="auto"):
     """Clip each tensor by its own L2 norm, in place: t *= clip_scale(||t||, max_norm).
 
+    A tensor whose norm is NaN or inf is left as it is.
+
+    Args:
+        tensors: a float32/float64 array or list of arrays of one dtype, non-empty, writeable.
+        max_norm: a finite real > 0.
+        backend: keyword-only; "auto" (compiled when built) | "numpy" | "cpu".
+
     Returns:
-        The list of per-tensor norms before clipping.
+        The list of per-tensor norms before clipping (Python floats, as tensor_norms gives).
     """
     tensors = _tensors(tensors, writeable=True)
     max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)

@@ -5,7 +5,10 @@ and the state lists are each an array or a list of arrays of one float dtype, ma
 `step` is the 1-based step count after this update. `grad_scale` multiplies the gradient as it is
 loaded (how clip-by-global-norm is applied without a separate pass). NaN or inf in the gradients
 is allowed (the trainer detects non-finite steps); NaN or inf hyperparameters are rejected.
-Everything is validated before any array is touched: a failed call changes nothing.
+Everything is validated before any array is touched: a failed call changes nothing. No two arrays
+of a call may share memory (a gradient that is a view of its parameter, one array passed as two
+slots, a parameter listed twice): that is a ValueError, as the result would depend on the order
+of the writes.
 """
 
 import numpy as np
@@ -99,9 +102,24 @@ def sgd_update(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampen
     g = g + momentum b if nesterov else b;  p -= lr g.
 
     Args:
-        params, grads: arrays or lists of arrays (updated in place / read).
-        momentum_buffers: one per parameter; needed (and updated) only when momentum != 0.
+        params: a float32/float64 array or list of arrays, updated in place (a non-contiguous
+            one through a copy written back). grads: one per parameter, same dtype and shape; read.
+        momentum_buffers: one per parameter; needed (and updated) only when momentum != 0. At
+            step 1 its contents are ignored and overwritten with g.
+        lr, step: required; every argument from lr on is keyword-only. lr >= 0; step is the
+            1-based count after this update (int >= 1).
+        momentum: >= 0 (default 0). dampening: any finite real (default 0).
+        weight_decay: L2 coefficient >= 0 (default 0). grad_scale: >= 0 (default 1.0).
         nesterov: needs momentum > 0 and dampening == 0 (ValueError otherwise, as torch).
+        maximize: ascend the gradient (default False).
+        backend: "auto" (compiled when built) | "numpy" | "cpu".
+
+    Returns:
+        None: params (and momentum_buffers) are updated in place.
+
+    Raises:
+        TypeError, ValueError: a bad dtype, shape or count, a hyperparameter out of range or not
+            finite, arrays that share memory; raised before anything is written.
     """
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     momentum = real(momentum, "momentum", low=0.0)
@@ -119,8 +137,19 @@ def adagrad_update(params, grads, sums, *, lr, lr_decay=0.0, weight_decay=0.0, e
                    grad_scale=1.0, maximize=False, backend="auto"):
     """One step of torch.optim.Adagrad over every tensor, in place.
 
-    g = grad_scale grad + weight_decay p;  lr_t = lr / (1 + (step - 1) lr_decay);
-    sum += g^2;  p -= lr_t g / (sqrt(sum) + eps).
+    g = grad_scale grad (negated if maximize) + weight_decay p;
+    lr_t = lr / (1 + (step - 1) lr_decay);  sum += g^2;  p -= lr_t g / (sqrt(sum) + eps).
+
+    Args:
+        params, grads: as in sgd_update (params written, grads read).
+        sums: the accumulated squares, one array per parameter (torch starts them at
+            initial_accumulator_value, 0 by default), updated in place.
+        lr, step: keyword-only and required; lr >= 0, step the 1-based count (int >= 1).
+        lr_decay: >= 0 (default 0). eps: >= 0 (default 1e-10). weight_decay: >= 0 (default 0).
+        grad_scale (>= 0, default 1.0), maximize (False), backend ("auto"): as in sgd_update.
+
+    Returns:
+        None: params and sums are updated in place. Raises as sgd_update.
     """
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     lr_decay = real(lr_decay, "lr_decay", low=0.0)
@@ -134,11 +163,22 @@ def rmsprop_update(params, grads, square_avgs, momentum_buffers=None, grad_avgs=
                    grad_scale=1.0, maximize=False, backend="auto"):
     """One step of torch.optim.RMSprop over every tensor, in place.
 
-    g = grad_scale grad + weight_decay p;  v = alpha v + (1 - alpha) g^2;
+    g = grad_scale grad (negated if maximize) + weight_decay p;  v = alpha v + (1 - alpha) g^2;
     centered: a = alpha a + (1 - alpha) g, v~ = v - a^2 (else v~ = v);  d = sqrt(v~) + eps;
     momentum > 0: b = momentum b + g / d, p -= lr b;  else p -= lr g / d.
 
-    momentum_buffers are needed only when momentum > 0, grad_avgs only when centered.
+    Args:
+        params, grads: as in sgd_update (params written, grads read).
+        square_avgs: v, one array per parameter (zeros before step 1), updated in place.
+        momentum_buffers: b, needed (and updated) only when momentum > 0; grad_avgs: a, needed
+            (and updated) only when centered. Both start at zeros, as torch's.
+        lr, step: keyword-only and required; lr >= 0, step the 1-based count (int >= 1).
+        alpha: >= 0 (default 0.99; as torch, no upper bound is checked). eps: >= 0 (1e-8).
+        weight_decay, momentum: >= 0 (default 0). centered: bool (default False).
+        grad_scale (>= 0, default 1.0), maximize (False), backend ("auto"): as in sgd_update.
+
+    Returns:
+        None: params and the state arrays used are updated in place. Raises as sgd_update.
     """
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     alpha = real(alpha, "alpha", low=0.0)
@@ -175,11 +215,22 @@ def adam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0.
                 maximize=False, backend="auto"):
     """One step of torch.optim.Adam over every tensor, in place.
 
-    g = grad_scale grad + weight_decay p;  m = beta1 m + (1 - beta1) g;
+    g = grad_scale grad (negated if maximize) + weight_decay p;  m = beta1 m + (1 - beta1) g;
     v = beta2 v + (1 - beta2) g^2;  amsgrad: vmax = max(vmax, v), used for v below;
     p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), t = step.
 
-    max_exp_avg_sqs is needed (and updated) only with amsgrad.
+    Args:
+        params, grads: as in sgd_update (params written, grads read).
+        exp_avgs, exp_avg_sqs: m and v, one array per parameter (zeros before step 1), updated.
+        lr, step: keyword-only and required; lr >= 0, step the 1-based count (int >= 1).
+        beta1, beta2: in [0, 1) (defaults 0.9, 0.999). eps: >= 0 (default 1e-8).
+        weight_decay: >= 0 (default 0), L2 added to g (adamw_update decouples it).
+        amsgrad: bool (default False); max_exp_avg_sqs (vmax, keyword-only) is needed and
+            updated only with it.
+        grad_scale (>= 0, default 1.0), maximize (False), backend ("auto"): as in sgd_update.
+
+    Returns:
+        None: params and the state arrays are updated in place. Raises as sgd_update.
     """
     _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
           weight_decay, amsgrad, step, grad_scale, maximize, backend, decoupled=False)
@@ -190,7 +241,16 @@ def adamw_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0
                  maximize=False, backend="auto"):
     """One step of torch.optim.AdamW over every tensor, in place.
 
-    p *= 1 - lr weight_decay (decoupled), then Adam's update with g = grad_scale grad.
+    p *= 1 - lr weight_decay (decoupled), then adam_update's step with g = grad_scale grad
+    (negated if maximize): no weight_decay term in g.
+
+    Args:
+        weight_decay: >= 0, default 1e-2 (torch's AdamW default), applied as above.
+        params, grads, exp_avgs, exp_avg_sqs, lr, step, beta1, beta2, eps, amsgrad,
+            max_exp_avg_sqs, grad_scale, maximize, backend: as in adam_update (same defaults).
+
+    Returns:
+        None: params and the state arrays are updated in place. Raises as sgd_update.
     """
     _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
           weight_decay, amsgrad, step, grad_scale, maximize, backend, decoupled=True)
@@ -200,8 +260,19 @@ def adamax_update(params, grads, exp_avgs, exp_infs, *, lr, beta1=0.9, beta2=0.9
                   weight_decay=0.0, step, grad_scale=1.0, maximize=False, backend="auto"):
     """One step of torch.optim.Adamax over every tensor, in place.
 
-    g = grad_scale grad + weight_decay p;  m = beta1 m + (1 - beta1) g;
-    u = max(beta2 u, |g| + eps);  p -= lr / (1 - beta1^t) * m / u.
+    g = grad_scale grad (negated if maximize) + weight_decay p;  m = beta1 m + (1 - beta1) g;
+    u = max(beta2 u, |g| + eps);  p -= lr / (1 - beta1^t) * m / u, t = step.
+
+    Args:
+        params, grads: as in sgd_update (params written, grads read).
+        exp_avgs, exp_infs: m and u, one array per parameter (zeros before step 1), updated.
+        lr, step: keyword-only and required; lr >= 0, step the 1-based count (int >= 1).
+        beta1, beta2: in [0, 1) (defaults 0.9, 0.999). eps: >= 0 (default 1e-8).
+        weight_decay: >= 0 (default 0), L2 added to g.
+        grad_scale (>= 0, default 1.0), maximize (False), backend ("auto"): as in sgd_update.
+
+    Returns:
+        None: params and the state arrays are updated in place. Raises as sgd_update.
     """
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     beta1, beta2 = beta(beta1, "beta1"), beta(beta2, "beta2")
@@ -215,17 +286,25 @@ def nadam_update(params, grads, exp_avgs, exp_avg_sqs, *, lr, beta1=0.9, beta2=0
                  step, grad_scale=1.0, maximize=False, backend="auto"):
     """One step of torch.optim.NAdam over every tensor, in place; returns the new mu_product.
 
-    g = grad_scale grad + weight_decay p (decoupled_weight_decay: p *= 1 - lr wd instead);
+    g = grad_scale grad (negated if maximize) + weight_decay p (decoupled_weight_decay:
+    p *= 1 - lr wd instead);
     mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), psi = momentum_decay;  P_t = mu_product * mu_t;
     m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
     d = sqrt(v / (1 - beta2^t)) + eps;
     p -= lr (1 - mu_t) / (1 - P_t) * g / d;  p -= lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / d.
 
     Args:
-        mu_product: the product of mu_1..mu_{t-1} (1.0 before the first step).
+        params, grads: as in sgd_update (params written, grads read).
+        exp_avgs, exp_avg_sqs: m and v, one array per parameter (zeros before step 1), updated.
+        lr, step, mu_product: keyword-only and required; lr >= 0, step the 1-based count;
+            mu_product in [0, 1], the product of mu_1..mu_{t-1} (1.0 before the first step).
+        beta1, beta2: in [0, 1) (defaults 0.9, 0.999). eps: >= 0 (default 1e-8).
+        weight_decay: >= 0 (default 0). momentum_decay: psi >= 0 (default 4e-3).
+        decoupled_weight_decay: bool (default False). grad_scale, maximize, backend: as sgd_update.
 
     Returns:
-        P_t, the mu_product to pass to the next step.
+        P_t (a float), the mu_product to pass to the next step; params, exp_avgs and
+        exp_avg_sqs are updated in place. Raises as sgd_update.
     """
     c = _common(lr, step, grad_scale, weight_decay, maximize)
     beta1, beta2 = beta(beta1, "beta1"), beta(beta2, "beta2")
