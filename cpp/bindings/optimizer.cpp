@@ -158,11 +158,13 @@ std::vector<cpu::TensorSlots<T>> gather(const std::vector<py::array>& params, co
   return out;
 }
 
-// No two arrays of an update may share memory: the kernels read each element's gradient and
-// state and write its parameter and state once, through restrict pointers, so a gradient that
-// is a view into a parameter, a slot that is another argument or a parameter listed twice would
-// give results that depend on the order of the writes (and differ from the NumPy reference).
-// The arrays are C-contiguous here: each is the byte range [data, data + size).
+// No array an update writes (a parameter, a state slot) may share memory with another array of
+// it: the kernels read each element's gradient and state and write its parameter and state
+// once, through restrict pointers, so a gradient that is a view into a parameter, a slot that
+// is another argument or a parameter listed twice would give results that depend on the order
+// of the writes (and differ from the NumPy reference). Gradients, only read, may share memory
+// with each other (one gradient for two parameters). The arrays are C-contiguous here: each is
+// the byte range [data, data + size).
 template <class T>
 void check_disjoint(const std::vector<cpu::TensorSlots<T>>& tensors, const Kept& keep) {
   struct Span {
@@ -187,12 +189,18 @@ void check_disjoint(const std::vector<cpu::TensorSlots<T>>& tensors, const Kept&
     const char* list = sp.list == 0 ? "params" : sp.list == 1 ? "grads" : keep.slot_names[sp.list - 2];
     return ArgName(list, sp.index).str();
   };
-  size_t reach = 0;  // the span reaching furthest so far
-  for (size_t k = 1; k < spans.size(); ++k) {
-    if (spans[k].lo < spans[reach].hi)
-      throw py::value_error(name(spans[reach]) + " and " + name(spans[k]) + " share memory: every array of an "
-                            "update must be its own (pass a copy)");
-    if (spans[k].hi > spans[reach].hi) reach = k;
+  // Sweep in address order keeping the span that reaches furthest, of all and of the written
+  // ones: a written span may touch no earlier span, a gradient no earlier written one.
+  const Span* reach_any = nullptr;
+  const Span* reach_written = nullptr;
+  for (const Span& sp : spans) {
+    const bool written = sp.list != 1;
+    const Span* other = written ? reach_any : reach_written;
+    if (other != nullptr && sp.lo < other->hi)
+      throw py::value_error(name(*other) + " and " + name(sp) + " share memory: an array an update writes must "
+                            "be its own (pass a copy)");
+    if (reach_any == nullptr || sp.hi > reach_any->hi) reach_any = &sp;
+    if (written && (reach_written == nullptr || sp.hi > reach_written->hi)) reach_written = &sp;
   }
 }
 

@@ -57,12 +57,19 @@ def as_array(x, name):
                         f"pass {name}.toarray()")
     try:
         arr = np.asarray(x)
-        if arr.dtype == object and hasattr(x, "to_numpy"):  # pandas: nullable or mixed columns
-            with contextlib.suppress(TypeError, ValueError):
+        if arr.dtype == object and hasattr(x, "to_numpy") and _numeric_columns(x):
+            with contextlib.suppress(TypeError, ValueError):  # pandas: nullable or mixed columns
                 arr = x.to_numpy(dtype=np.float64, na_value=np.nan)
         return arr
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+
+
+def _numeric_columns(frame):
+    """Whether every column of a pandas DataFrame (or the Series) holds numbers or bools
+    (nullable Int64/Float64/boolean included): text is refused, not parsed."""
+    dtypes = frame.dtypes if hasattr(frame, "columns") else [frame.dtype]
+    return all(getattr(dt, "kind", "O") in "biuf" for dt in dtypes)
 
 
 def native_float(arr, name):
@@ -256,18 +263,22 @@ def _byte_range(a):
 
 
 def separate(named):
-    """ValueError unless the arrays of `named` ((name, array) pairs) span separate memory, naming
-    two that do not: an in-place update that reads one and writes the other (a gradient that is
-    a view into its parameter, a state slot passed as another argument, a parameter listed
-    twice) would give a result that depends on the order of its writes. Views interleaved in
-    one buffer count as overlapping."""
-    reach = None
-    for lo, hi, name in sorted(_byte_range(a) + (name,) for name, a in named if a.size):
-        if reach is not None and lo < reach[1]:
-            raise ValueError(f"{reach[2]} and {name} share memory: every array of an update must be its own "
+    """ValueError unless every written array of `named` ((name, array, written) triples) spans
+    memory of its own, naming two that overlap: an in-place update that reads one and writes
+    the other (a gradient that is a view into its parameter, a state slot passed as another
+    argument, a parameter listed twice) would give a result that depends on the order of its
+    writes. Arrays only read may share memory with each other. Views interleaved in one buffer
+    count as overlapping."""
+    reach_any = reach_written = None
+    for lo, hi, name, written in sorted(_byte_range(a) + (name, written) for name, a, written in named if a.size):
+        other = reach_any if written else reach_written
+        if other is not None and lo < other[1]:
+            raise ValueError(f"{other[2]} and {name} share memory: an array an update writes must be its own "
                              "(pass a copy)")
-        if reach is None or hi > reach[1]:
-            reach = (lo, hi, name)
+        if reach_any is None or hi > reach_any[1]:
+            reach_any = (lo, hi, name)
+        if written and (reach_written is None or hi > reach_written[1]):
+            reach_written = (lo, hi, name)
 
 
 class inplace_contiguous:

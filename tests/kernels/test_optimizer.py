@@ -511,7 +511,7 @@ def test_arrays_that_share_memory_are_refused(backend, case):
             "param twice": ([p, p], [g, g.copy()], [m, m.copy()], [v, v.copy()]),
             "interleaved views": ([buf[0::2]], [buf[1::2]], [m], [v])}[case]
     before = [a.copy() for group in args for a in group]
-    with pytest.raises(ValueError, match="share memory: every array of an update must be its own"):
+    with pytest.raises(ValueError, match="share memory: an array an update writes must be its own"):
         ops.adamw_update(*args, lr=0.1, weight_decay=0.01, step=1, backend=backend)
     assert all(np.array_equal(a, b) for a, b in zip([a for group in args for a in group], before))
 
@@ -525,3 +525,14 @@ def test_matrix_params_update_as_plain_arrays(backend):
     np.testing.assert_allclose(np.asarray(p), [[0.9, 2.1], [2.9, 3.9]])
     with pytest.raises(TypeError, match=r"params\[0\] is a masked array"):
         ops.adagrad_update([np.ma.masked_array([1.0])], [np.ones(1)], [np.zeros(1)], lr=0.1, step=1, backend=backend)
+
+
+def test_gradients_may_share_memory_with_each_other(backend):
+    # Only written arrays must be their own: one gradient for two params, broadcast views and
+    # columns of one buffer are read only (the first overlap check refused them).
+    G = np.full((4, 2), 0.5)
+    for grads in ([G[:, 0].copy()] * 2, [np.broadcast_to(np.float64(0.5), (4,))] * 2, [G[:, 0], G[:, 1]]):
+        ps = [np.ones(4), np.ones(4)]
+        ops.sgd_update(ps, grads, lr=0.1, step=1, backend=backend)
+        np.testing.assert_array_equal(ps[0], ps[1])
+        np.testing.assert_allclose(ps[0], 0.95)

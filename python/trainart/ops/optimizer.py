@@ -5,10 +5,11 @@ and the state lists are each an array or a list of arrays of one float dtype, ma
 `step` is the 1-based step count after this update. `grad_scale` multiplies the gradient as it is
 loaded (how clip-by-global-norm is applied without a separate pass). NaN or inf in the gradients
 is allowed (the trainer detects non-finite steps); NaN or inf hyperparameters are rejected.
-Everything is validated before any array is touched: a failed call changes nothing. No two arrays
-of a call may share memory (a gradient that is a view of its parameter, one array passed as two
-slots, a parameter listed twice): that is a ValueError, as the result would depend on the order
-of the writes.
+Everything is validated before any array is touched: a failed call changes nothing. An array a
+call writes (a parameter, a state slot) may share memory with no other array of the call (a
+gradient that is a view of its parameter, one array passed as two slots, a parameter listed
+twice): that is a ValueError, as the result would depend on the order of the writes. Gradients
+may share memory with each other.
 """
 
 import numpy as np
@@ -49,8 +50,9 @@ def _tensors(params, grads, slots):
 
     grads = matching(grads, "grads", False)
     slots = {name: matching(arrays, name, True) for name, arrays in slots.items()}
-    separate([(f"params[{i}]", p) for i, p in enumerate(params)] + [(f"grads[{i}]", g) for i, g in enumerate(grads)]
-             + [(f"{name}[{i}]", a) for name, arrays in slots.items() for i, a in enumerate(arrays)])
+    separate([(f"params[{i}]", p, True) for i, p in enumerate(params)]
+             + [(f"grads[{i}]", g, False) for i, g in enumerate(grads)]
+             + [(f"{name}[{i}]", a, True) for name, arrays in slots.items() for i, a in enumerate(arrays)])
     return params, [np.require(g, requirements="C") for g in grads], slots
 
 
