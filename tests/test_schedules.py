@@ -507,3 +507,24 @@ def test_a_schedule_of_your_own_round_trips(tmp_path):
         assert again.schedule == sched
     with pytest.raises(ValueError, match="a Schedule subclass of your own as 'module.Class'"):
         S.from_config({"name": "nowhere.Halving", "lr": 0.1})
+
+
+def test_a_schedule_class_that_no_config_can_find_is_refused():
+    import trainart as ta
+
+    def make():
+        class Local(S.Schedule):  # two of these would share one name: the last defined won
+            _fields = ("lr",)
+
+            def __init__(self, lr):
+                self._set(lr=float(lr))
+
+            def _lr(self, k, steps_per_epoch, total_steps):
+                return self.lr + 0.0 * k
+
+        return Local
+
+    with pytest.raises(TypeError, match="cannot be rebuilt from its config.*define its class at module level"):
+        ta.Trainer(ta.MLP([2, 2]), schedule=make()(0.1))
+    with pytest.raises(ValueError, match="must name a schedule"):
+        S.get("_Intervaled")  # trainart's private base was found too

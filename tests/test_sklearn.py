@@ -680,3 +680,30 @@ def test_batchnorm_with_the_auto_batch_size_leaves_no_one_row_batch(n):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = MLPClassifier(hidden_layer_sizes=(6,), batchnorm=True, max_iter=2, random_state=0).fit(X, y)
     assert est.n_iter_ == 2 and np.isfinite(est.loss_)
+
+
+def test_a_warm_fit_after_new_learning_rate_settings_starts_at_their_rate():
+    X, y = make_regression(n_samples=60, n_features=4, random_state=0)
+    est = MLPRegressor(solver="sgd", learning_rate="invscaling", learning_rate_init=0.01, hidden_layer_sizes=(6,),
+                       max_iter=5, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        assert est._trainer.lr_scale < 1.0
+        est.set_params(solver="adam", learning_rate="constant", learning_rate_init=1e-3).fit(X, y)
+    assert est._trainer.lr_scale == 1.0  # kept invscaling's 0.03: Adam trained at 3e-5
+
+
+@pytest.mark.parametrize("schedules", [(None, "one_cycle"), ("one_cycle", None)])
+def test_a_warm_fit_can_switch_to_and_from_a_momentum_cycling_schedule(schedules):
+    # SGD(momentum=0) keeps a momentum buffer only under OneCycle: the carried state lacked it,
+    # or had one the new plan does not keep (ValueError either way).
+    X, y = make_classification(n_samples=80, n_features=5, random_state=0)
+    one_cycle = ta.schedules.OneCycle(max_lr=0.05)
+    est = MLPClassifier(solver="sgd", momentum=0.0, hidden_layer_sizes=(6,), max_iter=2, warm_start=True,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for schedule in schedules:
+            est.set_params(schedule=one_cycle if schedule else None).fit(X, y)
+    assert est.n_iter_ == 2 and np.isfinite(est.loss_)

@@ -20,6 +20,10 @@ from ._validate import real, require_keys
 __all__ = ["NAMES", "PRESETS", "Initializer", "get", "spec", "init_dense"]
 
 
+# The largest init scale: U(-1e308, 1e308) overflows NumPy's range (OverflowError).
+MAX_SCALE = 1e300
+
+
 class Initializer:
     """A named weight-init rule: `draw(rng, fan_in, fan_out, shape) -> array (float64)`.
 
@@ -29,13 +33,13 @@ class Initializer:
     Args:
         name: the rule (see NAMES).
         scale: std for "normal" (default 0.05), limit for "uniform" (default 0.05); a real
-            number >= 0.
+            number in [0, MAX_SCALE] (NumPy cannot draw a uniform range much wider).
+        argname: what the messages call this initializer ("init", "bias_init").
     """
 
     def __init__(self, name, scale=None, *, argname="init"):
         self.name = _rule(name, argname)
-        # Below 1e300 NumPy can draw it (U(-1e308, 1e308) overflows its range).
-        self.scale = None if scale is None else real(scale, f"{argname} scale", low=0.0, high=1e300)
+        self.scale = None if scale is None else real(scale, f"{argname} scale", low=0.0, high=MAX_SCALE)
         if self.scale is not None and self.name not in SCALED_RULES:
             raise ValueError(f"{argname} scale applies to {' and '.join(map(repr, SCALED_RULES))} only; "
                              f"{self.name!r} takes its scale from the layer's fans: pass scale=None")
@@ -71,7 +75,7 @@ class Initializer:
                              "config holds 'name' and 'scale'")
         scale = config.get("scale")
         return cls(_rule(config["name"], f"{argname}['name']"),
-                   None if scale is None else real(scale, f"{argname}['scale']", low=0.0, high=1e300),
+                   None if scale is None else real(scale, f"{argname}['scale']", low=0.0, high=MAX_SCALE),
                    argname=argname)
 
     def __eq__(self, other):

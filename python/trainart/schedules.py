@@ -41,8 +41,8 @@ def _int_sequence(seq, name):
     return out
 
 
-# Every Schedule subclass by its config name (trainart's own included), filled as classes are
-# defined: from_config finds a user's subclass once its module is imported.
+# The user's Schedule subclasses by config name, filled as classes are defined (a class defined
+# inside a function has no name to find it by): from_config finds one once its module is imported.
 _DEFINED = {}
 
 
@@ -66,7 +66,8 @@ class Schedule:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _DEFINED[_config_name(cls)] = cls
+        if cls.__module__ != __name__ and "<locals>" not in cls.__qualname__:  # ours are in _CLASSES
+            _DEFINED[_config_name(cls)] = cls
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable; build a new schedule instead")

@@ -31,7 +31,7 @@ from .clipping import ClipNorm, ClipValue
 from .errors import TrainingDiverged
 from .layers import canonical_activation
 from .models import MLP
-from .trainer import Trainer
+from .trainer import Trainer, carried_optimizer_state
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -67,8 +67,9 @@ def _distinct_rows(X, T, seed=0):
     h = _row_hash(X, T, seed)
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
-    for lo in range(0, len(X), _HASH_ROWS):
-        rows, rep = slice(lo, lo + _HASH_ROWS), first[inverse[lo:lo + _HASH_ROWS]]
+    block = _hash_rows(X, T)
+    for lo in range(0, len(X), block):
+        rows, rep = slice(lo, lo + block), first[inverse[lo:lo + block]]
         if not ((X[rows] == X[rep]).all() and (T[rows] == T[rep]).all()):  # a collision
             exact = np.hstack([X.astype(np.float64), T.astype(np.float64)]) + 0.0
             _, first, inverse = np.unique(exact, axis=0, return_index=True, return_inverse=True)
@@ -121,7 +122,12 @@ def _collapse_duplicates(X, T, sample_weight, keep_order):
     return X[keep], T[keep], weight[groups]
 
 
-_HASH_ROWS = 1024  # rows hashed (and checked) per block: bounded temporaries for any X
+_HASH_ELEMENTS = 1 << 20  # values hashed (and checked) per block of rows: ~8 MB temporaries
+
+
+def _hash_rows(X, T):
+    """Rows per block of _row_hash and _distinct_rows' check: _HASH_ELEMENTS values, 1 row at least."""
+    return max(1, _HASH_ELEMENTS // (X.shape[1] + T.shape[1]))
 
 
 def _row_hash(X, T, seed):
@@ -137,10 +143,11 @@ def _row_hash(X, T, seed):
     with np.errstate(over="ignore"):
         keys = mix((np.arange(1, width + 1, dtype=np.uint64) + np.uint64(seed)) * golden)
         h = np.empty(len(X), np.uint64)
-        for lo in range(0, len(X), _HASH_ROWS):
-            block = np.hstack([X[lo:lo + _HASH_ROWS], T[lo:lo + _HASH_ROWS]]).astype(np.float64, copy=False)
+        rows = _hash_rows(X, T)
+        for lo in range(0, len(X), rows):
+            block = np.hstack([X[lo:lo + rows], T[lo:lo + rows]]).astype(np.float64, copy=False)
             block += 0.0  # -0.0 -> 0.0
-            h[lo:lo + _HASH_ROWS] = mix(mix(block.view(np.uint64) + keys).sum(axis=1, dtype=np.uint64))
+            h[lo:lo + rows] = mix(mix(block.view(np.uint64) + keys).sum(axis=1, dtype=np.uint64))
     return h
 
 
@@ -340,12 +347,10 @@ class _BaseMLP(BaseEstimator):
         opt = self._optimizer()
         clip = self._clip()
         key = (model_key, loss, float(l2), repr(opt.config()), None if clip is None else repr(clip.config()),
-               self.schedule is None, getattr(self.schedule, "cycles_momentum", False), self.executor,
-               np.dtype(dtype).name)
+               self.executor, np.dtype(dtype).name)
         old = getattr(self, "_trainer", None)
         if old is not None and self._trainer_key == key:
-            if self.schedule is not None:
-                old.schedule = self.schedule
+            old.schedule = self.schedule  # replans where a momentum buffer comes or goes, keeping the state
             return old
         if old is not None and self._trainer_key[0] != model_key:
             raise ValueError("warm_start and partial_fit need the same network as the previous fit "
@@ -359,8 +364,9 @@ class _BaseMLP(BaseEstimator):
                           dtype=np.dtype(dtype).name)
         if old is not None:
             state = old._executor.state_dict()
-            if old.optimizer.name != opt.name or old.optimizer.slots != opt.slots:
-                state["optimizer"] = trainer._executor.state_dict()["optimizer"]
+            fresh = trainer._executor.state_dict()["optimizer"]
+            same = old.optimizer.name == opt.name and old.optimizer.slots == opt.slots
+            state["optimizer"] = carried_optimizer_state(fresh, state["optimizer"]) if same else fresh
             trainer._executor.load_state_dict(state)
             trainer.epoch, trainer.step, trainer.lr_scale = old.epoch, old.step, old.lr_scale
             trainer.rng = old.rng
@@ -542,8 +548,13 @@ class _BaseMLP(BaseEstimator):
             self._sync_in(trainer)
         custom = self.optimizer is not None or self.solver == "sgd"
         lr_rules = custom and self.schedule is None
-        if first_pass:  # a warm fit goes on at the scale invscaling / adaptive left
+        # A warm fit or partial_fit goes on at the scale invscaling / adaptive left, unless the
+        # learning-rate settings changed since (set_params): then from 1, as a first fit.
+        rule = (self.solver, self.learning_rate, float(self.learning_rate_init), repr(self.optimizer),
+                self.schedule is None)
+        if first_pass or rule != getattr(self, "_lr_rule", None):
             trainer.lr_scale = 1.0
+        self._lr_rule = rule
         validation_data = None
         if val is not None and self.early_stopping_monitor == "val_loss":
             wv = self._weights(val[2], len(val[0]), scale)

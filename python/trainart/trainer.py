@@ -32,9 +32,10 @@ EXECUTORS = ("auto", "numpy", "cpu")
 
 
 def _loss_name(loss):
-    """(canonical name, parameter) from a loss name (aliases resolved) or a ta.losses.Loss, whose
-    parameter ta.losses checked (an object that merely has a `name` is refused: a Keras loss
-    named 'binary_crossentropy' means probabilities, not logits)."""
+    """(canonical name, parameter) from a loss name (aliases resolved; every trainart loss takes
+    logits) or a ta.losses.Loss, whose parameter ta.losses checked. Other objects are refused
+    even with a `name`: their parameters go unchecked, and a Keras loss object may expect
+    probabilities where trainart gives logits."""
     from . import losses
 
     if not isinstance(loss, (str, losses.Loss)):
@@ -88,6 +89,14 @@ def _plan_optimizer(optimizer, schedule):
     return optimizer
 
 
+def carried_optimizer_state(fresh, old):
+    """The optimizer state `fresh` (a state_dict()["optimizer"] of a new plan) with every entry
+    that the old state `old` of the same optimizer also keeps taken from it: the step count and
+    the slots both plans have carry over; a momentum buffer that only the new plan keeps (a
+    schedule now cycles momentum) starts at zeros, one that only the old kept is dropped."""
+    return {key: old.get(key, value) for key, value in fresh.items()}
+
+
 def _checked_schedule(schedule):
     """`schedule` as a trainart.schedules Schedule (or None), through schedules.get for a name
     or a config dict; TypeError naming `schedule` for anything else (an object with a `values`
@@ -95,10 +104,19 @@ def _checked_schedule(schedule):
     constant rate is the optimizer's lr)."""
     from . import schedules
 
-    if schedule is None or isinstance(schedule, schedules.Schedule):
-        return schedule
     if isinstance(schedule, (str, dict)):
         return schedules.get(schedule)
+    if isinstance(schedule, schedules.Schedule):
+        try:
+            again = schedules.from_config(schedule.config())
+        except (TypeError, ValueError) as exc:
+            again = exc
+        if again != schedule:  # checkpoints, copies and config() rebuild it from its config
+            raise TypeError(f"schedule {schedule!r} cannot be rebuilt from its config() ({again}): define its "
+                            "class at module level, with _fields naming its constructor arguments")
+        return schedule
+    if schedule is None:
+        return None
     raise TypeError(f"schedule must be a trainart.schedules Schedule (a subclass of your own too), a name or a "
                     f"config dict, got {type(schedule).__name__} (a constant rate is the optimizer's lr)")
 
@@ -225,9 +243,8 @@ class Trainer:
         plan = dataclasses.replace(self.plan, optimizer=optimizer_config)
         executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
         if keep_state:
-            old = self._executor.state_dict()["optimizer"]
             state = executor.state_dict()
-            state["optimizer"].update({k: v for k, v in old.items() if k in state["optimizer"]})
+            state["optimizer"] = carried_optimizer_state(state["optimizer"], self._executor.state_dict()["optimizer"])
             executor.load_state_dict(state)
         return plan, executor
 
