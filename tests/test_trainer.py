@@ -1,5 +1,7 @@
 """The Trainer: fitting, prediction, MC dropout, non-finite handling and input validation."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -1006,3 +1008,55 @@ def test_a_float32_trainer_takes_a_float64_matrix(executor):
     trainer = make(executor, dtype="float32")
     trainer.fit(np.asmatrix(X.astype(np.float64)), y, epochs=1, verbose=0)  # crashed in _cast
     np.testing.assert_array_equal(trainer.predict(np.asmatrix(X)), trainer.predict(X))
+
+
+def test_an_epoch_with_every_step_skipped_has_no_accuracy(executor):
+    # accuracy was 0/1 = 0.0 (to History, EarlyStopping, the plot) where loss was NaN.
+    X, y = blobs(n=64)
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=1e30), nonfinite="skip")
+    history = trainer.fit(X, y, epochs=3, batch_size=16, verbose=0)
+    skipped_all = [s == 4 for s in history.history["skipped"]]
+    assert any(skipped_all)
+    for every, loss, acc in zip(skipped_all, history.history["loss"], history.history["accuracy"]):
+        assert math.isnan(acc) == every == math.isnan(loss)
+
+
+def test_a_new_run_that_fails_in_its_first_epoch_counts_from_its_start(executor):
+    # trainer.epoch kept the old run's 5 beside a new, empty History: the next fit "resumed" at 5.
+    X, y = blobs(n=64)
+    trainer = make(executor)
+    trainer.fit(X, y, epochs=5, batch_size=16, verbose=0)
+    bad = X.copy()
+    bad[0] = 3e38  # the first layer's outputs overflow float32: a non-finite first step
+    with pytest.raises(ta.TrainingDiverged):
+        trainer.fit(bad, y, epochs=3, batch_size=16, verbose=0, shuffle=False)
+    assert trainer.epoch == 0 and trainer.history.epoch == []
+
+
+def test_the_log_line_of_a_run_early_stopping_ends(caplog):
+    X, y = blobs(n=64)
+    stop = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, epoch, logs: setattr(t, "stop_training", epoch == 1))
+    with caplog.at_level("INFO", logger="trainart"):
+        make().fit(X, y, epochs=50, batch_size=16, verbose=0, log_every=10, callbacks=[stop])
+    assert [r.getMessage().split()[1] for r in caplog.records] == ["2/50"]  # nothing was logged
+
+
+def test_layers_are_immutable_once_built():
+    # layer.l2 = ... after the Trainer was built trained with the old value and saved the new.
+    layer = ta.Dense(3, l2=0.1)
+    with pytest.raises(AttributeError, match="Dense layers are immutable"):
+        layer.l2 = 1.0
+    with pytest.raises(AttributeError, match="immutable"):
+        ta.MLP([4, 8, 3]).layers[0].trainable = False
+    assert layer.l2 == 0.1
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_float32_penalty_is_summed_as_the_engine_sums_it(executor):
+    # The reference squared float32 weights in float32 (inf past 1.8e19) where the engine
+    # squares in double; the cpu evaluate leaked an overflow warning.
+    model = ta.Sequential([ta.Dense(1, l2=1e-3)], input_dim=1)
+    trainer = ta.Trainer(model, loss="mse", executor=executor, dtype="float32")
+    trainer.set_params([np.full((1, 1), 2e19), np.zeros(1)])
+    value, _ = trainer.loss_and_grad(np.zeros((2, 1)), np.zeros((2, 1)))
+    assert value == pytest.approx(4e35, rel=1e-6)

@@ -122,3 +122,8 @@ def test_as_array_converts_matrices_and_pandas_and_refuses_masked_and_sparse():
     frame = pd.DataFrame({"a": [True, False], "b": [0.5, 1.5], "c": pd.array([1, None], dtype="Int64")})
     np.testing.assert_array_equal(_validate.as_array(frame, "X"), [[1.0, 0.5, 1.0], [0.0, 1.5, np.nan]])
     assert _validate.as_array(pd.Series(["a", "b"]), "y").dtype == object  # left to the caller's refusal
+
+
+def test_real_names_an_integer_too_large_for_a_float():
+    with pytest.raises(ValueError, match=r"^l2 must be finite, got an integer of 401 digits"):
+        _validate.real(10**400, "l2")  # OverflowError: int too large to convert to float

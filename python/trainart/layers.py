@@ -5,6 +5,7 @@ BatchNorm1d (momentum 0.1 weights the new batch statistic). Dropout is inverted 
 the Trainer's `dropout_mode="weight_scaling"` gives the classic form.
 """
 
+import functools
 import inspect
 
 from . import initializers
@@ -59,9 +60,33 @@ def dropout_rate(rate, name="rate"):
 
 
 class Layer:
-    """Base of the layer specs; `config()` is JSON-able and `Layer.from_config` inverts it."""
+    """Base of the layer specs; `config()` is JSON-able and `Layer.from_config` inverts it.
+
+    A layer is immutable once built (AttributeError on assignment): a Trainer plans its run
+    from the layers it was given, and its checkpoints and copies record them, so a later
+    `layer.trainable = False` or `layer.l2 = ...` would train one model and save another.
+    Build a new layer (and model) instead.
+    """
 
     kind = "layer"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            @functools.wraps(init)
+            def init_then_freeze(self, *args, **kw):
+                init(self, *args, **kw)
+                if type(self) is cls:
+                    object.__setattr__(self, "_frozen", True)
+
+            cls.__init__ = init_then_freeze
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"{type(self).__name__} layers are immutable: build a new layer with "
+                                 f"{name}={value!r} (and a new model and Trainer from it)")
+        object.__setattr__(self, name, value)
 
     def config(self):
         """{"kind": the layer kind, then each constructor argument as the layer keeps it
@@ -115,8 +140,10 @@ class Dense(Layer):
             biases are not regularized). The penalty of a frozen layer (trainable=False) is
             still included in the reported loss (fit's loss, evaluate, loss_and_grad), as a
             constant that moves no weight, as tf.keras 2 did; Keras 3 leaves it out.
-        max_norm: after every update, each unit's incoming weight vector (a column of W) is
-            rescaled to norm <= max_norm (Keras MaxNorm on axis 0).
+        max_norm: after every update, each unit's incoming weight vector (a column of W) with
+            norm above max_norm is rescaled to norm max_norm; the others are left as they are
+            (Keras MaxNorm on axis 0 without its epsilon, which shrinks every unit a little:
+            torch's renorm rule).
         trainable: False freezes W and b (a bool or numpy.bool_).
         activation_param: leaky_relu's slope (0.01) or elu's alpha (1.0).
     """

@@ -105,7 +105,8 @@ class CpuExecutor(NumpyExecutor):
                                                None if sample_weight is None else sample_weight[sl])
             total += loss_sum
             correct += c
-        out = {"loss": total / len(X) + self._penalty()}
+        with np.errstate(over="ignore"):  # a huge total is inf, as the NumPy executor's
+            out = {"loss": total / len(X) + self._penalty()}
         if self.plan.classification:
             out["accuracy"] = correct / len(X)
         return out

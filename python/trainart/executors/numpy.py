@@ -285,7 +285,7 @@ class NumpyExecutor(Executor):
         for op in self.regularized:
             W = (self.params if params is None else params)[op["W"]]
             total += op["l1"] * float(np.abs(W).sum(dtype=np.float64))
-            total += op["l2"] * float(np.square(W).sum(dtype=np.float64))
+            total += op["l2"] * float(np.square(W, dtype=np.float64).sum())  # as the engine: w^2 in double
         return total
 
     def _add_penalty_grads(self, grads, params=None):
