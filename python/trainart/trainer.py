@@ -483,7 +483,7 @@ class Trainer:
             self.step += len(epoch_lrs)
             logs = {"loss": stats.loss}
             if self.plan.classification:
-                logs["accuracy"] = stats.correct / max(stats.rows, 1)
+                logs["accuracy"] = stats.correct / stats.rows if stats.rows else float("nan")  # as loss
             finite = stats.grad_norms[np.isfinite(stats.grad_norms)]
             extra = {"lr": float(epoch_lrs[-1]),
                      "grad_norm": float(finite.mean()) if finite.size else float("nan"),
@@ -579,7 +579,8 @@ class Trainer:
                     logs.update(extra)
                     history.append(epoch, logs, step_losses)
                     self._end_epoch(run.callbacks, epoch, logs)
-                    _report(bar, epoch, run.epochs, logs, run.log_every, line=run.verbose == 2)
+                    _report(bar, epoch, run.epochs, logs, run.log_every, line=run.verbose == 2,
+                            last=self.stop_training)
                     if self.stop_training:
                         break
             finally:
@@ -617,11 +618,13 @@ class Trainer:
         """
         from .history import History
 
-        before = (self.history, self.stop_training, self._callback_states)
+        before = (self.history, self.stop_training, self._callback_states, self.epoch)
         begun = []
         try:
             if self.history is None or run.initial_epoch == 0 or run.initial_epoch != self.epoch:
-                self.history = History()
+                # A new run: its epoch count starts at initial_epoch now, not when its first
+                # epoch completes (a first epoch that raised left the old run's count).
+                self.history, self.epoch = History(), run.initial_epoch
             self.stop_training = False
             saved, self._callback_states = self._callback_states, None
             if saved is not None and run.initial_epoch > 0 and run.initial_epoch == self.epoch:
@@ -631,7 +634,7 @@ class Trainer:
                 begun.append(cb)
         except BaseException as error:
             self._abort_callbacks(begun, error)  # those begun before the failing one
-            self.history, self.stop_training, self._callback_states = before
+            self.history, self.stop_training, self._callback_states, self.epoch = before
             raise
         return self.history
 
@@ -955,7 +958,9 @@ def _progress(epochs, initial_epoch, verbose):
     return tqdm(total=epochs, initial=initial_epoch, unit="epoch", dynamic_ncols=True, leave=True)
 
 
-def _report(bar, epoch, epochs, logs, log_every, line=False):
+def _report(bar, epoch, epochs, logs, log_every, line=False, last=False):
+    """The epoch's progress: the bar, the verbose=2 line, and the log line every log_every
+    epochs and at the run's last epoch (the epochs ran out, or `last`: a callback stopped it)."""
     shown = {k: logs[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy", "lr") if k in logs}
     text = f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.5g}" for k, v in shown.items())
     if line:  # verbose=2
@@ -963,5 +968,5 @@ def _report(bar, epoch, epochs, logs, log_every, line=False):
     if bar is not None:
         bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
         bar.update(1)
-    if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
+    if (epoch + 1) % log_every == 0 or epoch + 1 == epochs or last:
         log.info("%s", text)

@@ -109,7 +109,7 @@ def epoch_runner(trainer, run):
                 correct += ex._correct(obj.logits, yb)
         logs = {"loss": loss_sum / rows if rows else float("nan")}
         if trainer.plan.classification:
-            logs["accuracy"] = correct / max(rows, 1)
+            logs["accuracy"] = correct / rows if rows else float("nan")  # every step skipped: as loss
         more = {"lr": float(lr), "grad_norm": float(np.mean(grad_norms)) if grad_norms else float("nan"),
                 "skipped": skipped}
         if "damping" in opt.log_keys:
