@@ -584,6 +584,21 @@ def test_tensorboard_scalars_are_the_history_of_a_real_fit(tmp_path):
         np.testing.assert_allclose([v for _, v in scalars[key]], values, rtol=1e-6, err_msg=key)
 
 
+def test_tensorboard_fits_in_one_second_write_separate_files(tmp_path):
+    # tensorboardX names a file by the second and the host and truncates it: a resumed fit
+    # within the second overwrote the first fit's epochs.
+    pytest.importorskip("tensorboardX")
+    import trainart as ta
+
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    y = (X[:, 0] > 0).astype(int)
+    trainer, board = ta.Trainer(ta.MLP([4, 3, 2]), executor="numpy"), cb.TensorBoard(tmp_path / "tb")
+    trainer.fit(X, y, epochs=2, batch_size=20, verbose=0, callbacks=[board])
+    trainer.fit(X, y, epochs=4, initial_epoch=2, batch_size=20, verbose=0, callbacks=[board])
+    steps = sorted(step for f in (tmp_path / "tb").iterdir() for step, _ in read_scalars(f)["loss"])
+    assert steps == [0, 1, 2, 3]
+
+
 class AbortFails(cb.Callback):
     def on_train_abort(self, trainer, error):
         raise OSError("cannot release")

@@ -218,3 +218,16 @@ def test_plot_path_is_the_file_matplotlib_writes(tmp_path):
         path.parent.mkdir(exist_ok=True)
         history.plot(path)
         assert os.path.isfile(plot_path(path)), name
+
+
+@pytest.mark.parametrize("path", ["", "a_folder"])
+def test_plot_path_refuses_a_folder_or_nothing(tmp_path, path):
+    from trainart.history import plot_path
+
+    target = tmp_path / path if path else ""
+    if path:
+        target.mkdir()
+    with pytest.raises(ValueError, match="path must name a file"):  # matplotlib wrote ".png.png" there
+        plot_path(target)
+    with pytest.raises(ValueError, match="path must name a file"):
+        plot_path(str(tmp_path) + os.sep)

@@ -32,6 +32,7 @@ Protocol with the trainer:
   elsewhere (after ``fit``, say) holds none, as a finished run has nothing to resume.
 """
 
+import itertools
 import math
 import numbers
 import os
@@ -560,6 +561,9 @@ class CSVLogger(Callback):
         self._loaded = True
 
 
+_WRITERS = itertools.count()  # TensorBoard event files opened by this process
+
+
 class TensorBoard(Callback):
     """Write every numeric logs value as a scalar per epoch to TensorBoard (via tensorboardX).
 
@@ -587,7 +591,9 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, trainer, logs):
         if self.writer is None:
-            self.writer = self._writer_class(logdir=self.log_dir)
+            # tensorboardX names its file by the second and the host and truncates a file of
+            # that name: a second fit within the second overwrote the first one's scalars.
+            self.writer = self._writer_class(logdir=self.log_dir, filename_suffix=f".{os.getpid()}.{next(_WRITERS)}")
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.writer is None:

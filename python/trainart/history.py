@@ -14,8 +14,11 @@ __all__ = ["History", "plot_path"]
 
 def plot_path(path):
     """The file ``History.plot(path)`` writes: `path` itself, or with ".png" appended when it
-    has no extension, or in place of a bare trailing "." (matplotlib's rule)."""
+    has no extension, or in place of a bare trailing "." (matplotlib's rule). ValueError for an
+    empty path or a folder (matplotlib would write ".png.png" there)."""
     path = os.fspath(path)
+    if not os.path.basename(path) or os.path.isdir(path):
+        raise ValueError(f"path must name a file to write the plot to, got {path!r} (a folder or nothing)")
     root, ext = os.path.splitext(path)
     return root + ".png" if ext in ("", ".") else path  # "curves." too writes curves.png
 
