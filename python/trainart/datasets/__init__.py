@@ -35,6 +35,7 @@ def load_digits(*, return_images=False, dtype=np.float64):
     with resources.files(__name__).joinpath("digits.npz").open("rb") as f:
         data = np.load(f, allow_pickle=False)
         images, target = data["images"], data["target"]
+    return_images = _validate.flag(return_images, "return_images")
     X = images.reshape(len(images), -1).astype(dt)
     y = target.astype(np.int64)
     return (X, y, images) if return_images else (X, y)
@@ -62,6 +63,41 @@ def _class_labels(y):
     return None
 
 
+def _classes(y, k, n):
+    """(class index of every row, rows per class, None) when y's classes can share k test rows
+    of n, else (None, None, why not)."""
+    labels = _class_labels(y)
+    if labels is None:
+        return None, None, ("y holds no class labels (integers, strings, whole-number floats or one-hot "
+                            "rows): it looks like regression or multi-label targets")
+    try:
+        classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    except TypeError as exc:  # object labels of mixed types (0 and "a", None)
+        return None, None, f"its labels cannot be sorted into classes ({exc})"
+    if counts.min() < 2:
+        lonely = classes[np.argmin(counts)]
+        lonely = lonely.item() if isinstance(lonely, np.generic) else lonely
+        return None, None, f"class {lonely!r} has 1 row (2 at least are needed)"
+    if len(classes) > min(k, n - k):
+        return None, None, (f"its {len(classes)} classes are more than the {min(k, n - k)} rows of the "
+                            f"{'test' if k <= n - k else 'training'} set")
+    return inverse.ravel(), counts, None
+
+
+def _share(k, counts):
+    """k test rows shared among classes of `counts` rows in proportion: the whole parts of
+    k * count / n, then one more for the largest remainders (first classes first on ties), a
+    class never giving all its rows."""
+    ideal = k * counts / counts.sum()
+    share = np.minimum(np.floor(ideal).astype(np.int64), counts - 1)
+    for c in np.argsort(-(ideal - share), kind="stable"):
+        if share.sum() == k:
+            break
+        if share[c] < counts[c] - 1:
+            share[c] += 1
+    return share
+
+
 def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
     """Split rows into a training and a test set, stratified by class when y holds classes.
 
@@ -69,9 +105,10 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
     both sets keep the rows in their original order; scikit-learn's train_test_split also
     shuffles them. Trainer.fit shuffles every epoch by default, so this rarely matters.
 
-    Stratified: each class keeps round(test_size * count) of its rows in the test set, and at
-    least one row in each set. Not stratified: ceil(test_size * n) rows go to the test set, as
-    in scikit-learn.
+    ceil(test_size * n) rows go to the test set, as in scikit-learn. Stratified, they are
+    shared among the classes in proportion to their counts (whole parts first, then the largest
+    remainders, as scikit-learn's StratifiedShuffleSplit), every class keeping a row for
+    training.
 
     Args:
         X, y: arrays with the same number of rows (at least 2). y: integer, bool or string
@@ -79,9 +116,9 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
         test_size: the fraction of rows in the test set, a float in (0, 1).
         seed: seeds the draw.
         stratify: "auto" (default): stratify when y holds class labels (the forms above, a
-            one-hot row counting as its argmax) that each have at least 2 rows, else split
-            without stratification. True: stratify, or raise ValueError when y holds no class
-            labels or a class has fewer than 2 rows (as scikit-learn's stratify=y does).
+            one-hot row counting as its argmax) that each have at least 2 rows and are no more
+            than the rows of either set, else split without stratification. True: stratify,
+            or raise ValueError where that cannot be done (as scikit-learn's stratify=y does).
             False: never stratify.
 
     Returns:
@@ -116,36 +153,24 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
     if n == 0:
         raise ValueError("X and y must not be empty: there are no rows to split")
 
-    groups = None
+    k = math.ceil(test_size * n)
+    if k >= n:
+        raise ValueError(f"test_size={test_size} of {n} row(s) puts every row in the test set "
+                         f"(ceil(test_size * n) = {k}) and leaves the training set empty")
+    counts = None
     if stratify is not False:
-        labels = _class_labels(y)
-        if labels is None:
+        inverse, counts, why = _classes(y, k, n)
+        if why is not None:
             if stratify is True:
-                raise ValueError("stratify=True needs class labels in y (integers, strings, whole-number "
-                                 "floats or one-hot rows); for regression or multi-label targets pass "
-                                 "stratify=False")
-        else:
-            classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-            if counts.min() >= 2:
-                groups = [np.flatnonzero(inverse == c) for c in range(len(classes))]
-            elif stratify is True:
-                raise ValueError(f"stratify=True needs at least 2 rows in every class, but class "
-                                 f"{classes[np.argmin(counts)]!r} has 1; pass stratify=False")
+                raise ValueError(f"stratify=True cannot stratify: {why}; pass stratify=False")
+            counts = None
 
     rng = np.random.default_rng(seed)
-    if groups is None:
-        k = math.ceil(test_size * n)
-        if k >= n:
-            raise ValueError(f"test_size={test_size} of {n} row(s) puts every row in the test set "
-                             f"(ceil(test_size * n) = {k}) and leaves the training set empty")
+    if counts is None:
         test = rng.permutation(n)[:k]
     else:
-        test = []
-        for rows in groups:
-            # Every class has >= 2 rows here: one at least on each side.
-            k = min(max(int(round(test_size * len(rows))), 1), len(rows) - 1)
-            test.append(rng.permutation(rows)[:k])
-        test = np.concatenate(test)
+        test = np.concatenate([rng.permutation(np.flatnonzero(inverse == c))[:m]
+                               for c, m in enumerate(_share(k, counts))])
     test = np.sort(test)
     train = np.setdiff1d(np.arange(n), test)
     return X[train], X[test], y[train], y[test]
