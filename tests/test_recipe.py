@@ -326,3 +326,13 @@ def test_coarse_to_fine_verdict_states_the_best_trials_epochs(digits):
                                  rounds=1, extra_space={"epochs": ta.tune.Choice([1, 2])})
     best = r.result.best_params["epochs"]
     assert best in (1, 2) and f"after {best} epochs" in r.verdict
+
+
+def test_second_order_optimizers_in_the_recipe(digits):
+    # The recipe installs its own schedule, which a second-order optimizer refuses: the error
+    # told the caller to build the Trainer with schedule=None, which it had.
+    X, _, y, _ = digits
+    with pytest.raises(ValueError, match="lr_finder sweeps the learning rate of a first-order optimizer"):
+        recipe.lr_finder(ta.MLP([64, 16, 10]), X[:300], y[:300], optimizer=ta.optim.LBFGS(), steps=20)
+    report = recipe.overfit_small_sample(ta.Trainer(ta.MLP([64, 16, 10]), optimizer=ta.optim.LBFGS()), X, y)
+    assert report.final_loss < report.initial_loss

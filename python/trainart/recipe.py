@@ -77,7 +77,9 @@ def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=T
         # ReduceLROnPlateau's multiplier (lr = lr_scale * schedule) would scale every rate a
         # step sets and reports: the copy trains at exactly those rates.
         t.lr_scale = 1.0
-        if lr is not None:
+        if lr is not None and getattr(t.optimizer, "second_order", False):
+            t.optimizer = _with_lr(t.optimizer, lr)  # follows no schedule: its own lr (fresh state)
+        elif lr is not None:
             t.schedule = schedules.Constant(float(lr))
         return t
     raise TypeError("model must be a trainart Sequential (ta.MLP(...)), a Trainer, or a function "
@@ -517,6 +519,10 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
     seed = _validate.integer(seed, "seed", low=0)
     X, y = _data(X, y)
     trainer = _build(model, loss=loss, optimizer=optimizer, lr=None, seed=seed, executor=executor, dtype=dtype)
+    if getattr(trainer.optimizer, "second_order", False):
+        raise ValueError(f"lr_finder sweeps the learning rate of a first-order optimizer step by step; "
+                         f"{type(trainer.optimizer).__name__} is second-order: pass optimizer=ta.optim.Adam() "
+                         "(or SGD, ...)")
     gamma = (lr_max / lr_min) ** (1.0 / (steps - 1))
     trainer.schedule = schedules.Exponential(lr_min, gamma, interval="step")
     rng = np.random.default_rng(seed)
