@@ -336,3 +336,15 @@ def test_second_order_optimizers_in_the_recipe(digits):
         recipe.lr_finder(ta.MLP([64, 16, 10]), X[:300], y[:300], optimizer=ta.optim.LBFGS(), steps=20)
     report = recipe.overfit_small_sample(ta.Trainer(ta.MLP([64, 16, 10]), optimizer=ta.optim.LBFGS()), X, y)
     assert report.final_loss < report.initial_loss
+
+
+def test_initial_loss_of_off_centre_targets_is_ok_with_small_outputs(digits):
+    # y = 20 + N(0, 1): a default init's small common output offset moves the mse linearly
+    # (-2 mean(z) mean(y)) past mean(y^2) + s^2, and such inits were called "too high".
+    X, _, y, _ = digits
+    target = 20 + np.random.default_rng(0).normal(size=len(X))
+    statuses = [recipe.check_initial_loss(ta.MLP([64, 32, 1]), X, target, loss="mse", seed=seed).status
+                for seed in (0, 4)]
+    assert statuses == ["ok", "ok"]
+    huge = ta.MLP([64, 32, 1], init=ta.initializers.Initializer("normal", 3.0))
+    assert recipe.check_initial_loss(huge, X, target, loss="mse").status == "too high"
