@@ -487,10 +487,13 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
     The sweep stops once the running average e_k = beta e_{k-1} + (1 - beta) loss_k (divided
     by 1 - beta^(k+1)) exceeds `explode` times its minimum, or the loss is non-finite.
 
-    The curve is then smoothed by a centered moving average over 2 * max(2, steps // 40) + 1
+    The curve is then smoothed by a centered moving average over 2 * max(2, steps // 20) + 1
     steps (no lag behind the lr). Suggestions: "steepest" (default) is the lr where
-    d smoothed / d ln(lr) is most negative, among the points before the minimum where the
-    curve has come down by a tenth of its drop from the start (the median of the first 10%); "min/10" is a tenth of the lr of the lowest smoothed loss. The report holds both.
+    d smoothed / d ln(lr) is most negative in the valley that leads to the minimum: the last
+    stretch of points before it that have all come down by a quarter of the drop from the
+    start (the median of the first 10%), so that a dip of minibatch noise on the flat start is
+    not taken for it; "min/10" is a tenth of the lr of the lowest smoothed loss. The report
+    holds both.
 
     The sweep trains a copy: a Trainer passed in is left as it was (weights, optimizer state,
     schedule), as other LR finders restore the model afterwards. Train it with the chosen lr
@@ -552,7 +555,7 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
         lrs.append(lr_k)
         losses.append(value)
         best = min(best, s)
-        if k > 0 and s > explode * best:
+        if k >= 4 and s > explode * best:  # the first few averages are a handful of minibatches
             stopped = lr_k
             break
     lrs, losses = np.array(lrs), np.array(losses)
@@ -560,15 +563,19 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
         raise RuntimeError(f"the loss exploded within {len(losses)} steps of lr_min={lr_min:g}: lower lr_min")
     # A centered moving average: unlike the running EMA it does not lag behind the lr, so the
     # steepest point is not shifted to larger rates.
-    w = max(2, steps // 40)
+    w = max(2, steps // 20)
     smooth = np.array([losses[max(0, i - w):i + w + 1].mean() for i in range(len(losses))])
     i_min = int(np.argmin(smooth))
     grad = np.gradient(smooth, np.log(lrs))
-    # Minibatch noise makes spurious slopes on the flat start: look for the steepest point only
-    # where the curve has already come down by a tenth of its total drop.
+    # Minibatch noise makes spurious slopes (and dips) on the flat start: look for the steepest
+    # point only in the valley that leads to the minimum, the last stretch of points that have
+    # all come down by a quarter of the total drop.
     start = float(np.median(smooth[: max(3, steps // 10)]))
-    cand = np.flatnonzero(smooth[: i_min + 1] <= start - 0.1 * (start - smooth[i_min]))
-    i_steep = int(cand[np.argmin(grad[cand])]) if len(cand) else i_min
+    below = smooth[: i_min + 1] <= start - 0.25 * (start - smooth[i_min])
+    i_valley = i_min
+    while i_valley > 0 and below[i_valley - 1]:
+        i_valley -= 1
+    i_steep = i_valley + int(np.argmin(grad[i_valley:i_min + 1]))
     steepest, min_lr = float(lrs[i_steep]), float(lrs[i_min])
     suggested = steepest if suggest == "steepest" else min_lr / 10
     fell = smooth[i_min] < 0.75 * start        # a smaller dip is minibatch noise
