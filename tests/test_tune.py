@@ -737,3 +737,43 @@ def test_grid_num_1_is_the_midpoint_of_every_range():
     assert tt.Uniform(1, 100, log=True).points(1) == pytest.approx([10.0])
     for cls in (tt.Uniform, tt.LogUniform, tt.IntUniform):
         assert "num=1" in cls.__doc__ and "midpoint" in cls.__doc__
+
+
+def test_coarse_to_fine_boxes_keep_the_ends_and_the_best_of_log_int_ranges():
+    # exp(log(64)) = 63.99999999999998 and exp(log(3)) = 3.0000000000000004: the box lost its end
+    # (IntUniform(21, 63)) and then the best value itself (3 outside IntUniform(4, 7)).
+    from trainart.tune import spaces
+
+    dim = spaces.IntUniform(1, 64, log=True)
+    box = spaces.shrink_box({"k": dim}, [{"k": 64}, {"k": 40}], {"k": 64}, 0.5)
+    assert box["k"].high == 64
+    dim = spaces.IntUniform(3, 300, log=True)
+    box = spaces.shrink_box({"k": dim}, [{"k": 3}, {"k": 5}], {"k": 3}, 0.5)
+    assert box["k"].low == 3
+
+
+def test_choices_of_arrays_are_told_apart_by_value():
+    from trainart.tune import spaces
+
+    a, b = np.zeros(2), np.ones(2)
+    choice = spaces.Choice([a, b])
+    assert choice.index(np.ones(2)) == 1  # "truth value of an array is ambiguous" before
+    assert spaces.same_value(1, 1) and not spaces.same_value(1, True) and not spaces.same_value(a, np.zeros(3))
+
+
+def test_a_step_reported_twice_keeps_its_first_value_as_optuna():
+    from trainart.tune.trial import Trial
+
+    trial = Trial(0, {})
+    trial.report(1.0, 0)
+    with pytest.warns(UserWarning, match="step 0 was reported already"):
+        trial.report(5.0, 0)
+    assert trial.intermediate == {0: 1.0}
+
+
+def test_plot_marks_the_best_category(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = ta.tune.search(lambda p, t: 1.0 if p["c"] is None else float(p["c"]),
+                            {"c": ta.tune.Choice([None, 1, 2])}, n_trials=10, seed=0, direction="maximize")
+    ax = result.plot().axes[0]
+    assert list(ax.lines[0].get_xdata()) == ["2", "2"]  # drawn at x = 2: the third category, 'None'

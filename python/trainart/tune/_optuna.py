@@ -129,7 +129,7 @@ def _grid_axis(grid, name):
     seen = []
     for p in grid:
         v = p[name]
-        if not any(v is s or (type(v) is type(s) and v == s) for s in seen):
+        if not any(sp.same_value(v, s) for s in seen):
             seen.append(v)
     return seen
 

@@ -123,20 +123,23 @@ class SearchResult:
         last = lambda r: r.intermediate[max(r.intermediate)]
         for ax, name in zip(axes, names):
             dim = self.space[name]
+            # One decision per panel: categories (as text) as soon as any trial's value is not
+            # a number, for both groups and the best line alike.
+            numeric = all(isinstance(r.params[name], (int, float)) for r in done + pruned)
             for group, style, label in ((done, dict(c="C0"), "complete"),
                                         (pruned, dict(c="C3", marker="x"), "pruned")):
-                xs = [r.params[name] for r in group]
+                xs = [r.params[name] if numeric else str(r.params[name]) for r in group]
                 ys = [r.value if r.state == "complete" else last(r) for r in group]
                 if xs:
-                    if not all(isinstance(x, (int, float)) for x in xs):
-                        xs = [str(x) for x in xs]
                     ax.scatter(xs, ys, s=16, label=label, **style)
             if getattr(dim, "log", False):
                 ax.set_xscale("log")
             if self.best_trial is not None:
                 bx = self.best_params[name]
-                if isinstance(bx, (int, float)):
+                if numeric:
                     ax.axvline(bx, color="k", lw=0.8, ls="--")
+                else:  # a category axis: the line goes at the best value's category
+                    ax.axvline(str(bx), color="k", lw=0.8, ls="--")
             ax.set_xlabel(name)
             ax.set_ylabel("objective")
         ax = axes[len(names)]

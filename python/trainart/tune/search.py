@@ -91,7 +91,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         ValueError, TypeError: bad arguments (named), before any trial runs.
         ImportError: strategy "optuna" or a storage without Optuna installed (pip install
             trainart[tune]); an estimator without scikit-learn (pip install trainart[sklearn]).
-        RuntimeError: every trial failed (the first error is chained).
+        RuntimeError: every trial failed (the message holds the first error's traceback: the trials may have run in other processes).
     """
     space = sp.check_space(space)
     if strategy not in STRATEGIES:
@@ -176,7 +176,10 @@ def _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shr
     box, boxes, records = dict(space), [], []
     for r, size in enumerate(sizes):
         boxes.append(box)
-        new = runner.run([sp.sample(box, rng) for _ in range(size)], start=len(records), round=r)
+        drawn = [sp.sample(box, rng) for _ in range(size)]
+        new = runner.run(drawn, start=len(records), round=r)
+        for record, params in zip(new, drawn):  # the draws, not a worker's pickled copies of them:
+            record.params = dict(params)        # a Choice option is found by identity first
         records += new
         if r + 1 == rounds:
             break

@@ -43,6 +43,21 @@ class Dimension:
         raise NotImplementedError
 
 
+def same_value(a, b):
+    """Whether two parameter values are one option: the same object, or of one type and equal
+    (1 and True, 0 and 0.0 are two; NumPy arrays compare as whole arrays)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.shape == b.shape and bool(np.array_equal(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # an object whose == gives no truth value
+        return False
+
+
 class _Range(Dimension):
     """A numeric interval [low, high]; `num` or `points` give the grid of grid search."""
 
@@ -204,7 +219,7 @@ class Choice(Dimension):
 
     def index(self, value):
         for i, o in enumerate(self.options):
-            if o is value or (type(o) is type(value) and o == value):
+            if same_value(o, value):
                 return i
         raise ValueError(f"{value!r} is not an option of {self!r}")
 
@@ -322,8 +337,11 @@ def shrink_box(space, top, best, shrink, margin=0.1):
                 a, z = lo, min(hi, lo + (z - a))
             if z > hi:
                 a, z = max(lo, hi - (z - a)), hi
-            new_lo, new_hi = dim.from_unit(a), dim.from_unit(z)
-            new_lo, new_hi = max(new_lo, dim.low), min(new_hi, dim.high)
+            # The range's own ends where the box reaches them (exp(log(64)) is 63.99999999999998,
+            # which an IntUniform would floor to 63), and the best value inside in any case.
+            new_lo = dim.low if a <= lo else dim.from_unit(a)
+            new_hi = dim.high if z >= hi else dim.from_unit(z)
+            new_lo, new_hi = max(min(new_lo, best[k]), dim.low), min(max(new_hi, best[k]), dim.high)
             sub = dim.restricted(new_lo, new_hi) if new_lo < new_hi else None
             new[k] = best[k] if sub is None else sub
         elif isinstance(dim, Choice):

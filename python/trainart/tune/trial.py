@@ -3,6 +3,7 @@ and should_prune(); the same interface whether trainart or Optuna runs the searc
 
 import math
 import numbers
+import warnings
 
 __all__ = ["Trial", "TrialPruned", "OptunaTrial"]
 
@@ -42,6 +43,10 @@ class Trial:
         # numbers.Integral admits NumPy integers (an epoch counter from np.arange, say)
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
+        if int(step) in self.intermediate:  # as Optuna: the first value of a step stays
+            warnings.warn(f"step {int(step)} was reported already ({self.intermediate[int(step)]}); "
+                          f"the value {value!r} is ignored, as Optuna does")
+            return
         self.intermediate[int(step)] = _value(value)
 
     def should_prune(self):
@@ -59,7 +64,10 @@ class OptunaTrial(Trial):
         self.optuna_trial = trial
 
     def report(self, value, step):
+        repeated = isinstance(step, numbers.Integral) and int(step) in self.intermediate
         super().report(value, step)
+        if repeated:  # ignored with a warning, which Optuna would give a second time
+            return
         step = int(step)
         v = self.intermediate[step]
         # Optuna's pruners cannot rank NaN; report +-inf-free values and let the objective fail.
