@@ -707,3 +707,29 @@ def test_a_warm_fit_can_switch_to_and_from_a_momentum_cycling_schedule(schedules
         for schedule in schedules:
             est.set_params(schedule=one_cycle if schedule else None).fit(X, y)
     assert est.n_iter_ == 2 and np.isfinite(est.loss_)
+
+
+def test_the_early_stopping_split_is_stratified_for_classifiers():
+    # scikit-learn stratifies it (single output): 4 positives in 200 rows at validation_fraction
+    # 0.5 left none to train on in 12 of 200 seeds.
+    from trainart import sklearn as tsk
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    T = np.zeros((200, 1), bool)
+    T[:4] = True
+    classes = T[:, 0].astype(np.int64)
+    for seed in range(40):
+        held = tsk._validation_rows(X, T, None, 0.5, np.random.RandomState(seed), classes)
+        assert T[held].sum() == 2 and len(held) == 100
+
+
+def test_a_stochastic_warm_fit_after_lbfgs_starts_its_records():
+    # lbfgs keeps no loss_curve_: the next adam fit raised AttributeError (scikit-learn too).
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    est = MLPClassifier(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=5, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        est.set_params(solver="adam").fit(X, y)
+    assert len(est.loss_curve_) == est.n_iter_ == 5

@@ -31,6 +31,7 @@ from .clipping import ClipNorm, ClipValue
 from .errors import TrainingDiverged
 from .layers import canonical_activation
 from .models import MLP
+from .datasets import share_rows
 from .trainer import Trainer, carried_optimizer_state
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -80,13 +81,16 @@ def _distinct_rows(X, T, seed=0):
     return first, inverse
 
 
-def _validation_rows(X, T, sample_weight, fraction, rs):
+def _validation_rows(X, T, sample_weight, fraction, rs, classes=None):
     """Indices of the early-stopping validation rows, or None when too few.
 
     The split is by row content: the distinct (x, y) rows are put in a random order (a keyed
     hash, keyed from `rs`) and the first ceil(fraction * m) of the m distinct rows with a
     positive weight are held out, with every copy of them. So duplicated rows never straddle
-    the split, and integer sample weights act exactly as repeated rows.
+    the split, and integer sample weights act exactly as repeated rows. With `classes` (each
+    row's class; a single-output classifier's, as scikit-learn stratifies this split) the
+    held-out rows are shared among the classes in proportion, each class keeping a row for
+    training.
     """
     seed = rs.randint(np.iinfo(np.int32).max)
     first, inverse = _distinct_rows(X, T, seed)
@@ -96,8 +100,15 @@ def _validation_rows(X, T, sample_weight, fraction, rs):
     k = int(np.ceil(fraction * m))
     if k < 2 or k >= m:
         return None
+    order = np.flatnonzero(live)  # the live distinct rows, in hash order
+    if classes is None:
+        chosen = order[:k]
+    else:
+        kinds, of = np.unique(classes[first[order]], return_inverse=True)
+        counts = np.bincount(of.ravel(), minlength=len(kinds))
+        chosen = np.concatenate([order[of.ravel() == c][:n] for c, n in enumerate(share_rows(k, counts))])
     held = np.zeros(len(first), bool)
-    held[np.flatnonzero(live)[:k]] = True
+    held[chosen] = True
     return np.flatnonzero(held[inverse])
 
 
@@ -409,19 +420,24 @@ class _BaseMLP(BaseEstimator):
         self._trainer = None
         self._best_params = None
         if self.solver in _STOCHASTIC:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-                if self.early_stopping_monitor == "val_loss":
-                    self.validation_loss_curve_ = []
-                    self.best_validation_loss_ = np.inf
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self._start_stochastic_records()
+
+    def _start_stochastic_records(self):
+        """The records of the stochastic solvers, as scikit-learn's _initialize makes them: at a
+        first fit, and at a warm fit or partial_fit after an lbfgs fit (which keeps none)."""
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+            if self.early_stopping_monitor == "val_loss":
+                self.validation_loss_curve_ = []
+                self.best_validation_loss_ = np.inf
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     @contextlib.contextmanager
     def _unchanged_on_failure(self):
@@ -489,6 +505,10 @@ class _BaseMLP(BaseEstimator):
         w = sample_weight * (scale * n / total)
         return None if scale == 1.0 and np.all(w == 1.0) else w
 
+    def _classes_of(self, T):
+        """Each row's class for a stratified early-stopping split, or None (no stratification)."""
+        return None
+
     def _start_validation_records(self):
         """Start the validation records of an early-stopping fit where a warm start finds none
         (the previous fit ran with early_stopping=False, or with the other monitor)."""
@@ -500,9 +520,11 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_loss_ = np.inf
 
     def _fit_stochastic(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass, incremental):
+        if getattr(self, "loss_curve_", None) is None:  # the previous fit ran lbfgs
+            self._start_stochastic_records()
         val = None
         if self.early_stopping:
-            test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs)
+            test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs, self._classes_of(T))
             if test is None:
                 warnings.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
                               "training rows): early stopping monitors the training loss for this fit. "
@@ -517,7 +539,9 @@ class _BaseMLP(BaseEstimator):
         # batch_size='auto', also where dropout trains fewer, collapsed, rows.
         n_samples = len(X)
         if self.batchnorm and n_samples < 2:
-            raise ValueError(f"X has {n_samples} sample to train on, which BatchNorm cannot normalize in "
+            held = "" if val is None else (f" after early_stopping held out {len(val[0])} for validation "
+                                           f"(validation_fraction={self.validation_fraction})")
+            raise ValueError(f"X has {n_samples} sample to train on{held}, which BatchNorm cannot normalize in "
                              "training (its variance divides by n - 1): pass at least 2 samples")
         if self.dropout > 0 or self.input_dropout > 0:
             X, T, sample_weight = _collapse_duplicates(X, T, sample_weight, keep_order=not self.shuffle)
@@ -819,6 +843,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return X, Y, "cross_entropy", 1.0
         # sklearn sums the logistic loss over outputs; trainart's averages over them.
         return X, Y, "binary_cross_entropy", float(Y.shape[1])
+
+    def _classes_of(self, T):
+        """Each row's class: scikit-learn stratifies the early-stopping split of a single-output
+        classifier (not of a multi-label one)."""
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            return None
+        return T.argmax(axis=1) if T.shape[1] > 1 else T[:, 0].astype(np.int64)
 
     def _trainer_targets(self, Y):
         if self._label_binarizer.y_type_ == "multiclass":

@@ -84,7 +84,7 @@ def _classes(y, k, n):
     return inverse.ravel(), counts, None
 
 
-def _share(k, counts):
+def share_rows(k, counts):
     """k test rows shared among classes of `counts` rows in proportion: the whole parts of
     k * count / n, then one more for the largest remainders (first classes first on ties), a
     class never giving all its rows."""
@@ -170,7 +170,7 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
         test = rng.permutation(n)[:k]
     else:
         test = np.concatenate([rng.permutation(np.flatnonzero(inverse == c))[:m]
-                               for c, m in enumerate(_share(k, counts))])
+                               for c, m in enumerate(share_rows(k, counts))])
     test = np.sort(test)
     train = np.setdiff1d(np.arange(n), test)
     return X[train], X[test], y[train], y[test]
