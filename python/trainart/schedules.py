@@ -584,7 +584,8 @@ def _lookup(name, arg):
 
 
 def from_config(d):
-    """Rebuild a schedule from ``schedule.config()`` (nested Warmup configs included).
+    """Rebuild a schedule from ``schedule.config()``, the schedules it wraps too (Warmup's, or a
+    field of your own subclass that holds a schedule: config() writes those as nested configs).
 
     Args:
         d: a dict with ``"name"`` (a class name or alias) and the constructor arguments.
@@ -595,8 +596,9 @@ def from_config(d):
         raise ValueError("config must have a 'name' entry naming the schedule class")
     kwargs = dict(d)
     cls = _lookup(kwargs.pop("name"), "config['name']")
-    if cls is Warmup and isinstance(kwargs.get("schedule"), dict):
-        kwargs["schedule"] = from_config(kwargs["schedule"])
+    for key, value in kwargs.items():
+        if isinstance(value, dict) and "name" in value:
+            kwargs[key] = from_config(value)
     return cls(**kwargs)
 
 
