@@ -359,3 +359,16 @@ def test_save_refuses_the_non_finite_state_that_load_refuses(tmp_path):
     with pytest.raises(ValueError, match=r"cannot save: params\[\d\] contains NaN or inf"):
         t.save(tmp_path / "bad.ckpt")
     assert not (tmp_path / "bad.ckpt").exists()
+
+
+def test_a_checksummed_file_with_a_malformed_state_is_a_checkpoint_error(tmp_path):
+    # A list for history.history raised a bare AttributeError; a step of 10**30 loaded.
+    import trainart as ta
+    from trainart import checkpoint as ck
+
+    trainer = ta.Trainer(ta.MLP([2, 2]), executor="numpy")
+    tensors, meta = trainer._snapshot()
+    for bad in (dict(meta, state=dict(meta["state"], history={"history": []})), dict(meta, step=10**30)):
+        ck.write(tmp_path / "bad.ckpt", tensors, bad)
+        with pytest.raises(ta.CheckpointError, match="not a loadable trainart Trainer checkpoint"):
+            ta.Trainer.load(tmp_path / "bad.ckpt")

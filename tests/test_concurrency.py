@@ -100,3 +100,28 @@ def test_a_second_fit_while_one_runs_is_refused(executor, where):
     assert len(refused) == 2 and "fit is already running on this Trainer" in refused[0]
     assert trainer.step == steps + 2 * 19
     trainer.fit(X, y, epochs=1, batch_size=32, verbose=0)  # free again once it returns
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_a_copy_while_another_thread_fits_is_refused(executor):
+    # The engine updates the arrays in place mid-step: copies taken then matched no step.
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} not built")
+    import copy
+
+    trainer, X, y = _trainer(executor)
+    refused = []
+
+    def copy_from_elsewhere(t, epoch, logs):
+        def attempt(_):
+            try:
+                copy.deepcopy(t)
+            except RuntimeError as exc:
+                refused.append(str(exc))
+        _run_threads(attempt, 1)
+        copy.deepcopy(t)  # from the fitting thread itself: a consistent point, allowed
+
+    trainer.fit(X, y, epochs=1, batch_size=64, verbose=0,
+                callbacks=[ta.callbacks.LambdaCallback(on_epoch_end=copy_from_elsewhere)])
+    assert refused and "cannot be saved, pickled or copied while fit runs in another thread" in refused[0]
+    copy.deepcopy(trainer)  # after fit returns

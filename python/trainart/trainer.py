@@ -107,13 +107,16 @@ def _checked_schedule(schedule):
     if isinstance(schedule, (str, dict)):
         return schedules.get(schedule)
     if isinstance(schedule, schedules.Schedule):
-        try:
-            again = schedules.from_config(schedule.config())
+        from .checkpoint import _jsonable
+
+        try:  # checkpoints, copies and config() rebuild it from its config, written as JSON
+            again = schedules.from_config(_jsonable(schedule.config(), "schedule.config()"))
         except (TypeError, ValueError) as exc:
             again = exc
-        if again != schedule:  # checkpoints, copies and config() rebuild it from its config
+        if again != schedule or repr(again) != repr(schedule):  # repr tells a dict from a schedule
             raise TypeError(f"schedule {schedule!r} cannot be rebuilt from its config() ({again}): define its "
-                            "class at module level, with _fields naming its constructor arguments")
+                            "class at module level, with _fields naming its constructor arguments, each "
+                            "a JSON value or a schedule")
         return schedule
     if schedule is None:
         return None
@@ -188,6 +191,7 @@ class Trainer:
         self._pending_saves = None     # (path, done) of the saves asked for by epoch-end callbacks
         self._fitting = False          # from on_train_begin to the last epoch: no optimizer swap
         self._fit_lock = threading.Lock()  # one fit at a time (threads, or a callback calling fit)
+        self._fit_thread = None        # the thread a fit runs in
 
     @property
     def optimizer(self):
@@ -445,12 +449,14 @@ class Trainer:
             # Two fits interleaving their epochs would each write back stale counters.
             raise RuntimeError("fit is already running on this Trainer (in another thread, or a callback "
                                "called fit): one fit at a time; train a copy (copy.deepcopy) alongside")
+        self._fit_thread = threading.get_ident()
         try:
             return self._fit(X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                              validation_split=validation_split, shuffle=shuffle, callbacks=callbacks,
                              verbose=verbose, log_every=log_every, sample_weight=sample_weight,
                              class_weight=class_weight, initial_epoch=initial_epoch)
         finally:
+            self._fit_thread = None
             self._fit_lock.release()
 
     def _fit(self, X, y, **kwargs):
@@ -772,6 +778,14 @@ class Trainer:
                    dropout_mode=config["dropout_mode"])
 
     def _snapshot(self, callbacks=None):
+        if self._fit_thread not in (None, threading.get_ident()):
+            # The engine updates the arrays in place mid-step: a copy would match no step.
+            raise RuntimeError("a Trainer cannot be saved, pickled or copied while fit runs in another thread "
+                               "(its parameters change mid-step): from the fitting thread, use a callback "
+                               "(ModelCheckpoint), or wait for fit to return")
+        return self._snapshot_now(callbacks)
+
+    def _snapshot_now(self, callbacks=None):
         """(tensors, meta): everything a checkpoint holds and a pickle keeps. Parameters,
         batch-norm buffers, optimizer state (with a second-order optimizer's: L-BFGS history,
         Levenberg-Marquardt damping), RNG state, epoch and step counters, history, and the
@@ -832,7 +846,7 @@ class Trainer:
             trainer.optimizer.check_state(second_order, n_params)
             trainer._second_order_state = (trainer.optimizer.config(), second_order)
         trainer.epoch = integer(meta["epoch"], "epoch", low=0)
-        trainer.step = integer(meta["step"], "step", low=0)
+        trainer.step = integer(meta["step"], "step", low=0, high=2**63 - 1)
         trainer.lr_scale = real(meta["lr_scale"], "lr_scale", low=0.0)
         trainer.rng.bit_generator.state = meta["rng"]
         return trainer
@@ -882,7 +896,7 @@ class Trainer:
         tensors, meta = checkpoint.read(path)
         try:
             return cls._restore(tensors, meta, executor)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise CheckpointError(f"{path}: not a loadable trainart Trainer checkpoint ({exc})") from exc
 
     def __reduce__(self):
