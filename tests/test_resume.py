@@ -311,3 +311,22 @@ def test_load_rejects_state_that_does_not_fit_the_model(tmp_path, edit, match):
     checkpoint.write(tmp_path / "bad.ckpt", tensors, meta)
     with pytest.raises(ta.CheckpointError, match=match):
         ta.Trainer.load(tmp_path / "bad.ckpt")
+
+
+def test_a_fit_that_jumps_from_a_checkpoint_does_not_take_its_callback_state(tmp_path):
+    # Setting trainer.epoch at the start of a new run made every initial_epoch > 0 look like a
+    # resume: EarlyStopping started from the checkpoint's best.
+    import trainart as ta
+    from trainart import callbacks as cbs
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    trainer = ta.Trainer(ta.MLP([4, 8, 2]), executor="numpy", seed=0)
+    trainer.fit(X, y, epochs=6, verbose=0, callbacks=[cbs.EarlyStopping(monitor="loss", patience=100),
+                                                      cbs.ModelCheckpoint(str(tmp_path / "ck.ckpt"))])
+    seen = {}
+    fresh = cbs.EarlyStopping(monitor="loss", patience=100)
+    peek = cbs.LambdaCallback(on_train_begin=lambda t, logs: seen.update(best=fresh.best, wait=fresh.wait))
+    ta.Trainer.load(tmp_path / "ck.ckpt").fit(X, y, epochs=3, initial_epoch=2, verbose=0, callbacks=[fresh, peek])
+    assert seen == {"best": None, "wait": 0}

@@ -627,13 +627,14 @@ class Trainer:
         before = (self.history, self.stop_training, self._callback_states, self.epoch)
         begun = []
         try:
-            if self.history is None or run.initial_epoch == 0 or run.initial_epoch != self.epoch:
+            resume = self.history is not None and run.initial_epoch > 0 and run.initial_epoch == self.epoch
+            if not resume:
                 # A new run: its epoch count starts at initial_epoch now, not when its first
                 # epoch completes (a first epoch that raised left the old run's count).
                 self.history, self.epoch = History(), run.initial_epoch
             self.stop_training = False
             saved, self._callback_states = self._callback_states, None
-            if saved is not None and run.initial_epoch > 0 and run.initial_epoch == self.epoch:
+            if saved is not None and resume:
                 _load_callback_states(run.callbacks, saved)
             for cb in run.callbacks:
                 cb.on_train_begin(self, {})
