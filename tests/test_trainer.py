@@ -1060,3 +1060,16 @@ def test_a_float32_penalty_is_summed_as_the_engine_sums_it(executor):
     trainer.set_params([np.full((1, 1), 2e19), np.zeros(1)])
     value, _ = trainer.loss_and_grad(np.zeros((2, 1)), np.zeros((2, 1)))
     assert value == pytest.approx(4e35, rel=1e-6)
+
+
+def test_subclassed_layers_are_immutable_too():
+    class MyDense(ta.Dense):  # no __init__ of its own: Dense's did not freeze it
+        pass
+
+    class Wide(ta.Dense):
+        def __init__(self, units):
+            super().__init__(units * 2)
+
+    for layer in (MyDense(3), Wide(2)):
+        with pytest.raises(AttributeError, match="immutable"):
+            layer.l2 = 0.5

@@ -77,7 +77,7 @@ class Layer:
             @functools.wraps(init)
             def init_then_freeze(self, *args, **kw):
                 init(self, *args, **kw)
-                if type(self) is cls:
+                if type(self).__init__ is init_then_freeze:  # the outermost __init__ (a subclass's own, or this)
                     object.__setattr__(self, "_frozen", True)
 
             cls.__init__ = init_then_freeze
