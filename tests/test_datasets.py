@@ -123,3 +123,13 @@ def test_split_sizes_follow_test_size_also_when_stratified():
         datasets.train_test_split(X[:10], mixed, stratify=True)
     with pytest.raises(TypeError, match="return_images must be a bool"):
         datasets.load_digits(return_images="no")
+
+
+def test_stratified_shares_reach_the_test_size_where_caps_bind():
+    # One pass of +1s skipped the classes at their cap: 9 of ceil(0.75 * 13) = 10 rows.
+    X, y = np.arange(13.0)[:, None], np.array([0] * 9 + [1] * 2 + [2] * 2)
+    assert len(datasets.train_test_split(X, y, test_size=0.75)[1]) == 10
+    counts = np.array([9, 2, 2])
+    for k in range(3, 11):
+        share = datasets.share_rows(k, counts)
+        assert share.sum() == k and (share <= counts - 1).all() and (share >= 0).all()

@@ -733,3 +733,14 @@ def test_a_stochastic_warm_fit_after_lbfgs_starts_its_records():
         est.fit(X, y)
         est.set_params(solver="adam").fit(X, y)
     assert len(est.loss_curve_) == est.n_iter_ == 5
+
+
+def test_a_stratified_hold_out_with_too_many_classes_falls_back():
+    # 20 classes, each one distinct row three times: every class's share was 0, the hold-out
+    # empty, and the fit raised "X must not be empty".
+    X = np.repeat(np.arange(20.0), 3)[:, None]
+    y = np.repeat(np.arange(20), 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3, random_state=0).fit(X, y)
+    assert est.n_iter_ == 3

@@ -101,12 +101,14 @@ def _validation_rows(X, T, sample_weight, fraction, rs, classes=None):
     if k < 2 or k >= m:
         return None
     order = np.flatnonzero(live)  # the live distinct rows, in hash order
-    if classes is None:
-        chosen = order[:k]
-    else:
+    chosen = order[:k]
+    if classes is not None:
         kinds, of = np.unique(classes[first[order]], return_inverse=True)
         counts = np.bincount(of.ravel(), minlength=len(kinds))
-        chosen = np.concatenate([order[of.ravel() == c][:n] for c, n in enumerate(share_rows(k, counts))])
+        if len(kinds) <= min(k, m - k):  # else unstratified, as train_test_split's "auto"
+            chosen = np.concatenate([order[of.ravel() == c][:n] for c, n in enumerate(share_rows(k, counts))])
+        if len(chosen) < 2:
+            return None
     held = np.zeros(len(first), bool)
     held[chosen] = True
     return np.flatnonzero(held[inverse])

@@ -90,11 +90,13 @@ def share_rows(k, counts):
     class never giving all its rows."""
     ideal = k * counts / counts.sum()
     share = np.minimum(np.floor(ideal).astype(np.int64), counts - 1)
-    for c in np.argsort(-(ideal - share), kind="stable"):
-        if share.sum() == k:
-            break
-        if share[c] < counts[c] - 1:
-            share[c] += 1
+    order = np.argsort(-(ideal - share), kind="stable")
+    while share.sum() < k and (share < counts - 1).any():  # passes until k, where caps allow
+        for c in order:
+            if share.sum() == k:
+                break
+            if share[c] < counts[c] - 1:
+                share[c] += 1
     return share
 
 
