@@ -567,3 +567,21 @@ def test_schedules_of_your_own_that_wrap_one_or_hold_arrays():
     # A config that is no JSON trained, then failed at the first checkpoint.
     with pytest.raises(TypeError, match=r"cannot be rebuilt from its config.*not JSON-able"):
         ta.Trainer(ta.MLP([2, 2]), schedule=Table([0.1, 0.05]))
+
+
+class Tagged(S.Schedule):
+    """A schedule of your own with a dict field that has a 'name' key: not a schedule."""
+
+    _fields = ("lr", "tag")
+
+    def __init__(self, lr, tag):
+        self._set(lr=float(lr), tag=dict(tag))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return self.lr + 0.0 * k
+
+
+def test_a_dict_field_named_like_a_schedule_stays_a_dict():
+    for tag in ({"name": "run-7"}, {"name": "constant", "lr": 0.5}):  # refused, or made a Constant
+        sched = Tagged(0.1, tag)
+        assert S.from_config(json.loads(json.dumps(sched.config()))) == sched

@@ -44,6 +44,8 @@ def _int_sequence(seq, name):
 # The user's Schedule subclasses by config name, filled as classes are defined (a class defined
 # inside a function has no name to find it by): from_config finds one once its module is imported.
 _DEFINED = {}
+# The key config() wraps a schedule-valued field of a user's subclass in.
+_NESTED = "schedule_config"
 
 
 def _config_name(cls):
@@ -154,7 +156,9 @@ class Schedule:
             if isinstance(v, tuple):
                 v = list(v)
             elif isinstance(v, Schedule):
-                v = v.config()
+                # Warmup's wrapped schedule as its plain config (checkpoints since session 1);
+                # another schedule-valued field marked, so no dict field of yours is mistaken
+                v = v.config() if isinstance(self, Warmup) else {_NESTED: v.config()}
             out[f] = v
         return out
 
@@ -585,7 +589,8 @@ def _lookup(name, arg):
 
 def from_config(d):
     """Rebuild a schedule from ``schedule.config()``, the schedules it wraps too (Warmup's, or a
-    field of your own subclass that holds a schedule: config() writes those as nested configs).
+    field of your own subclass that holds a schedule: config() writes those as {"schedule_config":
+    ...}, so that other dict fields are left as they are).
 
     Args:
         d: a dict with ``"name"`` (a class name or alias) and the constructor arguments.
@@ -596,9 +601,11 @@ def from_config(d):
         raise ValueError("config must have a 'name' entry naming the schedule class")
     kwargs = dict(d)
     cls = _lookup(kwargs.pop("name"), "config['name']")
+    if cls is Warmup and isinstance(kwargs.get("schedule"), dict):
+        kwargs["schedule"] = from_config(kwargs["schedule"])
     for key, value in kwargs.items():
-        if isinstance(value, dict) and "name" in value:
-            kwargs[key] = from_config(value)
+        if isinstance(value, dict) and list(value) == [_NESTED]:
+            kwargs[key] = from_config(value[_NESTED])
     return cls(**kwargs)
 
 
