@@ -28,6 +28,7 @@ def test_demo_runs_and_learns(tmp_path, capsys):
     (["demo", "--threads", "5000", "--no-plot"], "--threads"),   # above ta.MAX_THREADS
     (["bench", "--threads", "5000"], "--threads"),
     (["demo", "--plot", "curves.txt"], "--plot"),                # no such matplotlib format
+    (["demo", "--plot", "nosuchdir/"], "--plot"),                # no file name: a traceback before
 ])
 def test_cli_bad_options_are_usage_errors(argv, option, capsys, monkeypatch):
     """A bad option is argparse's usage error (exit 2, the option named), before anything runs."""

@@ -165,8 +165,8 @@ def real(value, name, *, low=None, high=None, low_open=False, high_open=False):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     try:
         value = float(value)
-    except OverflowError:  # an int beyond the float range (10**400)
-        raise ValueError(f"{name} must be finite, got an integer of {len(str(abs(int(value))))} digits") from None
+    except OverflowError:  # an int (or Fraction) beyond the float range (10**400)
+        raise ValueError(f"{name} must be finite, got a number too large for a float") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (low_open and value == low)):

@@ -77,7 +77,10 @@ def _plot_problem(path):
         return "the path is empty"
     if os.path.isdir(path):
         return f"{path} is a directory"
-    target = plot_path(path)
+    try:
+        target = plot_path(path)
+    except ValueError as exc:  # "folder/": no file name
+        return str(exc)
     problem = _writable_file(target)
     if problem:
         return problem

@@ -52,6 +52,8 @@ def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS):
     epochs = _validate.integer(epochs, "epochs", low=1)
     if plot is not None and not isinstance(plot, (str, os.PathLike)):
         raise TypeError(f"plot must be a path or None, got {type(plot).__name__}")
+    if plot:
+        plot_path(plot)  # a folder or no file name: refused before anything trains
     X, y, images = datasets.load_digits(dtype=np.float32, return_images=True)
     rows = np.arange(len(X))
     train, test, y_train, y_test = datasets.train_test_split(rows, y, test_size=0.2, seed=0)
