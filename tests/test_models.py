@@ -203,3 +203,37 @@ def test_numpy_bools_are_bools():
         layer = ta.Dense(3, trainable=flag)
         assert layer.trainable is bool(flag) and type(layer.config()["trainable"]) is bool
     assert ta.MLP([3, 4, 2], batchnorm=np.True_).ops()[1]["op"] == "batchnorm"
+
+
+def test_model_building_refusals_name_their_argument():
+    with pytest.raises(TypeError, match="sizes must be a list of layer widths"):
+        ta.MLP(64)  # "'int' object is not iterable"
+    with pytest.raises(ValueError, match="^output_activation must be one of"):
+        ta.MLP([3, 4, 2], output_activation="softmax")  # named `activation`
+    with pytest.raises(ValueError, match="activation_param applies to 'leaky_relu' and 'elu' only; 'relu'"):
+        ta.Dense(8, "relu", activation_param=0.2)  # kept, unused
+    with pytest.raises(ValueError, match="activation_param applies to"):
+        ta.Activation("tanh", activation_param=-3.0)
+
+    class Scale(ta.layers.Layer):  # accepted, then left out of the ops: trained without it
+        kind = "scale"
+
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a trainart Dense, Activation, Dropout or BatchNorm"):
+        ta.Sequential([ta.Dense(3), Scale(), ta.Dense(1)], input_dim=2)
+
+
+def test_models_are_immutable_hashable_and_equal_by_config():
+    import copy
+    import pickle
+
+    model = ta.MLP([4, 8, 3], batchnorm=True)
+    with pytest.raises(AttributeError, match="a Sequential is immutable"):
+        model.input_dim = 6  # the Trainer planned 4 inputs and would save 6
+    assert ta.Sequential.from_config(model.config()) == model == copy.deepcopy(model) == pickle.loads(pickle.dumps(model))
+    assert len({ta.Dense(2), ta.Dense(2), ta.Dense(3)}) == 2 and hash(model) == hash(copy.deepcopy(model))
+
+
+def test_squashed_outputs_under_a_logit_loss_warn():
+    # sigmoid twice: every "logit" above 0, so binary_cross_entropy's model predicted class 1 only
+    with pytest.warns(UserWarning, match="output goes through sigmoid, but loss 'binary_cross_entropy' takes logits"):
+        ta.Trainer(ta.MLP([3, 4, 1], output_activation="sigmoid"), loss="binary_cross_entropy")

@@ -11,7 +11,7 @@ import inspect
 from . import initializers
 from ._validate import flag, integer, real
 # Imported under another name: the layers' argument `activation_param` would shadow it.
-from .ops.activation import ACTIVATION_ALIASES, activation_param as _param_or_default
+from .ops.activation import ACTIVATION_ALIASES, ACTIVATION_DEFAULTS, activation_param as _kernel_param
 from .reference.activation import ACTIVATION_CODES
 
 __all__ = ["Layer", "Dense", "Activation", "Dropout", "BatchNorm", "ACTIVATIONS", "canonical_activation",
@@ -28,6 +28,17 @@ _ALIASES = {**ACTIVATION_ALIASES, "linear": "identity", None: "identity"}
 # (inverted dropout scales kept units by exactly 1 / (1 - rate)) by as much.
 MIN_DROPOUT_RATE = 2.0 ** -16
 MAX_DROPOUT_RATE = 1.0 - 2.0 ** -10
+
+
+def _param_or_default(canonical, param, argname):
+    """The activation's parameter: its default when `param` is None; a value given to an
+    activation that takes none (relu, tanh, ...: a typo for leaky_relu, say) is refused, as
+    ta.activations.get refuses it."""
+    value = _kernel_param(canonical, param, argname)
+    if param is not None and canonical not in ACTIVATION_DEFAULTS and value != 0.0:  # 0.0: what config() stores
+        raise ValueError(f"{argname} applies to {' and '.join(map(repr, ACTIVATION_DEFAULTS))} only; "
+                         f"{canonical!r} takes none, got {param!r}")
+    return value
 
 
 def canonical_activation(name, argname="activation"):
@@ -124,6 +135,9 @@ class Layer:
 
     def __eq__(self, other):
         return type(self) is type(other) and self.config() == other.config()
+
+    def __hash__(self):  # immutable and equal by config: usable in sets and as keys
+        return hash((type(self), repr(self)))
 
 
 class Dense(Layer):

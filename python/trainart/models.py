@@ -22,18 +22,30 @@ class Sequential:
     """
 
     def __init__(self, layers, input_dim):
-        self.input_dim = integer(input_dim, "input_dim", low=1)
+        input_dim = integer(input_dim, "input_dim", low=1)
         if isinstance(layers, Layer) or not isinstance(layers, Iterable):
             raise TypeError(f"layers must be a list of trainart layers, got {type(layers).__name__}")
         layers = list(layers)
         if not layers:
             raise ValueError("layers must not be empty")
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a trainart layer, got {type(layer).__name__}")
+            if not isinstance(layer, (Dense, Activation, Dropout, BatchNorm)):
+                raise TypeError(f"layers[{i}] must be a trainart Dense, Activation, Dropout or BatchNorm layer "
+                                f"(the ops the executors run), got {type(layer).__name__}")
         if not any(isinstance(layer, Dense) for layer in layers):
             raise ValueError("layers must contain at least one Dense layer")
-        self.layers = tuple(layers)
+        # Immutable, as its layers: a Trainer plans its run from the model it was given.
+        object.__setattr__(self, "input_dim", input_dim)
+        object.__setattr__(self, "layers", tuple(layers))
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"a Sequential is immutable: build a new one with {name}={value!r} (and a new Trainer)")
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.config() == other.config()
+
+    def __hash__(self):
+        return hash((self.input_dim, self.layers))
 
     @property
     def output_dim(self):
@@ -192,7 +204,11 @@ def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0
     Returns:
         a ta.Sequential, its input_dim = sizes[0].
     """
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
+        raise TypeError(f"sizes must be a list of layer widths [input, hidden..., output], got {type(sizes).__name__}")
     sizes = list(sizes)
+    if output_activation is not None:
+        output_activation = canonical_activation(output_activation, "output_activation")
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least the input and output widths, got {sizes}")
     for i, s in enumerate(sizes):

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 
 import numpy as np
 
@@ -87,6 +88,20 @@ def _plan_optimizer(optimizer, schedule):
         if optimizer.cycled == "momentum" and optimizer.momentum == 0:
             return dataclasses.replace(optimizer, momentum=0.9)
     return optimizer
+
+
+def _warn_on_squashed_logits(plan):
+    """Warn, as Keras does, where a classification loss (which takes logits and applies the
+    sigmoid or softmax itself) follows an output that is already squashed: sigmoid applied
+    twice, or non-negative "logits" under binary_cross_entropy, which can never predict 0."""
+    last = [op for op in plan.ops if op["op"] in ("dense", "activation")][-1]
+    squashing = {"cross_entropy": ("sigmoid", "tanh"),
+                 "binary_cross_entropy": ("sigmoid", "tanh", "relu", "softplus")}.get(plan.loss, ())
+    if last["act"] in squashing:
+        warnings.warn(f"the model's output goes through {last['act']}, but loss {plan.loss!r} takes logits "
+                      "(it applies the sigmoid or softmax itself): the outputs are squashed twice. Leave the "
+                      "output layer without an activation; predict() gives the probabilities.", UserWarning,
+                      stacklevel=3)
 
 
 def carried_optimizer_state(fresh, old):
@@ -177,6 +192,7 @@ class Trainer:
                 raise ValueError(f"the initializer of parameter {i} draws values beyond the {self.dtype.name} range "
                                  f"(|w| up to {np.abs(p).max():.3g}): lower its init scale")
         self._executor = make_executor(executor).build(self.plan, params, model.init_buffers())
+        _warn_on_squashed_logits(self.plan)
         self._optimizer = optimizer
         self.rng = np.random.default_rng(self.seed)
         # Epochs completed in the current run (a fit with initial_epoch=0 starts a new one, as
