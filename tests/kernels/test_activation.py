@@ -239,3 +239,13 @@ def test_ops_activation_grad_rejects_bad_input():
         ops.activation_grad(np.full((2, 3), np.nan), z, z, "relu")
     with pytest.raises(ValueError, match="name"):
         ops.activation_grad(z, z, z, "nope")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_tanh_derivative_at_huge_inputs_is_its_limit(backend, dtype):
+    # s (1 - s) = 0 times a z^2 overflowed to inf gave NaN (torch gives NaN too; the limit is 1 or 0).
+    big = np.finfo(dtype).max / 2
+    z = np.array([big, 1e19 if dtype == np.float32 else 1e200, -big], dtype)
+    a = ops.activation(z, "gelu_tanh", backend=backend)
+    grad = ops.activation_grad(np.ones_like(z), z, a, "gelu_tanh", backend=backend)
+    np.testing.assert_array_equal(grad, [1.0, 1.0, 0.0])

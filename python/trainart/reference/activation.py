@@ -124,10 +124,13 @@ def act_derivative(kind, z, a, param):
     if name == "gelu":
         return half * erfc(-z * _c(INV_SQRT2, z)) + z * _c(INV_SQRT2PI, z) * np.exp(_c(-0.5, z) * z * z)
     if name == "gelu_tanh":
-        # d/dz z s(2u) = s + z 2 s (1 - s) u', with s = sigmoid(2u) = (1 + tanh u)/2.
+        # d/dz z s(2u) = s + z 2 s (1 - s) u', with s = sigmoid(2u) = (1 + tanh u)/2; the second
+        # term is 0 where s (1 - s) is (the C++ line: z^2 could overflow, 0 * inf = NaN).
         s = sigmoid(_c(2, z) * gelu_tanh_arg(z))
-        return (s + _c(2, z) * z * s * (one - s) * _c(SQRT2_OVER_PI, z)
-                * (one + _c(3 * GELU_TANH_COEF, z) * z * z))
+        d = s * (one - s)
+        with np.errstate(over="ignore", invalid="ignore"):
+            full = s + _c(2, z) * z * d * _c(SQRT2_OVER_PI, z) * (one + _c(3 * GELU_TANH_COEF, z) * z * z)
+        return np.where(d == 0, s, full)
     if name == "mish":
         t = np.tanh(softplus(z))
         return t + z * sigmoid(z) * (one - t * t)

@@ -87,9 +87,12 @@ TRAINART_HD T act_derivative(Act kind, T z, T a, T param) {
     case Act::gelu:
       return T(0.5) * std::erfc(-z * T(kInvSqrt2)) + z * T(kInvSqrt2Pi) * std::exp(T(-0.5) * z * z);
     case Act::gelu_tanh: {
-      // d/dz z s(2u) = s + z 2 s (1 - s) u', with s = sigmoid(2u) = (1 + tanh u)/2.
+      // d/dz z s(2u) = s + z 2 s (1 - s) u', with s = sigmoid(2u) = (1 + tanh u)/2. Where
+      // s (1 - s) is 0 (|z| large) the second term is 0: computed, z^2 could overflow to inf
+      // and make it 0 * inf = NaN (torch gives that NaN; the limit is 1 or 0).
       const T s = sigmoid(T(2) * gelu_tanh_arg(z));
-      return s + T(2) * z * s * (T(1) - s) * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * z * z);
+      const T d = s * (T(1) - s);
+      return d == T(0) ? s : s + T(2) * z * d * T(kSqrt2OverPi) * (T(1) + T(3 * kGeluTanhCoef) * z * z);
     }
     case Act::mish: {
       const T t = std::tanh(softplus(z));
