@@ -245,10 +245,7 @@ def array_list(arrays, name):
     for i, a in enumerate(arrays):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name}[{i}] must be a numpy array, got {type(a).__name__}")
-        if isinstance(a, np.ma.MaskedArray):
-            raise TypeError(f"{name}[{i}] is a masked array, whose mask an update cannot honour")
-        if type(a) is not np.ndarray and not isinstance(a, np.memmap):
-            a = np.asarray(a)  # np.matrix: a plain view (its `*` is a matrix product), written through
+        a = as_array(a, f"{name}[{i}]")  # np.matrix as a plain view (its * is a matrix product), written through
         if a.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name}[{i}] must be float32 or float64, got dtype {a.dtype}")
         if a.dtype != arrays[0].dtype:

@@ -73,13 +73,9 @@ def _plot_problem(path):
     its extension names."""
     from .history import plot_path
 
-    if not path:
-        return "the path is empty"
-    if os.path.isdir(path):
-        return f"{path} is a directory"
     try:
         target = plot_path(path)
-    except ValueError as exc:  # "folder/": no file name
+    except ValueError as exc:  # empty, a folder, or "folder/": no file name
         return str(exc)
     problem = _writable_file(target)
     if problem:

@@ -21,14 +21,11 @@ from .errors import TrainingDiverged
 from .executors.base import Plan, checked_buffers
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
 from .models import Sequential
-from .ops.loss import LOSS_ALIASES
-from .reference.loss import LOSS_CODES
 
 __all__ = ["Trainer"]
 
 log = logging.getLogger("trainart")
 
-LOSSES = tuple(LOSS_CODES)
 EXECUTORS = ("auto", "numpy", "cpu")
 
 
@@ -41,9 +38,7 @@ def _loss_name(loss):
 
     if not isinstance(loss, (str, losses.Loss)):
         raise TypeError(f"loss must be a loss name or a trainart.losses.Loss, got {type(loss).__name__}")
-    if isinstance(loss, str) and LOSS_ALIASES.get(loss, loss) not in LOSSES:
-        choice(loss, "loss", LOSSES + tuple(LOSS_ALIASES))
-    loss = losses.get(loss)
+    loss = losses.get(loss)  # an unknown name: ValueError listing the known ones
     return loss.name, loss.delta
 
 
@@ -205,9 +200,8 @@ class Trainer:
         self._callback_states = None   # restored from a checkpoint, for the fit that resumes it
         self._second_order_state = None   # (optimizer config, state) of Newton, GaussNewton, LBFGS
         self._pending_saves = None     # (path, done) of the saves asked for by epoch-end callbacks
-        self._fitting = False          # from on_train_begin to the last epoch: no optimizer swap
         self._fit_lock = threading.Lock()  # one fit at a time (threads, or a callback calling fit)
-        self._fit_thread = None        # the thread a fit runs in
+        self._fit_thread = None        # the thread a fit runs in (None: none runs)
 
     @property
     def optimizer(self):
@@ -253,9 +247,9 @@ class Trainer:
         self._schedule = schedule
 
     def _refuse_while_fitting(self, what):
-        if self._fitting:
-            raise RuntimeError(f"the {what} cannot be replaced while fit runs (a callback assigned "
-                               f"trainer.{what}): assign it before or after fit")
+        if self._fit_thread is not None:
+            raise RuntimeError(f"the {what} cannot be replaced while fit runs (a callback, or another thread, "
+                               f"assigned trainer.{what}): assign it before or after fit")
 
     def _rebuilt(self, optimizer_config, keep_state):
         """(plan, executor) running `optimizer_config` on the current parameters and buffers,
@@ -577,13 +571,6 @@ class Trainer:
         """The epoch loop every optimizer shares: `one_epoch(epoch)` trains one epoch and returns
         (train logs, extra logs, step losses); this adds validation metrics, History, callbacks,
         the progress bar and the log line."""
-        self._fitting = True
-        try:
-            return self._epoch_loop(run, one_epoch)
-        finally:
-            self._fitting = False
-
-    def _epoch_loop(self, run, one_epoch):
         history = self._begin_fit(run)
         # The callbacks begun and not yet ended: if anything raises, they get on_train_abort
         # (never on_train_end, which acts on the run: EarlyStopping would restore weights).
@@ -795,14 +782,6 @@ class Trainer:
                    dropout_mode=config["dropout_mode"])
 
     def _snapshot(self, callbacks=None):
-        if self._fit_thread not in (None, threading.get_ident()):
-            # The engine updates the arrays in place mid-step: a copy would match no step.
-            raise RuntimeError("a Trainer cannot be saved, pickled or copied while fit runs in another thread "
-                               "(its parameters change mid-step): from the fitting thread, use a callback "
-                               "(ModelCheckpoint), or wait for fit to return")
-        return self._snapshot_now(callbacks)
-
-    def _snapshot_now(self, callbacks=None):
         """(tensors, meta): everything a checkpoint holds and a pickle keeps. Parameters,
         batch-norm buffers, optimizer state (with a second-order optimizer's: L-BFGS history,
         Levenberg-Marquardt damping), RNG state, epoch and step counters, history, and the
@@ -811,9 +790,14 @@ class Trainer:
         Any other snapshot (save() or a copy outside an epoch's end, e.g. after fit) holds no
         callback state, as a run that ended has none to resume: a copy then continues as the
         original does. Only a restored trainer not yet fitted carries the state it was
-        restored with."""
+        restored with. Refused from another thread while fit runs: the engine updates the
+        arrays in place mid-step, so a copy would match no step."""
         from . import checkpoint
 
+        if self._fit_thread not in (None, threading.get_ident()):
+            raise RuntimeError("a Trainer cannot be saved, pickled or copied while fit runs in another thread "
+                               "(its parameters change mid-step): from the fitting thread, use a callback "
+                               "(ModelCheckpoint), or wait for fit to return")
         if callbacks is not None:
             callback_types = [type(cb).__name__ for cb in callbacks]
             callback_states = [cb.state_dict() for cb in callbacks]
