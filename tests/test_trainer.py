@@ -976,6 +976,24 @@ def test_history_is_extended_only_by_a_fit_that_resumes_where_the_last_stopped()
     assert jumped is not rewound and jumped.epoch == [7, 8]
 
 
+def test_a_resumed_run_that_already_completed_its_epochs_trains_nothing(executor):
+    # As Keras: fit(epochs=E, initial_epoch=E) runs no epoch (a resume script run again after
+    # its run finished); the callbacks still begin and end. Past E is a mistake: refused.
+    X, y = blobs()
+    trainer = make(executor=executor)
+    first = trainer.fit(X, y, epochs=3, batch_size=32, verbose=0)
+    before = [p.copy() for p in trainer.get_params()]
+    calls = []
+    hook = ta.callbacks.LambdaCallback(on_train_begin=lambda t, logs: calls.append("begin"),
+                                       on_epoch_end=lambda t, e, logs: calls.append(e),
+                                       on_train_end=lambda t, logs: calls.append("end"))
+    again = trainer.fit(X, y, epochs=3, batch_size=32, verbose=0, initial_epoch=trainer.epoch, callbacks=[hook])
+    assert again is first and first.epoch == [0, 1, 2] and trainer.epoch == 3 and calls == ["begin", "end"]
+    assert all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))
+    with pytest.raises(ValueError, match="initial_epoch"):
+        trainer.fit(X, y, epochs=3, batch_size=32, verbose=0, initial_epoch=4)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_integer_X_becomes_the_trainer_dtype_in_one_copy(dtype):
     import tracemalloc

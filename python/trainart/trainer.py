@@ -448,7 +448,9 @@ class Trainer:
                 cross_entropy target, or, for binary_cross_entropy with one output, its 0/1
                 target (keys 0 and 1; a soft target > 0.5 counts as 1); classes left out weigh
                 1.0. Refused for multi-label binary_cross_entropy and regression losses.
-            initial_epoch: the epoch to start at (schedules are evaluated over all `epochs`).
+            initial_epoch: the epoch to start at (schedules are evaluated over all `epochs`),
+                at most `epochs`: a resumed run that already completed them trains nothing, as
+                in Keras (the callbacks still get on_train_begin and on_train_end).
 
         Returns:
             trainart.history.History with per-epoch metrics and per-step losses: the trainer's
@@ -518,7 +520,7 @@ class Trainer:
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         epochs = integer(epochs, "epochs", low=1)
-        initial_epoch = integer(initial_epoch, "initial_epoch", low=0, high=epochs - 1)
+        initial_epoch = integer(initial_epoch, "initial_epoch", low=0, high=epochs)
         if batch_size is not None or not getattr(self.optimizer, "second_order", False):
             batch_size = integer(batch_size, "batch_size", low=1)
         real(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
