@@ -690,3 +690,28 @@ def test_load_state_dict_rejects_incomplete_state():
                                             "stopped_epoch": None})
     with pytest.raises(TypeError, match="ReduceLROnPlateau state must be a dict"):
         cb.ReduceLROnPlateau().load_state_dict([1])
+
+
+def test_numbers_a_callback_adds_to_the_logs_are_recorded_in_history():
+    # Keras's History is the last callback: what earlier callbacks put in logs it records.
+    import trainart as ta
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 4)), rng.integers(0, 3, 60)
+    trainer = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+
+    def add(t, epoch, logs):
+        logs["lr_times_ten"] = 10 * logs["lr"]
+        logs["note"] = "not a number"  # left out of History
+        if epoch == 1:
+            logs["late"] = np.float32(epoch)
+
+    seen = []
+    history = trainer.fit(X, y, epochs=3, batch_size=32, verbose=0, callbacks=[
+        ta.callbacks.LambdaCallback(on_epoch_end=add),
+        ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: seen.append("lr_times_ten" in logs))])
+    assert seen == [True] * 3
+    assert history.history["lr_times_ten"] == [10 * v for v in history.history["lr"]]
+    assert "note" not in history.history
+    late = history.history["late"]  # added at epoch 1 only: NaN at the others, as any missing key
+    assert np.isnan(late[0]) and late[1] == 1.0 and np.isnan(late[2])

@@ -78,7 +78,9 @@ class Callback:
         """Forget any earlier run; callbacks with state override this."""
 
     def on_epoch_end(self, trainer, epoch, logs):
-        """Called after epoch ``epoch`` (0-based) with that epoch's ``logs``."""
+        """Called after epoch ``epoch`` (0-based) with that epoch's ``logs``. Numbers a
+        callback adds to ``logs`` (or changes) are seen by the callbacks after it and recorded
+        in the fit's History, as in Keras."""
 
     def on_train_end(self, trainer, logs):
         """Called once when ``fit`` ends (epochs ran out or ``stop_training`` was set)."""

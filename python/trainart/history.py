@@ -73,6 +73,19 @@ class History:
         self.epoch.append(epoch)
         self.step_losses.append(steps)
 
+    def amend_last(self, logs):
+        """Bring the last recorded epoch up to date with `logs` as the callbacks left them: the
+        keys a callback added and the values it changed are recorded, as Keras's History (the
+        last callback of a fit) records them. Values that are not real numbers are left out."""
+        if not self.epoch:
+            return
+        for k, v in logs.items():
+            try:
+                value = _scalar(v, "")
+            except TypeError:
+                continue
+            self.history.setdefault(str(k), [math.nan] * len(self.epoch))[-1] = value
+
     def state_dict(self):
         """``{"epoch": list, "history": dict of lists, "step_losses": list of arrays}``
         (copies; lists may hold NaN)."""

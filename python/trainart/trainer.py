@@ -589,7 +589,7 @@ class Trainer:
                         logs.update({f"val_{k}": x for k, x in v.items()})
                     logs.update(extra)
                     history.append(epoch, logs, step_losses)
-                    self._end_epoch(run.callbacks, epoch, logs)
+                    self._end_epoch(run.callbacks, epoch, logs, history)
                     _report(bar, epoch, run.epochs, logs, run.log_every, line=run.verbose == 2,
                             last=self.stop_training)
                     if self.stop_training:
@@ -650,16 +650,18 @@ class Trainer:
             raise
         return self.history
 
-    def _end_epoch(self, callbacks, epoch, logs):
-        """Every callback's on_epoch_end, then the checkpoints they asked for (save() defers
-        them until here): a checkpoint then holds the state after the whole end of the epoch,
-        also of the callbacks listed after the one that saved, so resuming from it is exact.
-        If a callback raises, none of this epoch's checkpoints is written; each written one
-        then calls its `done` (see `_save_then`)."""
+    def _end_epoch(self, callbacks, epoch, logs, history):
+        """Every callback's on_epoch_end, then History takes the keys they added to `logs`,
+        then the checkpoints they asked for (save() defers them until here): a checkpoint then
+        holds the state after the whole end of the epoch, also of the callbacks listed after the
+        one that saved, so resuming from it is exact. If a callback raises, none of this
+        epoch's checkpoints is written; each written one then calls its `done` (see
+        `_save_then`)."""
         self._pending_saves = []
         try:
             for cb in callbacks:
                 cb.on_epoch_end(self, epoch, logs)
+            history.amend_last(logs)
             pending = self._pending_saves
         finally:
             self._pending_saves = None
