@@ -4,8 +4,8 @@ an error that says how to build it."""
 import importlib
 import importlib.util
 import os
-import warnings
 
+from . import _warn
 from .errors import BackendUnavailableError
 
 _BUILD_HINTS = {
@@ -39,8 +39,8 @@ def load(name):
             _modules[name] = None
             if importlib.util.find_spec(f"trainart._{name}") is not None:
                 _load_errors[name] = f"{type(exc).__name__}: {exc}"
-                warnings.warn(f"trainart._{name} is installed but failed to load ({_load_errors[name]}); "
-                              f"the {name!r} backend is unavailable", RuntimeWarning, stacklevel=2)
+                _warn.warn(f"trainart._{name} is installed but failed to load ({_load_errors[name]}); "
+                           f"the {name!r} backend is unavailable", RuntimeWarning)
     return _modules[name]
 
 

@@ -4,7 +4,6 @@ fitted attributes and convergence rule, trained by a trainart Trainer (plus trai
 import contextlib
 import copy
 import numbers
-import warnings
 
 import numpy as np
 
@@ -25,6 +24,7 @@ try:  # scikit-learn >= 1.6
 except ImportError:  # pragma: no cover - older scikit-learn
     _sk_validate_data = None
 
+from . import _warn
 from . import optim
 from .callbacks import Callback
 from .clipping import ClipNorm, ClipValue
@@ -528,7 +528,7 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs, self._classes_of(T))
             if test is None:
-                warnings.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
+                _warn.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
                               "training rows): early stopping monitors the training loss for this fit. "
                               "Increase 'validation_fraction' or the size of your dataset.", UserWarning)
             else:
@@ -558,7 +558,7 @@ class _BaseMLP(BaseEstimator):
                 batch_size -= 1  # no one-row last batch, which BatchNorm cannot normalize in training
         else:
             if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+                _warn.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
         # sklearn divides each batch's weighted loss and penalty alpha/2 ||W||^2 by that batch's
         # weight sum. The Trainer's per-layer l2 is one constant for every step and its weighted
@@ -595,14 +595,14 @@ class _BaseMLP(BaseEstimator):
         except TrainingDiverged as exc:
             raise ValueError(_DIVERGED) from exc
         except KeyboardInterrupt:  # as scikit-learn: Ctrl-C ends the fit, keeping what it trained
-            warnings.warn("Training interrupted by user.")
+            _warn.warn("Training interrupted by user.")
         if val is not None and self._best_params is not None:
             trainer.set_params(self._best_params)
         self._sync_out(trainer)
         if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
             raise ValueError(_DIVERGED)
         if not incremental and not monitor.stopped and self.n_iter_ == self.max_iter:
-            warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+            _warn.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
                           "hasn't converged yet." % self.max_iter, ConvergenceWarning)
 
     def _fit_lbfgs(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass):
@@ -641,7 +641,7 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(_DIVERGED) from exc
         if res.status != 0:
             msg = res.message.decode("latin1") if isinstance(res.message, bytes) else res.message
-            warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}):\n"
+            _warn.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}):\n"
                           f"{msg}\n\nIncrease the number of iterations to improve the convergence "
                           f"(max_iter={self.max_iter}).", ConvergenceWarning)
         self.n_iter_ = min(int(res.nit), self.max_iter)

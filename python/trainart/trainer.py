@@ -10,11 +10,10 @@ import logging
 import math
 import os
 import threading
-import warnings
 
 import numpy as np
 
-from . import _native, clipping, optim
+from . import _native, _warn, clipping, optim
 from ._validate import (all_finite, arrays_like, as_array, choice, flag, float_array, float_dtype, integer,
                         native_float, real, require_folder)
 from .errors import TrainingDiverged
@@ -93,10 +92,9 @@ def _warn_on_squashed_logits(plan):
     squashing = {"cross_entropy": ("sigmoid", "tanh"),
                  "binary_cross_entropy": ("sigmoid", "tanh", "relu", "softplus")}.get(plan.loss, ())
     if last["act"] in squashing:
-        warnings.warn(f"the model's output goes through {last['act']}, but loss {plan.loss!r} takes logits "
-                      "(it applies the sigmoid or softmax itself): the outputs are squashed twice. Leave the "
-                      "output layer without an activation; predict() gives the probabilities.", UserWarning,
-                      stacklevel=3)
+        _warn.warn(f"the model's output goes through {last['act']}, but loss {plan.loss!r} takes logits "
+                   "(it applies the sigmoid or softmax itself): the outputs are squashed twice. Leave the "
+                   "output layer without an activation; predict() gives the probabilities.")
 
 
 def carried_optimizer_state(fresh, old):

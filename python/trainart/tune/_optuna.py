@@ -8,8 +8,8 @@ import os
 import tempfile
 import time
 import uuid
-import warnings
 
+from .. import _warn
 from . import spaces as sp
 from .results import SearchResult, TrialRecord
 from .trial import OptunaTrial
@@ -399,7 +399,7 @@ def load_result(space, storage=None, study_name=None, settings=None, direction=N
     records = []
     for t in _real_trials(study):
         if t.state not in states:
-            warnings.warn(f"trial {t.number} is {t.state.name} (a worker still running, or one that died)")
+            _warn.warn(f"trial {t.number} is {t.state.name} (a worker still running, or one that died)")
             continue
         dur = t.duration.total_seconds() if t.duration is not None else 0.0
         records.append(TrialRecord(number=t.number, params=_decode(space, t.params),

@@ -9,10 +9,10 @@ import os
 import pickle
 import time
 import traceback
-import warnings
 
 import numpy as np
 
+from .. import _warn
 from . import spaces as sp
 from .estimator import CVObjective, is_estimator
 from .results import SearchResult, TrialRecord
@@ -186,7 +186,7 @@ def _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shr
         # rank only the trials inside the current box: they are the ones this round refines
         inside = [t for t in records if t.state == "complete" and _in_box(box, t.params)]
         if not inside:
-            warnings.warn(f"coarse_to_fine round {r}: no trial completed; the box stays as it is")
+            _warn.warn(f"coarse_to_fine round {r}: no trial completed; the box stays as it is")
             continue
         inside.sort(key=lambda t: t.value, reverse=(direction == "maximize"))
         top = [t.params for t in inside[:top_k]]

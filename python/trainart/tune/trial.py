@@ -3,7 +3,8 @@ and should_prune(); the same interface whether trainart or Optuna runs the searc
 
 import math
 import numbers
-import warnings
+
+from .. import _warn
 
 __all__ = ["Trial", "TrialPruned", "OptunaTrial"]
 
@@ -44,7 +45,7 @@ class Trial:
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
         if int(step) in self.intermediate:  # as Optuna: the first value of a step stays
-            warnings.warn(f"step {int(step)} was reported already ({self.intermediate[int(step)]}); "
+            _warn.warn(f"step {int(step)} was reported already ({self.intermediate[int(step)]}); "
                           f"the value {value!r} is ignored, as Optuna does")
             return
         self.intermediate[int(step)] = _value(value)
