@@ -1,6 +1,7 @@
 """The Trainer: fitting, prediction, MC dropout, non-finite handling and input validation."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -452,6 +453,45 @@ def test_assigned_optimizer_trains_from_a_fresh_state(tmp_path, executor, first)
     state = swapped._executor.state_dict()["optimizer"]
     assert state["step"] == 0 and not any(np.any(m) for m in state["exp_avg"])
     assert swapped.step == 2 * 8 and swapped.epoch == 2
+
+
+def test_an_assigned_optimizer_runs_at_its_own_lr_not_at_the_plateau_scale(executor):
+    # ReduceLROnPlateau's scale outlived the optimizer it lowered: a new Adam(lr=0.01) trained
+    # at 1e-8. As Keras's compile(optimizer=...), the new one runs at the rate it was given.
+    X, y = blobs()
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=0.1))
+    trainer.lr_scale = 1e-6
+    trainer.optimizer = ta.optim.Adam(lr=0.01)
+    assert trainer.lr_scale == 1.0
+    history = trainer.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    assert history.history["lr"] == [0.01]
+
+
+def test_a_ctrl_c_during_validation_leaves_the_trained_epoch_in_history(executor, monkeypatch):
+    # The epoch had trained (trainer.epoch counted it) but History lost it: a resume then left
+    # a gap. Interrupted in validation, History records the epoch without its val_ numbers.
+    X, y = blobs()
+    trainer = make(executor)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._executor, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(X, y, epochs=3, batch_size=32, verbose=0, validation_split=0.2)
+    monkeypatch.undo()
+    assert trainer.epoch == 1 and trainer.history.epoch == [0] and "val_loss" not in trainer.history.history
+    resumed = trainer.fit(X, y, epochs=3, batch_size=32, verbose=0, validation_split=0.2,
+                          initial_epoch=trainer.epoch)
+    assert resumed.epoch == [0, 1, 2] and np.isnan(resumed.history["val_loss"][0])
+
+
+def test_the_progress_bar_stands_aside_when_there_is_no_stderr(monkeypatch):
+    # pythonw and windowed bundles have sys.stderr None; tqdm raised writing to it.
+    X, y = blobs()
+    monkeypatch.setattr(sys, "stderr", None)
+    history = make().fit(X, y, epochs=2, batch_size=32, verbose=1)
+    assert len(history) == 2
 
 
 def test_bad_optimizer_assignment_changes_nothing(executor):

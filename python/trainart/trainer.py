@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import math
 import os
+import sys
 import threading
 
 import numpy as np
@@ -208,8 +209,10 @@ class Trainer:
         Assigning one replaces the optimizer as Keras's ``model.compile(optimizer=...)`` does,
         or as a new ``torch.optim`` object over the same parameters: from a fresh state (zeroed
         moments, step 0; a second-order optimizer's L-BFGS history and damping from scratch),
-        also when the new optimizer equals the old one. Parameters, buffers, the epoch and step
-        counters, lr_scale and History stay. The state changes at once, so save() right after
+        also when the new optimizer equals the old one, and at its own lr: lr_scale (what
+        ReduceLROnPlateau lowered) goes back to 1, as Keras's new optimizer runs at the rate it
+        was given. Parameters, buffers, the epoch and step counters and History stay. The state
+        changes at once, so save() right after
         writes the new optimizer with its fresh state. Refused while fit runs (from a
         callback): the epoch's learning rates were taken from the old optimizer.
         """
@@ -223,6 +226,7 @@ class Trainer:
         self.plan, self._executor = self._rebuilt(_plan_optimizer(optimizer, self.schedule).config(), keep_state=False)
         self._optimizer = optimizer
         self._second_order_state = None
+        self.lr_scale = 1.0
 
     @property
     def schedule(self):
@@ -448,7 +452,10 @@ class Trainer:
                 1.0. Refused for multi-label binary_cross_entropy and regression losses.
             initial_epoch: the epoch to start at (schedules are evaluated over all `epochs`),
                 at most `epochs`: a resumed run that already completed them trains nothing, as
-                in Keras (the callbacks still get on_train_begin and on_train_end).
+                in Keras (the callbacks still get on_train_begin and on_train_end). A fit with
+                initial_epoch=0 starts a new run, its schedule from its first step (Keras's
+                schedules go on counting the optimizer's steps instead); the optimizer state
+                and the dropout stream carry on.
 
         Returns:
             trainart.history.History with per-epoch metrics and per-step losses: the trainer's
@@ -582,11 +589,13 @@ class Trainer:
                 for epoch in range(run.initial_epoch, run.epochs):
                     logs, extra, step_losses = one_epoch(epoch)
                     self.epoch = epoch + 1
-                    if run.val is not None:
-                        v = self._executor.evaluate(*run.val[:2], sample_weight=run.val[2])
-                        logs.update({f"val_{k}": x for k, x in v.items()})
-                    logs.update(extra)
-                    history.append(epoch, logs, step_losses)
+                    try:
+                        if run.val is not None:
+                            v = self._executor.evaluate(*run.val[:2], sample_weight=run.val[2])
+                            logs.update({f"val_{k}": x for k, x in v.items()})
+                    finally:  # a Ctrl-C in validation: the epoch trained, so History has it
+                        logs.update(extra)
+                        history.append(epoch, logs, step_losses)
                     self._end_epoch(run.callbacks, epoch, logs, history)
                     _report(bar, epoch, run.epochs, logs, run.log_every, line=run.verbose == 2,
                             last=self.stop_training)
@@ -969,6 +978,8 @@ def _load_callback_states(callbacks, saved):
 
 def _progress(epochs, initial_epoch, verbose):
     if verbose != 1:  # 0 and False: silent; 2: a line per epoch instead (_report)
+        return None
+    if sys.stderr is None:  # pythonw, a windowed bundle: tqdm would raise writing to it
         return None
     from tqdm.auto import tqdm
 
