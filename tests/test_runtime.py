@@ -260,3 +260,17 @@ def test_gemm_refuses_an_output_that_overlaps_an_input(cpu):
     out = np.empty((3, 3))
     cpu.gemm(a, a, out)
     np.testing.assert_array_equal(out, a @ a)
+
+
+def test_ta_sklearn_resolves_on_first_use_and_other_names_still_fail():
+    # DESIGN writes ta.sklearn.MLPClassifier; `import trainart` does not import scikit-learn.
+    import subprocess
+    import sys
+
+    pytest.importorskip("sklearn")
+    code = ("import sys, trainart as ta; assert 'sklearn' not in sys.modules; "
+            "assert ta.sklearn.MLPClassifier.__module__ == 'trainart.sklearn'; "
+            "import trainart.sklearn; assert ta.sklearn is trainart.sklearn\n"
+            "try:\n    ta.no_such_name\nexcept AttributeError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "has no attribute 'no_such_name'" in out

@@ -13,6 +13,16 @@ from .errors import BackendUnavailableError, CheckpointError, TrainingDiverged
 __version__ = "0.1.0"
 
 
+def __getattr__(name):
+    """``ta.sklearn`` imports trainart.sklearn on first use (it needs scikit-learn, an optional
+    extra, so ``import trainart`` does not import it)."""
+    if name == "sklearn":
+        import importlib
+
+        return importlib.import_module(".sklearn", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # More threads than any machine trainart targets has cores: a larger n is a mistake.
 MAX_THREADS = 1024
 

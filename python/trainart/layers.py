@@ -195,7 +195,8 @@ class Activation(Layer):
         name: an activation name (see ACTIVATIONS), an alias ("logistic", "swish", "linear"),
             or None for identity.
         activation_param: leaky_relu's slope (default 0.01) or elu's alpha (default 1.0), a
-            finite real; the other activations ignore it (None is stored as 0.0 for them).
+            finite real. The other activations take none: None or 0 (stored as 0.0); any
+            other value is a ValueError.
     """
 
     kind = "activation"

@@ -127,10 +127,11 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
         X_train, X_test, y_train, y_test.
 
     Raises:
-        TypeError: test_size is not a real number, seed not an integer, stratify not
-            "auto", True or False.
+        TypeError: test_size is not a real number, seed not an integer, stratify neither a
+            string nor a bool.
         ValueError: test_size outside (0, 1) or leaving the training set empty; X or y with
-            no rows or of different lengths; stratify=True without class labels.
+            no rows or of different lengths; stratify a string other than "auto";
+            stratify=True without class labels.
     """
     if isinstance(test_size, (bool, np.bool_)) or not isinstance(test_size, numbers.Real):
         raise TypeError(f"test_size must be a float in (0, 1), got {type(test_size).__name__}")

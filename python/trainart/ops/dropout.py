@@ -48,7 +48,7 @@ def dropout(x, p, *, seed, layer=0, step=0, mode="inverted", backend="auto"):
         p: drop probability in [0, 1); p = 0 keeps every element. The kernel takes any p:
             the mask drops floor(p * 2**16) / 2**16 of the elements, so below 2**-16 nothing
             is dropped and near 1 the kept fraction is 1 - p rounded up to a multiple of
-            2**-16 while the scale is 1 / (1 - p): E[y] drifts from x (by 1.4x at p = 1 - 1e-5).
+            2**-16 while the scale is 1 / (1 - p): E[y] drifts from x (by about 1.5x at p = 1 - 1e-5).
             ta.Dropout and the models take only the rates it represents within 1/64
             (layers.dropout_rate: 0, or 2**-16 to 1 - 2**-10).
         seed: int in [0, 2**64), the Philox key.
