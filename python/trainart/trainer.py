@@ -153,7 +153,10 @@ class Trainer:
         dtype: "float32" or "float64" (or np.float32, np.float64, a np.dtype of them): the
             precision of every computation.
         nonfinite: "raise" stops at a NaN/inf loss or gradient with ta.TrainingDiverged, keeping
-            the weights from before that step; "skip" skips such steps and counts them.
+            the weights from before that step; "skip" skips such steps and counts them. An
+            update that overflows the state it writes from a finite loss and gradient (weights,
+            optimizer moments, running variances) is found at the end of its epoch: "raise"
+            raises TrainingDiverged then, "skip" warns; that state is not undone.
         dropout_mode: "inverted" (scale kept units by 1/(1-p) in training) or "weight_scaling"
             (no scaling in training, activations times 1-p at inference).
     """
@@ -485,6 +488,7 @@ class Trainer:
         n = len(run.X)
         steps_per_epoch = -(-n // run.batch_size)
         lrs, momentums = self._schedule_values(run.epochs * steps_per_epoch, steps_per_epoch)
+        _check_rate_range(lrs * self.lr_scale, momentums, self.optimizer, self.dtype)
 
         def one_epoch(epoch):
             perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
@@ -499,9 +503,13 @@ class Trainer:
                 raise stats.interrupted
             if stats.diverged_step is not None:
                 self.step += stats.diverged_step
+                overflowed = self._executor.nonfinite_state()
+                kept = ("the weights from before that step are kept" if overflowed is None else
+                        f"the state from before that step is kept, but its {overflowed} is already NaN or inf: "
+                        "the update before overflowed it")
                 raise TrainingDiverged(
                     f"loss or gradients became non-finite at epoch {epoch}, step {stats.diverged_step} "
-                    f"(global step {self.step}); the weights from before that step are kept. "
+                    f"(global step {self.step}); {kept}. "
                     "Lower the learning rate, clip gradients (ta.ClipNorm), or pass nonfinite='skip'.")
             self.step += len(epoch_lrs)
             logs = {"loss": stats.loss}
@@ -588,6 +596,7 @@ class Trainer:
             try:
                 for epoch in range(run.initial_epoch, run.epochs):
                     logs, extra, step_losses = one_epoch(epoch)
+                    self._check_state_finite(epoch)
                     self.epoch = epoch + 1
                     try:
                         if run.val is not None:
@@ -611,6 +620,22 @@ class Trainer:
             self._abort_callbacks(open_callbacks, error)
             raise
         return history
+
+    def _check_state_finite(self, epoch):
+        """An update can overflow what it writes (a weight, Adam's second moment, a running
+        variance) from a finite loss and gradient. The step checks see a weight one step later,
+        through the loss, and never a moment that only divides (the weights then stop moving):
+        so the state is scanned once an epoch. nonfinite="raise" raises TrainingDiverged,
+        "skip" warns; the overflowed state cannot be undone."""
+        where = self._executor.nonfinite_state()
+        if where is None:
+            return
+        message = (f"{where} became NaN or inf during epoch {epoch}: an update overflowed it although "
+                   "the losses and gradients were finite, and the run cannot recover (the state is as "
+                   "that epoch left it). Lower the learning rate or scale the inputs.")
+        if self.plan.nonfinite == "raise":
+            raise TrainingDiverged(message)
+        _warn.warn(message, RuntimeWarning)
 
     def _abort_callbacks(self, callbacks, error):
         """on_train_abort(self, error) of every callback in `callbacks`, for a fit that raises
@@ -974,6 +999,22 @@ def _load_callback_states(callbacks, saved):
         match = next((i for i, (kind, _) in enumerate(saved) if kind == type(cb).__name__), None)
         if match is not None:
             cb.load_state_dict(saved.pop(match)[1])
+
+
+def _check_rate_range(lrs, momentums, optimizer, dtype):
+    """Refuse learning rates the kernels cannot hold in `dtype`: the step scalars are cast to
+    the parameter dtype, where a rate past its range is inf, and inf times a zero gradient made
+    NaN of weights that had nothing to learn (torch refuses such a rate too). An Adam-type step
+    is lr / (1 - beta1^t), largest at step 1, at most lr / (1 - beta1)."""
+    peak, what = (float(np.max(lrs)) if len(lrs) else 0.0), "the learning rate"
+    betas = getattr(optimizer, "betas", None)
+    if betas is not None:
+        beta1 = betas[0] if momentums is None else max(betas[0], float(np.max(momentums)))
+        peak, what = peak / (1.0 - beta1), f"the first step's lr / (1 - beta1) (beta1 = {beta1})"
+    limit = float(np.finfo(dtype).max)
+    if not peak <= limit:
+        raise ValueError(f"{what} reaches {peak:.4g}, beyond the {np.dtype(dtype).name} range ({limit:.4g}): "
+                         "lower lr (the optimizer's or the schedule's)")
 
 
 def _progress(epochs, initial_epoch, verbose):

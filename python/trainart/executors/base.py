@@ -120,6 +120,11 @@ class Executor:
     def check_state(self, state):
         raise NotImplementedError
 
+    def nonfinite_state(self):
+        """The name of the first array of the live state (params[i], buffers[i], an optimizer
+        slot) holding NaN or inf, or None; reads the arrays in place, copies nothing."""
+        raise NotImplementedError
+
     def load_state_dict(self, state):
         raise NotImplementedError
 

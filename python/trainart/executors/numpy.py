@@ -121,6 +121,16 @@ class NumpyExecutor(Executor):
                for k, v in self.opt_state.items()}
         return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers], "optimizer": opt}
 
+    def nonfinite_state(self):
+        frozen = [(f"params[{i}]", p) for i, p in enumerate(self.params) if i not in self.trainable]
+        for name, array in [("trainable params", self.flat), *frozen,
+                            *((f"buffers[{i}]", b) for i, b in enumerate(self.buffers)),
+                            *((f"optimizer state[{k!r}]", v[0]) for k, v in self.opt_state.items()
+                              if isinstance(v, list))]:
+            if array.size and not _validate.all_finite(array):
+                return name
+        return None
+
     def check_state(self, state):
         """(params, buffers, optimizer) of a state_dict, checked against this executor:
         ValueError or TypeError naming the first entry that does not fit (a missing or unknown
