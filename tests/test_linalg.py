@@ -78,8 +78,52 @@ def test_nonfinite_upper_triangle_is_not_read(backend, rng):
     single[0, 1] = np.nan
     np.testing.assert_array_equal(ta.linalg.batched_cholesky_solve(single, B[0], backend=backend), expected[0])
     bad[2, 2, 1] = np.inf                       # in the lower triangle: read, refused
-    with pytest.raises(ValueError, match=r"a contains NaN or inf in its lower triangle \(system 2\)"):
+    with pytest.raises(ValueError, match=r"^A contains NaN or inf in its lower triangle \(system 2\)$"):
         ta.linalg.batched_cholesky_solve(bad, B, backend=backend)
+    single[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^A contains NaN or inf in its lower triangle$"):
+        ta.linalg.batched_cholesky_solve(single, B[0], backend=backend)
     B[0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"b contains NaN or inf \(system 0\)"):
+    with pytest.raises(ValueError, match=r"^B contains NaN or inf \(system 0\)$"):
         ta.linalg.batched_cholesky_solve(A, B, backend=backend)
+    with pytest.raises(ValueError, match=r"^B contains NaN or inf$"):
+        ta.linalg.batched_cholesky_solve(A[0], B[0], backend=backend)
+
+
+EYE3, STACK3 = np.eye(3), np.eye(3)[None].repeat(2, axis=0)
+
+# (A, B, exception, message): every error names A and B as the caller does (not ops'
+# a and b) with the shapes as given (not a single system's with the batch axis added).
+CALLERS_NAMES_CASES = [
+    # dtype
+    (EYE3.astype(np.float32), np.ones(3), TypeError, r"B must have dtype float32, got float64"),
+    (STACK3.astype(np.float32), np.ones((2, 3)), TypeError, r"B must have dtype float32, got float64"),
+    (EYE3.astype(np.float16), np.ones(3), TypeError, r"A must be float32 or float64 .*got dtype float16"),
+    # non-numeric
+    (EYE3.astype(complex), np.ones(3), TypeError, r"A must be a real numeric array, got dtype complex128"),
+    (STACK3.astype(complex), np.ones((2, 3)), TypeError, r"A must be a real numeric array, got dtype complex128"),
+    (EYE3, np.full(3, "x"), TypeError, r"B must be a real numeric array, got dtype <U1"),
+    (STACK3, np.full((2, 3), "x"), TypeError, r"B must be a real numeric array, got dtype <U1"),
+    (EYE3, [[1.0], [2.0, 3.0], [4.0]], TypeError, r"B must be array-like of numbers"),
+    # emptiness
+    (np.zeros((0, 0)), np.ones(0), ValueError, r"A must not be empty, got shape \(0, 0\)"),
+    (np.zeros((0, 3, 3)), np.zeros((0, 3)), ValueError, r"A must not be empty, got shape \(0, 3, 3\)"),
+    (EYE3, np.ones((3, 0)), ValueError, r"B must not be empty, got shape \(3, 0\)"),
+    (STACK3, np.ones((2, 3, 0)), ValueError, r"B must not be empty, got shape \(2, 3, 0\)"),
+    # squareness
+    (np.ones((3, 4)), np.ones(3), ValueError, r"A must be square \(n, n\), got shape \(3, 4\)"),
+    (np.ones((2, 3, 4)), np.ones((2, 3)), ValueError,
+     r"A must hold square systems \(batch, n, n\), got shape \(2, 3, 4\)"),
+    # B's shape: a stack's B may be 2 or 3-dimensional
+    (STACK3, np.ones(4), ValueError,
+     r"B must have shape \(2, 3\) or \(2, 3, k\) for A of shape \(2, 3, 3\), got \(4,\)"),
+    (STACK3, np.ones((2, 3, 1, 1)), ValueError, r"B must have shape .*got \(2, 3, 1, 1\)"),
+    (STACK3, np.ones((3, 3)), ValueError, r"B must have shape .*got \(3, 3\)"),
+]
+
+
+@pytest.mark.parametrize("A, B, exception, message", CALLERS_NAMES_CASES)
+def test_errors_name_the_callers_arguments_and_shapes(backend, A, B, exception, message):
+    with pytest.raises(exception, match="^" + message) as info:
+        ta.linalg.batched_cholesky_solve(A, B, backend=backend)
+    assert "(1, " not in str(info.value)

@@ -238,6 +238,40 @@ def test_lbfgs_default_max_eval_follows_max_iter(tmp_path):
     assert evals == [100, 30]
 
 
+# torch.optim.LBFGS(line_search_fn="strong_wolfe", **kwargs) (2.13) on the problem below: its
+# state["func_evals"] and the weights W, b after one step.
+LINE_SEARCH_BUDGET_CASES = [
+    # max_ls = 0: the search evaluates its first trial point only and takes it (the loss falls),
+    # theta - 1e-3 min(1, 1/|g|_1) g; the uncapped search went on extrapolating (5 evaluations).
+    (dict(lr=1e-3, max_iter=1, max_eval=1), 2,
+     [[-1.009430005127, -0.209139378149, -0.159449385048], [0.540824493245, 0.214622935333, 0.355429987653]],
+     [-0.000218346253, 8.3596991e-05, 0.000134749262]),
+    # max_ls = 1: one zoom step, which fails Armijo, so the step stays at t = 0 (4 evaluations uncapped).
+    (dict(lr=100.0, max_iter=1, max_eval=2), 3,
+     [[-1.009618183539, -0.209175574872, -0.159225009914], [0.540845584686, 0.214659122506, 0.35537270904]],
+     [0.0, 0.0, 0.0]),
+    # Two iterations: the second search gets the 6 - 3 evaluations left (9 evaluations uncapped).
+    (dict(lr=1e-3, max_iter=5, max_eval=6), 7,
+     [[-0.816533039483, -0.169429377312, -0.39205635153], [0.517931570031, 0.176158137036, 0.416787709166]],
+     [-0.224153438537, 0.086593251105, 0.137560187432]),
+]
+
+
+@pytest.mark.parametrize("kwargs, evals, W, b", LINE_SEARCH_BUDGET_CASES)
+def test_strong_wolfe_line_search_gets_the_evaluations_left_in_max_eval(executor, kwargs, evals, W, b):
+    # torch passes max_ls = max_eval - evaluations so far to the line search; it was always 25
+    # here, so a step made more evaluations than torch's and ended elsewhere.
+    rng = np.random.default_rng(0)
+    X, y, W0 = rng.normal(size=(12, 2)), rng.integers(0, 3, 12), rng.normal(size=(2, 3))
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(3)], input_dim=2), executor=executor, dtype="float64",
+                         optimizer=ta.optim.LBFGS(line_search_fn="strong_wolfe", **kwargs))
+    trainer.set_params([W0, np.zeros(3)])
+    history = trainer.fit(X, y, epochs=1, batch_size=None, verbose=0)
+    assert history.history["func_evals"] == [evals]
+    np.testing.assert_allclose(trainer.get_params()[0], W, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(trainer.get_params()[1], b, rtol=0, atol=1e-11)
+
+
 def test_gauss_newton_beats_adam_per_iteration(executor):
     X, y = ta.datasets.load_digits()
     X, y = X[:500] / 16.0, y[:500]

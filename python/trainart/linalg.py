@@ -3,6 +3,7 @@ Gauss-Newton steps, per-block damped solves)."""
 
 import numpy as np
 
+from . import _validate
 from .ops.solve import cholesky_solve
 
 __all__ = ["batched_cholesky_solve"]
@@ -41,23 +42,53 @@ def batched_cholesky_solve(A, B, damping=0.0, *, check=True, backend="auto"):
         >>> batched_cholesky_solve(A, np.ones((4, 3)), damping=2.0)[0]
         array([0.25, 0.25, 0.25])
     """
-    A_arr = A if isinstance(A, np.ndarray) else np.asarray(A)
+    A_arr, B_arr = _checked(A, B)
     single = A_arr.ndim == 2
+    try:
+        out = cholesky_solve(A_arr[None] if single else A_arr, B_arr[None] if single else B_arr,
+                             damping=damping, check=check, backend=backend)
+    except ValueError as exc:
+        raise _in_callers_names(exc, single) from None
+    if not single:
+        return out
+    if check:
+        return out[0]
+    x, status = out
+    return x[0], status[0]
+
+
+def _checked(A, B):
+    """A and B as float arrays of one dtype, or the error in the caller's terms: the names A
+    and B and the shapes as given. cholesky_solve checks the same things, but a single system
+    reaches it with a batch axis added, and it calls its arguments a and b."""
+    A = _validate.float_array(A, "A", finite=False, allow_empty=True)
+    B = _validate.float_array(B, "B", dtype=A.dtype, finite=False, allow_empty=True)
+    if A.ndim not in (2, 3):
+        raise ValueError(f"A must be (batch, n, n) or (n, n), got shape {A.shape}")
+    single = A.ndim == 2
+    if A.shape[-1] != A.shape[-2]:
+        want = "be square (n, n)" if single else "hold square systems (batch, n, n)"
+        raise ValueError(f"A must {want}, got shape {A.shape}")
+    if A.size == 0:
+        raise ValueError(f"A must not be empty, got shape {A.shape}")
+    rows = A.shape[:-1]
+    if B.ndim not in (A.ndim - 1, A.ndim) or B.shape[:A.ndim - 1] != rows:
+        vector, matrix = str(rows), "(" + ", ".join(map(str, rows)) + ", k)"
+        raise ValueError(f"B must have shape {vector} or {matrix} for A of shape {A.shape}, "
+                         f"got {B.shape}")
+    if B.size == 0:
+        raise ValueError(f"B must not be empty, got shape {B.shape}")
+    return A, B
+
+
+def _in_callers_names(exc, single):
+    """The kernel's NaN/inf error ("a contains ... (system s)") naming A or B as the caller
+    does, without the system index for a single system, which has none; other errors as they
+    are (they name damping, check or backend, as the caller does)."""
+    message = str(exc)
+    if not message.startswith(("a contains", "b contains")):
+        return exc
+    message = message[0].upper() + message[1:]
     if single:
-        # Shapes checked here, in the user's terms: cholesky_solve would report them with the
-        # batch axis added below.
-        n = A_arr.shape[0]
-        if A_arr.shape[1] != n:
-            raise ValueError(f"A must be square (n, n), got shape {A_arr.shape}")
-        B_arr = B if isinstance(B, np.ndarray) else np.asarray(B)
-        if B_arr.ndim not in (1, 2) or B_arr.shape[0] != n:
-            raise ValueError(f"B must have shape ({n},) or ({n}, k) for A of shape {A_arr.shape}, "
-                             f"got {B_arr.shape}")
-        out = cholesky_solve(A_arr[None], B_arr[None], damping=damping, check=check, backend=backend)
-        if check:
-            return out[0]
-        x, status = out
-        return x[0], status[0]
-    if A_arr.ndim != 3:
-        raise ValueError(f"A must be (batch, n, n) or (n, n), got shape {A_arr.shape}")
-    return cholesky_solve(A_arr, B, damping=damping, check=check, backend=backend)
+        message = message.replace(" (system 0)", "")
+    return ValueError(message)

@@ -126,10 +126,11 @@ class LBFGS(SecondOrderOptimizer):
     two-loop recursion over the last history_size pairs (s = t d, y = g_new - g_old, kept
     when y.s > 1e-10) with H_0 = (y.s / y.y) I; the step length t = min(1, 1/|g|_1) lr at the
     very first iteration and lr after; with line_search_fn="strong_wolfe", t from the strong
-    Wolfe line search (c1 = 1e-4, c2 = 0.9, at most 25 evaluations). It stops when max |g| <=
-    tolerance_grad, g.d > -tolerance_change, max |t d| <= tolerance_change, |f - f_prev| <
-    tolerance_change, or after max_eval evaluations. The history carries over between steps,
-    as torch's state does.
+    Wolfe line search (c1 = 1e-4, c2 = 0.9; as torch's max_ls, its iterations are capped at
+    the evaluations left in max_eval, and it always evaluates its first trial point, so a step
+    can end one evaluation past max_eval). It stops when max |g| <= tolerance_grad, g.d >
+    -tolerance_change, max |t d| <= tolerance_change, |f - f_prev| < tolerance_change, or
+    after max_eval evaluations. The history carries over between steps, as torch's state does.
 
     max_eval=None (default) means max_iter * 5 // 4, as torch's; it stays None in the config
     and is resolved at each step, so dataclasses.replace(opt, max_iter=100) allows 125
@@ -243,7 +244,10 @@ class LBFGS(SecondOrderOptimizer):
                 def obj_func(x0, step, direction):
                     return objective.value_and_grad(x0 + step * direction)
 
-                loss, flat_grad, t, ls_func_evals = strong_wolfe(obj_func, x, t, d, loss, flat_grad, gtd)
+                # The search gets the evaluations left in max_eval as its iteration cap (torch's
+                # max_ls): 0 when none are left, and it still evaluates its first trial point.
+                loss, flat_grad, t, ls_func_evals = strong_wolfe(obj_func, x, t, d, loss, flat_grad, gtd,
+                                                                 max_ls=max_eval - current_evals)
                 x = x + t * d
                 opt_cond = np.abs(flat_grad).max() <= self.tolerance_grad
             else:
