@@ -744,3 +744,92 @@ def test_a_stratified_hold_out_with_too_many_classes_falls_back():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=3, random_state=0).fit(X, y)
     assert est.n_iter_ == 3
+
+
+@pytest.mark.parametrize("monitor", ["val_score", "val_loss"])
+def test_early_stopping_with_batchnorm_restores_the_best_running_statistics(monkeypatch, monitor):
+    # The best epoch's weights came back with the last epoch's BatchNorm running statistics, so
+    # the restored model did not score best_validation_score_ on the rows it was chosen on.
+    from trainart import sklearn as tsk
+
+    held = []
+    split = tsk._validation_rows
+    monkeypatch.setattr(tsk, "_validation_rows", lambda *a, **k: held.append(split(*a, **k)) or held[-1])
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 5)
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.randn(300), [-0.5, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier(hidden_layer_sizes=(20,), batchnorm=True, early_stopping=True, n_iter_no_change=5,
+                          early_stopping_monitor=monitor, max_iter=300, random_state=0).fit(X, y)
+    best = (np.argmax(m.validation_scores_) if monitor == "val_score"
+            else np.argmin(m.validation_loss_curve_))
+    assert best + 1 < m.n_iter_  # the last epoch is not the best one
+    assert m.score(X[held[0]], y[held[0]]) == m.validation_scores_[best]
+
+
+def test_adaptive_learning_rate_tests_the_optimizer_objects_own_lr():
+    # The stop-at-1e-6 test used learning_rate_init (0.001) instead of the lr in use (0.1 here):
+    # the fit stopped after 5 divisions by 5 where scikit-learn's sgd at 0.1 takes 8.
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = X[:, 0] * 2
+    kw = dict(hidden_layer_sizes=(5,), learning_rate="adaptive", tol=10.0, n_iter_no_change=1, max_iter=500,
+              random_state=0)
+    ours = MLPRegressor(optimizer=ta.optim.SGD(lr=0.1), **kw).fit(X, y)
+    theirs = SkRegressor(solver="sgd", momentum=0.0, learning_rate_init=0.1, **kw).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 19
+    assert ours._trainer.lr_scale == pytest.approx(5.0 ** -8)
+
+
+def _stop_lines(cls, X, y, **kw):
+    """What a verbose fit prints besides its per-iteration loss and validation score lines."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cls(**{**dict(hidden_layer_sizes=(5,), random_state=0, tol=0.1, n_iter_no_change=2, max_iter=300), **kw},
+            verbose=True).fit(X, y)
+    return [line for line in out.getvalue().splitlines() if not line.startswith(("Iteration", "Validation score:"))]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(solver="sgd", learning_rate="adaptive"), dict(early_stopping=True),
+                                dict(solver="sgd", learning_rate="adaptive", early_stopping=True)])
+def test_verbose_says_why_the_fit_stopped_or_lowered_the_rate_in_sklearns_words(kw):
+    # Only the per-iteration lines were printed.
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = (X[:, 0] > 0).astype(int)
+    lines = _stop_lines(MLPClassifier, X, y, **kw)
+    assert lines and lines == _stop_lines(SkClassifier, X, y, **kw)
+    assert lines[-1].endswith("Stopping.")
+
+
+def test_verbose_names_the_validation_loss_with_the_val_loss_monitor():
+    X, y = make_classification(n_samples=80, n_features=4, random_state=0)
+    lines = _stop_lines(MLPClassifier, X, y, early_stopping=True, early_stopping_monitor="val_loss", tol=10.0)
+    assert lines == ["Validation loss did not improve more than tol=10.000000 for 2 consecutive epochs. Stopping."]
+
+
+def test_adam_epsilon_maps_onto_sklearns_as_documented():
+    # scikit-learn adds epsilon to sqrt(v), trainart (torch) to sqrt(v / (1 - beta_2^t)): one
+    # full-batch step per partial_fit with epsilon / sqrt(1 - beta_2**t) is scikit-learn's fit.
+    rng = np.random.RandomState(0)
+    X = rng.randn(100, 4)
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2
+    eps, steps = 1e-2, 20
+    kw = dict(hidden_layer_sizes=(10,), learning_rate_init=0.01, shuffle=False, random_state=0, batch_size=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SkRegressor(epsilon=eps, max_iter=steps, tol=0, **kw).fit(X, y)
+        plain = MLPRegressor(epsilon=eps, max_iter=steps, tol=0, **kw).fit(X, y)
+    mapped = MLPRegressor(**kw)
+    for t in range(1, steps + 1):
+        mapped.set_params(epsilon=eps / np.sqrt(1 - 0.999 ** t)).partial_fit(X, y)
+    ours, sk = plain.coefs_ + plain.intercepts_, theirs.coefs_ + theirs.intercepts_
+    assert max(np.abs(a - b).max() for a, b in zip(ours, sk)) > 1e-3
+    for a, b in zip(mapped.coefs_ + mapped.intercepts_, sk):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert "epsilon / sqrt(1 - beta_2^t)" in " ".join(MLPRegressor.__doc__.split())

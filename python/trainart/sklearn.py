@@ -205,13 +205,36 @@ class _Monitor(Callback):
             # sklearn's invscaling: lr = learning_rate_init / (t + 1)^power_t, t = samples seen.
             trainer.lr_scale = 1.0 / (est.t_ + 1) ** est.power_t
         if est._no_improvement_count > est.n_iter_no_change:
-            lr = est.learning_rate_init * trainer.lr_scale
-            if self.adaptive_lr and lr > 1e-6:
-                trainer.lr_scale /= 5.0
-                est._no_improvement_count = 0
-            else:
-                self.stopped = True
-                trainer.stop_training = True
+            self._no_improvement(trainer)
+
+    def _no_improvement(self, trainer):
+        """scikit-learn's response to n_iter_no_change iterations without improvement: 'adaptive'
+        divides the lr by 5, or stops once it is 1e-6 or less; the other rules stop. The lr is
+        the one in use: the optimizer's own (an optimizer object's lr, not learning_rate_init)
+        times the scale the rules set. verbose prints scikit-learn's message saying which."""
+        est = self.est
+        lr = trainer.optimizer.lr * trainer.lr_scale
+        if self.adaptive_lr and lr > 1e-6:
+            trainer.lr_scale /= 5.0
+            est._no_improvement_count = 0
+            action = " Setting learning rate to %f" % (lr / 5.0)
+        else:
+            self.stopped = True
+            trainer.stop_training = True
+            action = " Learning rate too small. Stopping." if self.adaptive_lr else " Stopping."
+        if est.verbose:
+            print(self._stall_message() + action)
+
+    def _stall_message(self):
+        """What did not improve, in scikit-learn's words (the validation loss with the val_loss
+        monitor; the training loss where early stopping found too few rows to hold out)."""
+        est = self.est
+        if self.val is None:
+            what = "Training loss"
+        else:
+            what = "Validation loss" if est.early_stopping_monitor == "val_loss" else "Validation score"
+        return "%s did not improve more than tol=%f for %d consecutive epochs." % (what, est.tol,
+                                                                                  est.n_iter_no_change)
 
     def _validation(self, trainer, logs):
         est = self.est
@@ -233,8 +256,8 @@ class _Monitor(Callback):
         est._no_improvement_count = est._no_improvement_count + 1 if worse else 0
         if score > est.best_validation_score_:
             est.best_validation_score_ = score
-        if better:
-            est._best_params = trainer.get_params()
+        if better:  # BatchNorm's running statistics too: predict uses them
+            est._best_params, est._best_buffers = trainer.get_params(), trainer.get_buffers()
 
 
 class _BaseMLP(BaseEstimator):
@@ -420,7 +443,7 @@ class _BaseMLP(BaseEstimator):
             self.coefs_.append(W)
             self.intercepts_.append(b)
         self._trainer = None
-        self._best_params = None
+        self._best_params = self._best_buffers = None
         if self.solver in _STOCHASTIC:
             self._start_stochastic_records()
 
@@ -598,6 +621,7 @@ class _BaseMLP(BaseEstimator):
             _warn.warn("Training interrupted by user.")
         if val is not None and self._best_params is not None:
             trainer.set_params(self._best_params)
+            trainer.set_buffers(self._best_buffers)
         self._sync_out(trainer)
         if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
             raise ValueError(_DIVERGED)
@@ -711,15 +735,27 @@ _PARAMS_DOC = """
             samples, zero-weight ones included, as scikit-learn counts them).
         learning_rate: 'constant' | 'invscaling' (lr = learning_rate_init / (t + 1)^power_t after
             each iteration, t = samples seen) | 'adaptive' (lr / 5 when n_iter_no_change
-            iterations bring no tol improvement; stop below 1e-6). Used for solver='sgd' (and a
-            custom ``optimizer``), ignored by 'adam' as in scikit-learn.
+            iterations bring no tol improvement; stop once it is 1e-6 or less). Used for
+            solver='sgd' and a custom ``optimizer`` (whose own lr is the one divided and
+            tested), ignored by 'adam' as in scikit-learn.
         learning_rate_init, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon:
             the optimizers' hyperparameters. solver='sgd' keeps torch's momentum buffer, in
             gradient units (b = momentum b + g, step lr b), where scikit-learn keeps a velocity
             in parameter units (v = momentum v - lr g, step v): the two agree while lr is
             constant, and differ once learning_rate='invscaling' or 'adaptive' changes it
             (trainart applies the new lr to the whole buffer, scikit-learn to the new gradient
-            only). With momentum=0 they agree under every learning_rate.
+            only). With momentum=0 they agree under every learning_rate. solver='adam' follows
+            torch too, adding epsilon to the bias-corrected sqrt(v / (1 - beta_2^t)) at step t
+            (t counts optimizer steps, i.e. batches), where scikit-learn adds it to the
+            uncorrected sqrt(v): scikit-learn's step t is trainart's with epsilon replaced by
+            epsilon / sqrt(1 - beta_2^t), 31.6 times epsilon at step 1 (beta_2=0.999) and within
+            1% of it after 4 / (1 - beta_2) steps. A step's relative difference is about
+            (epsilon / sqrt(1 - beta_2^t) - epsilon) / r, r the root mean square of the gradient
+            component: 3e-7 / r at step 1 for the default epsilon=1e-8 (~1e-6 for r near 0.3),
+            less later. A tuned epsilon e damps the first steps less here, as if it were
+            sqrt(1 - beta_2^t) e; no one epsilon reproduces scikit-learn's e at every step, but
+            one full-batch step per partial_fit call with epsilon=e / sqrt(1 - beta_2**t) set
+            before the t-th does, exactly.
         max_iter: epochs (stochastic) or iterations (lbfgs). max_fun: lbfgs's evaluations.
         shuffle, random_state, verbose, validation_fraction, n_iter_no_change, tol:
             as scikit-learn. Training stops when the training loss (or, with early_stopping,
