@@ -91,29 +91,74 @@ def _plot_problem(path):
     return None
 
 
-def _bench(args):
+def _bench(args, say):
     from . import microbench
 
     if args.threads:
         import trainart
 
         trainart.set_num_threads(args.threads)
-    say = (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)) if args.verbose else None
-    results = microbench.run(args.ops, quick=args.quick, progress=say)
-    print(microbench.format_table(results))
-    if args.json:
+    progress = (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)) if args.verbose else None
+    results = microbench.run(args.ops, quick=args.quick, progress=progress)
+    if args.json:  # before the table: a reader that stops early loses only printed text
         microbench.to_json(results, args.json)
-        print(f"wrote {args.json}")
+    say(microbench.format_table(results))
+    if args.json:
+        say(f"wrote {args.json}")
 
 
-def _demo(args):
+def _demo(args, say):
     from . import demo
 
     if args.threads:
         import trainart
 
         trainart.set_num_threads(args.threads)
-    demo.run(plot=None if args.no_plot else args.plot, executor=args.executor, epochs=args.epochs)
+    demo.run(plot=None if args.no_plot else args.plot, executor=args.executor, epochs=args.epochs, say=say)
+
+
+def _to_devnull(stream):
+    """Point `stream`'s file descriptor at os.devnull once its reader has gone: text still in
+    its buffer is flushed again when the interpreter exits, and would raise a second
+    BrokenPipeError there (the recipe of the signal module's "Note on SIGPIPE")."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # None, or a stream without a descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _flush(stream):
+    """Flush `stream`; True if its reader has gone (the stream then points at os.devnull)."""
+    if stream is None:  # pythonw
+        return False
+    try:
+        stream.flush()
+    except BrokenPipeError:
+        _to_devnull(stream)
+        return True
+    return False
+
+
+class _Report:
+    """Prints a command's report lines (`say`). When the reader of stdout goes away (`trainart
+    demo | head -1`), the lines after that are dropped instead of ending the run, so that the
+    files the run was asked for (demo's plot, bench's --json) are still written; `lost` then
+    makes main exit with status 1."""
+
+    def __init__(self):
+        self.lost = False
+
+    def __call__(self, line):
+        if self.lost:
+            return
+        try:
+            print(line, flush=True)  # flushed, so that a closed pipe shows here, not at exit
+        except BrokenPipeError:
+            _to_devnull(sys.stdout)
+            self.lost = True
 
 
 def main(argv=None):
@@ -133,7 +178,11 @@ def main(argv=None):
     bench.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     bench.add_argument("-v", "--verbose", action="store_true", help="print each case as it runs")
     bench.set_defaults(func=_bench)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:
+        _flush(sys.stdout)  # --help into a closed pipe: argparse already ignores the failed write
+        raise
     # Output files are written at the end of a run of seconds to minutes: refuse a path that
     # cannot be written before anything runs.
     if args.command == "bench" and args.json is not None:
@@ -144,10 +193,19 @@ def main(argv=None):
         problem = _plot_problem(args.plot)
         if problem:
             demo.error(f"argument --plot: cannot write {args.plot}: {problem}")
+    say = _Report()
     try:
-        args.func(args)
+        args.func(args, say)
     except BackendUnavailableError as exc:  # bench, or demo --executor cpu, on a build without _cpu
         parser.exit(1, f"trainart: error: {exc}\n")
+    except BrokenPipeError:  # a print other than say's, or fit's bar into `2>&1 | head`: ends the run
+        _to_devnull(sys.stdout)
+        _flush(sys.stderr)
+        say.lost = True
+    if _flush(sys.stdout) or say.lost:
+        # Status 1 as in the Python docs' "Note on SIGPIPE" (Python's own status for EPIPE), not
+        # 141 from SIGPIPE's default action: the docs advise against restoring SIG_DFL.
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -39,14 +39,18 @@ def shifted_copies(images):
     return np.concatenate(out)
 
 
-def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS):
+def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS, say=print):
     """Train, evaluate on the held-out test rows, time both executors; returns a report dict.
 
     Args:
-        plot: where to write the learning curves (None: no plot).
+        plot: where to write the learning curves (None: no plot). Written right after training,
+            before the report lines that follow it, so that a failure later on (a reader of
+            stdout that has gone, an interrupted timing) does not lose it.
         executor: "auto", "numpy" or "cpu" for the trained model.
         verbose: fit's verbosity.
         epochs: the training budget, an int >= 1 (early stopping may end sooner).
+        say: called with each line of the report (the `trainart` command passes one that
+            outlives a closed pipe).
     """
     # Checked before the data is loaded and anything trains.
     epochs = _validate.integer(epochs, "epochs", low=1)
@@ -68,16 +72,17 @@ def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS):
     X_fit, X_val, X_test = [(A - mean) / scale for A in (X_fit, X[val_rows], X[test])]
 
     trainer = build(executor)
-    print(f"digits: {len(fit_rows)} training rows (x5 with 1-pixel shifts), {len(X_val)} validation, "
-          f"{len(X_test)} test rows; MLP 64-256-128-10, executor {trainer.executor}")
+    say(f"digits: {len(fit_rows)} training rows (x5 with 1-pixel shifts), {len(X_val)} validation, "
+        f"{len(X_test)} test rows; MLP 64-256-128-10, executor {trainer.executor}")
     stop = callbacks.EarlyStopping(monitor="val_loss", patience=20, restore_best=True)
     start = time.perf_counter()
     history = trainer.fit(X_fit, y_fit, epochs=epochs, batch_size=BATCH, validation_data=(X_val, y_val),
                           callbacks=[stop], verbose=verbose)
     elapsed = time.perf_counter() - start
     test = trainer.evaluate(X_test, y_test)
-    print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f} "
-          f"(best epoch {stop.best_epoch + 1 if stop.best_epoch is not None else len(history)})")
+    plotted = _plot(history, plot) if plot else None
+    say(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f} "
+        f"(best epoch {stop.best_epoch + 1 if stop.best_epoch is not None else len(history)})")
 
     per_epoch = {}
     for name in _backend.available():
@@ -86,13 +91,19 @@ def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS):
         begin = time.perf_counter()
         t.fit(X_fit, y_fit, epochs=3, batch_size=BATCH, verbose=0)
         per_epoch[name] = (time.perf_counter() - begin) / 3
-    print("time per epoch: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in per_epoch.items())
-          + (f" ({per_epoch['numpy'] / per_epoch['cpu']:.1f}x)" if {"numpy", "cpu"} <= set(per_epoch) else ""))
-    print(f"trained {len(history)} epochs in {elapsed:.2f} s")
-    if plot:
-        try:
-            history.plot(plot)
-            print(f"wrote {plot_path(plot)}")
-        except ImportError as exc:
-            print(f"no plot: {exc}")
+    say("time per epoch: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in per_epoch.items())
+        + (f" ({per_epoch['numpy'] / per_epoch['cpu']:.1f}x)" if {"numpy", "cpu"} <= set(per_epoch) else ""))
+    say(f"trained {len(history)} epochs in {elapsed:.2f} s")
+    if plotted is not None:
+        say(plotted)
     return {"test_accuracy": test["accuracy"], "per_epoch": per_epoch, "epochs": len(history)}
+
+
+def _plot(history, plot):
+    """Write the learning curves to `plot`; returns the report line saying where they went, or
+    why there are none (matplotlib is an optional extra)."""
+    try:
+        history.plot(plot)
+    except ImportError as exc:
+        return f"no plot: {exc}"
+    return f"wrote {plot_path(plot)}"
