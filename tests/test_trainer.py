@@ -494,6 +494,25 @@ def test_the_progress_bar_stands_aside_when_there_is_no_stderr(monkeypatch):
     assert len(history) == 2
 
 
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_progress_into_a_closed_pipe_does_not_stop_the_training(monkeypatch, verbose):
+    # `python train.py 2>&1 | head`: the bar's (or the epoch line's) write raised
+    # BrokenPipeError inside fit, which ended the run; the progress is decoration.
+    class Gone:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    X, y = blobs()
+    monkeypatch.setattr(sys, "stderr", Gone())
+    monkeypatch.setattr(sys, "stdout", Gone())
+    trainer = make()
+    history = trainer.fit(X, y, epochs=3, batch_size=32, verbose=verbose)
+    assert len(history) == 3 and trainer.epoch == 3
+
+
 def test_bad_optimizer_assignment_changes_nothing(executor):
     X, y = blobs()
     t = make(executor, optimizer=ta.optim.SGD(lr=0.1, momentum=0.9), schedule=ta.schedules.OneCycle(max_lr=0.1))

@@ -5,6 +5,7 @@ between epochs it evaluates schedules, validation metrics, callbacks, the progre
 the log. A failed call leaves the model as it was.
 """
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -612,7 +613,8 @@ class Trainer:
                         break
             finally:
                 if bar is not None:
-                    bar.close()
+                    with contextlib.suppress(BrokenPipeError):
+                        bar.close()
             while open_callbacks:
                 open_callbacks[0].on_train_end(self, logs)
                 del open_callbacks[0]
@@ -1024,7 +1026,10 @@ def _progress(epochs, initial_epoch, verbose):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=epochs, initial=initial_epoch, unit="epoch", dynamic_ncols=True, leave=True)
+    try:
+        return tqdm(total=epochs, initial=initial_epoch, unit="epoch", dynamic_ncols=True, leave=True)
+    except BrokenPipeError:  # stderr's reader went away: no bar, the training goes on
+        return None
 
 
 def _report(bar, epoch, epochs, logs, log_every, line=False, last=False):
@@ -1032,10 +1037,14 @@ def _report(bar, epoch, epochs, logs, log_every, line=False, last=False):
     epochs and at the run's last epoch (the epochs ran out, or `last`: a callback stopped it)."""
     shown = {k: logs[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy", "lr") if k in logs}
     text = f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.5g}" for k, v in shown.items())
-    if line:  # verbose=2
-        print(text, flush=True)
-    if bar is not None:
-        bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
-        bar.update(1)
+    try:
+        if line:  # verbose=2
+            print(text, flush=True)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+            bar.update(1)
+    except BrokenPipeError:  # the reader of the progress went away (`| head`): training goes on
+        if bar is not None:
+            bar.disable = True
     if (epoch + 1) % log_every == 0 or epoch + 1 == epochs or last:
         log.info("%s", text)
