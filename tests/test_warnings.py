@@ -44,3 +44,12 @@ def test_the_sklearn_convergence_warning_names_the_users_line():
     caught = _recorded(lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X, y))
     convergence = [r for r in caught if issubclass(r.category, ConvergenceWarning)]
     assert convergence and all(r.filename == __file__ for r in convergence)
+
+
+def test_frozen_standard_library_frames_are_not_the_users():
+    # Python 3.11 runs runpy, importlib and os as frozen modules named "<frozen runpy>": the
+    # warning of trainart code run by python -m named that frame.
+    from trainart import _warn
+
+    assert _warn._internal("<frozen runpy>") and _warn._internal(copy.__file__)
+    assert not _warn._internal(__file__)

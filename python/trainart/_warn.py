@@ -12,6 +12,8 @@ _STDLIB = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
 def _internal(filename):
     """Whether a frame of `filename` is trainart's own or the standard library's (copy.deepcopy
     and pickle.loads calling into trainart), not the user's."""
+    if filename.startswith("<frozen "):  # Python 3.11+: runpy, importlib, os as frozen modules
+        return True
     path = os.path.abspath(filename)
     if path.startswith(_PACKAGE):
         return True

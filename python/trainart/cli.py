@@ -198,7 +198,7 @@ def main(argv=None):
         args.func(args, say)
     except BackendUnavailableError as exc:  # bench, or demo --executor cpu, on a build without _cpu
         parser.exit(1, f"trainart: error: {exc}\n")
-    except BrokenPipeError:  # a print other than say's, or fit's bar into `2>&1 | head`: ends the run
+    except BrokenPipeError:  # a print other than say's into a closed pipe: ends the run
         _to_devnull(sys.stdout)
         _flush(sys.stderr)
         say.lost = True

@@ -6,7 +6,10 @@ class BackendUnavailableError(RuntimeError):
 
 
 class TrainingDiverged(FloatingPointError):
-    """Loss or gradients became NaN/inf during training (``nonfinite="raise"``)."""
+    """Training went non-finite (``nonfinite="raise"``): a step's loss or gradients became NaN
+    or inf (the state from before that step is kept), or, found at the end of an epoch, an
+    update overflowed what it writes (weights, optimizer moments, running variances) from a
+    finite loss and gradient (that state is as the epoch left it)."""
 
 
 class CheckpointError(ValueError):

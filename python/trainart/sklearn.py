@@ -621,7 +621,8 @@ class _BaseMLP(BaseEstimator):
             _warn.warn("Training interrupted by user.")
         if val is not None and self._best_params is not None:
             trainer.set_params(self._best_params)
-            trainer.set_buffers(self._best_buffers)
+            if getattr(self, "_best_buffers", None) is not None:  # absent from estimators pickled before
+                trainer.set_buffers(self._best_buffers)
         self._sync_out(trainer)
         if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
             raise ValueError(_DIVERGED)

@@ -83,6 +83,10 @@ def _plan_optimizer(optimizer, schedule):
                              "pass cycle_momentum=False to the schedule")
         if optimizer.cycled == "momentum" and optimizer.momentum == 0:
             return dataclasses.replace(optimizer, momentum=0.9)
+        if optimizer.cycled == "beta1" and schedule.max_momentum >= 1.0:
+            raise ValueError(f"schedule cycles {type(optimizer).__name__}'s beta1 up to max_momentum="
+                             f"{schedule.max_momentum}, and beta1 must be < 1 (its bias correction "
+                             "1 - beta1^t would be 0): lower max_momentum")
     return optimizer
 
 
@@ -592,12 +596,13 @@ class Trainer:
         # (never on_train_end, which acts on the run: EarlyStopping would restore weights).
         open_callbacks = list(run.callbacks)
         logs = {}
+        reported = set()  # what _check_state_finite found non-finite, warned once per fit
         try:
             bar = _progress(run.epochs, run.initial_epoch, run.verbose)
             try:
                 for epoch in range(run.initial_epoch, run.epochs):
                     logs, extra, step_losses = one_epoch(epoch)
-                    self._check_state_finite(epoch)
+                    self._check_state_finite(epoch, reported)
                     self.epoch = epoch + 1
                     try:
                         if run.val is not None:
@@ -623,18 +628,20 @@ class Trainer:
             raise
         return history
 
-    def _check_state_finite(self, epoch):
+    def _check_state_finite(self, epoch, reported):
         """An update can overflow what it writes (a weight, Adam's second moment, a running
         variance) from a finite loss and gradient. The step checks see a weight one step later,
         through the loss, and never a moment that only divides (the weights then stop moving):
         so the state is scanned once an epoch. nonfinite="raise" raises TrainingDiverged,
-        "skip" warns; the overflowed state cannot be undone."""
+        "skip" warns (once per fit for each array in `reported`); the overflowed state cannot
+        be undone."""
         where = self._executor.nonfinite_state()
-        if where is None:
+        if where is None or where in reported:
             return
-        message = (f"{where} became NaN or inf during epoch {epoch}: an update overflowed it although "
-                   "the losses and gradients were finite, and the run cannot recover (the state is as "
-                   "that epoch left it). Lower the learning rate or scale the inputs.")
+        reported.add(where)
+        message = (f"{where} is NaN or inf after epoch {epoch}: an update overflowed it although the "
+                   "losses and gradients were finite, and the run cannot recover (the state is as that "
+                   "epoch left it). Lower the learning rate or scale the inputs.")
         if self.plan.nonfinite == "raise":
             raise TrainingDiverged(message)
         _warn.warn(message, RuntimeWarning)
@@ -1007,12 +1014,13 @@ def _check_rate_range(lrs, momentums, optimizer, dtype):
     """Refuse learning rates the kernels cannot hold in `dtype`: the step scalars are cast to
     the parameter dtype, where a rate past its range is inf, and inf times a zero gradient made
     NaN of weights that had nothing to learn (torch refuses such a rate too). An Adam-type step
-    is lr / (1 - beta1^t), largest at step 1, at most lr / (1 - beta1)."""
+    is lr / (1 - beta1^t), at most lr / (1 - beta1): the bound checked is the schedule's peak
+    lr over 1 - its largest beta1."""
     peak, what = (float(np.max(lrs)) if len(lrs) else 0.0), "the learning rate"
     betas = getattr(optimizer, "betas", None)
     if betas is not None:
         beta1 = betas[0] if momentums is None else max(betas[0], float(np.max(momentums)))
-        peak, what = peak / (1.0 - beta1), f"the first step's lr / (1 - beta1) (beta1 = {beta1})"
+        peak, what = peak / (1.0 - beta1), f"the step size bound, peak lr / (1 - beta1) with beta1 = {beta1},"
     limit = float(np.finfo(dtype).max)
     if not peak <= limit:
         raise ValueError(f"{what} reaches {peak:.4g}, beyond the {np.dtype(dtype).name} range ({limit:.4g}): "

@@ -122,12 +122,14 @@ class NumpyExecutor(Executor):
         return {"params": self.get_params(), "buffers": [b.copy() for b in self.buffers], "optimizer": opt}
 
     def nonfinite_state(self):
-        frozen = [(f"params[{i}]", p) for i, p in enumerate(self.params) if i not in self.trainable]
-        for name, array in [("trainable params", self.flat), *frozen,
+        # The trainable ones as one flat scan, then their own names only where it fails.
+        flat_ok = _validate.all_finite(self.flat)
+        for name, array in [*((f"params[{i}]", p) for i, p in enumerate(self.params)
+                              if not flat_ok or i not in self.trainable),
                             *((f"buffers[{i}]", b) for i, b in enumerate(self.buffers)),
                             *((f"optimizer state[{k!r}]", v[0]) for k, v in self.opt_state.items()
                               if isinstance(v, list))]:
-            if array.size and not _validate.all_finite(array):
+            if array.size and not _validate.all_finite(np.ascontiguousarray(array)):
                 return name
         return None
 
