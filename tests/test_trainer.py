@@ -2,6 +2,7 @@
 
 import math
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -1196,3 +1197,21 @@ def test_onecycle_may_not_cycle_adams_beta1_up_to_one():
     with pytest.raises(ValueError, match="beta1 up to max_momentum=1.0"):
         make(optimizer=ta.optim.Adam(), schedule=ta.schedules.OneCycle(max_lr=0.01, max_momentum=1.0))
     make(optimizer=ta.optim.SGD(momentum=0.9), schedule=ta.schedules.OneCycle(max_lr=0.01, max_momentum=1.0))
+
+
+def test_resuming_with_another_epoch_length_warns_where_the_schedule_jumps():
+    # Warmup counts steps: 3 epochs of 12 steps finished it, and a resume at 1 step per epoch
+    # evaluated it at step 3 again (15 % of the rate). Keras counts the steps taken; say so.
+    X, y = blobs(96)
+    warm = ta.schedules.Warmup(ta.schedules.Constant(0.01), steps=20)
+    stop = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: setattr(t, "stop_training", e == 2))
+    trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=warm)
+    trainer.fit(X, y, epochs=6, batch_size=8, verbose=0, callbacks=[stop])
+    with pytest.warns(UserWarning, match="with 1 steps per epoch where its epochs took 12"):
+        trainer.fit(X, y, epochs=6, initial_epoch=trainer.epoch, batch_size=96, verbose=0)
+    # Counted in epochs, nothing jumps: no warning.
+    trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=ta.schedules.Step(lr=0.01, step_size=2))
+    trainer.fit(X, y, epochs=6, batch_size=8, verbose=0, callbacks=[stop])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit(X, y, epochs=6, initial_epoch=trainer.epoch, batch_size=96, verbose=0)

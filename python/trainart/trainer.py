@@ -494,6 +494,7 @@ class Trainer:
         steps_per_epoch = -(-n // run.batch_size)
         lrs, momentums = self._schedule_values(run.epochs * steps_per_epoch, steps_per_epoch)
         _check_rate_range(lrs * self.lr_scale, momentums, self.optimizer, self.dtype)
+        self._warn_on_a_schedule_jump(run, steps_per_epoch, lrs)
 
         def one_epoch(epoch):
             perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
@@ -627,6 +628,27 @@ class Trainer:
             self._abort_callbacks(open_callbacks, error)
             raise
         return history
+
+    def _warn_on_a_schedule_jump(self, run, steps_per_epoch, lrs):
+        """Warn where a fit that resumes the run takes another number of steps per epoch than
+        its epochs so far (another batch_size or row count) and the schedule, evaluated as if
+        every epoch had this fit's steps, then starts at another rate than the run had reached:
+        a warm-up or a step decay counted in steps jumps back or ahead (Keras counts the steps
+        taken instead). Schedules counted in epochs do not jump, and pass silently."""
+        resume = run.initial_epoch == self.epoch and 0 < run.initial_epoch < run.epochs
+        if self.schedule is None or not resume or not self.history or not len(self.history.step_losses[-1]):
+            return
+        before = len(self.history.step_losses[-1])
+        if before == steps_per_epoch:
+            return
+        reached = float(np.asarray(self.schedule.values(run.epochs * before, before))[run.initial_epoch * before])
+        starts = float(lrs[run.initial_epoch * steps_per_epoch])
+        if not math.isclose(reached, starts, rel_tol=1e-9):
+            _warn.warn(f"this fit resumes the run at epoch {run.initial_epoch} with {steps_per_epoch} steps per epoch "
+                       f"where its epochs took {before} (another batch_size or row count): the schedule, "
+                       f"evaluated as if every epoch had {steps_per_epoch}, starts at lr {starts:.4g} where the "
+                       f"run had reached {reached:.4g}. Resume with the run's batch_size and data, or start a "
+                       "new run (initial_epoch=0)")
 
     def _check_state_finite(self, epoch, reported):
         """An update can overflow what it writes (a weight, Adam's second moment, a running
