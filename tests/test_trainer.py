@@ -1196,6 +1196,12 @@ def test_onecycle_may_not_cycle_adams_beta1_up_to_one():
     # beta1 = 1 makes Adam's bias correction 1 - beta1^t zero: a ZeroDivisionError in fit.
     with pytest.raises(ValueError, match="beta1 up to max_momentum=1.0"):
         make(optimizer=ta.optim.Adam(), schedule=ta.schedules.OneCycle(max_lr=0.01, max_momentum=1.0))
+    with pytest.raises(ValueError, match="beta1 up to max_momentum=1.0"):
+        make(optimizer=ta.optim.NAdam(),
+             schedule=ta.schedules.Warmup(ta.schedules.OneCycle(max_lr=0.01, max_momentum=1.0), steps=5))
+    X, y = blobs()  # wrapped, below 1: trains (the first version of the check raised AttributeError)
+    make(optimizer=ta.optim.Adam(), schedule=ta.schedules.Warmup(ta.schedules.OneCycle(max_lr=0.01), steps=5)).fit(
+        X, y, epochs=1, batch_size=32, verbose=0)
     make(optimizer=ta.optim.SGD(momentum=0.9), schedule=ta.schedules.OneCycle(max_lr=0.01, max_momentum=1.0))
 
 

@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from . import _native, _warn, clipping, optim
+from . import _native, _warn, clipping, optim, schedules
 from ._validate import (all_finite, arrays_like, as_array, choice, flag, float_array, float_dtype, integer,
                         native_float, real, require_folder)
 from .errors import TrainingDiverged
@@ -83,9 +83,13 @@ def _plan_optimizer(optimizer, schedule):
                              "pass cycle_momentum=False to the schedule")
         if optimizer.cycled == "momentum" and optimizer.momentum == 0:
             return dataclasses.replace(optimizer, momentum=0.9)
-        if optimizer.cycled == "beta1" and schedule.max_momentum >= 1.0:
+        inner = schedule
+        while not hasattr(inner, "max_momentum") and isinstance(getattr(inner, "schedule", None),
+                                                                 schedules.Schedule):
+            inner = inner.schedule  # Warmup(OneCycle(...))
+        if optimizer.cycled == "beta1" and getattr(inner, "max_momentum", 0.0) >= 1.0:
             raise ValueError(f"schedule cycles {type(optimizer).__name__}'s beta1 up to max_momentum="
-                             f"{schedule.max_momentum}, and beta1 must be < 1 (its bias correction "
+                             f"{inner.max_momentum}, and beta1 must be < 1 (its bias correction "
                              "1 - beta1^t would be 0): lower max_momentum")
     return optimizer
 
@@ -1042,6 +1046,9 @@ def _check_rate_range(lrs, momentums, optimizer, dtype):
     betas = getattr(optimizer, "betas", None)
     if betas is not None:
         beta1 = betas[0] if momentums is None else max(betas[0], float(np.max(momentums)))
+        if beta1 >= 1.0:  # a Schedule of the user's own cycling it there (OneCycle is refused up front)
+            raise ValueError(f"the schedule sets beta1 to {beta1}, and beta1 must be < 1 (its bias correction "
+                             "1 - beta1^t would be 0)")
         peak, what = peak / (1.0 - beta1), f"the step size bound, peak lr / (1 - beta1) with beta1 = {beta1},"
     limit = float(np.finfo(dtype).max)
     if not peak <= limit:
