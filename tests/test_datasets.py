@@ -94,11 +94,20 @@ def test_split_test_size_must_be_a_number(test_size):
         datasets.train_test_split(X, y, test_size=test_size)
 
 
-def test_split_keeps_row_order_and_checks_stratify():
+def test_split_shuffles_the_rows_unless_asked_not_to_and_checks_stratify():
+    # Kept in order, a set sorted by class stayed sorted, and fit's validation_split (the last
+    # rows) then validated on one class: iris's last 15 % of the training rows are all class 2.
     X, y = datasets.load_digits()
     ids = np.arange(len(y))[:, None]
-    itr, ite, _, _ = datasets.train_test_split(ids, y, seed=5)
-    assert np.all(np.diff(itr[:, 0]) > 0) and np.all(np.diff(ite[:, 0]) > 0)   # as documented
+    itr, ite, ytr, _ = datasets.train_test_split(ids, y, seed=5)
+    assert not np.all(np.diff(itr[:, 0]) > 0) and not np.all(np.diff(ite[:, 0]) > 0)
+    assert np.array_equal(y[itr[:, 0]], ytr)
+    kept = datasets.train_test_split(ids, y, seed=5, shuffle=False)
+    assert np.all(np.diff(kept[0][:, 0]) > 0) and np.all(np.diff(kept[1][:, 0]) > 0)
+    assert np.array_equal(np.sort(itr[:, 0]), kept[0][:, 0]) and np.array_equal(np.sort(ite[:, 0]), kept[1][:, 0])
+    by_class = np.repeat(np.arange(3), 50)
+    tail = datasets.train_test_split(ids[:150], by_class, test_size=0.2)[2][-18:]
+    assert len(np.unique(tail)) > 1
     plain = datasets.train_test_split(ids, y, test_size=0.2, stratify=False)
     assert len(plain[1]) == int(np.ceil(0.2 * len(y)))
     with pytest.raises(TypeError, match="stratify"):

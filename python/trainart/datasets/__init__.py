@@ -100,12 +100,13 @@ def share_rows(k, counts):
     return share
 
 
-def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
+def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto", shuffle=True):
     """Split rows into a training and a test set, stratified by class when y holds classes.
 
-    Which rows go to the test set is drawn at random (NumPy Generator seeded by `seed`), but
-    both sets keep the rows in their original order; scikit-learn's train_test_split also
-    shuffles them. Trainer.fit shuffles every epoch by default, so this rarely matters.
+    Which rows go to the test set is drawn at random (NumPy Generator seeded by `seed`), and
+    each set comes in random order, as scikit-learn's train_test_split returns them (with
+    shuffle=False both keep the original order: then a set sorted by class stays sorted, and
+    fit's validation_split, which holds out the last rows, would validate on one class).
 
     ceil(test_size * n) rows go to the test set, as in scikit-learn. Stratified, they are
     shared among the classes in proportion to their counts (whole parts first, then the largest
@@ -122,6 +123,8 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
             than the rows of either set, else split without stratification. True: stratify,
             or raise ValueError where that cannot be done (as scikit-learn's stratify=y does).
             False: never stratify.
+        shuffle: return each set's rows in random order (default True); False keeps them in
+            their original order.
 
     Returns:
         X_train, X_test, y_train, y_test.
@@ -138,6 +141,7 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1), got {test_size}")
     seed = _validate.integer(seed, "seed", low=0)
+    shuffle = _validate.flag(shuffle, "shuffle")
     if isinstance(stratify, str):
         if stratify != "auto":
             raise ValueError(f"stratify must be 'auto', True or False, got {stratify!r}")
@@ -176,4 +180,6 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto"):
                                for c, m in enumerate(share_rows(k, counts))])
     test = np.sort(test)
     train = np.setdiff1d(np.arange(n), test)
+    if shuffle:
+        train, test = rng.permutation(train), rng.permutation(test)
     return X[train], X[test], y[train], y[test]
