@@ -1221,3 +1221,10 @@ def test_resuming_with_another_epoch_length_warns_where_the_schedule_jumps():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         trainer.fit(X, y, epochs=6, initial_epoch=trainer.epoch, batch_size=96, verbose=0)
+
+
+def test_cross_entropy_on_one_output_is_refused_with_the_loss_to_use():
+    # Softmax over one logit is 1: a (n, 1) 0/1 column trained nothing and reported accuracy 1.0.
+    with pytest.raises(ValueError, match="needs a model with 2 or more outputs.*binary_cross_entropy"):
+        ta.Trainer(ta.MLP([4, 8, 1]))
+    ta.Trainer(ta.MLP([4, 8, 1]), loss="binary_cross_entropy")

@@ -177,6 +177,11 @@ class Trainer:
             raise TypeError(f"model must be a trainart Sequential or MLP, got {type(model).__name__}")
         self.model = model
         self.loss, loss_param = _loss_name(loss)
+        if self.loss == "cross_entropy" and model.output_dim < 2:
+            # A softmax over one output is 1 whatever it is: loss 0, zero gradients, accuracy 1.
+            raise ValueError("loss 'cross_entropy' (the default) needs a model with 2 or more outputs, one per "
+                             "class; this one has 1: for two classes with one output use "
+                             "loss='binary_cross_entropy', for regression 'mse'")
         optimizer = optim.Adam() if optimizer is None else _checked_optimizer(optimizer)
         self._schedule = schedule = _checked_schedule(schedule)
         if clip is not None and not isinstance(clip, (clipping.ClipNorm, clipping.ClipValue)):
