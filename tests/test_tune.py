@@ -51,6 +51,21 @@ def pruning_curve(params, trial):
     return value
 
 
+class Act:
+    """A Choice option without __eq__ (an activation or layer factory, say): only identity finds it."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def act_objective(params, trial):
+    return {"relu": 0.0, "tanh": 1.0}[params["act"].name]
+
+
+def square(x):
+    return x * x
+
+
 # --------------------------------------------------------------------------------- spaces
 
 @pytest.mark.parametrize("make, match", [
@@ -263,7 +278,8 @@ def test_failed_and_pruned_trials_are_recorded():
             raise tt.TrialPruned()
         return params["x"]
 
-    r = tt.search(objective, {"x": tt.Uniform(0.0, 1.0)}, n_trials=30, seed=0)
+    with pytest.warns(RuntimeWarning, match="of 30 trials failed"):
+        r = tt.search(objective, {"x": tt.Uniform(0.0, 1.0)}, n_trials=30, seed=0)
     states = {t.state for t in r.trials}
     assert states == {"complete", "failed", "pruned"}
     assert all("boom" in t.error for t in r.trials.where("failed"))
@@ -777,3 +793,195 @@ def test_plot_marks_the_best_category(tmp_path):
                             {"c": ta.tune.Choice([None, 1, 2])}, n_trials=10, seed=0, direction="maximize")
     ax = result.plot().axes[0]
     assert list(ax.lines[0].get_xdata()) == ["2", "2"]  # drawn at x = 2: the third category, 'None'
+
+
+# ------------------------------------------- samplers that stop, storages, workers, outcomes
+
+@pytest.mark.parametrize("name", ["GridSampler", "BruteForceSampler"])
+def test_a_callers_grid_sampler_ends_the_search_when_its_grid_is_done(tmp_path, name):
+    # Both call study.stop() once the grid is used up: a RuntimeError outside study.optimize
+    # before, which lost the completed trials; now the search ends there, as optimize does.
+    optuna = pytest.importorskip("optuna")
+
+    def make():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # BruteForceSampler's
+            return getattr(optuna.samplers, name)(**({"search_space": {"x": [1, 2, 3]}} if name == "GridSampler"
+                                                       else {}), seed=0)
+
+    space = {"x": tt.Choice([1, 2, 3])}
+    r = tt.search(lambda p, t: float(p["x"]), space, "optuna", n_trials=10, sampler=make())
+    assert sorted(t.params["x"] for t in r.trials) == [1, 2, 3] and r.best_params == {"x": 1}
+    stored = tt.search(lambda p, t: float(p["x"]), space, "optuna", n_trials=10, sampler=make(),
+                       storage=str(tmp_path / "s.log"), study_name="s")
+    assert len(stored.trials) == 3 and all(t.state == "complete" for t in stored.trials)
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random"])
+def test_grid_and_random_through_a_storage_refuse_a_sampler(tmp_path, strategy):
+    # The sampler ran instead of the grid (TPE's points, strategy='grid' in the result).
+    optuna = pytest.importorskip("optuna")
+    space = {"x": tt.Uniform(0.0, 1.0, num=4)}
+    with pytest.raises(ValueError, match=f"sampler is for strategy='optuna'.*{strategy}"):
+        tt.search(_never_called, space, strategy, sampler=optuna.samplers.TPESampler(seed=0),
+                  storage=str(tmp_path / "s.log"), study_name="s", **({} if strategy == "grid" else {"n_trials": 4}))
+
+
+def test_an_in_memory_storage_with_workers_is_refused():
+    # Each worker searched its own pickled copy (the whole budget each), then KeyError.
+    optuna = pytest.importorskip("optuna")
+    with pytest.raises(ValueError, match="storage is an optuna InMemoryStorage.*n_jobs=2"):
+        tt.search(_never_called, {"x": tt.Uniform(0.0, 1.0)}, "optuna", n_trials=4, n_jobs=2,
+                  storage=optuna.storages.InMemoryStorage(), study_name="s")
+
+
+CTRL_C = textwrap.dedent("""
+    import os, sys, time
+    import trainart.tune as tt
+
+    def slow(params, trial):
+        time.sleep(0.5)
+        with open(sys.argv[2], "a") as fh:
+            fh.write("x\\n")
+        return params["x"]
+
+    if __name__ == "__main__":
+        try:
+            tt.search(slow, {"x": tt.Uniform(0, 1)}, sys.argv[1], n_trials=40, n_jobs=2)
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt")
+""")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process groups and SIGINT")
+@pytest.mark.parametrize("strategy, whole_group", [("random", True), ("optuna", False)])
+def test_ctrl_c_stops_a_search_with_workers(tmp_path, strategy, whole_group):
+    # A terminal's Ctrl-C (SIGINT to the whole group) let the pool run every queued trial
+    # first; SIGINT to this process alone left the Optuna workers running their whole share.
+    import signal
+    import time
+
+    if strategy == "optuna":
+        pytest.importorskip("optuna")
+    script, log = tmp_path / "ctrl_c.py", tmp_path / "calls.txt"
+    script.write_text(CTRL_C)
+    log.write_text("")
+    p = subprocess.Popen([sys.executable, str(script), strategy, str(log)], cwd=REPO, start_new_session=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(log.read_text().split()) < 2 and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.05)  # the workers have started and run trials
+    t0 = time.monotonic()
+    (os.killpg if whole_group else os.kill)(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert "KeyboardInterrupt" in out, err
+    assert time.monotonic() - t0 < 5.0  # 40 trials of 0.5 s on two workers take 10 s
+    assert len(log.read_text().split()) < 20
+
+
+@pytest.mark.parametrize("strategy, kwargs", [("grid", {}), ("random", {"n_trials": 4})])
+def test_workers_give_back_the_spaces_own_choice_options(strategy, kwargs):
+    relu, tanh = Act("relu"), Act("tanh")
+    space = {"act": tt.Choice([relu, tanh])}
+    r = tt.search(act_objective, space, strategy, n_jobs=2, seed=0, **kwargs)
+    assert all(t.params["act"] is relu or t.params["act"] is tanh for t in r.trials)
+    assert r.best_params["act"] is relu and space["act"].index(r.best_params["act"]) == 0
+
+
+@pytest.mark.parametrize("strategy", ["grid", "optuna"])
+def test_failed_trials_warn_once_with_their_count_and_first_error(strategy):
+    if strategy == "optuna":
+        pytest.importorskip("optuna")
+
+    def objective(params, trial):
+        if params["act"] == "gelu":
+            raise KeyError("gelu")
+        return {"relu": 0.5, "tanh": 0.4}[params["act"]]
+
+    space = {"act": tt.Choice(["relu", "tanh", "gelu"])}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = tt.search(objective, space, strategy, **({"n_trials": 12, "seed": 1} if strategy == "optuna" else {}))
+    failed = r.trials.where("failed")
+    assert failed and r.best_params == {"act": "tanh"}
+    ours = [w for w in caught if issubclass(w.category, RuntimeWarning) and "trials failed" in str(w.message)]
+    assert len(ours) == 1 and ours[0].filename == __file__
+    assert f"{len(failed)} of {len(r.trials)} trials failed" in str(ours[0].message)
+    assert "KeyError: 'gelu'" in str(ours[0].message)
+
+
+@pytest.mark.parametrize("strategy", ["random", "optuna"])
+def test_the_objective_may_return_numpy_scalars_and_0d_arrays(strategy):
+    # float() takes them, as in Optuna; a 0-d array (np.asarray(x), np.dot of vectors) failed every trial.
+    if strategy == "optuna":
+        pytest.importorskip("optuna")
+    kwargs = dict(n_trials=4, seed=0)
+    for make in (np.asarray, np.float32, lambda v: np.int64(round(10 * v))):
+        r = tt.search(lambda p, t: make(p["x"]), {"x": tt.Uniform(0.0, 1.0)}, strategy, **kwargs)
+        assert all(t.state == "complete" and type(t.value) is float for t in r.trials)
+    for bad, match in ((True, "bool"), ("0.5", "str"), (np.ones(1), r"shape \(1,\)"),
+                       (np.complex128(1.0), "complex128"), (np.asarray(True), "dtype bool")):
+        with pytest.raises(RuntimeError, match=f"real number, got .*{match}"):
+            tt.search(lambda p, t: bad, {"x": tt.Uniform(0.0, 1.0)}, strategy, **kwargs)
+
+
+@pytest.mark.parametrize("strategy", ["grid", "optuna"])
+def test_an_unpicklable_choice_option_with_workers_is_named(strategy):
+    if strategy == "optuna":
+        pytest.importorskip("optuna")
+    space = {"f": tt.Choice([square, lambda x: x + 1])}
+    with pytest.raises(TypeError, match=r"picklable.*space\['f'\] is not"):
+        tt.search(_never_called, space, strategy, n_jobs=2, **({} if strategy == "grid" else {"n_trials": 4}))
+
+
+def test_an_optuna_search_keeps_the_callers_log_level():
+    optuna = pytest.importorskip("optuna")
+    level = optuna.logging.get_verbosity()
+    try:
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+        tt.search(quadratic_log_lr, {"lr": tt.LogUniform(1e-4, 1.0)}, "optuna", n_trials=2)
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        with pytest.raises(RuntimeError, match="every trial failed"):
+            tt.search(lambda p, t: 1 / 0, {"lr": tt.LogUniform(1e-4, 1.0)}, "optuna", n_trials=2)
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+PLOT_BACKEND = textwrap.dedent("""
+    import os, sys
+    os.environ.pop("DISPLAY", None)
+    import matplotlib
+    import trainart.tune as tt
+
+    r = tt.search(lambda p, t: p["x"], {"x": tt.Uniform(0, 1)}, n_trials=3)
+    r.plot(sys.argv[1])
+    print("pyplot" if "matplotlib.pyplot" in sys.modules else "no pyplot", matplotlib.get_backend())
+    r.plot()
+    print(matplotlib.get_backend())
+""")
+
+
+def test_plot_keeps_the_users_backend(tmp_path):
+    # Without DISPLAY plot() switched to Agg, over MPLBACKEND or Jupyter's inline backend.
+    pytest.importorskip("matplotlib")
+    env = dict(os.environ, MPLBACKEND="svg")
+    out = subprocess.run([sys.executable, "-c", PLOT_BACKEND, str(tmp_path / "s.png")], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["no", "pyplot", "svg", "svg"]  # a file is drawn without pyplot
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_estimator_space_names_are_checked_before_any_trial():
+    # A name set_params rejects failed every trial (a cross-validation each) before.
+    pytest.importorskip("sklearn")
+    stub = _stub_class()
+    X, y = np.zeros((30, 2)), np.full(30, 2.0)
+    with pytest.raises(ValueError, match=r"space names \['cc'\] are not parameters of Stub"):
+        tt.search(stub(), {"c": tt.Uniform(0.0, 4.0), "cc": 1.0}, n_trials=2, X=X, y=y)
+    from sklearn.pipeline import Pipeline
+
+    from trainart.tune.search import check_param_names
+
+    check_param_names(Pipeline([("s", stub())]), {"s": stub(), "s__c": 1.0})  # nested names pass

@@ -2,6 +2,7 @@
 ask/tell loop that several processes can run on one study while finishing exactly n_trials."""
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -14,7 +15,7 @@ from . import spaces as sp
 from .results import SearchResult, TrialRecord
 from .trial import OptunaTrial
 
-__all__ = ["require", "check_direction", "make_storage", "Settings", "run", "load_result"]
+__all__ = ["require", "check_direction", "check_shareable", "make_storage", "Settings", "run", "load_result"]
 
 # A user attribute marking a trial that lost the race for the last places of a shared study:
 # it was created but never run, and is excluded from every count and result.
@@ -63,6 +64,18 @@ def check_storage(storage):
     optuna = require()
     if not isinstance(storage, optuna.storages.BaseStorage):
         raise TypeError(f"storage must be {_ACCEPTED}; got {type(storage).__name__} {storage!r}")
+    return storage
+
+
+def check_shareable(storage, n_jobs):
+    """ValueError naming storage and n_jobs for an InMemoryStorage with n_jobs > 1: each worker
+    would get its own pickled copy, run the whole budget in it, and the study would never
+    reach this process."""
+    optuna = require()
+    if n_jobs > 1 and isinstance(storage, optuna.storages.InMemoryStorage):
+        raise ValueError(f"storage is an optuna InMemoryStorage, which n_jobs={n_jobs} worker processes cannot "
+                         "share (each would search in its own copy): leave storage unset (the workers then "
+                         "share a temporary journal file), or give a journal file or an RDB URL")
     return storage
 
 
@@ -269,22 +282,28 @@ def work(objective, settings, storage, worker=0, several=False, run_token=None):
     """The ask/tell loop of one process. Before each ask it counts the study's trials in every
     state; after the ask, a trial with n_trials real trials numbered before it is a surplus
     one (another process took the last place in between): it is closed as failed with the
-    SURPLUS mark, without running the objective. A KeyboardInterrupt (or any other
-    BaseException) inside a trial closes it as FAIL and propagates, as Optuna's
-    study.optimize does, so no trial is left RUNNING. Returns the study."""
+    SURPLUS mark, without running the objective. The loop also ends when the sampler asks
+    the study to stop (see `_tell`). A KeyboardInterrupt (or any other BaseException) inside
+    a trial closes it as FAIL and propagates, as Optuna's study.optimize does, so no trial is
+    left RUNNING. Returns the study."""
+    with _quiet():
+        return _work(objective, settings, storage, worker, several, run_token)
+
+
+def _work(objective, settings, storage, worker, several, run_token):
     from .search import run_trial
 
     optuna = require()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    fail = optuna.trial.TrialState.FAIL
     storage = make_storage(storage)
     study = _study(settings, storage, worker, several)
-    ran = 0
-    while len(_real_trials(study)) < settings.n_trials:
+    stop = False
+    while not stop and len(_real_trials(study)) < settings.n_trials:
         ot = study.ask()
         before = sum(1 for t in _real_trials(study) if t.number < ot.number)
         if before >= settings.n_trials:
             ot.set_user_attr(SURPLUS, True)
-            study.tell(ot, state=optuna.trial.TrialState.FAIL)
+            _tell(study, ot, state=fail)
             break
         if run_token is not None:
             ot.set_user_attr(RUNNER, f"{run_token}:{worker}")
@@ -293,17 +312,44 @@ def work(objective, settings, storage, worker=0, several=False, run_token=None):
             rec = run_trial(objective, ot.number, params, trial=OptunaTrial(ot, params))
         except BaseException:
             # run_trial records every Exception; this is Ctrl-C, SystemExit or a bad space
-            study.tell(ot, state=optuna.trial.TrialState.FAIL)
+            _tell(study, ot, state=fail)
             raise
         if rec.state == "complete":
-            study.tell(ot, rec.value)
+            stop = _tell(study, ot, rec.value)
         elif rec.state == "pruned":
-            study.tell(ot, state=optuna.trial.TrialState.PRUNED)
+            stop = _tell(study, ot, state=optuna.trial.TrialState.PRUNED)
         else:
             ot.set_user_attr(ERROR, rec.error[-2000:])
-            study.tell(ot, state=optuna.trial.TrialState.FAIL)
-        ran += 1
+            stop = _tell(study, ot, state=fail)
     return study
+
+
+def _tell(study, trial, value=None, state=None):
+    """study.tell; True when the sampler asked the study to stop meanwhile.
+
+    Optuna's GridSampler and BruteForceSampler call study.stop() from after_trial once the
+    grid is used up, which Optuna allows only inside study.optimize (RuntimeError otherwise,
+    and the trial would stay RUNNING). Here the request ends `work`'s loop instead, as it
+    ends study.optimize. A pruner's view of the study (Hyperband's) forwards stop() here."""
+    asked = []
+    study.stop = lambda: asked.append(True)  # shadows Study.stop on this object only
+    try:
+        study.tell(trial, value, state=state)
+    finally:
+        del study.stop
+    return bool(asked)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Optuna's log at WARNING (no line per trial) while a search runs, the caller's level after."""
+    optuna = require()
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def _fail_orphans(settings, storage, token, started):
@@ -332,7 +378,13 @@ def pool_work(objective, settings, storage, worker, several, run_token=None):
 
 def run(objective, settings, n_jobs=1, start_method="spawn"):
     """Run the study in this process (n_jobs=1) or in n_jobs worker processes on one storage
-    (a temporary journal file when none is given), then read every trial back."""
+    (a temporary journal file when none is given), then read every trial back. Optuna's log
+    level is the caller's again afterwards."""
+    with _quiet():
+        return _run(objective, settings, n_jobs, start_method)
+
+
+def _run(objective, settings, n_jobs, start_method):
     require()
     tmpdir = None
     storage = settings.storage
@@ -348,7 +400,7 @@ def run(objective, settings, n_jobs=1, start_method="spawn"):
         if n_jobs == 1:
             study = work(objective, settings, storage, 0, False)
         else:
-            from .search import make_pool
+            from .search import make_pool, stop_pool
 
             pool = make_pool(n_jobs, start_method)
             token, started = uuid.uuid4().hex, datetime.datetime.now()
@@ -363,6 +415,11 @@ def run(objective, settings, n_jobs=1, start_method="spawn"):
                 raise RuntimeError(f"a tuning worker process died (killed, out of memory, or a crash in "
                                    f"native code) while running trial(s) {lost}; they are marked FAIL "
                                    f"in the study") from exc
+            except KeyboardInterrupt:
+                # each worker runs its whole share in one call: only ending them stops the search
+                stop_pool(pool)
+                _fail_orphans(settings, storage, token, started)
+                raise
             finally:
                 pool.shutdown()
             optuna = require()

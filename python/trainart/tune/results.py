@@ -105,19 +105,23 @@ class SearchResult:
         """The objective against each searched parameter (log x for log ranges) and against the
         trial number, one panel each; pruned trials drawn at their last reported value.
 
+        The backend is never changed: with a path the figure is drawn on matplotlib's Agg
+        canvas without pyplot (as History.plot), so no pyplot figure is left open; without
+        one it is a pyplot figure of the backend the user configured (shown inline in
+        Jupyter, by plt.show() elsewhere).
+
         Args:
-            path: save the figure there (and close it) when given.
+            path: save the figure there when given.
 
         Returns:
             the matplotlib Figure.
         """
-        plt = _pyplot()
         names = [k for k, v in self.space.items() if isinstance(v, Dimension)]
         n = len(names) + 1
         cols = min(n, 3)
         rows = -(-n // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-        axes = axes.ravel()
+        fig = _figure((4.2 * cols, 3.4 * rows), on_canvas=path is not None)
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
         done = [r for r in self.trials if r.state == "complete" and r.value is not None]
         pruned = [r for r in self.trials if r.state == "pruned" and r.intermediate]
         last = lambda r: r.intermediate[max(r.intermediate)]
@@ -162,26 +166,29 @@ class SearchResult:
         fig.tight_layout()
         if path is not None:
             fig.savefig(path)
-            plt.close(fig)
         return fig
 
 
-def _pyplot():
+def _figure(figsize, on_canvas):
+    """A Figure on its own Agg canvas (`on_canvas`: for a file; pyplot and its backend left
+    alone), or a pyplot figure of the user's backend."""
+    if not on_canvas:
+        return _pyplot().figure(figsize=figsize)
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plotting needs matplotlib: pip install trainart[plot]") from None
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
-        if path_only_backend():
-            matplotlib.use("Agg")
+
+def _pyplot():
+    """matplotlib.pyplot as the user configured it (backend included); ImportError naming the
+    extra otherwise. Without a display matplotlib picks a non-GUI backend by itself."""
+    try:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("plotting needs matplotlib: pip install trainart[plot]") from None
     return plt
-
-
-def path_only_backend():
-    """True when no display is available (so the Agg backend is chosen before pyplot loads)."""
-    import os
-    import sys
-
-    return "matplotlib.pyplot" not in sys.modules and not os.environ.get("DISPLAY") and sys.platform != "darwin" \
-        and os.name != "nt"

@@ -7,6 +7,7 @@ import multiprocessing
 import numbers
 import os
 import pickle
+import signal
 import time
 import traceback
 
@@ -33,7 +34,13 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             step)`` for intermediate values, ``trial.should_prune()``, raise
             ``trainart.tune.TrialPruned`` to stop a condemned trial), or an sklearn-style
             estimator, then scored by ``sklearn.model_selection.cross_val_score`` on X, y with
-            ``cv`` and ``scoring`` (needs scikit-learn), its params set with ``set_params``.
+            ``cv`` and ``scoring`` (needs scikit-learn), its params set with ``set_params``
+            (every name of the space must be one of ``estimator.get_params(deep=True)``).
+            The value is taken with float(), as Optuna does: a Python or NumPy real number, or
+            a 0-d array or tensor; a bool, a str (even "0.5"), a complex number, an array with
+            dimensions (even of one value: return x.item()) and NaN make the trial fail. A
+            trial that raises is recorded as failed and the search goes on; a search with
+            failed trials ends with one RuntimeWarning giving their count and the first error.
         space: non-empty dict name -> Uniform | LogUniform | IntUniform | Choice | fixed
             value (any other value, lists included, is passed through unchanged).
         strategy: "random" (independent draws; log-uniform for log ranges), "grid" (every
@@ -60,18 +67,21 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             OPENBLAS_NUM_THREADS are set for it and trainart.set_num_threads is called.
         storage: Optuna storage shared by processes or machines: an RDB URL such as
             ``"sqlite:///study.db"``, a journal file (``"journal:PATH"``, or a path ending in
-            .log / .journal / .jsonl), or an optuna storage object. Implies the Optuna
-            backend (strategy "random" and "grid" then use Optuna's Random/GridSampler;
-            the storage holds the real parameter values, as `load_study` reads them).
+            .log / .journal / .jsonl), or an optuna storage object (not an InMemoryStorage
+            with n_jobs > 1: it lives in one process; leave storage unset instead). Implies
+            the Optuna backend (strategy "random" and "grid" then use Optuna's
+            Random/GridSampler, so they take no sampler; the storage holds the real parameter
+            values, as `load_study` reads them).
             The study is loaded if it exists. Anything else raises TypeError / ValueError
             naming storage (a bare file name such as "study.db" is neither a URL nor a
             journal: write "sqlite:///study.db").
         study_name: the Optuna study name (needed to share a study through a storage, and
             required with a storage and n_jobs > 1: the workers must all open one study).
-        sampler, pruner: Optuna sampler (default TPESampler(seed); grid and random:
-            Optuna's Grid/RandomSampler) and pruner (default MedianPruner() for strategy
-            "optuna"; grid and random prune only with a pruner given, as without a storage
-            they never do).
+        sampler, pruner: Optuna sampler (strategy "optuna" only; default TPESampler(seed))
+            and pruner (default MedianPruner() for strategy "optuna"; grid and random prune
+            only with a pruner given, as without a storage they never do). A sampler that
+            asks the study to stop (Optuna's GridSampler and BruteForceSampler once their
+            grid is used up) ends the search there, as it ends study.optimize.
         rounds, top_k, shrink: coarse_to_fine: the number of rounds (n_trials split evenly,
             the remainder going to the first), the trials the next box is drawn around, and
             the largest width of a new box relative to the previous one (in log space for
@@ -92,6 +102,8 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         ImportError: strategy "optuna" or a storage without Optuna installed (pip install
             trainart[tune]); an estimator without scikit-learn (pip install trainart[sklearn]).
         RuntimeError: every trial failed (the message holds the first error's traceback: the trials may have run in other processes).
+        KeyboardInterrupt: Ctrl-C; with n_jobs > 1 the queued trials are cancelled and the
+            workers ended first.
     """
     space = sp.check_space(space)
     if strategy not in STRATEGIES:
@@ -99,6 +111,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
     if is_estimator(objective):
         if X is None or y is None:
             raise ValueError("an estimator objective needs X= and y= (scored by cross-validation)")
+        check_param_names(objective, space)
         objective = CVObjective(objective, X, y, cv=cv, scoring=scoring)
         direction = "maximize" if direction is None else direction
     elif not callable(objective):
@@ -125,6 +138,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         n_trials = 20 if n_trials is None else _positive_int(n_trials, "n_trials")
     if n_jobs > 1:
         _check_picklable(objective)
+        _check_space_picklable(space)
 
     if strategy == "optuna" or storage is not None:
         if strategy == "coarse_to_fine":
@@ -133,6 +147,11 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         from . import _optuna
 
         _optuna.check_storage(storage)
+        if strategy in ("grid", "random") and sampler is not None:
+            raise ValueError(f"sampler is for strategy='optuna': strategy={strategy!r} samples with Optuna's "
+                             f"{strategy.capitalize()}Sampler through a storage (give strategy='optuna' to "
+                             "search with your sampler)")
+        _optuna.check_shareable(storage, n_jobs)
         if storage is not None and n_jobs > 1 and study_name is None:
             raise ValueError("study_name is required with a storage and n_jobs > 1: the workers must all "
                              "open one named study (without a name each would create its own)")
@@ -157,8 +176,10 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             result = SearchResult(records, direction, space, strategy)
         else:
             result = _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shrink)
-    finally:
-        runner.close()
+    except BaseException:
+        runner.close(abort=True)
+        raise
+    runner.close()
     _check_some_completed(result)
     return result
 
@@ -176,10 +197,7 @@ def _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shr
     box, boxes, records = dict(space), [], []
     for r, size in enumerate(sizes):
         boxes.append(box)
-        drawn = [sp.sample(box, rng) for _ in range(size)]
-        new = runner.run(drawn, start=len(records), round=r)
-        for record, params in zip(new, drawn):  # the draws, not a worker's pickled copies of them:
-            record.params = dict(params)        # a Choice option is found by identity first
+        new = runner.run([sp.sample(box, rng) for _ in range(size)], start=len(records), round=r)
         records += new
         if r + 1 == rounds:
             break
@@ -209,10 +227,17 @@ def _in_box(box, params):
 
 
 def _check_some_completed(result):
-    if result.best_trial is None and len(result.trials):
-        failed = result.trials.where("failed")
-        if failed and len(failed) == len(result.trials):
-            raise RuntimeError(f"every trial failed; the first error:\n{failed[0].error}")
+    """RuntimeError when every trial failed; otherwise one RuntimeWarning for the failed ones
+    (as scikit-learn's FitFailedWarning), so a bug in one branch of an objective is not lost
+    among the completed trials."""
+    failed = result.trials.where("failed")
+    if not failed:
+        return
+    first = failed[0].error or "(no error text: the worker process died or was interrupted)\n"
+    if result.best_trial is None and len(failed) == len(result.trials):
+        raise RuntimeError(f"every trial failed; the first error:\n{first}")
+    _warn.warn(f"{len(failed)} of {len(result.trials)} trials failed (state 'failed' in result.trials, "
+               f"each with its error); the first, trial {failed[0].number}:\n{first}", RuntimeWarning)
 
 
 def _positive_int(value, name):
@@ -230,6 +255,30 @@ def _check_picklable(objective):
                         f"closure or local function): {exc}") from exc
 
 
+def _check_space_picklable(space):
+    """TypeError naming the first entry of the space that cannot travel to a worker process,
+    before the pool starts (inside it the error would be a bare PicklingError). Grid points
+    are options of the space's Choices or numbers, so the space answers for them too."""
+    for k, v in space.items():
+        try:
+            pickle.dumps(v)
+        except Exception as exc:
+            raise TypeError(f"n_jobs > 1 sends the params to worker processes, so every value of the space "
+                            f"must be picklable (a module-level function or an object of a module-level "
+                            f"class, not a lambda, closure or local function); space[{k!r}] is not: {exc}") from exc
+
+
+def check_param_names(estimator, space):
+    """ValueError naming the space's names that `estimator` has no parameter for (its
+    get_params(deep=True), nested ``step__param`` names included), before any trial: set_params
+    would otherwise fail every trial, one cross-validation at a time."""
+    valid = estimator.get_params(deep=True)
+    bad = [k for k in space if k not in valid]
+    if bad:
+        raise ValueError(f"space names {bad} are not parameters of {type(estimator).__name__} "
+                         f"(its get_params(deep=True) holds: {', '.join(sorted(valid)) or 'nothing'})")
+
+
 # ----------------------------------------------------------------------------- running trials
 
 def run_trial(objective, number, params, round=0, trial=None):
@@ -238,13 +287,7 @@ def run_trial(objective, number, params, round=0, trial=None):
     t0 = time.perf_counter()
     record = TrialRecord(number=number, params=dict(params), round=round)
     try:
-        value = objective(dict(params), trial)
-        if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-            raise TypeError(f"the objective must return a real number, got {type(value).__name__}")
-        value = float(value)
-        if math.isnan(value):
-            raise ValueError("the objective returned NaN")
-        record.value = value
+        record.value = objective_value(objective(dict(params), trial))
     except Exception as exc:
         if is_pruned(exc):
             record.state = "pruned"
@@ -254,6 +297,27 @@ def run_trial(objective, number, params, round=0, trial=None):
     record.duration = time.perf_counter() - t0
     record.intermediate = dict(trial.intermediate)
     return record
+
+
+def objective_value(value):
+    """The objective's return value as a float, taken with float() as Optuna does: Python and
+    NumPy real numbers and 0-d arrays or tensors (any object with __float__) pass. TypeError
+    for a bool or str (a flag or text, though float() would take them), for a NumPy value of
+    another kind (complex: float() would drop the imaginary part), for an array with
+    dimensions (NumPy deprecates float() of those) and for anything float() refuses;
+    ValueError for NaN, which no strategy can rank."""
+    kind = getattr(getattr(value, "dtype", None), "kind", "f")  # NumPy's: b, c, U, O, ...
+    if isinstance(value, (bool, str, bytes)) or kind not in ("i", "u", "f") or getattr(value, "ndim", 0) != 0:
+        detail = f" of shape {tuple(value.shape)}" if getattr(value, "ndim", 0) != 0 else ""
+        raise TypeError(f"the objective must return a real number, got {type(value).__name__}{detail}"
+                        + (f" of dtype {value.dtype}" if kind not in ("i", "u", "f") else ""))
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"the objective must return a real number, got {type(value).__name__}") from None
+    if math.isnan(value):
+        raise ValueError("the objective returned NaN")
+    return value
 
 
 def is_pruned(exc):
@@ -331,8 +395,45 @@ class _Runner:
             return [run_trial(self.objective, start + i, p, round) for i, p in enumerate(param_list)]
         futures = [self.pool.submit(run_trial, self.objective, start + i, p, round)
                    for i, p in enumerate(param_list)]
-        return [f.result() for f in futures]
+        records = [f.result() for f in futures]
+        for record, params in zip(records, param_list):  # the space's own objects, not a worker's
+            record.params = dict(params)                 # pickled copies: Choice.index finds them
+        return records
 
-    def close(self):
-        if self.pool is not None:
+    def close(self, abort=False):
+        """End the pool; `abort` (Ctrl-C, an error): without running the queued trials."""
+        if self.pool is None:
+            pass
+        elif abort:
+            stop_pool(self.pool)
+        else:
             self.pool.shutdown()
+
+
+def stop_pool(pool, grace=1.0):
+    """Cancel the trials queued in `pool` and end its workers, gently first.
+
+    After Ctrl-C, shutdown() alone would run every queued trial (a worker that caught the
+    terminal's SIGINT in one trial goes on with the next), and a worker that missed the
+    signal (kill -INT of this process alone) would finish a trial of any length. So the
+    workers still busy after `grace` seconds get SIGINT: the trial raises KeyboardInterrupt,
+    which closes a trial of a shared storage as FAIL and releases the storage's lock; those
+    still alive `grace` seconds later are terminated (a kill inside the journal's lock would
+    leave it held for Optuna's 30 s grace period).
+    """
+    # ProcessPoolExecutor has no public way to end its workers before Python 3.14
+    # (terminate_workers); its process table is read before shutdown() drops it.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for step in ("interrupt", "terminate"):
+        deadline = time.monotonic() + grace
+        for p in processes:
+            p.join(max(0.0, deadline - time.monotonic()))
+        alive = [p for p in processes if p.is_alive()]
+        for p in alive:
+            if step == "terminate":
+                p.terminate()
+            elif os.name == "posix":
+                os.kill(p.pid, signal.SIGINT)
+    for p in processes:
+        p.join(5)
