@@ -624,6 +624,10 @@ class TensorBoard(Callback):
 class TerminateOnNaN(Callback):
     """Stop training after an epoch whose ``logs["loss"]`` is NaN or infinite.
 
+    Under the Trainer's default ``nonfinite="raise"`` a non-finite step raises
+    TrainingDiverged before any callback runs, so this acts with ``nonfinite="skip"`` (an
+    epoch whose every step was skipped has a NaN loss), where it ends the run as Keras's does.
+
     Attributes:
         stopped_epoch: the epoch at which it stopped training, or None.
     """

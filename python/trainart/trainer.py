@@ -778,7 +778,10 @@ class Trainer:
         active (Monte-Carlo dropout), of the probabilities, or of the raw outputs with
         raw=True. Each pass draws its own dropout masks (their counter packs the pass and the
         chunk of 4096 rows into 32 bits), hence at most 65536 passes over at most 2**28 rows
-        (X in parts beyond that). mc_samples=0 (default) is the deterministic prediction."""
+        (X in parts beyond that). The masks come from the trainer's seed, not from the
+        training's dropout stream: a call with the same X and K returns the same numbers every
+        time (two calls of K are K samples, not 2K: ask for 2K), and it leaves the training
+        exactly as it would have gone. mc_samples=0 (default) is the deterministic prediction."""
         mc_samples = integer(mc_samples, "mc_samples", low=0, high=MC_MAX_SAMPLES)
         if mc_samples == 1:
             raise ValueError("mc_samples must be 0 (deterministic) or >= 2 (a mean and a std)")
