@@ -794,7 +794,12 @@ class Trainer:
         return self._executor.predict(X, mc_samples=mc_samples, raw=raw)
 
     def loss_and_grad(self, X, y, sample_weight=None):
-        """(loss, gradients in get_params() order) on one batch, without updating anything."""
+        """(loss, gradients in get_params() order) on one batch, without updating anything.
+
+        The loss includes the l1/l2 penalty. The model runs as in training: dropout active,
+        with the masks of step 0 of the trainer's seed at every call (repeatable, not those of
+        the next fit step), and BatchNorm normalizing with the batch's own statistics (its
+        running statistics left as they are; at least 2 rows)."""
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         return self._executor.loss_and_grad(X, y, sample_weight=self._check_weights(sample_weight, None, y, len(X)))
