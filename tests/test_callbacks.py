@@ -715,3 +715,77 @@ def test_numbers_a_callback_adds_to_the_logs_are_recorded_in_history():
     assert "note" not in history.history
     late = history.history["late"]  # added at epoch 1 only: NaN at the others, as any missing key
     assert np.isnan(late[0]) and late[1] == 1.0 and np.isnan(late[2])
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((60, 4)), rng.integers(0, 3, 60)
+
+
+def test_a_key_a_callback_declares_in_adds_logs_may_be_monitored_by_the_callbacks_after_it(tmp_path):
+    import trainart as ta
+
+    X, y = _data()
+
+    def gap(t, epoch, logs):
+        logs["gap"] = logs["val_loss"] - logs["loss"]
+
+    for later in (lambda: cb.EarlyStopping(monitor="gap", patience=1),
+                  lambda: cb.ReduceLROnPlateau(monitor="gap", patience=1),
+                  lambda: cb.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}-{gap:.3f}.ckpt"))):
+        trainer = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+        undeclared = cb.LambdaCallback(on_epoch_end=gap)
+        with pytest.raises(ValueError, match="must be in that callback's adds_logs"):
+            trainer.fit(X, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[undeclared, later()])
+        declared = cb.LambdaCallback(on_epoch_end=gap, adds_logs="gap")
+        history = trainer.fit(X, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[declared, later()])
+        assert len(history.history["gap"]) == len(history)
+        with pytest.raises(ValueError, match="'gap'"):  # only the callbacks after it
+            trainer.fit(X, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[later(), declared])
+    with pytest.raises(TypeError, match="adds_logs"):
+        cb.LambdaCallback(adds_logs=[3])
+
+
+def test_two_plateau_callbacks_in_one_epoch_end_keep_the_min_lr_floor():
+    # The second inferred the schedule's rate as logs["lr"] / lr_scale after the first had
+    # already cut lr_scale: ten times too high, so its floor came out ten times too low.
+    import trainart as ta
+
+    X, y = _data()
+    flat = cb.LambdaCallback(on_epoch_end=lambda t, e, logs: logs.update(val_loss=1.0, loss=1.0))
+    first = cb.ReduceLROnPlateau(monitor="val_loss", patience=0, factor=0.1, min_lr=1e-3)
+    second = cb.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.1, min_lr=1e-3)
+    trainer = ta.Trainer(ta.MLP([4, 8, 3]), optimizer=ta.optim.Adam(lr=0.05), executor="numpy", seed=0)
+    history = trainer.fit(X, y, epochs=3, validation_split=0.25, verbose=0, callbacks=[flat, first, second])
+    assert history.history["lr"] == [0.05, 0.05, pytest.approx(1e-3)]
+
+
+def test_early_stopping_never_takes_overflowed_weights_for_the_best():
+    # Under nonfinite="skip" an epoch's loss was finite but its last update overflowed the
+    # weights; restore_best then failed the end of fit with set_params's "contains NaN or inf".
+    import trainart as ta
+
+    X, y = _data()
+    stop = cb.EarlyStopping(monitor="loss", patience=5)
+    trainer = ta.Trainer(ta.MLP([4, 8, 1]), loss="mse", optimizer=ta.optim.SGD(lr=1e10), nonfinite="skip",
+                         executor="numpy", seed=0)
+    with pytest.warns(RuntimeWarning, match="is NaN or inf"):
+        trainer.fit(X * 1e15, y.astype(np.float32) * 1e15, epochs=4, batch_size=20, verbose=0, callbacks=[stop])
+    assert np.isfinite(trainer.history.history["loss"][0])  # the epoch that scored, then overflowed
+    assert stop.best_epoch is None and stop.best_weights is None
+
+
+@pytest.mark.parametrize("name", ["m-{val_loss:d}", "{epoch:s}", "{epoch:.2d}", "{val_loss[0]}", "{val_loss.x}",
+                                  "{epoch!z}"])
+def test_a_checkpoint_path_that_cannot_be_formatted_is_refused_before_training(tmp_path, name):
+    import trainart as ta
+
+    X, y = _data()
+    trainer = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+    before = [p.copy() for p in trainer.get_params()]
+    with pytest.raises(ValueError, match="cannot be formatted"):
+        trainer.fit(X, y, epochs=1, validation_split=0.25, verbose=0,
+                    callbacks=[cb.ModelCheckpoint(str(tmp_path / name))])
+    assert trainer.epoch == 0 and all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))
+    cb.ModelCheckpoint(str(tmp_path / "m-{epoch:03d}-{val_loss:.2e}-{skipped:d}.ckpt")).check_fit(
+        frozenset({"loss", "val_loss", "skipped"}))

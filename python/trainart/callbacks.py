@@ -61,10 +61,15 @@ class Callback:
 
     _loaded = False  # set by load_state_dict: the next on_train_begin keeps that state
 
+    #: The logs keys this callback adds in on_epoch_end (a metric of your own): the callbacks
+    #: after it in the list may monitor them, or name them in a path.
+    adds_logs = ()
+
     def check_fit(self, log_keys):
         """Called by ``fit`` before anything changes, with the keys every epoch's logs will
-        hold: raise (ValueError naming the missing key, OSError for a missing folder) when
-        this fit cannot run the callback."""
+        hold by the time this callback runs (the trainer's, and the ``adds_logs`` of the
+        callbacks before it): raise (ValueError naming the missing key, OSError for a missing
+        folder) when this fit cannot run the callback."""
 
     def on_train_begin(self, trainer, logs):
         """Called once when ``fit`` starts (``logs`` is usually empty). A state loaded just
@@ -111,12 +116,28 @@ def _monitored(logs, key, who):
     return float(logs[key])
 
 
+def log_key_names(keys, name):
+    """`keys` (a str or a sequence of str) as a tuple of non-empty str; TypeError naming
+    `name` otherwise."""
+    if isinstance(keys, str):
+        keys = (keys,)
+    try:
+        keys = tuple(keys)
+    except TypeError:
+        raise TypeError(f"{name} must be a str or a sequence of str, got {type(keys).__name__}") from None
+    bad = [k for k in keys if not isinstance(k, str) or not k]
+    if bad:
+        raise TypeError(f"{name} must hold non-empty str, got {bad[0]!r}")
+    return keys
+
+
 def _require_log_key(log_keys, key, who):
     """ValueError unless the fit's logs will hold `key` (as _monitored raises at an epoch)."""
     if key not in log_keys:
         hint = "; it needs validation_data or validation_split" if key.startswith("val_") else ""
         raise ValueError(f"{who} monitors {key!r}, which this fit's epoch logs will not hold "
-                         f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}")
+                         f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}; a key that a callback "
+                         "listed before it adds must be in that callback's adds_logs")
 
 
 def _monitor_name(monitor):
@@ -169,7 +190,9 @@ class EarlyStopping(Callback):
 
     With `restore_best`, ``on_train_end`` puts the best weights and statistics back, whether
     training stopped here or the epochs ran out first (Keras 3 behaviour); if no epoch was
-    monitored the weights are left alone.
+    monitored, or every monitored value was NaN, the weights are left alone (Keras 3 restores
+    the first monitored epoch's then). An epoch whose weights are not finite (an update
+    overflowed them under nonfinite="skip") is never the best: there is nothing to restore.
 
     Args:
         monitor: logs key to watch, e.g. "val_loss", "val_accuracy", "loss".
@@ -219,16 +242,24 @@ class EarlyStopping(Callback):
             return
         self.wait += 1
         if self._improves(current, self.best):
-            self.best = current
-            self.best_epoch = int(epoch)
             if self.restore_best:
                 # The running statistics too: the best weights with the last epoch's BatchNorm
                 # statistics are not the model that scored best.
-                self.best_weights = trainer.get_params()
-                self.best_buffers = trainer.get_buffers()
+                weights, buffers = trainer.get_params(), trainer.get_buffers()
+                if not all(np.isfinite(a).all() for a in weights + buffers):
+                    # An update overflowed them after the epoch's loss was taken (nonfinite=
+                    # "skip"): no model that scored this is left to restore; a bad epoch.
+                    self._stop_if_patience_ran_out(trainer, epoch)
+                    return
+                self.best_weights, self.best_buffers = weights, buffers
+            self.best = current
+            self.best_epoch = int(epoch)
             if self.baseline is None or self._improves(current, self.baseline):
                 self.wait = 0
             return
+        self._stop_if_patience_ran_out(trainer, epoch)
+
+    def _stop_if_patience_ran_out(self, trainer, epoch):
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = int(epoch)
             trainer.stop_training = True
@@ -338,10 +369,14 @@ class ReduceLROnPlateau(Callback):
 
     def _reduce(self, trainer, epoch, logs):
         scale = float(trainer.lr_scale)
+        # logs["lr"] is the schedule's rate times the scale the epoch ran at, which an earlier
+        # callback of this epoch end may have changed since (a trainer of your own that does
+        # not say is taken to have run at its current scale).
+        ran_at = float(getattr(trainer, "_epoch_lr_scale", scale))
         lr = _monitored(logs, "lr", "ReduceLROnPlateau")
-        if not (scale > 0 and lr > 0):
+        if not (scale > 0 and lr > 0 and ran_at > 0):
             return  # a rate of 0 has nothing to reduce (torch: old_lr - new_lr <= eps)
-        sched = lr / scale
+        sched = lr / ran_at
         new = min(scale, max(scale * self.factor, self.min_lr / sched))
         if (scale - new) * sched <= self.EPS:
             return
@@ -434,7 +469,17 @@ class ModelCheckpoint(Callback):
             root = re.split(r"[.\[]", field, maxsplit=1)[0]
             if root != "epoch" and root not in log_keys:
                 raise ValueError(f"ModelCheckpoint path {self.path!r} names {root!r}, which this fit's "
-                                 f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))})")
+                                 f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))}); "
+                                 "a key that a callback listed before it adds must be in that callback's adds_logs")
+        # A format spec that cannot take the values ({val_loss:d}, {epoch:.2d}, {loss.x}) fails
+        # on a trial here rather than after the first epoch: epoch and skipped are ints, the
+        # other logs numbers floats.
+        trial = {k: 0 if k == "skipped" else 0.0 for k in log_keys}
+        try:
+            self.path.format(**{**trial, "epoch": 1})
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+            raise ValueError(f"ModelCheckpoint path {self.path!r} cannot be formatted with the epoch (an int) "
+                             f"and the logs numbers (floats; skipped an int): {type(exc).__name__}: {exc}") from None
         # A templated folder is made when saving; the folder it is made in must exist.
         folder = os.path.dirname(self.path)
         while "{" in folder:
@@ -654,14 +699,17 @@ class LambdaCallback(Callback):
         on_train_begin: ``f(trainer, logs)`` or None.
         on_epoch_end: ``f(trainer, epoch, logs)`` or None.
         on_train_end: ``f(trainer, logs)`` or None.
+        adds_logs: the logs keys ``on_epoch_end`` adds (a str or a sequence of them), which
+            callbacks after this one may then monitor.
     """
 
-    def __init__(self, on_train_begin=None, on_epoch_end=None, on_train_end=None):
+    def __init__(self, on_train_begin=None, on_epoch_end=None, on_train_end=None, adds_logs=()):
         for name, fn in (("on_train_begin", on_train_begin), ("on_epoch_end", on_epoch_end),
                          ("on_train_end", on_train_end)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
         self._begin, self._epoch, self._end = on_train_begin, on_epoch_end, on_train_end
+        self.adds_logs = log_key_names(adds_logs, "adds_logs")
 
     def on_train_begin(self, trainer, logs):
         if self._begin is not None:

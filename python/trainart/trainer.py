@@ -582,9 +582,12 @@ class Trainer:
                 raise ValueError(f"batch_size={batch_size} with {len(X)} training rows makes a batch of one row, "
                                  "which BatchNorm cannot normalize in training (its variance divides by n - 1); "
                                  "choose a batch_size that leaves no single-row batch")
+        from .callbacks import log_key_names
+
         log_keys = self._log_keys(validation=val is not None)
-        for cb in callbacks:
-            cb.check_fit(log_keys)
+        for i, cb in enumerate(callbacks):
+            cb.check_fit(log_keys)  # with the keys the callbacks before it add
+            log_keys |= frozenset(log_key_names(getattr(cb, "adds_logs", ()), f"callbacks[{i}].adds_logs"))
         return SimpleNamespace(X=X, y=y, w=w, val=val, callbacks=callbacks, epochs=epochs,
                                initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle,
                                verbose=verbose, log_every=log_every)
@@ -611,6 +614,9 @@ class Trainer:
             bar = _progress(run.epochs, run.initial_epoch, run.verbose)
             try:
                 for epoch in range(run.initial_epoch, run.epochs):
+                    # The scale this epoch runs at, for ReduceLROnPlateau to tell its schedule's
+                    # rate from logs["lr"] after another callback has moved lr_scale.
+                    self._epoch_lr_scale = self.lr_scale
                     logs, extra, step_losses = one_epoch(epoch)
                     self._check_state_finite(epoch, reported)
                     self.epoch = epoch + 1
