@@ -1213,8 +1213,17 @@ def test_resuming_with_another_epoch_length_warns_where_the_schedule_jumps():
     stop = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: setattr(t, "stop_training", e == 2))
     trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=warm)
     trainer.fit(X, y, epochs=6, batch_size=8, verbose=0, callbacks=[stop])
-    with pytest.warns(UserWarning, match="with 1 steps per epoch where its epochs took 12"):
+    with pytest.warns(UserWarning, match=r"with 1 step\(s\) per epoch where its epochs took 12"):
         trainer.fit(X, y, epochs=6, initial_epoch=trainer.epoch, batch_size=96, verbose=0)
+    # A step decay that comes later moves too (Piecewise at step 60: epoch 5, not 60); a
+    # OneCycle of fixed length the old epochs would overrun is no reason to fail the fit.
+    for schedule in (ta.schedules.Piecewise([60], [0.01, 0.001]), ta.schedules.OneCycle(max_lr=0.01, total_steps=40)):
+        trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=schedule)
+        trainer.fit(X, y, epochs=3, batch_size=8, verbose=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(X, y, epochs=8, initial_epoch=3, batch_size=32, verbose=0)
+        assert len(caught) == (1 if isinstance(schedule, ta.schedules.Piecewise) else 0)
     # Counted in epochs, nothing jumps: no warning.
     trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=ta.schedules.Step(lr=0.01, step_size=2))
     trainer.fit(X, y, epochs=6, batch_size=8, verbose=0, callbacks=[stop])

@@ -278,7 +278,7 @@ def test_failed_and_pruned_trials_are_recorded():
             raise tt.TrialPruned()
         return params["x"]
 
-    with pytest.warns(RuntimeWarning, match="of 30 trials failed"):
+    with pytest.warns(RuntimeWarning, match="of the 30 trials of this search failed"):
         r = tt.search(objective, {"x": tt.Uniform(0.0, 1.0)}, n_trials=30, seed=0)
     states = {t.state for t in r.trials}
     assert states == {"complete", "failed", "pruned"}
@@ -904,9 +904,9 @@ def test_failed_trials_warn_once_with_their_count_and_first_error(strategy):
         r = tt.search(objective, space, strategy, **({"n_trials": 12, "seed": 1} if strategy == "optuna" else {}))
     failed = r.trials.where("failed")
     assert failed and r.best_params == {"act": "tanh"}
-    ours = [w for w in caught if issubclass(w.category, RuntimeWarning) and "trials failed" in str(w.message)]
+    ours = [w for w in caught if issubclass(w.category, RuntimeWarning) and "trials of this search failed" in str(w.message)]
     assert len(ours) == 1 and ours[0].filename == __file__
-    assert f"{len(failed)} of {len(r.trials)} trials failed" in str(ours[0].message)
+    assert f"{len(failed)} of the {len(r.trials)} trials of this search failed" in str(ours[0].message)
     assert "KeyError: 'gelu'" in str(ours[0].message)
 
 
@@ -985,3 +985,60 @@ def test_estimator_space_names_are_checked_before_any_trial():
     from trainart.tune.search import check_param_names
 
     check_param_names(Pipeline([("s", stub())]), {"s": stub(), "s__c": 1.0})  # nested names pass
+
+
+def test_objective_value_refuses_tensor_bools_and_ints_beyond_a_float():
+    from trainart.tune.search import objective_value
+
+    class Tensor:  # a 0-d tensor of another library: its dtype has no NumPy kind
+        ndim = 0
+
+        def __init__(self, dtype, value):
+            self.dtype, self.value = dtype, value
+
+        def __float__(self):
+            return float(self.value)
+
+    assert objective_value(Tensor("torch.float32", 0.25)) == 0.25
+    with pytest.raises(TypeError, match="real number"):
+        objective_value(Tensor("torch.bool", True))
+    with pytest.raises(TypeError, match="a float can hold"):
+        objective_value(10 ** 400)
+
+
+def test_a_space_may_tune_the_parameters_of_a_step_it_replaces():
+    # {"clf": LogisticRegression(), "clf__l1_ratio": ...}: set_params sets the step first, as
+    # GridSearchCV takes it; the name check refused it against the original step.
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from trainart.tune.search import check_param_names
+
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", SVC())])
+    check_param_names(pipe, {"clf": LogisticRegression(), "clf__l1_ratio": tt.Choice([0.0, 1.0])})
+    with pytest.raises(ValueError, match="clf__l1_ratio"):
+        check_param_names(pipe, {"clf__l1_ratio": tt.Choice([0.0, 1.0])})
+
+
+def test_the_failed_trials_warning_counts_only_this_searchs_trials(tmp_path):
+    # A study loaded from a storage kept its earlier failures, which every later search,
+    # all its own trials complete, reported as its own.
+    pytest.importorskip("optuna")
+    space = {"x": tt.Uniform(0.0, 1.0)}
+
+    def flaky(p, t):
+        if p["x"] > 0.5:
+            raise KeyError("old bug")
+        return p["x"]
+
+    storage = str(tmp_path / "study.log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tt.search(flaky, space, "optuna", n_trials=8, storage=storage, study_name="s", seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tt.search(lambda p, t: p["x"], space, "optuna", n_trials=4, storage=storage, study_name="s", seed=1)
+    assert not [w for w in caught if "failed" in str(w.message)]

@@ -647,23 +647,30 @@ class Trainer:
     def _warn_on_a_schedule_jump(self, run, steps_per_epoch, lrs):
         """Warn where a fit that resumes the run takes another number of steps per epoch than
         its epochs so far (another batch_size or row count) and the schedule, evaluated as if
-        every epoch had this fit's steps, then starts at another rate than the run had reached:
-        a warm-up or a step decay counted in steps jumps back or ahead (Keras counts the steps
-        taken instead). Schedules counted in epochs do not jump, and pass silently."""
+        every epoch had this fit's steps, starts one of the remaining epochs at another rate
+        than the run's epoch length gives: a warm-up or a step decay counted in steps jumps
+        back or ahead (Keras counts the steps taken instead). Schedules counted in epochs do
+        not jump, and pass silently."""
         resume = run.initial_epoch == self.epoch and 0 < run.initial_epoch < run.epochs
         if self.schedule is None or not resume or not self.history or not len(self.history.step_losses[-1]):
             return
         before = len(self.history.step_losses[-1])
         if before == steps_per_epoch:
             return
-        reached = float(np.asarray(self.schedule.values(run.epochs * before, before))[run.initial_epoch * before])
-        starts = float(lrs[run.initial_epoch * steps_per_epoch])
-        if not math.isclose(reached, starts, rel_tol=1e-9):
-            _warn.warn(f"this fit resumes the run at epoch {run.initial_epoch} with {steps_per_epoch} steps per epoch "
-                       f"where its epochs took {before} (another batch_size or row count): the schedule, "
-                       f"evaluated as if every epoch had {steps_per_epoch}, starts at lr {starts:.4g} where the "
-                       f"run had reached {reached:.4g}. Resume with the run's batch_size and data, or start a "
-                       "new run (initial_epoch=0)")
+        try:
+            kept = np.asarray(self.schedule.values(run.epochs * before, before), dtype=np.float64)
+        except ValueError:  # a schedule of fixed length (OneCycle's total_steps) the old epochs overrun
+            return
+        epochs = np.arange(run.initial_epoch, run.epochs)
+        was, now = kept[epochs * before], lrs[epochs * steps_per_epoch]
+        moved = np.flatnonzero(~np.isclose(was, now, rtol=1e-9, atol=0.0))
+        if moved.size:
+            e = moved[0]
+            _warn.warn(f"this fit resumes the run at epoch {run.initial_epoch} with {steps_per_epoch} step(s) per "
+                       f"epoch where its epochs took {before} (another batch_size or row count): the schedule, "
+                       f"evaluated as if every epoch had {steps_per_epoch}, starts epoch {epochs[e]} at lr "
+                       f"{now[e]:.4g} where the run's epoch length gives {was[e]:.4g}. Resume with the run's "
+                       "batch_size and data, or start a new run (initial_epoch=0)")
 
     def _check_state_finite(self, epoch, reported):
         """An update can overflow what it writes (a weight, Adam's second moment, a running

@@ -397,6 +397,7 @@ def _run(objective, settings, n_jobs, start_method):
         if settings.study_name is None:
             settings = dataclasses.replace(settings, study_name="trainart")
     try:
+        before = _trials_before(settings, storage)
         if n_jobs == 1:
             study = work(objective, settings, storage, 0, False)
         else:
@@ -437,8 +438,20 @@ def _run(objective, settings, n_jobs, start_method):
             tmpdir.cleanup()
     from .search import _check_some_completed
 
-    _check_some_completed(result)
+    _check_some_completed(result, first_number=before)
     return result
+
+
+def _trials_before(settings, storage):
+    """How many trials the stored study holds before this search (0 for a new one): trial
+    numbers count on from there, so the search's own are those numbered from it."""
+    if storage is None or settings.study_name is None:
+        return 0
+    optuna = require()
+    try:
+        return len(optuna.load_study(study_name=settings.study_name, storage=make_storage(storage)).trials)
+    except KeyError:  # no such study yet
+        return 0
 
 
 def load_result(space, storage=None, study_name=None, settings=None, direction=None, study=None):

@@ -2,6 +2,7 @@
 strategy, in this process or in worker processes that share the cores."""
 
 import concurrent.futures
+import contextlib
 import math
 import multiprocessing
 import numbers
@@ -226,18 +227,21 @@ def _in_box(box, params):
     return True
 
 
-def _check_some_completed(result):
-    """RuntimeError when every trial failed; otherwise one RuntimeWarning for the failed ones
-    (as scikit-learn's FitFailedWarning), so a bug in one branch of an objective is not lost
-    among the completed trials."""
-    failed = result.trials.where("failed")
+def _check_some_completed(result, first_number=0):
+    """RuntimeError when every trial of this search failed; otherwise one RuntimeWarning for
+    its failed ones (as scikit-learn's FitFailedWarning), so a bug in one branch of an
+    objective is not lost among the completed trials. The trials numbered below
+    `first_number` ran before this search (a study loaded from a storage): not counted."""
+    ours = [t for t in result.trials if t.number >= first_number]
+    failed = [t for t in ours if t.state == "failed"]
     if not failed:
         return
-    first = failed[0].error or "(no error text: the worker process died or was interrupted)\n"
-    if result.best_trial is None and len(failed) == len(result.trials):
-        raise RuntimeError(f"every trial failed; the first error:\n{first}")
-    _warn.warn(f"{len(failed)} of {len(result.trials)} trials failed (state 'failed' in result.trials, "
-               f"each with its error); the first, trial {failed[0].number}:\n{first}", RuntimeWarning)
+    error = failed[0].error or "(no error text: the worker process died or was interrupted)\n"
+    if result.best_trial is None and len(failed) == len(ours):
+        raise RuntimeError(f"every trial failed; the first error:\n{error}")
+    _warn.warn(f"{len(failed)} of the {len(ours)} trials of this search failed (state 'failed' in "
+               f"result.trials, each with its error); the first, trial {failed[0].number}:\n{error}",
+               RuntimeWarning)
 
 
 def _positive_int(value, name):
@@ -273,7 +277,10 @@ def check_param_names(estimator, space):
     get_params(deep=True), nested ``step__param`` names included), before any trial: set_params
     would otherwise fail every trial, one cross-validation at a time."""
     valid = estimator.get_params(deep=True)
-    bad = [k for k in space if k not in valid]
+    # A name under a step the space itself replaces ({"clf": LogisticRegression(),
+    # "clf__C": ...}) belongs to the new step: set_params sets the step first.
+    bad = [k for k in space if k not in valid
+           and not any("__".join(k.split("__")[:i]) in space for i in range(1, k.count("__") + 1))]
     if bad:
         raise ValueError(f"space names {bad} are not parameters of {type(estimator).__name__} "
                          f"(its get_params(deep=True) holds: {', '.join(sorted(valid)) or 'nothing'})")
@@ -306,15 +313,19 @@ def objective_value(value):
     another kind (complex: float() would drop the imaginary part), for an array with
     dimensions (NumPy deprecates float() of those) and for anything float() refuses;
     ValueError for NaN, which no strategy can rank."""
-    kind = getattr(getattr(value, "dtype", None), "kind", "f")  # NumPy's: b, c, U, O, ...
+    dtype = getattr(value, "dtype", None)
+    # NumPy's kind (b, c, U, O, ...); a tensor's dtype has none: its name says bool or complex.
+    kind = getattr(dtype, "kind", None) or next((k for k, word in (("b", "bool"), ("c", "complex"))
+                                                  if word in str(dtype)), "f")
     if isinstance(value, (bool, str, bytes)) or kind not in ("i", "u", "f") or getattr(value, "ndim", 0) != 0:
         detail = f" of shape {tuple(value.shape)}" if getattr(value, "ndim", 0) != 0 else ""
         raise TypeError(f"the objective must return a real number, got {type(value).__name__}{detail}"
                         + (f" of dtype {value.dtype}" if kind not in ("i", "u", "f") else ""))
     try:
         value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"the objective must return a real number, got {type(value).__name__}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond a float (10**400)
+        raise TypeError(f"the objective must return a real number a float can hold, got "
+                        f"{type(value).__name__}") from None
     if math.isnan(value):
         raise ValueError("the objective returned NaN")
     return value
@@ -419,7 +430,8 @@ def stop_pool(pool, grace=1.0):
     workers still busy after `grace` seconds get SIGINT: the trial raises KeyboardInterrupt,
     which closes a trial of a shared storage as FAIL and releases the storage's lock; those
     still alive `grace` seconds later are terminated (a kill inside the journal's lock would
-    leave it held for Optuna's 30 s grace period).
+    leave it held for Optuna's 30 s grace period), and killed `grace` seconds after that if
+    they ignore SIGTERM too.
     """
     # ProcessPoolExecutor has no public way to end its workers before Python 3.14
     # (terminate_workers); its process table is read before shutdown() drops it.
@@ -434,6 +446,11 @@ def stop_pool(pool, grace=1.0):
             if step == "terminate":
                 p.terminate()
             elif os.name == "posix":
-                os.kill(p.pid, signal.SIGINT)
+                with contextlib.suppress(ProcessLookupError):  # reaped by the pool's thread meanwhile
+                    os.kill(p.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
     for p in processes:
-        p.join(5)
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():  # it ignores SIGTERM too
+            p.kill()
+            p.join(grace)
