@@ -138,8 +138,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
                              "does not use them")
         n_trials = 20 if n_trials is None else _positive_int(n_trials, "n_trials")
     if n_jobs > 1:
-        _check_picklable(objective)
-        _check_space_picklable(space)
+        _check_picklable(objective, space)
 
     if strategy == "optuna" or storage is not None:
         if strategy == "coarse_to_fine":
@@ -250,26 +249,19 @@ def _positive_int(value, name):
     return int(value)
 
 
-def _check_picklable(objective):
-    try:
-        pickle.dumps(objective)
-    except Exception as exc:
-        raise TypeError("n_jobs > 1 runs trials in worker processes, so the objective must be picklable "
-                        "(a module-level function or an object of a module-level class, not a lambda, "
-                        f"closure or local function): {exc}") from exc
-
-
-def _check_space_picklable(space):
-    """TypeError naming the first entry of the space that cannot travel to a worker process,
-    before the pool starts (inside it the error would be a bare PicklingError). Grid points
-    are options of the space's Choices or numbers, so the space answers for them too."""
-    for k, v in space.items():
+def _check_picklable(objective, space):
+    """TypeError naming the objective, or the first entry of the space, that cannot travel to
+    a worker process, before the pool starts (inside it the error would be a bare
+    PicklingError). Grid points are options of the space's Choices or numbers, so the space
+    answers for them too."""
+    for name, value in [("the objective", objective), *((f"space[{k!r}]", v) for k, v in space.items())]:
         try:
-            pickle.dumps(v)
+            pickle.dumps(value)
         except Exception as exc:
-            raise TypeError(f"n_jobs > 1 sends the params to worker processes, so every value of the space "
-                            f"must be picklable (a module-level function or an object of a module-level "
-                            f"class, not a lambda, closure or local function); space[{k!r}] is not: {exc}") from exc
+            raise TypeError(f"n_jobs > 1 runs trials in worker processes, so the objective and every value of "
+                            f"the space must be picklable (a module-level function or an object of a "
+                            f"module-level class, not a lambda, closure or local function); {name} is not: "
+                            f"{exc}") from exc
 
 
 def check_param_names(estimator, space):
