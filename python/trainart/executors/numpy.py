@@ -482,8 +482,15 @@ class NumpyExecutor(Executor):
         # As evaluate: outputs that overflow come back non-finite, without RuntimeWarnings.
         with np.errstate(all="ignore"):
             if mc_samples == 0:
-                return self._linked(np.concatenate([self._predict_chunk(X[lo:lo + PREDICT_CHUNK], None)
-                                                    for lo in range(0, len(X), PREDICT_CHUNK)]), raw)
+                # Linked chunk by chunk into one array: the whole logits array, its concatenation
+                # and the softmax's temporaries held four times the output at once.
+                out = None
+                for lo in range(0, len(X), PREDICT_CHUNK):
+                    part = self._linked(self._predict_chunk(X[lo:lo + PREDICT_CHUNK], None), raw)
+                    if out is None:
+                        out = np.empty((len(X), part.shape[1]), part.dtype)
+                    out[lo:lo + len(part)] = part
+                return out
             return self._mc_moments(X, mc_samples, raw)
 
     def _mc_moments(self, X, mc_samples, raw):
@@ -558,10 +565,10 @@ class _Hits:
     def count(self):
         if not self.by_argmax:
             return self.counted
-        target = self.y.take(self.perm, axis=0)
-        if target.ndim == 2:  # cross_entropy target rows: their argmax is the class
-            target = target.argmax(axis=1)
-        return np.count_nonzero(self.predicted == target)
+        target = self.y
+        if target.ndim == 2:  # cross_entropy target rows: their argmax is the class (taken
+            target = target.argmax(axis=1)  # first: a gather of the rows copied all of y)
+        return np.count_nonzero(self.predicted == target.take(self.perm))
 
 
 def mc_step(sample, chunk):
