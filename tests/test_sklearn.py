@@ -833,3 +833,19 @@ def test_adam_epsilon_maps_onto_sklearns_as_documented():
     for a, b in zip(mapped.coefs_ + mapped.intercepts_, sk):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     assert "epsilon / sqrt(1 - beta_2^t)" in " ".join(MLPRegressor.__doc__.split())
+
+
+def test_dropout_with_sample_weight_over_distinct_rows_takes_x_as_it_is():
+    # Collapsing duplicates gathered X in hash order whenever sample_weight was given, even
+    # with every row distinct: a copy of X for nothing (2.1x X with early stopping).
+    from trainart.sklearn import _collapse_duplicates
+
+    rng = np.random.default_rng(0)
+    X, T = rng.standard_normal((50, 3)), rng.standard_normal((50, 1))
+    w = rng.uniform(0.5, 2.0, 50)
+    for keep_order in (False, True):
+        Xc, Tc, wc = _collapse_duplicates(X, T, w, keep_order)
+        assert Xc is X and Tc is T and np.array_equal(wc, w)
+    w[3] = 0.0  # a zero-weight row is dropped: then the rows are gathered
+    Xc, _, wc = _collapse_duplicates(X, T, w, True)
+    assert len(Xc) == 49 and 0.0 not in wc

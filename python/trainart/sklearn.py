@@ -122,15 +122,16 @@ def _collapse_duplicates(X, T, sample_weight, keep_order):
     one draw against k; trained as one row of weight k, both see the same draw and a weight of k
     is exactly k repetitions, as scikit-learn defines it. The rows come in a content-keyed order
     (any order is as good when the epochs are shuffled), or in first-occurrence order if
-    keep_order; X, T themselves when every row is distinct and unweighted.
+    keep_order; X, T themselves, in their order, when every row is distinct and weighs more
+    than 0 (a gather there copied X for nothing).
     """
     first, inverse = _distinct_rows(X, T)
     w = np.ones(len(X)) if sample_weight is None else sample_weight
     weight = np.bincount(inverse, weights=w, minlength=len(first))
     groups = np.argsort(first, kind="stable") if keep_order else np.arange(len(first))
     groups = groups[weight[groups] > 0]
-    if sample_weight is None and len(groups) == len(X):
-        return X, T, None
+    if len(groups) == len(X):
+        return X, T, None if sample_weight is None else weight[inverse]
     keep = first[groups]
     return X[keep], T[keep], weight[groups]
 
