@@ -132,7 +132,16 @@ void Engine<T>::ensure(index_t rows) {
   }
   dz_work_.resize(static_cast<size_t>(dz));
   dlogits_.resize(static_cast<size_t>(rows * out_width_));
-  xb_.resize(static_cast<size_t>(rows * ops.front().width_in));
+}
+
+// The buffers a minibatch is gathered into by the permutation. Only train_epoch gathers: the
+// other calls read their rows in place (sizing these for loss_and_grad on the whole data set
+// held an unused copy of X for the trainer's lifetime).
+template <class T>
+void Engine<T>::ensure_gather(index_t rows) {
+  if (rows <= gather_capacity_) return;
+  gather_capacity_ = rows;
+  xb_.resize(static_cast<size_t>(rows * spec_.ops.front().width_in));
   tb_.resize(static_cast<size_t>(rows * out_width_));
   wb_.resize(static_cast<size_t>(rows));
   lb_.resize(static_cast<size_t>(rows));
@@ -303,6 +312,7 @@ EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* pe
   out.step_losses.assign(static_cast<size_t>(steps), 0.0);
   out.grad_norms.assign(static_cast<size_t>(steps), 0.0);
   ensure(std::min(batch_size, data.n));
+  ensure_gather(std::min(batch_size, data.n));
   const index_t d = data.d, k = data.k;
   std::vector<TensorView<const T>> views;
   std::vector<TensorView<T>> mviews;

@@ -117,6 +117,7 @@ class Engine {
 
  private:
   void ensure(index_t rows);
+  void ensure_gather(index_t rows);
   void forward_rows(const T* x, index_t rows, int mode, std::uint32_t step);
   double loss_rows(index_t rows, const std::int64_t* labels, const T* targets,
                    const T* weight, index_t* correct);
@@ -128,7 +129,8 @@ class Engine {
   EngineArrays<T> arr_;
   index_t first_param_op_ = 0;
   index_t out_width_ = 0;
-  index_t capacity_ = 0;
+  index_t capacity_ = 0;         // rows the activation scratch holds (grown, never shrunk)
+  index_t gather_capacity_ = 0;  // rows the minibatch gather buffers hold (train_epoch only)
   // Per op: output activations, pre-activations (dense), backward outputs; batchnorm stats.
   std::vector<std::vector<T>> out_, pre_, grad_in_, mean_, invstd_;
   std::vector<const T*> in_;            // each op's input for the current batch
