@@ -334,8 +334,16 @@ def worker_threads(n_jobs):
     return max(1, (os.cpu_count() or 1) // n_jobs)
 
 
-def init_worker(threads):
-    """Pool initializer: limit this worker's BLAS/OpenMP pools to its share of the cores."""
+# The objective of the search a pool worker runs trials of: sent once, to the initializer,
+# not with every trial (an objective holding the data crossed the pipe once per trial).
+_WORKER_OBJECTIVE = None
+
+
+def init_worker(threads, objective=None):
+    """Pool initializer: limit this worker's BLAS/OpenMP pools to its share of the cores, and
+    keep the search's objective for run_worker_trial."""
+    global _WORKER_OBJECTIVE
+    _WORKER_OBJECTIVE = objective
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     import trainart
@@ -371,12 +379,12 @@ class _EnvForChildren:
                 os.environ[var] = v
 
 
-def make_pool(n_jobs, start_method):
+def make_pool(n_jobs, start_method, objective=None):
     threads = worker_threads(n_jobs)
     ctx = multiprocessing.get_context(start_method)
     with _EnvForChildren(threads):
         pool = concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=init_worker,
-                                                      initargs=(threads,))
+                                                      initargs=(threads, objective))
         # start every worker now, while the variables are set
         list(pool.map(_noop, range(n_jobs)))
     return pool
@@ -386,18 +394,22 @@ def _noop(i):
     return i
 
 
+def run_worker_trial(number, params, round):
+    """run_trial in a pool worker, of the objective its initializer kept."""
+    return run_trial(_WORKER_OBJECTIVE, number, params, round)
+
+
 class _Runner:
     """Runs lists of parameter dicts in this process (n_jobs=1) or in a process pool."""
 
     def __init__(self, objective, n_jobs, start_method):
         self.objective = objective
-        self.pool = make_pool(n_jobs, start_method) if n_jobs > 1 else None
+        self.pool = make_pool(n_jobs, start_method, objective) if n_jobs > 1 else None
 
     def run(self, param_list, start, round=0):
         if self.pool is None:
             return [run_trial(self.objective, start + i, p, round) for i, p in enumerate(param_list)]
-        futures = [self.pool.submit(run_trial, self.objective, start + i, p, round)
-                   for i, p in enumerate(param_list)]
+        futures = [self.pool.submit(run_worker_trial, start + i, p, round) for i, p in enumerate(param_list)]
         records = [f.result() for f in futures]
         for record, params in zip(records, param_list):  # the space's own objects, not a worker's
             record.params = dict(params)                 # pickled copies: Choice.index finds them
