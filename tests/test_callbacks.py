@@ -789,3 +789,24 @@ def test_a_checkpoint_path_that_cannot_be_formatted_is_refused_before_training(t
     assert trainer.epoch == 0 and all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params()))
     cb.ModelCheckpoint(str(tmp_path / "m-{epoch:03d}-{val_loss:.2e}-{skipped:d}.ckpt")).check_fit(
         frozenset({"loss", "val_loss", "skipped"}))
+    # Keys of unknown type (an optimizer's, a callback's) take any spec an int, float or str takes.
+    cb.ModelCheckpoint(str(tmp_path / "m-{func_evals:03d}-{fold:02d}-{tag:s}-{gap:.3f}.ckpt")).check_fit(
+        frozenset({"loss", "func_evals", "fold", "tag", "gap"}))
+    with pytest.raises(ValueError, match="cannot be formatted"):
+        cb.ModelCheckpoint(str(tmp_path / "m-{fold.x}.ckpt")).check_fit(frozenset({"loss", "fold"}))
+
+
+def test_early_stopping_skips_overflowed_weights_with_or_without_restore_best():
+    # When training stops must not depend on restore_best: an epoch whose weights overflowed
+    # after its loss was taken is a bad epoch either way.
+    class Overflowing(FakeTrainer):
+        def get_params(self):
+            return [np.array([np.inf])]
+
+    for restore in (True, False):
+        stop = cb.EarlyStopping(monitor="loss", patience=1, restore_best=restore)
+        trainer = Overflowing()
+        stop.on_train_begin(trainer, {})
+        stop.on_epoch_end(trainer, 0, {"loss": 1.0})
+        stop.on_epoch_end(trainer, 1, {"loss": 0.5})
+        assert stop.best_epoch is None and trainer.stop_training, restore

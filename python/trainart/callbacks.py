@@ -131,13 +131,32 @@ def log_key_names(keys, name):
     return keys
 
 
+# The trial values of the trainer's own logs keys ("val_" stripped) for ModelCheckpoint's check.
+_FLOAT_LOGS = {"loss": 0.0, "accuracy": 0.0, "lr": 0.0, "grad_norm": 0.0, "skipped": 0}
+
+
+class _AnyValue:
+    """The trial value of a logs key of unknown type: takes a format spec that an int, a
+    float or a str takes, and nothing else (no attribute, no index)."""
+
+    def __format__(self, spec):
+        for value in (0, 0.0, ""):
+            try:
+                return format(value, spec)
+            except (ValueError, TypeError):
+                pass
+        raise ValueError(f"format spec {spec!r} fits no int, float or str")
+
+
+_ADDS_LOGS_HINT = "a key that a callback listed before it adds must be in that callback's adds_logs"
+
+
 def _require_log_key(log_keys, key, who):
     """ValueError unless the fit's logs will hold `key` (as _monitored raises at an epoch)."""
     if key not in log_keys:
         hint = "; it needs validation_data or validation_split" if key.startswith("val_") else ""
         raise ValueError(f"{who} monitors {key!r}, which this fit's epoch logs will not hold "
-                         f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}; a key that a callback "
-                         "listed before it adds must be in that callback's adds_logs")
+                         f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}; {_ADDS_LOGS_HINT}")
 
 
 def _monitor_name(monitor):
@@ -242,15 +261,15 @@ class EarlyStopping(Callback):
             return
         self.wait += 1
         if self._improves(current, self.best):
+            # The running statistics too: the best weights with the last epoch's BatchNorm
+            # statistics are not the model that scored best.
+            weights, buffers = trainer.get_params(), trainer.get_buffers()
+            if not all(np.isfinite(a).all() for a in weights + buffers):
+                # An update overflowed them after the epoch's loss was taken (nonfinite="skip"):
+                # no model that scored this is left (to restore, or to train on from): a bad epoch.
+                self._stop_if_patience_ran_out(trainer, epoch)
+                return
             if self.restore_best:
-                # The running statistics too: the best weights with the last epoch's BatchNorm
-                # statistics are not the model that scored best.
-                weights, buffers = trainer.get_params(), trainer.get_buffers()
-                if not all(np.isfinite(a).all() for a in weights + buffers):
-                    # An update overflowed them after the epoch's loss was taken (nonfinite=
-                    # "skip"): no model that scored this is left to restore; a bad epoch.
-                    self._stop_if_patience_ran_out(trainer, epoch)
-                    return
                 self.best_weights, self.best_buffers = weights, buffers
             self.best = current
             self.best_epoch = int(epoch)
@@ -470,11 +489,11 @@ class ModelCheckpoint(Callback):
             if root != "epoch" and root not in log_keys:
                 raise ValueError(f"ModelCheckpoint path {self.path!r} names {root!r}, which this fit's "
                                  f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))}); "
-                                 "a key that a callback listed before it adds must be in that callback's adds_logs")
+                                 f"{_ADDS_LOGS_HINT}")
         # A format spec that cannot take the values ({val_loss:d}, {epoch:.2d}, {loss.x}) fails
-        # on a trial here rather than after the first epoch: epoch and skipped are ints, the
-        # other logs numbers floats.
-        trial = {k: 0 if k == "skipped" else 0.0 for k in log_keys}
+        # on a trial here rather than after the first epoch. The trainer's own numbers are
+        # floats (skipped an int); other keys (an optimizer's, a callback's) may be anything.
+        trial = {k: _FLOAT_LOGS.get(k.removeprefix("val_"), _AnyValue()) for k in log_keys}
         try:
             self.path.format(**{**trial, "epoch": 1})
         except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:

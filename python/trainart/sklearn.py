@@ -123,7 +123,8 @@ def _collapse_duplicates(X, T, sample_weight, keep_order):
     is exactly k repetitions, as scikit-learn defines it. The rows come in a content-keyed order
     (any order is as good when the epochs are shuffled), or in first-occurrence order if
     keep_order; X, T themselves, in their order, when every row is distinct and weighs more
-    than 0 (a gather there copied X for nothing).
+    than 0 (a gather there copied X for nothing), with the weights as float64 per row (None
+    when unweighted).
     """
     first, inverse = _distinct_rows(X, T)
     w = np.ones(len(X)) if sample_weight is None else sample_weight

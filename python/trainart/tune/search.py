@@ -61,9 +61,11 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             then, depend on timing, so only grid runs the same set of points every time.
             Several processes or machines that share one study must each pass a different
             seed, or their samplers propose the same params.
-        n_jobs: worker processes (start method `start_method`; trials and objectives are
-            pickled, so the objective must be a module-level function or a picklable object, and
-            a script must guard its entry point with ``if __name__ == "__main__":``). Each
+        n_jobs: worker processes (start method `start_method`; the objective is pickled and
+            sent once to each worker, so it must be a module-level function or a picklable
+            object, and a state it keeps carries over between the trials one worker runs, as
+            with n_jobs=1; a script must guard its entry point with
+            ``if __name__ == "__main__":``). Each
             worker gets max(1, cpu_count // n_jobs) threads: OMP_NUM_THREADS and
             OPENBLAS_NUM_THREADS are set for it and trainart.set_num_threads is called.
         storage: Optuna storage shared by processes or machines: an RDB URL such as
