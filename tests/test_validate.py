@@ -127,3 +127,45 @@ def test_as_array_converts_matrices_and_pandas_and_refuses_masked_and_sparse():
 def test_real_names_an_integer_too_large_for_a_float():
     with pytest.raises(ValueError, match=r"^l2 must be finite, got a number too large for a float"):
         _validate.real(10**400, "l2")  # OverflowError: int too large to convert to float
+
+
+def test_float_array_copies_a_huge_broadcast_view_before_scanning_it(monkeypatch):
+    # The NaN/inf scan ran over a view's 2**40 elements (minutes) before the copy that fails.
+    from numpy.lib.stride_tricks import as_strided
+    scanned = []
+    monkeypatch.setattr(_validate, "all_finite", lambda a: scanned.append(a.flags.c_contiguous) or True)
+    _validate.float_array(np.ones((4, 3)).T, "x")
+    assert scanned == [True]  # the scan reads the contiguous copy
+    monkeypatch.undo()
+    # 2**60 bytes: beyond any address space, so the copy fails whatever the overcommit policy.
+    z = as_strided(np.zeros(1, np.float32), shape=(1 << 58,), strides=(0,))
+    with pytest.raises(MemoryError, match=r"^z is a view of shape \(288230376151711744,\) whose contiguous copy"):
+        _validate.float_array(z, "z")
+    from trainart import ops
+    with pytest.raises(MemoryError, match="^z is a view"):
+        ops.activation(z, "tanh", backend="numpy")
+    # A broadcast that fits is scanned once per distinct element, on either path.
+    b = np.broadcast_to(np.array([1.0, np.nan]), (3, 2))
+    with pytest.raises(ValueError, match="b contains NaN or inf"):
+        _validate.float_array(b, "b")
+    assert not _validate.all_finite(b) and _validate.all_finite(b[:, :1])
+
+
+def test_self_overlapping_matches_numpy_on_random_layouts():
+    from numpy.lib.stride_tricks import as_strided, sliding_window_view
+    rng = np.random.default_rng(0)
+    base = np.zeros(1000)
+    for _ in range(3000):
+        nd = int(rng.integers(1, 4))
+        shape = tuple(int(v) for v in rng.integers(0, 5, nd))
+        strides = tuple(int(v) for v in rng.integers(-6, 7, nd) * rng.choice([4, 8], nd))
+        a = as_strided(base[500:], shape, strides, writeable=False)
+        offsets = sorted(sum(i * s for i, s in zip(idx, strides)) for idx in np.ndindex(*shape))
+        want = any(b - a_ < 8 for a_, b in zip(offsets, offsets[1:]))  # 8-byte elements
+        assert _validate._self_overlapping(a) == want, (shape, strides)
+    x = np.zeros((5, 6))
+    assert not any(_validate._self_overlapping(v) for v in (x, x.T, x[::2, ::-3], x[:, 1:3].T))
+    assert _validate._self_overlapping(sliding_window_view(np.zeros(10), 3))
+    with pytest.raises(ValueError, match=r"^p has elements that share memory"):
+        _validate.separate([("p", np.broadcast_to(np.zeros(1), (3,)), True)])
+    _validate.separate([("g", np.broadcast_to(np.zeros(1), (3,)), False)])  # only read: fine

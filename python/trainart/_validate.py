@@ -35,10 +35,24 @@ def float_array(x, name, *, dtype=None, ndim=None, finite=True, allow_empty=Fals
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    # Copied before the scan: a broadcast view of 2**40 elements fails at its copy at once
+    # rather than after scanning them all; np.ascontiguousarray would make a 0-d array 1-d.
+    if contiguous and not arr.flags.c_contiguous:
+        arr = contiguous_copy(arr, name)
     if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or inf")
-    # np.ascontiguousarray would make a 0-d array 1-d.
-    return np.ascontiguousarray(arr) if contiguous and not arr.flags.c_contiguous else arr
+    return arr
+
+
+def contiguous_copy(arr, name):
+    """A C-contiguous copy of `arr`, or MemoryError naming `name` when it cannot be allocated: a
+    view need not hold memory for its elements (a broadcast of one float to 2**40 elements),
+    its copy does, and NumPy's own error names no argument."""
+    try:
+        return np.ascontiguousarray(arr)
+    except MemoryError:
+        raise MemoryError(f"{name} is a view of shape {arr.shape} whose contiguous copy "
+                          f"({arr.size * arr.itemsize / 2**30:.1f} GiB) cannot be allocated") from None
 
 
 def as_array(x, name):
@@ -141,6 +155,8 @@ def all_finite(arr):
     cpu = _native.load("cpu")
     if cpu is not None and arr.flags.c_contiguous and arr.dtype in FLOAT_DTYPES:
         return cpu.all_finite(arr)
+    # An axis of stride 0 repeats the same elements: scanning one of them decides.
+    arr = arr[tuple(slice(0, 1) if stride == 0 else slice(None) for stride in arr.strides)]
     return bool(np.isfinite(np.add.reduce(arr, axis=None))) or bool(np.isfinite(arr).all())
 
 
@@ -262,13 +278,49 @@ def _byte_range(a):
     return lo, hi + a.itemsize
 
 
+def _self_overlapping(a):
+    """Whether two elements of `a` share bytes (a broadcast or stride-0 view, a sliding window
+    made with as_strided). Exact: the layouts slicing and transposing make are decided from the
+    strides; only an as_strided one whose axes interleave takes the element-by-element test."""
+    if a.size < 2 or a.flags.c_contiguous or a.flags.f_contiguous:
+        return False
+    extent, nested = a.itemsize, True
+    for stride, n in sorted((abs(s), n) for n, s in zip(a.shape, a.strides) if n > 1):
+        if stride == 0:
+            return True
+        nested = nested and stride >= extent  # each step clears the block of the finer axes
+        extent += stride * (n - 1)
+    if nested:
+        return False
+    if extent < a.size * a.itemsize:
+        return True
+    offsets = np.zeros(1, np.int64)
+    for n, s in zip(a.shape, a.strides):
+        offsets = (offsets[:, None] + np.arange(n, dtype=np.int64) * s).ravel()
+    return bool((np.diff(np.sort(offsets)) < a.itemsize).any())
+
+
+def own_elements(arr, name):
+    """ValueError naming `name` when elements of `arr`, an array written in place, share memory
+    with each other (a broadcast or stride-0 view): each element's result would land on the
+    others and the last write would win. torch refuses the same."""
+    if _self_overlapping(arr):
+        raise ValueError(f"{name} has elements that share memory (a broadcast or overlapping view: shape "
+                         f"{arr.shape}, strides {arr.strides}): an array an update writes must hold each "
+                         f"element in memory of its own (pass a copy)")
+
+
 def separate(named):
     """ValueError unless every written array of `named` ((name, array, written) triples) spans
     memory of its own, naming two that overlap: an in-place update that reads one and writes
     the other (a gradient that is a view into its parameter, a state slot passed as another
     argument, a parameter listed twice) would give a result that depends on the order of its
     writes. Arrays only read may share memory with each other. Views interleaved in one buffer
-    count as overlapping."""
+    count as overlapping. A written array whose own elements share memory is refused too
+    (own_elements)."""
+    for name, a, written in named:
+        if written:
+            own_elements(a, name)
     reach_any = reach_written = None
     for lo, hi, name, written in sorted(_byte_range(a) + (name, written) for name, a, written in named if a.size):
         other = reach_any if written else reach_written

@@ -292,3 +292,22 @@ def test_inference_accepts_read_only_running_statistics(backend, rng):
     np.testing.assert_array_equal(ro_var, rv)
     with pytest.raises(ValueError, match="running_mean must be writeable in training"):
         ops.batchnorm_forward(x, gamma, beta, ro_mean, rv.copy(), training=True, backend=backend)
+
+
+def test_training_refuses_running_statistics_that_share_memory(backend, rng):
+    """The running statistics are written in place: a broadcast view (every feature's update on
+    one float) and two overlapping views (the backends disagreed on the shared element) are
+    refused, as the optimizer ops refuse them, before anything is written."""
+    from numpy.lib.stride_tricks import as_strided
+    x, gamma, beta, rm, rv = _inputs(rng, 6, 3, np.float32)
+    bcast = as_strided(np.zeros(1, np.float32), shape=(3,), strides=(0,))
+    with pytest.raises(ValueError, match="^running_mean has elements that share memory"):
+        ops.batchnorm_forward(x, gamma, beta, bcast, rv, training=True, backend=backend)
+    buf = np.ones(6, np.float32)
+    with pytest.raises(ValueError, match="^running_mean and running_var share memory"):
+        ops.batchnorm_forward(x, gamma, beta, buf[:3], buf[2:5], training=True, backend=backend)
+    xa = np.abs(x)  # read while its first row, the running variance, is written
+    with pytest.raises(ValueError, match="^running_var and x share memory"):
+        ops.batchnorm_forward(xa, gamma, beta, rm, xa[0], training=True, backend=backend)
+    assert bcast[0] == 0 and (buf == 1).all()
+    ops.batchnorm_forward(x, gamma, beta, bcast, buf[2:5], training=False, backend=backend)  # only read

@@ -189,3 +189,10 @@ def test_clip_scale_checks_its_arguments():
             ops.clip_scale(1.0, max_norm)
     with pytest.raises(TypeError, match="norm must be a real number"):
         ops.clip_scale(None, 1.0)
+
+
+def test_clip_scale_takes_an_int_beyond_the_float_range_as_an_infinite_norm():
+    # float(10**400) raised a bare OverflowError; inf gives 1.0 (max_norm 10**400 stays refused).
+    assert ops.clip_scale(10 ** 400, 1.0) == 1.0 == ops.clip_scale(float("inf"), 1.0)
+    with pytest.raises(ValueError, match="max_norm must be finite"):
+        ops.clip_scale(2.0, 10 ** 400)

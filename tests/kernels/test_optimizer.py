@@ -536,3 +536,19 @@ def test_gradients_may_share_memory_with_each_other(backend):
         ops.sgd_update(ps, grads, lr=0.1, step=1, backend=backend)
         np.testing.assert_array_equal(ps[0], ps[1])
         np.testing.assert_allclose(ps[0], 0.95)
+
+
+def test_written_arrays_with_self_overlapping_elements_are_refused(backend):
+    # A broadcast parameter or state slot took every element's update on one float (the last
+    # write won) on both backends; torch refuses in-place writes into expanded tensors.
+    from numpy.lib.stride_tricks import as_strided
+    g = np.arange(12, dtype=np.float32).reshape(3, 4)
+    p = as_strided(np.ones(1, np.float32), shape=(3, 4), strides=(0, 0))
+    with pytest.raises(ValueError, match=r"^params\[0\] has elements that share memory"):
+        ops.sgd_update([p], [g], lr=0.1, step=1, backend=backend)
+    assert p[0, 0] == 1.0
+    window = np.lib.stride_tricks.sliding_window_view(np.zeros(6, np.float32), 4, writeable=True)  # rows overlap
+    with pytest.raises(ValueError, match=r"^exp_avgs\[0\] has elements that share memory"):
+        ops.adam_update([np.ones((3, 4), np.float32)], [g], [window], [np.zeros((3, 4), np.float32)],
+                        lr=0.1, step=1, backend=backend)
+    assert (window == 0).all()

@@ -8,8 +8,9 @@ __all__ = ["batchnorm_forward", "batchnorm_backward"]
 
 
 def _running(arr, name, like, f, training):
-    """A running statistic: a float ndarray of x's dtype, (f,), finite, and writeable when
-    training (it is updated in place then; inference only reads it)."""
+    """A running statistic: a float ndarray of x's dtype, (f,), finite, and when training
+    writeable with its elements in memory of their own (it is updated in place then; inference
+    only reads it)."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (it is updated in place), got {type(arr).__name__}")
     if arr.dtype != like.dtype:
@@ -17,6 +18,8 @@ def _running(arr, name, like, f, training):
     _validate.shape(arr, name, (f,))
     if training and not arr.flags.writeable:
         raise ValueError(f"{name} must be writeable in training (it is updated in place)")
+    if training:
+        _validate.own_elements(arr, name)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
@@ -37,7 +40,8 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training=Tru
         x: (n, f) activations, float32/float64; n >= 2 in training.
         gamma, beta: (f,) scale and shift, x's dtype.
         running_mean, running_var: (f,) numpy arrays of x's dtype (running_var >= 0),
-            updated in place when training (writeable then); only read in inference
+            updated in place when training (writeable then, sharing memory with no other
+            argument, nor element with element: ValueError); only read in inference
             (read-only arrays are fine).
         training: batch statistics (True) or running ones (False).
         momentum: in [0, 1], torch's convention (weight of the new batch).
@@ -67,6 +71,10 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training=Tru
     if n < 2:
         raise ValueError(f"x must have at least 2 rows in training (the running variance is "
                          f"unbiased, n / (n - 1)), got {n}")
+    # Overlapping running statistics (or x read where one is written) would make the result
+    # depend on the kernel's order of writes, which differs between backends.
+    _validate.separate([("x", x, False), ("gamma", gamma, False), ("beta", beta, False),
+                        ("running_mean", running_mean, True), ("running_var", running_var, True)])
     kernel = _backend.kernel(backend, "batchnorm_forward_train")
     with _validate.inplace_contiguous([running_mean, running_var]) as (rm, rv):
         return kernel(x, gamma, beta, rm, rv, momentum, eps)

@@ -99,7 +99,8 @@ def clip_scale(norm, max_norm):
     NaN/inf gradients into numbers; the caller checks the norm (the trainer raises or skips).
 
     Args:
-        norm: the L2 norm, a real number (NaN and inf allowed: they give 1.0).
+        norm: the L2 norm, a real number (NaN and inf allowed: they give 1.0, as does an
+            int beyond the float range, an infinite norm).
         max_norm: the threshold, a finite real > 0.
 
     Returns:
@@ -108,7 +109,10 @@ def clip_scale(norm, max_norm):
     max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
     if not isinstance(norm, numbers.Real) or isinstance(norm, (bool, np.bool_)):
         raise TypeError(f"norm must be a real number, got {type(norm).__name__}")
-    norm = float(norm)
+    try:
+        norm = float(norm)
+    except OverflowError:  # an int (or Fraction) beyond the float range (10**400): infinite
+        return 1.0
     if not math.isfinite(norm) or not norm > max_norm:
         return 1.0
     return max_norm / norm

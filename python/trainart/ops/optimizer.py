@@ -8,8 +8,9 @@ is allowed (the trainer detects non-finite steps); NaN or inf hyperparameters ar
 Everything is validated before any array is touched: a failed call changes nothing. An array a
 call writes (a parameter, a state slot) may share memory with no other array of the call (a
 gradient that is a view of its parameter, one array passed as two slots, a parameter listed
-twice): that is a ValueError, as the result would depend on the order of the writes. Gradients
-may share memory with each other.
+twice), nor hold elements that share memory with each other (a broadcast view): that is a
+ValueError, as the result would depend on the order of the writes. Gradients may share memory
+with each other.
 """
 
 import numpy as np
