@@ -34,6 +34,58 @@ def test_set_num_threads_rejects_bad_counts(bad, exc):
         ta.set_num_threads(bad)
 
 
+def test_cpu_set_num_threads_caps_n_as_the_public_one():
+    # _cpu.set_num_threads(100000) was taken, and the next parallel kernel made libgomp end the
+    # process when it could not create the threads: run in a child so a regression fails here.
+    if _native.load("cpu") is None:
+        pytest.skip("cpu backend not built")
+    code = ("import trainart._cpu as C\n"
+            "for n in (1025, 100000, 0):\n"
+            "    try:\n        C.set_num_threads(n); print(n, 'accepted')\n"
+            "    except ValueError as e:\n        print(n, e)\n"
+            "C.set_num_threads(1024); C.set_num_threads(1); print(C.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines() == ["1025 n must be <= 1024, got 1025", "100000 n must be <= 1024, got 100000",
+                                       "0 n must be >= 1, got 0", "1"], out.stderr[-2000:]
+
+
+def test_cpu_set_num_threads_refuses_more_threads_in_a_forked_child():
+    """The binding itself (not only trainart.set_num_threads) refuses n > 1 after a fork, and the
+    child's loops run on one thread: GNU OpenMP hung in the child's first parallel loop. The
+    forked child is a grandchild of pytest, killed after a timeout if it hangs."""
+    if _native.load("cpu") is None:
+        pytest.skip("cpu backend not built")
+    code = """
+import os, signal, time
+import numpy as np
+import trainart._cpu as C
+C.set_num_threads(2)
+C.activation_forward(np.ones(10 ** 6, np.float32), 2, 0.0)  # the parent's team has run
+pid = os.fork()
+if pid == 0:
+    try:
+        C.set_num_threads(2)
+        print("accepted", flush=True)
+    except RuntimeError as e:
+        print("RuntimeError", "fork" in str(e), "spawn" in str(e), flush=True)
+    C.activation_forward(np.ones(10 ** 6, np.float32), 2, 0.0)
+    print("child threads", C.get_num_threads(), flush=True)
+    os._exit(0)
+t0 = time.time()
+while not os.waitpid(pid, os.WNOHANG)[0]:
+    if time.time() - t0 > 20:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        print("child hung")
+        break
+    time.sleep(0.05)
+print("parent threads", C.get_num_threads())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines() == ["RuntimeError True True", "child threads 1", "parent threads 2"], \
+        out.stdout + out.stderr[-2000:]
+
+
 def test_set_num_threads_holds_for_every_python_thread(cpu, threads):
     # OpenMP's own setting belongs to the thread that made it: a worker thread went on using
     # every core after set_num_threads(1) from the main thread.

@@ -4,11 +4,13 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "binders.hpp"
 #include "checks.hpp"
@@ -29,21 +31,54 @@ using cpu::OpSpec;
 namespace {
 
 template <class V>
+constexpr const char* kind_name() {
+  if constexpr (std::is_same_v<V, bool>) return "a bool";
+  else if constexpr (std::is_integral_v<V>) return "an int";
+  else return "a number";
+}
+
+[[noreturn]] void wrong_type(py::handle h, const std::string& name, const char* want) {
+  throw py::type_error(name + " must be " + want + ", got " + Py_TYPE(h.ptr())->tp_name);
+}
+
+// h as a V, an error naming `name` otherwise: pybind11's own errors name neither the argument
+// nor the list item. An integer that V cannot hold is a ValueError, as an index out of range
+// is; any other wrong type a TypeError. A list may come as a tuple; pybind11 would also turn
+// any iterable into a list (a string into its characters) and call dict() on anything.
+template <class V>
+V cast_arg(py::handle h, const std::string& name) {
+  if constexpr (std::is_same_v<V, py::list>) {
+    if (!py::isinstance<py::list>(h) && !py::isinstance<py::tuple>(h)) wrong_type(h, name, "a list");
+    return h.cast<py::list>();
+  } else if constexpr (std::is_same_v<V, py::dict>) {
+    if (!py::isinstance<py::dict>(h)) wrong_type(h, name, "a dict");
+    return h.cast<py::dict>();
+  } else {
+    try {
+      return h.cast<V>();
+    } catch (const py::cast_error&) {
+      if constexpr (std::is_integral_v<V> && !std::is_same_v<V, bool>) {
+        if (PyIndex_Check(h.ptr()))
+          throw py::value_error(name + " must be in [" + std::to_string(std::numeric_limits<V>::min()) + ", " +
+                                std::to_string(std::numeric_limits<V>::max()) + "]");
+      }
+      wrong_type(h, name, kind_name<V>());
+    }
+  }
+}
+
+template <class V>
 V get(const py::dict& d, const char* key, const char* where) {
   if (!d.contains(key)) throw py::value_error(std::string(where) + " is missing key '" + key + "'");
-  try {
-    return d[key].cast<V>();
-  } catch (const py::cast_error&) {
-    throw py::type_error(std::string(where) + "['" + key + "'] has the wrong type");
-  }
+  return cast_arg<V>(d[key], std::string(where) + "['" + key + "']");
 }
 
 EngineSpec parse_spec(const py::dict& spec) {
   EngineSpec s;
   const auto ops = get<py::list>(spec, "ops", "spec");
   for (size_t i = 0; i < ops.size(); ++i) {
-    const auto d = ops[i].cast<py::dict>();
     const std::string where = "spec['ops'][" + std::to_string(i) + "]";
+    const auto d = cast_arg<py::dict>(ops[i], where);
     OpSpec op;
     const int kind = get<int>(d, "kind", where.c_str());
     if (kind < 0 || kind > 3) throw py::value_error(where + "['kind'] must be 0..3, got " + std::to_string(kind));
@@ -201,6 +236,25 @@ class Exclusive {
 };
 
 template <class T>
+constexpr const char* engine_name() {
+  return sizeof(T) == 4 ? "EngineF32" : "EngineF64";
+}
+
+// The engine behind a method's self. Every method takes self as a handle and calls this first:
+// an instance made by __new__ alone has storage that no constructor ran on, and a method that
+// took a PyEngine<T>& would read it (garbage widths, a crash).
+template <class T>
+PyEngine<T>& engine_of(py::handle self) {
+  if (!py::isinstance<PyEngine<T>>(self))
+    throw py::type_error(std::string("self must be an ") + engine_name<T>() + ", got " + Py_TYPE(self.ptr())->tp_name);
+  auto* inst = reinterpret_cast<py::detail::instance*>(self.ptr());
+  if (!inst->get_value_and_holder().holder_constructed())
+    throw py::type_error(std::string("this ") + engine_name<T>() + " was not initialized: construct it with " +
+                         engine_name<T>() + "(...)");
+  return self.cast<PyEngine<T>&>();
+}
+
+template <class T>
 T* owned(PyEngine<T>& e, py::handle h, const std::string& name) {
   if (!py::isinstance<py::array>(h)) throw py::type_error(name + " must be a numpy array");
   py::array a = py::reinterpret_borrow<py::array>(h);
@@ -222,7 +276,8 @@ PyEngine<T>* make_engine(const py::dict& spec_dict, const py::list& params, cons
   }
   for (size_t i = 0; i < buffers.size(); ++i) arr.buffers.push_back(owned(*e, buffers[i], "buffers[" + std::to_string(i) + "]"));
   const auto np = static_cast<index_t>(arr.params.size());
-  for (const auto& op : spec.ops) {
+  for (size_t i = 0; i < spec.ops.size(); ++i) {
+    const OpSpec& op = spec.ops[i];
     if (op.kind == OpKind::dense || op.kind == OpKind::batchnorm) {
       if (op.w < 0 || op.w >= np || op.b < 0 || op.b >= np) throw py::value_error("spec: parameter index out of range");
       const index_t want_w = op.kind == OpKind::dense ? op.width_in * op.width_out : op.width_out;
@@ -230,8 +285,11 @@ PyEngine<T>* make_engine(const py::dict& spec_dict, const py::list& params, cons
         throw py::value_error("params: sizes do not match the ops' widths");
     }
     if (op.kind == OpKind::batchnorm) {
-      if (op.buffer < 0 || 2 * op.buffer + 1 >= static_cast<index_t>(arr.buffers.size()))
-        throw py::value_error("spec: batchnorm buffer index out of range");
+      // Buffers 2 * buffer and 2 * buffer + 1, compared by halves: 2 * buffer overflows from 2^62.
+      const auto pairs = static_cast<index_t>(arr.buffers.size()) / 2;
+      if (op.buffer < 0 || op.buffer >= pairs)
+        throw py::value_error("spec['ops'][" + std::to_string(i) + "]['buffer']: batchnorm buffer index out of range [0, " +
+                              std::to_string(pairs) + "), got " + std::to_string(op.buffer));
       for (int j = 0; j < 2; ++j)
         if (buffers[2 * op.buffer + j].cast<py::array>().size() != op.width_out)
           throw py::value_error("buffers: sizes do not match the batchnorm widths");
@@ -239,20 +297,21 @@ PyEngine<T>* make_engine(const py::dict& spec_dict, const py::list& params, cons
   }
   if (trainable.size() != slots.size()) throw py::value_error("slots must hold one entry per trainable parameter");
   for (size_t j = 0; j < trainable.size(); ++j) {
-    const auto p = trainable[j].cast<index_t>();
-    if (p < 0 || p >= np) throw py::value_error("trainable: parameter index out of range");
+    const std::string item = "[" + std::to_string(j) + "]";
+    const auto p = cast_arg<index_t>(trainable[j], "trainable" + item);
+    if (p < 0 || p >= np) throw py::value_error("trainable" + item + ": parameter index out of range");
     arr.trainable.push_back(p);
     std::vector<T*> row;
-    const auto list = slots[j].cast<py::list>();
+    const auto list = cast_arg<py::list>(slots[j], "slots" + item);
     if (list.size() > 3) throw py::value_error("slots: at most 3 state tensors per parameter");
     for (size_t q = 0; q < list.size(); ++q) {
       if (list[q].is_none()) {
         row.push_back(nullptr);
         continue;
       }
-      const std::string name = "slots[" + std::to_string(j) + "][" + std::to_string(q) + "]";
-      if (list[q].cast<py::array>().size() != arr.sizes[p]) throw py::value_error(name + " must have its parameter's size");
+      const std::string name = "slots" + item + "[" + std::to_string(q) + "]";
       row.push_back(owned(*e, list[q], name));
+      if (e->keep.back().size() != arr.sizes[p]) throw py::value_error(name + " must have its parameter's size");
     }
     for (int q = 0; q < 3; ++q)
       e->slots_present[q] = e->slots_present[q] && q < static_cast<int>(row.size()) && row[q] != nullptr;
@@ -314,11 +373,12 @@ void bind_engine_class(py::module_& m, const char* name) {
            "Build from the spec dict (ops, loss, opt, clip, seed, ...) and the arrays it updates in place.")
       .def(
           "train_epoch",
-          [](PyEngine<T>& e, py::array x, py::object labels, py::object targets, py::object weight,
+          [](py::handle self, py::array x, py::object labels, py::object targets, py::object weight,
              py::array perm, py::array lrs, py::object momentums, std::int64_t step0, index_t batch_size,
              std::int64_t opt_step, double mu_product) {
+            PyEngine<T>& e = engine_of<T>(self);
             Batchable<T> b = batch_arrays<T>(e, x, labels, targets, weight);
-            if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            if (batch_size < 1) throw py::value_error("batch_size must be >= 1, got " + std::to_string(batch_size));
             if (!py::isinstance<py::array_t<std::int64_t>>(perm) || perm.dtype().kind() != 'i' || perm.itemsize() != 8)
               throw py::type_error("perm must be an int64 array");
             if (!(perm.flags() & py::array::c_style)) throw py::value_error("perm must be C-contiguous");
@@ -326,7 +386,7 @@ void bind_engine_class(py::module_& m, const char* name) {
             const auto* pp = static_cast<const std::int64_t*>(perm.data());
             for (index_t i = 0; i < b.n; ++i)
               if (pp[i] < 0 || pp[i] >= b.n) throw py::value_error("perm entries must be in [0, rows)");
-            const index_t steps = (b.n + batch_size - 1) / batch_size;
+            const index_t steps = b.n / batch_size + (b.n % batch_size != 0);  // b.n + batch_size may overflow
             check_shape(lrs, "lrs", {steps});
             const double* lp = in_ptr<double>(lrs, "lrs");
             const double* mp = nullptr;
@@ -365,7 +425,8 @@ void bind_engine_class(py::module_& m, const char* name) {
           "One epoch over perm in minibatches; returns the epoch's statistics as a dict.")
       .def(
           "forward",
-          [](PyEngine<T>& e, py::array x, int mode, std::uint32_t step) {
+          [](py::handle self, py::array x, int mode, std::uint32_t step) {
+            PyEngine<T>& e = engine_of<T>(self);
             check_shape(x, "X", {-1, e.in_width});
             const T* xp = in_ptr<T>(x, "X");
             const index_t n = x.shape(0);
@@ -380,7 +441,8 @@ void bind_engine_class(py::module_& m, const char* name) {
           py::arg("X"), py::arg("mode"), py::arg("step"), "Network outputs before the link (mode 1: MC dropout).")
       .def(
           "evaluate",
-          [](PyEngine<T>& e, py::array x, py::object labels, py::object targets, py::object weight) {
+          [](py::handle self, py::array x, py::object labels, py::object targets, py::object weight) {
+            PyEngine<T>& e = engine_of<T>(self);
             Batchable<T> b = batch_arrays<T>(e, x, labels, targets, weight);
             double loss_sum = 0.0;
             index_t correct = 0;
@@ -394,7 +456,8 @@ void bind_engine_class(py::module_& m, const char* name) {
           "(sum over rows of the loss, correctly classified rows) in inference mode.")
       .def(
           "loss_and_grad",
-          [](PyEngine<T>& e, py::array x, py::object labels, py::object targets, py::object weight, py::list grads) {
+          [](py::handle self, py::array x, py::object labels, py::object targets, py::object weight, py::list grads) {
+            PyEngine<T>& e = engine_of<T>(self);
             Batchable<T> b = batch_arrays<T>(e, x, labels, targets, weight);
             if (grads.size() != e.param_sizes.size())
               throw py::value_error("grads must hold one array per parameter");
@@ -443,8 +506,9 @@ static void bind_engine_hvp(py::module_& m) {
   auto cls = py::reinterpret_borrow<py::class_<PyEngine<double>>>(m.attr("EngineF64"));
   cls.def(
       "hvp",
-      [](PyEngine<double>& e, py::array x, py::object labels, py::object targets, py::object weight, py::object V,
+      [](py::handle self, py::array x, py::object labels, py::object targets, py::object weight, py::object V,
          py::object out) {
+        PyEngine<double>& e = engine_of<double>(self);
         for (const auto& op : e.spec.ops)
           if (op.kind == OpKind::batchnorm)
             throw py::value_error("hvp does not support BatchNorm layers: their batch statistics couple the rows");

@@ -1,4 +1,10 @@
 // Bindings for the thread pools: ours (OpenMP) and OpenBLAS's, always set together.
+#include <pthread.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+
 #include "binders.hpp"
 #include "cpu/blas_threads.hpp"
 #include "checks.hpp"
@@ -9,12 +15,39 @@ namespace trainart::bind {
 
 namespace py = pybind11;
 
+namespace {
+
+// More threads than any machine trainart targets has cores (trainart.MAX_THREADS): libgomp ends
+// the process when it cannot make the threads it was asked for.
+constexpr int kMaxThreads = 1024;
+
+// Set in a child made by fork() after this module loaded. GNU OpenMP cannot start a team in a
+// child forked from a process whose team had started (the first parallel loop waits forever for
+// threads that were not copied), so such a child runs trainart's loops on its calling thread.
+// trainart._native does the same for the pools from Python; this covers callers of _cpu itself.
+std::atomic<bool> forked_child{false};
+
+void after_fork_in_child() {
+  forked_child.store(true);
+  thread_setting().store(1);
+}
+
+}  // namespace
+
 void bind_runtime(py::module_& m) {
   cpu::use_openmp_for_blas();
+  static const int registered = pthread_atfork(nullptr, nullptr, &after_fork_in_child);  // once per process
+  if (registered != 0) throw std::runtime_error("pthread_atfork failed: " + std::to_string(registered));
   m.def(
       "set_num_threads",
       [](int n) {
         if (n < 1) throw py::value_error("n must be >= 1, got " + std::to_string(n));
+        if (n > kMaxThreads)
+          throw py::value_error("n must be <= " + std::to_string(kMaxThreads) + ", got " + std::to_string(n));
+        if (n > 1 && forked_child.load())
+          throw std::runtime_error("this process was forked from one that had loaded trainart, and GNU OpenMP "
+                                   "cannot start threads after a fork: it runs trainart on one thread. For "
+                                   "parallel children use multiprocessing's 'spawn' or 'forkserver' start method");
         thread_setting() = n;  // for every thread (OpenMP's own setting is the caller's only)
 #if defined(_OPENMP)
         omp_set_num_threads(n);

@@ -227,6 +227,61 @@ def test_engine_method_mutations_raise_cleanly_and_leave_the_model(dt, method):
     assert raised >= len(valid)
 
 
+def _constructor_mutations(ex, spec, slots):
+    """(what, spec, trainable, slots) for the engine constructor: each scalar of the spec (every
+    op's fields, the optimizer's, the top level's), each list item and each op in turn wrong."""
+    def spec_with(path, bad):
+        out = dict(spec, ops=[dict(op) for op in spec["ops"]], opt=dict(spec["opt"]))
+        *where, key = path
+        target = out
+        for step in where:
+            target = target[step]
+        target[key] = bad
+        return out
+
+    paths = [("ops", i, k) for i, op in enumerate(spec["ops"]) for k in op]
+    paths += [("opt", k) for k in spec["opt"]] + [(k,) for k, v in spec.items() if not isinstance(v, (list, dict))]
+    for path in paths:
+        value = spec
+        for step in path:
+            value = value[step]
+        for bad in _mutations(value) + [2**63 - 1]:
+            yield f"spec{list(path)} <- {_describe(bad)}", spec_with(path, bad), ex.trainable, slots
+    for i in range(len(spec["ops"])):
+        for bad in (1, None, "x", [], [1.0]):
+            yield f"spec['ops'][{i}] <- {_describe(bad)}", spec_with(("ops", i), bad), ex.trainable, slots
+    for j in range(len(ex.trainable)):
+        for bad in _mutations(ex.trainable[j]) + [2**63 - 1]:
+            trainable = list(ex.trainable)
+            trainable[j] = bad
+            yield f"trainable[{j}] <- {_describe(bad)}", spec, trainable, slots
+        for bad in (None, "x", 1, [1], ["x"], [np.ones(1)], [None] * 4, slots[j][:1] * 3):
+            yield f"slots[{j}] <- {_describe(bad)}", spec, ex.trainable, [*slots[:j], bad, *slots[j + 1:]]
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32], ids=["float64", "float32"])
+def test_engine_constructor_mutations_raise_cleanly(dt):
+    """EngineF32/F64(spec, params, buffers, trainable, slots) under wrong spec entries and list
+    items: TypeError or ValueError, never pybind11's unnamed RuntimeError or an IndexError."""
+    from trainart.executors.cpu import engine_spec
+
+    ex = _engine(dt)
+    spec = engine_spec(ex.plan, ex.optimizer)
+    slots = [[ex.slot_views[name][j] if name in ex.slot_views else None for name in ex.opt_spec[2]]
+             for j in range(len(ex.trainable))]  # as the executor's build
+    engine = getattr(cpu, "EngineF64" if dt == np.float64 else "EngineF32")
+    engine(spec, ex.params, ex.buffers, ex.trainable, slots)  # the unmutated call runs
+    problems = []
+    for what, bad_spec, trainable, bad_slots in _constructor_mutations(ex, spec, slots):
+        try:
+            engine(bad_spec, ex.params, ex.buffers, trainable, bad_slots)
+        except (TypeError, ValueError):
+            pass
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{what}: {type(exc).__name__}: {exc}")
+    assert not problems, "\n".join(problems)
+
+
 def _copy(value):
     if isinstance(value, np.ndarray):
         if value.dtype == object or value.flags.writeable and value.flags.c_contiguous:

@@ -127,3 +127,105 @@ def test_constructor_needs_the_slots_the_optimizer_reads():
     slots = [[None, None, None]] * len(ex.trainable)
     with pytest.raises(ValueError, match="slots: the optimizer reads state slot 0"):
         cpu.EngineF64(spec, ex.params, ex.buffers, ex.trainable, slots)
+
+
+def _engine_methods(cls):
+    return {n for n in dir(cls) if not n.startswith("_")}
+
+
+def test_an_engine_made_by_new_alone_refuses_every_method():
+    """EngineF32.__new__(EngineF32) skips the constructor: every method raises TypeError instead
+    of reading the unconstructed engine (garbage widths, a segfault in hvp, a hang in forward).
+    Run in a child, where a crash fails this test instead of ending pytest."""
+    import subprocess
+    import sys
+
+    calls = {
+        "train_epoch": "np.ones((2, 3), dt), None, np.ones((2, 2), dt), None, np.arange(2), np.ones(1), None, 0, 1, 0, 1.0",
+        "forward": "np.ones((2, 3), dt), 0, 0",
+        "evaluate": "np.ones((2, 3), dt), None, np.ones((2, 2), dt), None",
+        "loss_and_grad": "np.ones((2, 3), dt), None, np.ones((2, 2), dt), None, []",
+        "hvp": "np.ones((2, 3), dt), None, np.ones((2, 2), dt), None, [], []",
+    }
+    # A new method or property must be added to `calls` (and check its instance).
+    assert _engine_methods(cpu.EngineF32) | _engine_methods(cpu.EngineF64) == set(calls)
+    code = ["import numpy as np, trainart._cpu as C"]
+    for cls, dt in (("EngineF32", "np.float32"), ("EngineF64", "np.float64")):
+        for name in sorted(_engine_methods(getattr(cpu, cls))):
+            code.append(f"dt = {dt}; e = C.{cls}.__new__(C.{cls})\n"
+                        f"try:\n    e.{name}({calls[name]}); print('{cls}.{name} returned')\n"
+                        f"except Exception as ex:\n    print('{cls}.{name}', type(ex).__name__, ex)")
+    out = subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert len(lines) == 9, out.stdout
+    for line in lines:
+        cls = line.split(".")[0]
+        assert f" TypeError this {cls} was not initialized: construct it with {cls}(...)" in line, line
+
+
+def test_an_engine_method_refuses_another_self():
+    ex, _ = built()
+    with pytest.raises(TypeError, match="self must be an EngineF32"):
+        cpu.EngineF32.forward(ex.engine, np.ones((2, 3), np.float32), 0, 0)
+
+
+@pytest.mark.parametrize("change,exc,match", [
+    (dict(trainable=["a", "b", "c", "d"]), TypeError, r"trainable\[0\] must be an int, got str"),
+    (dict(trainable=[1 << 63, 0, 1, 2]), ValueError, r"trainable\[0\] must be in"),
+    (dict(trainable=[0, 1, 2, 2**62]), ValueError, r"trainable\[3\]: parameter index out of range"),
+    (dict(slots=[None] * 4), TypeError, r"slots\[0\] must be a list, got NoneType"),
+    (dict(slots=["abc"] * 4), TypeError, r"slots\[0\] must be a list, got str"),
+    (dict(slots=[[1]] * 4), TypeError, r"slots\[0\]\[0\] must be a numpy array"),
+    (dict(ops=[1]), TypeError, r"spec\['ops'\]\[0\] must be a dict, got int"),
+    (dict(ops=None), TypeError, r"spec\['ops'\] must be a list, got NoneType"),
+    (dict(op0=dict(width_in="3")), TypeError, r"spec\['ops'\]\[0\]\['width_in'\] must be an int, got str"),
+    (dict(op0=dict(layer=-1)), ValueError, r"spec\['ops'\]\[0\]\['layer'\] must be in \[0, 4294967295\]"),
+    (dict(op0=dict(act_param="x")), TypeError, r"spec\['ops'\]\[0\]\['act_param'\] must be a number"),
+    (dict(op0=dict(trainable="x")), TypeError, r"spec\['ops'\]\[0\]\['trainable'\] must be a bool"),
+])
+def test_constructor_errors_name_the_argument(change, exc, match):
+    """Wrong list items and spec entries raise TypeError/ValueError naming the item, not
+    pybind11's 'Unable to cast Python instance of type ... to C++ type '?''."""
+    ex, spec = built()
+    trainable, slots = change.get("trainable", ex.trainable), change.get("slots", [[None] * 3] * 4)
+    assert len(ex.trainable) == 4
+    spec = dict(spec)
+    if "ops" in change:
+        spec["ops"] = change["ops"]
+    if "op0" in change:
+        spec["ops"] = [dict(spec["ops"][0], **change["op0"]), *spec["ops"][1:]]
+    with pytest.raises(exc, match=match):
+        cpu.EngineF64(spec, ex.params, ex.buffers, trainable, slots)
+
+
+@pytest.mark.parametrize("buffer", [-1, 1, 2**62, 2**63 - 1])
+def test_batchnorm_buffer_index_out_of_range_is_named(buffer):
+    # 2 * buffer + 1 overflowed from 2**62 and passed the range check: an IndexError followed.
+    trainer = ta.Trainer(ta.Sequential([ta.layers.Dense(4), ta.layers.BatchNorm(), ta.layers.Dense(2)], input_dim=3),
+                         executor="cpu", dtype="float64")
+    ex = trainer._executor
+    spec = engine_spec(ex.plan, ex.optimizer)
+    at = next(i for i, op in enumerate(spec["ops"]) if op["kind"] == 3)
+    assert len(ex.buffers) == 2
+    spec["ops"] = [dict(op, buffer=buffer) if i == at else op for i, op in enumerate(spec["ops"])]
+    slots = [[None] * 3] * len(ex.trainable)
+    with pytest.raises(ValueError, match=rf"spec\['ops'\]\[{at}\]\['buffer'\]: batchnorm buffer index out of range"):
+        cpu.EngineF64(dict(spec, opt=dict(spec["opt"], kind=0)), ex.params, ex.buffers, ex.trainable, slots)
+
+
+def test_train_epoch_batch_larger_than_any_count():
+    """batch_size up to 2**63 - 1 is one step over every row (rows + batch_size overflowed into
+    a negative step count); the epoch equals one with batch_size = rows."""
+    runs = []
+    for batch_size in (5, 2**63 - 1):
+        ex, _ = built()
+        a = dict(args(ex), batch_size=batch_size, lrs=np.full(1, 0.1))
+        out = ex.engine.train_epoch(**a)
+        assert out["rows"] == 5 and len(out["step_losses"]) == 1
+        runs.append(ex.get_params())
+        with pytest.raises(ValueError, match=r"lrs must have shape \(1,\)"):
+            ex.engine.train_epoch(**dict(a, lrs=np.full(7, 0.1)))
+    assert all(np.array_equal(p, q) for p, q in zip(*runs))
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got -3"):
+        ex.engine.train_epoch(**dict(args(ex), batch_size=-3))
