@@ -326,3 +326,29 @@ def test_ta_sklearn_resolves_on_first_use_and_other_names_still_fail():
             "try:\n    ta.no_such_name\nexcept AttributeError as e:\n    print(e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "has no attribute 'no_such_name'" in out
+
+
+def test_a_gemm_in_a_child_forked_after_the_engine_ran_does_not_hang():
+    # OpenBLAS kept the parent's two threads and handed its jobs to an OpenMP team that a
+    # forked child cannot start: a GEMM there waited forever. They run on plain threads now.
+    import subprocess
+    import sys
+
+    pytest.importorskip("trainart._cpu")
+    code = (
+        "import os, sys, signal, time, numpy as np\n"
+        "import trainart._cpu as C\n"
+        "C.set_num_threads(2)\n"
+        "a = np.ones((300, 300), np.float32); o = np.empty_like(a); C.gemm(a, a, o)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    C.gemm(a, a, o); C.activation_forward(np.ones(10 ** 6, np.float32), 2, 0.0)\n"
+        "    os._exit(0 if o[0, 0] == 300 else 3)\n"
+        "deadline = time.time() + 20\n"
+        "while time.time() < deadline:\n"
+        "    done, status = os.waitpid(pid, os.WNOHANG)\n"
+        "    if done:\n"
+        "        sys.exit(os.waitstatus_to_exitcode(status))\n"
+        "    time.sleep(0.05)\n"
+        "os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0); sys.exit(9)\n")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -21,14 +21,12 @@ namespace {
 // the process when it cannot make the threads it was asked for.
 constexpr int kMaxThreads = 1024;
 
-// Set in a child made by fork() after this module loaded. GNU OpenMP cannot start a team in a
-// child forked from a process whose team had started (the first parallel loop waits forever for
+// In a child made by fork() after this module loaded: GNU OpenMP cannot start a team in a child
+// forked from a process whose team had started (the first parallel loop waits forever for
 // threads that were not copied), so such a child runs trainart's loops on its calling thread.
 // trainart._native does the same for the pools from Python; this covers callers of _cpu itself.
-std::atomic<bool> forked_child{false};
-
 void after_fork_in_child() {
-  forked_child.store(true);
+  forked_child().store(true);
   thread_setting().store(1);
 }
 
@@ -44,7 +42,7 @@ void bind_runtime(py::module_& m) {
         if (n < 1) throw py::value_error("n must be >= 1, got " + std::to_string(n));
         if (n > kMaxThreads)
           throw py::value_error("n must be <= " + std::to_string(kMaxThreads) + ", got " + std::to_string(n));
-        if (n > 1 && forked_child.load())
+        if (n > 1 && forked_child().load())
           throw std::runtime_error("this process was forked from one that had loaded trainart, and GNU OpenMP "
                                    "cannot start threads after a fork: it runs trainart on one thread. For "
                                    "parallel children use multiprocessing's 'spawn' or 'forkserver' start method");

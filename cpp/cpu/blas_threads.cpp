@@ -34,7 +34,10 @@ void run_jobs(int /*sync: always wait*/, openblas_dojob_callback dojob, int numj
     if (numjobs == 1) dojob(0, jobs, dojob_data);
     return;
   }
-  if (omp_in_parallel()) return run_on_plain_threads(dojob, numjobs, elsize, jobs, dojob_data);  // no nested team
+  // No nested team; and none in a forked child, where GNU OpenMP would wait for threads that
+  // were not copied.
+  if (omp_in_parallel() || forked_child().load())
+    return run_on_plain_threads(dojob, numjobs, elsize, jobs, dojob_data);
 #if defined(TRAINART_HAS_MXCSR)
   const unsigned csr = _mm_getcsr();  // the caller's FP mode (DenormalsAreZero), as parallel_for
 #endif

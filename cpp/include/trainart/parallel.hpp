@@ -50,6 +50,14 @@ inline std::atomic<int>& thread_setting() {
   return n;
 }
 
+// Set in a child made by fork() after the module loaded (the handler is registered in
+// runtime.cpp): GNU OpenMP cannot start a team there, so our loops run on the calling thread
+// and OpenBLAS's jobs on plain threads (blas_threads.cpp).
+inline std::atomic<bool>& forked_child() {
+  static std::atomic<bool> forked{false};
+  return forked;
+}
+
 // Threads our own loops use; BLAS threads are set alongside in set_num_threads (runtime.cpp).
 inline int max_threads() {
 #if defined(_OPENMP)
