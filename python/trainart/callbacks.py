@@ -4,8 +4,11 @@ the learning rate, checkpoints, CSV and TensorBoard logs (DESIGN §3).
 Protocol with the trainer:
 
 * ``check_fit(log_keys)`` once per ``fit``, before anything changes: ``log_keys`` is the set
-  of keys every epoch's logs will hold; a callback that monitors a missing key or cannot write
-  where it should raises here, so a failed ``fit`` leaves the trainer as it was.
+  of keys the logs will hold when this callback runs: the trainer's own, plus the
+  ``adds_logs`` of the callbacks listed before it (a callback that adds a key of its own
+  declares it there; ``LambdaCallback(adds_logs=...)``). A callback that monitors a missing
+  key or cannot write where it should raises here, so a failed ``fit`` leaves the trainer as
+  it was.
 * ``on_train_begin(trainer, logs)`` once per ``fit``, ``on_epoch_end(trainer, epoch, logs)``
   after every epoch, ``on_train_end(trainer, logs)`` once when ``fit`` ends, whether the
   epochs ran out or a callback stopped it. ``epoch`` is the 0-based index of the epoch just
@@ -17,7 +20,9 @@ Protocol with the trainer:
 * ``logs`` is a dict of this epoch's numbers: ``"loss"``, ``"val_loss"`` (with validation
   data), ``"accuracy"``/``"val_accuracy"`` (classification), ``"lr"`` (the effective learning
   rate, ``trainer.lr_scale`` times the schedule's, at the epoch's last step), ``"grad_norm"``,
-  ``"skipped"``.
+  ``"skipped"``, and an optimizer's own (``"damping"`` for Newton and GaussNewton,
+  ``"func_evals"`` for LBFGS). Numbers a callback adds or changes are seen by the callbacks
+  after it and recorded in the fit's History.
 * The trainer offers ``get_params()`` (a list of array copies), ``set_params(list)``,
   ``get_buffers()``/``set_buffers(list)`` (BatchNorm running statistics), ``stop_training``
   (a callback sets it to True to stop after this epoch), ``lr_scale`` (a float multiplying
@@ -199,7 +204,8 @@ class EarlyStopping(Callback):
 
     After each epoch e >= start_from_epoch with value v of `monitor`:
     v improves on the best so far b when ``v < b - min_delta`` (mode "min") or
-    ``v > b + min_delta`` (mode "max"); the first monitored epoch does unless v is NaN. An
+    ``v > b + min_delta`` (mode "max"); the first monitored epoch does unless v is NaN or its
+    weights are not finite. An
     improvement records ``best = v``, ``best_epoch = e`` and (with `restore_best`) a copy
     of the weights and of the BatchNorm running statistics. ``wait`` counts epochs since the
     last improvement, and is reset only by an improvement that also beats `baseline` (when
@@ -321,8 +327,10 @@ class ReduceLROnPlateau(Callback):
     ``bad = 0``.
 
     The rate is moved only through ``trainer.lr_scale`` (lr = lr_scale * schedule), so it
-    composes with any schedule. With s the scale and L = logs["lr"] / s the schedule's rate at
-    the epoch's last step, a reduction sets ``s' = min(s, max(s * factor, min_lr / L))``, so
+    composes with any schedule. With s the current scale, s_e the scale the epoch ran at
+    (lr_scale before any callback of this epoch end moved it) and L = logs["lr"] / s_e the
+    schedule's rate at the epoch's last step, a reduction sets
+    ``s' = min(s, max(s * factor, min_lr / L))``, so
     the rate right after the reduction is not below `min_lr` (a schedule that decays further
     can still go below it later); as in torch, nothing changes when ``(s - s') * L <= 1e-8``.
 

@@ -772,7 +772,8 @@ _PARAMS_DOC = """
             partial_fit keeps that state too, as in both. A `schedule` is the exception: it
             starts over at its first step with every fit and partial_fit call.
         early_stopping: hold out validation_fraction of the rows, monitor them, and keep the
-            best parameters. Not with partial_fit (ValueError, as scikit-learn).
+            best parameters (and BatchNorm's running statistics with them). Not with
+            partial_fit (ValueError, as scikit-learn).
 
     trainart extras:
         dropout, input_dropout: dropout rates after each hidden layer / on the input. With

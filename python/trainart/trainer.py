@@ -2,7 +2,8 @@
 
 It validates inputs, builds a Plan, and hands whole epochs to an executor (DESIGN §1);
 between epochs it evaluates schedules, validation metrics, callbacks, the progress bar and
-the log. A failed call leaves the model as it was.
+the log. A call refused for its arguments leaves the model as it was; a fit that raises
+during training keeps the epochs it trained (see nonfinite, and Ctrl-C).
 """
 
 import contextlib
@@ -151,6 +152,8 @@ class Trainer:
             rows), "binary_cross_entropy" (alias log_loss; one output or multi-label 0/1),
             "mse", "mae", "huber" (delta 1), or a ta.losses object. The classification losses
             report "accuracy" too; multi-label accuracy is exact-match (see evaluate).
+            cross_entropy needs 2 or more outputs (one output: binary_cross_entropy or mse;
+            ValueError).
         optimizer: a trainart.optim optimizer (default Adam()); `trainer.optimizer = ...`
             replaces it later, with a fresh optimizer state (see Trainer.optimizer).
         schedule: a trainart.schedules schedule of the learning rate per step, or what
@@ -475,8 +478,9 @@ class Trainer:
                 and the dropout stream carry on.
 
         Returns:
-            trainart.history.History with per-epoch metrics and per-step losses: the trainer's
-            History extended, for a fit that resumes where the last one stopped
+            trainart.history.History with per-epoch metrics and per-step losses, and the
+            numbers callbacks added to the logs: the trainer's History extended, for a fit
+            that resumes where the last one stopped
             (initial_epoch == trainer.epoch > 0), else a new one holding this fit's epochs.
         """
         if not self._fit_lock.acquire(blocking=False):

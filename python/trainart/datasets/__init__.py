@@ -131,7 +131,7 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto", shuffle=T
 
     Raises:
         TypeError: test_size is not a real number, seed not an integer, stratify neither a
-            string nor a bool.
+            string nor a bool, shuffle not a bool.
         ValueError: test_size outside (0, 1) or leaving the training set empty; X or y with
             no rows or of different lengths; stratify a string other than "auto";
             stratify=True without class labels.
