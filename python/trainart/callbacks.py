@@ -205,11 +205,10 @@ class EarlyStopping(Callback):
     After each epoch e >= start_from_epoch with value v of `monitor`:
     v improves on the best so far b when ``v < b - min_delta`` (mode "min") or
     ``v > b + min_delta`` (mode "max"); the first monitored epoch does unless v is NaN or its
-    weights are not finite. An
-    improvement records ``best = v``, ``best_epoch = e`` and (with `restore_best`) a copy
-    of the weights and of the BatchNorm running statistics. ``wait`` counts epochs since the
-    last improvement, and is reset only by an improvement that also beats `baseline` (when
-    given). Training stops (``stop_training``, ``stopped_epoch = e``) at an epoch e > 0 that
+    weights are not finite. An improvement records ``best = v``, ``best_epoch = e`` and (with
+    `restore_best`) a copy of the weights and of the BatchNorm running statistics. ``wait``
+    counts epochs since the last improvement, and is reset only by an improvement that also
+    beats `baseline` (when given). Training stops (``stop_training``, ``stopped_epoch = e``) at an epoch e > 0 that
     did not improve, when ``wait >= patience`` (Keras 3: an improvement that misses the
     baseline never stops training itself).
 
