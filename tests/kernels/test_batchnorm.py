@@ -304,10 +304,18 @@ def test_training_refuses_running_statistics_that_share_memory(backend, rng):
     with pytest.raises(ValueError, match="^running_mean has elements that share memory"):
         ops.batchnorm_forward(x, gamma, beta, bcast, rv, training=True, backend=backend)
     buf = np.ones(6, np.float32)
-    with pytest.raises(ValueError, match="^running_mean and running_var share memory"):
+    with pytest.raises(ValueError, match="^running_var and running_mean share memory"):
         ops.batchnorm_forward(x, gamma, beta, buf[:3], buf[2:5], training=True, backend=backend)
-    xa = np.abs(x)  # read while its first row, the running variance, is written
-    with pytest.raises(ValueError, match="^running_var and x share memory"):
-        ops.batchnorm_forward(xa, gamma, beta, rm, xa[0], training=True, backend=backend)
+    for order in ("C", "F"):  # refused whatever x's layout (a Fortran x was copied, then passed)
+        xa = np.array(np.abs(x), order=order)  # read while its first row, the running variance, is written
+        with pytest.raises(ValueError, match="^running_var and x share memory"):
+            ops.batchnorm_forward(xa, gamma, beta, rm, xa[0], training=True, backend=backend)
     assert bcast[0] == 0 and (buf == 1).all()
     ops.batchnorm_forward(x, gamma, beta, bcast, buf[2:5], training=False, backend=backend)  # only read
+    # Disjoint views of one buffer share no element: the columns of an (f, 2) array train as
+    # two arrays of their own (the byte-range test refused them).
+    stats = np.stack([rm, rv], axis=1)
+    ops.batchnorm_forward(x, gamma, beta, stats[:, 0], stats[:, 1], training=True, backend=backend)
+    rm2, rv2 = rm.copy(), rv.copy()
+    ops.batchnorm_forward(x, gamma, beta, rm2, rv2, training=True, backend=backend)
+    assert np.array_equal(stats[:, 0], rm2) and np.array_equal(stats[:, 1], rv2)
