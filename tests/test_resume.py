@@ -330,3 +330,62 @@ def test_a_fit_that_jumps_from_a_checkpoint_does_not_take_its_callback_state(tmp
     peek = cbs.LambdaCallback(on_train_begin=lambda t, logs: seen.update(best=fresh.best, wait=fresh.wait))
     ta.Trainer.load(tmp_path / "ck.ckpt").fit(X, y, epochs=3, initial_epoch=2, verbose=0, callbacks=[fresh, peek])
     assert seen == {"best": None, "wait": 0}
+
+
+def test_resuming_the_checkpoint_of_the_epoch_that_stopped_the_run_trains_nothing_more(tmp_path):
+    # The run's last checkpoint is the one where EarlyStopping stopped it; a process that died
+    # after writing it (in on_train_end) and resumed from it trained on, to other weights.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 6))
+    y = (X[:, 0] + 0.5 * rng.normal(size=150) > 0).astype(int)
+    fit = dict(epochs=50, batch_size=16, validation_data=(X[120:], y[120:]), verbose=0)
+
+    def callbacks():
+        return [ta.callbacks.EarlyStopping(monitor="val_loss", patience=2),
+                ta.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch:02d}.ckpt"))]
+
+    whole = ta.Trainer(ta.MLP([6, 32, 2]), optimizer=ta.optim.Adam(lr=0.05), executor="numpy", seed=3)
+    whole.fit(X[:120], y[:120], callbacks=callbacks(), **fit)
+    assert whole.epoch < 50  # it stopped early
+    resumed = ta.Trainer.load(sorted(tmp_path.iterdir())[-1])
+    resumed.fit(X[:120], y[:120], callbacks=callbacks(), initial_epoch=resumed.epoch, **fit)
+    assert resumed.epoch == whole.epoch and resumed.step == whole.step
+    assert all(np.array_equal(a, b) for a, b in zip(whole.get_params(), resumed.get_params()))
+    # A run stopped in memory may still be continued on purpose (only checkpoints carry it).
+    more = whole.fit(X[:120], y[:120], epochs=whole.epoch + 2, initial_epoch=whole.epoch, batch_size=16, verbose=0)
+    assert len(more) == whole.epoch
+
+
+def test_a_copy_taken_at_an_epoch_end_holds_the_numbers_callbacks_added(tmp_path):
+    import copy
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 4)), rng.integers(0, 2, 64)
+    copies = []
+    add = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: logs.update(score=float(e) + 0.5),
+                                      adds_logs="score")
+    take = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: copies.append(copy.deepcopy(t)))
+    trainer = ta.Trainer(ta.MLP([4, 8, 2]), executor="numpy", seed=0)
+    trainer.fit(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[add, take])
+    assert copies[-1].history.history["score"] == [0.5, 1.5]
+
+
+def test_under_skip_a_callbacks_checkpoint_of_an_overflowed_epoch_is_skipped_not_fatal(tmp_path):
+    # ModelCheckpoint turned the warned, trained-on overflow of nonfinite="skip" into a
+    # ValueError that ended the fit before EarlyStopping could restore its best weights.
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = 100 * rng.normal(size=(64, 4))
+    y = (X[:, 0] > 0).astype(int)
+    big = float(np.finfo(np.float32).max) * 0.9  # epoch 3 (one step an epoch) overflows params[0]
+    trainer = ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.SGD(lr=0.1), executor="numpy", seed=0,
+                         schedule=ta.schedules.Piecewise([3], [0.1, big], interval="epoch"), nonfinite="skip")
+    stop = ta.callbacks.EarlyStopping(monitor="loss", patience=10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(X, y, epochs=6, batch_size=64, verbose=0,
+                    callbacks=[stop, ta.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.ckpt"))])
+    assert trainer.epoch == 6 and all(np.isfinite(p).all() for p in trainer.get_params())
+    assert any("not written" in str(w.message) for w in caught)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1.ckpt", "e2.ckpt", "e3.ckpt"]

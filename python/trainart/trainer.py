@@ -217,6 +217,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._callback_states = None   # restored from a checkpoint, for the fit that resumes it
+        self._resume_stopped = False   # restored: that checkpoint's epoch stopped the run
         self._second_order_state = None   # (optimizer config, state) of Newton, GaussNewton, LBFGS
         self._pending_saves = None     # (path, done) of the saves asked for by epoch-end callbacks
         self._fit_lock = threading.Lock()  # one fit at a time (threads, or a callback calling fit)
@@ -618,6 +619,8 @@ class Trainer:
             bar = _progress(run.epochs, run.initial_epoch, run.verbose)
             try:
                 for epoch in range(run.initial_epoch, run.epochs):
+                    if self.stop_training:  # a resumed run that had stopped
+                        break
                     # The scale this epoch runs at, for ReduceLROnPlateau to tell its schedule's
                     # rate from logs["lr"] after another callback has moved lr_scale.
                     self._epoch_lr_scale = self.lr_scale
@@ -718,7 +721,7 @@ class Trainer:
         """
         from .history import History
 
-        before = (self.history, self.stop_training, self._callback_states, self.epoch)
+        before = (self.history, self.stop_training, self._callback_states, self.epoch, self._resume_stopped)
         begun = []
         try:
             resume = self.history is not None and run.initial_epoch > 0 and run.initial_epoch == self.epoch
@@ -726,8 +729,10 @@ class Trainer:
                 # A new run: its epoch count starts at initial_epoch now, not when its first
                 # epoch completes (a first epoch that raised left the old run's count).
                 self.history, self.epoch = History(), run.initial_epoch
-            self.stop_training = False
-            saved, self._callback_states = self._callback_states, None
+            # Resuming the checkpoint of the epoch that stopped the run: no epoch runs (the
+            # callbacks still begin and end: EarlyStopping restores its best weights).
+            self.stop_training = resume and self._resume_stopped
+            saved, self._callback_states, self._resume_stopped = self._callback_states, None, False
             if saved is not None and resume:
                 _load_callback_states(run.callbacks, saved)
             for cb in run.callbacks:
@@ -735,13 +740,13 @@ class Trainer:
                 begun.append(cb)
         except BaseException as error:
             self._abort_callbacks(begun, error)  # those begun before the failing one
-            self.history, self.stop_training, self._callback_states, self.epoch = before
+            self.history, self.stop_training, self._callback_states, self.epoch, self._resume_stopped = before
             raise
         return self.history
 
     def _end_epoch(self, callbacks, epoch, logs, history):
-        """Every callback's on_epoch_end, then History takes the keys they added to `logs`,
-        then the checkpoints they asked for (save() defers them until here): a checkpoint then
+        """Every callback's on_epoch_end, History taking the keys each adds to `logs` after it
+        (a copy the next one takes holds them), then the checkpoints they asked for (save() defers them until here): a checkpoint then
         holds the state after the whole end of the epoch, also of the callbacks listed after the
         one that saved, so resuming from it is exact. If a callback raises, none of this
         epoch's checkpoints is written; each written one then calls its `done` (see
@@ -750,7 +755,7 @@ class Trainer:
         try:
             for cb in callbacks:
                 cb.on_epoch_end(self, epoch, logs)
-            history.amend_last(logs)
+                history.amend_last(logs)  # after each: a copy taken by the next one holds it
             pending = self._pending_saves
         finally:
             self._pending_saves = None
@@ -914,7 +919,10 @@ class Trainer:
         json_part, tensors = checkpoint.split_arrays(state)
         meta = {"config": self.config(), "state": json_part, "epoch": self.epoch, "step": self.step,
                 "lr_scale": self.lr_scale, "rng": self.rng.bit_generator.state,
-                "callback_types": callback_types}
+                "callback_types": callback_types,
+                # An epoch-end checkpoint of the epoch where a callback stopped the run: the fit
+                # that resumes it trains nothing more, as the run did not.
+                "stopped": bool(callbacks is not None and self.stop_training)}
         return tensors, meta
 
     def _current_second_order_state(self):
@@ -938,6 +946,7 @@ class Trainer:
             trainer.history = History()
             trainer.history.load_state_dict(state["history"])
         trainer._callback_states = _callback_states(meta["callback_types"], state["callbacks"])
+        trainer._resume_stopped = flag(meta.get("stopped", False), "stopped")  # absent from older files
         # .get: checkpoints written before the second-order state was kept have none.
         second_order = state.get("second_order")
         if second_order is not None:
@@ -973,6 +982,12 @@ class Trainer:
         try:  # load() refuses a state that does not pass these checks, so save does not write one
             self._executor.check_state(self._executor.state_dict())
         except ValueError as exc:
+            if self._pending_saves is not None and self.plan.nonfinite == "skip":
+                # A callback's checkpoint (ModelCheckpoint) of an epoch that overflowed under
+                # "skip", which trains on: that file is not written, the fit goes on.
+                _warn.warn(f"checkpoint {os.fspath(path)!r} not written: {exc} (the run diverged; "
+                           "nonfinite='skip' trains on)", RuntimeWarning)
+                return
             raise ValueError(f"cannot save: {exc} (the run diverged); Trainer.load would refuse the file") from None
         if self._pending_saves is not None:
             self._pending_saves.append((os.fspath(path), done))
