@@ -746,11 +746,11 @@ class Trainer:
 
     def _end_epoch(self, callbacks, epoch, logs, history):
         """Every callback's on_epoch_end, History taking the keys each adds to `logs` after it
-        (a copy the next one takes holds them), then the checkpoints they asked for (save() defers them until here): a checkpoint then
-        holds the state after the whole end of the epoch, also of the callbacks listed after the
-        one that saved, so resuming from it is exact. If a callback raises, none of this
-        epoch's checkpoints is written; each written one then calls its `done` (see
-        `_save_then`)."""
+        (a copy the next one takes holds them), then the checkpoints they asked for (save()
+        defers them until here): a checkpoint then holds the state after the whole end of the
+        epoch, also of the callbacks listed after the one that saved, so resuming from it is
+        exact. If a callback raises, none of this epoch's checkpoints is written; each written
+        one then calls its `done` (see `_save_then`)."""
         self._pending_saves = []
         try:
             for cb in callbacks:
