@@ -333,23 +333,38 @@ def separate(named):
             reach_written = (lo, hi, name)
 
 
+def same_view(a, b):
+    """Whether arrays a and b are the same view of the same memory (an array listed twice)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
+            and a.strides == b.strides and a.dtype == b.dtype)
+
+
 class inplace_contiguous:
     """Context manager for in-place kernels: yields C-contiguous stand-ins for `arrays` and,
-    on a clean exit, copies results back into the originals that were not contiguous."""
+    on a clean exit, copies results back into the originals that were not contiguous. An
+    array listed twice gets one stand-in, listed twice: the kernel then updates it twice, as
+    it does a contiguous array listed twice (two stand-ins wrote back over each other)."""
 
     def __init__(self, arrays):
         self.originals = list(arrays)
-        self.work = [a if a.flags.c_contiguous and a.flags.writeable else np.ascontiguousarray(a)
-                     for a in self.originals]
+        self.work = []
+        for a in self.originals:
+            if a.flags.c_contiguous and a.flags.writeable:
+                self.work.append(a)
+                continue
+            twin = next((w for o, w in zip(self.originals, self.work) if same_view(o, a)), None)
+            self.work.append(np.ascontiguousarray(a) if twin is None else twin)
 
     def __enter__(self):
         return self.work
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            written = set()
             for orig, work in zip(self.originals, self.work):
-                if work is not orig:
+                if work is not orig and id(work) not in written:
                     orig[...] = work
+                    written.add(id(work))
         return False
 
 

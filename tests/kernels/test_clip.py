@@ -196,3 +196,15 @@ def test_clip_scale_takes_an_int_beyond_the_float_range_as_an_infinite_norm():
     assert ops.clip_scale(10 ** 400, 1.0) == 1.0 == ops.clip_scale(float("inf"), 1.0)
     with pytest.raises(ValueError, match="max_norm must be finite"):
         ops.clip_scale(2.0, 10 ** 400)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_an_array_listed_twice_is_scaled_twice_in_any_layout(backend, layout):
+    # A non-contiguous array listed twice got two stand-ins, each scaled once, and the second
+    # write-back overwrote the first: scaled once, where a C array was scaled twice.
+    base = np.full((6, 8), 4.0)
+    t = {"C": base[:, :4].copy(), "F": np.asfortranarray(base[:, :4]), "strided": base[:, ::2]}[layout]
+    ops.scale_tensors([t, t], 0.5, backend=backend)
+    assert (t == 1.0).all()
+    with pytest.raises(ValueError, match=r"tensors\[0\] is not contiguous and shares memory with tensors\[1\]"):
+        ops.scale_tensors([base[:, ::2], base[:, :3]], 0.5, backend=backend)

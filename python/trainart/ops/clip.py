@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .. import _backend
-from .._validate import array_list, inplace_contiguous, real
+from .._validate import array_list, inplace_contiguous, real, same_view
 
 __all__ = ["clip_by_value", "global_norm", "tensor_norms", "clip_scale", "scale_tensors",
            "clip_by_global_norm", "clip_by_norm_per_tensor"]
@@ -20,7 +20,23 @@ def _tensors(tensors, *, writeable):
             raise ValueError(f"tensors[{i}] must not be empty, got shape {t.shape}")
         if writeable and not t.flags.writeable:
             raise ValueError(f"tensors[{i}] must be writeable")
+    if writeable:
+        _refuse_partial_overlap(tensors)
     return tensors
+
+
+def _refuse_partial_overlap(tensors):
+    """ValueError for a tensor that is not contiguous and shares memory with another without
+    being the same view: it is updated through a copy written back, so where the two overlap
+    the last write-back would win, where a contiguous pair is updated in place twice. (The
+    same view listed twice is updated twice, like a contiguous array.)"""
+    for i, t in enumerate(tensors):
+        if t.flags.c_contiguous:
+            continue
+        for j, other in enumerate(tensors):
+            if j != i and not same_view(t, other) and np.shares_memory(t, other):
+                raise ValueError(f"tensors[{i}] is not contiguous and shares memory with tensors[{j}] without "
+                                 "being the same view: pass contiguous arrays, or views that do not overlap")
 
 
 def clip_by_value(tensors, clip_value, *, backend="auto"):
