@@ -347,10 +347,21 @@ def test_resuming_the_checkpoint_of_the_epoch_that_stopped_the_run_trains_nothin
     whole = ta.Trainer(ta.MLP([6, 32, 2]), optimizer=ta.optim.Adam(lr=0.05), executor="numpy", seed=3)
     whole.fit(X[:120], y[:120], callbacks=callbacks(), **fit)
     assert whole.epoch < 50  # it stopped early
-    resumed = ta.Trainer.load(sorted(tmp_path.iterdir())[-1])
+    resumed = ta.Trainer.load(sorted(p for p in tmp_path.iterdir() if p.is_file())[-1])
     resumed.fit(X[:120], y[:120], callbacks=callbacks(), initial_epoch=resumed.epoch, **fit)
     assert resumed.epoch == whole.epoch and resumed.step == whole.step
     assert all(np.array_equal(a, b) for a, b in zip(whole.get_params(), resumed.get_params()))
+    # A save or copy of the restored trainer passes the stop on; without callbacks the fit is
+    # training on, not the run resumed.
+    resaved = tmp_path / "again" / "r.ckpt"
+    resaved.parent.mkdir()
+    ta.Trainer.load(sorted(p for p in tmp_path.iterdir() if p.is_file())[-1]).save(resaved)
+    again = ta.Trainer.load(resaved)
+    again.fit(X[:120], y[:120], callbacks=callbacks(), initial_epoch=again.epoch, **fit)
+    assert again.epoch == whole.epoch
+    onward = ta.Trainer.load(resaved)
+    onward.fit(X[:120], y[:120], initial_epoch=onward.epoch, **{**fit, "epochs": onward.epoch + 2})
+    assert onward.epoch == whole.epoch + 2
     # A run stopped in memory may still be continued on purpose (only checkpoints carry it).
     more = whole.fit(X[:120], y[:120], epochs=whole.epoch + 2, initial_epoch=whole.epoch, batch_size=16, verbose=0)
     assert len(more) == whole.epoch

@@ -270,7 +270,7 @@ def array_list(arrays, name):
     return out
 
 
-def _byte_range(a):
+def byte_range(a):
     """[lo, hi) of the bytes array `a` spans (strides of either sign)."""
     lo = hi = a.__array_interface__["data"][0]
     for n, stride in zip(a.shape, a.strides):
@@ -322,7 +322,7 @@ def separate(named):
         if written:
             own_elements(a, name)
     reach_any = reach_written = None
-    for lo, hi, name, written in sorted(_byte_range(a) + (name, written) for name, a, written in named if a.size):
+    for lo, hi, name, written in sorted(byte_range(a) + (name, written) for name, a, written in named if a.size):
         other = reach_any if written else reach_written
         if other is not None and lo < other[1]:
             raise ValueError(f"{other[2]} and {name} share memory: an array an update writes must be its own "
@@ -333,10 +333,14 @@ def separate(named):
             reach_written = (lo, hi, name)
 
 
+def view_key(a):
+    """What makes two arrays the same view of the same memory: start, shape, strides, dtype."""
+    return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str
+
+
 def same_view(a, b):
     """Whether arrays a and b are the same view of the same memory (an array listed twice)."""
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
-            and a.strides == b.strides and a.dtype == b.dtype)
+    return view_key(a) == view_key(b)
 
 
 class inplace_contiguous:
@@ -348,12 +352,15 @@ class inplace_contiguous:
     def __init__(self, arrays):
         self.originals = list(arrays)
         self.work = []
+        stand_ins = {}  # view key -> its stand-in
         for a in self.originals:
             if a.flags.c_contiguous and a.flags.writeable:
                 self.work.append(a)
                 continue
-            twin = next((w for o, w in zip(self.originals, self.work) if same_view(o, a)), None)
-            self.work.append(np.ascontiguousarray(a) if twin is None else twin)
+            key = view_key(a)
+            if key not in stand_ins:
+                stand_ins[key] = np.ascontiguousarray(a)
+            self.work.append(stand_ins[key])
 
     def __enter__(self):
         return self.work

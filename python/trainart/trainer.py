@@ -722,6 +722,7 @@ class Trainer:
         from .history import History
 
         before = (self.history, self.stop_training, self._callback_states, self.epoch, self._resume_stopped)
+        stopped = self._resume_stopped
         begun = []
         try:
             resume = self.history is not None and run.initial_epoch > 0 and run.initial_epoch == self.epoch
@@ -729,10 +730,11 @@ class Trainer:
                 # A new run: its epoch count starts at initial_epoch now, not when its first
                 # epoch completes (a first epoch that raised left the old run's count).
                 self.history, self.epoch = History(), run.initial_epoch
-            # Resuming the checkpoint of the epoch that stopped the run: no epoch runs (the
-            # callbacks still begin and end: EarlyStopping restores its best weights).
-            self.stop_training = resume and self._resume_stopped
+            # Resuming, with its callbacks, the checkpoint of the epoch that stopped the run: no
+            # epoch runs (the callbacks still begin and end: EarlyStopping restores its best
+            # weights). Without callbacks it is training on, not the run resumed.
             saved, self._callback_states, self._resume_stopped = self._callback_states, None, False
+            self.stop_training = bool(resume and stopped and saved is not None and run.callbacks)
             if saved is not None and resume:
                 _load_callback_states(run.callbacks, saved)
             for cb in run.callbacks:
@@ -921,8 +923,9 @@ class Trainer:
                 "lr_scale": self.lr_scale, "rng": self.rng.bit_generator.state,
                 "callback_types": callback_types,
                 # An epoch-end checkpoint of the epoch where a callback stopped the run: the fit
-                # that resumes it trains nothing more, as the run did not.
-                "stopped": bool(callbacks is not None and self.stop_training)}
+                # that resumes it with its callbacks trains nothing more, as the run did not. A
+                # restored trainer not yet fitted passes it on (a save or copy of it).
+                "stopped": bool(self.stop_training if callbacks is not None else self._resume_stopped)}
         return tensors, meta
 
     def _current_second_order_state(self):
@@ -967,7 +970,11 @@ class Trainer:
         with JSON metadata and a SHA-256, written atomically.
 
         Called by a callback's on_epoch_end (ModelCheckpoint), the file is written once every
-        callback has finished that epoch, so it holds their state after this epoch."""
+        callback has finished that epoch, so it holds their state after this epoch (and
+        whether a callback stopped the run there: the fit resuming it with its callbacks then
+        trains nothing more). A non-finite state is refused (ValueError), except that such a
+        save requested at an epoch's end under nonfinite="skip" is dropped with a
+        RuntimeWarning, as that run trains on."""
         self._save_then(path, None)
 
     def _save_then(self, path, done):
@@ -983,8 +990,9 @@ class Trainer:
             self._executor.check_state(self._executor.state_dict())
         except ValueError as exc:
             if self._pending_saves is not None and self.plan.nonfinite == "skip":
-                # A callback's checkpoint (ModelCheckpoint) of an epoch that overflowed under
-                # "skip", which trains on: that file is not written, the fit goes on.
+                # A checkpoint asked for at an epoch's end (ModelCheckpoint, or a save() in a
+                # callback) of an epoch that overflowed under "skip", which trains on: that file
+                # is not written, the fit goes on.
                 _warn.warn(f"checkpoint {os.fspath(path)!r} not written: {exc} (the run diverged; "
                            "nonfinite='skip' trains on)", RuntimeWarning)
                 return
@@ -999,7 +1007,8 @@ class Trainer:
     @classmethod
     def load(cls, path, *, executor=None):
         """Rebuild a Trainer from `save`'s file; `fit(..., initial_epoch=trainer.epoch)` with the
-        same data and callbacks then continues the run exactly where it stopped. Raises
+        same data and callbacks then continues the run exactly where it stopped (a file of the
+        epoch where a callback stopped the run: that fit trains nothing more). Raises
         ta.CheckpointError for a truncated, altered or foreign file, and for one whose state
         does not fit the model it describes (a shape mismatch, a missing key, a non-finite
         parameter, an out-of-range counter; the message names it). `executor` ("auto", "numpy",
