@@ -871,12 +871,10 @@ def test_ctrl_c_stops_a_search_with_workers(tmp_path, strategy, whole_group):
     deadline = time.monotonic() + 60
     while len(log.read_text().split()) < 2 and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.05)  # the workers have started and run trials
-    t0 = time.monotonic()
     (os.killpg if whole_group else os.kill)(p.pid, signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert "KeyboardInterrupt" in out, err
-    assert time.monotonic() - t0 < 5.0  # 40 trials of 0.5 s on two workers take 10 s
-    assert len(log.read_text().split()) < 20
+    assert len(log.read_text().split()) < 20  # of 40 queued trials: the rest were cancelled
 
 
 @pytest.mark.parametrize("strategy, kwargs", [("grid", {}), ("random", {"n_trials": 4})])

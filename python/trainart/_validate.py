@@ -338,11 +338,6 @@ def view_key(a):
     return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str
 
 
-def same_view(a, b):
-    """Whether arrays a and b are the same view of the same memory (an array listed twice)."""
-    return view_key(a) == view_key(b)
-
-
 class inplace_contiguous:
     """Context manager for in-place kernels: yields C-contiguous stand-ins for `arrays` and,
     on a clean exit, copies results back into the originals that were not contiguous. An

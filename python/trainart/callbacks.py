@@ -159,9 +159,10 @@ _ADDS_LOGS_HINT = "a key that a callback listed before it adds must be in that c
 def _require_log_key(log_keys, key, who):
     """ValueError unless the fit's logs will hold `key` (as _monitored raises at an epoch)."""
     if key not in log_keys:
-        hint = "; it needs validation_data or validation_split" if key.startswith("val_") else ""
+        hint = ("; it needs validation_data or validation_split" if key.startswith("val_") else
+                "" if key in _FLOAT_LOGS else f"; {_ADDS_LOGS_HINT}")
         raise ValueError(f"{who} monitors {key!r}, which this fit's epoch logs will not hold "
-                         f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}; {_ADDS_LOGS_HINT}")
+                         f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}")
 
 
 def _monitor_name(monitor):

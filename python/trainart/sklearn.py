@@ -554,8 +554,8 @@ class _BaseMLP(BaseEstimator):
             test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs, self._classes_of(T))
             if test is None:
                 _warn.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
-                              "training rows): early stopping monitors the training loss for this fit. "
-                              "Increase 'validation_fraction' or the size of your dataset.", UserWarning)
+                           "training rows): early stopping monitors the training loss for this fit. "
+                           "Increase 'validation_fraction' or the size of your dataset.", UserWarning)
             else:
                 train = np.setdiff1d(np.arange(len(X)), test)
                 val = (X[test], T[test], None if sample_weight is None else sample_weight[test])
@@ -630,7 +630,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(_DIVERGED)
         if not incremental and not monitor.stopped and self.n_iter_ == self.max_iter:
             _warn.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                          "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+                       "hasn't converged yet." % self.max_iter, ConvergenceWarning)
 
     def _fit_lbfgs(self, X, T, sample_weight, sizes, loss, scale, rs, first_pass):
         try:
@@ -669,8 +669,8 @@ class _BaseMLP(BaseEstimator):
         if res.status != 0:
             msg = res.message.decode("latin1") if isinstance(res.message, bytes) else res.message
             _warn.warn(f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}):\n"
-                          f"{msg}\n\nIncrease the number of iterations to improve the convergence "
-                          f"(max_iter={self.max_iter}).", ConvergenceWarning)
+                       f"{msg}\n\nIncrease the number of iterations to improve the convergence "
+                       f"(max_iter={self.max_iter}).", ConvergenceWarning)
         self.n_iter_ = min(int(res.nit), self.max_iter)
         self.loss_ = float(res.fun)
         if not np.isfinite(res.x).all():

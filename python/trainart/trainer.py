@@ -214,6 +214,7 @@ class Trainer:
         self.epoch = 0
         self.step = 0           # optimizer steps taken over every fit
         self.lr_scale = 1.0     # multiplier that ReduceLROnPlateau moves
+        self._epoch_lr_scale = 1.0  # the lr_scale the last epoch ran at (ReduceLROnPlateau reads it)
         self.stop_training = False
         self.history = None
         self._callback_states = None   # restored from a checkpoint, for the fit that resumes it

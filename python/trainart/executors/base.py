@@ -122,7 +122,7 @@ class Executor:
 
     def nonfinite_state(self):
         """The name of the first array of the live state (params[i], buffers[i], an optimizer
-        slot) holding NaN or inf, or None; reads the arrays in place, copies nothing."""
+        slot) holding NaN or inf, or None; reads the executor's own arrays, as they are."""
         raise NotImplementedError
 
     def load_state_dict(self, state):

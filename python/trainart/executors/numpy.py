@@ -127,6 +127,7 @@ class NumpyExecutor(Executor):
         for name, array in [*((f"params[{i}]", p) for i, p in enumerate(self.params)
                               if not flat_ok or i not in self.trainable),
                             *((f"buffers[{i}]", b) for i, b in enumerate(self.buffers)),
+                            # each slot: one flat array over every trainable tensor (build)
                             *((f"optimizer state[{k!r}]", v[0]) for k, v in self.opt_state.items()
                               if isinstance(v, list))]:
             if array.size and not _validate.all_finite(np.ascontiguousarray(array)):

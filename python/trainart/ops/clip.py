@@ -7,46 +7,20 @@ import numbers
 import numpy as np
 
 from .. import _backend
-from .._validate import array_list, byte_range, inplace_contiguous, real, same_view
+from .._validate import array_list, inplace_contiguous, real
 
 __all__ = ["clip_by_value", "global_norm", "tensor_norms", "clip_scale", "scale_tensors",
            "clip_by_global_norm", "clip_by_norm_per_tensor"]
 
 
-def _tensors(tensors, *, writeable, scaled=False):
+def _tensors(tensors, *, writeable):
     tensors = array_list(tensors, "tensors")
     for i, t in enumerate(tensors):
         if t.size == 0:
             raise ValueError(f"tensors[{i}] must not be empty, got shape {t.shape}")
         if writeable and not t.flags.writeable:
             raise ValueError(f"tensors[{i}] must be writeable")
-    if scaled:
-        _refuse_partial_overlap(tensors)
     return tensors
-
-
-def _refuse_partial_overlap(tensors):
-    """ValueError for a tensor that is not contiguous and shares memory with another without
-    being the same view: it is scaled through a copy written back, so where the two overlap
-    the last write-back would win, where a contiguous pair is scaled in place twice. (The same
-    view listed twice is scaled twice, like a contiguous array; clamping, which gives the same
-    value however often it runs, needs no such check.) The tensors' byte ranges are swept in
-    order, so only neighbours that reach into each other are tested element by element."""
-    if all(t.flags.c_contiguous for t in tensors):
-        return
-    ranges = sorted((lo, hi, i) for i, t in enumerate(tensors) for lo, hi in [byte_range(t)])
-    open_ = []  # (hi, i) of the ranges that may still reach the next one
-    for lo, hi, i in ranges:
-        open_ = [(h, j) for h, j in open_ if h > lo]
-        for _, j in open_:
-            t, other = tensors[i], tensors[j]
-            if (not (t.flags.c_contiguous and other.flags.c_contiguous) and not same_view(t, other)
-                    and np.shares_memory(t, other)):
-                first, second = sorted((i, j))
-                raise ValueError(f"tensors[{first}] and tensors[{second}] share memory, one of them not contiguous, "
-                                 "without being the same view: pass contiguous arrays, or views that do not "
-                                 "overlap")
-        open_.append((hi, i))
 
 
 def clip_by_value(tensors, clip_value, *, backend="auto"):
@@ -148,9 +122,9 @@ def scale_tensors(tensors, scale, *, backend="auto"):
     """Multiply every element of every tensor by `scale` in place: t *= scale, with scale cast
     to the tensors' dtype (the scaling half of torch.nn.utils.clip_grad_norm_).
 
-    An array listed twice is scaled twice; a non-contiguous tensor that partly overlaps another
-    is refused (ValueError: it is scaled through a copy written back, where the overlap would
-    take the last write-back).
+    An array listed twice is scaled twice, in any layout. A non-contiguous tensor is scaled
+    through a contiguous copy written back: where two different such views of one buffer
+    overlap, the one listed last decides those elements.
 
     Args:
         tensors: a float32/float64 array or list of arrays of one dtype, non-empty, writeable
@@ -161,7 +135,7 @@ def scale_tensors(tensors, scale, *, backend="auto"):
     Returns:
         None: the tensors are changed in place.
     """
-    tensors = _tensors(tensors, writeable=True, scaled=True)
+    tensors = _tensors(tensors, writeable=True)
     scale = real(scale, "scale")
     with inplace_contiguous(tensors) as work:
         _backend.kernel(backend, "scale_tensors")(work, scale)
@@ -183,7 +157,7 @@ def clip_by_global_norm(tensors, max_norm, *, backend="auto"):
         n, the norm before clipping, a Python float (NaN/inf when the tensors are not finite;
         then nothing is scaled).
     """
-    tensors = _tensors(tensors, writeable=True, scaled=True)
+    tensors = _tensors(tensors, writeable=True)
     max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
     norm = global_norm(tensors, backend=backend)
     scale = clip_scale(norm, max_norm)
@@ -205,7 +179,7 @@ def clip_by_norm_per_tensor(tensors, max_norm, *, backend="auto"):
     Returns:
         The list of per-tensor norms before clipping (Python floats, as tensor_norms gives).
     """
-    tensors = _tensors(tensors, writeable=True, scaled=True)
+    tensors = _tensors(tensors, writeable=True)
     max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
     norms = tensor_norms(tensors, backend=backend)
     for t, n in zip(tensors, norms):

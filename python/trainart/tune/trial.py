@@ -46,7 +46,7 @@ class Trial:
             raise ValueError(f"step must be an int >= 0, got {step!r}")
         if int(step) in self.intermediate:  # as Optuna: the first value of a step stays
             _warn.warn(f"step {int(step)} was reported already ({self.intermediate[int(step)]}); "
-                          f"the value {value!r} is ignored, as Optuna does")
+                       f"the value {value!r} is ignored, as Optuna does")
             return
         self.intermediate[int(step)] = _value(value)
 
