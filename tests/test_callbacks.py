@@ -810,3 +810,13 @@ def test_early_stopping_skips_overflowed_weights_with_or_without_restore_best():
         stop.on_epoch_end(trainer, 0, {"loss": 1.0})
         stop.on_epoch_end(trainer, 1, {"loss": 0.5})
         assert stop.best_epoch is None and trainer.stop_training, restore
+
+
+def test_a_checkpoint_path_is_tried_with_the_optimizers_own_keys_typed(tmp_path):
+    # damping is a float and func_evals an int: {damping:d} failed only after the first epoch.
+    with pytest.raises(ValueError, match="cannot be formatted"):
+        cb.ModelCheckpoint(str(tmp_path / "m-{damping:d}.ckpt")).check_fit(frozenset({"loss", "damping"}))
+    with pytest.raises(ValueError, match="cannot be formatted"):
+        cb.ModelCheckpoint(str(tmp_path / "m-{func_evals:s}.ckpt")).check_fit(frozenset({"loss", "func_evals"}))
+    cb.ModelCheckpoint(str(tmp_path / "m-{damping:.2e}-{func_evals:03d}.ckpt")).check_fit(
+        frozenset({"loss", "damping", "func_evals"}))

@@ -592,3 +592,40 @@ def test_an_overflowing_trial_point_is_a_nonfinite_value_on_every_executor(execu
         assert all(np.array_equal(a, b) for a, b in zip(trainer.get_params(), params))
     else:
         trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)   # no ValueError from the kernels
+
+
+def test_a_trial_point_whose_activations_overflow_is_non_finite_on_both_executors(executor):
+    # Finite but huge weights: an activation overflowed inside the compiled kernels, which
+    # refused it ("grad_a contains NaN or inf") where the NumPy kernels carried it to a NaN loss.
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+    for nonfinite in ("skip", "raise"):
+        trainer = ta.Trainer(ta.MLP([4, 6, 3]), optimizer=ta.optim.LBFGS(lr=100), executor=executor,
+                             nonfinite=nonfinite)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if nonfinite == "skip":
+                history = trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)
+                assert history.history["skipped"] == [1, 1]
+            else:
+                with pytest.raises(ta.TrainingDiverged, match="with LBFGS.*Lower lr, or pass"):
+                    trainer.fit(X, y, epochs=2, batch_size=None, verbose=0)
+
+
+def test_first_order_epochs_after_lbfgs_epochs_raise_no_epoch_length_warning():
+    # L-BFGS's step losses count its inner iterations (20 an epoch here), not its steps (4): a
+    # first-order resume at the same batch size was told the epoch length had changed.
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 4)), rng.integers(0, 3, 64)
+    trainer = ta.Trainer(ta.MLP([4, 6, 3]), optimizer=ta.optim.LBFGS(max_iter=5), executor="numpy", seed=0)
+    trainer.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    trainer.optimizer = ta.optim.SGD(lr=0.1)
+    trainer.schedule = ta.schedules.Step(lr=0.1, step_size=6, interval="step")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit(X, y, epochs=4, initial_epoch=trainer.epoch, batch_size=16, verbose=0)

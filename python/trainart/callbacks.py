@@ -136,8 +136,10 @@ def log_key_names(keys, name):
     return keys
 
 
-# The trial values of the trainer's own logs keys ("val_" stripped) for ModelCheckpoint's check.
-_FLOAT_LOGS = {"loss": 0.0, "accuracy": 0.0, "lr": 0.0, "grad_norm": 0.0, "skipped": 0}
+# The trial values of the logs keys of known type ("val_" stripped) for ModelCheckpoint's check:
+# the trainer's own and its second-order optimizers' (GaussNewton's damping, LBFGS's func_evals).
+_TRIAL_LOGS = {"loss": 0.0, "accuracy": 0.0, "lr": 0.0, "grad_norm": 0.0, "skipped": 0, "damping": 0.0,
+               "func_evals": 0}
 
 
 class _AnyValue:
@@ -160,7 +162,7 @@ def _require_log_key(log_keys, key, who):
     """ValueError unless the fit's logs will hold `key` (as _monitored raises at an epoch)."""
     if key not in log_keys:
         hint = ("; it needs validation_data or validation_split" if key.startswith("val_") else
-                "" if key in _FLOAT_LOGS else f"; {_ADDS_LOGS_HINT}")
+                "" if key in _TRIAL_LOGS else f"; {_ADDS_LOGS_HINT}")
         raise ValueError(f"{who} monitors {key!r}, which this fit's epoch logs will not hold "
                          f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}")
 
@@ -499,14 +501,15 @@ class ModelCheckpoint(Callback):
                                  f"epoch logs will not hold (available: epoch, {', '.join(sorted(log_keys))}); "
                                  f"{_ADDS_LOGS_HINT}")
         # A format spec that cannot take the values ({val_loss:d}, {epoch:.2d}, {loss.x}) fails
-        # on a trial here rather than after the first epoch. The trainer's own numbers are
-        # floats (skipped an int); other keys (an optimizer's, a callback's) may be anything.
-        trial = {k: _FLOAT_LOGS.get(k.removeprefix("val_"), _AnyValue()) for k in log_keys}
+        # on a trial here rather than after the first epoch. The trainer's and the optimizers'
+        # own keys have known types; others (a callback's) may be anything.
+        trial = {k: _TRIAL_LOGS.get(k.removeprefix("val_"), _AnyValue()) for k in log_keys}
         try:
             self.path.format(**{**trial, "epoch": 1})
         except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
             raise ValueError(f"ModelCheckpoint path {self.path!r} cannot be formatted with the epoch (an int) "
-                             f"and the logs numbers (floats; skipped an int): {type(exc).__name__}: {exc}") from None
+                             f"and the logs numbers (floats; skipped and func_evals ints): {type(exc).__name__}: "
+                             f"{exc}") from None
         # A templated folder is made when saving; the folder it is made in must exist.
         folder = os.path.dirname(self.path)
         while "{" in folder:

@@ -662,6 +662,9 @@ class Trainer:
         resume = run.initial_epoch == self.epoch and 0 < run.initial_epoch < run.epochs
         if self.schedule is None or not resume or not self.history or not len(self.history.step_losses[-1]):
             return
+        last = {k: v[-1] for k, v in self.history.history.items() if k in ("func_evals", "damping")}
+        if any(math.isfinite(v) for v in last.values()):
+            return  # the last epoch ran a second-order optimizer: its step losses count iterations
         before = len(self.history.step_losses[-1])
         if before == steps_per_epoch:
             return

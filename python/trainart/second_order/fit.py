@@ -93,10 +93,15 @@ def epoch_runner(trainer, run):
                     extra.setdefault(key, []).append(info[key])
             if info.get("nonfinite"):
                 if trainer.plan.nonfinite == "raise":
+                    overflowed = ex.nonfinite_state()
+                    kept = ("the weights from before that step are kept" if overflowed is None else
+                            f"the state from before that step is kept, but its {overflowed} is already NaN "
+                            "or inf: the step before overflowed it")
+                    remedy = "raise the damping, lower lr" if hasattr(opt, "damping") else "lower lr"
                     raise TrainingDiverged(
                         f"the loss, gradients or curvature became non-finite at epoch {epoch}, step {s} "
-                        f"(global step {trainer.step}) with {type(opt).__name__}; the weights from before "
-                        "that step are kept. Raise the damping, lower lr, or pass nonfinite='skip'.")
+                        f"(global step {trainer.step}) with {type(opt).__name__}; {kept}. "
+                        f"{remedy[0].upper() + remedy[1:]}, or pass nonfinite='skip'.")
                 skipped += 1
                 trainer.step += 1
                 continue

@@ -18,6 +18,20 @@ def _finite(params):
     return all(all_finite(p) for p in params)
 
 
+class _overflow_as_nan:
+    """Context for an evaluation at a finite trial point: the compiled kernels refuse a
+    non-finite input, so an activation that overflows deep in the network raises their
+    "... contains NaN or inf" ValueError, where the NumPy kernels carry the inf on to a
+    non-finite loss. That error is swallowed here (the caller then answers NaN), as the same
+    point is a non-finite value on both executors; any other error propagates."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return exc_type is ValueError and "contains NaN or inf" in str(exc)
+
+
 class Objective:
     """f(theta) = mean loss on (X, y, weight) + penalty, with the dropout masks of `step`.
 
@@ -44,17 +58,22 @@ class Objective:
         params = self.params(theta)
         if not _finite(params):
             return float("nan")
-        return self.net.value(params, self.X, self.y, self.weight, self.step)
+        with _overflow_as_nan():
+            return self.net.value(params, self.X, self.y, self.weight, self.step)
+        return float("nan")
 
     def value_and_grad(self, theta, with_caches=False):
         """(f, flat float64 gradient with zeros at frozen entries[, (params, logits, caches)])."""
         self.evals += 1
         params = self.params(theta)
-        if not _finite(params):
+        result = None
+        if _finite(params):
+            with _overflow_as_nan():
+                result = self.net.value_and_grad(params, self.X, self.y, self.weight, self.step, with_caches=True)
+        if result is None:  # a non-finite trial point, or an activation overflowed in the compiled kernels
             flat = np.full(self.layout.size, np.nan)
             return (float("nan"), flat, (params, None, None)) if with_caches else (float("nan"), flat)
-        value, grads, (logits, caches) = self.net.value_and_grad(params, self.X, self.y, self.weight,
-                                                                 self.step, with_caches=True)
+        value, grads, (logits, caches) = result
         if self.logits is None:
             self.logits = logits
         flat = self.layout.flatten([np.zeros(s) if g is None else g
