@@ -1061,3 +1061,28 @@ def test_workers_receive_the_objective_once_not_with_every_trial():
     _CountsPickles.pickled = 0
     tt.search(_CountsPickles(), {"x": tt.Uniform(0.0, 1.0)}, "random", n_trials=8, n_jobs=2, seed=0)
     assert _CountsPickles.pickled <= 3  # the up-front picklability check and one per worker
+
+
+def _dies_above(params, trial):
+    if params["x"] > 1.5:
+        os._exit(1)
+    return params["x"]
+
+
+def test_a_worker_that_dies_is_a_runtime_error_naming_the_lost_trials():
+    # Grid, random and coarse-to-fine let the pool's BrokenProcessPool out, naming nothing; the
+    # Optuna path already said which trials were lost.
+    with pytest.raises(RuntimeError, match=r"a tuning worker process died.*trial\(s\) \[.*\] did not complete"):
+        tt.search(_dies_above, {"x": tt.Choice([0.0, 0.5, 1.0, 2.0])}, "grid", n_jobs=2)
+
+
+def test_a_worker_forked_from_a_server_that_loaded_trainart_runs_on_one_thread():
+    # A forkserver that had imported trainart marks its children forked: init_worker's
+    # set_num_threads(2) raised there and broke the pool (on machines with 4+ cores).
+    code = ("import importlib, trainart, trainart._native as n\n"
+            "search = importlib.import_module('trainart.tune.search')\n"
+            "n.forked = True\n"
+            "search.init_worker(2)\n"
+            "print(trainart.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1"]

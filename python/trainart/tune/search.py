@@ -346,6 +346,10 @@ def init_worker(threads, objective=None):
     keep the search's objective for run_worker_trial."""
     global _WORKER_OBJECTIVE
     _WORKER_OBJECTIVE = objective
+    from .. import _native
+
+    if _native.forked:  # a forkserver that had loaded trainart: GNU OpenMP cannot start threads here
+        threads = 1
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     import trainart
@@ -412,7 +416,12 @@ class _Runner:
         if self.pool is None:
             return [run_trial(self.objective, start + i, p, round) for i, p in enumerate(param_list)]
         futures = [self.pool.submit(run_worker_trial, start + i, p, round) for i, p in enumerate(param_list)]
-        records = [f.result() for f in futures]
+        try:
+            records = [f.result() for f in futures]
+        except concurrent.futures.process.BrokenProcessPool:
+            lost = [start + i for i, f in enumerate(futures) if f.exception() is not None]
+            raise RuntimeError(f"a tuning worker process died (killed, out of memory, or a crash in native code); "
+                               f"trial(s) {lost} did not complete") from None
         for record, params in zip(records, param_list):  # the space's own objects, not a worker's
             record.params = dict(params)                 # pickled copies: Choice.index finds them
         return records
