@@ -211,9 +211,9 @@ class EarlyStopping(Callback):
     weights are not finite. An improvement records ``best = v``, ``best_epoch = e`` and (with
     `restore_best`) a copy of the weights and of the BatchNorm running statistics. ``wait``
     counts epochs since the last improvement, and is reset only by an improvement that also
-    beats `baseline` (when given). Training stops (``stop_training``, ``stopped_epoch = e``) at an epoch e > 0 that
-    did not improve, when ``wait >= patience`` (Keras 3: an improvement that misses the
-    baseline never stops training itself).
+    beats `baseline` (when given). Training stops (``stop_training``, ``stopped_epoch = e``)
+    at an epoch e > 0 that did not improve, when ``wait >= patience`` (Keras 3: an improvement
+    that misses the baseline never stops training itself).
 
     With `restore_best`, ``on_train_end`` puts the best weights and statistics back, whether
     training stopped here or the epochs ran out first (Keras 3 behaviour); if no epoch was

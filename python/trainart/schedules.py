@@ -84,6 +84,12 @@ class Schedule:
         ``momentum_values`` returns an array rather than None."""
         return False
 
+    @property
+    def momentum_peak(self):
+        """The largest momentum (beta1) this schedule sets, where known before a fit: None when
+        it sets none (or a subclass of your own does not say)."""
+        return None
+
     # -- what subclasses provide ---------------------------------------------------------
     def _lr(self, k, steps_per_epoch, total_steps):
         """Rates at the int64 step indices `k` (total_steps may be None in ``__call__``)."""
@@ -524,6 +530,10 @@ class OneCycle(Schedule):
     def cycles_momentum(self):
         return self.cycle_momentum
 
+    @property
+    def momentum_peak(self):
+        return self.max_momentum if self.cycle_momentum else None
+
 
 class Warmup(Schedule):
     """Linear warm-up multiplying any schedule:
@@ -565,6 +575,10 @@ class Warmup(Schedule):
     @property
     def cycles_momentum(self):
         return self.schedule.cycles_momentum
+
+    @property
+    def momentum_peak(self):
+        return self.schedule.momentum_peak
 
 
 _CLASSES = {c.__name__: c for c in (Constant, Power, ExponentialDecay, Exponential, Step,

@@ -16,10 +16,10 @@ import threading
 
 import numpy as np
 
-from . import _native, _warn, clipping, optim, schedules
+from . import _native, _warn, clipping, optim
 from ._validate import (all_finite, arrays_like, as_array, choice, flag, float_array, float_dtype, integer,
                         native_float, real, require_folder)
-from .errors import TrainingDiverged
+from .errors import TrainingDiverged, kept_state
 from .executors.base import Plan, checked_buffers
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
 from .models import Sequential
@@ -84,14 +84,11 @@ def _plan_optimizer(optimizer, schedule):
                              "pass cycle_momentum=False to the schedule")
         if optimizer.cycled == "momentum" and optimizer.momentum == 0:
             return dataclasses.replace(optimizer, momentum=0.9)
-        inner = schedule
-        while not hasattr(inner, "max_momentum") and isinstance(getattr(inner, "schedule", None),
-                                                                 schedules.Schedule):
-            inner = inner.schedule  # Warmup(OneCycle(...))
-        if optimizer.cycled == "beta1" and getattr(inner, "max_momentum", 0.0) >= 1.0:
-            raise ValueError(f"schedule cycles {type(optimizer).__name__}'s beta1 up to max_momentum="
-                             f"{inner.max_momentum}, and beta1 must be < 1 (its bias correction "
-                             "1 - beta1^t would be 0): lower max_momentum")
+        peak = schedule.momentum_peak
+        if optimizer.cycled == "beta1" and peak is not None and peak >= 1.0:
+            raise ValueError(f"schedule cycles {type(optimizer).__name__}'s beta1 up to max_momentum={peak}, "
+                             "and beta1 must be < 1 (its bias correction 1 - beta1^t would be 0): lower "
+                             "max_momentum")
     return optimizer
 
 
@@ -524,13 +521,9 @@ class Trainer:
                 raise stats.interrupted
             if stats.diverged_step is not None:
                 self.step += stats.diverged_step
-                overflowed = self._executor.nonfinite_state()
-                kept = ("the weights from before that step are kept" if overflowed is None else
-                        f"the state from before that step is kept, but its {overflowed} is already NaN or inf: "
-                        "the update before overflowed it")
                 raise TrainingDiverged(
                     f"loss or gradients became non-finite at epoch {epoch}, step {stats.diverged_step} "
-                    f"(global step {self.step}); {kept}. "
+                    f"(global step {self.step}); {kept_state(self._executor.nonfinite_state())}. "
                     "Lower the learning rate, clip gradients (ta.ClipNorm), or pass nonfinite='skip'.")
             self.step += len(epoch_lrs)
             logs = {"loss": stats.loss}

@@ -5,7 +5,7 @@ executor's state."""
 
 import numpy as np
 
-from ..errors import TrainingDiverged
+from ..errors import TrainingDiverged, kept_state
 from .net import Net
 
 __all__ = ["epoch_runner", "check_supported"]
@@ -93,15 +93,11 @@ def epoch_runner(trainer, run):
                     extra.setdefault(key, []).append(info[key])
             if info.get("nonfinite"):
                 if trainer.plan.nonfinite == "raise":
-                    overflowed = ex.nonfinite_state()
-                    kept = ("the weights from before that step are kept" if overflowed is None else
-                            f"the state from before that step is kept, but its {overflowed} is already NaN "
-                            "or inf: the step before overflowed it")
-                    remedy = "raise the damping, lower lr" if hasattr(opt, "damping") else "lower lr"
+                    remedy = "Raise the damping, lower lr" if hasattr(opt, "damping") else "Lower lr"
                     raise TrainingDiverged(
                         f"the loss, gradients or curvature became non-finite at epoch {epoch}, step {s} "
-                        f"(global step {trainer.step}) with {type(opt).__name__}; {kept}. "
-                        f"{remedy[0].upper() + remedy[1:]}, or pass nonfinite='skip'.")
+                        f"(global step {trainer.step}) with {type(opt).__name__}; "
+                        f"{kept_state(ex.nonfinite_state())}. {remedy}, or pass nonfinite='skip'.")
                 skipped += 1
                 trainer.step += 1
                 continue

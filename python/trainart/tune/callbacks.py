@@ -3,7 +3,7 @@ and stops the fit when the trial's pruner condemns it."""
 
 import math
 
-from ..callbacks import Callback
+from ..callbacks import Callback, _monitor_name, _require_log_key
 from .trial import TrialPruned
 
 __all__ = ["ReportCallback"]
@@ -32,18 +32,14 @@ class ReportCallback(Callback):
     def __init__(self, trial, monitor="val_loss", raise_on_prune=True):
         if not callable(getattr(trial, "report", None)) or not callable(getattr(trial, "should_prune", None)):
             raise TypeError(f"trial must have report(value, step) and should_prune(), got {type(trial).__name__}")
-        if not isinstance(monitor, str) or not monitor:
-            raise TypeError(f"monitor must be a non-empty str, got {monitor!r}")
         self.trial = trial
-        self.monitor = monitor
+        self.monitor = _monitor_name(monitor)
         self.raise_on_prune = bool(raise_on_prune)
         self.pruned = False
         self.pruned_at = None
 
     def check_fit(self, log_keys):
-        if self.monitor not in log_keys:
-            raise ValueError(f"ReportCallback monitors {self.monitor!r}, which this fit's epoch logs will not "
-                             f"hold (they hold: {', '.join(sorted(log_keys))})")
+        _require_log_key(log_keys, self.monitor, "ReportCallback")
 
     def on_train_begin(self, trainer, logs):
         self.pruned = False
