@@ -49,6 +49,24 @@ def test_cpu_set_num_threads_caps_n_as_the_public_one():
                                        "0 n must be >= 1, got 0", "1"], out.stderr[-2000:]
 
 
+def test_the_thread_cap_and_the_fork_flag_live_in_one_place():
+    """trainart.MAX_THREADS (for builds without the compiled module) is the binding's cap, and
+    the forked-child flag read from Python is the compiled module's own."""
+    cpu = _native.load("cpu")
+    if cpu is None:
+        pytest.skip("cpu backend not built")
+    assert ta.MAX_THREADS == cpu.MAX_THREADS
+    assert _native.in_forked_child() is False
+    code = ("import os, trainart as ta, trainart._native as N\n"
+            "N.load('cpu')\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    print(N.in_forked_child(), ta.get_num_threads(), flush=True); os._exit(0)\n"
+            "os.waitpid(pid, 0); print(N.in_forked_child())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines() == ["True 1", "False"], out.stderr[-2000:]
+
+
 def test_cpu_set_num_threads_refuses_more_threads_in_a_forked_child():
     """The binding itself (not only trainart.set_num_threads) refuses n > 1 after a fork, and the
     child's loops run on one thread: GNU OpenMP hung in the child's first parallel loop. The

@@ -1079,10 +1079,12 @@ def test_a_worker_that_dies_is_a_runtime_error_naming_the_lost_trials():
 def test_a_worker_forked_from_a_server_that_loaded_trainart_runs_on_one_thread():
     # A forkserver that had imported trainart marks its children forked: init_worker's
     # set_num_threads(2) raised there and broke the pool (on machines with 4+ cores).
-    code = ("import importlib, trainart, trainart._native as n\n"
+    code = ("import importlib, os, trainart\n"
             "search = importlib.import_module('trainart.tune.search')\n"
-            "n.forked = True\n"
-            "search.init_worker(2)\n"
-            "print(trainart.get_num_threads())\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            "trainart.set_num_threads(2)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    search.init_worker(2); print(trainart.get_num_threads(), flush=True); os._exit(0)\n"
+            "os.waitpid(pid, 0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.split() == ["1"]

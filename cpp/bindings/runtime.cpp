@@ -24,7 +24,7 @@ constexpr int kMaxThreads = 1024;
 // In a child made by fork() after this module loaded: GNU OpenMP cannot start a team in a child
 // forked from a process whose team had started (the first parallel loop waits forever for
 // threads that were not copied), so such a child runs trainart's loops on its calling thread.
-// trainart._native does the same for the pools from Python; this covers callers of _cpu itself.
+// trainart._native also sets OpenMP's and OpenBLAS's own counts to 1 from Python's fork hook.
 void after_fork_in_child() {
   forked_child().store(true);
   thread_setting().store(1);
@@ -53,6 +53,10 @@ void bind_runtime(py::module_& m) {
         scipy_openblas_set_num_threads(n);
       },
       py::arg("n"), "Set the threads of trainart's loops and of its OpenBLAS GEMMs.");
+  m.attr("MAX_THREADS") = kMaxThreads;
+  m.def(
+      "in_forked_child", []() { return forked_child().load(); },
+      "Whether this process was forked after the module loaded (it then runs on one thread).");
   m.def(
       "get_num_threads", []() { return max_threads(); },
       "Threads trainart's own loops use.");

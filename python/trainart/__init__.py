@@ -23,7 +23,8 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# More threads than any machine trainart targets has cores: a larger n is a mistake.
+# More threads than any machine trainart targets has cores: a larger n is a mistake (the
+# compiled module's MAX_THREADS, for when it is not built).
 MAX_THREADS = 1024
 
 
@@ -41,11 +42,7 @@ def set_num_threads(n):
     n = integer(n, "n", low=1, high=MAX_THREADS)
     cpu = _native.load("cpu")
     if cpu is not None:
-        if n > 1 and _native.forked:
-            raise RuntimeError("this process was forked from one that ran trainart's threads, and GNU OpenMP "
-                               "cannot start threads after a fork: it runs trainart on one thread. For parallel "
-                               "children use multiprocessing's 'spawn' or 'forkserver' start method")
-        cpu.set_num_threads(n)
+        cpu.set_num_threads(n)  # RuntimeError for n > 1 in a forked child
 
 
 def get_num_threads():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['EngineF32', 'EngineF64', 'activation_backward', 'activation_forward', 'adagrad_update', 'adam_update', 'adamax_update', 'all_finite', 'batchnorm_backward', 'batchnorm_forward_infer', 'batchnorm_forward_train', 'cholesky_solve', 'clip_by_value', 'cross_entropy_labels', 'dense_backward', 'dense_forward', 'dropout', 'dropout_mask', 'gemm', 'get_blas_num_threads', 'get_num_threads', 'global_norm', 'has_openmp', 'loss_value_and_grad', 'nadam_update', 'philox4x32_10', 'rmsprop_update', 'scale_tensors', 'set_num_threads', 'sgd_update', 'tensor_norms']
+__all__: list[str] = ['EngineF32', 'EngineF64', 'MAX_THREADS', 'activation_backward', 'activation_forward', 'adagrad_update', 'adam_update', 'adamax_update', 'all_finite', 'batchnorm_backward', 'batchnorm_forward_infer', 'batchnorm_forward_train', 'cholesky_solve', 'clip_by_value', 'cross_entropy_labels', 'dense_backward', 'dense_forward', 'dropout', 'dropout_mask', 'gemm', 'get_blas_num_threads', 'get_num_threads', 'global_norm', 'has_openmp', 'in_forked_child', 'loss_value_and_grad', 'nadam_update', 'philox4x32_10', 'rmsprop_update', 'scale_tensors', 'set_num_threads', 'sgd_update', 'tensor_norms']
 class EngineF32:
     """
     Runs whole training epochs in C++ on arrays owned by Python.
@@ -146,6 +146,10 @@ def has_openmp() -> bool:
     """
     Whether the module was built with OpenMP.
     """
+def in_forked_child() -> bool:
+    """
+    Whether this process was forked after the module loaded (it then runs on one thread).
+    """
 def loss_value_and_grad(logits: numpy.ndarray, target: numpy.ndarray, kind: typing.SupportsInt | typing.SupportsIndex, delta: typing.SupportsFloat | typing.SupportsIndex, weight: typing.Any) -> tuple:
     """
     (value, grad) of loss code `kind` (trainart.reference.LOSS_CODES) for logits (n, k) and a float target of the same shape, in one pass. value is the mean over rows (cross_entropy) or over all n*k elements (the others), each row's term times weight[i] when weight (n,) is given; grad = d value / d logits. delta: huber's threshold.
@@ -178,3 +182,4 @@ def tensor_norms(tensors: typing.Any) -> list:
     """
     The L2 norm of each tensor (a list of floats), summed as global_norm sums.
     """
+MAX_THREADS: int = 1024

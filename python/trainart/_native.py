@@ -67,17 +67,18 @@ def _load_cpu():
     return module
 
 
-# Set in a child made by os.fork (multiprocessing's "fork" start method) of a process that had
-# loaded _cpu.
-forked = False
+def in_forked_child():
+    """Whether this process was made by fork (multiprocessing's "fork" start method, or a
+    forkserver) from one that had loaded _cpu. The compiled module keeps the flag (its own fork
+    handler sets it, for Python's os.fork and any other fork alike)."""
+    cpu = _modules.get("cpu")
+    return cpu is not None and cpu.in_forked_child()
 
 
 def _one_thread_after_fork():
     """GNU OpenMP cannot run a team in a child forked from a process whose team had started: the
     child's first parallel loop would wait forever for threads that were not copied. The child
     therefore runs trainart on its calling thread (set_num_threads(n > 1) is refused there)."""
-    global forked
-    forked = True
     _modules["cpu"].set_num_threads(1)
 
 

@@ -348,7 +348,7 @@ def init_worker(threads, objective=None):
     _WORKER_OBJECTIVE = objective
     from .. import _native
 
-    if _native.forked:  # a forkserver that had loaded trainart: GNU OpenMP cannot start threads here
+    if _native.in_forked_child():  # a forkserver that had loaded trainart: GNU OpenMP cannot start threads here
         threads = 1
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
