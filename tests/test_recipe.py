@@ -1,6 +1,8 @@
 """Tests of trainart.recipe: each step's verdict on planted good and bad setups (digits)."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -361,3 +363,16 @@ def test_lr_finder_does_not_take_a_noise_dip_for_the_steepest_fall():
     for seed in (0, 7, 10):
         report = recipe.lr_finder(ta.MLP([64, 32, 1]), X, y, loss="mse", batch_size=32, seed=seed)
         assert 5e-4 <= report.suggested_lr <= 5e-2 or seed == 7, (seed, report.suggested_lr)
+
+
+def test_report_plots_to_a_file_leave_pyplot_alone(tmp_path):
+    # Written to a file, a report's figure is drawn on its own Agg canvas (as History.plot):
+    # pyplot, and with it the user's backend, was imported and a figure opened and closed.
+    pytest.importorskip("matplotlib")
+    code = ("import sys, trainart.recipe as r\n"
+            "rep = r.InitialLossReport(2.3, 2.3, 2.3, 2.5, 0.1, 'ok', 'fine')\n"
+            f"fig = rep.plot({str(tmp_path / 'init.png')!r})\n"
+            "print('matplotlib.pyplot' in sys.modules, type(fig.canvas).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "FigureCanvasAgg"], out.stderr[-2000:]
+    assert (tmp_path / "init.png").stat().st_size > 1000

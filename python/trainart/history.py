@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from . import _validate
+from ._figures import agg_figure
 
 __all__ = ["History", "plot_path"]
 
@@ -149,13 +150,6 @@ class History:
             raise TypeError(f"path must be a str, os.PathLike or None, got {type(path).__name__}")
         if not self.epoch:
             raise ValueError("History is empty: nothing to plot")
-        try:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-            from matplotlib.ticker import MaxNLocator
-        except ImportError:
-            raise ImportError("History.plot needs matplotlib: pip install trainart[plot]") from None
-
         h = self.history
         panels = [("loss", self._plot_loss)]
         if _any_finite(h, "accuracy", "val_accuracy"):
@@ -167,8 +161,8 @@ class History:
         ncols = min(2, len(panels))
         nrows = -(-len(panels) // ncols)
         width, height = 6.0 * ncols, 4.0 * nrows
-        fig = Figure(figsize=(width, height))
-        FigureCanvasAgg(fig)
+        fig = agg_figure((width, height), "History.plot")
+        from matplotlib.ticker import MaxNLocator
         # Fixed margins in inches: a layout engine (constrained/tight) doubles the drawing time.
         axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(
             left=1.0 / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - 0.35 / height,

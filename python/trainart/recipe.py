@@ -11,6 +11,7 @@ import numpy as np
 from . import _validate
 from . import optim as _optim
 from . import schedules
+from ._figures import figure
 from .errors import TrainingDiverged
 from .models import Sequential
 from .trainer import Trainer
@@ -86,16 +87,9 @@ def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=T
                     f"returning one, got {type(obj).__name__}")
 
 
-def _pyplot():
-    from .tune.results import _pyplot as p
-
-    return p()
-
-
 def _finish(fig, path):
     if path is not None:
         fig.savefig(path)
-        _pyplot().close(fig)
     return fig
 
 
@@ -147,8 +141,8 @@ class InitialLossReport:
     verdict: str
 
     def plot(self, path=None):
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(5, 3))
+        fig = figure((5, 3), path, "InitialLossReport.plot")
+        ax = fig.subplots()
         ax.barh(["measured", "expected", "baseline"], [self.loss, self.expected, self.baseline],
                 color=["C3" if self.status != "ok" else "C0", "C2", "C7"])
         ax.axvline(self.threshold, color="k", ls="--", lw=1, label="threshold")
@@ -283,8 +277,8 @@ class OverfitReport:
     verdict: str
 
     def plot(self, path=None):
-        plt = _pyplot()
-        fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+        fig = figure((9, 3.2), path, "OverfitReport.plot")
+        ax = fig.subplots(1, 2)
         ep = np.arange(1, len(self.losses) + 1)
         ax[0].plot(ep, self.losses)
         ax[0].axhline(self.initial_loss, color="k", ls=":", lw=1, label="initial")
@@ -458,8 +452,8 @@ class LRFinderReport:
     verdict: str
 
     def plot(self, path=None):
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        fig = figure((6, 3.6), path, "LRFinderReport.plot")
+        ax = fig.subplots()
         ax.plot(self.lrs, self.losses, color="C7", lw=0.7, alpha=0.6, label="minibatch loss")
         ax.plot(self.lrs, self.smoothed, color="C0", label="smoothed")
         ax.axvline(self.suggested_lr, color="C2", ls="--", label=f"suggested {self.suggested_lr:.2g}")

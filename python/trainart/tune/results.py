@@ -4,6 +4,7 @@ one, with to_pandas() and a plot of the objective against each parameter and tri
 import dataclasses
 import math
 
+from .._figures import figure
 from .spaces import Dimension
 
 __all__ = ["TrialRecord", "Trials", "SearchResult"]
@@ -120,7 +121,7 @@ class SearchResult:
         n = len(names) + 1
         cols = min(n, 3)
         rows = -(-n // cols)
-        fig = _figure((4.2 * cols, 3.4 * rows), on_canvas=path is not None)
+        fig = figure((4.2 * cols, 3.4 * rows), path, "SearchResult.plot")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         done = [r for r in self.trials if r.state == "complete" and r.value is not None]
         pruned = [r for r in self.trials if r.state == "pruned" and r.intermediate]
@@ -167,28 +168,3 @@ class SearchResult:
         if path is not None:
             fig.savefig(path)
         return fig
-
-
-def _figure(figsize, on_canvas):
-    """A Figure on its own Agg canvas (`on_canvas`: for a file; pyplot and its backend left
-    alone), or a pyplot figure of the user's backend."""
-    if not on_canvas:
-        return _pyplot().figure(figsize=figsize)
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("plotting needs matplotlib: pip install trainart[plot]") from None
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _pyplot():
-    """matplotlib.pyplot as the user configured it (backend included); ImportError naming the
-    extra otherwise. Without a display matplotlib picks a non-GUI backend by itself."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("plotting needs matplotlib: pip install trainart[plot]") from None
-    return plt

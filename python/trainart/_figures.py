@@ -1,0 +1,30 @@
+"""Figures for History.plot and SearchResult.plot (matplotlib is the optional extra "plot")."""
+
+
+def agg_figure(figsize, caller):
+    """A Figure on its own Agg canvas, built without pyplot: no backend is switched and no
+    global figure is kept. ImportError naming `caller` and the extra without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(f"{caller} needs matplotlib: pip install trainart[plot]") from None
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def pyplot_figure(figsize, caller):
+    """A pyplot figure of the backend the user configured (shown inline in Jupyter, by
+    plt.show() elsewhere; without a display matplotlib picks a non-GUI backend itself)."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError(f"{caller} needs matplotlib: pip install trainart[plot]") from None
+    return plt.figure(figsize=figsize)
+
+
+def figure(figsize, path, caller):
+    """What a plot method draws on: with a `path` to write, an Agg figure (nothing left open in
+    pyplot); without one, a pyplot figure of the user's backend, to show."""
+    return (agg_figure if path is not None else pyplot_figure)(figsize, caller)
