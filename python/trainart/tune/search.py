@@ -111,17 +111,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
     space = sp.check_space(space)
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}; got {strategy!r}")
-    if is_estimator(objective):
-        if X is None or y is None:
-            raise ValueError("an estimator objective needs X= and y= (scored by cross-validation)")
-        check_param_names(objective, space)
-        objective = CVObjective(objective, X, y, cv=cv, scoring=scoring)
-        direction = "maximize" if direction is None else direction
-    elif not callable(objective):
-        raise TypeError(f"objective must be a callable (params, trial) -> float or an sklearn estimator, "
-                        f"got {type(objective).__name__}")
-    elif X is not None or y is not None:
-        raise ValueError("X and y are for an estimator objective; a callable objective holds its own data")
+    objective, direction = _objective_and_direction(objective, space, direction, X, y, cv, scoring)
     if direction not in (None, "minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
     n_jobs = _positive_int(n_jobs, "n_jobs")
@@ -143,34 +133,66 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         _check_picklable(objective, space)
 
     if strategy == "optuna" or storage is not None:
-        if strategy == "coarse_to_fine":
-            raise ValueError("coarse_to_fine runs in trainart; a shared storage needs strategy 'optuna', "
-                             "'random' or 'grid'")
+        n_trials = len(param_list) if strategy == "grid" else n_trials
+        settings = _optuna_settings(space, strategy, n_trials, direction, seed, storage, study_name, sampler,
+                                    pruner, n_jobs, grid=param_list if strategy == "grid" else None)
         from . import _optuna
 
-        _optuna.check_storage(storage)
-        if strategy in ("grid", "random") and sampler is not None:
-            raise ValueError(f"sampler is for strategy='optuna': strategy={strategy!r} samples with Optuna's "
-                             f"{strategy.capitalize()}Sampler through a storage (give strategy='optuna' to "
-                             "search with your sampler)")
-        _optuna.check_shareable(storage, n_jobs)
-        if storage is not None and n_jobs > 1 and study_name is None:
-            raise ValueError("study_name is required with a storage and n_jobs > 1: the workers must all "
-                             "open one named study (without a name each would create its own)")
-        settings = _optuna.Settings(
-            space=space, n_trials=len(param_list) if strategy == "grid" else n_trials, direction=direction,
-            seed=seed, storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
-            mode="grid" if strategy == "grid" else strategy,
-            grid=param_list if strategy == "grid" else None)
         return _optuna.run(objective, settings, n_jobs=n_jobs, start_method=start_method)
     if sampler is not None or pruner is not None or study_name is not None:
         raise ValueError("sampler, pruner and study_name are Optuna settings: use strategy='optuna'")
     direction = "minimize" if direction is None else direction
+    return _search_here(objective, space, strategy, n_trials, direction, seed, n_jobs, start_method,
+                        param_list if strategy == "grid" else None, rounds, top_k, shrink)
 
+
+def _objective_and_direction(objective, space, direction, X, y, cv, scoring):
+    """The objective as a callable (an estimator wrapped for cross-validation on X, y) and the
+    direction, which defaults to maximize for an estimator's score."""
+    if is_estimator(objective):
+        if X is None or y is None:
+            raise ValueError("an estimator objective needs X= and y= (scored by cross-validation)")
+        check_param_names(objective, space)
+        objective = CVObjective(objective, X, y, cv=cv, scoring=scoring)
+        return objective, "maximize" if direction is None else direction
+    if not callable(objective):
+        raise TypeError(f"objective must be a callable (params, trial) -> float or an sklearn estimator, "
+                        f"got {type(objective).__name__}")
+    if X is not None or y is not None:
+        raise ValueError("X and y are for an estimator objective; a callable objective holds its own data")
+    return objective, direction
+
+
+def _optuna_settings(space, strategy, n_trials, direction, seed, storage, study_name, sampler, pruner,
+                     n_jobs, grid):
+    """The checked settings of a search that Optuna runs (strategy "optuna", or any strategy
+    with a storage)."""
+    if strategy == "coarse_to_fine":
+        raise ValueError("coarse_to_fine runs in trainart; a shared storage needs strategy 'optuna', "
+                         "'random' or 'grid'")
+    from . import _optuna
+
+    _optuna.check_storage(storage)
+    if strategy in ("grid", "random") and sampler is not None:
+        raise ValueError(f"sampler is for strategy='optuna': strategy={strategy!r} samples with Optuna's "
+                         f"{strategy.capitalize()}Sampler through a storage (give strategy='optuna' to "
+                         "search with your sampler)")
+    _optuna.check_shareable(storage, n_jobs)
+    if storage is not None and n_jobs > 1 and study_name is None:
+        raise ValueError("study_name is required with a storage and n_jobs > 1: the workers must all "
+                         "open one named study (without a name each would create its own)")
+    return _optuna.Settings(space=space, n_trials=n_trials, direction=direction, seed=seed, storage=storage,
+                            study_name=study_name, sampler=sampler, pruner=pruner, mode=strategy, grid=grid)
+
+
+def _search_here(objective, space, strategy, n_trials, direction, seed, n_jobs, start_method, grid, rounds,
+                 top_k, shrink):
+    """Grid, random and coarse-to-fine searches run by trainart's own runner (in this process,
+    or in n_jobs worker processes)."""
     runner = _Runner(objective, n_jobs, start_method)
     try:
         if strategy == "grid":
-            records = runner.run(param_list, start=0)
+            records = runner.run(grid, start=0)
             result = SearchResult(records, direction, space, strategy)
         elif strategy == "random":
             rng = np.random.default_rng(seed)
