@@ -748,17 +748,12 @@ _PARAMS_DOC = """
             constant, and differ once learning_rate='invscaling' or 'adaptive' changes it
             (trainart applies the new lr to the whole buffer, scikit-learn to the new gradient
             only). With momentum=0 they agree under every learning_rate. solver='adam' follows
-            torch too, adding epsilon to the bias-corrected sqrt(v / (1 - beta_2^t)) at step t
-            (t counts optimizer steps, i.e. batches), where scikit-learn adds it to the
-            uncorrected sqrt(v): scikit-learn's step t is trainart's with epsilon replaced by
-            epsilon / sqrt(1 - beta_2^t), 31.6 times epsilon at step 1 (beta_2=0.999) and within
-            1% of it after 4 / (1 - beta_2) steps. A step's relative difference is about
-            (epsilon / sqrt(1 - beta_2^t) - epsilon) / r, r the root mean square of the gradient
-            component: 3e-7 / r at step 1 for the default epsilon=1e-8 (~1e-6 for r near 0.3),
-            less later. A tuned epsilon e damps the first steps less here, as if it were
-            sqrt(1 - beta_2^t) e; no one epsilon reproduces scikit-learn's e at every step, but
-            one full-batch step per partial_fit call with epsilon=e / sqrt(1 - beta_2**t) set
-            before the t-th does, exactly.
+            torch too: epsilon is added to the bias-corrected sqrt(v / (1 - beta_2^t)), t
+            counting batches, where scikit-learn adds it to the uncorrected sqrt(v). That is
+            scikit-learn's step with epsilon / sqrt(1 - beta_2^t) for epsilon: 31.6 epsilon at
+            step 1 (beta_2=0.999), within 1% of epsilon after 4 / (1 - beta_2) steps; for the
+            default 1e-8 a step differs by about 3e-7 / r relatively at step 1 (r the gradient
+            component's root mean square), and less later.
         max_iter: epochs (stochastic) or iterations (lbfgs). max_fun: lbfgs's evaluations.
         shuffle, random_state, verbose, validation_fraction, n_iter_no_change, tol:
             as scikit-learn. Training stops when the training loss (or, with early_stopping,
