@@ -233,6 +233,15 @@ def test_models_are_immutable_hashable_and_equal_by_config():
     assert len({ta.Dense(2), ta.Dense(2), ta.Dense(3)}) == 2 and hash(model) == hash(copy.deepcopy(model))
 
 
+def test_equal_layers_and_models_hash_alike():
+    # Hashing the repr split configs that compare equal: -0.0 == 0.0, but their reprs differ.
+    a, b = ta.Dense(3, l2=-0.0), ta.Dense(3, l2=0.0)
+    assert a == b and len({a, b}) == 1
+    assert {ta.Sequential([a], input_dim=2): 1}.get(ta.Sequential([b], input_dim=2)) == 1
+    assert len({ta.BatchNorm(momentum=-0.0), ta.BatchNorm(momentum=0.0)}) == 1
+    assert len({ta.Dense(3, init={"name": "normal", "scale": 0.1}), ta.Dense(3, init={"scale": 0.1, "name": "normal"})}) == 1
+
+
 def test_squashed_outputs_under_a_logit_loss_warn():
     # sigmoid twice: every "logit" above 0, so binary_cross_entropy's model predicted class 1 only
     with pytest.warns(UserWarning, match="output goes through sigmoid, but loss 'binary_cross_entropy' takes logits"):

@@ -137,7 +137,17 @@ class Layer:
         return type(self) is type(other) and self.config() == other.config()
 
     def __hash__(self):  # immutable and equal by config: usable in sets and as keys
-        return hash((type(self), repr(self)))
+        return hash((type(self), _hashable(self.config())))
+
+
+def _hashable(value):
+    """`value` (a config: dicts, lists, numbers, strings) as nested tuples that hash alike
+    whenever the values compare equal (-0.0 and 0.0, 1 and 1.0), as __eq__ compares configs."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
 
 
 class Dense(Layer):
