@@ -13,7 +13,7 @@ def test_names_cover_the_vocabulary():
     assert set(ta.activations.NAMES) == {
         "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "silu",
         "gelu", "gelu_tanh", "mish"}
-    assert ta.activations.ALIASES == {"logistic": "sigmoid", "swish": "silu"}
+    assert ta.activations.ALIASES == {"logistic": "sigmoid", "swish": "silu", "linear": "identity"}
 
 
 @pytest.mark.parametrize("name", list(ta.activations.NAMES))
@@ -31,6 +31,16 @@ def test_forward_backward_match_ops(rng, name):
 def test_aliases_resolve():
     assert ta.activations.get("logistic").name == "sigmoid"
     assert ta.activations.get("swish").name == "silu"
+
+
+@pytest.mark.parametrize("name", list(ta.activations.NAMES) + ["logistic", "swish", "linear"])
+def test_get_takes_every_name_a_layer_takes(name):
+    # Dense(activation="linear") worked while ta.activations.get("linear") was refused.
+    canonical = ta.Dense(2, activation=name).activation
+    assert ta.activations.get(name).name == canonical == ta.layers.canonical_activation(name)
+    assert ta.Activation(name).name == canonical
+    x = np.linspace(-2, 2, 7)
+    np.testing.assert_array_equal(ta.ops.activation(x, name), ta.ops.activation(x, canonical))
 
 
 def test_parameters_and_defaults(rng):

@@ -2,6 +2,7 @@
 bad value, plain-dict state, config round trip, overrides, failed steps change nothing) and their
 trajectories against the closed-form oracle of tests/kernels/test_optimizer.py."""
 
+import inspect
 import json
 
 import numpy as np
@@ -103,6 +104,13 @@ def test_slots(opt, slots):
         assert len(state[s]) == 1
     if isinstance(opt, ta.optim.Adagrad):
         assert (state["sum"][0] == 0.5).all()
+
+
+def test_init_docstring_names_adagrads_starting_sum():
+    # init's docstring said "zeroed slots" while Adagrad's sum starts at initial_accumulator_value.
+    doc = inspect.getdoc(ta.optim.Adagrad.init)
+    assert "zeroed" not in doc and "initial_accumulator_value" in doc
+    assert (ta.optim.Adagrad(initial_accumulator_value=0.1).init(np.ones(2))["sum"][0] == 0.1).all()
 
 
 @pytest.mark.parametrize("name", DEFAULTS)

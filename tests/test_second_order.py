@@ -2,6 +2,8 @@
 differences of the executors' own gradients, the Newton / L-BFGS optimum against SciPy's, the
 Gauss-Newton's progress against Adam's, the fit loop's features and the rejected inputs."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -463,6 +465,15 @@ def test_bad_arguments():
     gn = ta.Trainer(ta.MLP([3, 4, 3]), optimizer=ta.optim.GaussNewton(), executor="numpy")
     with pytest.raises(ValueError, match="batch_size"):
         gn.fit(X, y, batch_size=0, verbose=0)
+
+
+@pytest.mark.parametrize("opt", [ta.optim.LBFGS, ta.optim.Newton, ta.optim.GaussNewton])
+def test_step_documents_that_it_is_not_available(opt):
+    # help(opt).step showed the first-order Optimizer.step docstring of a working update.
+    doc = inspect.getdoc(opt.step)
+    assert "Not available" in doc and "batch_size=None" in doc
+    with pytest.raises(TypeError, match="batch_size=None"):
+        opt().step([np.zeros(2)], [np.zeros(2)], {})
 
 
 def test_divergence_is_reported():

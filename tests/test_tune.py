@@ -649,6 +649,20 @@ def test_load_study_checks_direction(tmp_path):
     assert tt.load_study(space, url, "s", direction="minimize").direction == "minimize"
 
 
+def test_load_study_of_a_name_the_storage_lacks_names_the_studies_it_holds(tmp_path):
+    # Optuna's bare KeyError('Record does not exist.') named neither the argument nor the studies.
+    pytest.importorskip("optuna")
+    path, space = str(tmp_path / "s.log"), {"x": tt.Uniform(0.0, 1.0)}
+    tt.search(lambda p, t: p["x"], space, "optuna", n_trials=1, storage=path, study_name="mystudy")
+    tt.search(lambda p, t: p["x"], space, "optuna", n_trials=1, storage=path, study_name="other")
+    with pytest.raises(ValueError, match=r"study_name='my_study' is not a study of the storage, which holds: "
+                                         r"'mystudy', 'other'"):
+        tt.load_study(space, path, "my_study")
+    with pytest.raises(ValueError, match="study_name='s' is not a study of the storage, which holds no study"):
+        tt.load_study(space, str(tmp_path / "empty.log"), "s")
+    assert len(tt.load_study(space, path, "mystudy").trials) == 1
+
+
 def test_interrupt_in_a_stored_study_closes_the_trial_as_failed(tmp_path):
     """Ctrl-C left the trial RUNNING in the storage forever (Optuna's optimize marks it FAIL)."""
     optuna = pytest.importorskip("optuna")
@@ -825,6 +839,25 @@ def test_grid_and_random_through_a_storage_refuse_a_sampler(tmp_path, strategy):
     with pytest.raises(ValueError, match=f"sampler is for strategy='optuna'.*{strategy}"):
         tt.search(_never_called, space, strategy, sampler=optuna.samplers.TPESampler(seed=0),
                   storage=str(tmp_path / "s.log"), study_name="s", **({} if strategy == "grid" else {"n_trials": 4}))
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random", "coarse_to_fine"])
+@pytest.mark.parametrize("given", ["pruner", "study_name", "sampler"])
+def test_optuna_settings_without_a_storage_name_what_takes_them(strategy, given):
+    # The message said "use strategy='optuna'" for all three, though grid and random take a
+    # pruner and a study_name once a storage is given.
+    space = {"x": tt.Uniform(0.0, 1.0, num=4)}
+    kwargs = {} if strategy == "grid" else {"n_trials": 4}
+    if given == "sampler":
+        match = f"sampler is for strategy='optuna' only: strategy='{strategy}'"
+    elif strategy == "coarse_to_fine":
+        match = r"study_name takes effect only in a search Optuna runs.*use strategy='optuna' \(coarse_to_fine takes no storage"
+    else:
+        match = f"{given} takes effect only in a search Optuna runs.*give storage=.*or use strategy='optuna'"
+    with pytest.raises(ValueError, match=match.replace("study_name", given)):
+        tt.search(_never_called, space, strategy, **{given: object()}, **kwargs)
+    with pytest.raises(ValueError, match="pruner and study_name take effect"):
+        tt.search(_never_called, space, strategy, pruner=object(), study_name="s", **kwargs)
 
 
 def test_an_in_memory_storage_with_workers_is_refused():

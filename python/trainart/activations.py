@@ -10,7 +10,7 @@ from .reference.activation import ACTIVATION_CODES
 __all__ = ["NAMES", "ALIASES", "Activation", "get"]
 
 NAMES = tuple(ACTIVATION_CODES)
-ALIASES = dict(ACTIVATION_ALIASES)
+ALIASES = dict(ACTIVATION_ALIASES)  # the names the layers and ta.ops take too
 
 # The keyword each parametrized activation takes in get(): one per key of
 # trainart.ops.activation.ACTIVATION_DEFAULTS, which holds the defaults.
@@ -56,7 +56,8 @@ class Activation:
 
 
 def get(name, **params):
-    """The activation called `name` (aliases logistic -> sigmoid, swish -> silu).
+    """The activation called `name` (aliases logistic -> sigmoid, swish -> silu, linear ->
+    identity: the names Dense and Activation layers take).
 
     leaky_relu takes `slope` (default 0.01), elu takes `alpha` (default 1.0); the others take
     no parameters. An Activation passes through unchanged; it carries its parameter already,

@@ -19,7 +19,7 @@ __all__ = ["Layer", "Dense", "Activation", "Dropout", "BatchNorm", "ACTIVATIONS"
 
 ACTIVATIONS = tuple(ACTIVATION_CODES)
 # Layers also take "linear" (Keras's name) and None for identity, beside the ops' aliases.
-_ALIASES = {**ACTIVATION_ALIASES, "linear": "identity", None: "identity"}
+_ALIASES = {**ACTIVATION_ALIASES, None: "identity"}
 # The dropout keep test compares a 16-bit random number u with t = floor(rate * 2**16)
 # (cpp/include/trainart/math/philox.hpp): an element is kept iff u >= t, so the keep probability
 # is 1 - t / 2**16, up to 2**-16 above 1 - rate. Rates where that matters are refused: below

@@ -5,9 +5,10 @@ from ..reference.activation import ACTIVATION_CODES
 
 __all__ = ["activation", "activation_grad"]
 
-# Other names users reach for; each maps to a canonical name of ACTIVATION_CODES. The one
-# alias table: ta.ops, ta.activations and the layers (which add "linear") read it.
-ACTIVATION_ALIASES = {"logistic": "sigmoid", "swish": "silu"}
+# Other names users reach for (scikit-learn's logistic, torch's swish, Keras's linear); each maps
+# to a canonical name of ACTIVATION_CODES. The one alias table: ta.ops, ta.activations and the
+# layers read it.
+ACTIVATION_ALIASES = {"logistic": "sigmoid", "swish": "silu", "linear": "identity"}
 
 # The parameter each parametrized activation takes when `param` is None: torch's defaults for
 # leaky_relu's negative slope and elu's alpha.

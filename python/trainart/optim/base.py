@@ -54,10 +54,13 @@ class Optimizer:
         return d
 
     def _initial(self, slot):
+        """The value every entry of `slot` starts at in `init`."""
         return 0.0
 
     def init(self, params):
-        """A fresh state for `params` (an array or a list of arrays): step 0 and zeroed slots."""
+        """A fresh state for `params` (an array or a list of arrays): step 0 and one array per
+        parameter in each slot, filled with the slot's starting value: 0, except Adagrad's
+        sum, which starts at its initial_accumulator_value."""
         params = array_list(params, "params")
         state = {"step": 0}
         for slot in self.slots:

@@ -42,6 +42,9 @@ class SecondOrderOptimizer(Optimizer):
             _check_entry(value, f"second-order state[{key!r}]", n_params)
 
     def step(self, *args, **kwargs):
+        """Not available: a second-order optimizer has no per-tensor in-place update, so this
+        always raises TypeError. It needs the whole batch's loss and curvature: train with
+        ``ta.Trainer(model, optimizer=...).fit(X, y, batch_size=None)``, which calls `run_step`."""
         raise TypeError(f"{type(self).__name__} is a second-order optimizer: train with "
                         f"ta.Trainer(model, optimizer={type(self).__name__}(...)).fit(X, y, batch_size=None)")
 

@@ -14,9 +14,14 @@ def load_study(space, storage, study_name, direction=None):
     Args:
         space: the space the study was searched with (decodes choices, adds fixed values).
         storage: as for `search` (URL, journal file, storage object).
-        study_name: the study's name.
+        study_name: the study's name (None: the storage's only study).
         direction: None (default): the study's own; "minimize" or "maximize" must be the
             study's (ValueError naming both otherwise, or naming a value that is neither).
+
+    Raises:
+        ValueError: the storage holds no study called `study_name` (the message lists the
+            studies it does hold); `direction` as above; a bad storage, as for `search`.
+        ImportError: Optuna is not installed (pip install trainart[tune]).
     """
     from . import _optuna
 

@@ -454,6 +454,18 @@ def _trials_before(settings, storage):
         return 0
 
 
+def _load_stored_study(optuna, storage, study_name):
+    """optuna.load_study, with the bare KeyError Optuna raises for a name the storage lacks
+    turned into a ValueError naming study_name and the studies the storage does hold (a
+    misspelt name is then plain to see)."""
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = optuna.get_all_study_names(storage)
+        held = f"holds: {', '.join(map(repr, names))}" if names else "holds no study"
+        raise ValueError(f"study_name={study_name!r} is not a study of the storage, which {held}") from None
+
+
 def load_result(space, storage=None, study_name=None, settings=None, direction=None, study=None):
     """A SearchResult of every real trial of a stored study (e.g. after workers on several
     machines finished). `space` decodes the stored params and adds the fixed values."""
@@ -463,7 +475,7 @@ def load_result(space, storage=None, study_name=None, settings=None, direction=N
         settings = Settings(space=space, n_trials=0, direction=direction, seed=0, storage=None,
                             study_name=study_name, sampler=None, pruner=None, mode="optuna")
     if study is None:
-        study = optuna.load_study(study_name=study_name, storage=make_storage(storage))
+        study = _load_stored_study(optuna, make_storage(storage), study_name)
     states = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
               optuna.trial.TrialState.FAIL: "failed"}
     records = []

@@ -81,10 +81,13 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         study_name: the Optuna study name (needed to share a study through a storage, and
             required with a storage and n_jobs > 1: the workers must all open one study).
         sampler, pruner: Optuna sampler (strategy "optuna" only; default TPESampler(seed))
-            and pruner (default MedianPruner() for strategy "optuna"; grid and random prune
-            only with a pruner given, as without a storage they never do). A sampler that
-            asks the study to stop (Optuna's GridSampler and BruteForceSampler once their
-            grid is used up) ends the search there, as it ends study.optimize.
+            and pruner (default MedianPruner() for strategy "optuna"; grid and random with a
+            storage prune only with a pruner given, as without a storage they never do).
+            Without a storage, grid, random and coarse_to_fine run in trainart, not Optuna:
+            they refuse a sampler, a pruner and a study_name (ValueError naming those
+            given). A sampler that asks the study to stop (Optuna's GridSampler and
+            BruteForceSampler once their grid is used up) ends the search there, as it ends
+            study.optimize.
         rounds, top_k, shrink: coarse_to_fine: the number of rounds (n_trials split evenly,
             the remainder going to the first), the trials the next box is drawn around, and
             the largest width of a new box relative to the previous one (in log space for
@@ -139,8 +142,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
         from . import _optuna
 
         return _optuna.run(objective, settings, n_jobs=n_jobs, start_method=start_method)
-    if sampler is not None or pruner is not None or study_name is not None:
-        raise ValueError("sampler, pruner and study_name are Optuna settings: use strategy='optuna'")
+    _refuse_optuna_settings(strategy, sampler, pruner, study_name)
     direction = "minimize" if direction is None else direction
     return _search_here(objective, space, strategy, n_trials, direction, seed, n_jobs, start_method,
                         param_list if strategy == "grid" else None, rounds, top_k, shrink)
@@ -161,6 +163,26 @@ def _objective_and_direction(objective, space, direction, X, y, cv, scoring):
     if X is not None or y is not None:
         raise ValueError("X and y are for an estimator objective; a callable objective holds its own data")
     return objective, direction
+
+
+def _refuse_optuna_settings(strategy, sampler, pruner, study_name):
+    """ValueError naming the Optuna arguments given to a search trainart runs itself (grid,
+    random or coarse_to_fine without a storage), which would otherwise be ignored, and what
+    would take each: a sampler only strategy 'optuna'; a pruner or study name a storage too,
+    for grid and random (Optuna then runs them), but not coarse_to_fine (no storage)."""
+    if sampler is not None:
+        raise ValueError(f"sampler is for strategy='optuna' only: strategy={strategy!r} draws its own points "
+                         "(give strategy='optuna' to search with your sampler)")
+    given = [name for name, value in (("pruner", pruner), ("study_name", study_name)) if value is not None]
+    if not given:
+        return
+    if strategy == "coarse_to_fine":
+        fix = "use strategy='optuna' (coarse_to_fine takes no storage)"
+    else:
+        fix = (f"give storage=... (Optuna then runs strategy={strategy!r} with its "
+               f"{strategy.capitalize()}Sampler) or use strategy='optuna'")
+    raise ValueError(f"{' and '.join(given)} {'take' if len(given) > 1 else 'takes'} effect only in a search "
+                     f"Optuna runs, and strategy={strategy!r} without a storage runs in trainart: {fix}")
 
 
 def _optuna_settings(space, strategy, n_trials, direction, seed, storage, study_name, sampler, pruner,
