@@ -280,6 +280,13 @@ def _mlp():
      "extra_space\\['batch_size'\\] must be an int >= 1"),
     ("coarse_to_fine_lr", dict(extra_space={"batch_size": 0}), ValueError, "extra_space\\['batch_size'\\] must be >= 1"),
     ("coarse_to_fine_lr", dict(y_rows=-5), ValueError, "same number of rows"),
+    # validation_data[2] went unchecked: every trial failed, and the search raised RuntimeError
+    ("coarse_to_fine_lr", dict(val_weights=np.ones(7)), ValueError,
+     "validation_data\\[2\\] must have one entry per row"),
+    ("coarse_to_fine_lr", dict(val_weights=-np.ones(50)), ValueError, "validation_data\\[2\\] must be >= 0"),
+    ("coarse_to_fine_lr", dict(val_weights=np.full(50, np.nan)), ValueError,
+     "validation_data\\[2\\] contains NaN"),
+    ("coarse_to_fine_lr", dict(val_weights=np.array(["a"] * 50)), TypeError, "validation_data\\[2\\] must be"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(digits, monkeypatch, step, kwargs, exc, match):
     Xtr, Xte, ytr, yte = digits
@@ -299,7 +306,8 @@ def test_bad_arguments_are_refused_before_anything_runs(digits, monkeypatch, ste
             yv = yv[:kwargs.pop("val_rows")]
         if "val_labels" in kwargs:
             yv[0] = kwargs.pop("val_labels")        # a label the 10-output model cannot have
-        kwargs.setdefault("validation_data", (Xv, yv))
+        kwargs.setdefault("validation_data", (Xv, yv) if "val_weights" not in kwargs
+                          else (Xv, yv, kwargs.pop("val_weights")))
         call = lambda: recipe.coarse_to_fine_lr(_mlp(), X, y, kwargs.pop("validation_data"), n_trials=2,
                                                 rounds=1, **kwargs)
     else:
@@ -376,3 +384,100 @@ def test_report_plots_to_a_file_leave_pyplot_alone(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "FigureCanvasAgg"], out.stderr[-2000:]
     assert (tmp_path / "init.png").stat().st_size > 1000
+
+
+# ---- cross_entropy labels as an (n, 1) column are labels, as the Trainer reads them ----------
+
+def test_initial_loss_reads_a_column_of_labels_as_labels():
+    """An (n, 1) label column (Keras's sparse form, which the Trainer accepts) was averaged as
+    one column of probabilities: baseline -0.087 instead of the label entropy, and the leakage
+    ("too low") verdict could not fire."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    X = np.eye(3)[labels]                                  # the label leaks into the inputs
+    trainer = ta.Trainer(ta.Sequential([ta.Dense(3)], input_dim=3), seed=0)
+    trainer.set_params([np.eye(3, dtype=np.float32) * 20, np.zeros(3, np.float32)])
+    flat = recipe.check_initial_loss(trainer, X, labels)
+    for column in (labels[:, None], labels[:, None].astype(np.float64)):
+        r = recipe.check_initial_loss(trainer, X, column)
+        assert r.baseline == pytest.approx(flat.baseline) and r.baseline > 1.0
+        assert r.status == "too low" and "leakage" in r.verdict
+
+
+def test_overfit_sample_is_stratified_for_a_column_of_labels(digits, monkeypatch):
+    Xtr, _, ytr, _ = digits
+    seen = []
+    evaluate = ta.Trainer.evaluate
+
+    def spy(self, X, y, *args, **kwargs):
+        seen.append(np.asarray(y).reshape(-1).copy())
+        return evaluate(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(ta.Trainer, "evaluate", spy)
+    samples = []
+    for y in (ytr, ytr[:, None]):
+        seen.clear()
+        recipe.overfit_small_sample(ta.MLP([64, 8, 10]), Xtr, y, n_samples=10, epochs=1, seed=3)
+        samples.append(seen[0])
+    assert sorted(samples[1].tolist()) == list(range(10))        # one row per class
+    np.testing.assert_array_equal(samples[1], samples[0])
+
+
+# ---- check_initial_loss judges the network the user's Trainer predicts with ----------------
+
+def test_initial_loss_of_a_weight_scaling_trainer_is_its_inference_loss():
+    """The checked copy lost its Dropout layers and with them dropout_mode="weight_scaling"'s
+    1 - p at inference: logits 1/(1-p) larger per layer, loss 6.75 and "too high" for a model
+    that gives 2.34."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(500, 20)), rng.integers(0, 10, 500)
+    init = ta.initializers.Initializer("normal", 0.2)
+    model = ta.Sequential([ta.Dense(256, "relu", init=init, l2=0.5), ta.Dropout(0.75),
+                           ta.Dense(256, "relu", init=init), ta.Dropout(0.75), ta.Dense(10, init=init)], 20)
+    trainer = ta.Trainer(model, dropout_mode="weight_scaling", executor="numpy")
+    plain = ta.Trainer(ta.Sequential([ta.Dense(256, "relu", init=init), ta.Dropout(0.75),
+                                      ta.Dense(256, "relu", init=init), ta.Dropout(0.75), ta.Dense(10, init=init)],
+                                     20), dropout_mode="weight_scaling", executor="numpy")
+    r = recipe.check_initial_loss(trainer, X, y)
+    assert r.loss == pytest.approx(plain.evaluate(X, y)["loss"], rel=1e-5)    # l2 off, dropout as inferred
+    assert r.output_std == pytest.approx(plain.predict(X, raw=True).std(axis=1).mean(), rel=1e-4)
+    assert r.status == "ok", r.verdict
+
+
+def test_regularization_free_copy_keeps_the_trainers_state(digits):
+    """_build's docstring promised the copy keeps the optimizer state; without regularization
+    it was a fresh Trainer: new optimizer state, RNG and counters, nonfinite and dropout_mode
+    back to their defaults."""
+    Xtr, _, ytr, _ = digits
+    trainer = ta.Trainer(ta.MLP([64, 16, 10], dropout=0.3, l2=1e-2), seed=5, nonfinite="skip",
+                         dropout_mode="weight_scaling", dtype="float64", executor="numpy")
+    trainer.fit(Xtr[:128], ytr[:128], epochs=2, batch_size=32, verbose=0)
+    for dropout in (True, False):
+        clone = recipe._build(trainer, loss=None, optimizer=None, lr=None, seed=0, executor="auto",
+                             dtype="float32", penalties=False, dropout=dropout)
+        assert clone is not trainer
+        assert clone.plan.nonfinite == "skip" and clone.plan.dropout_mode == "weight_scaling"
+        assert clone.dtype == np.float64 and clone.executor == "numpy" and clone.seed == 5
+        assert clone.step == trainer.step and clone.epoch == trainer.epoch
+        assert clone.rng.bit_generator.state == trainer.rng.bit_generator.state
+        ours, theirs = clone._executor.state_dict()["optimizer"], trainer._executor.state_dict()["optimizer"]
+        assert ours["step"] == theirs["step"] > 0
+        for a, b in zip(ours["exp_avg"], theirs["exp_avg"]):
+            np.testing.assert_array_equal(a, b)
+        kinds = [layer["kind"] for layer in clone.model.config()["layers"]]
+        assert ("dropout" in kinds) == dropout
+        assert all(layer.get("l2", 0.0) == 0.0 for layer in clone.model.config()["layers"])
+    assert any(layer.get("l2") for layer in trainer.model.config()["layers"])       # the original is kept
+
+
+# ---- lr_finder: a loss that explodes from the first step says lower lr_min -----------------
+
+def test_lr_finder_exploding_from_the_start_says_lower_lr_min():
+    """The explosion test starts at the fifth step: a loss that blew up at step 1 gave a
+    5-point report advising a wider range or more steps."""
+    X, y = ta.datasets.load_digits()
+    r = recipe.lr_finder(ta.MLP([64, 32, 10]), X / 16, y, lr_min=1e3, lr_max=1e6, steps=20)
+    assert r.stopped_at is not None and len(r.losses) == 5 and r.losses[1] > 1e3 * r.losses[0]
+    assert "Lower lr_min" in r.verdict and "wider range" not in r.verdict
+    doc = " ".join(recipe.lr_finder.__doc__.split())
+    assert "from the fifth step on" in doc and "non-finite loss stopped the sweep before it had 5 points" in doc

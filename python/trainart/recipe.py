@@ -31,14 +31,14 @@ def _with_lr(optimizer, lr):
     return opt if lr is None else dataclasses.replace(opt, lr=float(lr))
 
 
-def _without_regularization(model):
-    """The same layers with l1 = l2 = 0, no max_norm and no dropout (same init draws: dropout
-    layers hold no parameters)."""
+def _without_regularization(model, *, dropout):
+    """The same layers with l1 = l2 = 0 and no max_norm, and without the Dropout layers unless
+    `dropout` (same init draws and parameter order: dropout layers hold no parameters)."""
     cfg = model.config()
     layers = []
     for c in cfg["layers"]:
         c = dict(c)
-        if c.get("kind") == "dropout":
+        if c.get("kind") == "dropout" and not dropout:
             continue
         for key, off in (("l1", 0.0), ("l2", 0.0), ("max_norm", None)):
             if key in c:
@@ -47,34 +47,44 @@ def _without_regularization(model):
     return Sequential.from_config({"input_dim": cfg["input_dim"], "layers": layers})
 
 
-def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=True):
+def _copy_with_model(trainer, model):
+    """A copy of `trainer` as copy.deepcopy makes it (everything a checkpoint holds: weights,
+    buffers, optimizer state, RNG, counters, and its loss, optimizer, schedule, clip, executor,
+    seed, dtype, nonfinite and dropout_mode) running `model`, which must have the same
+    parameters in the same order (_without_regularization's)."""
+    tensors, meta = copy.deepcopy(trainer._snapshot())
+    meta["config"]["model"] = model.config()
+    return Trainer._restore(tensors, meta)
+
+
+def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, penalties=True, dropout=True):
     """A fresh Trainer from a Sequential, a Trainer, or a factory returning either.
 
     A Trainer (or a factory's Trainer) is copied, never used itself: the recipe's steps train
     and re-schedule what they get, every trial of a search must start from the same state, and
-    the caller's Trainer must stay as it was. The copy keeps its loss, optimizer, seed, weights
-    and optimizer state; `lr`, when given, replaces its learning rate through a Constant
-    schedule. Its lr_scale is reset to 1.0, so it trains at the rates the step reports.
+    the caller's Trainer must stay as it was. The copy keeps everything a checkpoint holds
+    (its loss, optimizer, schedule, clip, executor, seed, dtype, nonfinite, dropout_mode,
+    weights, buffers, optimizer state, RNG and counters); `lr`, when given, replaces its
+    learning rate through a Constant schedule. Its lr_scale is reset to 1.0, so it trains at
+    the rates the step reports.
+
+    penalties=False sets l1 = l2 = 0 and drops max_norm (the data loss is what is judged);
+    dropout=False also removes the Dropout layers (to train without them). Keep them for a
+    network that is only evaluated: evaluation drops nothing, but under
+    dropout_mode="weight_scaling" it scales each Dropout layer's input by 1 - p, so removing
+    the layers would change the outputs.
     """
     obj = spec() if callable(spec) and not isinstance(spec, (Sequential, Trainer)) else spec
+    strip = not (penalties and dropout)
     if isinstance(obj, Sequential):
-        model = obj if regularization else _without_regularization(obj)
+        model = _without_regularization(obj, dropout=dropout) if strip else obj
         return Trainer(model, loss=loss, optimizer=_with_lr(optimizer, lr), seed=seed, executor=executor,
                        dtype=dtype)
     if isinstance(obj, Trainer):
-        if regularization:
-            t = copy.deepcopy(obj)   # a checkpoint's worth of state: weights, optimizer, RNG, counters
+        if strip:
+            t = _copy_with_model(obj, _without_regularization(obj.model, dropout=dropout))
         else:
-            model = _without_regularization(obj.model)
-            loss_obj = obj.loss
-            if obj.loss == "huber":
-                from . import losses
-
-                loss_obj = losses.get("huber", delta=obj.plan.loss_param)
-            t = Trainer(model, loss=loss_obj, optimizer=obj.optimizer, schedule=obj.schedule, clip=obj.clip,
-                        executor=obj.executor_name, seed=obj.seed, dtype=obj.dtype.name)
-            t.set_params(obj.get_params())
-            t.set_buffers(obj.get_buffers())
+            t = copy.deepcopy(obj)   # a checkpoint's worth of state: weights, optimizer, RNG, counters
         # ReduceLROnPlateau's multiplier (lr = lr_scale * schedule) would scale every rate a
         # step sets and reports: the copy trains at exactly those rates.
         t.lr_scale = 1.0
@@ -85,6 +95,19 @@ def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, regularization=T
         return t
     raise TypeError("model must be a trainart Sequential (ta.MLP(...)), a Trainer, or a function "
                     f"returning one, got {type(obj).__name__}")
+
+
+def _class_labels(trainer, y):
+    """The class of every row of y to stratify a sample by, or None (no classes to stratify
+    by). cross_entropy: the labels as the Trainer reads them, a 1-D array or an (n, 1) column
+    of class indices (Keras's sparse form); one-hot or soft rows give None.
+    binary_cross_entropy with one output: integer 0/1 targets, 1-D or a column."""
+    if trainer.loss == "cross_entropy":
+        target = trainer._check_y(y, len(y))
+        return target if target.ndim == 1 else None
+    if y.dtype.kind in "iu" and (y.ndim == 1 or y.shape[1] == 1):
+        return y.reshape(len(y))
+    return None
 
 
 def _finish(fig, path):
@@ -171,7 +194,13 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0,
     to the log priors legitimately gives that value) minus the same margin, which an untrained
     model cannot reach without label leakage.
 
-    Regularization (l1, l2, dropout) is removed first: it is not part of the data loss.
+    The l1/l2 penalties are removed first (they are not part of the data loss, and
+    evaluate would add them). The network is judged as it predicts: its Dropout layers stay,
+    as inference drops nothing (under a Trainer's dropout_mode="weight_scaling" they scale by
+    1 - p there, as the model does).
+
+    cross_entropy targets are read as the Trainer reads them: integer labels, 1-D or an
+    (n, 1) column (Keras's sparse form), or rows of class probabilities.
 
     Args:
         model: a Sequential (ta.MLP(...)), a Trainer, or a function returning one.
@@ -191,7 +220,7 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0,
     max_output_std = _positive_real(max_output_std, "max_output_std")
     max_rows = _validate.integer(max_rows, "max_rows", low=1)
     trainer = _build(model, loss=loss, optimizer=None, lr=None, seed=seed, executor=executor, dtype=dtype,
-                     regularization=False)
+                     penalties=False)
     X = X[:max_rows]
     y = y[:max_rows]
     measured = float(trainer.evaluate(X, y)["loss"])
@@ -203,10 +232,11 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0,
     kind = trainer.loss
     if kind == "cross_entropy":
         k = trainer.model.output_dim
-        if y.ndim == 1:
-            p = np.bincount(y.astype(np.int64), minlength=k) / len(y)
+        target = trainer._check_y(y, len(y))   # labels, a column of them included, or probability rows
+        if target.ndim == 1:
+            p = np.bincount(target, minlength=k) / len(target)
         else:
-            p = np.asarray(y, dtype=np.float64).mean(axis=0)
+            p = target.astype(np.float64).mean(axis=0)
         p = p[p > 0]
         expected, baseline = math.log(k), float(-(p * np.log(p)).sum())
         zmax = z.max(axis=1)
@@ -302,10 +332,11 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
     """Step 2: can the model reach 100% training accuracy on a few dozen rows?
 
     A model that cannot memorize `n_samples` rows has a bug or a bad learning rate. The
-    sample is drawn with `seed` (stratified when every class can be represented; with fewer
-    rows than classes, which classes are drawn depends on the seed too), the model is
-    trained with regularization off, full batch by default, for up to `epochs` epochs (it
-    stops at the first epoch with 100% accuracy). When it fails:
+    sample is drawn with `seed` (stratified by class label when every class can be
+    represented; with fewer rows than classes, which classes are drawn depends on the seed
+    too), the model is trained with regularization (l1, l2, max_norm, dropout) off, full
+    batch by default, for up to `epochs` epochs (it stops at the first epoch with 100%
+    accuracy). When it fails:
 
     * "lr too high": the loss became non-finite, rose above `blowup` times its initial value,
       or went up in more than a third of the epochs (oscillation);
@@ -317,7 +348,8 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
     Args:
         model: a Sequential, a Trainer, or a function returning one. A Trainer is not
             trained: a copy of it, with regularization off, is.
-        X, y: data with integer class labels (cross_entropy) or 0/1 targets.
+        X, y: data with integer class labels (cross_entropy; 1-D or an (n, 1) column) or 0/1
+            targets.
         n_samples: rows of the sample, an int >= 1. epochs: the training budget, an int >= 1.
         lr: learning rate > 0 (None: the optimizer's or the Trainer's own).
         optimizer: for a Sequential (default Adam).
@@ -342,12 +374,17 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
     seed = _validate.integer(seed, "seed", low=0)
     stuck = _validate.real(stuck, "stuck", low=0.0, high=1.0, low_open=True)
     blowup = _validate.real(blowup, "blowup", low=1.0, low_open=True)
+    trainer = _build(model, loss=loss, optimizer=optimizer, lr=lr, seed=seed, executor=executor, dtype=dtype,
+                     penalties=False, dropout=False)
+    if not trainer.plan.classification:
+        raise ValueError("overfit_small_sample needs a classification loss (it checks 100% accuracy)")
     rng = np.random.default_rng(seed)
     n = min(n_samples, len(X))
-    if y.ndim == 1 and y.dtype.kind in "iu":
-        classes = np.unique(y)
+    labels = _class_labels(trainer, y)
+    if labels is not None:
+        classes = np.unique(labels)
         per = max(1, n // len(classes))
-        idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per] for c in classes])
+        idx = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per] for c in classes])
         if len(idx) > n:
             # Fewer rows than classes: one row each from n classes drawn with the seed, not
             # always the n smallest labels.
@@ -357,10 +394,6 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
     else:
         idx = rng.permutation(len(X))[:n]
     Xs, ys = X[idx], y[idx]
-    trainer = _build(model, loss=loss, optimizer=optimizer, lr=lr, seed=seed, executor=executor, dtype=dtype,
-                     regularization=False)
-    if not trainer.plan.classification:
-        raise ValueError("overfit_small_sample needs a classification loss (it checks 100% accuracy)")
     initial = float(trainer.evaluate(Xs, ys)["loss"])
     # Judged now, before training: afterwards the trained weights would be judged instead.
     init = check_initial_loss(trainer, Xs, ys, seed=seed, executor=executor, dtype=dtype)
@@ -479,7 +512,10 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
     lr_k = lr_min * (lr_max / lr_min)^(k / (steps - 1)) — a trainart.schedules.Exponential with
     gamma = (lr_max / lr_min)^(1 / (steps - 1)) and interval="step", one step per fit call.
     The sweep stops once the running average e_k = beta e_{k-1} + (1 - beta) loss_k (divided
-    by 1 - beta^(k+1)) exceeds `explode` times its minimum, or the loss is non-finite.
+    by 1 - beta^(k+1)) exceeds `explode` times its minimum, tested from the fifth step on (the
+    first averages rest on a handful of minibatches, and the curve needs 5 points), or at
+    once when the loss is non-finite. A loss that never falls below its first value before
+    the sweep stops (lr_min already too large) is said so in the verdict: lower lr_min.
 
     The curve is then smoothed by a centered moving average over 2 * max(2, steps // 20) + 1
     steps (no lag behind the lr). Suggestions: "steepest" (default) is the lr where
@@ -508,7 +544,8 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
 
     Raises:
         ValueError, TypeError: bad arguments (named), before any step is taken.
-        RuntimeError: the loss exploded within the first 5 steps (lower lr_min).
+        RuntimeError: a non-finite loss stopped the sweep before it had 5 points (lower
+            lr_min).
     """
     lr_min = _positive_real(lr_min, "lr_min")
     lr_max = _positive_real(lr_max, "lr_max")
@@ -573,7 +610,13 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
     steepest, min_lr = float(lrs[i_steep]), float(lrs[i_min])
     suggested = steepest if suggest == "steepest" else min_lr / 10
     fell = smooth[i_min] < 0.75 * start        # a smaller dip is minibatch noise
-    if not fell:
+    if stopped is not None and int(np.argmin(losses)) == 0:
+        # It only rose from the first step until it exploded: no lr in the sweep was small
+        # enough, which neither a wider range upwards nor more steps would show.
+        verdict = (f"The loss never went below its first value ({losses[0]:.3g} at lr_min={lr_min:g}) and "
+                   f"exploded by lr~{stopped:.3g} after {len(losses)} steps (up to {losses.max():.3g}): "
+                   f"lr_min is already too large. Lower lr_min (e.g. to {lr_min / 1e3:.3g}) and sweep again.")
+    elif not fell:
         verdict = (f"The loss never fell clearly between lr={lr_min:g} and {lrs[-1]:.3g} "
                    f"(smoothed {start:.3g} -> min {smooth[i_min]:.3g}): check the data, labels and init "
                    "(steps 1 and 2), or sweep a wider range or for more steps.")
@@ -607,6 +650,15 @@ def _checked_by(trainer, X, y, name):
         raise ValueError(f"{name}: {exc}") from None
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from None
+
+
+def _checked_validation_weights(trainer, validation_data):
+    """Run the check every trial's fit runs on validation_data[2] (one weight per validation
+    row, finite, >= 0; named so in the message) when it is given; nothing is evaluated."""
+    if len(validation_data) == 3:
+        X_val = trainer._check_X(validation_data[0])
+        y_val = trainer._check_y(validation_data[1], len(X_val))
+        trainer._check_weights(validation_data[2], None, y_val, len(X_val), name="validation_data[2]")
 
 
 def _extra_values(dim, name):
@@ -703,7 +755,8 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
 
     Raises:
         ValueError, TypeError: bad arguments (named), checked before any trial runs: the
-            data and validation_data pass the Trainer's own checks (one forward pass each).
+            data and validation_data pass the Trainer's own checks (one forward pass each;
+            w_val, validation_data[2], the check fit runs on it).
     """
     from . import tune
 
@@ -736,6 +789,7 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
     # the end. Let the Trainer check the data now instead (what every trial's fit checks).
     _checked_by(probe, X, y, "X, y")
     _checked_by(probe, validation_data[0], validation_data[1], "validation_data")
+    _checked_validation_weights(probe, validation_data)
     space = {"lr": tune.LogUniform(lo, hi)}
     space.update(extra_space or {})
     objective = LRObjective(model, X, y, validation_data, loss=loss, optimizer=optimizer, epochs=epochs,
