@@ -692,6 +692,118 @@ def test_load_state_dict_rejects_incomplete_state():
         cb.ReduceLROnPlateau().load_state_dict([1])
 
 
+def early_stopping_state(**changes):
+    state = {"wait": 1, "best": 0.5, "best_epoch": 2, "stopped_epoch": None,
+             "best_weights": [np.zeros((2, 3)), np.zeros(3)], "best_buffers": [np.zeros(3), np.ones(3)]}
+    return {**state, **changes}
+
+
+def plateau_state(**changes):
+    return {"best": math.inf, "num_bad_epochs": 0, "cooldown_counter": 1, "reductions": [[3, 0.1]], **changes}
+
+
+@pytest.mark.parametrize("make, state, match", [
+    (cb.EarlyStopping, early_stopping_state(wait=math.inf), "EarlyStopping state 'wait' must be an integer >= 0, got inf"),
+    (cb.EarlyStopping, early_stopping_state(wait=-1), "'wait' must be an integer >= 0"),
+    (cb.EarlyStopping, early_stopping_state(wait=True), "'wait' must be an integer"),
+    (cb.EarlyStopping, early_stopping_state(wait=2.0), "'wait' must be an integer"),
+    (cb.EarlyStopping, early_stopping_state(best=[]), r"EarlyStopping state 'best' must be a real number or \+-inf or None, got \[\]"),
+    (cb.EarlyStopping, early_stopping_state(best=math.nan), "'best' must be a real number"),
+    (cb.EarlyStopping, early_stopping_state(best="0.5"), "'best' must be a real number"),
+    (cb.EarlyStopping, early_stopping_state(best=10**400), "'best' must be a real number"),
+    (cb.EarlyStopping, early_stopping_state(best_epoch=1.5), "'best_epoch' must be an integer >= 0 or None"),
+    (cb.EarlyStopping, early_stopping_state(stopped_epoch=-2), "'stopped_epoch' must be an integer >= 0 or None"),
+    (cb.EarlyStopping, early_stopping_state(best_weights="abc"), "'best_weights' must be a list of arrays or None"),
+    (cb.EarlyStopping, early_stopping_state(best_buffers=[1.0, 2.0]), "'best_buffers' must be a list of arrays"),
+    (cb.ReduceLROnPlateau, plateau_state(best=math.nan), "ReduceLROnPlateau state 'best' must be a real number"),
+    (cb.ReduceLROnPlateau, plateau_state(best=None), "'best' must be a real number or \\+-inf, got None"),
+    (cb.ReduceLROnPlateau, plateau_state(num_bad_epochs=math.inf), "'num_bad_epochs' must be an integer >= 0"),
+    (cb.ReduceLROnPlateau, plateau_state(cooldown_counter="1"), "'cooldown_counter' must be an integer >= 0"),
+    (cb.ReduceLROnPlateau, plateau_state(reductions=[[1]]), "'reductions' must be a list of \\[epoch, lr_scale\\]"),
+    (cb.ReduceLROnPlateau, plateau_state(reductions=[[1, math.inf]]), "'reductions' must be"),
+    (cb.ReduceLROnPlateau, plateau_state(reductions=[[-1, 0.5]]), "'reductions' must be"),
+    (cb.ReduceLROnPlateau, plateau_state(reductions=[[1, 10**400]]), "'reductions' must be"),
+    (cb.ReduceLROnPlateau, plateau_state(reductions="x"), "'reductions' must be"),
+    (lambda: cb.ModelCheckpoint("m.ckpt"), {"best": {}, "saved": []}, "ModelCheckpoint state 'best' must be"),
+    (lambda: cb.ModelCheckpoint("m.ckpt"), {"best": None, "saved": "m.ckpt"}, "'saved' must be a list of str"),
+    (lambda: cb.ModelCheckpoint("m.ckpt"), {"best": None, "saved": [1]}, "'saved' must be a list of str"),
+    (lambda: cb.CSVLogger("log.csv"), {"keys": ["loss", 3]}, "CSVLogger state 'keys' must be a list of str or None"),
+])
+def test_load_state_dict_refuses_malformed_values_and_keeps_the_state(make, state, match):
+    # A checkpoint's callback state was only converted (int(), float()): wait=inf or best=[]
+    # loaded, then the resumed fit failed with OverflowError or TypeError.
+    from trainart import CheckpointError
+
+    callback = make()
+    before = dict(vars(callback))
+    with pytest.raises(CheckpointError, match=match):
+        callback.load_state_dict(state)
+    assert vars(callback).keys() == before.keys()
+    assert all(vars(callback)[k] is v for k, v in before.items())   # nothing half-restored
+
+
+def test_load_state_dict_takes_what_state_dict_gives():
+    es = cb.EarlyStopping()
+    es.load_state_dict(early_stopping_state(wait=np.int64(3), best=-math.inf, best_epoch=0, stopped_epoch=4))
+    assert (es.wait, es.best, es.best_epoch, es.stopped_epoch) == (3, -math.inf, 0, 4) and type(es.wait) is int
+    es.load_state_dict(early_stopping_state(best=None, best_weights=None))   # before any improvement
+    assert es.best is None and es.best_weights is None and es.best_buffers[1].tolist() == [1, 1, 1]
+    r = cb.ReduceLROnPlateau()
+    r.load_state_dict(plateau_state(best=-math.inf, reductions=[[3, 0.1], [7, 0.01]]))
+    assert r.best == -math.inf and r.reductions == [(3, 0.1), (7, 0.01)] and r.cooldown_counter == 1
+    mc = cb.ModelCheckpoint("m.ckpt")
+    mc.load_state_dict({"best": 2, "saved": ["a.ckpt"]})
+    assert mc.best == 2.0 and type(mc.best) is float and mc.saved == ["a.ckpt"]
+    csv_logger = cb.CSVLogger("log.csv")
+    csv_logger.load_state_dict({"keys": None})
+    assert csv_logger.keys is None
+
+
+def test_early_stopping_refuses_best_weights_that_do_not_fit_before_training():
+    # They were checked by set_params at on_train_end, after every epoch of the fit had run.
+    from trainart import CheckpointError
+
+    for state, match in ((early_stopping_state(best_weights=[np.zeros((3, 2)), np.zeros(3)]),
+                          r"does not fit this trainer: best_weights\[0\] must have shape \(2, 3\)"),
+                         (early_stopping_state(best_weights=[np.zeros((2, 3))]), "best_weights must be a list of 2"),
+                         (early_stopping_state(best_buffers=[np.zeros(3), np.full(3, np.nan)]),
+                          r"best_buffers\[1\] contains NaN")):
+        es = cb.EarlyStopping(patience=5)
+        es.load_state_dict(state)
+        trainer = FakeTrainer()
+        with pytest.raises(CheckpointError, match=match):
+            es.on_train_begin(trainer, {})
+    es = cb.EarlyStopping(patience=5)
+    es.load_state_dict(early_stopping_state(best_weights=[np.full((2, 3), 2.0), np.full(3, 2.0)],
+                                            best_buffers=[np.full(3, 2.0), np.full(3, 2.0)]))
+    trainer, _ = fit([es], [0.7, 0.8], first_epoch=3)   # no improvement: the loaded best is restored
+    assert weights_of(trainer) == 2 and es.best_epoch == 2 and es.wait == 3
+
+
+def test_a_resumed_fit_refuses_a_damaged_callback_state_and_keeps_the_trainer(tmp_path):
+    import trainart as ta
+
+    t, (X, y), val = small_trainer()
+    t.fit(X, y, epochs=2, batch_size=32, validation_data=val, verbose=0,
+          callbacks=[cb.EarlyStopping(patience=3), cb.ReduceLROnPlateau(patience=1),
+                     cb.ModelCheckpoint(tmp_path / "e{epoch}.ckpt")])
+    tensors, meta = checkpoint.read(tmp_path / "e2.ckpt")
+    assert meta["callback_types"][:2] == ["EarlyStopping", "ReduceLROnPlateau"]
+    for index, key, bad, match in ((0, "wait", math.inf, "EarlyStopping state 'wait'"),
+                                   (0, "best", [], "EarlyStopping state 'best'"),
+                                   (1, "cooldown_counter", math.inf, "ReduceLROnPlateau state 'cooldown_counter'")):
+        states = [dict(s) for s in meta["state"]["callbacks"]]
+        states[index][key] = bad
+        checkpoint.write(tmp_path / "bad.ckpt", tensors,
+                         dict(meta, state=dict(meta["state"], callbacks=states)))
+        resumed = ta.Trainer.load(tmp_path / "bad.ckpt")
+        params = resumed.get_params()
+        with pytest.raises(ta.CheckpointError, match=match):
+            resumed.fit(X, y, epochs=4, initial_epoch=2, batch_size=32, validation_data=val, verbose=0,
+                        callbacks=[cb.EarlyStopping(patience=3), cb.ReduceLROnPlateau(patience=1)])
+        assert resumed.epoch == 2 and all(np.array_equal(p, q) for p, q in zip(params, resumed.get_params()))
+
+
 def test_numbers_a_callback_adds_to_the_logs_are_recorded_in_history():
     # Keras's History is the last callback: what earlier callbacks put in logs it records.
     import trainart as ta

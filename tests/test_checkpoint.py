@@ -372,3 +372,140 @@ def test_a_checksummed_file_with_a_malformed_state_is_a_checkpoint_error(tmp_pat
         ck.write(tmp_path / "bad.ckpt", tensors, bad)
         with pytest.raises(ta.CheckpointError, match="not a loadable trainart Trainer checkpoint"):
             ta.Trainer.load(tmp_path / "bad.ckpt")
+
+
+def with_header(data, header):
+    """`data` with its safetensors header replaced by the bytes `header` (length prefix redone)."""
+    return struct.pack("<Q", len(header)) + header + data[header_end(data):]
+
+
+@pytest.mark.parametrize("offsets", ["[0,1e400]", "[0,24.0]", "[0,true]", "[false,24]", "[0,-24]",
+                                     "[24,0]", "[0]", "24", "null"])
+def test_data_offsets_must_be_two_ordered_integers(tmp_path, offsets):
+    # One altered digit can make "1e8024", which json reads as inf: int(inf) raised OverflowError.
+    path = tmp_path / "w.ckpt"
+    checkpoint.write(path, {"w": np.arange(6, dtype=np.float32)}, {})
+    data = path.read_bytes()
+    header = data[8:header_end(data)]
+    assert header.count(b'"data_offsets":[0,24]') == 1
+    path.write_bytes(with_header(data, header.replace(b"[0,24]", offsets.encode())))
+    with pytest.raises(CheckpointError, match="'w' has no valid data_offsets"):
+        checkpoint.read(path)
+
+
+def test_a_deeply_nested_header_is_a_checkpoint_error(tmp_path):
+    # json.loads raised RecursionError.
+    path = tmp_path / "deep.ckpt"
+    body = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path.write_bytes(struct.pack("<Q", len(body)) + body)
+    with pytest.raises(CheckpointError, match="JSON header is damaged"):
+        checkpoint.read(path)
+
+
+def test_a_deeply_nested_meta_is_a_checkpoint_error(tmp_path):
+    tensors = {"w": np.ones(2)}
+    md = {"format": "trainart.checkpoint", "format_version": "1", "trainart_version": "x",
+          "meta": "[" * 100_000 + "]" * 100_000}
+    md["sha256"] = checkpoint._digest(tensors, md)
+    path = tmp_path / "deep.ckpt"
+    path.write_bytes(st_save(tensors, metadata=md))
+    with pytest.raises(CheckpointError, match="meta is not valid JSON"):
+        checkpoint.read(path)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+@pytest.mark.parametrize("proc_status", [True, False], ids=["proc", "os.umask"])
+def test_file_mode_follows_the_umask_and_an_overwrite_keeps_it(tmp_path, monkeypatch, proc_status):
+    # mkstemp makes 0600 files, and os.replace kept that whatever the umask or the old file's mode.
+    if not proc_status:  # the umask as read where there is no /proc
+        def no_proc(*args, **kwargs):
+            raise OSError("no /proc here (simulated)")
+
+        monkeypatch.setattr(checkpoint, "open", no_proc, raising=False)
+    path = tmp_path / "m.ckpt"
+    old = os.umask(0o027)
+    try:
+        checkpoint.write(path, {"x": np.ones(3)}, {})
+        assert os.stat(path).st_mode & 0o777 == 0o640
+        assert os.umask(0o027) == 0o027  # the umask read was put back
+        os.chmod(path, 0o604)
+        checkpoint.write(path, {"x": np.zeros(3)}, {})
+        assert os.stat(path).st_mode & 0o777 == 0o604
+    finally:
+        os.umask(old)
+    assert sorted(os.listdir(tmp_path)) == ["m.ckpt"]
+
+
+def test_writing_over_a_folder_names_the_path_not_a_temporary_file(tmp_path):
+    path = tmp_path / "run.ckpt"
+    path.mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        checkpoint.write(path, {"x": np.ones(3)}, {})
+    assert info.value.filename == str(path) and ".tmp" not in str(info.value)
+    assert "folder" in str(info.value)
+    assert sorted(os.listdir(tmp_path)) == ["run.ckpt"] and os.listdir(path) == []
+
+
+def test_writes_of_the_same_state_are_byte_identical(tmp_path):
+    # safetensors wrote __metadata__ from a Rust HashMap, in a new order at every write.
+    blobs = set()
+    for i in range(6):
+        checkpoint.write(tmp_path / f"{i}.ckpt", mixed_tensors(), META)
+        blobs.add((tmp_path / f"{i}.ckpt").read_bytes())
+    assert len(blobs) == 1
+    t = trainart.Trainer(trainart.MLP([3, 4, 2]), executor="numpy")
+    t.save(tmp_path / "a.ckpt")
+    t.save(tmp_path / "b.ckpt")
+    trainart.Trainer.load(tmp_path / "a.ckpt").save(tmp_path / "c.ckpt")
+    assert (tmp_path / "a.ckpt").read_bytes() == (tmp_path / "b.ckpt").read_bytes() == \
+        (tmp_path / "c.ckpt").read_bytes()
+
+
+def test_the_written_layout_is_sorted_padded_and_aligned(ckpt):
+    data = ckpt.read_bytes()
+    end = header_end(data)
+    assert end % 8 == 0
+    text = data[8:end].decode()
+    header, stripped = json.loads(text), text.rstrip(" ")
+    assert stripped == json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert len(text) - len(stripped) < 8   # padded only up to the next multiple of 8
+    spans = sorted((spec["data_offsets"], name) for name, spec in header.items() if name != "__metadata__")
+    position = 0
+    for (begin, stop), name in spans:   # contiguous, each tensor at a multiple of its itemsize
+        assert begin == position and begin % np.dtype(mixed_tensors()[name].dtype).itemsize == 0, name
+        position = stop
+    assert end + position == len(data)
+
+
+def test_written_files_read_with_the_safetensors_library(ckpt):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    want = mixed_tensors()
+    got = load_file(ckpt)
+    assert set(got) == set(want)
+    for name, arr in want.items():
+        assert got[name].dtype == arr.dtype.newbyteorder("<") and got[name].shape == arr.shape, name
+        np.testing.assert_array_equal(got[name], arr, err_msg=name)
+    with safe_open(ckpt, "np") as f:
+        md = f.metadata()
+        np.testing.assert_array_equal(f.get_tensor("strided"), want["strided"])
+    assert md["format"] == "trainart.checkpoint" and json.loads(md["meta"])["epoch"] == 17
+
+
+def test_files_the_safetensors_library_writes_are_read(tmp_path, ckpt):
+    # The same tensors and metadata, laid out by the library's own writer.
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(ckpt, "np") as f:
+        md = f.metadata()
+    path = tmp_path / "library.ckpt"
+    save_file(load_file(ckpt), path, metadata=md)
+    tensors, meta = checkpoint.read(path)
+    want, meta_want = checkpoint.read(ckpt)
+    assert json.dumps(meta, sort_keys=True) == json.dumps(meta_want, sort_keys=True)  # NaN != NaN
+    assert set(tensors) == set(want)
+    for name, arr in want.items():
+        assert tensors[name].dtype == arr.dtype, name
+        np.testing.assert_array_equal(tensors[name], arr, err_msg=name)

@@ -32,7 +32,9 @@ Protocol with the trainer:
 * ``state_dict()`` returns the callback's resumable state (JSON-able values and NumPy arrays;
   see ``trainart.checkpoint.split_arrays``) and ``load_state_dict(d)`` restores it. A
   callback whose state was loaded keeps it through the next ``on_train_begin`` instead of
-  resetting, so a resumed ``fit`` continues where the checkpoint left off. Only checkpoints
+  resetting, so a resumed ``fit`` continues where the checkpoint left off. ``load_state_dict``
+  checks every value it restores (ta.CheckpointError naming the callback and the key), so a
+  damaged state fails as the resumed ``fit`` begins, not epochs later. Only checkpoints
   written at an epoch's end hold the callbacks' states; a save or copy of the trainer made
   elsewhere (after ``fit``, say) holds none, as a finished run has nothing to resume.
 """
@@ -42,11 +44,13 @@ import math
 import numbers
 import os
 import re
+import reprlib
 import string
 
 import numpy as np
 
 from . import _validate
+from .errors import CheckpointError
 
 __all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelCheckpoint",
            "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]
@@ -104,7 +108,10 @@ class Callback:
         return {}
 
     def load_state_dict(self, state):
-        """Restore what `state_dict` returned; the next ``on_train_begin`` keeps it."""
+        """Restore what `state_dict` returned; the next ``on_train_begin`` keeps it. Raises
+        CheckpointError for a value of the wrong type or range (the message names the
+        callback and the key), TypeError or ValueError for a state that is no dict or lacks a
+        key."""
         self._require(state, ())
 
     def _require(self, state, keys):
@@ -112,6 +119,65 @@ class Callback:
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+# The checks of a restored state (load_state_dict): a value a checkpoint holds is refused here,
+# naming the callback and key, rather than failing (TypeError, OverflowError) epochs into the fit.
+
+def _bad_state(who, key, what, value):
+    return CheckpointError(f"{who} state {key!r} must be {what}, got {reprlib.repr(value)}")
+
+
+def _is_number(value, kind):
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, kind)
+
+
+def _state_count(state, key, who, optional=False):
+    """state[key] as an int >= 0 (a counter or an epoch index), or None when `optional`."""
+    value = state[key]
+    if value is None and optional:
+        return None
+    if not _is_number(value, numbers.Integral) or value < 0:
+        raise _bad_state(who, key, "an integer >= 0" + (" or None" if optional else ""), value)
+    return int(value)
+
+
+def _state_best(state, key, who, optional=False):
+    """state[key] as a float, +-inf included (the best before any value), or None when
+    `optional`; NaN is refused: it is never a best, and one would block every improvement."""
+    value = state[key]
+    if value is None and optional:
+        return None
+    what = "a real number or +-inf" + (" or None" if optional else "")
+    if not _is_number(value, numbers.Real):
+        raise _bad_state(who, key, what, value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise _bad_state(who, key, what, value) from None
+    if math.isnan(value):
+        raise _bad_state(who, key, what, value)
+    return value
+
+
+def _state_arrays(value, key, who):
+    """`value` as copies of a list of NumPy arrays (weights, statistics), or None for None;
+    their shapes and dtypes are checked against the trainer when a fit begins."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(a, np.ndarray) for a in value):
+        raise _bad_state(who, key, "a list of arrays or None", value)
+    return [np.array(a, copy=True) for a in value]
+
+
+def _state_strings(state, key, who, optional=False):
+    """state[key] as a list of str, or None when `optional`."""
+    value = state[key]
+    if value is None and optional:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise _bad_state(who, key, "a list of str" + (" or None" if optional else ""), value)
+    return list(value)
+
 
 def _monitored(logs, key, who):
     """logs[key] as a float, or ValueError naming the key and the keys there are."""
@@ -304,15 +370,33 @@ class EarlyStopping(Callback):
 
     def load_state_dict(self, state):
         self._require(state, ("wait", "best", "best_epoch", "stopped_epoch", "best_weights"))
-        self.wait = int(state["wait"])
-        self.best = None if state["best"] is None else float(state["best"])
-        self.best_epoch = state["best_epoch"]
-        self.stopped_epoch = state["stopped_epoch"]
-        w = state["best_weights"]
-        self.best_weights = None if w is None else [np.array(p, copy=True) for p in w]
-        b = state.get("best_buffers")  # absent from checkpoints that predate it
-        self.best_buffers = None if b is None else [np.array(x, copy=True) for x in b]
+        who = "EarlyStopping"
+        wait = _state_count(state, "wait", who)
+        best = _state_best(state, "best", who, optional=True)
+        best_epoch = _state_count(state, "best_epoch", who, optional=True)
+        stopped_epoch = _state_count(state, "stopped_epoch", who, optional=True)
+        weights = _state_arrays(state["best_weights"], "best_weights", who)
+        # best_buffers is absent from checkpoints that predate it.
+        buffers = _state_arrays(state.get("best_buffers"), "best_buffers", who)
+        self.wait, self.best, self.best_epoch, self.stopped_epoch = wait, best, best_epoch, stopped_epoch
+        self.best_weights, self.best_buffers = weights, buffers
         self._loaded = True
+
+    def on_train_begin(self, trainer, logs):
+        if self._loaded:
+            self._check_best_fits(trainer)
+        super().on_train_begin(trainer, logs)
+
+    def _check_best_fits(self, trainer):
+        """CheckpointError unless the loaded best weights and statistics fit `trainer`'s (as
+        set_params/set_buffers will check them at the end of the fit, after the epochs ran)."""
+        for name, values, current in (("best_weights", self.best_weights, trainer.get_params),
+                                      ("best_buffers", self.best_buffers, trainer.get_buffers)):
+            if values is not None:
+                try:
+                    _validate.arrays_like(values, current(), name)
+                except (TypeError, ValueError) as exc:
+                    raise CheckpointError(f"EarlyStopping state does not fit this trainer: {exc}") from None
 
 
 # ------------------------------------------------------------------------- plateau reduction
@@ -419,11 +503,33 @@ class ReduceLROnPlateau(Callback):
 
     def load_state_dict(self, state):
         self._require(state, ("best", "num_bad_epochs", "cooldown_counter", "reductions"))
-        self.best = float(state["best"])
-        self.num_bad_epochs = int(state["num_bad_epochs"])
-        self.cooldown_counter = int(state["cooldown_counter"])
-        self.reductions = [(int(e), float(s)) for e, s in state["reductions"]]
+        who = "ReduceLROnPlateau"
+        best = _state_best(state, "best", who)
+        num_bad_epochs = _state_count(state, "num_bad_epochs", who)
+        cooldown_counter = _state_count(state, "cooldown_counter", who)
+        reductions = _reductions(state["reductions"])
+        self.best, self.num_bad_epochs, self.cooldown_counter = best, num_bad_epochs, cooldown_counter
+        self.reductions = reductions
         self._loaded = True
+
+
+def _reductions(value):
+    """ReduceLROnPlateau's restored reductions: a list of (epoch >= 0, finite lr_scale >= 0)."""
+    what = "a list of [epoch, lr_scale] pairs (an integer >= 0 and a finite real >= 0)"
+    if not isinstance(value, (list, tuple)):
+        raise _bad_state("ReduceLROnPlateau", "reductions", what, value)
+    out = []
+    for pair in value:
+        try:
+            epoch, scale = pair
+            ok = (_is_number(epoch, numbers.Integral) and epoch >= 0 and _is_number(scale, numbers.Real)
+                  and 0 <= float(scale) < math.inf)
+        except (TypeError, ValueError, OverflowError):  # not a pair; an int beyond the floats
+            ok = False
+        if not ok:
+            raise _bad_state("ReduceLROnPlateau", "reductions", what, value)
+        out.append((int(epoch), float(scale)))
+    return out
 
 
 # ---------------------------------------------------------------------------------- saving
@@ -557,8 +663,9 @@ class ModelCheckpoint(Callback):
 
     def load_state_dict(self, state):
         self._require(state, ("best", "saved"))
-        self.best = None if state["best"] is None else float(state["best"])
-        self.saved = [str(p) for p in state["saved"]]
+        best = _state_best(state, "best", "ModelCheckpoint", optional=True)
+        self.saved = _state_strings(state, "saved", "ModelCheckpoint")
+        self.best = best
         self._loaded = True
 
 
@@ -634,7 +741,7 @@ class CSVLogger(Callback):
 
     def load_state_dict(self, state):
         self._require(state, ("keys",))
-        self.keys = None if state["keys"] is None else [str(k) for k in state["keys"]]
+        self.keys = _state_strings(state, "keys", "CSVLogger", optional=True)
         self._loaded = True
 
 

@@ -1,16 +1,18 @@
 """The one-file checkpoint format (DESIGN §6): a safetensors file whose string metadata carries
 the JSON state, the format version, the library version and a SHA-256 over everything."""
 
+import errno
 import hashlib
 import json
 import numbers
 import os
+import reprlib
+import stat
 import struct
 import tempfile
 
 import numpy as np
 from safetensors.numpy import load as _st_load
-from safetensors.numpy import save as _st_save
 
 from . import _validate
 from .errors import CheckpointError
@@ -23,6 +25,12 @@ FORMAT_VERSION = 1
 SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (
     np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
     np.uint8, np.uint16, np.uint32, np.uint64, np.bool_))
+
+# The safetensors spelling of each supported dtype, for the header `write` makes.
+_ST_DTYPES = {np.dtype(t): name for t, name in (
+    (np.float16, "F16"), (np.float32, "F32"), (np.float64, "F64"), (np.int8, "I8"), (np.int16, "I16"),
+    (np.int32, "I32"), (np.int64, "I64"), (np.uint8, "U8"), (np.uint16, "U16"), (np.uint32, "U32"),
+    (np.uint64, "U64"), (np.bool_, "BOOL"))}
 
 # Placeholder split_arrays leaves in JSON where an array was.
 _ARRAY_KEY = "__ndarray__"
@@ -45,9 +53,16 @@ def write(path, tensors, meta):
     every tensor and metadata value; any other byte (length prefix, JSON syntax, padding)
     breaks the parse when altered.
 
+    The same tensors and meta give the same bytes: the header is JSON with sorted keys and no
+    spaces, padded with spaces to a multiple of 8 bytes (as the safetensors format allows), and
+    the tensors' bytes follow largest itemsize first, then by name, so each starts at a multiple
+    of its itemsize.
+
     The bytes go to a temporary file in the folder of `path`, which is flushed and fsynced,
     then ``os.replace``d onto `path`; the folder is fsynced where the OS allows it. On any
-    failure the temporary file is removed and an existing `path` is left as it was.
+    failure the temporary file is removed and an existing `path` is left as it was. The file
+    gets the permission bits of the file it replaces, or ``0o666 & ~umask`` when new, as
+    ``open()`` would give it.
 
     Args:
         path: file to write (str or os.PathLike); its folder must exist.
@@ -55,16 +70,21 @@ def write(path, tensors, meta):
             layout; stored C-ordered, little-endian). The name ``"__metadata__"`` is reserved.
         meta: dict with str keys of JSON-able values: dict (str keys), list, tuple (stored as
             list), str, int, float, bool, None, and NumPy scalars (stored as Python numbers).
-            Floats may be NaN or +-inf (written as Python's json writes them).
+            Floats may be NaN or +-inf (written as Python's json writes them, NaN, Infinity
+            and -Infinity: tokens that strict JSON parsers refuse inside the ``meta`` string).
 
     Raises:
         TypeError: a tensor or meta value of the wrong type (the message names it).
         ValueError: a reserved or empty tensor name.
         FileNotFoundError: the folder of `path` does not exist (the message names both).
+        IsADirectoryError: `path` is a folder.
         OSError: the file could not be written.
     """
     path = os.fspath(path)
-    _validate.require_folder(path, "checkpoint.write")  # mkstemp's error names the temporary file
+    # The errors of mkstemp and os.replace would name the temporary file instead of `path`.
+    _validate.require_folder(path, "checkpoint.write")
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "checkpoint.write cannot write a file over a folder", path)
     arrays = _check_tensors(tensors)
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
@@ -78,7 +98,7 @@ def write(path, tensors, meta):
         "meta": meta_json,
     }
     header["sha256"] = _digest(arrays, header)
-    _atomic_write(path, _st_save(arrays, metadata=header))
+    _atomic_write(path, _safetensors_pieces(arrays, header))
 
 
 def _check_tensors(tensors):
@@ -140,12 +160,33 @@ def _digest(arrays, fields):
     return h.hexdigest()
 
 
-def _atomic_write(path, data):
+def _safetensors_pieces(arrays, metadata):
+    """The bytes of a safetensors file of `arrays` (little-endian, C-ordered) and the
+    string-to-string `metadata`, as a list of buffers to write one after the other: the 8-byte
+    little-endian header length, the header, then each tensor's bytes. The safetensors library's
+    own writer takes the metadata from a hash map, whose order changes from call to call."""
+    order = sorted(arrays, key=lambda name: (-arrays[name].dtype.itemsize, name))
+    header, offset = {"__metadata__": metadata}, 0
+    for name in order:
+        arr = arrays[name]
+        header[name] = {"dtype": _ST_DTYPES[arr.dtype.newbyteorder("=")], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + arr.nbytes]}
+        offset += arr.nbytes
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the data then starts 8-aligned (8-byte length + header)
+    return [struct.pack("<Q", len(text)), text] + [arrays[name].reshape(-1).view(np.uint8) for name in order]
+
+
+def _atomic_write(path, pieces):
+    """Write the buffers `pieces` to `path` through a fsynced temporary file and os.replace."""
     folder = os.path.dirname(os.path.abspath(path))
+    mode = _file_mode(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            _chmod(f.fileno(), tmp, mode)  # mkstemp makes it 0600
+            for piece in pieces:
+                f.write(piece)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -167,6 +208,42 @@ def _atomic_write(path, data):
         pass
     finally:
         os.close(dfd)
+
+
+def _file_mode(path):
+    """The permission bits `path` should get: those of the file it replaces (a symlink's
+    target), else 0o666 less the umask, as open() would create it."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode) & 0o777
+    except OSError:  # no such file (or one we cannot stat): a new file
+        return 0o666 & ~_umask()
+
+
+def _umask():
+    """The process umask. Linux shows it in /proc/self/status; elsewhere it is read by setting
+    it and setting it back, which briefly changes it for every thread of the process."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod(fd, tmp, mode):
+    """Give the temporary file `mode`, where the file system lets us: one that refuses (a FAT
+    mount, say) keeps mkstemp's 0600, which is no reason to fail the save."""
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        else:  # Windows before Python 3.13, where only the read-only bit means anything
+            os.chmod(tmp, mode)
+    except OSError:
+        pass
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -214,7 +291,7 @@ def read(path):
         raise CheckpointError(f"{path} is damaged: SHA-256 mismatch (bytes were altered)")
     try:
         meta = json.loads(meta_json)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise CheckpointError(f"{path} is damaged: its meta is not valid JSON") from None
     tensors = {name: np.array(arr, dtype=arr.dtype.newbyteorder("="), copy=True)
                for name, arr in loaded.items()}
@@ -238,20 +315,13 @@ def _parse_header(data, path):
                               f"file has {n - 8} after the length prefix")
     try:
         header = json.loads(data[8:8 + hlen])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays or objects nested too deep
         raise CheckpointError(f"{path} is not a readable safetensors file (its JSON header is "
                               "damaged)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a safetensors file (header is not a JSON object)")
-    end = 0
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            end = max(end, int(spec["data_offsets"][1]))
-        except (TypeError, KeyError, IndexError, ValueError):
-            raise CheckpointError(f"{path} is damaged: tensor {name!r} has no valid "
-                                  "data_offsets") from None
+    end = max((_data_offsets(spec, name, path)[1] for name, spec in header.items()
+               if name != "__metadata__"), default=0)
     have = n - 8 - hlen
     if have < end:
         raise CheckpointError(f"{path} is truncated: its tensors need {end} data bytes, the file "
@@ -259,6 +329,17 @@ def _parse_header(data, path):
     if have > end:
         raise CheckpointError(f"{path} is damaged: {have - end} unexpected bytes after the data")
     return header
+
+
+def _data_offsets(spec, name, path):
+    """A tensor's [begin, end] data offsets: two JSON integers, 0 <= begin <= end. A float is
+    refused rather than rounded (one altered digit can make "1e8024", which JSON reads as inf)."""
+    offsets = spec.get("data_offsets") if isinstance(spec, dict) else None
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise CheckpointError(f"{path} is damaged: tensor {name!r} has no valid data_offsets (two "
+                              f"integers 0 <= begin <= end), got {reprlib.repr(offsets)}")
+    return offsets
 
 
 # ------------------------------------------------------------------- state with arrays inside
