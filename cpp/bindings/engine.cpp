@@ -17,6 +17,7 @@
 #include "cpu/engine.hpp"
 #include "cpu/hvp.hpp"
 #include "trainart/math/activation.hpp"
+#include "trainart/parallel.hpp"
 
 namespace trainart::bind {
 
@@ -174,13 +175,42 @@ void check_slots(const std::array<bool, 3>& need, const std::array<bool, 3>& pre
 // thread that released the GIL; from other threads Python runs no handlers and nothing stops.
 constexpr auto kSignalPoll = std::chrono::milliseconds(50);
 
+// The floating-point mode (MXCSR) of the thread at construction, put back for a scope and the
+// mode found on entry restored at its end. The epoch runs with flush-to-zero and
+// denormals-are-zero (DenormalsAreZero); a Python signal handler run from inside it must compute
+// as everywhere else in Python, subnormals kept.
+class CallerFpMode {
+ public:
+#if defined(TRAINART_HAS_MXCSR)
+  CallerFpMode() : caller_(_mm_getcsr()) {}
+#endif
+  // Runs fn in the caller's mode, then puts back the mode it was called in.
+  template <class Fn>
+  auto run(Fn&& fn) const {
+#if defined(TRAINART_HAS_MXCSR)
+    struct Restore {
+      unsigned mode;
+      ~Restore() { _mm_setcsr(mode); }
+    } restore{_mm_getcsr()};
+    _mm_setcsr(caller_);
+#endif
+    return fn();
+  }
+
+ private:
+#if defined(TRAINART_HAS_MXCSR)
+  unsigned caller_ = 0;
+#endif
+};
+
+// Made before the epoch sets its floating-point mode: handlers run in the caller's.
 std::function<bool()> signal_poll(py::object& raised) {
-  return [&raised, last = std::chrono::steady_clock::now()]() mutable {
+  return [&raised, last = std::chrono::steady_clock::now(), fp = CallerFpMode()]() mutable {
     const auto now = std::chrono::steady_clock::now();
     if (now - last < kSignalPoll) return false;
     last = now;
     py::gil_scoped_acquire gil;
-    if (PyErr_CheckSignals() == 0) return false;
+    if (fp.run([] { return PyErr_CheckSignals(); }) == 0) return false;
     PyObject *type, *value, *trace;
     PyErr_Fetch(&type, &value, &trace);
     PyErr_NormalizeException(&type, &value, &trace);
@@ -473,7 +503,39 @@ void bind_engine_class(py::module_& m, const char* name) {
             return e.engine->loss_and_grad(b, gp);
           },
           py::arg("X"), py::arg("labels"), py::arg("targets"), py::arg("weight"), py::arg("grads"),
-          "Loss (regularization included) on one batch; gradients written into grads, params unchanged.");
+          "Loss (regularization included) on one batch; gradients written into grads, params unchanged.")
+      .def(
+          "release_workspace",
+          [](py::handle self, index_t keep_rows) {
+            PyEngine<T>& e = engine_of<T>(self);
+            if (keep_rows < 0) throw py::value_error("keep_rows must be >= 0, got " + std::to_string(keep_rows));
+            Exclusive exclusive(e.busy, e.owner);
+            e.engine->release(keep_rows);
+            e.hvp_work.release();
+          },
+          py::arg("keep_rows"),
+          "Free the row-sized scratch that holds more than keep_rows rows, and all of hvp's; later "
+          "calls grow it again. Calls only grow it (a loop of full-batch calls allocates once).")
+      .def(
+          "workspace",
+          [](py::handle self) {
+            PyEngine<T>& e = engine_of<T>(self);
+            index_t rows = 0, gather_rows = 0;
+            std::size_t bytes = 0;
+            {
+              Exclusive exclusive(e.busy, e.owner);
+              rows = e.engine->workspace_rows();
+              gather_rows = e.engine->gather_rows();
+              bytes = e.engine->workspace_bytes() + e.hvp_work.bytes();
+            }
+            py::dict d;
+            d["rows"] = rows;
+            d["gather_rows"] = gather_rows;
+            d["bytes"] = bytes;
+            return d;
+          },
+          "The scratch held between calls: {'rows': rows of the activation scratch, 'gather_rows': "
+          "rows of the minibatch gather buffers, 'bytes': bytes of both and of hvp's}.");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 
 #include "activation.hpp"
 #include "batchnorm.hpp"
@@ -145,6 +146,49 @@ void Engine<T>::ensure_gather(index_t rows) {
   tb_.resize(static_cast<size_t>(rows * out_width_));
   wb_.resize(static_cast<size_t>(rows));
   lb_.resize(static_cast<size_t>(rows));
+}
+
+namespace {
+
+// Gives v's memory back (clear() keeps the capacity).
+template <class V>
+void free_vector(V& v) {
+  V().swap(v);
+}
+
+template <class V>
+std::size_t held_bytes(const V& v) {
+  return v.capacity() * sizeof(typename V::value_type);
+}
+
+}  // namespace
+
+template <class T>
+void Engine<T>::release(index_t keep_rows) {
+  if (capacity_ > keep_rows) {
+    for (auto* per_op : {&out_, &pre_, &grad_in_})
+      for (auto& v : *per_op) free_vector(v);
+    free_vector(dz_work_);
+    free_vector(dlogits_);
+    std::fill(in_.begin(), in_.end(), nullptr);  // they pointed into out_
+    capacity_ = 0;
+  }
+  if (gather_capacity_ > keep_rows) {
+    free_vector(xb_);
+    free_vector(tb_);
+    free_vector(wb_);
+    free_vector(lb_);
+    gather_capacity_ = 0;
+  }
+}
+
+template <class T>
+std::size_t Engine<T>::workspace_bytes() const {
+  std::size_t total = held_bytes(dz_work_) + held_bytes(dlogits_) + held_bytes(xb_) + held_bytes(tb_) +
+                      held_bytes(wb_) + held_bytes(lb_);
+  for (const auto* per_op : {&out_, &pre_, &grad_in_})
+    for (const auto& v : *per_op) total += held_bytes(v);
+  return total;
 }
 
 // Runs the ops on x (rows, input width). Train mode uses batch statistics written to the trial

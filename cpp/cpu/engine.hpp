@@ -3,6 +3,7 @@
 // parameter, buffer and optimizer-state arrays that Python owns and the engine updates in place.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -115,6 +116,17 @@ class Engine {
   // Loss (regularization included) and gradients of every parameter on one batch, no update.
   double loss_and_grad(const Batchable<T>& data, const std::vector<T*>& grads);
 
+  // Frees the row-sized scratch (activations, backward buffers, minibatch gather) that holds
+  // more than keep_rows rows; the next call grows it again. The scratch only grows while calls
+  // run, so that a loop of full-batch calls (L-BFGS) allocates once; the caller releases it
+  // when the loop ends, or a trainer would keep the workspace of its largest call for life.
+  void release(index_t keep_rows);
+
+  // Rows the activation scratch and the gather buffers hold, and the bytes both hold.
+  index_t workspace_rows() const { return capacity_; }
+  index_t gather_rows() const { return gather_capacity_; }
+  std::size_t workspace_bytes() const;
+
  private:
   void ensure(index_t rows);
   void ensure_gather(index_t rows);
@@ -129,7 +141,7 @@ class Engine {
   EngineArrays<T> arr_;
   index_t first_param_op_ = 0;
   index_t out_width_ = 0;
-  index_t capacity_ = 0;         // rows the activation scratch holds (grown, never shrunk)
+  index_t capacity_ = 0;         // rows the activation scratch holds (grown by calls, freed by release)
   index_t gather_capacity_ = 0;  // rows the minibatch gather buffers hold (train_epoch only)
   // Per op: output activations, pre-activations (dense), backward outputs; batchnorm stats.
   std::vector<std::vector<T>> out_, pre_, grad_in_, mean_, invstd_;

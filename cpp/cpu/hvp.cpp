@@ -4,6 +4,7 @@
 #include "hvp.hpp"
 
 #include <algorithm>
+#include <initializer_list>
 #include <string>
 
 #include "act_dispatch.hpp"
@@ -260,6 +261,19 @@ void hvp(const EngineSpec& spec, const std::vector<const double*>& params, const
       gemm(false, true, n, din, dout, 1.0, gz.data(), dout, params[op.w], dout, 0.0, g.data(), din);
     }
   }
+}
+
+void HvpWork::release() {
+  for (auto* per_op : {&a, &z, &rin, &rz}) std::vector<Vec>().swap(*per_op);
+  for (auto* v : {&g, &rg, &gz, &rgz, &rh}) Vec().swap(*v);
+}
+
+std::size_t HvpWork::bytes() const {
+  std::size_t total = 0;
+  for (const auto* per_op : {&a, &z, &rin, &rz})
+    for (const auto& v : *per_op) total += v.capacity() * sizeof(double);
+  for (const auto* v : {&g, &rg, &gz, &rgz, &rh}) total += v->capacity() * sizeof(double);
+  return total;
 }
 
 }  // namespace trainart::cpu

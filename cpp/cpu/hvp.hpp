@@ -2,6 +2,7 @@
 // forward over backward), float64, mirroring python/trainart/second_order/hvp.py (_rop).
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "cpu/engine.hpp"
@@ -9,11 +10,15 @@
 
 namespace trainart::cpu {
 
-// Scratch hvp reuses between calls (resized, never shrunk), so repeated products on one batch size
-// allocate nothing. One per caller: concurrent calls must not share it.
+// Scratch hvp reuses between calls (grown, shrunk only by release), so repeated products on one
+// batch size allocate nothing. One per caller: concurrent calls must not share it.
 struct HvpWork {
   std::vector<std::vector<double>> a, z, rin, rz;
   std::vector<double> g, rg, gz, rgz, rh;
+
+  // Frees every buffer (all are sized by the batch's rows): for when the products are done.
+  void release();
+  std::size_t bytes() const;
 };
 
 // hv = H v for one direction v at the parameters `params` (Plan order, as the engine's), on the

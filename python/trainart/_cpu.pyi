@@ -26,9 +26,17 @@ class EngineF32:
         """
         Loss (regularization included) on one batch; gradients written into grads, params unchanged.
         """
+    def release_workspace(self, keep_rows: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        Free the row-sized scratch that holds more than keep_rows rows, and all of hvp's; later calls grow it again. Calls only grow it (a loop of full-batch calls allocates once).
+        """
     def train_epoch(self, X: numpy.ndarray, labels: typing.Any, targets: typing.Any, weight: typing.Any, perm: numpy.ndarray, lrs: numpy.ndarray, momentums: typing.Any, step0: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, opt_step: typing.SupportsInt | typing.SupportsIndex, mu_product: typing.SupportsFloat | typing.SupportsIndex) -> dict:
         """
         One epoch over perm in minibatches; returns the epoch's statistics as a dict.
+        """
+    def workspace(self) -> dict:
+        """
+        The scratch held between calls: {'rows': rows of the activation scratch, 'gather_rows': rows of the minibatch gather buffers, 'bytes': bytes of both and of hvp's}.
         """
 class EngineF64:
     """
@@ -54,9 +62,17 @@ class EngineF64:
         """
         Loss (regularization included) on one batch; gradients written into grads, params unchanged.
         """
+    def release_workspace(self, keep_rows: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        Free the row-sized scratch that holds more than keep_rows rows, and all of hvp's; later calls grow it again. Calls only grow it (a loop of full-batch calls allocates once).
+        """
     def train_epoch(self, X: numpy.ndarray, labels: typing.Any, targets: typing.Any, weight: typing.Any, perm: numpy.ndarray, lrs: numpy.ndarray, momentums: typing.Any, step0: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, opt_step: typing.SupportsInt | typing.SupportsIndex, mu_product: typing.SupportsFloat | typing.SupportsIndex) -> dict:
         """
         One epoch over perm in minibatches; returns the epoch's statistics as a dict.
+        """
+    def workspace(self) -> dict:
+        """
+        The scratch held between calls: {'rows': rows of the activation scratch, 'gather_rows': rows of the minibatch gather buffers, 'bytes': bytes of both and of hvp's}.
         """
 def _dropout_simd_level(cap: typing.SupportsInt | typing.SupportsIndex = -1) -> int:
     """

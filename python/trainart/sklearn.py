@@ -659,7 +659,8 @@ class _BaseMLP(BaseEstimator):
             return float(value), np.concatenate([g.ravel() for g in grads]).astype(np.float64)
 
         theta0 = np.concatenate([p.ravel() for p in trainer.get_params()]).astype(np.float64)
-        with np.errstate(all="ignore"):
+        # One full-batch workspace for every evaluation of the fit, released when it ends.
+        with np.errstate(all="ignore"), trainer._executor.holding_workspace():
             try:
                 res = scipy.optimize.minimize(loss_grad, theta0, method="L-BFGS-B", jac=True,
                                               options={"maxfun": self.max_fun, "maxiter": self.max_iter,

@@ -5,13 +5,18 @@ scratch memory for a whole run. The Trainer calls it once per epoch; per-step wo
 comes back to Python in the native executors.
 """
 
+import contextlib
 import dataclasses
+import threading
 
 import numpy as np
 
 from .. import _validate
 
 __all__ = ["Plan", "EpochStats", "Executor", "checked_buffers"]
+
+# Guards every executor's count of open holding_workspace blocks (threads may share a Trainer).
+_HOLDS_LOCK = threading.Lock()
 
 
 def checked_buffers(values, targets, name="buffers"):
@@ -130,3 +135,33 @@ class Executor:
 
     def loss_and_grad(self, X, y, *, sample_weight=None):
         raise NotImplementedError
+
+    def release_workspace(self):
+        """Give back the scratch memory sized by the rows of earlier calls, keeping what
+        minibatch training and chunked evaluation and prediction reuse. A full-batch call
+        (loss_and_grad or hvp on the whole data set) grows the native engine's scratch to every
+        row, and calls only grow it, so that a loop of them allocates once: the Trainer calls
+        this as each of its public calls ends, or it would hold its largest call's workspace
+        for life. Inside holding_workspace() it waits for the outermost block to end."""
+        with _HOLDS_LOCK:
+            if getattr(self, "_workspace_holds", 0):
+                return
+        self._release_workspace()
+
+    @contextlib.contextmanager
+    def holding_workspace(self):
+        """Keep the scratch across the calls in this block (a full-batch optimizer calling
+        loss_and_grad once per iteration reuses one allocation) and release it at the end of
+        the outermost block (release_workspace)."""
+        with _HOLDS_LOCK:
+            self._workspace_holds = getattr(self, "_workspace_holds", 0) + 1
+        try:
+            yield self
+        finally:
+            with _HOLDS_LOCK:
+                self._workspace_holds -= 1
+            self.release_workspace()
+
+    def _release_workspace(self):
+        """Free the scratch (release_workspace decided it is time). The NumPy executors
+        allocate per call and hold none: nothing to do."""

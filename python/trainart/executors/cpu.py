@@ -85,6 +85,7 @@ class CpuExecutor(NumpyExecutor):
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
         labels, targets = self._targets(y)
+        self._minibatch_rows = min(batch_size, len(X))  # the scratch release_workspace keeps
         out = self.engine.train_epoch(X, labels, targets, sample_weight, perm, lrs, momentums, step0, batch_size,
                                       self.opt_state["step"], self.opt_state.get("mu_product", 1.0))
         self.opt_state["step"] = out["opt_step"]
@@ -121,3 +122,7 @@ class CpuExecutor(NumpyExecutor):
         value = self.engine.loss_and_grad(X, labels, targets, sample_weight, grads)
         return value, grads
 
+    def _release_workspace(self):
+        """Free the engine's scratch beyond the rows the next calls reuse: the last minibatch
+        and the PREDICT_CHUNK rows evaluate and predict run at a time."""
+        self.engine.release_workspace(max(PREDICT_CHUNK, getattr(self, "_minibatch_rows", 0)))
