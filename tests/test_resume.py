@@ -272,6 +272,18 @@ def _set_meta(**values):
     return edit
 
 
+def _set_rng(*keys, value):
+    """An RNG state with one integer out of its field's range (commit 3e49f1b made malformed
+    states CheckpointErrors; these escaped as OverflowError)."""
+    def edit(tensors, meta):
+        state = meta["rng"]
+        for key in keys[:-1]:
+            state = state[key]
+        state[keys[-1]] = value
+    edit.__name__ = "_set_rng_" + "_".join(keys)
+    return edit
+
+
 def _callback_types(tensors, meta):
     meta["callback_types"].append("CSVLogger")
 
@@ -286,6 +298,9 @@ def _callback_types(tensors, meta):
     (_missing_buffer, r"buffers must be a list of 2 arrays, got 1"),
     (_negative_step, r"optimizer state\['step'\] must be >= 0"),
     (_set_meta(epoch=-3), r"epoch must be >= 0"),
+    (_set_meta(epoch=2**70), r"epoch must be <= 9223372036854775807"),  # loaded, it failed at fit
+    (_set_rng("state", "inc", value=-1), r"rng state holds an out-of-range integer"),
+    (_set_rng("has_uint32", value=2**70), r"rng state holds an out-of-range integer"),
     (_set_meta(step=2.5), r"step must be an integer"),
     (_set_meta(lr_scale=-1.0), r"lr_scale must be >= 0"),
     (_set_meta(lr_scale=float("inf")), r"lr_scale must be finite"),

@@ -5,6 +5,7 @@ import copy
 import json
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -585,3 +586,81 @@ def test_a_dict_field_named_like_a_schedule_stays_a_dict():
     for tag in ({"name": "run-7"}, {"name": "constant", "lr": 0.5}):  # refused, or made a Constant
         sched = Tagged(0.1, tag)
         assert S.from_config(json.loads(json.dumps(sched.config()))) == sched
+
+
+class Bumpy(S.Schedule):
+    """A schedule of your own whose largest rate is mid-run and whose momentum it sets too."""
+
+    _fields = ("lr",)
+
+    def __init__(self, lr):
+        self._set(lr=float(lr))
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return self.lr * (1.0 + np.sin(k * 0.37)) * (k % 11 + 1)
+
+    def _momentum(self, k, steps_per_epoch, total_steps):
+        return 0.5 + 0.4 * np.cos(k * 0.11)
+
+
+def _range_cases():
+    cases = [S.Constant(0.3), Bumpy(0.01)]
+    for iv in ("step", "epoch"):
+        cases += [S.Power(0.1, 3, 1.5, iv), S.ExponentialDecay(0.2, 7, iv),
+                  S.Exponential(0.1, 1.3, iv), S.Exponential(0.1, 0.7, iv),   # gamma > 1 grows
+                  S.Step(0.1, 3, 2.0, iv), S.MultiStep(0.1, [2, 5, 9], 3.0, iv),
+                  S.Piecewise([0, 3, 8, 20], [1.0, 0.2, 0.5, 0.1, 0.7], iv),
+                  S.Cosine(0.1, 3, 0.01, iv), S.Cosine(0.01, 5, 0.1, iv),     # eta_min > lr: peaks at T_max
+                  S.Exponential(0.0, 1e300, iv)]                               # 0 * inf: NaN at the end
+    cycles = [S.OneCycle(0.1, pct_start=p, three_phase=t, anneal_strategy=a)
+              for p in (0.05, 0.3, 0.5) for t in (False, True) for a in ("cos", "linear")]
+    warmups = [S.Warmup(inner, steps, 0.3) for inner in (cases[2], cases[1], cycles[1]) for steps in (1, 13)]
+    return cases + cycles + warmups
+
+
+def test_a_range_of_steps_and_the_peaks_are_the_whole_runs_to_the_bit(monkeypatch):
+    # The trainer built every step's rate of the whole run before training (fit(epochs=10**9)
+    # with EarlyStopping: a MemoryError); it now evaluates an epoch's steps when it starts and
+    # checks the run's largest rate from peaks(), which must be what the whole arrays give.
+    monkeypatch.setattr(S, "_SCAN_CHUNK", 7)  # a schedule of your own is scanned in chunks
+    with np.errstate(over="ignore", invalid="ignore"):  # the growth that overflows to inf and NaN
+        for sched in _range_cases():
+            for n, spe in ((1, 1), (7, 3), (30, 8), (101, 1), (101, 4)):
+                _check_ranges_and_peaks(sched, n, spe)
+
+
+def _check_ranges_and_peaks(sched, n, spe):
+    try:
+        lrs, moms = sched.values(n, spe), sched.momentum_values(n, spe)
+    except ValueError as exc:  # a OneCycle phase of zero length: peaks refuses it alike
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            sched.peaks(n, spe)
+        return
+    for a, b in ((0, n), (n // 3, 2 * n // 3 + 1), (n - 1, n), (n // 2, n // 2)):
+        np.testing.assert_array_equal(sched.values(n, spe, start=a, stop=b), lrs[a:b])
+        if moms is not None:
+            np.testing.assert_array_equal(sched.momentum_values(n, spe, start=a, stop=b), moms[a:b])
+    lr, momentum = sched.peaks(n, spe)
+    np.testing.assert_array_equal(lr, np.max(lrs), err_msg=f"{sched!r} over {n} steps of {spe}")
+    assert momentum == (None if moms is None else np.max(moms))
+
+
+def test_peaks_of_a_run_of_billions_of_steps_take_no_memory():
+    import tracemalloc
+
+    n = 4 * 10**9
+    tracemalloc.start()
+    with np.errstate(over="ignore"):  # Step's growth reaches inf
+        peaks = {sched: sched.peaks(n, 4) for sched in (
+            S.Constant(0.1), S.Cosine(0.1, T_max=10**9, interval="step"), S.Piecewise([10, 10**9], [0.1, 0.3, 0.2]),
+            S.OneCycle(0.5), S.Warmup(S.OneCycle(0.5), steps=100), S.Step(0.1, 5, gamma=1.5), S.Power(0.1, 1000))}
+    assert tracemalloc.get_traced_memory()[1] < 2**20
+    tracemalloc.stop()
+    assert [round(lr, 12) for lr, _ in peaks.values()] == [0.1, 0.1, 0.3, 0.5, 0.5, math.inf, 0.1]
+    assert peaks[S.OneCycle(0.5)][1] == pytest.approx(0.95)
+    with pytest.raises(ValueError, match=r"total_steps \(41\) exceeds the OneCycle cycle length \(40\)"):
+        S.OneCycle(0.1, total_steps=40).peaks(41)
+    with pytest.raises(ValueError, match="stop must be >= 5"):
+        S.Constant(0.1).values(10, start=5, stop=4)
+    with pytest.raises(ValueError, match="start must be <= 10"):
+        S.Constant(0.1).values(10, start=11)

@@ -1215,15 +1215,20 @@ def test_resuming_with_another_epoch_length_warns_where_the_schedule_jumps():
     trainer.fit(X, y, epochs=6, batch_size=8, verbose=0, callbacks=[stop])
     with pytest.warns(UserWarning, match=r"with 1 step\(s\) per epoch where its epochs took 12"):
         trainer.fit(X, y, epochs=6, initial_epoch=trainer.epoch, batch_size=96, verbose=0)
-    # A step decay that comes later moves too (Piecewise at step 60: epoch 5, not 60); a
-    # OneCycle of fixed length the old epochs would overrun is no reason to fail the fit.
-    for schedule in (ta.schedules.Piecewise([60], [0.01, 0.001]), ta.schedules.OneCycle(max_lr=0.01, total_steps=40)):
+    # A step decay that comes later moves too (Piecewise at step 60: epoch 5, not 60). A
+    # OneCycle of fixed length (40 steps) that the old epoch length overruns from epoch 4 on
+    # is compared over the epochs that start inside it: epoch 3 went from step 36 (near the
+    # end of the cycle) back to step 9 (near its peak). The check failed on the overrun and
+    # said nothing; the fit must not fail either.
+    for schedule, epoch in ((ta.schedules.Piecewise([60], [0.01, 0.001]), 5),
+                            (ta.schedules.OneCycle(max_lr=0.01, total_steps=40), 3)):
         trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=schedule)
         trainer.fit(X, y, epochs=3, batch_size=8, verbose=0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             trainer.fit(X, y, epochs=8, initial_epoch=3, batch_size=32, verbose=0)
-        assert len(caught) == (1 if isinstance(schedule, ta.schedules.Piecewise) else 0)
+        assert len(caught) == 1 and f"starts epoch {epoch} at lr" in str(caught[0].message)
+        assert trainer.epoch == 8
     # Counted in epochs, nothing jumps: no warning.
     trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=ta.schedules.Step(lr=0.01, step_size=2))
     trainer.fit(X, y, epochs=6, batch_size=8, verbose=0, callbacks=[stop])
@@ -1256,3 +1261,127 @@ def test_predict_links_chunk_by_chunk_into_one_output(executor):
     logits = trainer.predict(X, raw=True).astype(np.float64)
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(probabilities, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_a_fit_of_a_billion_epochs_that_a_callback_stops_trains_its_epochs():
+    # fit built the rate of every step of all `epochs` before the first one: the Keras idiom
+    # fit(epochs=10**9, callbacks=[EarlyStopping(...)]) raised MemoryError (29.8 GiB), with a
+    # schedule or without. Each epoch's rates are now evaluated when it starts.
+    import tracemalloc
+
+    X, y = blobs(40)
+    stop = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: setattr(t, "stop_training", e in (1, 3)))
+    for schedule in (None, ta.schedules.Warmup(ta.schedules.OneCycle(max_lr=0.01), steps=3),
+                     ta.schedules.Cosine(0.01, T_max=10**6, interval="step"),
+                     ta.schedules.Warmup(ta.schedules.Constant(0.01), steps=3)):
+        trainer = make(optimizer=ta.optim.Adam(lr=0.01), schedule=schedule)
+        tracemalloc.start()
+        history = trainer.fit(X, y, epochs=10**9, batch_size=10, verbose=0, callbacks=[stop])
+        assert history.epoch == [0, 1] and trainer.step == 8
+        # Resumed with another batch_size: the schedule-jump check compares the epochs left
+        # a chunk at a time (it built the run's rates at the old epoch length too).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            history = trainer.fit(X, y, epochs=10**9, initial_epoch=2, batch_size=20, verbose=0, callbacks=[stop])
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert history.epoch == [0, 1, 2, 3] and trainer.step == 12
+        assert peak < 2**24, f"{schedule!r}: {peak} bytes"  # a chunk of epochs; GBs before
+    with pytest.raises(ValueError, match=r"epochs=10000000000000000000 of 4 step\(s\) each make more than"):
+        trainer.fit(X, y, epochs=10**19, batch_size=10, verbose=0)
+
+
+@pytest.mark.parametrize("schedule", [
+    ta.schedules.Warmup(ta.schedules.OneCycle(max_lr=0.05, three_phase=True), steps=7, start_factor=0.1),
+    ta.schedules.Cosine(0.05, T_max=3, eta_min=0.001),
+    ta.schedules.Piecewise([5, 17], [0.05, 0.01, 0.002]),
+], ids=["warmup-onecycle", "cosine", "piecewise"])
+def test_the_steps_of_a_run_take_their_schedules_rates_epoch_by_epoch(executor, schedule, monkeypatch):
+    # Evaluated an epoch at a time, every step's rate and momentum (and the lr_scale applied
+    # to them) is what values() and momentum_values() give over the whole run, to the bit.
+    X, y = blobs(60)
+    trainer = make(executor, optimizer=ta.optim.SGD(lr=0.05, momentum=0.5), schedule=schedule)
+    trainer.lr_scale = 0.5
+    seen = []
+    train_epoch = trainer._executor.train_epoch
+
+    def recording(X, y, perm, lrs, step, **kwargs):
+        seen.append((lrs.copy(), None if kwargs["momentums"] is None else kwargs["momentums"].copy()))
+        return train_epoch(X, y, perm, lrs, step, **kwargs)
+
+    monkeypatch.setattr(trainer._executor, "train_epoch", recording)
+    history = trainer.fit(X, y, epochs=5, batch_size=16, verbose=0)  # 4 steps per epoch
+    np.testing.assert_array_equal(np.concatenate([lrs for lrs, _ in seen]), schedule.values(20, 4) * 0.5)
+    momenta = schedule.momentum_values(20, 4)
+    if momenta is None:
+        assert all(m is None for _, m in seen)
+    else:
+        np.testing.assert_array_equal(np.concatenate([m for _, m in seen]), momenta)
+    assert history.history["lr"] == list(schedule.values(20, 4)[3::4] * 0.5)
+
+
+def test_the_run_is_checked_before_training_from_its_peak_rates(executor):
+    # The rate checks read the run's largest rate and beta1 without the per-step arrays: a
+    # growth that passes the float32 range only at the run's last epoch, a OneCycle shorter
+    # than the run, are refused before the first step, the model as it was.
+    X, y = blobs()
+    for optimizer, schedule, epochs, what in (
+            (ta.optim.SGD(), ta.schedules.Exponential(1e-30, gamma=1e10), 8, "the learning rate reaches 1e\\+40"),
+            (ta.optim.Adam(), ta.schedules.Step(1.0, step_size=3, gamma=1e19), 7,
+             r"peak lr / \(1 - beta1\) with beta1 = 0.9, reaches 1e\+39"),
+            (ta.optim.Adam(), ta.schedules.OneCycle(0.01, total_steps=30), 10,
+             r"total_steps \(40\) exceeds the OneCycle cycle length \(30\).*epochs x steps_per_epoch = 10 x 4")):
+        trainer = make(executor, optimizer=optimizer, schedule=schedule)
+        before = [p.copy() for p in trainer.get_params()]
+        with pytest.raises(ValueError, match=what):
+            trainer.fit(X, y, epochs=epochs, batch_size=32, verbose=0)
+        assert all(np.array_equal(a, b) for a, b in zip(before, trainer.get_params())) and trainer.step == 0
+    make(executor, optimizer=ta.optim.SGD(), schedule=ta.schedules.Exponential(1e-30, gamma=1e10)).fit(
+        X, y, epochs=4, batch_size=32, verbose=0)  # up to 1.0 at its last epoch: trains
+
+
+def test_an_assigned_schedule_runs_at_its_own_rates_not_at_the_plateau_scale():
+    # ReduceLROnPlateau's scale outlived the schedule it lowered: a new OneCycle(max_lr=0.5)
+    # peaked at 5e-4. As a new optimizer does, another schedule starts at lr_scale 1; the same
+    # schedule assigned again (scikit-learn's warm fits do) changes nothing.
+    X, y = blobs(40)
+    trainer = make(optimizer=ta.optim.SGD(lr=0.1, momentum=0.9), schedule=ta.schedules.Constant(0.1))
+    trainer.lr_scale = 1e-3
+    trainer.schedule = ta.schedules.Constant(0.1)
+    assert trainer.lr_scale == 1e-3
+    trainer.schedule = ta.schedules.OneCycle(max_lr=0.5)
+    assert trainer.lr_scale == 1.0
+    history = trainer.fit(X, y, epochs=4, batch_size=8, verbose=0)
+    assert history.history["lr"][0] > 0.4
+    trainer.lr_scale = 1e-3
+    trainer.schedule = None
+    assert trainer.lr_scale == 1.0
+
+
+def test_lr_scale_is_a_real_number_at_least_zero():
+    # lr_scale = -1 trained as gradient ascent (Trainer.load refused it), and a NaN one was
+    # blamed on the optimizer's or the schedule's lr.
+    X, y = blobs(40)
+    trainer = make(optimizer=ta.optim.SGD(lr=0.1))
+    for value, error, match in ((-1.0, ValueError, "lr_scale must be >= 0"),
+                                (math.nan, ValueError, "lr_scale must be finite"),
+                                (math.inf, ValueError, "lr_scale must be finite"),
+                                ("0.5", TypeError, "lr_scale must be a real number")):
+        with pytest.raises(error, match=match):
+            trainer.lr_scale = value
+    assert trainer.lr_scale == 1.0
+    trainer.lr_scale = np.float32(0.5)
+    assert type(trainer.lr_scale) is float and trainer.lr_scale == 0.5
+    assert trainer.fit(X, y, epochs=1, batch_size=40, verbose=0).history["lr"] == [0.05]
+
+
+def test_a_schedule_name_without_its_arguments_is_refused_naming_schedule():
+    # Trainer(model, schedule="cosine") raised a bare "Cosine.__init__() missing 2 required
+    # positional arguments": every built-in schedule has required arguments, so a name alone
+    # never builds one. The error names `schedule` and shows the config dict that does.
+    with pytest.raises(TypeError, match=r"schedule='cosine' does not build a schedule .*missing 2 required.*"
+                                        r'\{"name": "cosine", "lr": \.\.\., "T_max": \.\.\.\}'):
+        make(schedule="cosine")
+    with pytest.raises(TypeError, match=r'schedule=.*\{"name": "OneCycle", "max_lr": \.\.\.\}'):
+        make().schedule = {"name": "OneCycle", "total_steps": 10}
+    assert make(schedule={"name": "cosine", "lr": 0.1, "T_max": 10}).schedule == ta.schedules.Cosine(0.1, 10)

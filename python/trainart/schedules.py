@@ -1,10 +1,16 @@
 """Learning-rate schedules: small immutable objects that turn an optimizer-step index into a
-learning rate (and, for OneCycle, a momentum), evaluated by the trainer once per epoch as arrays.
+learning rate (and, for OneCycle, a momentum), evaluated by the trainer once per epoch as arrays
+of that epoch's steps (a run's length costs no memory: ``fit(epochs=10**9)`` with EarlyStopping
+is a Keras idiom).
 
 Conventions shared by every schedule:
 
 * ``k`` is the optimizer-step index, 0 for the first update of a fit. ``values(total_steps,
-  steps_per_epoch)`` returns the rate of steps ``k = 0 .. total_steps-1`` as float64.
+  steps_per_epoch)`` returns the rate of steps ``k = 0 .. total_steps-1`` as float64, and
+  ``values(total_steps, steps_per_epoch, start=a, stop=b)`` those of steps ``a .. b-1`` alone.
+  ``peaks(total_steps, steps_per_epoch)`` is the largest rate (and momentum) of the run, which
+  the trainer checks before training, found without evaluating every step where the
+  schedule's shape is known.
 * Schedules with an ``interval`` argument read their variable ``t`` either as the step
   (``interval="step"``: ``t = k``) or as the epoch (``interval="epoch"``:
   ``t = floor(k / steps_per_epoch)``, so the rate is constant within an epoch, as with
@@ -28,6 +34,9 @@ __all__ = [
 ]
 
 _INTERVALS = ("step", "epoch")
+# Steps evaluated at once where a schedule's largest rate is found by evaluating every step (a
+# schedule of your own, a warm-up): the memory is bounded whatever the length of the run.
+_SCAN_CHUNK = 1 << 16
 
 
 def _int_sequence(seq, name):
@@ -39,6 +48,24 @@ def _int_sequence(seq, name):
         if out[i] <= out[i - 1]:
             raise ValueError(f"{name} must be strictly increasing, got {list(out)}")
     return out
+
+
+def _ends(start, stop):
+    """The first and last of the steps [start, stop) (stop > start), as int64 step indices."""
+    return np.array([start, stop - 1], dtype=np.int64)
+
+
+def _inside(steps, start, stop):
+    """The int64 array of the ints `steps` that lie in [start, stop) (Python ints first: a
+    milestone far past the run does not fit in int64)."""
+    return np.array(sorted({s for s in steps if start <= s < stop}), dtype=np.int64)
+
+
+def _combined(peaks):
+    """The largest of several (lr, momentum or None) pairs, NaN where one is NaN, as np.max."""
+    lr = float(np.max([p[0] for p in peaks]))
+    momenta = [p[1] for p in peaks if p[1] is not None]
+    return lr, (float(np.max(momenta)) if momenta else None)
 
 
 # The user's Schedule subclasses by config name, filled as classes are defined (a class defined
@@ -62,6 +89,12 @@ class Schedule:
     your own is named by its module and qualified name in ``config()``; ``from_config`` (and so
     ``Trainer.load``, pickle, deepcopy) finds it once its module has been imported, as Keras
     finds custom objects.
+
+    ``_lr`` gets any int64 array of step indices (the trainer evaluates one epoch's steps at a
+    time) and must compute each entry from its own step alone. Before a fit, the trainer
+    checks the run's largest rate (``peaks``): for a schedule of your own it evaluates every
+    step of the run, a chunk at a time; override ``_peak_steps`` to name the few steps the
+    largest values lie at, as the built-in schedules do, where that takes too long.
     """
 
     _fields = ()
@@ -90,6 +123,19 @@ class Schedule:
         it sets none (or a subclass of your own does not say)."""
         return None
 
+    @property
+    def max_steps(self):
+        """The most steps a run of this schedule may take (a OneCycle's own total_steps), or
+        None: no limit."""
+        return None
+
+    @property
+    def _epoch_counted_from(self):
+        """The step from which the rate at an epoch's first step depends on the epoch alone, not
+        on the steps an epoch takes (0: from the first, as for a schedule counted in epochs), or
+        None: never. Past it, a run resumed with another batch_size cannot jump."""
+        return None
+
     # -- what subclasses provide ---------------------------------------------------------
     def _lr(self, k, steps_per_epoch, total_steps):
         """Rates at the int64 step indices `k` (total_steps may be None in ``__call__``)."""
@@ -99,35 +145,89 @@ class Schedule:
         """Momenta at the step indices `k`, or None when the schedule leaves momentum alone."""
         return None
 
+    def _peak_steps(self, start, stop, steps_per_epoch, total_steps):
+        """Steps of [start, stop) (stop > start) at which the largest rate and the largest
+        momentum of those steps lie, as an int64 array, or None: every step is evaluated."""
+        return None
+
     # -- public API ------------------------------------------------------------------------
-    def values(self, total_steps, steps_per_epoch=1):
-        """The learning rate of every optimizer step of a run.
+    def values(self, total_steps, steps_per_epoch=1, *, start=0, stop=None):
+        """The learning rate of every optimizer step of a run, or of its steps start .. stop-1.
 
         Args:
             total_steps: number of optimizer steps (int >= 0).
             steps_per_epoch: optimizer steps per epoch (int >= 1); used by
                 ``interval="epoch"`` schedules.
+            start, stop: the steps to evaluate, 0 <= start <= stop <= total_steps (stop None:
+                total_steps): ``values(n, s, start=a, stop=b)`` is ``values(n, s)[a:b]``, bit
+                for bit, without the other steps (the trainer evaluates an epoch at a time).
 
         Returns:
-            float64 array of shape (total_steps,): entry k is the rate of step k.
+            float64 array of shape (stop - start,): entry i is the rate of step start + i.
         """
-        total_steps = integer(total_steps, "total_steps", low=0)
-        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
-        k = np.arange(total_steps, dtype=np.int64)
-        return np.asarray(self._lr(k, steps_per_epoch, total_steps), dtype=np.float64)
+        k, steps_per_epoch, total_steps = self._step_range(total_steps, steps_per_epoch, start, stop)
+        return self._lr_at(k, steps_per_epoch, total_steps)
 
-    def momentum_values(self, total_steps, steps_per_epoch=1):
+    def momentum_values(self, total_steps, steps_per_epoch=1, *, start=0, stop=None):
         """Per-step momentum (SGD momentum or Adam's beta1) for schedules that cycle it.
 
         Returns:
-            float64 array of shape (total_steps,), or None when this schedule does not set
-            momentum (the optimizer keeps its own).
+            float64 array of shape (stop - start,) (``start`` and ``stop`` as in ``values``), or
+            None when this schedule does not set momentum (the optimizer keeps its own).
         """
-        total_steps = integer(total_steps, "total_steps", low=0)
-        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
-        k = np.arange(total_steps, dtype=np.int64)
+        k, steps_per_epoch, total_steps = self._step_range(total_steps, steps_per_epoch, start, stop)
         m = self._momentum(k, steps_per_epoch, total_steps)
         return None if m is None else np.asarray(m, dtype=np.float64)
+
+    def peaks(self, total_steps, steps_per_epoch=1):
+        """The largest learning rate and momentum of a run: ``values(total_steps,
+        steps_per_epoch).max()`` and ``momentum_values(...).max()`` (None where the schedule
+        sets no momentum), NaN where a value is NaN, as np.max; raises what ``values`` raises
+        (a run longer than a OneCycle's cycle). Found without building those arrays: the
+        built-in schedules evaluate the few steps where a maximum can lie (where a phase, piece
+        or half period starts or ends), others every step, a chunk at a time.
+
+        Args:
+            total_steps: number of optimizer steps (int >= 1).
+            steps_per_epoch: optimizer steps per epoch (int >= 1).
+
+        Returns:
+            (float, float or None).
+        """
+        total_steps = integer(total_steps, "total_steps", low=1)
+        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
+        return self._peaks(0, total_steps, steps_per_epoch, total_steps)
+
+    def _step_range(self, total_steps, steps_per_epoch, start, stop):
+        """(int64 steps start .. stop-1, steps_per_epoch, total_steps), checked."""
+        total_steps = integer(total_steps, "total_steps", low=0)
+        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
+        start = integer(start, "start", low=0, high=total_steps)
+        stop = total_steps if stop is None else integer(stop, "stop", low=start, high=total_steps)
+        return np.arange(start, stop, dtype=np.int64), steps_per_epoch, total_steps
+
+    def _lr_at(self, k, steps_per_epoch, total_steps):
+        """The rates at the int64 steps `k` as float64 (what values() returns for them)."""
+        return np.asarray(self._lr(k, steps_per_epoch, total_steps), dtype=np.float64)
+
+    def _maxima(self, k, steps_per_epoch, total_steps):
+        """(largest lr, largest momentum or None) at the int64 steps `k`."""
+        m = self._momentum(k, steps_per_epoch, total_steps)
+        return (float(np.max(self._lr_at(k, steps_per_epoch, total_steps))),
+                None if m is None else float(np.max(np.asarray(m, dtype=np.float64))))
+
+    def _peaks(self, start, stop, steps_per_epoch, total_steps):
+        """(largest lr, largest momentum or None) over the steps [start, stop), stop > start."""
+        k = self._peak_steps(start, stop, steps_per_epoch, total_steps)
+        if k is None:
+            return self._scanned_peaks(start, stop, steps_per_epoch, total_steps)
+        return self._maxima(k, steps_per_epoch, total_steps)
+
+    def _scanned_peaks(self, start, stop, steps_per_epoch, total_steps):
+        """_peaks by evaluating every step, _SCAN_CHUNK steps at a time."""
+        return _combined([self._maxima(np.arange(a, min(a + _SCAN_CHUNK, stop), dtype=np.int64),
+                                       steps_per_epoch, total_steps)
+                          for a in range(start, stop, _SCAN_CHUNK)])
 
     def _one(self, fn, step, steps_per_epoch, total_steps):
         step = integer(step, "step", low=0)
@@ -187,6 +287,23 @@ class _Intervaled(Schedule):
             return k // steps_per_epoch
         return k
 
+    def _first_steps(self, ts, start, stop, steps_per_epoch):
+        """The first step of each t in `ts` (ints), those in [start, stop), as int64."""
+        unit = steps_per_epoch if self.interval == "epoch" else 1
+        return _inside((t * unit for t in ts), start, stop)
+
+    @property
+    def _epoch_counted_from(self):
+        return 0 if self.interval == "epoch" else None
+
+
+class _Monotone(_Intervaled):
+    """A schedule whose rate moves one way in t (a decay; a growth where gamma > 1): its
+    largest rate over some steps is at the first or the last of them."""
+
+    def _peak_steps(self, start, stop, steps_per_epoch, total_steps):
+        return _ends(start, stop)
+
 
 class Constant(Schedule):
     """The same rate at every step: ``lr(t) = lr``.
@@ -203,8 +320,15 @@ class Constant(Schedule):
     def _lr(self, k, steps_per_epoch, total_steps):
         return np.full(k.shape, self.lr, dtype=np.float64)
 
+    def _peak_steps(self, start, stop, steps_per_epoch, total_steps):
+        return _ends(start, stop)
 
-class Power(_Intervaled):
+    @property
+    def _epoch_counted_from(self):
+        return 0
+
+
+class Power(_Monotone):
     """Power scheduling: ``lr(t) = lr / (1 + t/s)^c``.
 
     The rate falls to ``lr/2^c`` after ``s`` units of t, then ever more slowly (Géron,
@@ -229,7 +353,7 @@ class Power(_Intervaled):
         return self.lr / (1.0 + t / self.s) ** self.c
 
 
-class ExponentialDecay(_Intervaled):
+class ExponentialDecay(_Monotone):
     """Exponential scheduling in the lecture form: ``lr(t) = lr * 0.1^(t/s)``.
 
     The rate drops tenfold every ``s`` units of t, smoothly (Géron, *Hands-On Machine
@@ -252,7 +376,7 @@ class ExponentialDecay(_Intervaled):
         return self.lr * 0.1 ** (t / self.s)
 
 
-class Exponential(_Intervaled):
+class Exponential(_Monotone):
     """torch ``ExponentialLR``: ``lr(t) = lr * gamma^t``.
 
     Args:
@@ -272,7 +396,7 @@ class Exponential(_Intervaled):
         return self.lr * self.gamma ** t
 
 
-class Step(_Intervaled):
+class Step(_Monotone):
     """torch ``StepLR``: ``lr(t) = lr * gamma^floor(t / step_size)``.
 
     Args:
@@ -294,7 +418,7 @@ class Step(_Intervaled):
         return self.lr * self.gamma ** n
 
 
-class MultiStep(_Intervaled):
+class MultiStep(_Monotone):
     """torch ``MultiStepLR``: ``lr(t) = lr * gamma^(number of milestones <= t)``.
 
     A milestone m changes the rate from t = m on.
@@ -360,6 +484,11 @@ class Piecewise(_Intervaled):
         i = np.searchsorted(np.asarray(self.boundaries, dtype=np.int64), t, side="right")
         return np.asarray(self.rates, dtype=np.float64)[i]
 
+    def _peak_steps(self, start, stop, steps_per_epoch, total_steps):
+        # Every piece the steps reach after the first starts at its boundary.
+        return np.concatenate([_ends(start, stop),
+                               self._first_steps(self.boundaries, start, stop, steps_per_epoch)])
+
 
 class Cosine(_Intervaled):
     """torch ``CosineAnnealingLR`` (closed form, ``_get_closed_form_lr``):
@@ -389,6 +518,16 @@ class Cosine(_Intervaled):
         t = self._t(k, steps_per_epoch).astype(np.float64)
         # Same operation order as torch's closed form, so values match it to the last bit or so.
         return self.eta_min + (self.lr - self.eta_min) * (1.0 + np.cos(math.pi * t / self.T_max)) / 2.0
+
+    def _peak_steps(self, start, stop, steps_per_epoch, total_steps):
+        # Monotone over each half period: the largest rate is at the first or last step, or
+        # where t is a multiple of T_max (even ones give lr, odd ones eta_min, the larger where
+        # eta_min > lr): the first and the last multiple of each parity that the steps reach.
+        unit = steps_per_epoch if self.interval == "epoch" else 1
+        first, last = -(-(start // unit) // self.T_max), ((stop - 1) // unit) // self.T_max
+        turns = {j for j in (first, first + 1, last - 1, last) if first <= j <= last}
+        return np.concatenate([_ends(start, stop),
+                               self._first_steps((j * self.T_max for j in turns), start, stop, steps_per_epoch)])
 
 
 class OneCycle(Schedule):
@@ -523,6 +662,16 @@ class OneCycle(Schedule):
     def _lr(self, k, steps_per_epoch, total_steps):
         return self._evaluate(k, total_steps, 0)
 
+    def _peak_steps(self, start, stop, steps_per_epoch, total_steps):
+        # Rate and momentum are monotone within a phase: their extremes are at the last step of
+        # a phase (k <= its end) and the first after it, or at the ends of the steps.
+        last_steps = [math.floor(phase[0]) for phase in self._phases(self._cycle_length(total_steps))]
+        return np.concatenate([_ends(start, stop), _inside([k + d for k in last_steps for d in (0, 1)], start, stop)])
+
+    @property
+    def max_steps(self):
+        return self.total_steps
+
     def _momentum(self, k, steps_per_epoch, total_steps):
         return self._evaluate(k, total_steps, 1) if self.cycle_momentum else None
 
@@ -571,6 +720,27 @@ class Warmup(Schedule):
 
     def _momentum(self, k, steps_per_epoch, total_steps):
         return self.schedule._momentum(k, steps_per_epoch, total_steps)
+
+    def _peaks(self, start, stop, steps_per_epoch, total_steps):
+        # The warm-up steps one by one; after them every rate is the wrapped one times the same
+        # factor (1, or a rounding below it), so the largest is the wrapped schedule's largest
+        # times that factor.
+        parts = []
+        if start < self.steps:
+            parts.append(self._scanned_peaks(start, min(stop, self.steps), steps_per_epoch, total_steps))
+        if stop > self.steps:
+            lr, momentum = self.schedule._peaks(max(start, self.steps), stop, steps_per_epoch, total_steps)
+            parts.append((lr * float(self._factor(np.array([self.steps], dtype=np.int64))[0]), momentum))
+        return _combined(parts)
+
+    @property
+    def max_steps(self):
+        return self.schedule.max_steps
+
+    @property
+    def _epoch_counted_from(self):
+        inner = self.schedule._epoch_counted_from
+        return None if inner is None else max(inner, self.steps)
 
     @property
     def cycles_momentum(self):

@@ -121,7 +121,14 @@ def _checked_schedule(schedule):
     from . import schedules
 
     if isinstance(schedule, (str, dict)):
-        return schedules.get(schedule)
+        try:
+            return schedules.get(schedule)
+        except TypeError as exc:  # a name without the arguments its class requires
+            if isinstance(schedule, dict) and not isinstance(schedule.get("name"), str):
+                raise
+            raise TypeError(f"schedule={schedule!r} does not build a schedule ({exc}): give the schedule's "
+                            f"arguments in a config dict, {_config_form(schedule)}, or pass the schedule "
+                            "itself (e.g. ta.schedules.Cosine(lr=0.1, T_max=10))") from None
     if isinstance(schedule, schedules.Schedule):
         from .checkpoint import _jsonable
 
@@ -140,6 +147,23 @@ def _checked_schedule(schedule):
                     f"config dict, got {type(schedule).__name__} (a constant rate is the optimizer's lr)")
 
 
+def _config_form(schedule):
+    """The config dict that builds the schedule a name (or config dict) names, written out with
+    `...` for its required arguments: {"name": "cosine", "lr": ..., "T_max": ...}."""
+    import inspect
+
+    from . import schedules
+
+    name = schedule if isinstance(schedule, str) else schedule["name"]
+    try:
+        cls = schedules._lookup(name, "schedule")
+    except ValueError:
+        return '{"name": ..., <its arguments>}'
+    required = [p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+                if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return "{" + ", ".join([f'"name": "{name}"'] + [f'"{arg}": ...' for arg in required]) + "}"
+
+
 class Trainer:
     """Trains a model.
 
@@ -153,9 +177,11 @@ class Trainer:
             ValueError).
         optimizer: a trainart.optim optimizer (default Adam()); `trainer.optimizer = ...`
             replaces it later, with a fresh optimizer state (see Trainer.optimizer).
-        schedule: a trainart.schedules schedule of the learning rate per step, or what
-            ta.schedules.get resolves from a name or a config dict; default: the
-            optimizer's constant lr. `trainer.schedule = ...` replaces it later.
+        schedule: a trainart.schedules schedule of the learning rate per step (such as
+            ta.schedules.Cosine(lr=0.1, T_max=10)), or its config dict, which
+            ta.schedules.get resolves ({"name": "cosine", "lr": 0.1, "T_max": 10}); a bare
+            name only for a schedule without required arguments (no built-in one); default:
+            the optimizer's constant lr. `trainer.schedule = ...` replaces it later.
         clip: ta.ClipNorm(max_norm, per_tensor=False) or ta.ClipValue(value).
         executor: "auto" (cpu when built), "numpy" or "cpu".
         seed: seeds the initial parameters, the epoch permutations and the dropout masks.
@@ -210,7 +236,7 @@ class Trainer:
         # History does): the index of the next epoch, the initial_epoch that resumes the run.
         self.epoch = 0
         self.step = 0           # optimizer steps taken over every fit
-        self.lr_scale = 1.0     # multiplier that ReduceLROnPlateau moves
+        self.lr_scale = 1.0     # multiplier that ReduceLROnPlateau moves (see the property)
         self._epoch_lr_scale = 1.0  # the lr_scale the last epoch ran at (ReduceLROnPlateau reads it)
         self.stop_training = False
         self.history = None
@@ -222,6 +248,18 @@ class Trainer:
         self._fit_thread = None        # the thread a fit runs in (None: none runs)
 
     @property
+    def lr_scale(self):
+        """The factor every step's learning rate is multiplied by (lr = lr_scale * the schedule's
+        rate, or the optimizer's lr): ReduceLROnPlateau lowers it, and assigning a new optimizer
+        or schedule puts it back to 1. A real number >= 0 and finite (ValueError naming lr_scale
+        otherwise: a negative scale would climb the loss, gradient ascent)."""
+        return self._lr_scale
+
+    @lr_scale.setter
+    def lr_scale(self, value):
+        self._lr_scale = real(value, "lr_scale", low=0.0)
+
+    @property
     def optimizer(self):
         """The optimizer (a trainart.optim optimizer).
 
@@ -230,8 +268,8 @@ class Trainer:
         moments, step 0; a second-order optimizer's L-BFGS history and damping from scratch),
         also when the new optimizer equals the old one, and at its own lr: lr_scale (what
         ReduceLROnPlateau lowered) goes back to 1, as Keras's new optimizer runs at the rate it
-        was given. Parameters, buffers, the epoch and step counters and History stay. The state
-        changes at once, so save() right after
+        was given (assigning another schedule does too). Parameters, buffers, the epoch and
+        step counters and History stay. The state changes at once, so save() right after
         writes the new optimizer with its fresh state. Refused while fit runs (from a
         callback): the epoch's learning rates were taken from the old optimizer.
         """
@@ -254,7 +292,12 @@ class Trainer:
         Assigning one keeps the optimizer state. Where that changes whether an SGD or RMSprop
         built with momentum=0 needs a momentum buffer (a schedule that cycles momentum, such as
         OneCycle, comes or goes), the buffer comes as zeros or goes, and the momentum is again
-        the optimizer's own once no schedule cycles it. Refused while fit runs (from a callback).
+        the optimizer's own once no schedule cycles it. A schedule other than the current one
+        (not equal to it) runs at its own rates: lr_scale (what ReduceLROnPlateau lowered for
+        the old one) goes back to 1, as assigning an optimizer does. Assigning the current
+        schedule (or one equal to it) again changes nothing, lr_scale included: scikit-learn's
+        warm fits (trainart.sklearn) assign it before each fit and go on at their scale.
+        Refused while fit runs (from a callback).
         """
         return self._schedule
 
@@ -265,6 +308,8 @@ class Trainer:
         optimizer = _plan_optimizer(self.optimizer, schedule).config()
         if optimizer != self.plan.optimizer:
             self.plan, self._executor = self._rebuilt(optimizer, keep_state=True)
+        if schedule != self._schedule:
+            self.lr_scale = 1.0
         self._schedule = schedule
 
     def _refuse_while_fitting(self, what):
@@ -504,18 +549,20 @@ class Trainer:
             return self._run_epochs(run, epoch_runner(self, run))
         n = len(run.X)
         steps_per_epoch = -(-n // run.batch_size)
-        lrs, momentums = self._schedule_values(run.epochs * steps_per_epoch, steps_per_epoch)
-        _check_rate_range(lrs * self.lr_scale, momentums, self.optimizer, self.dtype)
-        self._warn_on_a_schedule_jump(run, steps_per_epoch, lrs)
+        total_steps = self._run_steps(run, steps_per_epoch)
+        # The run's largest rates are checked now, before any step (a refused fit changes nothing);
+        # each epoch's rates are evaluated when it starts: a run's length costs no memory.
+        lr_peak, momentum_peak = self._schedule_peaks(run, total_steps, steps_per_epoch)
+        _check_rate_range(lr_peak * self.lr_scale, momentum_peak, self.optimizer, self.dtype)
+        self._warn_on_a_schedule_jump(run, steps_per_epoch)
 
         def one_epoch(epoch):
             perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
-            sl = slice(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch)
-            epoch_lrs = lrs[sl] * self.lr_scale
+            lrs, momentums = self._schedule_values(total_steps, steps_per_epoch, epoch)
+            epoch_lrs = lrs * self.lr_scale
             stats = self._executor.train_epoch(
                 run.X, run.y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64),
-                self.step, batch_size=run.batch_size, sample_weight=run.w,
-                momentums=None if momentums is None else momentums[sl])
+                self.step, batch_size=run.batch_size, sample_weight=run.w, momentums=momentums)
             if stats.interrupted is not None:  # Ctrl-C inside a native epoch: the steps taken count
                 self.step += len(stats.step_losses)
                 raise stats.interrupted
@@ -645,13 +692,16 @@ class Trainer:
             raise
         return history
 
-    def _warn_on_a_schedule_jump(self, run, steps_per_epoch, lrs):
+    def _warn_on_a_schedule_jump(self, run, steps_per_epoch):
         """Warn where a fit that resumes the run takes another number of steps per epoch than
         its epochs so far (another batch_size or row count) and the schedule, evaluated as if
         every epoch had this fit's steps, starts one of the remaining epochs at another rate
-        than the run's epoch length gives: a warm-up or a step decay counted in steps jumps
-        back or ahead (Keras counts the steps taken instead). Schedules counted in epochs do
-        not jump, and pass silently."""
+        than the run's epoch length gives: a warm-up, a step decay or a OneCycle counted in
+        steps jumps back or ahead (Keras counts the steps taken instead). Schedules counted in
+        epochs do not jump, and pass silently (a warm-up of one only its first epochs, which it
+        spans). Of a schedule of fixed length (OneCycle's total_steps), the epochs that start
+        inside it are compared. The epochs are compared _JUMP_CHUNK at a time, up to the first
+        that jumps: memory is bounded, however many epochs the run has."""
         resume = run.initial_epoch == self.epoch and 0 < run.initial_epoch < run.epochs
         if self.schedule is None or not resume or not self.history or not len(self.history.step_losses[-1]):
             return
@@ -661,20 +711,31 @@ class Trainer:
         before = len(self.history.step_losses[-1])
         if before == steps_per_epoch:
             return
-        try:
-            kept = np.asarray(self.schedule.values(run.epochs * before, before), dtype=np.float64)
-        except ValueError:  # a schedule of fixed length (OneCycle's total_steps) the old epochs overrun
-            return
-        epochs = np.arange(run.initial_epoch, run.epochs)
-        was, now = kept[epochs * before], lrs[epochs * steps_per_epoch]
-        moved = np.flatnonzero(~np.isclose(was, now, rtol=1e-9, atol=0.0))
-        if moved.size:
-            e = moved[0]
-            _warn.warn(f"this fit resumes the run at epoch {run.initial_epoch} with {steps_per_epoch} step(s) per "
-                       f"epoch where its epochs took {before} (another batch_size or row count): the schedule, "
-                       f"evaluated as if every epoch had {steps_per_epoch}, starts epoch {epochs[e]} at lr "
-                       f"{now[e]:.4g} where the run's epoch length gives {was[e]:.4g}. Resume with the run's "
-                       "batch_size and data, or start a new run (initial_epoch=0)")
+        # The run at its old epoch length, cut to the schedule's own length (which this fit's
+        # steps were checked to fit in): its epochs that start past it have no rate to compare.
+        was_steps = run.epochs * before
+        if self.schedule.max_steps is not None:
+            was_steps = min(was_steps, self.schedule.max_steps)
+        compared = min(run.epochs, -(-was_steps // before))
+        settled = self.schedule._epoch_counted_from  # from there on, both epoch lengths agree
+        if settled is not None:
+            compared = min(compared, -(-settled // min(before, steps_per_epoch)))
+        for first in range(run.initial_epoch, compared, _JUMP_CHUNK):
+            epochs = np.arange(first, min(first + _JUMP_CHUNK, compared), dtype=np.int64)
+            try:
+                was = self.schedule._lr_at(epochs * before, before, was_steps)
+            except ValueError:  # a schedule of your own that the old epoch length does not fit
+                return
+            now = self.schedule._lr_at(epochs * steps_per_epoch, steps_per_epoch, run.epochs * steps_per_epoch)
+            moved = np.flatnonzero(~np.isclose(was, now, rtol=1e-9, atol=0.0))
+            if moved.size:
+                e = moved[0]
+                _warn.warn(f"this fit resumes the run at epoch {run.initial_epoch} with {steps_per_epoch} step(s) "
+                           f"per epoch where its epochs took {before} (another batch_size or row count): the "
+                           f"schedule, evaluated as if every epoch had {steps_per_epoch}, starts epoch {epochs[e]} "
+                           f"at lr {now[e]:.4g} where the run's epoch length gives {was[e]:.4g}. Resume with the "
+                           "run's batch_size and data, or start a new run (initial_epoch=0)")
+                return
 
     def _check_state_finite(self, epoch, reported):
         """An update can overflow what it writes (a weight, Adam's second moment, a running
@@ -767,13 +828,35 @@ class Trainer:
                 if done is not None:
                     done()
 
-    def _schedule_values(self, total_steps, steps_per_epoch):
+    def _run_steps(self, run, steps_per_epoch):
+        """The optimizer steps of the run, epochs x steps_per_epoch (all of them, also for a fit
+        resuming it: the schedule spans the run); ValueError naming `epochs` where the step
+        indices, int64, would overflow."""
+        total_steps = run.epochs * steps_per_epoch
+        if total_steps > _MAX_STEP:
+            raise ValueError(f"epochs={run.epochs} of {steps_per_epoch} step(s) each make more than {_MAX_STEP} "
+                             "optimizer steps (the step indices are int64): lower epochs")
+        return total_steps
+
+    def _schedule_peaks(self, run, total_steps, steps_per_epoch):
+        """(largest lr, largest momentum or None) of the run's steps, before lr_scale; a schedule
+        that cannot span the run (a OneCycle of fewer steps) is refused here, before training."""
         if self.schedule is None:
-            return np.full(total_steps, self.optimizer.lr), None
-        lrs = np.asarray(self.schedule.values(total_steps, steps_per_epoch), dtype=np.float64)
-        mom = getattr(self.schedule, "momentum_values", None)
-        mom = None if mom is None else mom(total_steps, steps_per_epoch)
-        return lrs, (None if mom is None else np.asarray(mom, dtype=np.float64))
+            return self.optimizer.lr, None
+        try:
+            return self.schedule.peaks(total_steps, steps_per_epoch)
+        except ValueError as exc:
+            raise ValueError(f"schedule: {exc} (this fit's total_steps is epochs x steps_per_epoch = "
+                             f"{run.epochs} x {steps_per_epoch} = {total_steps})") from None
+
+    def _schedule_values(self, total_steps, steps_per_epoch, epoch):
+        """(lrs, momentums or None) of the steps of `epoch`, a run of total_steps, before lr_scale."""
+        start = epoch * steps_per_epoch
+        stop = start + steps_per_epoch
+        if self.schedule is None:
+            return np.full(steps_per_epoch, self.optimizer.lr), None
+        lrs = self.schedule.values(total_steps, steps_per_epoch, start=start, stop=stop)
+        return lrs, self.schedule.momentum_values(total_steps, steps_per_epoch, start=start, stop=stop)
 
     # -- inference -----------------------------------------------------------------------------
     def evaluate(self, X, y, sample_weight=None):
@@ -956,10 +1039,13 @@ class Trainer:
             n_params = sum(p.size for p in trainer._executor.params)
             trainer.optimizer.check_state(second_order, n_params)
             trainer._second_order_state = (trainer.optimizer.config(), second_order)
-        trainer.epoch = integer(meta["epoch"], "epoch", low=0)
-        trainer.step = integer(meta["step"], "step", low=0, high=2**63 - 1)
-        trainer.lr_scale = real(meta["lr_scale"], "lr_scale", low=0.0)
-        trainer.rng.bit_generator.state = meta["rng"]
+        trainer.epoch = integer(meta["epoch"], "epoch", low=0, high=_MAX_STEP)
+        trainer.step = integer(meta["step"], "step", low=0, high=_MAX_STEP)
+        trainer.lr_scale = meta["lr_scale"]  # the property checks it
+        try:
+            trainer.rng.bit_generator.state = meta["rng"]
+        except OverflowError as exc:  # an integer of the state beyond its uint64 (or C long) field
+            raise ValueError(f"rng state holds an out-of-range integer ({exc})") from None
         return trainer
 
     def save(self, path):
@@ -1032,6 +1118,11 @@ class Trainer:
                 f"dtype={self.dtype.name!r}, epoch={self.epoch})")
 
 
+# The most optimizer steps a run or a trainer counts: step indices and counters are int64.
+_MAX_STEP = 2**63 - 1
+# Epochs the schedule-jump check of a resumed fit compares at once.
+_JUMP_CHUNK = 1 << 16
+
 # The keys of Trainer.config(), every one needed by Trainer.from_config.
 _CONFIG_KEYS = ("model", "loss", "loss_param", "optimizer", "schedule", "clip", "executor", "seed", "dtype",
                 "nonfinite", "dropout_mode")
@@ -1087,16 +1178,18 @@ def _load_callback_states(callbacks, saved):
             cb.load_state_dict(saved.pop(match)[1])
 
 
-def _check_rate_range(lrs, momentums, optimizer, dtype):
+def _check_rate_range(peak, momentum_peak, optimizer, dtype):
     """Refuse learning rates the kernels cannot hold in `dtype`: the step scalars are cast to
     the parameter dtype, where a rate past its range is inf, and inf times a zero gradient made
-    NaN of weights that had nothing to learn (torch refuses such a rate too). An Adam-type step
-    is lr / (1 - beta1^t), at most lr / (1 - beta1): the bound checked is the schedule's peak
-    lr over 1 - its largest beta1."""
-    peak, what = (float(np.max(lrs)) if len(lrs) else 0.0), "the learning rate"
+    NaN of weights that had nothing to learn (torch refuses such a rate too). `peak` is the
+    run's largest rate, lr_scale included (NaN where one is NaN), `momentum_peak` the largest
+    momentum (beta1) its schedule sets, or None. An Adam-type step is lr / (1 - beta1^t), at
+    most lr / (1 - beta1): the bound checked is the peak lr over 1 - the largest beta1, the two
+    largest taken apart, whatever steps they belong to."""
+    peak, what = float(peak), "the learning rate"
     betas = getattr(optimizer, "betas", None)
     if betas is not None:
-        beta1 = betas[0] if momentums is None else max(betas[0], float(np.max(momentums)))
+        beta1 = betas[0] if momentum_peak is None else max(betas[0], momentum_peak)
         if beta1 >= 1.0:  # a Schedule of the user's own cycling it there (OneCycle is refused up front)
             raise ValueError(f"the schedule sets beta1 to {beta1}, and beta1 must be < 1 (its bias correction "
                              "1 - beta1^t would be 0)")
