@@ -121,12 +121,9 @@ def test_release_workspace_checks_keep_rows(cpu):
         trainer()._executor.engine.release_workspace(-1)
 
 
-# The Trainer and the scikit-learn estimators call release_workspace as their public calls end;
-# until trainer.py and sklearn.py do, these fail (strict: remove the mark once they pass).
-_UNTIL_WIRED = pytest.mark.xfail(strict=True, reason="Trainer/sklearn do not call release_workspace yet")
+# The Trainer and the scikit-learn estimators give the workspace back as their public calls end.
 
 
-@_UNTIL_WIRED
 def test_trainer_calls_leave_at_most_the_minibatch_and_prediction_workspace(cpu):
     X, y = data(3 * PREDICT_CHUNK)
     t = trainer("float64")

@@ -8,6 +8,7 @@ during training keeps the epochs it trained (see nonfinite, and Ctrl-C).
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -162,6 +163,20 @@ def _config_form(schedule):
     required = [p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
                 if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return "{" + ", ".join([f'"name": "{name}"'] + [f'"{arg}": ...' for arg in required]) + "}"
+
+
+def _returning_workspace(method):
+    """Run a public Trainer call inside its executor's holding_workspace block: the scratch the
+    call grows (a full-batch loss_and_grad, hvp or evaluation) is kept across the executor
+    calls it makes and given back as it returns, so a trainer does not hold its largest
+    call's workspace for life."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self._executor.holding_workspace():
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 class Trainer:
@@ -480,6 +495,7 @@ class Trainer:
         return self._cast(w, name)  # refuses values beyond the float32 range
 
     # -- training ------------------------------------------------------------------------------
+    @_returning_workspace
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0,
             shuffle=True, callbacks=(), verbose=1, log_every=10, sample_weight=None,
             class_weight=None, initial_epoch=0):
@@ -859,6 +875,7 @@ class Trainer:
         return lrs, self.schedule.momentum_values(total_steps, steps_per_epoch, start=start, stop=stop)
 
     # -- inference -----------------------------------------------------------------------------
+    @_returning_workspace
     def evaluate(self, X, y, sample_weight=None):
         """{"loss": mean loss (regularization included), "accuracy": for classification}.
 
@@ -874,6 +891,7 @@ class Trainer:
         w = self._check_weights(sample_weight, None, y, len(X))
         return self._executor.evaluate(X, y, sample_weight=w)
 
+    @_returning_workspace
     def predict(self, X, *, raw=False, mc_samples=0):
         """Outputs for X: probabilities (cross_entropy: softmax; binary_cross_entropy: sigmoid)
         or values (regression); raw=True gives the outputs before that link (logits).
@@ -897,6 +915,7 @@ class Trainer:
                              f"{PREDICT_CHUNK} rows): predict X in parts")
         return self._executor.predict(X, mc_samples=mc_samples, raw=raw)
 
+    @_returning_workspace
     def loss_and_grad(self, X, y, sample_weight=None):
         """(loss, gradients in get_params() order) on one batch, without updating anything.
 
@@ -908,6 +927,7 @@ class Trainer:
         y = self._check_y(y, len(X))
         return self._executor.loss_and_grad(X, y, sample_weight=self._check_weights(sample_weight, None, y, len(X)))
 
+    @_returning_workspace
     def hvp(self, X, y, v, sample_weight=None):
         """H v: the exact Hessian of the mean loss (with the l1/l2 penalty) w.r.t. the flat
         parameter vector (get_params() order, flattened) times v ((P,) or (m, P)), by the
