@@ -767,7 +767,9 @@ def test_early_stopping_refuses_best_weights_that_do_not_fit_before_training():
                           r"does not fit this trainer: best_weights\[0\] must have shape \(2, 3\)"),
                          (early_stopping_state(best_weights=[np.zeros((2, 3))]), "best_weights must be a list of 2"),
                          (early_stopping_state(best_buffers=[np.zeros(3), np.full(3, np.nan)]),
-                          r"best_buffers\[1\] contains NaN")):
+                          r"best_buffers\[1\] contains NaN"),
+                         (early_stopping_state(best_buffers=[np.zeros(3), np.full(3, -1.0)]),
+                          r"best_buffers\[1\] is a running variance and must be >= 0")):
         es = cb.EarlyStopping(patience=5)
         es.load_state_dict(state)
         trainer = FakeTrainer()
@@ -932,3 +934,52 @@ def test_a_checkpoint_path_is_tried_with_the_optimizers_own_keys_typed(tmp_path)
         cb.ModelCheckpoint(str(tmp_path / "m-{func_evals:s}.ckpt")).check_fit(frozenset({"loss", "func_evals"}))
     cb.ModelCheckpoint(str(tmp_path / "m-{damping:.2e}-{func_evals:03d}.ckpt")).check_fit(
         frozenset({"loss", "damping", "func_evals"}))
+
+
+def test_a_model_checkpoint_state_with_a_nan_best_from_older_files_resumes_without_a_best():
+    # Checkpoints written before a NaN stopped counting as a best hold one (format version 1 still):
+    # refusing it left no way to resume but dropping the callback.
+    mc = cb.ModelCheckpoint("m.ckpt", save_best_only=True)
+    mc.load_state_dict({"best": math.nan, "saved": ["a.ckpt"]})
+    assert mc.best is None and mc.saved == ["a.ckpt"]
+
+
+def test_csv_logger_warns_once_about_keys_its_columns_leave_out(tmp_path):
+    import trainart as ta
+
+    X, y = _data()
+    path = tmp_path / "log.csv"
+    t = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+    t.fit(X, y, epochs=1, verbose=0, callbacks=[cb.CSVLogger(path)])
+    with pytest.warns(UserWarning, match=r"CSVLogger leaves out 'val_loss', 'val_accuracy'") as caught:
+        t.fit(X, y, epochs=3, initial_epoch=1, verbose=0, validation_data=(X, y),
+              callbacks=[cb.CSVLogger(path, append=True)])
+    assert sum("CSVLogger" in str(w.message) for w in caught) == 1
+    with open(path) as f:
+        assert next(csv.reader(f))[:3] == ["epoch", "loss", "accuracy"]
+
+
+def test_tensorboard_shows_why_an_installed_tensorboardx_fails_to_import(monkeypatch):
+    # A broken dependency of tensorboardX (protobuf, say) was reported as tensorboardX missing.
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing(name, *args, **kwargs):
+        if name == "tensorboardX":
+            raise ImportError("cannot import name 'builder' from 'google.protobuf.internal'",
+                              name="google.protobuf.internal")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing)
+    with pytest.raises(ImportError, match="google.protobuf.internal"):
+        cb.TensorBoard("runs")
+
+    def missing(name, *args, **kwargs):
+        if name == "tensorboardX":
+            raise ModuleNotFoundError("No module named 'tensorboardX'", name="tensorboardX")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", missing)
+    with pytest.raises(ImportError, match=r"pip install trainart\[tensorboard\]"):
+        cb.TensorBoard("runs")

@@ -1385,3 +1385,21 @@ def test_a_schedule_name_without_its_arguments_is_refused_naming_schedule():
     with pytest.raises(TypeError, match=r'schedule=.*\{"name": "OneCycle", "max_lr": \.\.\.\}'):
         make().schedule = {"name": "OneCycle", "total_steps": 10}
     assert make(schedule={"name": "cosine", "lr": 0.1, "T_max": 10}).schedule == ta.schedules.Cosine(0.1, 10)
+
+
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+def test_a_shown_log_value_that_is_no_number_does_not_end_the_fit(verbose, capsys):
+    # A callback put np.array([v]) (or None) into val_loss: History and the loggers took it, but
+    # formatting the progress line with :.5g raised TypeError after the epoch had trained.
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+
+    def rewrite(trainer, epoch, logs):
+        logs["val_loss"] = np.array([logs["val_loss"]])
+        logs["accuracy"] = None
+
+    t = ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy", seed=0)
+    history = t.fit(X, y, epochs=2, verbose=verbose, validation_data=(X, y),
+                    callbacks=[ta.callbacks.LambdaCallback(on_epoch_end=rewrite)])
+    assert len(history.history["val_loss"]) == 2
+    if verbose == 2:
+        assert "accuracy=None" in capsys.readouterr().out

@@ -7,8 +7,8 @@ def agg_figure(figsize, caller):
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(f"{caller} needs matplotlib: pip install trainart[plot]") from None
+    except ImportError as exc:
+        _raise_missing(exc, caller)
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
@@ -19,8 +19,8 @@ def pyplot_figure(figsize, caller):
     plt.show() elsewhere; without a display matplotlib picks a non-GUI backend itself)."""
     try:
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError(f"{caller} needs matplotlib: pip install trainart[plot]") from None
+    except ImportError as exc:
+        _raise_missing(exc, caller)
     return plt.figure(figsize=figsize)
 
 
@@ -28,3 +28,11 @@ def figure(figsize, path, caller):
     """What a plot method draws on: with a `path` to write, an Agg figure (nothing left open in
     pyplot); without one, a pyplot figure of the user's backend, to show."""
     return (agg_figure if path is not None else pyplot_figure)(figsize, caller)
+
+
+def _raise_missing(exc, caller):
+    """Raise for a failed matplotlib import: the extra to install when matplotlib is missing,
+    else the import error itself (matplotlib is there, something it needs is broken)."""
+    if (exc.name or "").split(".")[0] != "matplotlib":
+        raise exc
+    raise ImportError(f"{caller} needs matplotlib: pip install trainart[plot]") from None

@@ -49,7 +49,7 @@ import string
 
 import numpy as np
 
-from . import _validate
+from . import _validate, _warn
 from .errors import CheckpointError
 
 __all__ = ["CSVLogger", "Callback", "EarlyStopping", "LambdaCallback", "ModelCheckpoint",
@@ -390,11 +390,15 @@ class EarlyStopping(Callback):
     def _check_best_fits(self, trainer):
         """CheckpointError unless the loaded best weights and statistics fit `trainer`'s (as
         set_params/set_buffers will check them at the end of the fit, after the epochs ran)."""
-        for name, values, current in (("best_weights", self.best_weights, trainer.get_params),
-                                      ("best_buffers", self.best_buffers, trainer.get_buffers)):
+        from .executors.base import checked_buffers
+
+        for name, values, check in (("best_weights", self.best_weights, lambda v: _validate.arrays_like(
+                                         v, trainer.get_params(), "best_weights")),
+                                     ("best_buffers", self.best_buffers, lambda v: checked_buffers(
+                                         v, trainer.get_buffers(), "best_buffers"))):
             if values is not None:
                 try:
-                    _validate.arrays_like(values, current(), name)
+                    check(values)
                 except (TypeError, ValueError) as exc:
                     raise CheckpointError(f"EarlyStopping state does not fit this trainer: {exc}") from None
 
@@ -663,6 +667,9 @@ class ModelCheckpoint(Callback):
 
     def load_state_dict(self, state):
         self._require(state, ("best", "saved"))
+        if isinstance(state["best"], float) and math.isnan(state["best"]):
+            # Written before a NaN stopped counting as a best (same format version): no best yet.
+            state = {**state, "best": None}
         best = _state_best(state, "best", "ModelCheckpoint", optional=True)
         self.saved = _state_strings(state, "saved", "ModelCheckpoint")
         self.best = best
@@ -676,9 +683,11 @@ class CSVLogger(Callback):
 
     The columns are fixed by the first epoch's logs, in their order (or read from the header
     of the file being appended to, or kept from a checkpoint's state); a key missing later is
-    written ``NA`` and keys not in the header are left out. The header is written at a fit's
-    first row whenever the file is missing or empty then (a resumed fit logging to a new file). The file is opened, written and closed at every epoch, so each row is
-    on disk as soon as the epoch ends and no handle stays open.
+    written ``NA`` and keys not in the header are left out, with a warning once a fit (a fit
+    resumed with validation data where the run had none, say). The header is written at a
+    fit's first row whenever the file is missing or empty then (a resumed fit logging to a new
+    file). The file is opened, written and closed at every epoch, so each row is on disk as
+    soon as the epoch ends and no handle stays open.
 
     Args:
         path: the CSV file (str or os.PathLike).
@@ -699,6 +708,7 @@ class CSVLogger(Callback):
     def on_train_begin(self, trainer, logs):
         super().on_train_begin(trainer, logs)
         self._first_row = True
+        self._warned = False
 
     def check_fit(self, log_keys):
         _validate.require_folder(self.path, "CSVLogger")
@@ -727,6 +737,12 @@ class CSVLogger(Callback):
             self.keys = [str(k) for k in logs]
         if header:
             rows.append(["epoch"] + self.keys)
+        left_out = [str(k) for k in logs if str(k) not in self.keys]
+        if left_out and not getattr(self, "_warned", False):
+            self._warned = True  # once a fit
+            _warn.warn(f"CSVLogger leaves out {', '.join(map(repr, left_out))}: {self.path}'s columns were fixed "
+                       f"by its header or an earlier fit's first epoch ({', '.join(self.keys)}). Log to a new "
+                       "file to keep every key")
         row = [int(epoch)]
         for k in self.keys:
             v = logs.get(k, "NA")
@@ -767,9 +783,10 @@ class TensorBoard(Callback):
         self.log_dir = _path(log_dir, "log_dir")
         try:
             from tensorboardX import SummaryWriter
-        except ImportError:
-            raise ImportError("TensorBoard needs tensorboardX: pip install trainart[tensorboard]"
-                              ) from None
+        except ImportError as exc:
+            if exc.name != "tensorboardX":  # installed, but something it imports fails: say what
+                raise
+            raise ImportError("TensorBoard needs tensorboardX: pip install trainart[tensorboard]") from None
         self._writer_class = SummaryWriter
         self.writer = None
 

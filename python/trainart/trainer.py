@@ -20,6 +20,7 @@ import numpy as np
 from . import _native, _warn, clipping, optim
 from ._validate import (all_finite, arrays_like, as_array, choice, flag, float_array, float_dtype, integer,
                         native_float, real, require_folder)
+from .callbacks import _number
 from .errors import TrainingDiverged, kept_state
 from .executors.base import Plan, checked_buffers
 from .executors.numpy import MC_MAX_ROWS, MC_MAX_SAMPLES, PREDICT_CHUNK
@@ -1233,16 +1234,24 @@ def _progress(epochs, initial_epoch, verbose):
         return None
 
 
+def _shown(value, spec):
+    """A progress value as text: a number in `spec`, anything else as str() gives it."""
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
 def _report(bar, epoch, epochs, logs, log_every, line=False, last=False):
     """The epoch's progress: the bar, the verbose=2 line, and the log line every log_every
     epochs and at the run's last epoch (the epochs ran out, or `last`: a callback stopped it)."""
-    shown = {k: logs[k] for k in ("loss", "val_loss", "accuracy", "val_accuracy", "lr") if k in logs}
-    text = f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={v:.5g}" for k, v in shown.items())
+    # What a callback wrote there may be no number (an array of one, None, a str): the progress
+    # shows it as text rather than end the run in formatting it.
+    shown = {k: _number(logs[k]) for k in ("loss", "val_loss", "accuracy", "val_accuracy", "lr") if k in logs}
+    shown = {k: logs[k] if v is None else v for k, v in shown.items()}
+    text = f"epoch {epoch + 1}/{epochs} " + " ".join(f"{k}={_shown(v, '.5g')}" for k, v in shown.items())
     try:
         if line:  # verbose=2
             print(text, flush=True)
         if bar is not None:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+            bar.set_postfix({k: _shown(v, ".4g") for k, v in shown.items()}, refresh=False)
             bar.update(1)
     except BrokenPipeError:  # the reader of the progress went away (`| head`): training goes on
         if bar is not None:

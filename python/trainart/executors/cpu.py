@@ -123,6 +123,7 @@ class CpuExecutor(NumpyExecutor):
         return value, grads
 
     def _release_workspace(self):
-        """Free the engine's scratch beyond the rows the next calls reuse: the last minibatch
-        and the PREDICT_CHUNK rows evaluate and predict run at a time."""
-        self.engine.release_workspace(max(PREDICT_CHUNK, getattr(self, "_minibatch_rows", 0)))
+        """Free the engine's scratch beyond the PREDICT_CHUNK rows evaluate and predict run at a
+        time, which also hold any usual minibatch (a fit's epochs reuse theirs inside the fit;
+        a full-batch fit's whole-data scratch goes as the fit ends)."""
+        self.engine.release_workspace(PREDICT_CHUNK)
