@@ -32,6 +32,11 @@ class History:
             "grad_norm", "skipped", ...) -> list with one Python number per recorded epoch.
             Every list has ``len(epoch)`` entries: a key first seen at a later epoch is padded
             with NaN for the epochs before, and an epoch whose logs lack a key gets NaN.
+            From Trainer.fit, "loss" is the mean of the step losses weighted by their batch's
+            rows (as Keras averages its batches), each as its step saw it: dropout on, before
+            the update, l1/l2 penalties included; "accuracy" counts the rows the steps
+            classified right; "val_*" are computed on the whole validation set after the
+            epoch, in inference mode.
         epoch: the epoch indices appended (0-based, as the callbacks see them).
         step_losses: one 1-D float64 array per recorded epoch with the loss of every step of
             that epoch (empty when the trainer did not pass them); ``np.concatenate`` gives
