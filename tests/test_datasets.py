@@ -142,3 +142,32 @@ def test_stratified_shares_reach_the_test_size_where_caps_bind():
     for k in range(3, 11):
         share = datasets.share_rows(k, counts)
         assert share.sum() == k and (share <= counts - 1).all() and (share >= 0).all()
+
+
+def test_split_reads_x_as_trainer_fit_does():
+    """np.asarray made an object array of a frame of mixed or nullable columns (which fit
+    then refused, though fit takes the frame), dropped a masked array's mask (the hidden
+    values were split as data) and wrapped a sparse matrix in a 0-d array ("shapes ()")."""
+    import trainart as ta
+    y = np.arange(40) % 2
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frames = [pd.DataFrame({"a": rng.normal(size=40), "flag": rng.random(40) > 0.5,
+                            "n": pd.array(rng.integers(0, 5, 40), dtype="Int64")}),
+              pd.DataFrame(rng.normal(size=(40, 3))).astype("Float64")]
+    for frame in frames:
+        X_train, X_test, y_train, y_test = datasets.train_test_split(frame, y, test_size=0.25, shuffle=False)
+        assert type(X_train) is np.ndarray and X_train.dtype == np.float64 and X_train.shape == (30, 3)
+        rows = np.sort(np.concatenate([X_train, X_test]), axis=0)
+        np.testing.assert_array_equal(rows, np.sort(frame.to_numpy(dtype=np.float64), axis=0))
+        ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy").fit(X_train, y_train, epochs=1, verbose=0)
+    masked = np.ma.masked_array(np.arange(80.0).reshape(40, 2))
+    masked[1, 0] = np.ma.masked
+    with pytest.raises(TypeError, match=r"X is a masked array.*X.filled"):
+        datasets.train_test_split(masked, y)
+    with pytest.raises(TypeError, match=r"y is a masked array"):
+        datasets.train_test_split(np.zeros((40, 2)), np.ma.masked_array(y, y == 1))
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match=r"X is a scipy.sparse csr_matrix.*X.toarray\(\)"):
+        datasets.train_test_split(sparse.csr_matrix(np.eye(40, 3)), y)
+    assert "NumPy arrays whatever X and y are" in datasets.train_test_split.__doc__

@@ -128,3 +128,16 @@ def test_get_with_a_loss_object_takes_no_parameters():
     huber = ta.losses.get("huber")
     with pytest.raises(TypeError, match=r"parameters only with a loss name.*get\('huber', delta=...\)"):
         ta.losses.get(huber, delta=2.0)
+
+
+def test_ops_loss_refuses_masked_class_labels(backend):
+    """1-D labels went through np.asarray, which drops the mask: the hidden label counted (2
+    here), where a masked one-hot target was refused."""
+    z = np.zeros((3, 3))
+    labels = np.ma.masked_array([0, 2, 1], mask=[False, True, False])
+    with pytest.raises(TypeError, match=r"target is a masked array.*target.filled"):
+        ops.loss(z, labels, "cross_entropy", backend=backend)
+    with pytest.raises(TypeError, match=r"target is a masked array"):
+        ops.loss(z, np.ma.masked_array(np.eye(3), np.eye(3) > 0), "cross_entropy", backend=backend)
+    loss, grad = ops.loss(z, labels.filled(0), "cross_entropy", backend=backend)
+    assert loss == pytest.approx(math.log(3))

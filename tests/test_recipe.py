@@ -481,3 +481,27 @@ def test_lr_finder_exploding_from_the_start_says_lower_lr_min():
     assert "Lower lr_min" in r.verdict and "wider range" not in r.verdict
     doc = " ".join(recipe.lr_finder.__doc__.split())
     assert "from the fifth step on" in doc and "non-finite loss stopped the sweep before it had 5 points" in doc
+
+
+def test_recipe_reads_x_and_y_as_trainer_fit_does():
+    """_data used np.asarray: a frame of mixed or nullable columns, which fit takes, became an
+    object array fit refused; a masked array's hidden values were used without a word; a
+    sparse matrix was reported as "shape ()"."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": rng.normal(size=40), "flag": rng.random(40) > 0.5,
+                          "n": pd.array(rng.integers(0, 5, 40), dtype="Int64")})
+    trainer = ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy")
+    frame_report = recipe.check_initial_loss(trainer, frame, y)
+    assert frame_report.loss == recipe.check_initial_loss(trainer, frame.to_numpy(dtype=np.float64), y).loss
+    masked = np.ma.masked_array(rng.normal(size=(40, 3)))
+    masked[1, 0] = np.ma.masked
+    sparse = pytest.importorskip("scipy.sparse")
+    for X, message in ((masked, r"X is a masked array.*X.filled"),
+                       (sparse.csr_matrix(np.eye(40, 3)), r"X is a scipy.sparse csr_matrix.*X.toarray\(\)")):
+        for step in (recipe.check_initial_loss, recipe.lr_finder):
+            with pytest.raises(TypeError, match=message):
+                step(trainer, X, y)
+    with pytest.raises(TypeError, match=r"y is a masked array"):
+        recipe.check_initial_loss(trainer, frame, np.ma.masked_array(y, y == 1))

@@ -849,3 +849,46 @@ def test_dropout_with_sample_weight_over_distinct_rows_takes_x_as_it_is():
     w[3] = 0.0  # a zero-weight row is dropped: then the rows are gathered
     Xc, _, wc = _collapse_duplicates(X, T, w, True)
     assert len(Xc) == 49 and 0.0 not in wc
+
+
+def test_predict_densifies_a_sparse_x_in_blocks_of_rows(monkeypatch):
+    """predict densified a sparse X whole (3 GiB for a 20000 x 20000 X of 40k values): it now
+    goes through blocks of rows, with the same outputs."""
+    sparse = pytest.importorskip("scipy.sparse")
+    import trainart.sklearn as tsk
+    X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    X[X < 0.5] = 0.0
+    densified = []
+    toarray = sparse.csr_matrix.toarray
+
+    def recording_toarray(self, *args, **kwargs):
+        densified.append(self.shape[0])
+        return toarray(self, *args, **kwargs)
+
+    for est, target in ((MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0), y),
+                        (MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0), X[:, 0] + y)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, target)
+        dense = est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+        monkeypatch.setattr(tsk, "_SPARSE_CHUNK_BYTES", 7 * 5 * 8, raising=False)  # 7 rows
+        monkeypatch.setattr(sparse.csr_matrix, "toarray", recording_toarray)
+        densified.clear()
+        Xs = sparse.csr_matrix(X)
+        out = est.predict_proba(Xs) if hasattr(est, "predict_proba") else est.predict(Xs)
+        np.testing.assert_allclose(out, dense, rtol=1e-12, atol=1e-15)
+        assert est.score(Xs, target) == est.score(X, target)
+        assert densified and max(densified) == 7 and sum(densified) == 2 * 60, densified
+        monkeypatch.undo()
+
+
+def test_fit_names_a_sparse_x_too_large_to_densify():
+    """fit densifies a sparse X whole; where that cannot be allocated NumPy's MemoryError named
+    neither X nor its sparse form."""
+    sparse = pytest.importorskip("scipy.sparse")
+    n, d = 2**16, 2**26  # 32 TiB dense, 3 stored values
+    X = sparse.csr_matrix((np.ones(3), ([0, 1, 2], [0, 5, d - 1])), shape=(n, d))
+    with pytest.raises(MemoryError, match=r"X is a scipy.sparse csr_matrix of shape \(65536, 67108864\) with 3 "
+                                          r"stored values; trainart trains on dense arrays.*32768.0 GiB"):
+        MLPClassifier(hidden_layer_sizes=(2,), max_iter=1).fit(X, np.arange(n) % 2)
+    assert "densifies X whole" in MLPClassifier.__doc__ and "densifies X whole" in MLPRegressor.__doc__

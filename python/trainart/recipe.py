@@ -119,9 +119,12 @@ def _finish(fig, path):
 def _data(X, y):
     """X and y as arrays, checked for what the recipe itself relies on (rows to sample and
     slice, the same number of them) before anything runs; the Trainer checks their contents
-    (dtype, finiteness, labels) before it evaluates or trains."""
-    X = np.asarray(X)
-    y = np.asarray(y)
+    (dtype, finiteness, labels) before it evaluates or trains. Read as Trainer.fit reads them
+    (a pandas frame of nullable or mixed columns as float64; a masked array or a scipy.sparse
+    matrix refused, saying what to pass), not by np.asarray, which makes an object array of
+    such a frame, drops a mask and wraps a sparse matrix in a 0-d array."""
+    X = _validate.as_array(X, "X")
+    y = _validate.as_array(y, "y")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-dimensional (rows, features), got shape {X.shape}")
     if y.ndim not in (1, 2):

@@ -54,7 +54,7 @@ def _validate_X(est, X):
         X = _sk_validate_data(est, X, **kwargs)
     else:  # pragma: no cover
         X = est._validate_data(X, **kwargs)
-    return _dense(X)
+    return X
 
 
 def _distinct_rows(X, T, seed=0):
@@ -166,9 +166,33 @@ def _row_hash(X, T, seed):
     return h
 
 
+# Dense bytes of the sparse rows predict densifies at a time.
+_SPARSE_CHUNK_BYTES = 32 * 2**20
+
+
 def _dense(X):
-    # The engine is dense: sparse input is accepted (as sklearn's MLP does) and densified.
-    return X.toarray() if hasattr(X, "toarray") else X
+    """X itself, or a sparse X densified: the engine is dense, and sparse input is accepted (as
+    sklearn's MLP accepts it) by fit through a dense copy of the whole matrix. MemoryError
+    naming X, its shape and the copy's size when that cannot be allocated (NumPy's own names
+    neither X nor the sparse input behind it)."""
+    if not hasattr(X, "toarray"):
+        return X
+    try:
+        return X.toarray()
+    except MemoryError:
+        gib = X.shape[0] * X.shape[1] * X.dtype.itemsize / 2**30
+        raise MemoryError(f"X is a scipy.sparse {type(X).__name__} of shape {X.shape} with {X.nnz} stored values; "
+                          f"trainart trains on dense arrays, and its dense copy ({gib:.1f} GiB of {X.dtype}) "
+                          f"cannot be allocated: reduce the features (e.g. "
+                          f"sklearn.decomposition.TruncatedSVD) or use a model that trains on sparse input") from None
+
+
+def _sparse_chunks(X):
+    """The rows of the sparse X as dense blocks of about _SPARSE_CHUNK_BYTES, so predicting on
+    a sparse X never holds it whole in dense form."""
+    rows = max(1, _SPARSE_CHUNK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
+    for lo in range(0, X.shape[0], rows):
+        yield X[lo:lo + rows].toarray()
 
 
 class _Monitor(Callback):
@@ -684,7 +708,11 @@ class _BaseMLP(BaseEstimator):
         """Fit the network to X, y (see the class docstring for the loss and the stopping rule).
 
         Args:
-            X: (n_samples, n_features) array-like or sparse matrix (densified).
+            X: (n_samples, n_features) array-like or sparse matrix. trainart trains on dense
+                arrays: a sparse X is densified whole (n_samples * n_features * itemsize
+                bytes; MemoryError saying so when that cannot be allocated), where
+                scikit-learn's MLP trains on it sparse. predict densifies it in blocks of
+                rows.
             y: labels / indicator matrix (classifier) or targets (regressor).
             sample_weight: (n_samples,) non-negative weights with a positive sum; the
                 objective is (sum_i w_i l_i + alpha/2 ||W||^2) / sum_i w_i (see `alpha` for
@@ -705,7 +733,9 @@ class _BaseMLP(BaseEstimator):
     def _raw_predict(self, X):
         check_is_fitted(self)
         X = _validate_X(self, X)
-        return self._trainer.predict(X)
+        if not hasattr(X, "toarray"):
+            return self._trainer.predict(X)
+        return np.concatenate([self._trainer.predict(block) for block in _sparse_chunks(X)])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -795,6 +825,12 @@ _PARAMS_DOC = """
         (masks, batch statistics, caps), and optimizer and schedule replace them, so
         solver='lbfgs' (full batch, deterministic, no optimizer steps) refuses them with a
         ValueError; use solver='adam' or 'sgd'.
+
+    Sparse X (csr, csc) is accepted as in scikit-learn, but trainart trains on dense arrays:
+        fit densifies X whole (n_samples * n_features * itemsize bytes: 3 GiB for a
+        20000 x 20000 float64 X however few values it stores; MemoryError naming X when that
+        cannot be allocated), where scikit-learn's MLP multiplies it sparse. predict,
+        predict_proba and score densify it in blocks of rows (about 32 MiB each).
 
     Attributes: coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_,
         best_validation_score_, n_iter_, t_, n_features_in_, feature_names_in_, n_layers_,

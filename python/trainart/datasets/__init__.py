@@ -127,11 +127,15 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto", shuffle=T
             their original order.
 
     Returns:
-        X_train, X_test, y_train, y_test.
+        X_train, X_test, y_train, y_test: NumPy arrays whatever X and y are (scikit-learn's
+        keeps a pandas frame a frame). X and y are read as Trainer.fit reads them: a pandas
+        frame of nullable (Int64, Float64) or mixed (bool and float) columns becomes a float64
+        array, pd.NA as NaN.
 
     Raises:
         TypeError: test_size is not a real number, seed not an integer, stratify neither a
-            string nor a bool, shuffle not a bool.
+            string nor a bool, shuffle not a bool; X or y a masked array (its mask would be
+            dropped), a scipy.sparse matrix (pass X.toarray()) or no array (ragged rows).
         ValueError: test_size outside (0, 1) or leaving the training set empty; X or y with
             no rows or of different lengths; stratify a string other than "auto";
             stratify=True without class labels.
@@ -150,8 +154,11 @@ def train_test_split(X, y, *, test_size=0.25, seed=0, stratify="auto", shuffle=T
     else:
         raise TypeError(f"stratify must be 'auto', True or False (the labels are y), got "
                         f"{type(stratify).__name__}")
-    X = np.asarray(X)
-    y = np.asarray(y)
+    # As Trainer.fit reads them: a frame of nullable or mixed columns becomes float64, and a
+    # masked array or a scipy.sparse matrix is refused rather than read without its mask or
+    # wrapped in a 0-d object array.
+    X = _validate.as_array(X, "X")
+    y = _validate.as_array(y, "y")
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(f"X and y must be arrays of rows, got shapes {X.shape} and {y.shape}")
     if len(X) != len(y):

@@ -28,11 +28,10 @@ def loss_code(name):
 
 
 def _labels(target, n, k):
-    """Class labels as C-contiguous int64 (n,) in [0, k), or None when target is not 1-D."""
-    try:
-        arr = np.asarray(target)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"target must be array-like of numbers: {exc}") from None
+    """Class labels as C-contiguous int64 (n,) in [0, k), or None when target is not 1-D. Read
+    as every array argument is: a masked array is refused (its hidden labels would count), as
+    a masked one-hot target is."""
+    arr = _validate.as_array(target, "target")
     if arr.ndim != 1:
         return None
     if arr.dtype.kind == "f":
