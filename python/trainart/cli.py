@@ -94,12 +94,10 @@ def _plot_problem(path):
 def _bench(args, say):
     from . import microbench
 
-    if args.threads:
-        import trainart
-
-        trainart.set_num_threads(args.threads)
     progress = (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)) if args.verbose else None
-    results = microbench.run(args.ops, quick=args.quick, progress=progress)
+    # --threads sets NumPy's BLAS too (the dense equivalent's GEMMs): "x numpy" compares the
+    # same thread counts, and the table's first line says which.
+    results = microbench.run(args.ops, quick=args.quick, progress=progress, threads=args.threads)
     if args.json:  # before the table: a reader that stops early loses only printed text
         microbench.to_json(results, args.json)
     say(microbench.format_table(results))
@@ -174,7 +172,8 @@ def main(argv=None):
     bench = sub.add_parser("bench", help="time every kernel against NumPy and its floor")
     bench.add_argument("--ops", type=_op_list, help="comma-separated kernel families (default: all)")
     bench.add_argument("--quick", action="store_true", help="small sizes, few repeats")
-    bench.add_argument("--threads", type=_thread_count, help="threads for trainart, >= 1 (default: all cores)")
+    bench.add_argument("--threads", type=_thread_count,
+                       help="threads for trainart and NumPy's BLAS, >= 1 (default: all cores)")
     bench.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     bench.add_argument("-v", "--verbose", action="store_true", help="print each case as it runs")
     bench.set_defaults(func=_bench)

