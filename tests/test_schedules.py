@@ -664,3 +664,25 @@ def test_peaks_of_a_run_of_billions_of_steps_take_no_memory():
         S.Constant(0.1).values(10, start=5, stop=4)
     with pytest.raises(ValueError, match="start must be <= 10"):
         S.Constant(0.1).values(10, start=11)
+
+
+class _Spiked(S.Step):
+    """A Step whose rate jumps at one step: Step's end-points claim describes Step's rates only."""
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return np.where(k == 5, 1e39, super()._lr(k, steps_per_epoch, total_steps))
+
+
+def test_a_subclass_overriding_a_builtins_lr_is_scanned_not_taken_at_the_parents_word():
+    # Step's _peak_steps (first and last step) was used for the subclass: peaks said 0.01, the
+    # fit started and diverged at the spike instead of refusing the rate up front.
+    spiked = _Spiked(lr=0.01, step_size=3)
+    assert spiked.peaks(10)[0] == spiked.values(10).max() == 1e39
+    assert not spiked._shape_known and S.Step(lr=0.01, step_size=3)._shape_known
+    assert S.Warmup(spiked, 2).peaks(10)[0] == 1e39
+
+
+def test_peaks_of_the_first_steps_only():
+    cosine = S.Cosine(lr=1.0, T_max=10, eta_min=0.0)
+    assert cosine.peaks(100, stop=1) == (1.0, None)
+    assert S.Exponential(lr=1.0, gamma=2.0).peaks(20, stop=4)[0] == 8.0

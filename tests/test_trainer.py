@@ -1403,3 +1403,43 @@ def test_a_shown_log_value_that_is_no_number_does_not_end_the_fit(verbose, capsy
     assert len(history.history["val_loss"]) == 2
     if verbose == 2:
         assert "accuracy=None" in capsys.readouterr().out
+
+
+class _SpikeAt10(ta.schedules.Schedule):
+    """A schedule of one's own (only _lr): 0.01, and 1e39 at step 10."""
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return np.where(k == 10, 1e39, 0.01)
+
+
+class _WholeRunValues(ta.schedules.Schedule):
+    def values(self, total_steps, steps_per_epoch=1):
+        return np.full(total_steps, 0.01)
+
+
+def test_a_schedule_of_unknown_shape_is_checked_up_front_then_epoch_by_epoch(monkeypatch):
+    # Scanning every step of a huge run before training took minutes; past the prescan each
+    # epoch's rates are checked as it starts (the rates of an epoch never reach the kernels).
+    from trainart import trainer as trainer_module
+
+    X, y = np.random.default_rng(0).normal(size=(16, 3)), np.arange(16) % 2
+    t = ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy", schedule=_SpikeAt10(), seed=0)
+    before = t.get_params()
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        t.fit(X, y, epochs=5, batch_size=4, verbose=0)   # step 10 lies in the prescan: nothing trains
+    assert all(np.array_equal(a, b) for a, b in zip(before, t.get_params())) and t.epoch == 0
+    monkeypatch.setattr(trainer_module, "_PRESCAN_STEPS", 4)
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        t.fit(X, y, epochs=5, batch_size=4, verbose=0)
+    assert t.epoch == 2 and len(t.history) == 2   # epochs 0 and 1 trained; epoch 2 holds step 10
+
+
+def test_a_schedule_overriding_values_is_refused_naming_lr():
+    with pytest.raises(TypeError, match=r"overrides values\(\): implement _lr"):
+        ta.Trainer(ta.MLP([3, 4, 2]), schedule=_WholeRunValues())
+
+
+def test_a_schedule_config_with_a_bad_argument_keeps_its_own_message():
+    with pytest.raises((TypeError, ValueError), match="lr must be a real number") as caught:
+        ta.Trainer(ta.MLP([3, 4, 2]), schedule={"name": "cosine", "lr": "0.1", "T_max": 3})
+    assert "config dict" not in str(caught.value)

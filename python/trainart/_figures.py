@@ -33,6 +33,8 @@ def figure(figsize, path, caller):
 def _raise_missing(exc, caller):
     """Raise for a failed matplotlib import: the extra to install when matplotlib is missing,
     else the import error itself (matplotlib is there, something it needs is broken)."""
-    if (exc.name or "").split(".")[0] != "matplotlib":
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is not None:
         raise exc
     raise ImportError(f"{caller} needs matplotlib: pip install trainart[plot]") from None

@@ -68,6 +68,11 @@ def _combined(peaks):
     return lr, (float(np.max(momenta)) if momenta else None)
 
 
+def _owner(cls, name):
+    """The class of `cls`'s MRO that defines the attribute `name`."""
+    return next(c for c in cls.__mro__ if name in vars(c))
+
+
 # The user's Schedule subclasses by config name, filled as classes are defined (a class defined
 # inside a function has no name to find it by): from_config finds one once its module is imported.
 _DEFINED = {}
@@ -91,10 +96,14 @@ class Schedule:
     finds custom objects.
 
     ``_lr`` gets any int64 array of step indices (the trainer evaluates one epoch's steps at a
-    time) and must compute each entry from its own step alone. Before a fit, the trainer
-    checks the run's largest rate (``peaks``): for a schedule of your own it evaluates every
-    step of the run, a chunk at a time; override ``_peak_steps`` to name the few steps the
-    largest values lie at, as the built-in schedules do, where that takes too long.
+    time) and must compute each entry from its own step alone; implement ``_lr`` (and
+    ``_momentum``), not ``values``, which the trainer does not call as a whole. Before a fit,
+    the trainer checks the run's largest rate (``peaks``): for a schedule of your own it
+    evaluates every step of the run's first 2**24, a chunk at a time, and each later epoch's
+    rates as that epoch starts; override ``_peak_steps`` to name the few steps the largest
+    values lie at, as the built-in schedules do, to have the whole run checked up front. A
+    subclass of a built-in schedule that overrides its ``_lr`` is evaluated step by step: the
+    parent's ``_peak_steps`` describes the parent's rates.
     """
 
     _fields = ()
@@ -179,7 +188,37 @@ class Schedule:
         m = self._momentum(k, steps_per_epoch, total_steps)
         return None if m is None else np.asarray(m, dtype=np.float64)
 
-    def peaks(self, total_steps, steps_per_epoch=1):
+    def _trusts(self, name):
+        """Whether the shape claim `name` (_peak_steps, _peaks, _epoch_counted_from) describes the
+        rates this schedule's _lr and _momentum give: the base class's generic version, trainart's
+        own classes, or a subclass of your own that defines the claim at or below the _lr and
+        _momentum it uses. A subclass overriding _lr under a built-in's claim (a Step with a
+        spike) is evaluated step by step instead: the claim was made for the parent's rates."""
+        cls = type(self)
+        claim, lr, momentum = _owner(cls, name), _owner(cls, "_lr"), _owner(cls, "_momentum")
+        if claim is Schedule or all(c.__module__ == __name__ for c in (claim, lr, momentum)):
+            return True
+        return issubclass(claim, lr) and issubclass(claim, momentum)
+
+    def _checked_peaks(self, start, stop, steps_per_epoch, total_steps):
+        """_peaks where this schedule's shortcut can be trusted (_trusts), else every step."""
+        if self._trusts("_peaks"):
+            return self._peaks(start, stop, steps_per_epoch, total_steps)
+        return self._scanned_peaks(start, stop, steps_per_epoch, total_steps)
+
+    @property
+    def _settled_from(self):
+        """_epoch_counted_from where it can be trusted (_trusts), else None."""
+        return self._epoch_counted_from if self._trusts("_epoch_counted_from") else None
+
+    @property
+    def _shape_known(self):
+        """Whether peaks() finds the largest values from a few steps rather than every one."""
+        return self._trusts("_peaks") and (type(self)._peaks is not Schedule._peaks
+                                          or (self._trusts("_peak_steps")
+                                              and type(self)._peak_steps is not Schedule._peak_steps))
+
+    def peaks(self, total_steps, steps_per_epoch=1, *, stop=None):
         """The largest learning rate and momentum of a run: ``values(total_steps,
         steps_per_epoch).max()`` and ``momentum_values(...).max()`` (None where the schedule
         sets no momentum), NaN where a value is NaN, as np.max; raises what ``values`` raises
@@ -190,13 +229,15 @@ class Schedule:
         Args:
             total_steps: number of optimizer steps (int >= 1).
             steps_per_epoch: optimizer steps per epoch (int >= 1).
+            stop: the peaks of the run's steps 0 .. stop-1 only (None: every step).
 
         Returns:
             (float, float or None).
         """
         total_steps = integer(total_steps, "total_steps", low=1)
         steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", low=1)
-        return self._peaks(0, total_steps, steps_per_epoch, total_steps)
+        stop = total_steps if stop is None else integer(stop, "stop", low=1, high=total_steps)
+        return self._checked_peaks(0, stop, steps_per_epoch, total_steps)
 
     def _step_range(self, total_steps, steps_per_epoch, start, stop):
         """(int64 steps start .. stop-1, steps_per_epoch, total_steps), checked."""
@@ -218,7 +259,7 @@ class Schedule:
 
     def _peaks(self, start, stop, steps_per_epoch, total_steps):
         """(largest lr, largest momentum or None) over the steps [start, stop), stop > start."""
-        k = self._peak_steps(start, stop, steps_per_epoch, total_steps)
+        k = self._peak_steps(start, stop, steps_per_epoch, total_steps) if self._trusts("_peak_steps") else None
         if k is None:
             return self._scanned_peaks(start, stop, steps_per_epoch, total_steps)
         return self._maxima(k, steps_per_epoch, total_steps)
@@ -729,7 +770,7 @@ class Warmup(Schedule):
         if start < self.steps:
             parts.append(self._scanned_peaks(start, min(stop, self.steps), steps_per_epoch, total_steps))
         if stop > self.steps:
-            lr, momentum = self.schedule._peaks(max(start, self.steps), stop, steps_per_epoch, total_steps)
+            lr, momentum = self.schedule._checked_peaks(max(start, self.steps), stop, steps_per_epoch, total_steps)
             parts.append((lr * float(self._factor(np.array([self.steps], dtype=np.int64))[0]), momentum))
         return _combined(parts)
 
@@ -739,8 +780,12 @@ class Warmup(Schedule):
 
     @property
     def _epoch_counted_from(self):
-        inner = self.schedule._epoch_counted_from
+        inner = self.schedule._settled_from
         return None if inner is None else max(inner, self.steps)
+
+    @property
+    def _shape_known(self):
+        return self._trusts("_peaks") and self.schedule._shape_known
 
     @property
     def cycles_momentum(self):

@@ -126,13 +126,18 @@ def _checked_schedule(schedule):
         try:
             return schedules.get(schedule)
         except TypeError as exc:  # a name without the arguments its class requires
-            if isinstance(schedule, dict) and not isinstance(schedule.get("name"), str):
-                raise
+            if not (isinstance(schedule, str) or "required" in str(exc)):
+                raise  # a config dict with a wrong argument: its own message says which
             raise TypeError(f"schedule={schedule!r} does not build a schedule ({exc}): give the schedule's "
                             f"arguments in a config dict, {_config_form(schedule)}, or pass the schedule "
                             "itself (e.g. ta.schedules.Cosine(lr=0.1, T_max=10))") from None
     if isinstance(schedule, schedules.Schedule):
         from .checkpoint import _jsonable
+
+        for method in ("values", "momentum_values"):
+            if getattr(type(schedule), method) is not getattr(schedules.Schedule, method):
+                raise TypeError(f"schedule {type(schedule).__name__} overrides {method}(): implement _lr (and "
+                                "_momentum) instead, which the trainer evaluates one epoch's steps at a time")
 
         try:  # checkpoints, copies and config() rebuild it from its config, written as JSON
             again = schedules.from_config(_jsonable(schedule.config(), "schedule.config()"))
@@ -577,6 +582,10 @@ class Trainer:
             perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
             lrs, momentums = self._schedule_values(total_steps, steps_per_epoch, epoch)
             epoch_lrs = lrs * self.lr_scale
+            # Again for the epoch's own rates: past the steps checked up front (a schedule of
+            # your own over a long run), and at the scale a callback may have moved.
+            _check_rate_range(np.max(epoch_lrs), None if momentums is None else np.max(momentums),
+                              self.optimizer, self.dtype)
             stats = self._executor.train_epoch(
                 run.X, run.y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64),
                 self.step, batch_size=run.batch_size, sample_weight=run.w, momentums=momentums)
@@ -734,7 +743,7 @@ class Trainer:
         if self.schedule.max_steps is not None:
             was_steps = min(was_steps, self.schedule.max_steps)
         compared = min(run.epochs, -(-was_steps // before))
-        settled = self.schedule._epoch_counted_from  # from there on, both epoch lengths agree
+        settled = self.schedule._settled_from  # from there on, both epoch lengths agree
         if settled is not None:
             compared = min(compared, -(-settled // min(before, steps_per_epoch)))
         for first in range(run.initial_epoch, compared, _JUMP_CHUNK):
@@ -860,8 +869,11 @@ class Trainer:
         that cannot span the run (a OneCycle of fewer steps) is refused here, before training."""
         if self.schedule is None:
             return self.optimizer.lr, None
+        # A schedule whose shape is not known is scanned step by step: over its first
+        # _PRESCAN_STEPS only (a fraction of a second), the later epochs as each starts.
+        stop = None if self.schedule._shape_known else min(total_steps, _PRESCAN_STEPS)
         try:
-            return self.schedule.peaks(total_steps, steps_per_epoch)
+            return self.schedule.peaks(total_steps, steps_per_epoch, stop=stop)
         except ValueError as exc:
             raise ValueError(f"schedule: {exc} (this fit's total_steps is epochs x steps_per_epoch = "
                              f"{run.epochs} x {steps_per_epoch} = {total_steps})") from None
@@ -1143,6 +1155,9 @@ class Trainer:
 _MAX_STEP = 2**63 - 1
 # Epochs the schedule-jump check of a resumed fit compares at once.
 _JUMP_CHUNK = 1 << 16
+# Steps of a schedule of unknown shape whose rates are checked before a fit (the rest as each
+# epoch starts).
+_PRESCAN_STEPS = 1 << 24
 
 # The keys of Trainer.config(), every one needed by Trainer.from_config.
 _CONFIG_KEYS = ("model", "loss", "loss_param", "optimizer", "schedule", "clip", "executor", "seed", "dtype",

@@ -85,7 +85,6 @@ class CpuExecutor(NumpyExecutor):
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
         labels, targets = self._targets(y)
-        self._minibatch_rows = min(batch_size, len(X))  # the scratch release_workspace keeps
         out = self.engine.train_epoch(X, labels, targets, sample_weight, perm, lrs, momentums, step0, batch_size,
                                       self.opt_state["step"], self.opt_state.get("mu_product", 1.0))
         self.opt_state["step"] = out["opt_step"]
