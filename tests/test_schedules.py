@@ -686,3 +686,44 @@ def test_peaks_of_the_first_steps_only():
     cosine = S.Cosine(lr=1.0, T_max=10, eta_min=0.0)
     assert cosine.peaks(100, stop=1) == (1.0, None)
     assert S.Exponential(lr=1.0, gamma=2.0).peaks(20, stop=4)[0] == 8.0
+
+
+class _CycledOwn(S.Schedule):
+    """A schedule of one's own that sets momentum too."""
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return np.full(k.shape, 0.1)
+
+    def _momentum(self, k, steps_per_epoch, total_steps):
+        return np.where(k == 3, np.nan, 0.9)
+
+
+class _OneNumber(S.Schedule):
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return 0.1   # one number for every step: a slip that trained the wrong steps
+
+
+def test_a_schedule_of_ones_own_with_momentum_cycles_it_and_a_nan_momentum_is_refused():
+    # cycles_momentum was False for it: SGD(momentum=0) got no buffer (a TypeError mid-step),
+    # Adagrad ignored the momenta, and a NaN momentum went through max(0.9, nan) == 0.9.
+    import trainart as ta
+
+    assert _CycledOwn().cycles_momentum and not S.Constant(0.1).cycles_momentum
+    with pytest.raises(ValueError, match="cycles momentum"):
+        ta.Trainer(ta.MLP([3, 4, 2]), optimizer=ta.optim.Adagrad(), schedule=_CycledOwn())
+    X, y = np.random.default_rng(0).normal(size=(16, 3)), np.arange(16) % 2
+    for optimizer in (ta.optim.SGD(lr=0.1), ta.optim.Adam()):
+        t = ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy", optimizer=optimizer, schedule=_CycledOwn())
+        with pytest.raises(ValueError, match=r"momentum \(beta1\) to nan"):
+            t.fit(X, y, epochs=2, batch_size=4, verbose=0)
+        assert t.step == 0
+
+
+def test_lr_of_the_wrong_shape_and_milestones_beyond_int64():
+    with pytest.raises(ValueError, match=r"_OneNumber._lr returned shape \(\) for 4 step indices"):
+        _OneNumber().values(8, 4, start=4, stop=8)
+    np.testing.assert_array_equal(S.MultiStep(0.1, [3, 2**63]).values(6), [0.1] * 3 + [0.1 * 0.1] * 3)
+    np.testing.assert_array_equal(S.Piecewise([3, 10**20], [1.0, 2.0, 3.0]).values(5), [1, 1, 1, 2, 2])
+    np.testing.assert_array_equal(S.Step(0.1, step_size=2**63).values(4), [0.1] * 4)
+    with pytest.raises(NotImplementedError, match="must implement _lr"):
+        S.Schedule().values(3)

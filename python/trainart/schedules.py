@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 _INTERVALS = ("step", "epoch")
+# Past every step a run can take (step indices are int64): a milestone, boundary or step_size
+# beyond it stands for itself in int64 arithmetic (it never fires).
+_FAR = 2**62
 # Steps evaluated at once where a schedule's largest rate is found by evaluating every step (a
 # schedule of your own, a warm-up): the memory is bounded whatever the length of the run.
 _SCAN_CHUNK = 1 << 16
@@ -123,8 +126,10 @@ class Schedule:
     @property
     def cycles_momentum(self):
         """Whether this schedule sets every step's momentum (SGD, RMSprop) or beta1 (Adam family):
-        ``momentum_values`` returns an array rather than None."""
-        return False
+        ``momentum_values`` returns an array rather than None. A subclass of your own that
+        implements ``_momentum`` does (the trainer then plans a momentum buffer, or refuses an
+        optimizer without momentum)."""
+        return _owner(type(self), "_momentum") is not Schedule
 
     @property
     def momentum_peak(self):
@@ -148,7 +153,8 @@ class Schedule:
     # -- what subclasses provide ---------------------------------------------------------
     def _lr(self, k, steps_per_epoch, total_steps):
         """Rates at the int64 step indices `k` (total_steps may be None in ``__call__``)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _lr(k, steps_per_epoch, total_steps): "
+                                  "the rates at the int64 step indices k, an array of k's shape")
 
     def _momentum(self, k, steps_per_epoch, total_steps):
         """Momenta at the step indices `k`, or None when the schedule leaves momentum alone."""
@@ -185,8 +191,7 @@ class Schedule:
             None when this schedule does not set momentum (the optimizer keeps its own).
         """
         k, steps_per_epoch, total_steps = self._step_range(total_steps, steps_per_epoch, start, stop)
-        m = self._momentum(k, steps_per_epoch, total_steps)
-        return None if m is None else np.asarray(m, dtype=np.float64)
+        return self._momentum_at(k, steps_per_epoch, total_steps)
 
     def _trusts(self, name):
         """Whether the shape claim `name` (_peak_steps, _peaks, _epoch_counted_from) describes the
@@ -249,13 +254,26 @@ class Schedule:
 
     def _lr_at(self, k, steps_per_epoch, total_steps):
         """The rates at the int64 steps `k` as float64 (what values() returns for them)."""
-        return np.asarray(self._lr(k, steps_per_epoch, total_steps), dtype=np.float64)
+        return self._shaped(self._lr(k, steps_per_epoch, total_steps), k, "_lr")
+
+    def _momentum_at(self, k, steps_per_epoch, total_steps):
+        """The momenta at the int64 steps `k` as float64, or None."""
+        m = self._momentum(k, steps_per_epoch, total_steps)
+        return None if m is None else self._shaped(m, k, "_momentum")
+
+    def _shaped(self, out, k, method):
+        """`out` as a float64 array of k's shape, or ValueError naming the method: a subclass
+        returning one number, or the whole run's rates, would train the wrong steps."""
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != k.shape:
+            raise ValueError(f"{type(self).__name__}.{method} returned shape {out.shape} for {k.shape[0]} step "
+                             f"indices: it must return one value per index of k")
+        return out
 
     def _maxima(self, k, steps_per_epoch, total_steps):
         """(largest lr, largest momentum or None) at the int64 steps `k`."""
-        m = self._momentum(k, steps_per_epoch, total_steps)
-        return (float(np.max(self._lr_at(k, steps_per_epoch, total_steps))),
-                None if m is None else float(np.max(np.asarray(m, dtype=np.float64))))
+        m = self._momentum_at(k, steps_per_epoch, total_steps)
+        return float(np.max(self._lr_at(k, steps_per_epoch, total_steps))), None if m is None else float(np.max(m))
 
     def _peaks(self, start, stop, steps_per_epoch, total_steps):
         """(largest lr, largest momentum or None) over the steps [start, stop), stop > start."""
@@ -455,7 +473,7 @@ class Step(_Monotone):
                   interval=choice(interval, "interval", _INTERVALS))
 
     def _lr(self, k, steps_per_epoch, total_steps):
-        n = (self._t(k, steps_per_epoch) // self.step_size).astype(np.float64)
+        n = (self._t(k, steps_per_epoch) // min(self.step_size, _FAR)).astype(np.float64)
         return self.lr * self.gamma ** n
 
 
@@ -481,7 +499,7 @@ class MultiStep(_Monotone):
 
     def _lr(self, k, steps_per_epoch, total_steps):
         t = self._t(k, steps_per_epoch)
-        n = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
+        n = np.searchsorted(np.asarray([min(m, _FAR) for m in self.milestones], dtype=np.int64), t, side="right")
         return self.lr * self.gamma ** n.astype(np.float64)
 
 
@@ -522,7 +540,7 @@ class Piecewise(_Intervaled):
 
     def _lr(self, k, steps_per_epoch, total_steps):
         t = self._t(k, steps_per_epoch)
-        i = np.searchsorted(np.asarray(self.boundaries, dtype=np.int64), t, side="right")
+        i = np.searchsorted(np.asarray([min(b, _FAR) for b in self.boundaries], dtype=np.int64), t, side="right")
         return np.asarray(self.rates, dtype=np.float64)[i]
 
     def _peak_steps(self, start, stop, steps_per_epoch, total_steps):

@@ -1223,6 +1223,8 @@ def _check_rate_range(peak, momentum_peak, optimizer, dtype):
     most lr / (1 - beta1): the bound checked is the peak lr over 1 - the largest beta1, the two
     largest taken apart, whatever steps they belong to."""
     peak, what = float(peak), "the learning rate"
+    if momentum_peak is not None and not math.isfinite(momentum_peak):  # max(0.9, nan) is 0.9
+        raise ValueError(f"the schedule sets the momentum (beta1) to {momentum_peak}: it must be a finite number")
     betas = getattr(optimizer, "betas", None)
     if betas is not None:
         beta1 = betas[0] if momentum_peak is None else max(betas[0], momentum_peak)
