@@ -31,23 +31,60 @@ Tiling tiling(index_t n, index_t f) {
 }
 
 // ---- kernels: one tile of rows [r0, r1) x columns [c0, c1) ------------------------------
+// Each sweep over the columns takes 4 rows, adding them to acc[j] one after another: the same
+// additions in the same order as one row at a time, but acc[j] is loaded and stored once per 4
+// rows instead of every row. acc is the partial-sum buffer, never an input: __restrict spares
+// each row a run-time overlap test (needed when T is double) before the vector loop.
 
 // acc[j] += x[i, j] over the tile's rows, in row order.
 template <class T>
-TRAINART_SIMD_CLONES void sum_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0, index_t c1,
-                     double* acc) {
-  for (index_t i = r0; i < r1; ++i) {
-    const T* row = x + i * f;
+TRAINART_SIMD_CLONES void sum_tile_kernel(const T* __restrict x, index_t f, index_t r0, index_t r1, index_t c0,
+                                          index_t c1, double* __restrict acc) {
+  index_t i = r0;
+  for (; i + 4 <= r1; i += 4) {
+    const T* __restrict x0 = x + i * f;
+    const T* __restrict x1 = x0 + f;
+    const T* __restrict x2 = x1 + f;
+    const T* __restrict x3 = x2 + f;
+    for (index_t j = c0; j < c1; ++j) {
+      double a = acc[j];
+      a += double(x0[j]);
+      a += double(x1[j]);
+      a += double(x2[j]);
+      a += double(x3[j]);
+      acc[j] = a;
+    }
+  }
+  for (; i < r1; ++i) {
+    const T* __restrict row = x + i * f;
     for (index_t j = c0; j < c1; ++j) acc[j] += double(row[j]);
   }
 }
 
 // acc[j] += (x[i, j] - mean[j])^2: the second pass of the two-pass variance.
 template <class T>
-TRAINART_SIMD_CLONES void sqdev_tile_kernel(const T* x, index_t f, index_t r0, index_t r1, index_t c0, index_t c1,
-                       const double* mean, double* acc) {
-  for (index_t i = r0; i < r1; ++i) {
-    const T* row = x + i * f;
+TRAINART_SIMD_CLONES void sqdev_tile_kernel(const T* __restrict x, index_t f, index_t r0, index_t r1, index_t c0,
+                                            index_t c1, const double* __restrict mean, double* __restrict acc) {
+  index_t i = r0;
+  for (; i + 4 <= r1; i += 4) {
+    const T* __restrict x0 = x + i * f;
+    const T* __restrict x1 = x0 + f;
+    const T* __restrict x2 = x1 + f;
+    const T* __restrict x3 = x2 + f;
+    for (index_t j = c0; j < c1; ++j) {
+      const double m = mean[j];
+      const double d0 = double(x0[j]) - m, d1 = double(x1[j]) - m;
+      const double d2 = double(x2[j]) - m, d3 = double(x3[j]) - m;
+      double a = acc[j];
+      a += d0 * d0;
+      a += d1 * d1;
+      a += d2 * d2;
+      a += d3 * d3;
+      acc[j] = a;
+    }
+  }
+  for (; i < r1; ++i) {
+    const T* __restrict row = x + i * f;
     for (index_t j = c0; j < c1; ++j) {
       const double d = double(row[j]) - mean[j];
       acc[j] += d * d;
@@ -57,12 +94,41 @@ TRAINART_SIMD_CLONES void sqdev_tile_kernel(const T* x, index_t f, index_t r0, i
 
 // dbeta[j] += dy, dgamma[j] += dy * xhat, xhat in T exactly as the forward formed it.
 template <class T>
-TRAINART_SIMD_CLONES void grad_tile_kernel(const T* dy, const T* x, index_t f, index_t r0, index_t r1, index_t c0,
-                      index_t c1, const T* mean, const T* invstd, double* acc_dbeta,
-                      double* acc_dgamma) {
-  for (index_t i = r0; i < r1; ++i) {
-    const T* xr = x + i * f;
-    const T* dyr = dy + i * f;
+TRAINART_SIMD_CLONES void grad_tile_kernel(const T* __restrict dy, const T* __restrict x, index_t f, index_t r0,
+                                           index_t r1, index_t c0, index_t c1, const T* __restrict mean,
+                                           const T* __restrict invstd, double* __restrict acc_dbeta,
+                                           double* __restrict acc_dgamma) {
+  index_t i = r0;
+  for (; i + 4 <= r1; i += 4) {
+    const T* __restrict x0 = x + i * f;
+    const T* __restrict x1 = x0 + f;
+    const T* __restrict x2 = x1 + f;
+    const T* __restrict x3 = x2 + f;
+    const T* __restrict g0 = dy + i * f;
+    const T* __restrict g1 = g0 + f;
+    const T* __restrict g2 = g1 + f;
+    const T* __restrict g3 = g2 + f;
+    for (index_t j = c0; j < c1; ++j) {
+      const T m = mean[j], s = invstd[j];
+      const double e0 = double(g0[j]), e1 = double(g1[j]), e2 = double(g2[j]), e3 = double(g3[j]);
+      const double h0 = double(math::bn_xhat(x0[j], m, s)), h1 = double(math::bn_xhat(x1[j], m, s));
+      const double h2 = double(math::bn_xhat(x2[j], m, s)), h3 = double(math::bn_xhat(x3[j], m, s));
+      double b = acc_dbeta[j], g = acc_dgamma[j];
+      b += e0;
+      g += e0 * h0;
+      b += e1;
+      g += e1 * h1;
+      b += e2;
+      g += e2 * h2;
+      b += e3;
+      g += e3 * h3;
+      acc_dbeta[j] = b;
+      acc_dgamma[j] = g;
+    }
+  }
+  for (; i < r1; ++i) {
+    const T* __restrict xr = x + i * f;
+    const T* __restrict dyr = dy + i * f;
     for (index_t j = c0; j < c1; ++j) {
       const T xhat = math::bn_xhat(xr[j], mean[j], invstd[j]);
       acc_dbeta[j] += double(dyr[j]);
