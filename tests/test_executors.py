@@ -344,3 +344,41 @@ def test_the_cpu_engine_does_not_copy_x_for_loss_and_grad():
         pytest.skip("needs /proc")
     held = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert held < 0.6, held  # the activations of 25000 rows, ~0.2 X here; with the copy 1.2 X
+
+
+@pytest.mark.parametrize("per_tensor", [False, True])
+def test_a_gradient_norm_clipping_cannot_scale_counts_as_non_finite_on_both_executors(per_tensor):
+    # max_norm / norm below float32's smallest normal: the engine's flush-to-zero read the scale
+    # as 0 and every step changed nothing (grad_norm 2e38 reported, skipped 0), where NumPy
+    # applied the subnormal scale. Both now treat the step as non-finite.
+    X = np.full((4, 4), 1e19, np.float32)
+    y = np.zeros((4, 1), np.float32)
+    results = {}
+    for executor in ta.available_backends():
+        t = ta.Trainer(ta.MLP([4, 1]), loss="mse", optimizer=ta.optim.SGD(lr=0.1), executor=executor,
+                       clip=ta.ClipNorm(1.0, per_tensor=per_tensor), nonfinite="skip", seed=0)
+        history = t.fit(X, y, epochs=2, batch_size=4, verbose=0)
+        results[executor] = history.history["skipped"]
+        t = ta.Trainer(ta.MLP([4, 1]), loss="mse", optimizer=ta.optim.SGD(lr=0.1), executor=executor,
+                       clip=ta.ClipNorm(1.0, per_tensor=per_tensor), seed=0)
+        with pytest.raises(ta.TrainingDiverged, match="ClipNorm cannot scale in float32"):
+            t.fit(X, y, epochs=1, batch_size=4, verbose=0)
+    assert all(skipped == [1, 1] for skipped in results.values()), results
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_training_goes_on_past_two_to_the_32_steps(dropout):
+    # The cpu binding refused a step counter past 2**32 (dropout or not) and the NumPy dropout
+    # overflowed its uint32 word; the mask's step word is now the counter's low 32 bits on both.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 5)).astype(np.float32), rng.integers(0, 2, 64)
+    params = {}
+    for executor in ta.available_backends():
+        t = ta.Trainer(ta.MLP([5, 16, 2], dropout=dropout), executor=executor, seed=0)
+        t.step = 2**32 - 6
+        t.fit(X, y, epochs=3, batch_size=16, verbose=0)
+        assert t.step == 2**32 + 6
+        params[executor] = t.get_params()
+    if len(params) == 2:
+        for a, b in zip(params["numpy"], params["cpu"]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -1443,3 +1443,13 @@ def test_a_schedule_config_with_a_bad_argument_keeps_its_own_message():
     with pytest.raises((TypeError, ValueError), match="lr must be a real number") as caught:
         ta.Trainer(ta.MLP([3, 4, 2]), schedule={"name": "cosine", "lr": "0.1", "T_max": 3})
     assert "config dict" not in str(caught.value)
+
+
+def test_a_first_step_that_diverges_blames_the_data_not_the_learning_rate():
+    # The first loss of an untrained model on targets ~3e19 squares past float32: no update had
+    # happened, yet the message said to lower the learning rate.
+    X, y = np.ones((8, 2)), np.full((8, 1), 3e19)
+    t = ta.Trainer(ta.MLP([2, 1]), loss="mse", executor="numpy", seed=0)
+    with pytest.raises(ta.TrainingDiverged, match="before any update") as caught:
+        t.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    assert "Lower the learning rate" not in str(caught.value)

@@ -428,8 +428,10 @@ void bind_engine_class(py::module_& m, const char* name) {
               // with momentum 0 (the Trainer allocates one for such a schedule).
               if (e.spec.opt.cycled == 1) check_slots(used_slots(e.spec.opt, true), e.slots_present, "momentums");
             }
-            if (step0 < 0 || step0 + steps > (std::int64_t(1) << 32))
-              throw py::value_error("step0 must keep the step counter in [0, 2^32)");
+            // The step counter is int64; the dropout masks read its low 32 bits (they repeat
+            // every 2^32 steps, as the NumPy executor's do).
+            if (step0 < 0 || step0 > std::numeric_limits<std::int64_t>::max() - steps)
+              throw py::value_error("step0 must keep the step counter in [0, 2^63)");
             cpu::EpochOut out;
             py::object raised = py::none();  // what a signal handler raised (Ctrl-C: KeyboardInterrupt)
             {

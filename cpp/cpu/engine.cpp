@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 
 #include "activation.hpp"
 #include "batchnorm.hpp"
@@ -401,7 +402,12 @@ EpochOut Engine<T>::train_epoch(const Batchable<T>& data, const std::int64_t* pe
     const double norm = std::sqrt(total);
     out.step_losses[s] = value;
     out.grad_norms[s] = norm;
-    if (!(std::isfinite(value) && std::isfinite(norm))) {
+    // A norm beyond clip_value / T's smallest normal cannot be clipped in T: the scale would be
+    // subnormal, which flush-to-zero reads as 0 (a step that silently changes nothing). It
+    // counts as non-finite, as in the NumPy executor.
+    const bool unclippable = (spec_.clip == ClipKind::global_norm || spec_.clip == ClipKind::per_tensor_norm) &&
+                             norm > spec_.clip_value / double(std::numeric_limits<T>::min());
+    if (!(std::isfinite(value) && std::isfinite(norm)) || unclippable) {
       if (spec_.raise_nonfinite) {
         out.diverged_step = s;
         out.step_losses.resize(static_cast<size_t>(s + 1));

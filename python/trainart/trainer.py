@@ -596,8 +596,8 @@ class Trainer:
                 self.step += stats.diverged_step
                 raise TrainingDiverged(
                     f"loss or gradients became non-finite at epoch {epoch}, step {stats.diverged_step} "
-                    f"(global step {self.step}); {kept_state(self._executor.nonfinite_state())}. "
-                    "Lower the learning rate, clip gradients (ta.ClipNorm), or pass nonfinite='skip'.")
+                    f"(global step {self.step}){self._unclippable_note()}; "
+                    f"{kept_state(self._executor.nonfinite_state())}. {self._diverged_remedy()}")
             self.step += len(epoch_lrs)
             logs = {"loss": stats.loss}
             if self.plan.classification:
@@ -853,6 +853,21 @@ class Trainer:
                 checkpoint.write(path, *snapshot)
                 if done is not None:
                     done()
+
+    def _unclippable_note(self):
+        """What else counts as non-finite under clipping by norm (the executors' _clippable_norm)."""
+        if not isinstance(self.clip, clipping.ClipNorm):
+            return ""
+        return (f", or their norm beyond max_norm / {float(np.finfo(self.dtype).tiny):.4g}, which ClipNorm "
+                f"cannot scale in {self.dtype.name}")
+
+    def _diverged_remedy(self):
+        """The advice of a first-order TrainingDiverged: before any update the model is untrained,
+        so a non-finite first loss is the data's doing (targets whose squares leave the dtype)."""
+        if self.step == 0:
+            return ("It happened before any update: the untrained model's loss or gradients on this data are "
+                    "not finite; check the data's scale (standardize large targets or features).")
+        return "Lower the learning rate, clip gradients (ta.ClipNorm), or pass nonfinite='skip'."
 
     def _run_steps(self, run, steps_per_epoch):
         """The optimizer steps of the run, epochs x steps_per_epoch (all of them, also for a fit

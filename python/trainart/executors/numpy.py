@@ -229,7 +229,8 @@ class NumpyExecutor(Executor):
                     # The mask is kept for the backward pass instead of regenerated: the same
                     # numbers as calling K.dropout twice, at half the Philox cost.
                     layer += INFERENCE_LAYER_OFFSET if mode == "mc" else 0
-                    keep = K.dropout_mask(h.shape[0], h.shape[1], rate, self.plan.seed, layer, step)
+                    # The mask's step word is the counter's low 32 bits (the engine's too).
+                    keep = K.dropout_mask(h.shape[0], h.shape[1], rate, self.plan.seed, layer, step & 0xFFFFFFFF)
                     bits = keep_bits(keep, h.dtype)
                     h = apply_mask(h, bits, scale)
                     if fuse and after_pair:
@@ -366,7 +367,7 @@ class NumpyExecutor(Executor):
             norm = self._grad_norm()
             step_losses.append(value)
             grad_norms.append(norm)
-            if not (math.isfinite(value) and math.isfinite(norm)):
+            if not (math.isfinite(value) and math.isfinite(norm)) or norm > self._clippable_norm:
                 if self.plan.nonfinite == "raise":
                     return self._stats(step_losses, grad_norms, loss_sum, rows, hits.count(), skipped, diverged=s)
                 skipped += 1
@@ -405,6 +406,17 @@ class NumpyExecutor(Executor):
         """Copy into the flat buffer the trainable gradients the kernels did not write there."""
         for i, view in self._copied_grads:
             view[...] = grads[i]
+
+    @property
+    def _clippable_norm(self):
+        """The largest gradient norm clipping by norm can scale in the dtype (inf without it): past
+        max_norm / the smallest normal number the scale would be subnormal, 0 to the cpu
+        engine's flush-to-zero (a step that silently changes nothing); such a step counts as
+        non-finite on both executors."""
+        clip = self.plan.clip
+        if not clip or clip["kind"] != "norm":
+            return math.inf
+        return clip["max_norm"] / float(np.finfo(self.dtype).tiny)
 
     def _clip(self, norm):
         """Clip the flat gradient as the Plan's clip rule says, in place; returns the scale for the
