@@ -382,3 +382,16 @@ def test_training_goes_on_past_two_to_the_32_steps(dropout):
     if len(params) == 2:
         for a, b in zip(params["numpy"], params["cpu"]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_reported_gradient_norm_averages_the_steps_taken():
+    # A step skipped as unclippable (finite norm 2e38) still counted in History's grad_norm.
+    X = np.full((8, 4), 1e19, np.float32)
+    X[4:] = 1.0
+    y = np.zeros((8, 1), np.float32)
+    for executor in ta.available_backends():
+        t = ta.Trainer(ta.MLP([4, 1]), loss="mse", optimizer=ta.optim.SGD(lr=1e-3), executor=executor,
+                       clip=ta.ClipNorm(1.0), nonfinite="skip", seed=0)
+        history = t.fit(X, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+        assert history.history["skipped"] == [1]
+        assert history.history["grad_norm"][0] < 1e10, executor

@@ -727,3 +727,43 @@ def test_lr_of_the_wrong_shape_and_milestones_beyond_int64():
     np.testing.assert_array_equal(S.Step(0.1, step_size=2**63).values(4), [0.1] * 4)
     with pytest.raises(NotImplementedError, match="must implement _lr"):
         S.Schedule().values(3)
+
+
+class _Flagged(S.Schedule):
+    """Sets momentum only when asked: with cycle=False its _momentum returns None."""
+
+    _fields = ("cycle",)
+
+    def __init__(self, cycle=False):
+        self._set(cycle=cycle)
+
+    def _lr(self, k, steps_per_epoch, total_steps):
+        return np.full(k.shape, 0.1)
+
+    def _momentum(self, k, steps_per_epoch, total_steps):
+        return np.full(k.shape, 0.5) if self.cycle else None
+
+
+class _Halved(S.Schedule):
+    def values(self, total_steps, steps_per_epoch=1):
+        return np.full(total_steps, 0.05)
+
+
+def test_a_schedule_saying_it_cycles_momentum_but_setting_none_is_refused_before_training():
+    # It trained SGD(momentum=0) at the plan's stand-in momentum 0.9, silently (review 3).
+    import trainart as ta
+
+    X, y = np.random.default_rng(0).normal(size=(16, 3)), np.arange(16) % 2
+    t = ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy", optimizer=ta.optim.SGD(lr=0.1), schedule=_Flagged(False))
+    with pytest.raises(ValueError, match="says it cycles momentum"):
+        t.fit(X, y, epochs=1, batch_size=4, verbose=0)
+    assert t.step == 0
+
+
+def test_warmup_checks_what_it_wraps():
+    import trainart as ta
+
+    with pytest.raises(TypeError, match=r"_Halved overrides values\(\)"):
+        ta.Trainer(ta.MLP([3, 4, 2]), schedule=S.Warmup(_Halved(), 2))
+    with pytest.raises(ValueError, match=r"_OneNumber._lr returned shape \(\)"):
+        S.Warmup(_OneNumber(), 2).values(8)

@@ -640,3 +640,18 @@ def test_first_order_epochs_after_lbfgs_epochs_raise_no_epoch_length_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         trainer.fit(X, y, epochs=4, initial_epoch=trainer.epoch, batch_size=16, verbose=0)
+
+
+def test_gauss_newton_with_dropout_goes_on_past_two_to_the_32_steps():
+    # Net.dropout passed the whole counter as the mask's 32-bit step word (OverflowError on numpy,
+    # a refusal on cpu); the executors read its low 32 bits.
+    import trainart as ta
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 1))
+    for executor in ta.available_backends():
+        t = ta.Trainer(ta.MLP([3, 8, 1], dropout=0.2), loss="mse", optimizer=ta.optim.GaussNewton(),
+                       executor=executor, dtype="float64", seed=0)
+        t.step = 2**32 + 1
+        t.fit(X, y, epochs=1, batch_size=None, verbose=0)
+        assert t.step == 2**32 + 2

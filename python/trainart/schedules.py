@@ -34,9 +34,9 @@ __all__ = [
 ]
 
 _INTERVALS = ("step", "epoch")
-# Past every step a run can take (step indices are int64): a milestone, boundary or step_size
-# beyond it stands for itself in int64 arithmetic (it never fires).
-_FAR = 2**62
+# The last step index a run can have (step indices are int64): a milestone, boundary or
+# step_size beyond it stands for itself in int64 arithmetic (it never fires).
+_FAR = 2**63 - 1
 # Steps evaluated at once where a schedule's largest rate is found by evaluating every step (a
 # schedule of your own, a warm-up): the memory is bounded whatever the length of the run.
 _SCAN_CHUNK = 1 << 16
@@ -128,7 +128,8 @@ class Schedule:
         """Whether this schedule sets every step's momentum (SGD, RMSprop) or beta1 (Adam family):
         ``momentum_values`` returns an array rather than None. A subclass of your own that
         implements ``_momentum`` does (the trainer then plans a momentum buffer, or refuses an
-        optimizer without momentum)."""
+        optimizer without momentum, and refuses a None from ``_momentum``); override this
+        property where it may leave momentum alone, as OneCycle(cycle_momentum=False) does."""
         return _owner(type(self), "_momentum") is not Schedule
 
     @property
@@ -775,10 +776,10 @@ class Warmup(Schedule):
         return self.start_factor + (1.0 - self.start_factor) * frac
 
     def _lr(self, k, steps_per_epoch, total_steps):
-        return self.schedule._lr(k, steps_per_epoch, total_steps) * self._factor(k)
+        return self.schedule._lr_at(k, steps_per_epoch, total_steps) * self._factor(k)
 
     def _momentum(self, k, steps_per_epoch, total_steps):
-        return self.schedule._momentum(k, steps_per_epoch, total_steps)
+        return self.schedule._momentum_at(k, steps_per_epoch, total_steps)
 
     def _peaks(self, start, stop, steps_per_epoch, total_steps):
         # The warm-up steps one by one; after them every rate is the wrapped one times the same

@@ -134,10 +134,11 @@ def _checked_schedule(schedule):
     if isinstance(schedule, schedules.Schedule):
         from .checkpoint import _jsonable
 
-        for method in ("values", "momentum_values"):
-            if getattr(type(schedule), method) is not getattr(schedules.Schedule, method):
-                raise TypeError(f"schedule {type(schedule).__name__} overrides {method}(): implement _lr (and "
-                                "_momentum) instead, which the trainer evaluates one epoch's steps at a time")
+        for part in _schedule_parts(schedule):
+            for method in ("values", "momentum_values"):
+                if getattr(type(part), method) is not getattr(schedules.Schedule, method):
+                    raise TypeError(f"schedule {type(part).__name__} overrides {method}(): implement _lr (and "
+                                    "_momentum) instead, which the trainer evaluates one epoch's steps at a time")
 
         try:  # checkpoints, copies and config() rebuild it from its config, written as JSON
             again = schedules.from_config(_jsonable(schedule.config(), "schedule.config()"))
@@ -152,6 +153,18 @@ def _checked_schedule(schedule):
         return None
     raise TypeError(f"schedule must be a trainart.schedules Schedule (a subclass of your own too), a name or a "
                     f"config dict, got {type(schedule).__name__} (a constant rate is the optimizer's lr)")
+
+
+def _schedule_parts(schedule):
+    """`schedule` and every schedule among its fields (a Warmup's, a schedule of your own
+    holding others), depth first."""
+    from . import schedules
+
+    yield schedule
+    for name in type(schedule)._fields:
+        value = getattr(schedule, name, None)
+        if isinstance(value, schedules.Schedule):
+            yield from _schedule_parts(value)
 
 
 def _config_form(schedule):
@@ -575,17 +588,22 @@ class Trainer:
         # The run's largest rates are checked now, before any step (a refused fit changes nothing);
         # each epoch's rates are evaluated when it starts: a run's length costs no memory.
         lr_peak, momentum_peak = self._schedule_peaks(run, total_steps, steps_per_epoch)
+        if self.schedule is not None and self.schedule.cycles_momentum and momentum_peak is None:
+            raise ValueError(_NO_MOMENTUM.format(type(self.schedule).__name__))
         _check_rate_range(lr_peak * self.lr_scale, momentum_peak, self.optimizer, self.dtype)
         self._warn_on_a_schedule_jump(run, steps_per_epoch)
 
         def one_epoch(epoch):
-            perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
             lrs, momentums = self._schedule_values(total_steps, steps_per_epoch, epoch)
             epoch_lrs = lrs * self.lr_scale
-            # Again for the epoch's own rates: past the steps checked up front (a schedule of
-            # your own over a long run), and at the scale a callback may have moved.
-            _check_rate_range(np.max(epoch_lrs), None if momentums is None else np.max(momentums),
-                              self.optimizer, self.dtype)
+            # Again for the epoch's own rates, before its shuffle is drawn: past the steps checked
+            # up front (a schedule of your own over a long run), and at the scale a callback set.
+            try:
+                _check_rate_range(np.max(epoch_lrs), None if momentums is None else np.max(momentums),
+                                  self.optimizer, self.dtype)
+            except ValueError as exc:
+                raise ValueError(f"epoch {epoch} (the epochs before it trained): {exc}") from None
+            perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
             stats = self._executor.train_epoch(
                 run.X, run.y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64),
                 self.step, batch_size=run.batch_size, sample_weight=run.w, momentums=momentums)
@@ -602,7 +620,7 @@ class Trainer:
             logs = {"loss": stats.loss}
             if self.plan.classification:
                 logs["accuracy"] = stats.correct / stats.rows if stats.rows else float("nan")  # as loss
-            finite = stats.grad_norms[np.isfinite(stats.grad_norms)]
+            finite = stats.grad_norms[self._taken_steps(stats)]
             extra = {"lr": float(epoch_lrs[-1]),
                      "grad_norm": float(finite.mean()) if finite.size else float("nan"),
                      "skipped": stats.skipped}
@@ -854,6 +872,16 @@ class Trainer:
                 if done is not None:
                     done()
 
+    def _taken_steps(self, stats):
+        """The mask of the epoch's steps the executor took: a finite loss and gradient norm, the
+        norm within what ClipNorm can scale (the executors' _clippable_norm)."""
+        limit = math.inf
+        if isinstance(self.clip, clipping.ClipNorm):
+            limit = self.clip.max_norm / float(np.finfo(self.dtype).tiny)
+        losses, norms = np.asarray(stats.step_losses, dtype=np.float64), stats.grad_norms
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(losses) & np.isfinite(norms) & (norms <= limit)
+
     def _unclippable_note(self):
         """What else counts as non-finite under clipping by norm (the executors' _clippable_norm)."""
         if not isinstance(self.clip, clipping.ClipNorm):
@@ -900,7 +928,12 @@ class Trainer:
         if self.schedule is None:
             return np.full(steps_per_epoch, self.optimizer.lr), None
         lrs = self.schedule.values(total_steps, steps_per_epoch, start=start, stop=stop)
-        return lrs, self.schedule.momentum_values(total_steps, steps_per_epoch, start=start, stop=stop)
+        if not self.schedule.cycles_momentum:  # the optimizer's own momentum (the plan kept it)
+            return lrs, None
+        momentums = self.schedule.momentum_values(total_steps, steps_per_epoch, start=start, stop=stop)
+        if momentums is None:  # the plan gave the optimizer a stand-in momentum for the schedule's
+            raise ValueError(_NO_MOMENTUM.format(type(self.schedule).__name__))
+        return lrs, momentums
 
     # -- inference -----------------------------------------------------------------------------
     @_returning_workspace
@@ -1168,6 +1201,9 @@ class Trainer:
 
 # The most optimizer steps a run or a trainer counts: step indices and counters are int64.
 _MAX_STEP = 2**63 - 1
+# A schedule that says it cycles momentum but sets none: the plan gave the optimizer a stand-in.
+_NO_MOMENTUM = ("schedule {} says it cycles momentum (cycles_momentum), but its _momentum returned None: "
+                "override cycles_momentum to say where it leaves momentum alone")
 # Epochs the schedule-jump check of a resumed fit compares at once.
 _JUMP_CHUNK = 1 << 16
 # Steps of a schedule of unknown shape whose rates are checked before a fit (the rest as each

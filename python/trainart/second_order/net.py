@@ -37,8 +37,9 @@ class Net:
 
     # -- pieces --------------------------------------------------------------------------------
     def dropout(self, h, op, step):
-        """The training-mode dropout of op at `step` (the executors' masks)."""
-        return self.K.dropout(np.ascontiguousarray(h), op["rate"], self.plan.seed, op["layer"], step,
+        """The training-mode dropout of op at `step` (the executors' masks: the step word is the
+        counter's low 32 bits)."""
+        return self.K.dropout(np.ascontiguousarray(h), op["rate"], self.plan.seed, op["layer"], step & 0xFFFFFFFF,
                               dropout_scale(op["rate"], self.plan.dropout_mode))
 
     def forward(self, params, X, step=0):
