@@ -983,3 +983,18 @@ def test_tensorboard_shows_why_an_installed_tensorboardx_fails_to_import(monkeyp
     monkeypatch.setattr(builtins, "__import__", missing)
     with pytest.raises(ImportError, match=r"pip install trainart\[tensorboard\]"):
         cb.TensorBoard("runs")
+
+
+def test_csv_logger_of_a_resumed_run_drops_the_rows_it_trains_again(tmp_path):
+    # Resumed from an epoch before the last row written (killed after the row, or saved only
+    # when best), the file held those epochs twice while History held them once.
+    import trainart as ta
+
+    X, y = _data()
+    log = tmp_path / "log.csv"
+    t = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+    t.fit(X, y, epochs=4, verbose=0, callbacks=[cb.ModelCheckpoint(tmp_path / "e{epoch}.ckpt"), cb.CSVLogger(log)])
+    resumed = ta.Trainer.load(tmp_path / "e2.ckpt")   # after epoch index 1: epochs 2 and 3 run again
+    resumed.fit(X, y, epochs=4, initial_epoch=resumed.epoch, verbose=0, callbacks=[cb.CSVLogger(log)])
+    with open(log) as f:
+        assert [row[0] for row in csv.reader(f)] == ["epoch", "0", "1", "2", "3"]

@@ -221,3 +221,15 @@ def test_self_overlapping_matches_numpy_on_random_layouts():
     with pytest.raises(ValueError, match=r"^p has elements that share memory"):
         _validate.separate([("p", np.broadcast_to(np.zeros(1), (3,)), True)])
     _validate.separate([("g", np.broadcast_to(np.zeros(1), (3,)), False)])  # only read: fine
+
+
+def test_as_array_reads_a_numeric_categorical_beside_a_nullable_column_as_numbers():
+    # The categorical counted as text, so NumPy's object array came back (fit refused it), where
+    # scikit-learn reads the frame as numbers.
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [0.5, 1.5, 2.5], "cat": pd.Categorical([0, 2, 1]),
+                          "n": pd.array([1, 2, 3], dtype="Int64")})
+    arr = _validate.as_array(frame, "X")
+    assert arr.dtype == np.float64 and arr.tolist() == [[0.5, 0, 1], [1.5, 2, 2], [2.5, 1, 3]]
+    text = pd.DataFrame({"a": [0.5, 1.5], "cat": pd.Categorical(["x", "y"]), "n": pd.array([1, 2], dtype="Int64")})
+    assert _validate.as_array(text, "X").dtype == object   # text stays for the caller to refuse

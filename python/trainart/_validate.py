@@ -71,7 +71,7 @@ def as_array(x, name):
                         f"pass {name}.toarray()")
     try:
         dtypes = _column_dtypes(x) if hasattr(x, "to_numpy") else None
-        numbers = dtypes is not None and all(getattr(dt, "kind", "O") in "biuf" for dt in dtypes)
+        numbers = dtypes is not None and all(_holds_numbers(dt) for dt in dtypes)
         if numbers and _interleaves_to_object(x, dtypes):
             with contextlib.suppress(TypeError, ValueError):  # pandas: nullable or mixed columns
                 return x.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -82,6 +82,15 @@ def as_array(x, name):
         return arr
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+
+
+def _holds_numbers(dtype):
+    """Whether a pandas column of `dtype` holds numbers or bools: NumPy's and the nullable
+    kinds, and a categorical whose categories are numbers (its values are its categories)."""
+    categories = getattr(dtype, "categories", None)
+    if categories is not None:
+        return categories.dtype.kind in "biuf"
+    return getattr(dtype, "kind", "O") in "biuf"
 
 
 def _column_dtypes(frame):

@@ -681,6 +681,10 @@ class ModelCheckpoint(Callback):
 class CSVLogger(Callback):
     """Write one CSV row per epoch: ``epoch`` (0-based) then the logs keys.
 
+    A fit resuming from a checkpoint that holds this callback's state first removes the rows
+    of the epochs it will train again (written after that checkpoint), so the file matches
+    History.
+
     The columns are fixed by the first epoch's logs, in their order (or read from the header
     of the file being appended to, or kept from a checkpoint's state); a key missing later is
     written ``NA`` and keys not in the header are left out, with a warning once a fit (a fit
@@ -706,9 +710,27 @@ class CSVLogger(Callback):
         self._first_row = True  # the next row is this fit's first: check the header is there
 
     def on_train_begin(self, trainer, logs):
+        resumed = self._loaded
         super().on_train_begin(trainer, logs)
         self._first_row = True
         self._warned = False
+        if resumed and getattr(trainer, "epoch", None) is not None:
+            self._drop_rows_from(trainer.epoch)
+
+    def _drop_rows_from(self, epoch):
+        """Remove the rows of epochs >= `epoch` from the file: a run resumed from a checkpoint
+        of an epoch before the last one written (killed after its row, or saved only when
+        best) trains those epochs again, and would log them twice."""
+        import csv
+
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f, delimiter=self.separator))
+        kept = [r for r in rows if not (r and r[0].isdigit() and int(r[0]) >= epoch)]
+        if len(kept) != len(rows):
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f, delimiter=self.separator).writerows(kept)
 
     def check_fit(self, log_keys):
         _validate.require_folder(self.path, "CSVLogger")

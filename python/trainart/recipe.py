@@ -1,6 +1,8 @@
 """The lecture notes' tuning recipe as functions: check the loss at initialization, overfit a small
 sample, find the learning-rate range, then search it coarse to fine. Each returns a small report
-with its numbers, a plain-language `verdict` and a `plot(path=None)`."""
+with its numbers, a plain-language `verdict` and a `plot(path=None)`. Every step takes
+classification and regression losses except overfit_small_sample, which judges 100% training
+accuracy and so needs a classification loss."""
 
 import copy
 import dataclasses

@@ -964,7 +964,11 @@ class Trainer:
         (X in parts beyond that). The masks come from the trainer's seed, not from the
         training's dropout stream: a call with the same X and K returns the same numbers every
         time (two calls of K are K samples, not 2K: ask for 2K), and it leaves the training
-        exactly as it would have gone. mc_samples=0 (default) is the deterministic prediction."""
+        exactly as it would have gone. A row's masks depend on its position in its 4096-row chunk,
+        so predict(X[:1]) repeats row 0 of predict(X). BatchNorm layers use their running
+        statistics in every pass (as in inference; torch's model.train() would use each batch's
+        statistics instead). A model without Dropout returns std 0. mc_samples=0 (default) is
+        the deterministic prediction."""
         mc_samples = integer(mc_samples, "mc_samples", low=0, high=MC_MAX_SAMPLES)
         if mc_samples == 1:
             raise ValueError("mc_samples must be 0 (deterministic) or >= 2 (a mean and a std)")

@@ -20,8 +20,9 @@ def check_supported(trainer):
                          "set by the curvature (and damping or line search), not by the gradient's size; "
                          "build the Trainer with clip=None")
     if trainer.schedule is not None:
-        raise ValueError(f"{name} does not follow a learning-rate schedule: build the Trainer with "
-                         "schedule=None (ReduceLROnPlateau still scales the step through lr_scale)")
+        raise ValueError(f"{name} does not follow a learning-rate schedule: set trainer.schedule = None (or "
+                         "build the Trainer with schedule=None); ReduceLROnPlateau still scales the step "
+                         "through lr_scale")
     ops = trainer.plan.ops
     Net(trainer._executor)  # rejects BatchNorm with a clear message
     if not opt.supports_dropout and any(op["op"] == "dropout" for op in ops):
