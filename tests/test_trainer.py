@@ -1453,3 +1453,15 @@ def test_a_first_step_that_diverges_blames_the_data_not_the_learning_rate():
     with pytest.raises(ta.TrainingDiverged, match="before any update") as caught:
         t.fit(X, y, epochs=1, batch_size=8, verbose=0)
     assert "Lower the learning rate" not in str(caught.value)
+
+
+def test_a_fit_that_would_carry_the_step_counter_past_int64_is_refused_before_training():
+    # The numpy executor trained on past 2**63 and saved a checkpoint load refused; the cpu
+    # binding refused mid-fit.
+    X, y = np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 2
+    for executor in ta.available_backends():
+        t = ta.Trainer(ta.MLP([3, 4, 2]), executor=executor, seed=0)
+        t.step = 2**63 - 12
+        with pytest.raises(ValueError, match="leaves the int64 step counter"):
+            t.fit(X, y, epochs=4, batch_size=2, verbose=0)
+        assert t.epoch == 0

@@ -905,6 +905,10 @@ class Trainer:
         if total_steps > _MAX_STEP:
             raise ValueError(f"epochs={run.epochs} of {steps_per_epoch} step(s) each make more than {_MAX_STEP} "
                              "optimizer steps (the step indices are int64): lower epochs")
+        left = (run.epochs - run.initial_epoch) * steps_per_epoch
+        if not 0 <= self.step <= _MAX_STEP - left:
+            raise ValueError(f"trainer.step={self.step} plus this fit's {left} steps leaves the int64 step "
+                             f"counter [0, {_MAX_STEP}] (a checkpoint could not hold it)")
         return total_steps
 
     def _schedule_peaks(self, run, total_steps, steps_per_epoch):

@@ -443,3 +443,19 @@ def test_softmax_gradient_does_not_depend_on_column(native, rng, dtype, labels):
     target = np.full(300, 5) if labels else np.eye(37, dtype=dtype)[np.full(300, 5)]
     _, grad = ops.loss(logits, target, "cross_entropy", backend=native)
     assert grad[:, 0].tobytes() == grad[:, 36].tobytes()
+
+
+def test_mae_gradient_at_a_nan_logit_is_nan_in_the_kernels():
+    # sign(NaN) is NaN in NumPy and torch; the C++ kernel's comparisons made it 0, so the
+    # engine's gradient on an overflowed logit (inf - inf) looked finite in part. ops.loss
+    # refuses NaN logits; the executors call the kernels directly.
+    from trainart.reference import loss as reference
+
+    z = np.array([[np.nan, 1.0]])
+    t = np.array([[0.0, 0.5]])
+    kernels = [reference.loss_value_and_grad]
+    if _native.load("cpu") is not None:
+        kernels.append(_native.load("cpu").loss_value_and_grad)
+    for kernel in kernels:
+        _, grad = kernel(z, t, LOSS_CODES["mae"], 1.0, None)
+        assert np.isnan(grad[0, 0]) and grad[0, 1] == 0.5, kernel   # sign / (n k)

@@ -441,8 +441,10 @@ class NumpyExecutor(Executor):
 
         The C++ engine runs with flush-to-zero (cpu::DenormalsAreZero); NumPy has no such mode,
         and the moments of units that get no gradient decay into the subnormal range, where
-        every operation on them takes a ~100-cycle microcode assist (epochs 2x slower). Values
-        that small (1e-38 in float32) change no result at any tolerance.
+        every operation on them takes a ~100-cycle microcode assist (epochs 2x slower). This
+        mirrors the engine for the state only: a subnormal formed inside a step (Adam's
+        (1 - beta2) g^2 for |g| below ~1e-19 in float32) is flushed by the engine alone, and
+        where it decides a result (eps=0 dividing by it) the executors part (README).
         """
         tiny = self._tiny
         for (piece,) in self._state_pieces:

@@ -34,11 +34,11 @@ TRAINART_HD ValueGrad<T> squared_error(T z, T t) {
   return {d * d, T(2) * d};
 }
 
-// |d| with derivative sign(d), 0 at d = 0 as torch's sign.
+// |d| with derivative sign(d): 0 at d = 0 and NaN at NaN, as torch's and NumPy's sign.
 template <class T>
 TRAINART_HD ValueGrad<T> absolute_error(T z, T t) {
   const T d = z - t;
-  return {std::fabs(d), T(d > T(0)) - T(d < T(0))};
+  return {std::fabs(d), d != d ? d : T(d > T(0)) - T(d < T(0))};
 }
 
 // 0.5 d^2 inside |d| <= delta, delta (|d| - 0.5 delta) outside: quadratic near 0, linear tails.
