@@ -998,3 +998,30 @@ def test_csv_logger_of_a_resumed_run_drops_the_rows_it_trains_again(tmp_path):
     resumed.fit(X, y, epochs=4, initial_epoch=resumed.epoch, verbose=0, callbacks=[cb.CSVLogger(log)])
     with open(log) as f:
         assert [row[0] for row in csv.reader(f)] == ["epoch", "0", "1", "2", "3"]
+
+
+def test_csv_logger_cuts_back_only_its_own_file_and_only_once_an_epoch_ends(tmp_path):
+    # The rows of another run at the same path were deleted, and a resumed fit failing before
+    # its first epoch deleted rows too (review 4).
+    import trainart as ta
+
+    X, y = _data()
+    log = tmp_path / "log.csv"
+    t = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+    t.fit(X, y, epochs=4, verbose=0, callbacks=[cb.ModelCheckpoint(tmp_path / "e{epoch}.ckpt"), cb.CSVLogger(log)])
+    before = log.read_bytes()
+
+    def boom(trainer, logs):
+        raise RuntimeError("boom")
+
+    resumed = ta.Trainer.load(tmp_path / "e2.ckpt")
+    with pytest.raises(RuntimeError, match="boom"):
+        resumed.fit(X, y, epochs=4, initial_epoch=resumed.epoch, verbose=0,
+                    callbacks=[cb.CSVLogger(log), cb.LambdaCallback(on_train_begin=boom)])
+    assert log.read_bytes() == before
+    ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=1).fit(X, y, epochs=4, verbose=0,
+                                                                 callbacks=[cb.CSVLogger(log)])  # another run
+    replaced = log.read_bytes()
+    resumed = ta.Trainer.load(tmp_path / "e2.ckpt")
+    resumed.fit(X, y, epochs=3, initial_epoch=resumed.epoch, verbose=0, callbacks=[cb.CSVLogger(log, append=True)])
+    assert log.read_bytes().startswith(replaced)   # the other run's rows stay

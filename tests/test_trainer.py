@@ -1465,3 +1465,7 @@ def test_a_fit_that_would_carry_the_step_counter_past_int64_is_refused_before_tr
         with pytest.raises(ValueError, match="leaves the int64 step counter"):
             t.fit(X, y, epochs=4, batch_size=2, verbose=0)
         assert t.epoch == 0
+        t = ta.Trainer(ta.MLP([3, 4, 2]), executor=executor, optimizer=ta.optim.LBFGS(), seed=0)
+        t.step = 2**63 - 1   # second-order fits took their own path past the check (review 4)
+        with pytest.raises(ValueError, match="leaves the int64 step counter"):
+            t.fit(X, y, epochs=2, batch_size=None, verbose=0)

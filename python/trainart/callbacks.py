@@ -681,9 +681,10 @@ class ModelCheckpoint(Callback):
 class CSVLogger(Callback):
     """Write one CSV row per epoch: ``epoch`` (0-based) then the logs keys.
 
-    A fit resuming from a checkpoint that holds this callback's state first removes the rows
-    of the epochs it will train again (written after that checkpoint), so the file matches
-    History.
+    A fit resuming from a checkpoint that holds this callback's state first cuts the file back
+    to its length at that checkpoint (the rows after it are of epochs the fit trains again), so
+    the file matches History; a file that no longer starts with what it held then (another
+    run's) is left alone.
 
     The columns are fixed by the first epoch's logs, in their order (or read from the header
     of the file being appended to, or kept from a checkpoint's state); a key missing later is
@@ -708,29 +709,27 @@ class CSVLogger(Callback):
         self.append = _validate.flag(append, "append")
         self.keys = None
         self._first_row = True  # the next row is this fit's first: check the header is there
+        self._cut = None  # (path, size, sha256) to cut the file back to as a resumed fit logs
 
     def on_train_begin(self, trainer, logs):
-        resumed = self._loaded
+        if not self._loaded:
+            self._cut = None
         super().on_train_begin(trainer, logs)
         self._first_row = True
         self._warned = False
-        if resumed and getattr(trainer, "epoch", None) is not None:
-            self._drop_rows_from(trainer.epoch)
 
-    def _drop_rows_from(self, epoch):
-        """Remove the rows of epochs >= `epoch` from the file: a run resumed from a checkpoint
-        of an epoch before the last one written (killed after its row, or saved only when
-        best) trains those epochs again, and would log them twice."""
-        import csv
-
-        if not os.path.exists(self.path):
+    def _cut_back(self):
+        """Cut the file back to its length when the resumed checkpoint was written: the rows
+        after it are of epochs this fit trains again (a run killed after them, or saved only
+        when best), which would be logged twice. Only the same file, and only when it still
+        holds at least that much (another run's file is left alone); done as the first new
+        row is written, so a fit that fails before any epoch changes nothing."""
+        cut, self._cut = getattr(self, "_cut", None), None
+        if cut is None or cut[0] != os.path.abspath(self.path) or not os.path.exists(self.path):
             return
-        with open(self.path, newline="") as f:
-            rows = list(csv.reader(f, delimiter=self.separator))
-        kept = [r for r in rows if not (r and r[0].isdigit() and int(r[0]) >= epoch)]
-        if len(kept) != len(rows):
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f, delimiter=self.separator).writerows(kept)
+        path, size, digest = cut
+        if os.path.getsize(self.path) > size and _file_digest(self.path, size) == digest:
+            os.truncate(self.path, size)
 
     def check_fit(self, log_keys):
         _validate.require_folder(self.path, "CSVLogger")
@@ -750,6 +749,7 @@ class CSVLogger(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         import csv
 
+        self._cut_back()
         rows = []
         header = self.keys is None
         if self._first_row:
@@ -775,12 +775,33 @@ class CSVLogger(Callback):
             csv.writer(f, delimiter=self.separator).writerows(rows)
 
     def state_dict(self):
-        return {"keys": self.keys}
+        path = os.path.abspath(self.path)
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        return {"keys": self.keys, "path": path, "size": size, "sha256": _file_digest(path, size)}
 
     def load_state_dict(self, state):
         self._require(state, ("keys",))
-        self.keys = _state_strings(state, "keys", "CSVLogger", optional=True)
+        keys = _state_strings(state, "keys", "CSVLogger", optional=True)
+        cut = None
+        if "path" in state:  # absent from checkpoints that predate it: nothing is cut back
+            if not isinstance(state["path"], str):
+                raise _bad_state("CSVLogger", "path", "a str", state["path"])
+            digest = state.get("sha256")
+            if not isinstance(digest, str):
+                raise _bad_state("CSVLogger", "sha256", "a str", digest)
+            cut = (state["path"], _state_count(state, "size", "CSVLogger"), digest)
+        self.keys, self._cut = keys, cut
         self._loaded = True
+
+
+def _file_digest(path, size):
+    """SHA-256 (hex) of the first `size` bytes of the file at `path` ("" when it is missing)."""
+    import hashlib
+
+    if not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read(size)).hexdigest()
 
 
 _WRITERS = itertools.count()  # TensorBoard event files opened by this process

@@ -578,13 +578,13 @@ class Trainer:
 
     def _fit(self, X, y, **kwargs):
         run = self._fit_inputs(X, y, **kwargs)
+        n = len(run.X)
+        steps_per_epoch = -(-n // (run.batch_size or n))  # batch_size None: full batch (second order)
+        total_steps = self._run_steps(run, steps_per_epoch)
         if getattr(self.optimizer, "second_order", False):  # Newton, GaussNewton, LBFGS
             from .second_order.fit import epoch_runner
 
             return self._run_epochs(run, epoch_runner(self, run))
-        n = len(run.X)
-        steps_per_epoch = -(-n // run.batch_size)
-        total_steps = self._run_steps(run, steps_per_epoch)
         # The run's largest rates are checked now, before any step (a refused fit changes nothing);
         # each epoch's rates are evaluated when it starts: a run's length costs no memory.
         lr_peak, momentum_peak = self._schedule_peaks(run, total_steps, steps_per_epoch)
@@ -594,11 +594,11 @@ class Trainer:
         self._warn_on_a_schedule_jump(run, steps_per_epoch)
 
         def one_epoch(epoch):
-            lrs, momentums = self._schedule_values(total_steps, steps_per_epoch, epoch)
-            epoch_lrs = lrs * self.lr_scale
-            # Again for the epoch's own rates, before its shuffle is drawn: past the steps checked
+            # The epoch's own rates, checked before its shuffle is drawn: past the steps checked
             # up front (a schedule of your own over a long run), and at the scale a callback set.
             try:
+                lrs, momentums = self._schedule_values(total_steps, steps_per_epoch, epoch)
+                epoch_lrs = lrs * self.lr_scale
                 _check_rate_range(np.max(epoch_lrs), None if momentums is None else np.max(momentums),
                                   self.optimizer, self.dtype)
             except ValueError as exc:

@@ -459,3 +459,5 @@ def test_mae_gradient_at_a_nan_logit_is_nan_in_the_kernels():
     for kernel in kernels:
         _, grad = kernel(z, t, LOSS_CODES["mae"], 1.0, None)
         assert np.isnan(grad[0, 0]) and grad[0, 1] == 0.5, kernel   # sign / (n k)
+        _, grad = kernel(z, t, LOSS_CODES["huber"], 0.25, None)     # huber's linear tail: -delta before
+        assert np.isnan(grad[0, 0]) and grad[0, 1] == 0.125, kernel

@@ -36,7 +36,7 @@ def pointwise_loss(kind, z, t, delta):
         ad = np.abs(d)
         inside = ad <= dl
         value = np.where(inside, half * d * d, dl * (ad - half * dl))
-        grad = np.where(inside, d, np.where(d > 0, dl, -dl))
+        grad = np.where(inside | np.isnan(d), d, np.where(d > 0, dl, -dl))  # NaN at NaN, as torch
         return value, grad
     raise ValueError(f"unknown elementwise loss code {kind}")
 

@@ -41,14 +41,16 @@ TRAINART_HD ValueGrad<T> absolute_error(T z, T t) {
   return {std::fabs(d), d != d ? d : T(d > T(0)) - T(d < T(0))};
 }
 
-// 0.5 d^2 inside |d| <= delta, delta (|d| - 0.5 delta) outside: quadratic near 0, linear tails.
+// 0.5 d^2 inside |d| <= delta, delta (|d| - 0.5 delta) outside: quadratic near 0, linear tails;
+// the gradient at a NaN residual is NaN, as torch's.
 template <class T>
 TRAINART_HD ValueGrad<T> huber(T z, T t, T delta) {
   // Both arms are computed and selected: branch-free, since real residuals straddle delta.
   const T d = z - t;
   const T ad = std::fabs(d);
   const bool inside = ad <= delta;
-  const T outer_value = delta * (ad - T(0.5) * delta), outer_grad = d > T(0) ? delta : -delta;
+  const T outer_value = delta * (ad - T(0.5) * delta);
+  const T outer_grad = d != d ? d : (d > T(0) ? delta : -delta);
   return {inside ? T(0.5) * d * d : outer_value, inside ? d : outer_grad};
 }
 
