@@ -590,7 +590,7 @@ def test_sigint_deferral_keeps_a_custom_handler_and_puts_it_back():
     and restores it afterwards; a handler that does not raise lets the epoch go on."""
     import signal
 
-    from trainart.executors.interrupt import sigint_between_steps
+    from trainart.executors.interrupt import signals_between_steps
 
     calls = []
 
@@ -599,7 +599,7 @@ def test_sigint_deferral_keeps_a_custom_handler_and_puts_it_back():
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
-        with sigint_between_steps() as check:
+        with signals_between_steps() as check:
             signal.raise_signal(signal.SIGINT)
             assert calls == []  # deferred
             check()
@@ -817,10 +817,10 @@ def test_sigint_after_the_last_step_boundary_is_not_lost(default_sigint):
     step, so the Trainer counts every step)."""
     import signal
 
-    from trainart.executors.interrupt import sigint_between_steps
+    from trainart.executors.interrupt import signals_between_steps
 
     with pytest.raises(KeyboardInterrupt):
-        with sigint_between_steps() as check:
+        with signals_between_steps() as check:
             check()
             signal.raise_signal(signal.SIGINT)  # after the last boundary
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -1469,3 +1469,37 @@ def test_a_fit_that_would_carry_the_step_counter_past_int64_is_refused_before_tr
         t.step = 2**63 - 1   # second-order fits took their own path past the check (review 4)
         with pytest.raises(ValueError, match="leaves the int64 step counter"):
             t.fit(X, y, epochs=2, batch_size=None, verbose=0)
+
+
+def test_any_python_signal_handler_runs_between_the_numpy_executors_steps(monkeypatch):
+    # Only SIGINT was deferred: a SIGALRM timeout (or a SIGTERM handler raising SystemExit) left
+    # the epoch mid-step, and trainer.step missed the steps it had taken (the engine's didn't).
+    import signal
+
+    from trainart.executors.numpy import NumpyExecutor
+
+    class Timeout(Exception):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Timeout()
+
+    real, calls = NumpyExecutor._gradients, []
+
+    def gradients(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGALRM)   # arrives inside the third step
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(NumpyExecutor, "_gradients", gradients)
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        X = np.random.default_rng(0).normal(size=(40, 4))
+        t = ta.Trainer(ta.MLP([4, 5, 2]), executor="numpy")
+        with pytest.raises(Timeout):
+            t.fit(X, (X[:, 0] > 0).astype(int), epochs=1, batch_size=4, verbose=0)
+        assert t.step == 3 == t._executor.opt_state["step"]   # the third step finished first
+        assert signal.getsignal(signal.SIGALRM) is on_alarm
+    finally:
+        signal.signal(signal.SIGALRM, previous)

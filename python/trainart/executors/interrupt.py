@@ -1,40 +1,70 @@
-"""Ctrl-C between steps: how the NumPy executor makes an interrupt take effect at a step
-boundary, as the native engine does (it runs Python's signal handlers between its steps), so
-that no step (forward, backward, optimizer update) is ever cut in half."""
+"""Signals between steps: how the NumPy executor makes a Python signal handler (Ctrl-C's
+KeyboardInterrupt, a timeout's SIGALRM, a SIGTERM handler raising SystemExit) take effect at a
+step boundary, as the native engine does (it runs Python's signal handlers between its steps),
+so that no step (forward, backward, optimizer update) is ever cut in half and the Trainer
+counts every step taken."""
 
 import contextlib
 import signal
 import threading
 
-__all__ = ["sigint_between_steps"]
+__all__ = ["signals_between_steps"]
+
+
+def _deferred_signals():
+    """{signal: handler} of the signals to defer: those whose handler was set from Python, and
+    SIGINT under its default action too (the engine lets Ctrl-C stop between steps either way).
+    A handler set outside Python (getsignal gives None) could not be put back: left alone."""
+    out = {}
+    for signum in signal.valid_signals():
+        try:
+            handler = signal.getsignal(signum)
+        except (OSError, ValueError):
+            continue
+        if callable(handler) or (signum == signal.SIGINT and handler == signal.SIG_DFL):
+            out[signum] = handler
+    return out
 
 
 @contextlib.contextmanager
-def sigint_between_steps():
-    """Defer SIGINT for the duration: yields `check`, to call between steps, which runs the
-    handler that was installed (by default raising KeyboardInterrupt) if SIGINT arrived since.
-    Outside the main thread, where Python runs no signal handlers, or when the installed
-    handler was not set from Python (it could not be put back), `check` does nothing."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+def signals_between_steps():
+    """Defer the signals Python handles for the duration: yields `check`, to call between
+    steps, which runs the handler that was installed for each signal that arrived since, in
+    arrival order (SIGINT's default: KeyboardInterrupt). A handler's exception leaves `check`
+    (the steps before it count). Signals that arrive after the last check are not lost: they
+    are delivered once the handlers are back. Outside the main thread, where Python runs no
+    signal handlers, `check` does nothing."""
+    if threading.current_thread() is not threading.main_thread():
         yield lambda: None
         return
-    frames = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: frames.append(frame))
+    previous = _deferred_signals()
+    arrived = []
 
-    def check():
-        if not frames:
-            return
-        frame = frames[-1]
-        frames.clear()
-        if callable(previous):
-            previous(signal.SIGINT, frame)
-        elif previous == signal.SIG_DFL:  # the default action: restore it and let it happen
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.raise_signal(signal.SIGINT)
+    def record(signum, frame):
+        arrived.append((signum, frame))
 
+    installed = {}
     try:
+        for signum in previous:
+            try:
+                signal.signal(signum, record)
+                installed[signum] = previous[signum]
+            except (OSError, ValueError):  # a signal that cannot be caught here: left as it was
+                pass
+
+        def check():
+            while arrived:
+                signum, frame = arrived.pop(0)
+                handler = installed[signum]
+                if callable(handler):
+                    handler(signum, frame)
+                else:  # SIGINT's default action: restore it and let it happen
+                    signal.signal(signum, handler)
+                    signal.raise_signal(signum)
+
         yield check
     finally:
-        signal.signal(signal.SIGINT, previous)
-        if frames:  # arrived after the last check: not lost, delivered now the handler is back
-            signal.raise_signal(signal.SIGINT)
+        for signum, handler in installed.items():
+            signal.signal(signum, handler)
+        for signum, _ in arrived:  # arrived after the last check: delivered now the handler is back
+            signal.raise_signal(signum)

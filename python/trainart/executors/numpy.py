@@ -19,7 +19,7 @@ from ..reference.dropout import apply_mask, keep_bits
 from ..reference.loss import LOSS_CODES
 from ..reference.pieces import pieces
 from .base import EpochStats, Executor, checked_buffers
-from .interrupt import sigint_between_steps
+from .interrupt import signals_between_steps
 
 __all__ = ["NumpyExecutor"]
 
@@ -338,7 +338,7 @@ class NumpyExecutor(Executor):
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
         # Overflow is expected on a diverging run; it is detected and reported, not warned about.
-        with np.errstate(all="ignore"), sigint_between_steps() as interrupts:
+        with np.errstate(all="ignore"), signals_between_steps() as interrupts:
             return self._train_epoch(X, y, perm, lrs, step0, batch_size, sample_weight, momentums, interrupts)
 
     def _train_epoch(self, X, y, perm, lrs, step0, batch_size, sample_weight, momentums, interrupts):
