@@ -240,3 +240,18 @@ def test_plot_path_refuses_a_folder_or_nothing(tmp_path, path):
         plot_path(target)
     with pytest.raises(ValueError, match="path must name a file"):
         plot_path(str(tmp_path) + os.sep)
+
+
+def test_params_as_keras_gives_them():
+    # Code ported from Keras reads history.params["epochs"]: an AttributeError here.
+    import pickle
+
+    import trainart as ta
+
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    t = ta.Trainer(ta.MLP([3, 4, 2]), executor="numpy", seed=0)
+    history = t.fit(X, np.arange(10) % 2, epochs=2, batch_size=4, verbose=0)
+    assert history.params == {"verbose": 0, "epochs": 2, "steps": 3}
+    old = History()
+    del old.__dict__["params"]   # as pickled before params existed
+    assert pickle.loads(pickle.dumps(old)).params == {}

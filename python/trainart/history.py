@@ -41,12 +41,19 @@ class History:
         step_losses: one 1-D float64 array per recorded epoch with the loss of every step of
             that epoch (empty when the trainer did not pass them); ``np.concatenate`` gives
             the whole run.
+        params: Keras's dict of the last fit's settings, ``{"verbose", "epochs", "steps"}``
+            (steps per epoch); empty until a fit sets it (a History read from a checkpoint too).
     """
 
     def __init__(self):
         self.history = {}
         self.epoch = []
         self.step_losses = []
+        self.params = {}
+
+    def __setstate__(self, state):  # pickles from before params existed
+        self.__dict__.update(state)
+        self.__dict__.setdefault("params", {})
 
     def __len__(self):
         return len(self.epoch)

@@ -832,6 +832,9 @@ class Trainer:
                 # A new run: its epoch count starts at initial_epoch now, not when its first
                 # epoch completes (a first epoch that raised left the old run's count).
                 self.history, self.epoch = History(), run.initial_epoch
+            n = len(run.X)
+            self.history.params = {"verbose": run.verbose, "epochs": run.epochs,
+                                   "steps": -(-n // (run.batch_size or n))}
             # Resuming, with its callbacks, the checkpoint of the epoch that stopped the run: no
             # epoch runs (the callbacks still begin and end: EarlyStopping restores its best
             # weights). Without callbacks it is training on, not the run resumed.
