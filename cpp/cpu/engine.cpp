@@ -17,6 +17,7 @@
 #include "loss.hpp"
 #include "optimizer.hpp"
 #include "regularize.hpp"
+#include "trainart/buffers.hpp"
 #include "trainart/parallel.hpp"
 
 namespace trainart::cpu {
@@ -148,21 +149,6 @@ void Engine<T>::ensure_gather(index_t rows) {
   wb_.resize(static_cast<size_t>(rows));
   lb_.resize(static_cast<size_t>(rows));
 }
-
-namespace {
-
-// Gives v's memory back (clear() keeps the capacity).
-template <class V>
-void free_vector(V& v) {
-  V().swap(v);
-}
-
-template <class V>
-std::size_t held_bytes(const V& v) {
-  return v.capacity() * sizeof(typename V::value_type);
-}
-
-}  // namespace
 
 template <class T>
 void Engine<T>::release(index_t keep_rows) {

@@ -13,6 +13,7 @@
 #include "dropout.hpp"
 #include "loss.hpp"
 #include "trainart/blas.hpp"
+#include "trainart/buffers.hpp"
 #include "trainart/math/activation.hpp"
 #include "trainart/math/curvature.hpp"
 #include "trainart/parallel.hpp"
@@ -264,15 +265,15 @@ void hvp(const EngineSpec& spec, const std::vector<const double*>& params, const
 }
 
 void HvpWork::release() {
-  for (auto* per_op : {&a, &z, &rin, &rz}) std::vector<Vec>().swap(*per_op);
-  for (auto* v : {&g, &rg, &gz, &rgz, &rh}) Vec().swap(*v);
+  for (auto* per_op : {&a, &z, &rin, &rz}) free_vector(*per_op);
+  for (auto* v : {&g, &rg, &gz, &rgz, &rh}) free_vector(*v);
 }
 
 std::size_t HvpWork::bytes() const {
   std::size_t total = 0;
   for (const auto* per_op : {&a, &z, &rin, &rz})
-    for (const auto& v : *per_op) total += v.capacity() * sizeof(double);
-  for (const auto* v : {&g, &rg, &gz, &rgz, &rh}) total += v->capacity() * sizeof(double);
+    for (const auto& v : *per_op) total += held_bytes(v);
+  for (const auto* v : {&g, &rg, &gz, &rgz, &rh}) total += held_bytes(*v);
   return total;
 }
 

@@ -1,5 +1,9 @@
 """Gradient clipping rules for the Trainer: by global L2 norm (or per tensor) and by value."""
 
+import math
+
+import numpy as np
+
 from ._validate import choice, flag, real
 
 __all__ = ["ClipNorm", "ClipValue", "from_config"]
@@ -53,6 +57,17 @@ class ClipValue:
 
     def __repr__(self):
         return f"ClipValue({self.value})"
+
+
+def clippable_norm(config, dtype):
+    """The largest gradient norm that clipping by norm (`config`, a ClipNorm's config()) can
+    scale in `dtype`, inf for any other rule: past max_norm / the smallest normal number the
+    scale would be subnormal, 0 to the cpu engine's flush-to-zero (a step that silently
+    changes nothing). Both executors count such a step as non-finite (the engine: its own
+    check in C++)."""
+    if not config or config["kind"] != "norm":
+        return math.inf
+    return config["max_norm"] / float(np.finfo(dtype).tiny)
 
 
 def from_config(config):

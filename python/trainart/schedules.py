@@ -217,12 +217,16 @@ class Schedule:
         """_epoch_counted_from where it can be trusted (_trusts), else None."""
         return self._epoch_counted_from if self._trusts("_epoch_counted_from") else None
 
+    def _claims(self, name):
+        """Whether this class makes the shape claim `name` itself (not the base's generic one)
+        and it can be trusted."""
+        return _owner(type(self), name) is not Schedule and self._trusts(name)
+
     @property
     def _shape_known(self):
-        """Whether peaks() finds the largest values from a few steps rather than every one."""
-        return self._trusts("_peaks") and (type(self)._peaks is not Schedule._peaks
-                                          or (self._trusts("_peak_steps")
-                                              and type(self)._peak_steps is not Schedule._peak_steps))
+        """Whether peaks() finds the largest values from a few steps rather than every one: its
+        own _peaks, or the base's over its own _peak_steps."""
+        return self._claims("_peaks") or (self._trusts("_peaks") and self._claims("_peak_steps"))
 
     def peaks(self, total_steps, steps_per_epoch=1, *, stop=None):
         """The largest learning rate and momentum of a run: ``values(total_steps,

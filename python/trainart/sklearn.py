@@ -191,6 +191,7 @@ def _sparse_chunks(X):
     """The rows of the sparse X as dense blocks of about _SPARSE_CHUNK_BYTES, so predicting on
     a sparse X never holds it whole in dense form."""
     rows = max(1, _SPARSE_CHUNK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
+    X = X.tocsr()  # row slices of csc or coo cost a pass over every stored value each
     for lo in range(0, X.shape[0], rows):
         yield X[lo:lo + rows].toarray()
 

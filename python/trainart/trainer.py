@@ -578,8 +578,7 @@ class Trainer:
 
     def _fit(self, X, y, **kwargs):
         run = self._fit_inputs(X, y, **kwargs)
-        n = len(run.X)
-        steps_per_epoch = -(-n // (run.batch_size or n))  # batch_size None: full batch (second order)
+        n, steps_per_epoch = len(run.X), run.steps_per_epoch
         total_steps = self._run_steps(run, steps_per_epoch)
         if getattr(self.optimizer, "second_order", False):  # Newton, GaussNewton, LBFGS
             from .second_order.fit import epoch_runner
@@ -678,9 +677,11 @@ class Trainer:
         for i, cb in enumerate(callbacks):
             cb.check_fit(log_keys)  # with the keys the callbacks before it add
             log_keys |= frozenset(log_key_names(getattr(cb, "adds_logs", ()), f"callbacks[{i}].adds_logs"))
+        # batch_size None: full batch (second-order methods).
+        steps_per_epoch = -(-len(X) // (batch_size or len(X)))
         return SimpleNamespace(X=X, y=y, w=w, val=val, callbacks=callbacks, epochs=epochs,
                                initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle,
-                               verbose=verbose, log_every=log_every)
+                               verbose=verbose, log_every=log_every, steps_per_epoch=steps_per_epoch)
 
     def _log_keys(self, validation):
         """The keys every epoch's logs hold in a fit (what callbacks may monitor)."""
@@ -832,9 +833,7 @@ class Trainer:
                 # A new run: its epoch count starts at initial_epoch now, not when its first
                 # epoch completes (a first epoch that raised left the old run's count).
                 self.history, self.epoch = History(), run.initial_epoch
-            n = len(run.X)
-            self.history.params = {"verbose": run.verbose, "epochs": run.epochs,
-                                   "steps": -(-n // (run.batch_size or n))}
+            self.history.params = {"verbose": run.verbose, "epochs": run.epochs, "steps": run.steps_per_epoch}
             # Resuming, with its callbacks, the checkpoint of the epoch that stopped the run: no
             # epoch runs (the callbacks still begin and end: EarlyStopping restores its best
             # weights). Without callbacks it is training on, not the run resumed.
@@ -877,17 +876,15 @@ class Trainer:
 
     def _taken_steps(self, stats):
         """The mask of the epoch's steps the executor took: a finite loss and gradient norm, the
-        norm within what ClipNorm can scale (the executors' _clippable_norm)."""
-        limit = math.inf
-        if isinstance(self.clip, clipping.ClipNorm):
-            limit = self.clip.max_norm / float(np.finfo(self.dtype).tiny)
+        norm within what ClipNorm can scale (clipping.clippable_norm)."""
+        limit = clipping.clippable_norm(self.plan.clip, self.dtype)
         losses, norms = np.asarray(stats.step_losses, dtype=np.float64), stats.grad_norms
         with np.errstate(invalid="ignore"):
             return np.isfinite(losses) & np.isfinite(norms) & (norms <= limit)
 
     def _unclippable_note(self):
-        """What else counts as non-finite under clipping by norm (the executors' _clippable_norm)."""
-        if not isinstance(self.clip, clipping.ClipNorm):
+        """What else counts as non-finite under clipping by norm (clipping.clippable_norm)."""
+        if clipping.clippable_norm(self.plan.clip, self.dtype) == math.inf:
             return ""
         return (f", or their norm beyond max_norm / {float(np.finfo(self.dtype).tiny):.4g}, which ClipNorm "
                 f"cannot scale in {self.dtype.name}")

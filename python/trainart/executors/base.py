@@ -100,6 +100,7 @@ class Executor:
     """Interface every executor implements (see DESIGN §1 for the meaning of each call)."""
 
     name = "base"
+    _workspace_holds = 0  # open holding_workspace blocks (an instance's own once one opens)
 
     def build(self, plan, params, buffers):
         raise NotImplementedError
@@ -144,7 +145,7 @@ class Executor:
         this as each of its public calls ends, or it would hold its largest call's workspace
         for life. Inside holding_workspace() it waits for the outermost block to end."""
         with _HOLDS_LOCK:
-            if getattr(self, "_workspace_holds", 0):
+            if self._workspace_holds:
                 return
         self._release_workspace()
 
@@ -154,7 +155,7 @@ class Executor:
         loss_and_grad once per iteration reuses one allocation) and release it at the end of
         the outermost block (release_workspace)."""
         with _HOLDS_LOCK:
-            self._workspace_holds = getattr(self, "_workspace_holds", 0) + 1
+            self._workspace_holds += 1
         try:
             yield self
         finally:

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import _validate, optim, reference
+from ..clipping import clippable_norm
 from ..reference import trusted
 from ..optim.kernels import OptimizerUpdate, kernel_spec
 from ..reference.activation import ACTIVATION_CODES
@@ -87,6 +88,7 @@ class NumpyExecutor(Executor):
         slots = [slot[0] for slot in self.opt_state.values() if isinstance(slot, list)]
         self._state_pieces = list(pieces(slots))
         self._tiny = np.finfo(self.dtype).tiny
+        self._clippable = clippable_norm(self.plan.clip, self.dtype)  # past it a step counts as non-finite
         # Where the backward pass writes each gradient: the reference's dense_backward writes
         # straight into the flat buffer (its `out`); the other gradients (BatchNorm's, and all
         # of them with the _cpu bindings) come as new arrays that _gather_grads copies in.
@@ -367,7 +369,7 @@ class NumpyExecutor(Executor):
             norm = self._grad_norm()
             step_losses.append(value)
             grad_norms.append(norm)
-            if not (math.isfinite(value) and math.isfinite(norm)) or norm > self._clippable_norm:
+            if not (math.isfinite(value) and math.isfinite(norm)) or norm > self._clippable:
                 if self.plan.nonfinite == "raise":
                     return self._stats(step_losses, grad_norms, loss_sum, rows, hits.count(), skipped, diverged=s)
                 skipped += 1
@@ -407,16 +409,6 @@ class NumpyExecutor(Executor):
         for i, view in self._copied_grads:
             view[...] = grads[i]
 
-    @property
-    def _clippable_norm(self):
-        """The largest gradient norm clipping by norm can scale in the dtype (inf without it): past
-        max_norm / the smallest normal number the scale would be subnormal, 0 to the cpu
-        engine's flush-to-zero (a step that silently changes nothing); such a step counts as
-        non-finite on both executors."""
-        clip = self.plan.clip
-        if not clip or clip["kind"] != "norm":
-            return math.inf
-        return clip["max_norm"] / float(np.finfo(self.dtype).tiny)
 
     def _clip(self, norm):
         """Clip the flat gradient as the Plan's clip rule says, in place; returns the scale for the

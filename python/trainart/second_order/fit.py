@@ -68,7 +68,7 @@ def epoch_runner(trainer, run):
     X, y, w = run.X, run.y, run.w
     n = len(X)
     batch = n if run.batch_size is None else min(run.batch_size, n)
-    steps_per_epoch = -(-n // batch)
+    steps_per_epoch = run.steps_per_epoch
 
     def one_epoch(epoch):
         full = batch >= n
