@@ -4,40 +4,11 @@
 
 #include <algorithm>
 
-#include "trainart/parallel.hpp"
+#include "cpu/chunk_table.hpp"
 
 namespace trainart::cpu {
 
 namespace {
-
-// Below this many elements in all tensors together the call stays on one thread.
-constexpr index_t kSerialBelow = 32768;
-
-struct Chunk {
-  index_t tensor, lo, hi;
-};
-
-// Every tensor cut into pieces of kNormChunk, tensor by tensor: the fixed partition.
-template <class V>
-std::vector<Chunk> chunk_table(const std::vector<V>& tensors, index_t& total) {
-  std::vector<Chunk> chunks;
-  total = 0;
-  for (size_t t = 0; t < tensors.size(); ++t) {
-    for (index_t lo = 0; lo < tensors[t].n; lo += kNormChunk)
-      chunks.push_back({static_cast<index_t>(t), lo, std::min(tensors[t].n, lo + kNormChunk)});
-    total += tensors[t].n;
-  }
-  return chunks;
-}
-
-// fn(k, chunk) for every chunk of the table, on the thread pool unless the work is small.
-template <class Fn>
-void run_chunks(const std::vector<Chunk>& chunks, index_t total, Fn&& fn) {
-  const index_t n = static_cast<index_t>(chunks.size());
-  parallel_for(n, total < kSerialBelow ? std::max<index_t>(n, 1) : 1, [&](index_t lo, index_t hi) {
-    for (index_t c = lo; c < hi; ++c) fn(c, chunks[c]);
-  });
-}
 
 // 32 interleaved double accumulators (four AVX-512 or eight AVX2 vectors, so as many
 // multiply-add chains run at once), combined in a fixed tree: vectorizable without -ffast-math
@@ -80,17 +51,16 @@ TRAINART_SIMD_CLONES void scale_kernel(T* __restrict x, index_t lo, index_t hi, 
 
 template <class T>
 void clip_by_value(const std::vector<TensorView<T>>& tensors, T clip_value) {
-  index_t total = 0;
-  const auto chunks = chunk_table(tensors, total);
-  run_chunks(chunks, total, [&](index_t, const Chunk& c) { clip_kernel(tensors[c.tensor].data, c.lo, c.hi, clip_value); });
+  ChunkTable(tensors, kNormChunk).run([&](index_t, const TensorChunk& c) {
+    clip_kernel(tensors[c.tensor].data, c.lo, c.hi, clip_value);
+  });
 }
 
 template <class T>
 std::vector<double> sum_squares(const std::vector<TensorView<const T>>& tensors) {
-  index_t total = 0;
-  const auto chunks = chunk_table(tensors, total);
+  const ChunkTable chunks(tensors, kNormChunk);  // the fixed partition of the sums
   std::vector<double> partial(chunks.size());
-  run_chunks(chunks, total, [&](index_t k, const Chunk& c) {
+  chunks.run([&](index_t k, const TensorChunk& c) {
     partial[k] = sum_squares_kernel(tensors[c.tensor].data, c.lo, c.hi);
   });
   std::vector<double> sums(tensors.size(), 0.0);
@@ -100,9 +70,9 @@ std::vector<double> sum_squares(const std::vector<TensorView<const T>>& tensors)
 
 template <class T>
 void scale_tensors(const std::vector<TensorView<T>>& tensors, T scale) {
-  index_t total = 0;
-  const auto chunks = chunk_table(tensors, total);
-  run_chunks(chunks, total, [&](index_t, const Chunk& c) { scale_kernel(tensors[c.tensor].data, c.lo, c.hi, scale); });
+  ChunkTable(tensors, kNormChunk).run([&](index_t, const TensorChunk& c) {
+    scale_kernel(tensors[c.tensor].data, c.lo, c.hi, scale);
+  });
 }
 
 #define TRAINART_INSTANTIATE(T)                                                            \

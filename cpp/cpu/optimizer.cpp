@@ -4,16 +4,13 @@
 
 #include <algorithm>
 
-#include "trainart/parallel.hpp"
+#include "cpu/chunk_table.hpp"
 
 namespace trainart::cpu {
 
 namespace {
 
 using math::StepScalars;
-
-// Below this many elements in all tensors together the whole update stays on one thread.
-constexpr index_t kSerialBelow = 32768;
 
 // ---- kernels: one chunk [lo, hi) of one tensor. Flags are template parameters so each
 // combination compiles to its own branch-free loop; the scalars are copied to a local so the
@@ -85,20 +82,8 @@ TRAINART_FLATTEN TRAINART_SIMD_CLONES void nadam_kernel(const TensorSlots<T>& t,
 
 template <class T, class Kernel>
 void multi_tensor_launch(const std::vector<TensorSlots<T>>& tensors, const StepScalars<T>& s, Kernel kernel) {
-  struct Chunk {
-    const TensorSlots<T>* tensor;
-    index_t lo, hi;
-  };
-  std::vector<Chunk> chunks;
-  index_t total = 0;
-  for (const auto& t : tensors) {
-    for (index_t lo = 0; lo < t.n; lo += kOptimizerChunk) chunks.push_back({&t, lo, std::min(t.n, lo + kOptimizerChunk)});
-    total += t.n;
-  }
-  const index_t n = static_cast<index_t>(chunks.size());
-  parallel_for(n, total < kSerialBelow ? n : 1, [&](index_t lo, index_t hi) {
-    for (index_t c = lo; c < hi; ++c) kernel(*chunks[c].tensor, chunks[c].lo, chunks[c].hi, s);
-  });
+  const ChunkTable chunks(tensors, kOptimizerChunk);
+  chunks.run([&](index_t, const TensorChunk& c) { kernel(tensors[c.tensor], c.lo, c.hi, s); });
 }
 
 }  // namespace

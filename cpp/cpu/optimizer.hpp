@@ -20,7 +20,8 @@ struct TensorSlots {
 };
 
 // Elements per task of the chunk table: 32K floats is 128 KiB per stream, enough to hide a
-// fork and small enough to balance 2-16 threads on a 1M-parameter model.
+// fork and small enough to balance 2-16 threads on a 1M-parameter model (8K chunks balanced
+// better but made Adam over DESIGN's mnist network ~20 % slower).
 constexpr index_t kOptimizerChunk = 32768;
 
 // slot[0] = momentum buffer (used when s.momentum != 0).

@@ -480,20 +480,27 @@ def test_reference_and_binding_share_signature():
 
 
 def test_thread_count_does_not_change_updates(native, rng):
-    params = [rng.standard_normal(100_003).astype(np.float32)]
-    grads = [rng.standard_normal(100_003).astype(np.float32)]
+    # Uneven tensors: the threads' runs are cut by element counts, at chunk edges that fall
+    # inside the first tensor, the third, or between tensors as the thread count changes.
+    sizes = (100_003, 7, 65_536, 40_000, 1)
+    params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    grads = [rng.standard_normal(n).astype(np.float32) for n in sizes]
     before = trainart.get_num_threads()
     out = []
     try:
-        for threads in (1, 2):
+        for threads in (1, 2, 3):
             trainart.set_num_threads(threads)
-            p = [params[0].copy()]
-            ops.adam_update(p, grads, [np.zeros_like(p[0])], [np.zeros_like(p[0])], lr=0.1, step=1,
-                            backend=native)
-            out.append(p[0])
+            p = [x.copy() for x in params]
+            ops.adam_update(p, grads, [np.zeros_like(x) for x in p], [np.zeros_like(x) for x in p], lr=0.1,
+                            step=1, backend=native)
+            buffers = [np.ones_like(x) for x in p]
+            ops.sgd_update(p, grads, buffers, lr=0.1, momentum=0.9, step=2, backend=native)
+            out.append(p + buffers)
     finally:
         trainart.set_num_threads(before)
-    np.testing.assert_array_equal(out[0], out[1])
+    for other in out[1:]:
+        for a, b in zip(out[0], other):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("case", ["grads is params", "grad inside its param", "slot is a grad", "param twice",
