@@ -203,6 +203,19 @@ class CallerFpMode {
 #endif
 };
 
+// Runs the Python signal handlers due (the GIL held); true with what one raised in `raised`.
+bool run_signal_handlers(py::object& raised, const CallerFpMode& fp) {
+  if (fp.run([] { return PyErr_CheckSignals(); }) == 0) return false;
+  PyObject *type, *value, *trace;
+  PyErr_Fetch(&type, &value, &trace);
+  PyErr_NormalizeException(&type, &value, &trace);
+  if (trace != nullptr) PyException_SetTraceback(value, trace);
+  raised = py::reinterpret_steal<py::object>(value);
+  Py_XDECREF(type);
+  Py_XDECREF(trace);
+  return true;
+}
+
 // Made before the epoch sets its floating-point mode: handlers run in the caller's.
 std::function<bool()> signal_poll(py::object& raised) {
   return [&raised, last = std::chrono::steady_clock::now(), fp = CallerFpMode()]() mutable {
@@ -210,15 +223,7 @@ std::function<bool()> signal_poll(py::object& raised) {
     if (now - last < kSignalPoll) return false;
     last = now;
     py::gil_scoped_acquire gil;
-    if (fp.run([] { return PyErr_CheckSignals(); }) == 0) return false;
-    PyObject *type, *value, *trace;
-    PyErr_Fetch(&type, &value, &trace);
-    PyErr_NormalizeException(&type, &value, &trace);
-    if (trace != nullptr) PyException_SetTraceback(value, trace);
-    raised = py::reinterpret_steal<py::object>(value);
-    Py_XDECREF(type);
-    Py_XDECREF(trace);
-    return true;
+    return run_signal_handlers(raised, fp);
   };
 }
 
@@ -439,6 +444,11 @@ void bind_engine_class(py::module_& m, const char* name) {
               out = e.engine->train_epoch(b, pp, lp, mp, steps, step0, batch_size, opt_step, mu_product,
                                           signal_poll(raised));
             }
+            // A signal that came after the last poll (an epoch shorter than kSignalPoll polls
+            // never) is handled here too, reported with every step counted: left pending, its
+            // handler would raise as this call returns, before the caller counts the epoch's
+            // steps, and the weights would hold steps that no counter has.
+            if (raised.is_none()) run_signal_handlers(raised, CallerFpMode());
             py::dict d;
             d["loss_sum"] = out.loss_sum;
             d["rows"] = out.rows;

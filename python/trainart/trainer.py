@@ -606,9 +606,11 @@ class Trainer:
             stats = self._executor.train_epoch(
                 run.X, run.y, perm.astype(np.int64), np.ascontiguousarray(epoch_lrs, dtype=np.float64),
                 self.step, batch_size=run.batch_size, sample_weight=run.w, momentums=momentums)
-            if stats.interrupted is not None:  # Ctrl-C inside a native epoch: the steps taken count
-                self.step += len(stats.step_losses)
+            if stats.interrupted is not None and len(stats.step_losses) < len(epoch_lrs):
+                self.step += len(stats.step_losses)  # Ctrl-C inside an epoch: the steps taken count
                 raise stats.interrupted
+            # Ctrl-C after the epoch's last step: the epoch counts whole, then the fit stops.
+            run.interrupt = stats.interrupted
             if stats.diverged_step is not None:
                 self.step += stats.diverged_step
                 raise TrainingDiverged(
@@ -681,7 +683,8 @@ class Trainer:
         steps_per_epoch = -(-len(X) // (batch_size or len(X)))
         return SimpleNamespace(X=X, y=y, w=w, val=val, callbacks=callbacks, epochs=epochs,
                                initial_epoch=initial_epoch, batch_size=batch_size, shuffle=shuffle,
-                               verbose=verbose, log_every=log_every, steps_per_epoch=steps_per_epoch)
+                               verbose=verbose, log_every=log_every, steps_per_epoch=steps_per_epoch,
+                               interrupt=None)
 
     def _log_keys(self, validation):
         """The keys every epoch's logs hold in a fit (what callbacks may monitor)."""
@@ -714,12 +717,14 @@ class Trainer:
                     self._check_state_finite(epoch, reported)
                     self.epoch = epoch + 1
                     try:
-                        if run.val is not None:
+                        if run.val is not None and run.interrupt is None:
                             v = self._executor.evaluate(*run.val[:2], sample_weight=run.val[2])
                             logs.update({f"val_{k}": x for k, x in v.items()})
                     finally:  # a Ctrl-C in validation: the epoch trained, so History has it
                         logs.update(extra)
                         history.append(epoch, logs, step_losses)
+                    if run.interrupt is not None:  # arrived as the epoch's last step ended
+                        raise run.interrupt
                     self._end_epoch(run.callbacks, epoch, logs, history)
                     _report(bar, epoch, run.epochs, logs, run.log_every, line=run.verbose == 2,
                             last=self.stop_training)
@@ -1058,6 +1063,14 @@ class Trainer:
                    seed=config["seed"], dtype=config["dtype"], nonfinite=config["nonfinite"],
                    dropout_mode=config["dropout_mode"])
 
+    def _refuse_fit_elsewhere(self):
+        """RuntimeError while fit runs in another thread: the engine updates the arrays in place
+        mid-step, so a copy or checkpoint taken from here would match no step."""
+        if self._fit_thread not in (None, threading.get_ident()):
+            raise RuntimeError("a Trainer cannot be saved, pickled or copied while fit runs in another thread "
+                               "(its parameters change mid-step): from the fitting thread, use a callback "
+                               "(ModelCheckpoint), or wait for fit to return")
+
     def _snapshot(self, callbacks=None):
         """(tensors, meta): everything a checkpoint holds and a pickle keeps. Parameters,
         batch-norm buffers, optimizer state (with a second-order optimizer's: L-BFGS history,
@@ -1071,10 +1084,7 @@ class Trainer:
         arrays in place mid-step, so a copy would match no step."""
         from . import checkpoint
 
-        if self._fit_thread not in (None, threading.get_ident()):
-            raise RuntimeError("a Trainer cannot be saved, pickled or copied while fit runs in another thread "
-                               "(its parameters change mid-step): from the fitting thread, use a callback "
-                               "(ModelCheckpoint), or wait for fit to return")
+        self._refuse_fit_elsewhere()
         if callbacks is not None:
             callback_types = [type(cb).__name__ for cb in callbacks]
             callback_states = [cb.state_dict() for cb in callbacks]
@@ -1170,6 +1180,7 @@ class Trainer:
                 return
             raise ValueError(f"cannot save: {exc} (the run diverged); Trainer.load would refuse the file") from None
         if self._pending_saves is not None:
+            self._refuse_fit_elsewhere()  # only the fitting thread's saves wait for the epoch's end
             self._pending_saves.append((os.fspath(path), done))
             return
         checkpoint.write(path, *self._snapshot())

@@ -81,9 +81,10 @@ class EpochStats:
     rows: rows visited; skipped: steps skipped for non-finite values (nonfinite="skip");
     diverged_step: index of the step that turned non-finite (nonfinite="raise"), after which
     the epoch stopped with the parameters from before that step; None otherwise.
-    interrupted: the exception a signal handler raised while a native epoch ran (Ctrl-C:
-    KeyboardInterrupt); the epoch stopped between two steps, after len(step_losses) of them,
-    and the caller re-raises it. None otherwise.
+    interrupted: the exception a signal handler raised while the epoch ran (Ctrl-C:
+    KeyboardInterrupt); the epoch stopped between two steps, after len(step_losses) of them
+    (all of them for a signal that came as the last step ended: that epoch counts whole), and
+    the caller re-raises it. None otherwise.
     """
 
     loss: float
