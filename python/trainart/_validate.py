@@ -292,7 +292,8 @@ def array_list(arrays, name):
             raise TypeError(f"{name}[{i}] must be a numpy array, got {type(a).__name__}")
         a = as_array(a, f"{name}[{i}]")  # np.matrix as a plain view (its * is a matrix product), written through
         if a.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{name}[{i}] must be float32 or float64, got dtype {a.dtype}")
+            order = " in native byte order" if a.dtype.newbyteorder("=") in FLOAT_DTYPES else ""
+            raise TypeError(f"{name}[{i}] must be float32 or float64{order}, got dtype {a.dtype}")
         if a.dtype != arrays[0].dtype:
             raise TypeError(f"{name}[{i}] must have the dtype of {name}[0] ({arrays[0].dtype}), got {a.dtype}")
         out.append(a)
@@ -354,8 +355,8 @@ def separate(named):
     for lo, hi, name, written in sorted(byte_range(a) + (name, written) for name, a, written in named if a.size):
         other = reach_any if written else reach_written
         if other is not None and lo < other[1]:
-            raise ValueError(f"{other[2]} and {name} share memory: an array an update writes must be its own "
-                             "(pass a copy)")
+            raise ValueError(f"{other[2]} and {name} overlap in memory (their byte ranges meet; views interleaved "
+                             "in one buffer count too): an array an update writes must be its own (pass a copy)")
         if reach_any is None or hi > reach_any[1]:
             reach_any = (lo, hi, name)
         if written and (reach_written is None or hi > reach_written[1]):

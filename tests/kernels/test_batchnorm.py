@@ -319,3 +319,12 @@ def test_training_refuses_running_statistics_that_share_memory(backend, rng):
     rm2, rv2 = rm.copy(), rv.copy()
     ops.batchnorm_forward(x, gamma, beta, rm2, rv2, training=True, backend=backend)
     assert np.array_equal(stats[:, 0], rm2) and np.array_equal(stats[:, 1], rv2)
+
+
+def test_masked_running_statistics_are_refused(backend):
+    """A masked running statistic: the backends disagreed on its masked element (one read the
+    hidden value, the other the filled one); refused like every masked argument."""
+    x = np.arange(6.0).reshape(3, 2)
+    hidden = np.ma.masked_array([0.0, 9.0], mask=[0, 1])
+    with pytest.raises(TypeError, match="^running_mean is a masked array"):
+        ops.batchnorm_forward(x, np.ones(2), np.zeros(2), hidden, np.ones(2), backend=backend)

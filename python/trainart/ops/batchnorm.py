@@ -13,8 +13,10 @@ def _running(arr, name, like, f, training):
     only reads it)."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (it is updated in place), got {type(arr).__name__}")
+    arr = _validate.as_array(arr, name)  # a masked array refused: its hidden values would be read
     if arr.dtype != like.dtype:
-        raise TypeError(f"{name} must have the dtype of x ({like.dtype}), got {arr.dtype}")
+        order = " in native byte order" if arr.dtype.newbyteorder("=") == like.dtype else ""
+        raise TypeError(f"{name} must have the dtype of x ({like.dtype}){order}, got {arr.dtype}")
     _validate.shape(arr, name, (f,))
     if training and not arr.flags.writeable:
         raise ValueError(f"{name} must be writeable in training (it is updated in place)")

@@ -76,8 +76,10 @@ def _run(backend, name, params, grads, slots, scalars, order=None):
     backend = _backend.resolve(backend)
     kernel = _backend.kernel(backend, name)
     order = list(slots) if order is None else order
-    if (backend != "numpy" and type(params) is list and type(grads) is list
-            and all(type(a) is np.ndarray for a in params)):  # subclasses: array_list's rules
+    given = (params, grads, *slots.values())
+    if (backend != "numpy" and all(type(lst) is list for lst in given)
+            and all(type(a) is np.ndarray for lst in given for a in lst)):
+        # subclasses (a masked array, whose hidden values the kernel would read) take array_list's rules
         try:
             kernel(params, grads, *[slots.get(n, []) for n in order], scalars)
             return
