@@ -332,6 +332,20 @@ def test_gemm_refuses_an_output_that_overlaps_an_input(cpu):
     np.testing.assert_array_equal(out, a @ a)
 
 
+def test_gemm_refuses_dimensions_past_the_32_bit_blas():
+    # Cast to the BLAS's int, 2**32 + 1 wrapped to 1 (a wrong product, no error) and 2**31 + 1
+    # went negative (OpenBLAS printed an error and left the output unwritten). Zero-size
+    # operands hold no memory.
+    cpu = _native.load("cpu")
+    if cpu is None:
+        pytest.skip("cpu backend not built")
+    for k in (2**31, 2**32 + 1):
+        a, b, out = np.empty((0, k), np.float32), np.empty((k, 0), np.float32), np.empty((0, 0), np.float32)
+        with pytest.raises(ValueError, match=r"^a has shape \(0, %d\): the 32-bit BLAS takes at most" % k):
+            cpu.gemm(a, b, out)
+
+
+
 def test_ta_sklearn_resolves_on_first_use_and_other_names_still_fail():
     # DESIGN writes ta.sklearn.MLPClassifier; `import trainart` does not import scikit-learn.
     import subprocess

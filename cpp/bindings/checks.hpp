@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cpu/finite.hpp"
+#include "trainart/blas.hpp"
 #include "trainart/common.hpp"
 
 namespace trainart::bind {
@@ -100,6 +101,14 @@ template <class T>
 void check_finite(const py::array& a, const char* name) {
   if (!cpu::all_finite(static_cast<const T*>(a.data()), a.size()))
     throw py::value_error(std::string(name) + " contains NaN or inf");
+}
+
+// Every dimension of `a`, an operand of a GEMM, within the 32-bit BLAS's int (blas.hpp).
+inline void check_blas_dims(const py::array& a, const char* name) {
+  for (py::ssize_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) > kBlasMaxDim)
+      throw py::value_error(std::string(name) + " has shape " + shape_str(a) + ": the 32-bit BLAS takes at most " +
+                            std::to_string(kBlasMaxDim) + " rows or columns");
 }
 
 inline void check_nonempty(const py::array& a, const ArgName& name) {

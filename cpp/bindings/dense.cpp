@@ -33,6 +33,8 @@ py::tuple dense_forward(py::array x, py::array w, py::array b, int kind, double 
     check_shape(w, "w", {x.shape(1), -1});
     check_nonempty(w, "w");
     check_shape(b, "b", {w.shape(1)});
+    check_blas_dims(x, "x");
+    check_blas_dims(w, "w");
     check_kind_param(kind, param);
     const index_t n = x.shape(0), fan_in = x.shape(1), fan_out = w.shape(1);
     py::array_t<T> z({n, fan_out});
@@ -77,6 +79,8 @@ py::tuple dense_backward(py::array grad_a, py::array x, py::array w, py::array z
     check_shape(w, "w", {fan_in, fan_out});
     check_shape(z, "z", {n, fan_out});
     check_shape(a, "a", {n, fan_out});
+    check_blas_dims(x, "x");
+    check_blas_dims(w, "w");
     check_kind_param(kind, param);
     check_finite<T>(x, "x");
     check_finite<T>(w, "w");

@@ -87,6 +87,8 @@ void bind_runtime(py::module_& m) {
           const index_t n = trans_b ? b.shape(0) : b.shape(1);
           if ((trans_b ? b.shape(1) : b.shape(0)) != k) throw py::value_error("b: inner dimensions of a and b differ");
           check_shape(out, "out", {m, n});
+          check_blas_dims(a, "a");
+          check_blas_dims(b, "b");
           check_not_overlapping(out, "out", a, "a");
           check_not_overlapping(out, "out", b, "b");
           py::gil_scoped_release release;
