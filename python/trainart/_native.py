@@ -4,6 +4,7 @@ an error that says how to build it."""
 import importlib
 import importlib.util
 import os
+import threading
 
 from . import _warn
 from .errors import BackendUnavailableError
@@ -21,6 +22,7 @@ _BUILD_HINTS = {
 
 _modules = {}
 _load_errors = {}  # backend -> why its installed module failed to import
+_loading = threading.Lock()
 
 
 def load(name):
@@ -29,6 +31,13 @@ def load(name):
     A module that is installed but fails to import (a missing libgomp, an older libstdc++)
     also gives None, with a RuntimeWarning carrying the import error: "auto" then runs on the
     NumPy reference, and require() names that error instead of a build hint."""
+    if name in _modules:
+        return _modules[name]
+    with _loading:  # threads whose first calls race: one loads (the environment dance below), the others wait
+        return _load_once(name)
+
+
+def _load_once(name):
     if name not in _modules:
         try:
             if name == "cpu":
