@@ -103,49 +103,34 @@ def test_a_second_fit_while_one_runs_is_refused(executor, where):
 
 
 @pytest.mark.parametrize("executor", ["numpy", "cpu"])
-def test_a_copy_while_another_thread_fits_is_refused(executor):
-    # The engine updates the arrays in place mid-step: copies taken then matched no step.
+@pytest.mark.parametrize("action", ["copy", "save"])
+def test_a_copy_or_save_while_another_thread_fits_is_refused(executor, action, tmp_path):
+    # The engine updates the arrays in place mid-step: copies taken then matched no step. A
+    # save() was queued for the fitting thread to write at the epoch's end instead, returned
+    # as if written, and the file never came when a later callback raised.
     if executor not in ta.available_backends():
         pytest.skip(f"{executor} not built")
     import copy
 
     trainer, X, y = _trainer(executor)
     refused = []
+    path = tmp_path / "elsewhere.ckpt"
 
-    def copy_from_elsewhere(t, epoch, logs):
+    def act(t):
+        copy.deepcopy(t) if action == "copy" else t.save(path)
+
+    def from_elsewhere(t, epoch, logs):
         def attempt(_):
             try:
-                copy.deepcopy(t)
+                act(t)
             except RuntimeError as exc:
                 refused.append(str(exc))
         _run_threads(attempt, 1)
-        copy.deepcopy(t)  # from the fitting thread itself: a consistent point, allowed
+        if action == "copy":
+            act(t)  # from the fitting thread itself: a consistent point, allowed
 
     trainer.fit(X, y, epochs=1, batch_size=64, verbose=0,
-                callbacks=[ta.callbacks.LambdaCallback(on_epoch_end=copy_from_elsewhere)])
+                callbacks=[ta.callbacks.LambdaCallback(on_epoch_end=from_elsewhere)])
     assert refused and "cannot be saved, pickled or copied while fit runs in another thread" in refused[0]
-    copy.deepcopy(trainer)  # after fit returns
-
-
-@pytest.mark.parametrize("executor", ["numpy", "cpu"])
-def test_a_save_from_another_thread_during_callbacks_is_refused(executor, tmp_path):
-    # It was queued for the fitting thread to write at the epoch's end, returned as if written,
-    # and the file never came when a later callback raised.
-    if executor not in ta.available_backends():
-        pytest.skip(f"{executor} not built")
-    trainer, X, y = _trainer(executor)
-    refused = []
-
-    def save_from_elsewhere(t, epoch, logs):
-        def attempt(_):
-            try:
-                t.save(tmp_path / "elsewhere.ckpt")
-            except RuntimeError as exc:
-                refused.append(str(exc))
-        _run_threads(attempt, 1)
-
-    trainer.fit(X, y, epochs=1, batch_size=64, verbose=0,
-                callbacks=[ta.callbacks.LambdaCallback(on_epoch_end=save_from_elsewhere)])
-    assert refused and "cannot be saved, pickled or copied while fit runs in another thread" in refused[0]
-    assert not (tmp_path / "elsewhere.ckpt").exists()
-
+    assert not path.exists()
+    act(trainer)  # after fit returns

@@ -546,23 +546,13 @@ def default_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
-@pytest.mark.parametrize("executor", ["numpy", "cpu"])
-def test_ctrl_c_stops_an_epoch_between_steps(executor, default_sigint):
-    """Ctrl-C during a long epoch stops it before its next step, on both executors (the cpu
-    engine, which holds no GIL, lets Python's signal handlers run every 50 ms; the numpy one
-    defers SIGINT to its step boundaries), instead of at the epoch's end or in the middle of an
-    update: KeyboardInterrupt comes out of fit, the Trainer counts the steps taken, the
-    optimizer state agrees, and training goes on from there. A helper thread sends SIGINT once
-    the weights have moved, i.e. once the epoch is under way (no timing involved)."""
+def _fit_interrupted_once_training(t, X, y, **fit_args):
+    """t.fit(X, y, shuffle=False, **fit_args) with a helper thread sending SIGINT to this one
+    once the weights have moved, i.e. once the epoch is under way (no timing involved); the
+    KeyboardInterrupt must come out of fit."""
     import signal
     import threading
 
-    if executor not in ta.available_backends():
-        pytest.skip(f"{executor} backend not built")
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400_000, 4)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(int)
-    t = ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor=executor)
     w = t._executor.params[0]
     w0 = w.copy()
     main = threading.get_ident()
@@ -575,8 +565,27 @@ def test_ctrl_c_stops_an_epoch_between_steps(executor, default_sigint):
     helper = threading.Thread(target=interrupt_once_training)
     helper.start()
     with pytest.raises(KeyboardInterrupt):
-        t.fit(X, y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+        t.fit(X, y, shuffle=False, verbose=0, **fit_args)
     helper.join()
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_ctrl_c_stops_an_epoch_between_steps(executor, default_sigint):
+    """Ctrl-C during a long epoch stops it before its next step, on both executors (the cpu
+    engine, which holds no GIL, lets Python's signal handlers run every 50 ms; the numpy one
+    defers SIGINT to its step boundaries), instead of at the epoch's end or in the middle of an
+    update: KeyboardInterrupt comes out of fit, the Trainer counts the steps taken, the
+    optimizer state agrees, and training goes on from there. A helper thread sends SIGINT once
+    the weights have moved, i.e. once the epoch is under way (no timing involved)."""
+    import signal
+
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} backend not built")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400_000, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    t = ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor=executor)
+    _fit_interrupted_once_training(t, X, y, epochs=1, batch_size=4)
     steps_per_epoch = len(X) // 4
     assert 0 < t.step < steps_per_epoch
     assert t._executor.opt_state["step"] == t.step
@@ -623,9 +632,6 @@ def test_ctrl_c_in_a_short_native_epoch_leaves_counters_and_weights_agreeing(def
     handler as the epoch ends and reports it, so the counters hold every step the weights have.
     A helper thread sends SIGINT once the weights have moved (no timing involved); on a slow
     machine the epoch may reach a poll first and stop inside: either way they agree."""
-    import signal
-    import threading
-
     if "cpu" not in ta.available_backends():
         pytest.skip("cpu backend not built")
     rng = np.random.default_rng(0)
@@ -636,20 +642,7 @@ def test_ctrl_c_in_a_short_native_epoch_leaves_counters_and_weights_agreeing(def
         return ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor="cpu")
 
     t = make()
-    w = t._executor.params[0]
-    w0 = w.copy()
-    main = threading.get_ident()
-
-    def interrupt_once_training():
-        while np.array_equal(w, w0):
-            pass
-        signal.pthread_kill(main, signal.SIGINT)
-
-    helper = threading.Thread(target=interrupt_once_training)
-    helper.start()
-    with pytest.raises(KeyboardInterrupt):
-        t.fit(X, y, epochs=3, batch_size=2, shuffle=False, verbose=0)
-    helper.join()
+    _fit_interrupted_once_training(t, X, y, epochs=3, batch_size=2)
     assert t._executor.opt_state["step"] == t.step > 0
     if t.step % 2000 == 0:  # stopped at the epoch's end: the epoch counts
         assert t.epoch == t.step // 2000 == len(t.history.history["loss"])
@@ -1037,6 +1030,17 @@ def diverge_after(epoch):
     """A callback that makes the next epoch diverge (a learning rate of 1e30) after `epoch`."""
     return ta.callbacks.LambdaCallback(
         on_epoch_end=lambda t, e, logs: setattr(t, "lr_scale", 1e30) if e == epoch else None)
+
+
+def test_a_rate_out_of_range_through_lr_scale_names_lr_scale(executor):
+    # A callback's lr_scale of 1e300 was refused as "lower lr (the optimizer's or the
+    # schedule's)", on that fit and every later one, since the scale stays.
+    X, y = blobs()
+    trainer = make(executor)
+    cb = ta.callbacks.LambdaCallback(on_epoch_end=lambda t, e, logs: setattr(t, "lr_scale", 1e300))
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"or Trainer\.lr_scale \(now 1e\+300, which multiplies it\)$"):
+            trainer.fit(X, y, epochs=2, verbose=0, callbacks=[cb])
 
 
 @pytest.mark.parametrize("case", ["diverged", "epoch-end", "keyboard", "begin", "end"])

@@ -589,7 +589,7 @@ class Trainer:
         lr_peak, momentum_peak = self._schedule_peaks(run, total_steps, steps_per_epoch)
         if self.schedule is not None and self.schedule.cycles_momentum and momentum_peak is None:
             raise ValueError(_NO_MOMENTUM.format(type(self.schedule).__name__))
-        _check_rate_range(lr_peak * self.lr_scale, momentum_peak, self.optimizer, self.dtype)
+        _check_rate_range(lr_peak * self.lr_scale, momentum_peak, self.optimizer, self.dtype, self.lr_scale)
         self._warn_on_a_schedule_jump(run, steps_per_epoch)
 
         def one_epoch(epoch):
@@ -599,7 +599,7 @@ class Trainer:
                 lrs, momentums = self._schedule_values(total_steps, steps_per_epoch, epoch)
                 epoch_lrs = lrs * self.lr_scale
                 _check_rate_range(np.max(epoch_lrs), None if momentums is None else np.max(momentums),
-                                  self.optimizer, self.dtype)
+                                  self.optimizer, self.dtype, self.lr_scale)
             except ValueError as exc:
                 raise ValueError(f"epoch {epoch} (the epochs before it trained): {exc}") from None
             perm = self.rng.permutation(n) if run.shuffle else np.arange(n)
@@ -1284,14 +1284,15 @@ def _load_callback_states(callbacks, saved):
             cb.load_state_dict(saved.pop(match)[1])
 
 
-def _check_rate_range(peak, momentum_peak, optimizer, dtype):
+def _check_rate_range(peak, momentum_peak, optimizer, dtype, lr_scale=1.0):
     """Refuse learning rates the kernels cannot hold in `dtype`: the step scalars are cast to
     the parameter dtype, where a rate past its range is inf, and inf times a zero gradient made
     NaN of weights that had nothing to learn (torch refuses such a rate too). `peak` is the
     run's largest rate, lr_scale included (NaN where one is NaN), `momentum_peak` the largest
     momentum (beta1) its schedule sets, or None. An Adam-type step is lr / (1 - beta1^t), at
     most lr / (1 - beta1): the bound checked is the peak lr over 1 - the largest beta1, the two
-    largest taken apart, whatever steps they belong to."""
+    largest taken apart, whatever steps they belong to. `lr_scale`, the Trainer's, is named in
+    the message when it is not 1 (a callback may have set it)."""
     peak, what = float(peak), "the learning rate"
     if momentum_peak is not None and not math.isfinite(momentum_peak):  # max(0.9, nan) is 0.9
         raise ValueError(f"the schedule sets the momentum (beta1) to {momentum_peak}: it must be a finite number")
@@ -1304,8 +1305,9 @@ def _check_rate_range(peak, momentum_peak, optimizer, dtype):
         peak, what = peak / (1.0 - beta1), f"the step size bound, peak lr / (1 - beta1) with beta1 = {beta1},"
     limit = float(np.finfo(dtype).max)
     if not peak <= limit:
+        scale = "" if lr_scale == 1.0 else f", or Trainer.lr_scale (now {lr_scale:.4g}, which multiplies it)"
         raise ValueError(f"{what} reaches {peak:.4g}, beyond the {np.dtype(dtype).name} range ({limit:.4g}): "
-                         "lower lr (the optimizer's or the schedule's)")
+                         f"lower lr (the optimizer's or the schedule's){scale}")
 
 
 def _progress(epochs, initial_epoch, verbose):
