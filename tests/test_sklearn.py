@@ -612,6 +612,9 @@ def test_regressor_names_targets_beyond_the_float32_range_of_X():
     X = np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32)
     with pytest.raises(ValueError, match=r"y has values beyond the float32 range.*dtype of X"):
         MLPRegressor(hidden_layer_sizes=(5,), max_iter=2).fit(X, np.full(30, 1e300))  # said "NaN or inf"
+    # Strings came through y_numeric (it converts object arrays only) into a UFuncTypeError.
+    with pytest.raises(ValueError, match=r"^y must hold numbers for a regressor, got dtype <U3$"):
+        MLPRegressor(hidden_layer_sizes=(5,), max_iter=2).fit(X, np.array(["1.5"] * 30))
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])

@@ -1064,6 +1064,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if Y.dtype.kind not in "biuf":  # y_numeric converts only object arrays; strings came through
+            raise ValueError(f"y must hold numbers for a regressor, got dtype {Y.dtype}")
         if Y.dtype.itemsize > X.dtype.itemsize and np.abs(Y).max() > np.finfo(X.dtype).max:
             raise ValueError(f"y has values beyond the {X.dtype} range (the model trains in the dtype of X, "
                              f"{X.dtype}): scale y, or pass X as float64")
