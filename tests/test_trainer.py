@@ -546,10 +546,10 @@ def default_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
-def _fit_interrupted_once_training(t, X, y, **fit_args):
+def _fit_interrupted_once_training(t, X, y, expect=KeyboardInterrupt, **fit_args):
     """t.fit(X, y, shuffle=False, **fit_args) with a helper thread sending SIGINT to this one
-    once the weights have moved, i.e. once the epoch is under way (no timing involved); the
-    KeyboardInterrupt must come out of fit."""
+    once the weights have moved, i.e. once the epoch is under way (no timing involved); what
+    the handler raises (`expect`) must come out of fit."""
     import signal
     import threading
 
@@ -564,9 +564,10 @@ def _fit_interrupted_once_training(t, X, y, **fit_args):
 
     helper = threading.Thread(target=interrupt_once_training)
     helper.start()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(expect) as raised:
         t.fit(X, y, shuffle=False, verbose=0, **fit_args)
     helper.join()
+    return raised.value
 
 
 @pytest.mark.parametrize("executor", ["numpy", "cpu"])
@@ -649,6 +650,31 @@ def test_ctrl_c_in_a_short_native_epoch_leaves_counters_and_weights_agreeing(def
         ref = make()
         ref.fit(X, y, epochs=t.epoch, batch_size=2, shuffle=False, verbose=0)
         assert all(np.array_equal(a, b) for a, b in zip(t.get_params(), ref.get_params()))
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_a_save_from_a_signal_handler_inside_an_epoch_is_refused(executor, tmp_path):
+    """A SIGTERM-style handler that saves mid-epoch wrote weights holding steps the file's
+    counters did not (resuming trained them twice): refused, the RuntimeError leaves fit with
+    every step taken counted, and no file is written."""
+    import signal
+
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} backend not built")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400_000, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    t = ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor=executor)
+    path = tmp_path / "preempted.ckpt"
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: t.save(path))
+    try:
+        error = _fit_interrupted_once_training(t, X, y, epochs=1, batch_size=4, expect=RuntimeError)
+        assert "cannot be saved, pickled or copied inside an epoch" in str(error)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not path.exists()
+    assert 0 < t.step == t._executor.opt_state["step"] and t.epoch == 0
+    t.save(path)  # after fit: a consistent point
 
 
 def test_sigint_deferral_keeps_a_custom_handler_and_puts_it_back():

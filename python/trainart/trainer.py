@@ -280,6 +280,7 @@ class Trainer:
         self._pending_saves = None     # (path, done) of the saves asked for by epoch-end callbacks
         self._fit_lock = threading.Lock()  # one fit at a time (threads, or a callback calling fit)
         self._fit_thread = None        # the thread a fit runs in (None: none runs)
+        self._in_epoch = False         # an epoch's steps are running (a signal handler may see it)
 
     @property
     def lr_scale(self):
@@ -713,7 +714,11 @@ class Trainer:
                     # The scale this epoch runs at, for ReduceLROnPlateau to tell its schedule's
                     # rate from logs["lr"] after another callback has moved lr_scale.
                     self._epoch_lr_scale = self.lr_scale
-                    logs, extra, step_losses = one_epoch(epoch)
+                    self._in_epoch = True
+                    try:
+                        logs, extra, step_losses = one_epoch(epoch)
+                    finally:
+                        self._in_epoch = False
                     self._check_state_finite(epoch, reported)
                     self.epoch = epoch + 1
                     try:
@@ -1065,11 +1070,18 @@ class Trainer:
 
     def _refuse_fit_elsewhere(self):
         """RuntimeError while fit runs in another thread: the engine updates the arrays in place
-        mid-step, so a copy or checkpoint taken from here would match no step."""
+        mid-step, so a copy or checkpoint taken from here would match no step. RuntimeError too
+        inside an epoch on the fitting thread (a signal handler): the weights hold steps the
+        counters do not have yet, so a checkpoint would resume the epoch on top of itself."""
         if self._fit_thread not in (None, threading.get_ident()):
             raise RuntimeError("a Trainer cannot be saved, pickled or copied while fit runs in another thread "
                                "(its parameters change mid-step): from the fitting thread, use a callback "
                                "(ModelCheckpoint), or wait for fit to return")
+        if self._in_epoch:
+            raise RuntimeError("a Trainer cannot be saved, pickled or copied inside an epoch (from a signal "
+                               "handler): its weights hold steps its counters do not yet; raise in the handler "
+                               "(fit stops between two steps, every step counted) and save after catching it, "
+                               "or save from a callback (ModelCheckpoint)")
 
     def _snapshot(self, callbacks=None):
         """(tensors, meta): everything a checkpoint holds and a pickle keeps. Parameters,
