@@ -546,6 +546,17 @@ def default_sigint():
     signal.signal(signal.SIGINT, previous)
 
 
+def _long_epoch_trainer(executor):
+    """(trainer, X, y): a small network and 400,000 rows, whose epoch at batch 4 runs long
+    enough for a signal to land inside it; skips an executor that is not built."""
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} backend not built")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400_000, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    return ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor=executor), X, y
+
+
 def _fit_interrupted_once_training(t, X, y, expect=KeyboardInterrupt, **fit_args):
     """t.fit(X, y, shuffle=False, **fit_args) with a helper thread sending SIGINT to this one
     once the weights have moved, i.e. once the epoch is under way (no timing involved); what
@@ -580,12 +591,7 @@ def test_ctrl_c_stops_an_epoch_between_steps(executor, default_sigint):
     the weights have moved, i.e. once the epoch is under way (no timing involved)."""
     import signal
 
-    if executor not in ta.available_backends():
-        pytest.skip(f"{executor} backend not built")
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400_000, 4)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(int)
-    t = ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor=executor)
+    t, X, y = _long_epoch_trainer(executor)
     _fit_interrupted_once_training(t, X, y, epochs=1, batch_size=4)
     steps_per_epoch = len(X) // 4
     assert 0 < t.step < steps_per_epoch
@@ -659,12 +665,7 @@ def test_a_save_from_a_signal_handler_inside_an_epoch_is_refused(executor, tmp_p
     every step taken counted, and no file is written."""
     import signal
 
-    if executor not in ta.available_backends():
-        pytest.skip(f"{executor} backend not built")
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400_000, 4)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(int)
-    t = ta.Trainer(ta.MLP([4, 8, 2]), optimizer=ta.optim.Adam(lr=0.01), executor=executor)
+    t, X, y = _long_epoch_trainer(executor)
     path = tmp_path / "preempted.ckpt"
     previous = signal.signal(signal.SIGINT, lambda signum, frame: t.save(path))
     try:
