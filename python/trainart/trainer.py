@@ -198,6 +198,10 @@ def _returning_workspace(method):
     return call
 
 
+_PARAMS_ACCESS = "have its parameters read or written (get_params, set_params, get_buffers, set_buffers)"
+_IN_A_CALLBACK = "(LambdaCallback(on_epoch_end=...))"
+
+
 class Trainer:
     """Trains a model.
 
@@ -370,20 +374,27 @@ class Trainer:
 
     def get_params(self):
         """Copies of the parameters in layer order: W (fan_in, fan_out), b (fan_out,) per Dense;
-        gamma, beta per BatchNorm."""
+        gamma, beta per BatchNorm. RuntimeError from another thread while fit runs (the copies
+        would mix tensors of different steps): read them in a callback."""
+        self._refuse_fit_elsewhere(_PARAMS_ACCESS, _IN_A_CALLBACK)
         return self._executor.get_params()
 
     def set_params(self, params):
-        """Replace every parameter (a list shaped like get_params()); validated first."""
+        """Replace every parameter (a list shaped like get_params()); validated first.
+        RuntimeError from another thread while fit runs (it would write mid-step)."""
+        self._refuse_fit_elsewhere(_PARAMS_ACCESS, _IN_A_CALLBACK)
         self._executor.set_params(arrays_like(params, self._executor.get_params(), "params"))
 
     def get_buffers(self):
         """Copies of the non-trainable state in layer order: running mean and running variance
-        per BatchNorm (empty without BatchNorm)."""
+        per BatchNorm (empty without BatchNorm). RuntimeError from another thread while fit runs."""
+        self._refuse_fit_elsewhere(_PARAMS_ACCESS, _IN_A_CALLBACK)
         return [b.copy() for b in self._executor.buffers]
 
     def set_buffers(self, buffers):
-        """Replace every buffer (a list shaped like get_buffers()); validated first."""
+        """Replace every buffer (a list shaped like get_buffers()); validated first.
+        RuntimeError from another thread while fit runs."""
+        self._refuse_fit_elsewhere(_PARAMS_ACCESS, _IN_A_CALLBACK)
         current = self._executor.buffers
         for dst, src in zip(current, checked_buffers(buffers, current)):
             dst[...] = src  # in place: the native engine keeps pointers to these arrays
@@ -1068,15 +1079,19 @@ class Trainer:
                    seed=config["seed"], dtype=config["dtype"], nonfinite=config["nonfinite"],
                    dropout_mode=config["dropout_mode"])
 
-    def _refuse_fit_elsewhere(self):
+    def _refuse_fit_elsewhere(self, what="saved, pickled or copied", instead="(ModelCheckpoint)"):
         """RuntimeError while fit runs in another thread: the engine updates the arrays in place
-        mid-step, so a copy or checkpoint taken from here would match no step. RuntimeError too
-        inside an epoch on the fitting thread (a signal handler): the weights hold steps the
-        counters do not have yet, so a checkpoint would resume the epoch on top of itself."""
+        mid-step, so parameters read or written from here would match no step."""
         if self._fit_thread not in (None, threading.get_ident()):
-            raise RuntimeError("a Trainer cannot be saved, pickled or copied while fit runs in another thread "
-                               "(its parameters change mid-step): from the fitting thread, use a callback "
-                               "(ModelCheckpoint), or wait for fit to return")
+            raise RuntimeError(f"a Trainer cannot be {what} while fit runs in another thread (its parameters "
+                               f"change mid-step): from the fitting thread, use a callback {instead}, or wait "
+                               "for fit to return")
+
+    def _refuse_snapshot_now(self):
+        """_refuse_fit_elsewhere's RuntimeError, and one inside an epoch on the fitting thread (a
+        signal handler): the weights hold steps the counters do not have yet, so a checkpoint
+        would resume the epoch on top of itself."""
+        self._refuse_fit_elsewhere()
         if self._in_epoch:
             raise RuntimeError("a Trainer cannot be saved, pickled or copied inside an epoch (from a signal "
                                "handler): its weights hold steps its counters do not yet; raise in the handler "
@@ -1096,7 +1111,7 @@ class Trainer:
         arrays in place mid-step, so a copy would match no step."""
         from . import checkpoint
 
-        self._refuse_fit_elsewhere()
+        self._refuse_snapshot_now()
         if callbacks is not None:
             callback_types = [type(cb).__name__ for cb in callbacks]
             callback_states = [cb.state_dict() for cb in callbacks]
