@@ -724,7 +724,7 @@ class CSVLogger(Callback):
         when best), which would be logged twice. Only the same file, and only when it still
         holds at least that much (another run's file is left alone); done as the first new
         row is written, so a fit that fails before any epoch changes nothing."""
-        cut, self._cut = getattr(self, "_cut", None), None
+        cut, self._cut = self._cut, None
         if cut is None or cut[0] != os.path.abspath(self.path) or not os.path.exists(self.path):
             return
         path, size, digest = cut

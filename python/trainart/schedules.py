@@ -42,6 +42,11 @@ _FAR = 2**63 - 1
 _SCAN_CHUNK = 1 << 16
 
 
+def _step_marks(marks):
+    """Milestones or boundaries as int64 steps, each past the int64 range clamped to _FAR."""
+    return np.asarray([min(m, _FAR) for m in marks], dtype=np.int64)
+
+
 def _int_sequence(seq, name):
     """A tuple of non-negative ints, strictly increasing, or raise naming `name`."""
     if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
@@ -504,7 +509,7 @@ class MultiStep(_Monotone):
 
     def _lr(self, k, steps_per_epoch, total_steps):
         t = self._t(k, steps_per_epoch)
-        n = np.searchsorted(np.asarray([min(m, _FAR) for m in self.milestones], dtype=np.int64), t, side="right")
+        n = np.searchsorted(_step_marks(self.milestones), t, side="right")
         return self.lr * self.gamma ** n.astype(np.float64)
 
 
@@ -545,7 +550,7 @@ class Piecewise(_Intervaled):
 
     def _lr(self, k, steps_per_epoch, total_steps):
         t = self._t(k, steps_per_epoch)
-        i = np.searchsorted(np.asarray([min(b, _FAR) for b in self.boundaries], dtype=np.int64), t, side="right")
+        i = np.searchsorted(_step_marks(self.boundaries), t, side="right")
         return np.asarray(self.rates, dtype=np.float64)[i]
 
     def _peak_steps(self, start, stop, steps_per_epoch, total_steps):

@@ -1107,8 +1107,9 @@ class Trainer:
         Any other snapshot (save() or a copy outside an epoch's end, e.g. after fit) holds no
         callback state, as a run that ended has none to resume: a copy then continues as the
         original does. Only a restored trainer not yet fitted carries the state it was
-        restored with. Refused from another thread while fit runs: the engine updates the
-        arrays in place mid-step, so a copy would match no step."""
+        restored with. Refused from another thread while fit runs (the engine updates the
+        arrays in place mid-step, so a copy would match no step) and inside an epoch on the
+        fitting thread (_refuse_snapshot_now)."""
         from . import checkpoint
 
         self._refuse_snapshot_now()

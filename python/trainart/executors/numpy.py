@@ -409,7 +409,6 @@ class NumpyExecutor(Executor):
         for i, view in self._copied_grads:
             view[...] = grads[i]
 
-
     def _clip(self, norm):
         """Clip the flat gradient as the Plan's clip rule says, in place; returns the scale for the
         optimizer to apply as it loads the gradient (clipping by global norm, `norm` before
