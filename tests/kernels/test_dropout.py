@@ -60,6 +60,14 @@ def test_mask_halves_follow_the_counter_layout():
                                   expected >= t)
 
 
+def test_mask_across_reference_pieces_bit_identical(native):
+    # The reference draws a mask in pieces of PHILOX_PIECE blocks of 8 elements: a mask past one
+    # piece, its last block partial, still matches the kernel element for element.
+    n = 8 * REF_DROPOUT.PHILOX_PIECE + 13
+    got = ops.dropout_mask((1, n), 0.37, **KEY, backend=native)
+    np.testing.assert_array_equal(got, ops.dropout_mask((1, n), 0.37, **KEY, backend="numpy"))
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 5), (1025, 3), (33, 65)])
 @pytest.mark.parametrize("p", [0.0, 2.0**-32, 0.1, 0.5, 0.9, 1 - 2.0**-40])
 def test_mask_bit_identical_to_reference(native, shape, p):

@@ -68,39 +68,34 @@ def dropout_threshold(p):
     return max(0, min(math.floor(float(p) * 65536.0), 65535))
 
 
-# Philox blocks per piece of a mask: the rounds' temporaries of a piece stay in L2.
-PHILOX_PIECE = 8192
+# Philox blocks per piece of a mask: 32768 keeps a round's uint64 temporaries at 256 KiB, in
+# L2, while the per-call cost of the ~60 ufunc calls a piece takes stays small (8192-block
+# pieces made a 256x512 mask 1.45x slower; bench/README log entry 35).
+PHILOX_PIECE = 32768
 
 
-def _mask_blocks(n, seed, layer, step, dtype, draw):
-    """An (ceil(n / 8), 8) array of draw(u) for the 16-bit numbers u of a mask's elements:
-    element e is half e & 1 (low first) of output (e >> 1) & 3 of Philox at counter
-    (e >> 3, layer, step)."""
+def dropout_halves(n, seed, layer, step):
+    """The 16-bit random number of each flat element e < n (uint16): half e & 1 (low first) of
+    output (e >> 1) & 3 of Philox at counter (e >> 3, 0, layer, step), key (seed lo, seed hi).
+    The four outputs of a block are laid side by side as little-endian uint32 words, so their
+    uint16 view is the elements in order."""
     if n >= 8 << 32:
         raise ValueError(f"a dropout mask holds fewer than 2**35 elements, got {n}")
     n_blocks = (n + 7) // 8
-    out = np.empty((n_blocks, 8), dtype)
+    words = np.empty((n_blocks, 4), np.uint32)
     for lo in range(0, n_blocks, PHILOX_PIECE):
         hi = min(n_blocks, lo + PHILOX_PIECE)
         blocks = np.arange(lo, hi, dtype=np.uint32)
         lanes = _philox_lanes(blocks, 0, int(layer), int(step), seed & _MASK32, seed >> 32)
         for j, w in enumerate(lanes):
-            out[lo:hi, 2 * j] = draw(w & 0xFFFF)
-            out[lo:hi, 2 * j + 1] = draw(w >> 16)
-    return out
-
-
-def dropout_halves(n, seed, layer, step):
-    """The 16-bit random number of each flat element e < n (uint32 values below 2**16)."""
-    return _mask_blocks(n, seed, layer, step, np.uint32, lambda u: u).reshape(-1)[:n]
+            words[lo:hi, j] = w
+    return words.astype("<u4", copy=False).view("<u2").reshape(-1)[:n]
 
 
 def dropout_mask(rows, cols, p, seed, layer, step):
     """Kernel signature shared with _cpu.dropout_mask: keep mask, bool (rows, cols)."""
-    n = rows * cols
-    t = np.uint32(dropout_threshold(p))
-    keep = _mask_blocks(n, seed, layer, step, np.bool_, lambda u: u >= t)
-    return keep.reshape(-1)[:n].reshape(rows, cols)
+    halves = dropout_halves(rows * cols, seed, layer, step)
+    return (halves >= np.uint16(dropout_threshold(p))).reshape(rows, cols)
 
 
 _BITS = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
