@@ -142,3 +142,107 @@ def test_a_copy_save_or_params_while_another_thread_fits_is_refused(executor, ac
     assert refused and "while fit runs in another thread (its parameters change mid-step)" in refused[0]
     assert not path.exists()
     act(trainer)  # after fit returns
+
+
+class _RecordingLock:
+    """A stand-in for an executor's weights_lock that counts its holds and their depth."""
+
+    def __init__(self):
+        self._inner = threading.RLock()
+        self.depth = self.holds = 0
+
+    def __enter__(self):
+        self._inner.acquire()
+        self.depth += 1
+        self.holds += 1
+        return self
+
+    def __exit__(self, *exc):
+        self.depth -= 1
+        self._inner.release()
+
+
+class _EngineProbe:
+    """Delegates to a native engine, noting the lock's depth at each call of `names`."""
+
+    def __init__(self, engine, lock, names):
+        self._engine, self._lock, self.seen = engine, lock, []
+        for name in names:
+            setattr(self, name, self._noting(name))
+
+    def _noting(self, name):
+        def call(*args):
+            self.seen.append((name, self._lock.depth))
+            return getattr(self._engine, name)(*args)
+        return call
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_inference_reads_and_training_writes_hold_the_weights_lock(executor):
+    # A predict or evaluate of several 4096-row chunks from another thread while a NumPy fit ran
+    # read some chunks before a step's update and some after, or a step's half-written tensors;
+    # on the cpu executor, chunks on either side of an epoch. Every write of the weights (a step,
+    # the engine's epoch, set_params) and every whole read now holds the executor's weights_lock.
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} not built")
+    trainer, X, y = _trainer(executor)
+    ex = trainer._executor
+    lock = ex.weights_lock = _RecordingLock()
+    seen = []
+    if executor == "numpy":
+        for name in ("_forward", "_update"):
+            real = getattr(ex, name)
+            setattr(ex, name, lambda *a, _real=real, _name=name, **k: (seen.append((_name, lock.depth)),
+                                                                        _real(*a, **k))[1])
+    else:
+        ex.engine = _EngineProbe(ex.engine, lock, ("forward", "evaluate", "train_epoch"))
+        seen = ex.engine.seen
+    big = np.concatenate([X] * 15)  # 9000 rows: three chunks
+    for call in (lambda: trainer.predict(big), lambda: trainer.evaluate(big, np.concatenate([y] * 15)),
+                 lambda: trainer.predict(big, mc_samples=2)):
+        seen.clear()
+        holds = lock.holds
+        call()
+        assert len(seen) >= 3 and all(depth == 1 for _, depth in seen)
+        assert lock.holds == holds + 1  # the chunks under one hold: the weights of one step
+    seen.clear()
+    trainer.fit(X, y, epochs=1, batch_size=64, verbose=0)
+    writes = [depth for name, depth in seen if name in ("_update", "train_epoch")]
+    assert writes and all(depth == 1 for depth in writes)
+    holds = lock.holds
+    trainer.set_params(trainer.get_params())
+    assert lock.holds == holds + 1
+
+
+def test_predict_beside_a_numpy_fit_sees_the_weights_of_one_step():
+    # The NumPy executor's steps write the weights tensor by tensor from Python: a predict from
+    # another thread now waits for a step's writes and returns the predictions of one step.
+    trainer, X, y = _trainer("numpy")
+    ex = trainer._executor
+    update, snapshots = ex._update, [trainer.get_params()]
+
+    def recording_update(**kwargs):
+        update(**kwargs)
+        snapshots.append(ex.get_params())  # inside the step's hold of the lock
+
+    ex._update = recording_update
+    got = []
+
+    def work(i):
+        if i == 0:
+            trainer.fit(X, y, epochs=2, batch_size=32, verbose=0)
+        else:
+            for _ in range(30):
+                got.append(trainer.predict(X[:50]))
+
+    _run_threads(work, 2)
+    probe, _, _ = _trainer("numpy")
+    possible = []
+    for params in snapshots:
+        probe.set_params(params)
+        possible.append(probe.predict(X[:50]))
+    assert len(got) == 30
+    assert all(any(np.array_equal(p, q) for q in possible) for p in got)

@@ -198,6 +198,20 @@ def _returning_workspace(method):
     return call
 
 
+def _on_one_step(method):
+    """Run a Trainer call that reads the weights whole (evaluate, predict, loss_and_grad, hvp,
+    hessian) under its executor's weights_lock: called from another thread while a fit runs,
+    it waits for the step (the native engine: the epoch) in progress and sees the weights of one
+    step, never some tensors updated and others not."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self._executor.weights_lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
 _PARAMS_ACCESS = "have its parameters read or written (get_params, set_params, get_buffers, set_buffers)"
 _IN_A_CALLBACK = "(LambdaCallback(on_epoch_end=...))"
 
@@ -962,6 +976,7 @@ class Trainer:
 
     # -- inference -----------------------------------------------------------------------------
     @_returning_workspace
+    @_on_one_step
     def evaluate(self, X, y, sample_weight=None):
         """{"loss": mean loss (regularization included), "accuracy": for classification}.
 
@@ -978,6 +993,7 @@ class Trainer:
         return self._executor.evaluate(X, y, sample_weight=w)
 
     @_returning_workspace
+    @_on_one_step
     def predict(self, X, *, raw=False, mc_samples=0):
         """Outputs for X: probabilities (cross_entropy: softmax; binary_cross_entropy: sigmoid)
         or values (regression); raw=True gives the outputs before that link (logits).
@@ -1006,6 +1022,7 @@ class Trainer:
         return self._executor.predict(X, mc_samples=mc_samples, raw=raw)
 
     @_returning_workspace
+    @_on_one_step
     def loss_and_grad(self, X, y, sample_weight=None):
         """(loss, gradients in get_params() order) on one batch, without updating anything.
 
@@ -1018,6 +1035,7 @@ class Trainer:
         return self._executor.loss_and_grad(X, y, sample_weight=self._check_weights(sample_weight, None, y, len(X)))
 
     @_returning_workspace
+    @_on_one_step
     def hvp(self, X, y, v, sample_weight=None):
         """H v: the exact Hessian of the mean loss (with the l1/l2 penalty) w.r.t. the flat
         parameter vector (get_params() order, flattened) times v ((P,) or (m, P)), by the
@@ -1035,6 +1053,7 @@ class Trainer:
             raise ValueError(f"v must have {P} entries (the flattened get_params()), got shape {v.shape}")
         return second_order.hvp(self._executor, X, y, v, w)
 
+    @_on_one_step
     def hessian(self, X, y, sample_weight=None):
         """The (P, P) float64 Hessian of the mean loss (with penalty: 2 l2 on the W diagonal, l1
         adds 0 away from 0) w.r.t. the flat get_params() vector, from P Hessian-vector products

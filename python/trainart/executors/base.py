@@ -98,7 +98,11 @@ class EpochStats:
 
 
 class Executor:
-    """Interface every executor implements (see DESIGN §1 for the meaning of each call)."""
+    """Interface every executor implements (see DESIGN §1 for the meaning of each call).
+
+    An executor also has `weights_lock`, a reentrant lock it holds while it writes the weights
+    (a step, set_params, load_state_dict) and the Trainer holds around a call that reads them
+    whole (evaluate, predict, ...), so that threads see the weights of one step."""
 
     name = "base"
     _workspace_holds = 0  # open holding_workspace blocks (an instance's own once one opens)

@@ -6,6 +6,7 @@ kernels, which the tests use to localize a disagreement between executors.
 """
 
 import math
+import threading
 
 import numpy as np
 
@@ -45,6 +46,12 @@ class NumpyExecutor(Executor):
     def __init__(self, kernels=reference):
         # The reference's per-call argument checks are skipped: fit validated the inputs once.
         self.K = trusted if kernels is reference else kernels
+        # Held by whatever reads or writes the weights as a whole: a training step (the native
+        # engine's: a whole epoch), set_params and load_state_dict here, and the Trainer's
+        # evaluate, predict, loss_and_grad, hvp and hessian for their whole call. A call from
+        # another thread while a fit runs then sees the weights of one step, never a step's
+        # half-written tensors. Reentrant: the fitting thread's own calls (callbacks) pass.
+        self.weights_lock = threading.RLock()
 
     # -- state ---------------------------------------------------------------------------------
     def build(self, plan, params, buffers):
@@ -114,8 +121,9 @@ class NumpyExecutor(Executor):
         return [p.copy() for p in self.params]
 
     def set_params(self, params):
-        for p, new in zip(self.params, params):
-            p[...] = new
+        with self.weights_lock:
+            for p, new in zip(self.params, params):
+                p[...] = new
 
     def state_dict(self):
         """Parameters, buffers and optimizer state; slots as one array per trainable tensor."""
@@ -152,14 +160,15 @@ class NumpyExecutor(Executor):
         Everything is checked first (check_state), and on an error nothing has changed.
         """
         params, buffers, optimizer = self.check_state(state)
-        for dst, src in zip(self.params + self.buffers, params + buffers):
-            dst[...] = src
-        for key, value in optimizer.items():
-            if key in self.slot_views:
-                for dst, src in zip(self.slot_views[key], value):
-                    dst[...] = src
-            else:
-                self.opt_state[key] = value
+        with self.weights_lock:
+            for dst, src in zip(self.params + self.buffers, params + buffers):
+                dst[...] = src
+            for key, value in optimizer.items():
+                if key in self.slot_views:
+                    for dst, src in zip(self.slot_views[key], value):
+                        dst[...] = src
+                else:
+                    self.opt_state[key] = value
 
     def _fitting_optimizer_state(self, state):
         """The optimizer part of a state_dict, checked: exactly this optimizer's keys, slots
@@ -374,14 +383,15 @@ class NumpyExecutor(Executor):
                     return self._stats(step_losses, grad_norms, loss_sum, rows, hits.count(), skipped, diverged=s)
                 skipped += 1
                 continue
-            if trial_buffers is not self.buffers:
-                for b, new in zip(self.buffers, trial_buffers):
-                    b[...] = new
-            self._update(lr=lr, grad_scale=self._clip(norm) if self.plan.clip else 1.0, cycled_value=momentum)
-            if self.max_normed:
-                self._apply_max_norm()
-            if step % FLUSH_EVERY == 0:
-                self._flush_subnormal_state()
+            with self.weights_lock:  # the step's writes: one change to a reader in another thread
+                if trial_buffers is not self.buffers:
+                    for b, new in zip(self.buffers, trial_buffers):
+                        b[...] = new
+                self._update(lr=lr, grad_scale=self._clip(norm) if self.plan.clip else 1.0, cycled_value=momentum)
+                if self.max_normed:
+                    self._apply_max_norm()
+                if step % FLUSH_EVERY == 0:
+                    self._flush_subnormal_state()
             loss_sum += value * len(idx)
             rows += len(idx)
             hits.add(logits, yb, s * batch_size)
