@@ -1607,3 +1607,24 @@ def test_any_python_signal_handler_runs_between_the_numpy_executors_steps(monkey
         assert signal.getsignal(signal.SIGALRM) is on_alarm
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("name, value", [("clip", ta.ClipNorm(1.0)), ("seed", 7), ("loss", "mse"),
+                                         ("dtype", "float64"), ("executor_name", "numpy")])
+def test_attributes_built_into_the_executor_refuse_assignment(name, value):
+    # Assignments were accepted and ignored by the executor built from the old values: after
+    # trainer.seed = 7, config(), copies and checkpoints carried seed 7 while the training drew
+    # seed 1's dropout masks (a deepcopy then trained differently); trainer.clip named a clip
+    # that nothing applied.
+    t = ta.Trainer(ta.MLP([4, 8, 3]), seed=1)
+    before = getattr(t, name)
+    with pytest.raises(AttributeError, match=f"Trainer.{name} is set at construction"):
+        setattr(t, name, value)
+    assert getattr(t, name) is before and t.config()["seed"] == 1
+
+
+def test_model_refuses_assignment():
+    t = ta.Trainer(ta.MLP([4, 8, 3]))
+    with pytest.raises(AttributeError, match="Trainer.model is set at construction"):
+        t.model = ta.MLP([4, 16, 3])
+    assert t.model.layers[0].units == 8

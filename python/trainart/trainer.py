@@ -212,6 +212,27 @@ def _on_one_step(method):
     return call
 
 
+class _SetAtConstruction:
+    """A Trainer attribute that __init__ sets once: the Plan, the executor and the parameters
+    were built from it, so a later assignment would leave them, config(), copies and
+    checkpoints disagreeing with it. Assigning one raises AttributeError saying so."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, trainer, owner=None):
+        if trainer is None:
+            return self
+        return trainer.__dict__[self.name]
+
+    def __set__(self, trainer, value):
+        if self.name in trainer.__dict__:
+            raise AttributeError(f"Trainer.{self.name} is set at construction (the executor and parameters were "
+                                 f"built from it): make a new Trainer with the {self.name} you want and copy "
+                                 "the weights over with new.set_params(old.get_params())")
+        trainer.__dict__[self.name] = value
+
+
 _PARAMS_ACCESS = "have its parameters read or written (get_params, set_params, get_buffers, set_buffers)"
 _IN_A_CALLBACK = "(LambdaCallback(on_epoch_end=...))"
 
@@ -247,6 +268,13 @@ class Trainer:
         dropout_mode: "inverted" (scale kept units by 1/(1-p) in training) or "weight_scaling"
             (no scaling in training, activations times 1-p at inference).
     """
+
+    model = _SetAtConstruction()
+    loss = _SetAtConstruction()
+    clip = _SetAtConstruction()
+    seed = _SetAtConstruction()
+    dtype = _SetAtConstruction()
+    executor_name = _SetAtConstruction()
 
     def __init__(self, model, loss="cross_entropy", optimizer=None, schedule=None, clip=None,
                  executor="auto", seed=0, dtype="float32", nonfinite="raise",
