@@ -895,3 +895,32 @@ def test_fit_names_a_sparse_x_too_large_to_densify():
                                           r"stored values; trainart trains on dense arrays.*32768.0 GiB"):
         MLPClassifier(hidden_layer_sizes=(2,), max_iter=1).fit(X, np.arange(n) % 2)
     assert "densifies X whole" in MLPClassifier.__doc__ and "densifies X whole" in MLPRegressor.__doc__
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "newton"])
+def test_second_order_optimizer_names_take_their_own_lr_and_full_batches(name):
+    # optimizer='newton' ran at learning_rate_init (0.001) on 200-row minibatches: accuracy 0.40
+    # and loss 0.86 on this data after 50 epochs ('lbfgs': loss 1.96), where solver='lbfgs'
+    # reaches 1.0. Now lr 1.0 and one full-batch step per epoch.
+    X, y = make_classification(500, 10, random_state=0)
+    est = MLPClassifier((16,), optimizer=name, max_iter=50, random_state=0)
+    assert est._optimizer().lr == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.loss_ < 0.25 and est.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_outputs_take_the_wider_dtype_of_X_and_the_fit(Est):
+    # Fitted on float32, a float64 X came back as float32 predictions; scikit-learn's MLP gives
+    # float64 there (its float64 rows times float32 coefficients), and float32 for float32 X.
+    X, y = make_regression(60, 4, random_state=0) if Est is MLPRegressor else make_classification(60, 4, random_state=0)
+    est = Est(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    X32 = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X32, y)
+    out = est.predict if Est is MLPRegressor else est.predict_proba
+    assert out(X32.astype(np.float64)).dtype == np.float64 and out(X32).dtype == np.float32
+    np.testing.assert_allclose(out(X32.astype(np.float64)), out(X32), rtol=1e-6)  # binary 1 - p: in float64

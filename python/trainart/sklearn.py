@@ -382,6 +382,9 @@ class _BaseMLP(BaseEstimator):
         if self.optimizer is not None:
             if isinstance(self.optimizer, optim.Optimizer):
                 return self.optimizer
+            default = optim.get(self.optimizer)
+            if getattr(default, "second_order", False):
+                return default  # its own lr, 1.0: learning_rate_init's 0.001 would stall it
             return optim.get(self.optimizer, lr=float(self.learning_rate_init))
         lr = float(self.learning_rate_init)
         if self.solver == "sgd":
@@ -602,7 +605,9 @@ class _BaseMLP(BaseEstimator):
                                  "each distinct row once, weighted), which BatchNorm cannot normalize in "
                                  "training: pass at least 2 distinct samples")
         n = len(X)
-        if self.batch_size == "auto":
+        if self.batch_size == "auto" and getattr(self._optimizer(), "second_order", False):
+            batch_size = n  # Newton, Gauss-Newton and L-BFGS steps need the whole objective
+        elif self.batch_size == "auto":
             batch_size = min(200, n_samples, n)
             while self.batchnorm and n % batch_size == 1 and batch_size > 2:
                 batch_size -= 1  # no one-row last batch, which BatchNorm cannot normalize in training
@@ -735,8 +740,11 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = _validate_X(self, X)
         if not hasattr(X, "toarray"):
-            return self._trainer.predict(X)
-        return np.concatenate([self._trainer.predict(block) for block in _sparse_chunks(X)])
+            out = self._trainer.predict(X)
+        else:
+            out = np.concatenate([self._trainer.predict(block) for block in _sparse_chunks(X)])
+        # scikit-learn's dtype: float64 rows on float32 coefficients give float64 outputs.
+        return out.astype(np.promote_types(X.dtype, out.dtype), copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -767,7 +775,8 @@ _PARAMS_DOC = """
             both the batch's weight sum over its average on a weighted one; those fits and
             their loss_ differ slightly from scikit-learn's.
         batch_size: rows per step, 'auto' = min(200, n_samples) (n_samples: the training
-            samples, zero-weight ones included, as scikit-learn counts them).
+            samples, zero-weight ones included, as scikit-learn counts them), or every row
+            with a second-order `optimizer`.
         learning_rate: 'constant' | 'invscaling' (lr = learning_rate_init / (t + 1)^power_t after
             each iteration, t = samples seen) | 'adaptive' (lr / 5 when n_iter_no_change
             iterations bring no tol improvement; stop once it is 1e-6 or less). Used for
@@ -809,7 +818,9 @@ _PARAMS_DOC = """
         init: None or 'sklearn' (scikit-learn's Glorot-uniform draws from random_state) or a
             trainart.initializers name ('he_normal', ...).
         optimizer: a trainart.optim name ('adamw', 'rmsprop', ...; lr = learning_rate_init) or
-            optimizer object; overrides solver's adam/sgd.
+            optimizer object; overrides solver's adam/sgd. The second-order names ('lbfgs',
+            'newton', 'gauss_newton') keep their own lr of 1.0 and, with batch_size='auto',
+            take full-batch steps.
         clip: a max gradient norm, ta.ClipNorm or ta.ClipValue.
         schedule: a trainart.schedules schedule of the lr over the fit (overrides learning_rate).
         batchnorm: BatchNorm after each hidden Dense. Its batch statistics (mean, variance,
