@@ -1025,3 +1025,42 @@ def test_csv_logger_cuts_back_only_its_own_file_and_only_once_an_epoch_ends(tmp_
     resumed = ta.Trainer.load(tmp_path / "e2.ckpt")
     resumed.fit(X, y, epochs=3, initial_epoch=resumed.epoch, verbose=0, callbacks=[cb.CSVLogger(log, append=True)])
     assert log.read_bytes().startswith(replaced)   # the other run's rows stay
+
+
+def test_a_failed_resume_hands_back_no_callback_state(tmp_path):
+    # A resume whose callback failed to begin (a TensorBoard log_dir under a file) left the
+    # checkpoint's EarlyStopping state loaded in the callbacks after it: a later new run with
+    # the same EarlyStopping stopped on the old run's count and restored the old run's weights.
+    import trainart as ta
+
+    X, y = _data()
+
+    class Scores(cb.Callback):
+        adds_logs = ("m",)
+
+        def __init__(self, values):
+            self.values = values
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            logs["m"] = self.values[epoch]
+
+    class FailsToBegin(cb.Callback):
+        def on_train_begin(self, trainer, logs):
+            raise OSError("cannot open the log")
+
+    path = tmp_path / "run.ckpt"
+    trainer = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+    trainer.fit(X, y, epochs=3, verbose=0, callbacks=[Scores([5, 4, 0.5]), cb.EarlyStopping(monitor="m", patience=5),
+                                                      cb.ModelCheckpoint(str(path))])
+    resumed = ta.Trainer.load(path)
+    stopper = cb.EarlyStopping(monitor="m", patience=1)
+    with pytest.raises(OSError, match="cannot open the log"):
+        resumed.fit(X, y, epochs=8, initial_epoch=3, verbose=0, callbacks=[Scores([0] * 8), FailsToBegin(), stopper])
+    falling = [1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    history = resumed.fit(X, y, epochs=8, verbose=0, callbacks=[Scores(falling), stopper])
+    assert len(history) == 8 and stopper.best == 0.3 and stopper.best_epoch == 7
+    # ...and the resume, tried again without the failing callback, still gets the checkpoint's state
+    again = ta.Trainer.load(path)
+    stopper = cb.EarlyStopping(monitor="m", patience=1)
+    again.fit(X, y, epochs=8, initial_epoch=3, verbose=0, callbacks=[Scores([9] * 8), stopper])
+    assert stopper.best == 0.5 and stopper.best_epoch == 2 and len(again.history) == 4  # stops at epoch 3

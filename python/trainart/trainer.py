@@ -910,6 +910,7 @@ class Trainer:
         except BaseException as error:
             self._abort_callbacks(begun, error)  # those begun before the failing one
             self.history, self.stop_training, self._callback_states, self.epoch, self._resume_stopped = before
+            _drop_loaded_states(run.callbacks, begun)
             raise
         return self.history
 
@@ -1357,6 +1358,17 @@ def _load_callback_states(callbacks, saved):
         match = next((i for i, (kind, _) in enumerate(saved) if kind == type(cb).__name__), None)
         if match is not None:
             cb.load_state_dict(saved.pop(match)[1])
+
+
+def _drop_loaded_states(callbacks, begun):
+    """After a resume failed to begin: the callbacks that took a checkpoint's state but never
+    began (on_train_begin took it up) start fresh, or a later new run would take that state as
+    its own. The trainer keeps the states, for a resume tried again."""
+    begun = {id(cb) for cb in begun}
+    for cb in callbacks:
+        if id(cb) not in begun and getattr(cb, "_loaded", False):
+            cb._loaded = False
+            cb._reset()
 
 
 def _check_rate_range(peak, momentum_peak, optimizer, dtype, lr_scale=1.0):
