@@ -658,9 +658,35 @@ def test_load_study_of_a_name_the_storage_lacks_names_the_studies_it_holds(tmp_p
     with pytest.raises(ValueError, match=r"study_name='my_study' is not a study of the storage, which holds: "
                                          r"'mystudy', 'other'"):
         tt.load_study(space, path, "my_study")
+    (tmp_path / "empty.log").touch()
     with pytest.raises(ValueError, match="study_name='s' is not a study of the storage, which holds no study"):
         tt.load_study(space, str(tmp_path / "empty.log"), "s")
     assert len(tt.load_study(space, path, "mystudy").trials) == 1
+
+
+@pytest.mark.parametrize("storage", ["missing.log", "journal:missing.jsonl", "sqlite:///missing.db"])
+def test_load_study_of_a_missing_file_creates_none(tmp_path, storage):
+    # A misspelt path answered "holds no study" and left an empty journal or database behind.
+    pytest.importorskip("optuna")
+    prefix, _, name = storage.rpartition("missing")
+    storage = f"{prefix}{tmp_path}/missing{name}"
+    with pytest.raises(ValueError, match="does not exist"):
+        tt.load_study({"x": tt.Uniform(0.0, 1.0)}, storage, "s")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("given", ["sampler", "pruner"])
+@pytest.mark.parametrize("wrong", ["median", "class"])
+def test_a_sampler_or_pruner_that_is_not_an_optuna_instance_is_refused_before_any_trial(tmp_path, given, wrong):
+    # pruner='median' trained every trial and then failed it; a sampler class (not an instance)
+    # failed inside Optuna's ask with the trial left RUNNING in the storage.
+    optuna = pytest.importorskip("optuna")
+    value = wrong if wrong == "median" else {"sampler": optuna.samplers.TPESampler,
+                                             "pruner": optuna.pruners.MedianPruner}[given]
+    with pytest.raises(TypeError, match=f"{given} must be an Optuna {given} instance"):
+        tt.search(_never_called, {"x": tt.Uniform(0.0, 1.0)}, "optuna", n_trials=2,
+                  storage=str(tmp_path / "s.log"), study_name="s", **{given: value})
+    assert os.listdir(tmp_path) == []
 
 
 def test_interrupt_in_a_stored_study_closes_the_trial_as_failed(tmp_path):

@@ -55,9 +55,7 @@ def check_storage(storage):
         text = os.fspath(storage)
         if not isinstance(text, str):
             raise TypeError(f"storage must be {_ACCEPTED}; got the bytes path {storage!r}")
-        journal = text.startswith("journal:") or ("://" not in text and text.endswith((".log", ".journal",
-                                                                                       ".jsonl")))
-        if not journal and "://" not in text:
+        if _journal_path(text) is None and "://" not in text:
             raise ValueError(f"storage must be {_ACCEPTED}; got {storage!r} (for an SQLite file write "
                              f"'sqlite:///{text}')")
         return storage
@@ -79,6 +77,38 @@ def check_shareable(storage, n_jobs):
     return storage
 
 
+def _journal_path(text):
+    """The journal file a storage string names ("journal:PATH", or a path ending in .log,
+    .journal or .jsonl), or None."""
+    if text.startswith("journal:"):
+        return text[len("journal:"):]
+    if "://" not in text and text.endswith((".log", ".journal", ".jsonl")):
+        return text
+    return None
+
+
+def storage_file(storage):
+    """The file a storage given as a path or URL lives in (a journal file, an SQLite database),
+    or None (a storage object, a server URL)."""
+    if not isinstance(storage, (str, os.PathLike)):
+        return None
+    text = os.fspath(storage)
+    if text.startswith("sqlite:///"):
+        return text[len("sqlite:///"):] or None
+    return _journal_path(text)
+
+
+def check_plugins(sampler, pruner):
+    """TypeError naming `sampler` or `pruner` unless each is None or an instance of Optuna's
+    sampler or pruner base class (a class, or a name like "median", failed only after the
+    first trial had trained, or inside Optuna with a trial left RUNNING)."""
+    optuna = require()
+    for name, value, base, example in (("sampler", sampler, optuna.samplers.BaseSampler, "TPESampler(seed=0)"),
+                                       ("pruner", pruner, optuna.pruners.BasePruner, "MedianPruner()")):
+        if value is not None and not isinstance(value, base):
+            raise TypeError(f"{name} must be an Optuna {name} instance (optuna.{name}s.{example}), got {value!r}")
+
+
 def make_storage(storage):
     """An Optuna storage from a URL ("sqlite:///x.db"), a journal file ("journal:PATH" or a path
     ending in .log/.journal/.jsonl) or a storage object (None: in memory)."""
@@ -87,9 +117,7 @@ def make_storage(storage):
     if storage is None or not isinstance(storage, (str, os.PathLike)):
         return storage
     storage = os.fspath(storage)
-    path = storage[len("journal:"):] if storage.startswith("journal:") else None
-    if path is None and "://" not in storage and storage.endswith((".log", ".journal", ".jsonl")):
-        path = storage
+    path = _journal_path(storage)
     if path is None:
         return storage
     journal = optuna.storages.journal if hasattr(optuna.storages, "journal") else None
@@ -475,6 +503,9 @@ def load_result(space, storage=None, study_name=None, settings=None, direction=N
         settings = Settings(space=space, n_trials=0, direction=direction, seed=0, storage=None,
                             study_name=study_name, sampler=None, pruner=None, mode="optuna")
     if study is None:
+        path = storage_file(check_storage(storage))
+        if path is not None and not os.path.exists(path):  # Optuna would create it, empty
+            raise ValueError(f"storage {os.fspath(storage)!r} does not exist (no file {path!r})")
         study = _load_stored_study(optuna, make_storage(storage), study_name)
     states = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
               optuna.trial.TrialState.FAIL: "failed"}

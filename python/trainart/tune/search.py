@@ -195,6 +195,7 @@ def _optuna_settings(space, strategy, n_trials, direction, seed, storage, study_
     from . import _optuna
 
     _optuna.check_storage(storage)
+    _optuna.check_plugins(sampler, pruner)
     if strategy in ("grid", "random") and sampler is not None:
         raise ValueError(f"sampler is for strategy='optuna': strategy={strategy!r} samples with Optuna's "
                          f"{strategy.capitalize()}Sampler through a storage (give strategy='optuna' to "
