@@ -1064,3 +1064,14 @@ def test_a_failed_resume_hands_back_no_callback_state(tmp_path):
     stopper = cb.EarlyStopping(monitor="m", patience=1)
     again.fit(X, y, epochs=8, initial_epoch=3, verbose=0, callbacks=[Scores([9] * 8), stopper])
     assert stopper.best == 0.5 and stopper.best_epoch == 2 and len(again.history) == 4  # stops at epoch 3
+
+
+@pytest.mark.parametrize("monitor, mode", [("val_accuracy", "max"), ("acc", "max"), ("val_auc", "max"),
+                                           ("val_f1_score", "max"), ("precision", "max"), ("val_recall", "max"),
+                                           ("r2", "max"), ("val_loss", "min"), ("mse", "min"), ("gap", "min"),
+                                           ("val_mean_absolute_error", "min")])
+def test_auto_mode_maximizes_the_scores_keras_maximizes(monitor, mode):
+    # val_auc, f1, precision, recall and r2 resolved to "min": EarlyStopping stopped as the AUC
+    # rose and restored the worst epoch.
+    assert cb.EarlyStopping(monitor=monitor).mode == mode
+    assert cb.ReduceLROnPlateau(monitor=monitor).mode == mode
