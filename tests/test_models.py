@@ -246,3 +246,18 @@ def test_squashed_outputs_under_a_logit_loss_warn():
     # sigmoid twice: every "logit" above 0, so binary_cross_entropy's model predicted class 1 only
     with pytest.warns(UserWarning, match="output goes through sigmoid, but loss 'binary_cross_entropy' takes logits"):
         ta.Trainer(ta.MLP([3, 4, 1], output_activation="sigmoid"), loss="binary_cross_entropy")
+
+
+def test_a_batchnorm_after_the_squashing_output_warns_of_nothing():
+    # BatchNorm re-centres and rescales the sigmoid's outputs: the logits leave (0, 1), nothing is
+    # squashed twice, yet the warning said so.
+    import warnings
+
+    model = ta.Sequential([ta.Dense(8, activation="relu"), ta.Dense(3, activation="sigmoid"), ta.BatchNorm()],
+                          input_dim=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ta.Trainer(model, loss="cross_entropy")
+    with pytest.warns(UserWarning, match="squashed twice"):  # a BatchNorm before it does not rescale the output
+        ta.Trainer(ta.Sequential([ta.Dense(8, activation="relu"), ta.BatchNorm(), ta.Dense(3, activation="sigmoid")],
+                                 input_dim=4), loss="cross_entropy")

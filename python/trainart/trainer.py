@@ -98,7 +98,10 @@ def _warn_on_squashed_logits(plan):
     """Warn, as Keras does, where a classification loss (which takes logits and applies the
     sigmoid or softmax itself) follows an output that is already squashed: sigmoid applied
     twice, or non-negative "logits" under binary_cross_entropy, which can never predict 0."""
-    last = [op for op in plan.ops if op["op"] in ("dense", "activation")][-1]
+    acting = [i for i, op in enumerate(plan.ops) if op["op"] in ("dense", "activation")]
+    if any(op["op"] == "batchnorm" for op in plan.ops[acting[-1]:]):
+        return  # a BatchNorm after the squashing rescales it: the logits are not held in its range
+    last = plan.ops[acting[-1]]
     squashing = {"cross_entropy": ("sigmoid", "tanh"),
                  "binary_cross_entropy": ("sigmoid", "tanh", "relu", "softplus")}.get(plan.loss, ())
     if last["act"] in squashing:
