@@ -1147,3 +1147,20 @@ def test_a_worker_forked_from_a_server_that_loaded_trainart_runs_on_one_thread()
             "os.waitpid(pid, 0)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.split() == ["1"]
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random", "optuna"])
+@pytest.mark.parametrize("given", [{"rounds": 2}, {"top_k": 5}, {"shrink": 5}])
+def test_coarse_to_fine_settings_given_to_another_strategy_are_refused(strategy, given):
+    # They were ignored, and not even range-checked (shrink=5 passed with strategy='random').
+    kwargs = {} if strategy == "grid" else {"n_trials": 4}
+    name = next(iter(given))
+    with pytest.raises(ValueError, match=f"{name} sets the rounds of strategy='coarse_to_fine'; "
+                                         f"strategy='{strategy}' does not use it"):
+        tt.search(_never_called, {"x": tt.Uniform(0.0, 1.0, num=4)}, strategy, **kwargs, **given)
+
+
+@pytest.mark.parametrize("given", [{"cv": 5}, {"scoring": "accuracy"}])
+def test_cv_and_scoring_given_with_a_callable_objective_are_refused(given):
+    with pytest.raises(ValueError, match=f"{next(iter(given))} is for an estimator objective"):
+        tt.search(_never_called, {"x": tt.Uniform(0.0, 1.0)}, "random", n_trials=2, **given)

@@ -26,8 +26,8 @@ STRATEGIES = ("random", "grid", "coarse_to_fine", "optuna")
 
 
 def search(objective, space, strategy="random", n_trials=None, *, direction=None, seed=0, n_jobs=1,
-           storage=None, study_name=None, sampler=None, pruner=None, rounds=3, top_k=3, shrink=0.5,
-           num=None, grid_points=None, X=None, y=None, cv=3, scoring=None, start_method="spawn"):
+           storage=None, study_name=None, sampler=None, pruner=None, rounds=None, top_k=None, shrink=None,
+           num=None, grid_points=None, X=None, y=None, cv=None, scoring=None, start_method="spawn"):
     """Search hyperparameters.
 
     Args:
@@ -88,16 +88,18 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             given). A sampler that asks the study to stop (Optuna's GridSampler and
             BruteForceSampler once their grid is used up) ends the search there, as it ends
             study.optimize.
-        rounds, top_k, shrink: coarse_to_fine: the number of rounds (n_trials split evenly,
-            the remainder going to the first), the trials the next box is drawn around, and
-            the largest width of a new box relative to the previous one (in log space for
-            log ranges).
+        rounds, top_k, shrink: coarse_to_fine: the number of rounds (default 3; n_trials split
+            evenly, the remainder going to the first), the trials the next box is drawn around
+            (default 3), and the largest width of a new box relative to the previous one
+            (default 0.5; in log space for log ranges). Any other strategy raises ValueError
+            when given them.
         num: grid: the number of points (an int >= 1) of every continuous range that sets
             none itself (num=1: the range's midpoint, see Uniform).
         grid_points: grid: dict name -> non-empty list of points overriding a dimension's
             (each inside its range, or an option of its Choice). num and grid_points are
             only for strategy "grid": any other strategy raises ValueError when given them.
-        X, y, cv, scoring: for an estimator objective.
+        X, y, cv, scoring: for an estimator objective (cv default 3); a callable objective
+            raises ValueError when given them.
         start_method: "spawn" (default) or "forkserver" for n_jobs > 1.
 
     Returns:
@@ -132,6 +134,7 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             raise ValueError(f"num and grid_points set the points of strategy='grid'; strategy={strategy!r} "
                              "does not use them")
         n_trials = 20 if n_trials is None else _positive_int(n_trials, "n_trials")
+    rounds, top_k, shrink = _coarse_to_fine_settings(strategy, n_trials, rounds, top_k, shrink)
     if n_jobs > 1:
         _check_picklable(objective, space)
 
@@ -155,13 +158,15 @@ def _objective_and_direction(objective, space, direction, X, y, cv, scoring):
         if X is None or y is None:
             raise ValueError("an estimator objective needs X= and y= (scored by cross-validation)")
         check_param_names(objective, space)
-        objective = CVObjective(objective, X, y, cv=cv, scoring=scoring)
+        objective = CVObjective(objective, X, y, cv=3 if cv is None else cv, scoring=scoring)
         return objective, "maximize" if direction is None else direction
     if not callable(objective):
         raise TypeError(f"objective must be a callable (params, trial) -> float or an sklearn estimator, "
                         f"got {type(objective).__name__}")
-    if X is not None or y is not None:
-        raise ValueError("X and y are for an estimator objective; a callable objective holds its own data")
+    given = [name for name, v in (("X", X), ("y", y), ("cv", cv), ("scoring", scoring)) if v is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'are' if len(given) > 1 else 'is'} for an estimator objective; "
+                         "a callable objective holds its own data and scores it itself")
     return objective, direction
 
 
@@ -231,13 +236,26 @@ def _search_here(objective, space, strategy, n_trials, direction, seed, n_jobs, 
     return result
 
 
-def _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shrink):
-    rounds = _positive_int(rounds, "rounds")
-    top_k = _positive_int(top_k, "top_k")
+def _coarse_to_fine_settings(strategy, n_trials, rounds, top_k, shrink):
+    """(rounds, top_k, shrink) checked, their defaults 3, 3, 0.5 for coarse_to_fine; ValueError
+    naming those given to another strategy, which would ignore them."""
+    if strategy != "coarse_to_fine":
+        given = [name for name, v in (("rounds", rounds), ("top_k", top_k), ("shrink", shrink)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} {'set' if len(given) > 1 else 'sets'} the rounds of strategy="
+                             f"'coarse_to_fine'; strategy={strategy!r} does not use {'them' if len(given) > 1 else 'it'}")
+        return None, None, None
+    rounds = 3 if rounds is None else _positive_int(rounds, "rounds")
+    top_k = 3 if top_k is None else _positive_int(top_k, "top_k")
+    shrink = 0.5 if shrink is None else shrink
     if isinstance(shrink, bool) or not isinstance(shrink, numbers.Real) or not 0 < shrink < 1:
         raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
     if n_trials < rounds:
         raise ValueError(f"coarse_to_fine needs n_trials >= rounds ({rounds}), got {n_trials}")
+    return rounds, top_k, shrink
+
+
+def _coarse_to_fine(runner, space, n_trials, direction, seed, rounds, top_k, shrink):
     sizes = [n_trials // rounds] * rounds
     sizes[0] += n_trials - sum(sizes)
     rng = np.random.default_rng(seed)
