@@ -1164,3 +1164,19 @@ def test_coarse_to_fine_settings_given_to_another_strategy_are_refused(strategy,
 def test_cv_and_scoring_given_with_a_callable_objective_are_refused(given):
     with pytest.raises(ValueError, match=f"{next(iter(given))} is for an estimator objective"):
         tt.search(_never_called, {"x": tt.Uniform(0.0, 1.0)}, "random", n_trials=2, **given)
+
+
+def test_a_callers_grid_sampler_over_a_choice_of_tuples_is_told_to_list_indices():
+    # Optuna's own "'(16, 8)' not in (0, 1)." named neither the index encoding nor the remedy.
+    optuna = pytest.importorskip("optuna")
+    space = {"h": tt.Choice([(8,), (16, 8)])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Optuna's, on tuples in a persistent storage
+        tuples = optuna.samplers.GridSampler({"h": [(8,), (16, 8)]})
+    with pytest.raises(ValueError, match=r"space\['h'\] is a Choice .* must list those indices"):
+        tt.search(lambda p, t: len(p["h"]), space, "optuna", n_trials=2, sampler=tuples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = tt.search(lambda p, t: len(p["h"]), space, "optuna", n_trials=2,
+                           sampler=optuna.samplers.GridSampler({"h": [0, 1]}))
+    assert result.best_params == {"h": (8,)} and len(result.trials) == 2

@@ -157,12 +157,26 @@ def _suggest(trial, space, settings):
             if v.primitive():
                 params[k] = trial.suggest_categorical(k, v.options)
             else:
-                params[k] = v.options[trial.suggest_categorical(k, list(range(len(v.options))))]
+                params[k] = v.options[_suggest_index(trial, k, v)]
         elif sp.is_dimension(v):
             raise TypeError(f"space[{k!r}]: {type(v).__name__} has no Optuna equivalent")
         else:
             params[k] = v
     return params
+
+
+def _suggest_index(trial, name, choice):
+    """The index Optuna suggests for a Choice of non-primitive options (tuples, None mixed with
+    numbers, ...), which it stores as indices 0..n-1; a sampler of the caller's that proposes
+    the options themselves (GridSampler({name: [(8,), (16, 8)]})) fails inside Optuna, where the
+    message names neither the encoding nor the remedy."""
+    indices = list(range(len(choice.options)))
+    try:
+        return trial.suggest_categorical(name, indices)
+    except ValueError as exc:
+        raise ValueError(f"space[{name!r}] is a Choice of options Optuna cannot store ({choice.options!r}), so it "
+                         f"stores their indices {indices}: a sampler that lists values for it (a GridSampler's "
+                         f"search space) must list those indices ({exc})") from exc
 
 
 def _grid_axis(grid, name):

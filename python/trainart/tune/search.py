@@ -87,7 +87,8 @@ def search(objective, space, strategy="random", n_trials=None, *, direction=None
             they refuse a sampler, a pruner and a study_name (ValueError naming those
             given). A sampler that asks the study to stop (Optuna's GridSampler and
             BruteForceSampler once their grid is used up) ends the search there, as it ends
-            study.optimize.
+            study.optimize. Optuna stores a Choice of options other than str, int, float,
+            bool and None (tuples, say) as option indices: a GridSampler lists those indices.
         rounds, top_k, shrink: coarse_to_fine: the number of rounds (default 3; n_trials split
             evenly, the remainder going to the first), the trials the next box is drawn around
             (default 3), and the largest width of a new box relative to the previous one
