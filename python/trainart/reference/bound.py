@@ -6,9 +6,9 @@ A bound kernel computes the numbers of the kernel itself."""
 import functools
 
 from . import trusted
-from .clip import _norm_pass
+from .clip import NORM_PIECE, _norm_pass
 from .optimizer import _adagrad_pass, _adam_pass, _adamax_pass, _nadam_pass, _rmsprop_pass, _sgd_pass
-from .pieces import pieces
+from .pieces import PIECE, pieces
 
 __all__ = ["bind", "bound"]
 
@@ -23,7 +23,8 @@ def bind(name, *lists):
     function of the others (an optimizer's scalars; none for global_norm). An empty list, a
     state slot the optimizer does not keep, passes as None; the slots it keeps always pass, and
     each step's scalars say which the update reads (as in the kernel)."""
-    return functools.partial(_PASSES[name], list(pieces(*[lst or None for lst in lists])))
+    size = NORM_PIECE if name == "global_norm" else PIECE
+    return functools.partial(_PASSES[name], list(pieces(*[lst or None for lst in lists], size=size)))
 
 
 def bound(kernels, name, *lists):

@@ -29,10 +29,17 @@ def tensor_norms(tensors):
     return [math.sqrt(float(np.sum(np.square(t, dtype=np.float64)))) for t in tensors]
 
 
+# Elements per piece of the norm: OpenBLAS runs a dot product threaded above ~10K elements,
+# and on a piece that fits in L2 starting the threads costs more than they save (669K float32
+# elements: 447 µs in 32768-element pieces, 254 µs in 8192, on two threads; bench/README log
+# entry 36).
+NORM_PIECE = 8192
+
+
 def global_norm(tensors):
     """sqrt(sum over every tensor of its sum of squares), in double, tensors in order."""
     _nonempty(tensors)
-    return _norm_pass(pieces(tensors))
+    return _norm_pass(pieces(tensors, size=NORM_PIECE))
 
 
 def _norm_pass(parts):

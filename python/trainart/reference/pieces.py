@@ -5,10 +5,10 @@ over the whole array, with every temporary of a piece kept in L2."""
 PIECE = 32768
 
 
-def pieces(*lists):
-    """Zip the array lists (None for an unused list) in pieces of PIECE elements: tuples of
+def pieces(*lists, size=PIECE):
+    """Zip the array lists (None for an unused list) in pieces of `size` elements: tuples of
     views into the arrays, so in-place updates write through. The lists must have one length
-    and the arrays at one position one size. Arrays of at most PIECE elements, or not all
+    and the arrays at one position one size. Arrays of at most `size` elements, or not all
     C-contiguous, are yielded whole, as they are (0-d ones as 1-element views: NumPy turns the
     result of a ufunc on 0-d arrays into a scalar, which out= cannot take); larger ones as 1-D
     slices."""
@@ -17,13 +17,13 @@ def pieces(*lists):
         if lst is not None and len(lst) != n_arrays:  # zip would stop early: a silent partial pass
             raise ValueError(f"pieces: array lists of {n_arrays} and {len(lst)} arrays")
     for arrays in zip(*[lst if lst is not None else (None,) * n_arrays for lst in lists]):
-        size = arrays[0].size
+        n = arrays[0].size
         if arrays[0].ndim == 0:
             yield tuple(None if a is None else a.reshape(1) for a in arrays)
             continue
-        if size <= PIECE or not all(a is None or a.flags.c_contiguous for a in arrays):
+        if n <= size or not all(a is None or a.flags.c_contiguous for a in arrays):
             yield arrays
             continue
         flat = [None if a is None else a.reshape(-1) for a in arrays]
-        for lo in range(0, size, PIECE):
-            yield tuple(None if a is None else a[lo:lo + PIECE] for a in flat)
+        for lo in range(0, n, size):
+            yield tuple(None if a is None else a[lo:lo + size] for a in flat)
