@@ -29,6 +29,7 @@ def test_demo_runs_and_learns(tmp_path, capsys):
     (["bench", "--threads", "5000"], "--threads"),
     (["demo", "--plot", "curves.txt"], "--plot"),                # no such matplotlib format
     (["demo", "--plot", "nosuchdir/"], "--plot"),                # no file name: a traceback before
+    (["demo", "--epochs", "100000000000000000", "--no-plot"], "--epochs"),  # past the int64 steps: a traceback
 ])
 def test_cli_bad_options_are_usage_errors(argv, option, capsys, monkeypatch):
     """A bad option is argparse's usage error (exit 2, the option named), before anything runs."""
@@ -85,6 +86,29 @@ def test_demo_run_checks_epochs_first(monkeypatch):
         demo.run(plot=None, verbose=0, epochs=0)
     with pytest.raises(TypeError, match="epochs must be an integer"):
         demo.run(plot=None, verbose=0, epochs=2.5)
+
+
+def test_demo_run_checks_the_plot_path_before_training(tmp_path, monkeypatch):
+    # plot="" trained and wrote nothing; a missing folder trained the whole run, then raised.
+    monkeypatch.setattr(demo.datasets, "load_digits", _must_not_run)
+    for plot in ("", str(tmp_path / "missing" / "curves.png"), str(tmp_path)):
+        with pytest.raises(ValueError, match="plot: cannot write"):
+            demo.run(plot=plot, verbose=0, epochs=1)
+
+
+def test_ctrl_c_in_a_command_is_one_line_and_status_130(monkeypatch, capsys):
+    # A Ctrl-C during `trainart demo` printed forty lines of traceback through the trainer.
+    from trainart import cli
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "run", interrupted)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["demo", "--no-plot"])
+    assert info.value.code == 130
+    err = capsys.readouterr().err
+    assert err == "trainart demo: interrupted\n"
 
 
 def test_microbench_run_checks_ops():

@@ -1628,3 +1628,46 @@ def test_model_refuses_assignment():
     with pytest.raises(AttributeError, match="Trainer.model is set at construction"):
         t.model = ta.MLP([4, 16, 3])
     assert t.model.layers[0].units == 8
+
+
+def test_a_fit_that_cannot_draw_its_bar_leaves_the_run_as_it_was(monkeypatch):
+    # Without tqdm a new-run fit(verbose=1) failed after _begin_fit had replaced History and set
+    # epoch 0: the finished run could no longer be resumed.
+    import trainart.trainer as trainer_module
+
+    X, y = blobs()
+    t = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+    t.fit(X, y, epochs=3, batch_size=16, verbose=0)
+    history, epoch = t.history, t.epoch
+
+    def no_tqdm(*args):
+        raise ImportError("No module named 'tqdm'")
+
+    monkeypatch.setattr(trainer_module, "_progress", no_tqdm)
+    with pytest.raises(ImportError, match="tqdm"):
+        t.fit(X, y, epochs=2, batch_size=16, verbose=1)
+    assert t.history is history and len(history) == 3 and t.epoch == epoch == 3
+
+
+def test_the_log_line_does_not_run_into_the_progress_bar(capsys):
+    # With verbose=1 and logging at INFO on stderr, the log line was written onto the end of the
+    # bar's line ("...lr=0.001]INFO trainart: epoch 1/3 ...").
+    import logging
+
+    X, y = blobs()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("LOG %(message)s"))
+    logger = logging.getLogger("trainart")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0).fit(X, y, epochs=3, batch_size=16, verbose=1,
+                                                                     log_every=1)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    err = capsys.readouterr().err
+    starts = [i for i in range(len(err)) if err.startswith("LOG epoch", i)]
+    assert len(starts) == 3
+    assert all(i == 0 or err[i - 1] in "\r\n" for i in starts), err

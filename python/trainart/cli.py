@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from ._output_paths import file_problem, plot_problem
 from .errors import BackendUnavailableError
 
 
@@ -16,6 +17,15 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _epoch_count(text):
+    """argparse type: the demo's epoch budget, 1 to 1,000,000 (far past any use, and well inside
+    the int64 step counter at the demo's 191 steps an epoch)."""
+    value = _positive_int(text)
+    if value > 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected at most 1000000 epochs, got {value}")
     return value
 
 
@@ -42,53 +52,6 @@ def _op_list(text):
         raise argparse.ArgumentTypeError(f"unknown op(s) {', '.join(unknown)}; choose from "
                                          f"{', '.join(microbench.MODULES)}")
     return list(dict.fromkeys(names))  # each family once
-
-
-def _writable_file(path):
-    """Why `path` cannot be written (None when it can): checked before a long run, so that the
-    run's result is not lost to a typo in the path at the end. The file is opened for appending
-    (and removed again if that created it): permission bits, a name too long and a read-only
-    file system all show, also for root."""
-    if not path:
-        return "the path is empty"
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        return f"{path} is a directory"
-    if not os.path.isdir(folder):
-        return f"folder {folder} does not exist"
-    existed = os.path.exists(path)
-    try:
-        with open(path, "a"):
-            pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if not existed:
-        os.remove(path)
-    return None
-
-
-def _plot_problem(path):
-    """Why History.plot cannot write `path` (None when it can): the file it would write
-    (".png" added to a path without an extension) and, with matplotlib installed, the format
-    its extension names."""
-    from .history import plot_path
-
-    try:
-        target = plot_path(path)
-    except ValueError as exc:  # empty, a folder, or "folder/": no file name
-        return str(exc)
-    problem = _writable_file(target)
-    if problem:
-        return problem
-    try:
-        from matplotlib.backend_bases import FigureCanvasBase
-    except ImportError:
-        return None  # the demo trains, then says the plot needs the [plot] extra
-    fmt = os.path.splitext(target)[1][1:].lower()
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if fmt not in formats:
-        return f"matplotlib writes no '{fmt}' files (use one of {', '.join(sorted(formats))})"
-    return None
 
 
 def _bench(args, say):
@@ -166,7 +129,7 @@ def main(argv=None):
     demo.add_argument("--plot", default="digits_curves.png", help="where to write the curves PNG")
     demo.add_argument("--no-plot", action="store_true", help="skip the plot")
     demo.add_argument("--executor", default="auto", choices=("auto", "numpy", "cpu"))
-    demo.add_argument("--epochs", type=_positive_int, default=60, help="training epochs (>= 1)")
+    demo.add_argument("--epochs", type=_epoch_count, default=60, help="training epochs (1 to 1000000)")
     demo.add_argument("--threads", type=_thread_count, help="threads for trainart, >= 1 (default: all cores)")
     demo.set_defaults(func=_demo)
     bench = sub.add_parser("bench", help="time every kernel against NumPy and its floor")
@@ -185,11 +148,11 @@ def main(argv=None):
     # Output files are written at the end of a run of seconds to minutes: refuse a path that
     # cannot be written before anything runs.
     if args.command == "bench" and args.json is not None:
-        problem = _writable_file(args.json)
+        problem = file_problem(args.json)
         if problem:
             bench.error(f"argument --json: cannot write {args.json}: {problem}")
     if args.command == "demo" and not args.no_plot:
-        problem = _plot_problem(args.plot)
+        problem = plot_problem(args.plot)
         if problem:
             demo.error(f"argument --plot: cannot write {args.plot}: {problem}")
     say = _Report()
@@ -197,6 +160,9 @@ def main(argv=None):
         args.func(args, say)
     except BackendUnavailableError as exc:  # bench, or demo --executor cpu, on a build without _cpu
         parser.exit(1, f"trainart: error: {exc}\n")
+    except KeyboardInterrupt:  # Ctrl-C: the shell's status for SIGINT, and no traceback
+        _flush(sys.stdout)
+        parser.exit(130, f"trainart {args.command}: interrupted\n")
     except BrokenPipeError:  # a print other than say's into a closed pipe: ends the run
         _to_devnull(sys.stdout)
         _flush(sys.stderr)

@@ -9,9 +9,10 @@ import time
 import numpy as np
 
 from . import _backend, _validate, callbacks, datasets, optim, schedules
+from ._output_paths import plot_problem
+from .history import plot_path
 from .clipping import ClipNorm
 from .models import MLP
-from .history import plot_path
 from .trainer import Trainer
 
 EPOCHS = 60
@@ -56,8 +57,10 @@ def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS, say
     epochs = _validate.integer(epochs, "epochs", low=1)
     if plot is not None and not isinstance(plot, (str, os.PathLike)):
         raise TypeError(f"plot must be a path or None, got {type(plot).__name__}")
-    if plot:
-        plot_path(plot)  # a folder or no file name: refused before anything trains
+    if plot is not None:  # a folder, no file name, a missing folder, no such format: refused now
+        problem = plot_problem(plot)
+        if problem:
+            raise ValueError(f"plot: cannot write {os.fspath(plot)}: {problem}")
     X, y, images = datasets.load_digits(dtype=np.float32, return_images=True)
     rows = np.arange(len(X))
     train, test, y_train, y_test = datasets.train_test_split(rows, y, test_size=0.2, seed=0)
@@ -80,7 +83,7 @@ def run(plot="digits_curves.png", executor="auto", verbose=1, epochs=EPOCHS, say
                           callbacks=[stop], verbose=verbose)
     elapsed = time.perf_counter() - start
     test = trainer.evaluate(X_test, y_test)
-    plotted = _plot(history, plot) if plot else None
+    plotted = _plot(history, plot) if plot is not None else None
     say(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f} "
         f"(best epoch {stop.best_epoch + 1 if stop.best_epoch is not None else len(history)})")
 

@@ -755,14 +755,21 @@ class Trainer:
         """The epoch loop every optimizer shares: `one_epoch(epoch)` trains one epoch and returns
         (train logs, extra logs, step losses); this adds validation metrics, History, callbacks,
         the progress bar and the log line."""
-        history = self._begin_fit(run)
+        # The bar first: a fit that cannot make one (no tqdm) fails before _begin_fit replaces
+        # History and the epoch of the run it would start.
+        bar = _progress(run.epochs, run.initial_epoch, run.verbose)
+        try:
+            history = self._begin_fit(run)
+        except BaseException:
+            if bar is not None:
+                bar.close()
+            raise
         # The callbacks begun and not yet ended: if anything raises, they get on_train_abort
         # (never on_train_end, which acts on the run: EarlyStopping would restore weights).
         open_callbacks = list(run.callbacks)
         logs = {}
         reported = set()  # what _check_state_finite found non-finite, warned once per fit
         try:
-            bar = _progress(run.epochs, run.initial_epoch, run.verbose)
             try:
                 for epoch in range(run.initial_epoch, run.epochs):
                     if self.stop_training:  # a resumed run that had stopped
@@ -1435,5 +1442,9 @@ def _report(bar, epoch, epochs, logs, log_every, line=False, last=False):
     except BrokenPipeError:  # the reader of the progress went away (`| head`): training goes on
         if bar is not None:
             bar.disable = True
-    if (epoch + 1) % log_every == 0 or epoch + 1 == epochs or last:
-        log.info("%s", text)
+    if ((epoch + 1) % log_every == 0 or epoch + 1 == epochs or last) and log.isEnabledFor(logging.INFO):
+        if bar is None or bar.disable:
+            log.info("%s", text)
+        else:  # the bar cleared while the line is written, then drawn again below it
+            with bar.external_write_mode():
+                log.info("%s", text)
