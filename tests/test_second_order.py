@@ -655,3 +655,27 @@ def test_gauss_newton_with_dropout_goes_on_past_two_to_the_32_steps():
         t.step = 2**32 + 1
         t.fit(X, y, epochs=1, batch_size=None, verbose=0)
         assert t.step == 2**32 + 2
+
+
+@pytest.mark.parametrize("nonfinite", ["skip", "raise"])
+def test_lbfgs_last_iterate_past_the_dtype_is_a_nonfinite_step(nonfinite):
+    # Without a line search L-BFGS does not evaluate its last iterate (torch's algorithm): an
+    # lr of 1e41 put it past float32, and fit wrote inf weights into the model with either
+    # setting (skipped 0, the L-BFGS history already updated, a RuntimeWarning from the cast).
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 3, 40)
+    t = ta.Trainer(ta.MLP([3, 4, 3], activation="tanh"), optimizer=ta.optim.LBFGS(lr=1e41, max_iter=1),
+                   dtype="float32", nonfinite=nonfinite, seed=0)
+    before = t.get_params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        if nonfinite == "raise":
+            with pytest.raises(ta.TrainingDiverged, match="weights from before that step are kept"):
+                t.fit(X, y, epochs=1, batch_size=None, verbose=0)
+        else:
+            assert t.fit(X, y, epochs=1, batch_size=None, verbose=0).history["skipped"] == [1]
+    assert all(np.array_equal(a, b) for a, b in zip(t.get_params(), before))
+    state = t._second_order_state[1]  # the L-BFGS history: as before the step, empty
+    assert not state.get("old_dirs") and state.get("n_iter", 0) == 0

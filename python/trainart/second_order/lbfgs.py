@@ -265,6 +265,8 @@ class LBFGS(SecondOrderOptimizer):
                 break
             if np.abs(d * t).max() <= self.tolerance_change or abs(loss - prev_loss) < self.tolerance_change:
                 break
+        if not objective.holds(x):  # the unevaluated last iterate left the dtype's range
+            return theta, losses, dict(logs, nonfinite=True, func_evals=current_evals)
         done.update(state, d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
         return x, losses, dict(logs, func_evals=current_evals, iterations=n_iter)

@@ -51,7 +51,16 @@ class Objective:
         self.logits = None
 
     def params(self, theta):
-        return self.layout.unflatten(theta, self.net.dtype)
+        """theta as the executor's tensors; a value past the dtype's range becomes inf there (a
+        non-finite point, no RuntimeWarning)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.layout.unflatten(theta, self.net.dtype)
+
+    def holds(self, theta):
+        """Whether theta is a finite point in the executor's dtype: what a step must end at
+        before its point is written into the model, also one it never evaluated (L-BFGS
+        without a line search does not evaluate its last iterate, as torch's)."""
+        return _finite(self.params(theta))
 
     def value(self, theta):
         self.evals += 1
