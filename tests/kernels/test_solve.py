@@ -230,3 +230,18 @@ def test_nonfinite_upper_triangle_is_ignored(backend, rng):
     bad[3, 6, 5] = np.nan
     with pytest.raises(ValueError, match=r"a contains NaN or inf in its lower triangle \(system 3\)"):
         ops.cholesky_solve(bad, b, backend=backend)
+
+
+def test_overflow_is_silent_on_every_backend(backend):
+    # The reference warned ("overflow encountered in add" from a damping past float64, "in cast"
+    # from a float32 solution past float32) where the kernel is silent on the same input.
+    import warnings
+
+    from trainart.linalg import batched_cholesky_solve
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = batched_cholesky_solve(np.eye(2, dtype=np.float32) * 1e-30, np.full(2, 1e10, np.float32), backend=backend)
+        _, status = batched_cholesky_solve(np.eye(2) * 1.7e308, np.ones(2), damping=1.7e308, backend=backend,
+                                           check=False)
+    assert np.isinf(x).all() and status == 1

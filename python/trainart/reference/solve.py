@@ -41,14 +41,16 @@ def cholesky_solve(a, b, damping):
         raise ValueError(f"{where} (system {s})")
     n = a.shape[1]
     low = np.tril(a.astype(np.float64))
-    low[:, np.arange(n), np.arange(n)] += damping
     status = np.zeros(a.shape[0], np.int32)
-    with np.errstate(all="ignore"):  # a failed system may overflow; it is zeroed below
+    # Silent on overflow, as the kernel: a damping that overflows the diagonal is a failed
+    # factorization, a failed system is zeroed below, and x past a's dtype is inf there.
+    with np.errstate(all="ignore"):
+        low[:, np.arange(n), np.arange(n)] += damping
         L = _factor(low, status)
         x = b.astype(np.float64)
         for j in range(n):  # L y = b
             x[:, j] = (x[:, j] - np.einsum("bk,bkc->bc", L[:, j, :j], x[:, :j])) / L[:, j, j, None]
         for j in range(n - 1, -1, -1):  # L^T x = y
             x[:, j] = (x[:, j] - np.einsum("bk,bkc->bc", L[:, j + 1:, j], x[:, j + 1:])) / L[:, j, j, None]
-    x[status != 0] = 0.0
-    return x.astype(a.dtype), status
+        x[status != 0] = 0.0
+        return x.astype(a.dtype), status
