@@ -136,18 +136,32 @@ def test_plot_writes_a_png(tmp_path, val, accuracy, smooth):
     assert any("EMA" in s for s in labels) == (smooth > 0)
 
 
-def test_plot_without_path_returns_figure_only(tmp_path, monkeypatch):
+def test_plot_without_path_returns_a_figure_to_show(tmp_path, monkeypatch):
+    # It was an Agg figure outside pyplot: plt.show() showed nothing and fig.show() raised,
+    # unlike SearchResult.plot() and the recipe reports' plot().
     pytest.importorskip("matplotlib")
     import matplotlib
+    import matplotlib.pyplot as plt
 
     backend = matplotlib.get_backend()
     monkeypatch.chdir(tmp_path)
     h = History()
     h.append(0, {"loss": 1.0})                  # loss only, no steps: one panel
     fig = h.plot()
-    assert [ax.get_title() for ax in fig.axes] == ["loss"]
-    assert list(tmp_path.iterdir()) == []
-    assert matplotlib.get_backend() == backend   # no global backend switch
+    try:
+        assert [ax.get_title() for ax in fig.axes] == ["loss"]
+        assert list(tmp_path.iterdir()) == []
+        assert matplotlib.get_backend() == backend   # no global backend switch
+        assert fig.number in plt.get_fignums()
+    finally:
+        plt.close(fig)
+
+
+def test_plot_to_a_path_leaves_no_pyplot_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    h = History()
+    h.append(0, {"loss": 1.0})
+    h.plot(tmp_path / "curves.png")
     assert "matplotlib.pyplot" not in sys.modules or not _pyplot_figures()
 
 
@@ -255,3 +269,24 @@ def test_params_as_keras_gives_them():
     old = History()
     del old.__dict__["params"]   # as pickled before params existed
     assert pickle.loads(pickle.dumps(old)).params == {}
+
+
+@pytest.mark.parametrize("state, exc, match", [
+    ({"epoch": [1.7], "history": {}, "step_losses": [[]]}, TypeError, r"state\['epoch'\]\[0\] must be an integer"),
+    ({"epoch": ["a"], "history": {}, "step_losses": [[]]}, TypeError, r"state\['epoch'\]\[0\] must be an integer"),
+    ({"epoch": [-2], "history": {}, "step_losses": [[]]}, ValueError, r"state\['epoch'\]\[0\] must be >= 0"),
+    ({"epoch": [0], "history": {"loss": 1.0}, "step_losses": [[]]}, TypeError, r"\['history'\]\['loss'\] must be a list"),
+    ({"epoch": 0, "history": {}, "step_losses": []}, TypeError, r"state\['epoch'\] must be a list"),
+])
+def test_load_state_dict_names_a_bad_entry_and_changes_nothing(state, exc, match):
+    # epoch 1.7 was stored as 1; "a" and a bare float gave messages naming no entry.
+    h = History()
+    h.append(0, {"loss": 1.0})
+    with pytest.raises(exc, match=match):
+        h.load_state_dict(state)
+    assert h.epoch == [0] and h.history == {"loss": [1.0]}
+
+
+def test_append_refuses_a_negative_epoch():
+    with pytest.raises(ValueError, match="epoch must be >= 0"):
+        History().append(-1, {"loss": 1.0})

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from . import _validate
-from ._figures import agg_figure
+from ._figures import figure
 
 __all__ = ["History", "plot_path"]
 
@@ -72,7 +72,7 @@ class History:
         Raises:
             TypeError: a logs value is not a real number (the message names the key).
         """
-        epoch = _validate.integer(epoch, "epoch")
+        epoch = _validate.integer(epoch, "epoch", low=0)
         if not isinstance(logs, dict):
             raise TypeError(f"logs must be a dict, got {type(logs).__name__}")
         values = {str(k): _scalar(v, f"logs[{k!r}]") for k, v in logs.items()}
@@ -110,16 +110,24 @@ class History:
         """Replace the contents with what `state_dict` returned.
 
         Raises:
-            ValueError: missing entries or lists whose lengths disagree.
+            ValueError: missing entries, an epoch index that is not an int >= 0, or lists whose
+                lengths disagree.
+            TypeError: an entry of the wrong kind (the message names it).
         """
         if not isinstance(state, dict):
             raise TypeError(f"History state must be a dict, got {type(state).__name__}")
         missing = [k for k in ("epoch", "history", "step_losses") if k not in state]
         if missing:
             raise ValueError(f"History state lacks {', '.join(missing)}")
-        epoch = [int(e) for e in state["epoch"]]
-        history = {str(k): [_scalar(x, f"history[{k!r}]") for x in v]
-                   for k, v in state["history"].items()}
+        for key, kind in (("epoch", list), ("history", dict), ("step_losses", list)):
+            if not isinstance(state[key], (kind, tuple) if kind is list else kind):
+                raise TypeError(f"History state[{key!r}] must be a {kind.__name__}, got {type(state[key]).__name__}")
+        epoch = [_validate.integer(e, f"History state['epoch'][{i}]", low=0) for i, e in enumerate(state["epoch"])]
+        history = {}
+        for k, v in state["history"].items():
+            if not isinstance(v, (list, tuple)):
+                raise TypeError(f"History state['history'][{k!r}] must be a list, got {type(v).__name__}")
+            history[str(k)] = [_scalar(x, f"history[{k!r}]") for x in v]
         steps = [_steps(s) for s in state["step_losses"]]
         bad = [k for k, v in history.items() if len(v) != len(epoch)]
         if bad or len(steps) != len(epoch):
@@ -141,8 +149,9 @@ class History:
         w_t = b w_{t-1} + (1 - b), shown m_t / w_t, from m_0 = w_0 = 0; non-finite steps
         are skipped.
 
-        The figure is built on matplotlib's Agg canvas without pyplot, so no backend is
-        switched and no global figure is kept.
+        With a `path` the figure is built on matplotlib's Agg canvas without pyplot (nothing
+        is left open there); without one it is a pyplot figure of your backend, to show
+        (``plt.show()``, or inline in Jupyter), as every plot method of trainart gives it.
 
         Args:
             path: file to write (str or os.PathLike); its extension picks the format. A
@@ -173,7 +182,7 @@ class History:
         ncols = min(2, len(panels))
         nrows = -(-len(panels) // ncols)
         width, height = 6.0 * ncols, 4.0 * nrows
-        fig = agg_figure((width, height), "History.plot")
+        fig = figure((width, height), path, "History.plot")
         from matplotlib.ticker import MaxNLocator
         # Fixed margins in inches: a layout engine (constrained/tight) doubles the drawing time.
         axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw=dict(
