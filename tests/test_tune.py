@@ -1180,3 +1180,12 @@ def test_a_callers_grid_sampler_over_a_choice_of_tuples_is_told_to_list_indices(
         result = tt.search(lambda p, t: len(p["h"]), space, "optuna", n_trials=2,
                            sampler=optuna.samplers.GridSampler({"h": [0, 1]}))
     assert result.best_params == {"h": (8,)} and len(result.trials) == 2
+
+
+def test_trials_where_names_the_states_it_knows():
+    # where("fail") or where("COMPLETE") returned [] as if no trial had that state.
+    r = tt.search(lambda p, t: p["x"], {"x": tt.Uniform(0.0, 1.0)}, "random", n_trials=2)
+    assert len(r.trials.where("complete")) == 2
+    for state in ("fail", "COMPLETE", None):
+        with pytest.raises(ValueError, match="state must be one of 'complete', 'pruned', 'failed'"):
+            r.trials.where(state)

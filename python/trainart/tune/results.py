@@ -53,6 +53,9 @@ class Trials:
         return f"Trials({len(self)} trials: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")"
 
     def where(self, state):
+        """The trials in `state` ('complete', 'pruned' or 'failed'; ValueError for another)."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(map(repr, STATES))}, got {state!r}")
         return [r for r in self._records if r.state == state]
 
     def to_dicts(self):
