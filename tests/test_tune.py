@@ -1189,3 +1189,11 @@ def test_trials_where_names_the_states_it_knows():
     for state in ("fail", "COMPLETE", None):
         with pytest.raises(ValueError, match="state must be one of 'complete', 'pruned', 'failed'"):
             r.trials.where(state)
+
+
+def test_a_uniform_range_wider_than_float64_is_refused_at_construction():
+    # Uniform(-1e308, 1e308) was accepted, then every random trial failed inside NumPy
+    # ("OverflowError: high - low range exceeds valid bounds").
+    with pytest.raises(ValueError, match=r"width high - low overflows float64"):
+        tt.Uniform(-1e308, 1e308)
+    assert 0 <= tt.Uniform(0.0, 1e308).sample(np.random.default_rng(0)) <= 1e308

@@ -125,6 +125,9 @@ class Uniform(_Range):
 
     def __init__(self, low, high, *, log=False, num=None, points=None):
         super().__init__(low, high, log=log, num=num, points=points)
+        if not log and not math.isfinite(self.high - self.low):  # NumPy's uniform cannot draw it
+            raise ValueError(f"Uniform({low!r}, {high!r}): its width high - low overflows float64; narrow "
+                             "the range (a positive one may be searched in log space, log=True)")
 
     def sample(self, rng):
         lo, hi = self.to_unit(self.low), self.to_unit(self.high)
