@@ -505,3 +505,72 @@ def test_recipe_reads_x_and_y_as_trainer_fit_does():
                 step(trainer, X, y)
     with pytest.raises(TypeError, match=r"y is a masked array"):
         recipe.check_initial_loss(trainer, frame, np.ma.masked_array(y, y == 1))
+
+
+def test_diverged_trials_score_the_worst_value_and_a_wholly_diverged_search_says_so(digits):
+    # A trial whose val_loss turned inf was recorded "pruned" (ReportCallback stops on a
+    # non-finite value) though the docstring says it scores inf; with every trial diverged the
+    # call died in TypeError ('NoneType' object is not subscriptable).
+    Xtr, Xte, ytr, yte = digits
+    data = dict(X=Xtr[:300], y=ytr[:300], validation_data=(Xte[:100], yte[:100]))
+    mixed = recipe.coarse_to_fine_lr(_mlp(), **data, optimizer=ta.optim.SGD(), lr_range=(1e-2, 1e3), epochs=2,
+                                     n_trials=6, rounds=1)
+    states = {t.state for t in mixed.result.trials}
+    assert states == {"complete"} and any(t.value == math.inf for t in mixed.result.trials)
+    assert math.isfinite(mixed.best_value)
+    diverged = recipe.coarse_to_fine_lr(_mlp(), **data, optimizer=ta.optim.SGD(), lr_range=(100.0, 200.0),
+                                        epochs=2, n_trials=3, rounds=1)
+    assert diverged.best_value == math.inf and diverged.verdict.startswith("Every trial diverged (3 trials")
+
+
+def test_coarse_to_fine_checks_batch_sizes_against_batchnorm_before_any_trial(digits, monkeypatch):
+    # 97 rows in batches of 32 leave a one-row batch, which BatchNorm refuses: every trial failed
+    # and the search ended in "RuntimeError: every trial failed" (a Choice: 5 of 8 failed quietly).
+    Xtr, Xte, ytr, yte = digits
+    bn = ta.Sequential([ta.Dense(16), ta.BatchNorm(), ta.Activation("relu"), ta.Dense(10)], input_dim=64)
+    monkeypatch.setattr(ta.Trainer, "fit", _must_not_train)
+    args = (bn, Xtr[:97], ytr[:97], (Xte[:50], yte[:50]))
+    with pytest.raises(ValueError, match="batch_size=32 with 97 training rows makes a batch of one row"):
+        recipe.coarse_to_fine_lr(*args, n_trials=2, rounds=1)
+    with pytest.raises(ValueError, match=r"extra_space\['batch_size'\]=32 with 97"):
+        recipe.coarse_to_fine_lr(*args, n_trials=2, rounds=1, extra_space={"batch_size": ta.tune.Choice([20, 32])})
+
+
+def test_lr_finder_checks_every_row_before_its_first_step(digits, monkeypatch):
+    # The sweep fit X[rows] minibatch by minibatch: a NaN or a label out of range in a row it
+    # never visited passed, one it reached at step 8 stopped it after 8 steps.
+    Xtr, _, ytr, _ = digits
+    monkeypatch.setattr(ta.Trainer, "fit", _must_not_train)
+    X, y = Xtr[:200].copy(), ytr[:200].copy()
+    X[150, 3] = np.nan
+    with pytest.raises(ValueError, match="X, y: X contains NaN"):
+        recipe.lr_finder(_mlp(), X, y, steps=5, batch_size=8)
+    y[150] = 12
+    with pytest.raises(ValueError, match="X, y: y labels must be in"):
+        recipe.lr_finder(_mlp(), Xtr[:200], y, steps=5, batch_size=8)
+
+
+def test_a_trainer_refuses_the_optimizer_and_loss_meant_for_a_sequential(digits, monkeypatch):
+    # coarse_to_fine_lr(sgd_trainer, optimizer=Adam(), loss='mse') trained with SGD and
+    # cross_entropy, silently; lr_finder on an LBFGS Trainer advised passing optimizer=Adam(),
+    # which changed nothing.
+    Xtr, Xte, ytr, yte = digits
+    monkeypatch.setattr(ta.Trainer, "fit", _must_not_train)
+    sgd = ta.Trainer(_mlp(), optimizer=ta.optim.SGD(lr=0.1))
+    with pytest.raises(ValueError, match=r"optimizer applies to a Sequential model; a Trainer trains with its own \(SGD\)"):
+        recipe.coarse_to_fine_lr(sgd, Xtr[:100], ytr[:100], (Xte[:50], yte[:50]), optimizer=ta.optim.Adam(),
+                                 n_trials=2, rounds=1)
+    with pytest.raises(ValueError, match="loss='mse' applies to a Sequential model; this Trainer's loss is"):
+        recipe.check_initial_loss(sgd, Xtr[:100], ytr[:100], loss="mse")
+    lbfgs = ta.Trainer(_mlp(), optimizer=ta.optim.LBFGS())
+    with pytest.raises(ValueError, match="build the Trainer with a first-order optimizer"):
+        recipe.lr_finder(lbfgs, Xtr[:100], ytr[:100])
+    report = recipe.check_initial_loss(sgd, Xtr[:100], ytr[:100], loss="cross_entropy")  # its own: fine
+    assert report.status
+
+
+def test_check_initial_loss_refuses_mae_before_evaluating(digits, monkeypatch):
+    Xtr, _, ytr, _ = digits
+    monkeypatch.setattr(ta.Trainer, "evaluate", _must_not_train)
+    with pytest.raises(ValueError, match="check_initial_loss knows cross_entropy, binary_cross_entropy and mse"):
+        recipe.check_initial_loss(ta.MLP([64, 16, 1]), Xtr[:50], ytr[:50].astype(float), loss="mae")

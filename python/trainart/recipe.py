@@ -1,8 +1,9 @@
 """The lecture notes' tuning recipe as functions: check the loss at initialization, overfit a small
 sample, find the learning-rate range, then search it coarse to fine. Each returns a small report
 with its numbers, a plain-language `verdict` and a `plot(path=None)`. Every step takes
-classification and regression losses except overfit_small_sample, which judges 100% training
-accuracy and so needs a classification loss."""
+classification and regression losses, except overfit_small_sample, which judges 100% training
+accuracy and so needs a classification loss, and check_initial_loss, which knows the expected
+initial loss of cross_entropy, binary_cross_entropy and mse (not mae or huber)."""
 
 import copy
 import dataclasses
@@ -80,9 +81,18 @@ def _build(spec, *, loss, optimizer, lr, seed, executor, dtype, penalties=True, 
     strip = not (penalties and dropout)
     if isinstance(obj, Sequential):
         model = _without_regularization(obj, dropout=dropout) if strip else obj
-        return Trainer(model, loss=loss, optimizer=_with_lr(optimizer, lr), seed=seed, executor=executor,
-                       dtype=dtype)
+        return Trainer(model, loss="cross_entropy" if loss is None else loss, optimizer=_with_lr(optimizer, lr),
+                       seed=seed, executor=executor, dtype=dtype)
     if isinstance(obj, Trainer):
+        # Its own loss and optimizer train it: the arguments meant for a Sequential would be
+        # ignored, and the step would judge a run the caller did not ask for.
+        if optimizer is not None:
+            raise ValueError(f"optimizer applies to a Sequential model; a Trainer trains with its own "
+                             f"({type(obj.optimizer).__name__}): leave optimizer unset, or build the Trainer "
+                             "with the optimizer you want")
+        if loss is not None and loss != obj.loss:
+            raise ValueError(f"loss={loss!r} applies to a Sequential model; this Trainer's loss is {obj.loss!r}: "
+                             "leave loss unset, or build the Trainer with the loss you want")
         if strip:
             t = _copy_with_model(obj, _without_regularization(obj.model, dropout=dropout))
         else:
@@ -181,7 +191,7 @@ class InitialLossReport:
         return _finish(fig, path)
 
 
-def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0, seed=0, executor="auto",
+def check_initial_loss(model, X, y, loss=None, *, max_output_std=2.0, seed=0, executor="auto",
                        dtype="float32", max_rows=4096):
     """Step 1: is the loss at initialization what an untrained model should give?
 
@@ -210,7 +220,8 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0,
     Args:
         model: a Sequential (ta.MLP(...)), a Trainer, or a function returning one.
         X, y: data (up to `max_rows` rows are used).
-        loss: for a Sequential: "cross_entropy", "binary_cross_entropy" or "mse".
+        loss: for a Sequential: "cross_entropy" (default), "binary_cross_entropy" or "mse". A
+            Trainer keeps its own loss (another one given is a ValueError).
         max_output_std: the output spread tolerated at initialization, a finite float > 0.
         seed, executor, dtype: for a Sequential.
         max_rows: an int >= 1.
@@ -226,6 +237,9 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0,
     max_rows = _validate.integer(max_rows, "max_rows", low=1)
     trainer = _build(model, loss=loss, optimizer=None, lr=None, seed=seed, executor=executor, dtype=dtype,
                      penalties=False)
+    if trainer.loss not in ("cross_entropy", "binary_cross_entropy", "mse"):
+        raise ValueError(f"check_initial_loss knows cross_entropy, binary_cross_entropy and mse, not "
+                         f"{trainer.loss!r}")
     X = X[:max_rows]
     y = y[:max_rows]
     measured = float(trainer.evaluate(X, y)["loss"])
@@ -253,13 +267,11 @@ def check_initial_loss(model, X, y, loss="cross_entropy", *, max_output_std=2.0,
         baseline = float(np.mean(-(p * np.log(p) + (1 - p) * np.log(1 - p))))
         margin = float(np.mean(np.logaddexp(0.0, -z[:, 0]))) - expected
         what = f"ln 2 = {expected:.3f}"
-    elif kind == "mse":
+    else:  # mse
         yy = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         expected, baseline = float(np.mean(yy ** 2)), float(np.mean(yy.var(axis=0)))
         margin = s2
         what = f"mean(y^2) = {expected:.3g}"
-    else:
-        raise ValueError(f"check_initial_loss knows cross_entropy, binary_cross_entropy and mse, not {kind!r}")
     threshold = expected + margin
     # The margin assumes outputs centred on 0; a small common offset meets off-centre targets or
     # imbalanced classes linearly (mse: -2 mean(z) mean(y)) and can cross it: "too high" also
@@ -332,7 +344,7 @@ class OverfitReport:
 
 
 def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, optimizer=None,
-                         loss="cross_entropy", batch_size=None, seed=0, executor="auto", dtype="float32",
+                         loss=None, batch_size=None, seed=0, executor="auto", dtype="float32",
                          stuck=0.9, blowup=2.0):
     """Step 2: can the model reach 100% training accuracy on a few dozen rows?
 
@@ -357,7 +369,8 @@ def overfit_small_sample(model, X, y, *, n_samples=32, epochs=200, lr=1e-2, opti
             targets.
         n_samples: rows of the sample, an int >= 1. epochs: the training budget, an int >= 1.
         lr: learning rate > 0 (None: the optimizer's or the Trainer's own).
-        optimizer: for a Sequential (default Adam).
+        optimizer, loss: for a Sequential (default Adam, "cross_entropy"). A Trainer trains with
+            its own (an optimizer, or another loss, given with one is a ValueError).
         batch_size: rows per step, an int >= 1; None (default): the whole sample in one batch.
         stuck: in (0, 1]. blowup: > 1.
 
@@ -509,7 +522,7 @@ class LRFinderReport:
 
 
 def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32, optimizer=None,
-              loss="cross_entropy", beta=0.9, explode=4.0, suggest="steepest", seed=0, executor="auto",
+              loss=None, beta=0.9, explode=4.0, suggest="steepest", seed=0, executor="auto",
               dtype="float32"):
     """Step 3: the learning-rate range test (L. Smith, 2015; fastai's lr_find).
 
@@ -540,7 +553,8 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
         lr_min, lr_max: the sweep's range, finite floats with 0 < lr_min < lr_max.
         steps: minibatch steps, an int >= 5 (the smoothing and the suggestion need 5 points).
         batch_size: rows per step, an int >= 1.
-        optimizer: for a Sequential (default Adam).
+        optimizer, loss: for a Sequential (default Adam, "cross_entropy"). A Trainer trains with
+            its own (an optimizer, or another loss, given with one is a ValueError).
         beta: the running average's weight, in [0, 1). explode: a float > 1.
         suggest: "steepest" or "min/10".
 
@@ -565,9 +579,13 @@ def lr_finder(model, X, y, *, lr_min=1e-7, lr_max=10.0, steps=100, batch_size=32
     X, y = _data(X, y)
     trainer = _build(model, loss=loss, optimizer=optimizer, lr=None, seed=seed, executor=executor, dtype=dtype)
     if getattr(trainer.optimizer, "second_order", False):
+        # Second-order from the optimizer given for a Sequential, or from a Trainer's own.
+        remedy = ("pass optimizer=ta.optim.Adam() (or SGD, ...)" if optimizer is not None else
+                  "build the Trainer with a first-order optimizer (ta.optim.Adam(), SGD, ...)")
         raise ValueError(f"lr_finder sweeps the learning rate of a first-order optimizer step by step; "
-                         f"{type(trainer.optimizer).__name__} is second-order: pass optimizer=ta.optim.Adam() "
-                         "(or SGD, ...)")
+                         f"{type(trainer.optimizer).__name__} is second-order: {remedy}")
+    # The sweep visits random minibatches, some rows never: the Trainer checks all of them now.
+    _checked_by(trainer, X, y, "X, y")
     gamma = (lr_max / lr_min) ** (1.0 / (steps - 1))
     trainer.schedule = schedules.Exponential(lr_min, gamma, interval="step")
     rng = np.random.default_rng(seed)
@@ -683,6 +701,18 @@ def _extra_values(dim, name):
         _validate.integer(dim, name, low=1)
 
 
+def _int_values(dim):
+    """The ints a fixed int, a Choice of ints or an IntUniform (as _extra_values checked it) can
+    take."""
+    from . import tune
+
+    if isinstance(dim, tune.Choice):
+        return list(dim.options)
+    if isinstance(dim, tune.IntUniform):
+        return range(dim.low, dim.high + 1)
+    return [dim]
+
+
 class LRObjective:
     """Objective for coarse_to_fine_lr: train a fresh trainer with params["lr"] (and any other
     params that are Trainer-independent fit options: batch_size, epochs) and return the
@@ -696,18 +726,29 @@ class LRObjective:
         self.monitor, self.seed, self.executor, self.dtype = monitor, seed, executor, dtype
 
     def __call__(self, params, trial):
-        from .tune import ReportCallback
+        from .tune import ReportCallback, TrialPruned
 
         trainer = _build(self.model, loss=self.loss, optimizer=self.optimizer, lr=params["lr"], seed=self.seed,
                          executor=self.executor, dtype=self.dtype)
-        cb = ReportCallback(trial, self.monitor)
+        # Not raising on a prune: a monitored value that turned non-finite stops the fit too
+        # (ReportCallback prunes it), and that trial diverged, which scores, not prunes.
+        cb = ReportCallback(trial, self.monitor, raise_on_prune=False)
         try:
             hist = trainer.fit(self.X, self.y, epochs=int(params.get("epochs", self.epochs)),
                                batch_size=int(params.get("batch_size", self.batch_size)),
                                validation_data=self.validation_data, callbacks=[cb], verbose=0)
         except TrainingDiverged:
-            return math.inf if not self.monitor.endswith("accuracy") else 0.0
-        return float(hist.history[self.monitor][-1])
+            return self.diverged_score()
+        value = float(hist.history[self.monitor][-1])
+        if not math.isfinite(value):  # nonfinite="skip", or a loss past the dtype's range
+            return self.diverged_score()
+        if cb.pruned:
+            raise TrialPruned(f"pruned at epoch {cb.pruned_at} ({self.monitor})")
+        return value
+
+    def diverged_score(self):
+        """What a diverged trial scores: the worst value of the monitor."""
+        return 0.0 if self.monitor.endswith("accuracy") else math.inf
 
 
 @dataclasses.dataclass
@@ -731,7 +772,7 @@ class LRSearchReport:
 
 def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), epochs=10, batch_size=32,
                       n_trials=12, rounds=2, top_k=3, shrink=0.5, monitor="val_loss", optimizer=None,
-                      loss="cross_entropy", seed=0, n_jobs=1, extra_space=None, executor="auto",
+                      loss=None, seed=0, n_jobs=1, extra_space=None, executor="auto",
                       dtype="float32"):
     """Step 4: search the learning rate in `lr_range` (e.g. the lr_finder's suggestion / 10 to
     x 10) log-uniformly and coarse to fine with trainart.tune.search(strategy="coarse_to_fine").
@@ -751,6 +792,8 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
             trials are scored on.
         lr_range: (low, high), finite floats with 0 < low < high.
         epochs, batch_size: per trial, ints >= 1.
+        optimizer, loss: for a Sequential (default Adam, "cross_entropy"). A Trainer trains with
+            its own (an optimizer, or another loss, given with one is a ValueError).
         monitor: "val_loss" (default) or "loss", or for a classification loss "val_accuracy"
             or "accuracy".
         n_trials, rounds, top_k, shrink, n_jobs: as trainart.tune.search.
@@ -795,6 +838,10 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
     _checked_by(probe, X, y, "X, y")
     _checked_by(probe, validation_data[0], validation_data[1], "validation_data")
     _checked_validation_weights(probe, validation_data)
+    batch_sizes = (extra_space or {}).get("batch_size", batch_size)
+    name = "extra_space['batch_size']" if extra_space and "batch_size" in extra_space else "batch_size"
+    for b in _int_values(batch_sizes):
+        probe._check_batchnorm_batches(len(X), b, name=name)
     space = {"lr": tune.LogUniform(lo, hi)}
     space.update(extra_space or {})
     objective = LRObjective(model, X, y, validation_data, loss=loss, optimizer=optimizer, epochs=epochs,
@@ -804,6 +851,10 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
                          n_jobs=n_jobs, rounds=rounds, top_k=top_k, shrink=shrink)
     best_lr = float(result.best_params["lr"])
     best_epochs = int(result.best_params.get("epochs", epochs))
+    if result.best_value == objective.diverged_score():
+        verdict = (f"Every trial diverged ({len(result.trials)} trials, lr {lo:.3g} to {hi:.3g}): lower lr_range "
+                   "(run lr_finder for where the loss starts to climb) and search again.")
+        return LRSearchReport(best_lr=best_lr, best_value=float(result.best_value), result=result, verdict=verdict)
     last = result.boxes[-1]["lr"]
     box = f"[{last.low:.3g}, {last.high:.3g}]" if isinstance(last, tune.Uniform) else f"{last!r}"
     edge = ""

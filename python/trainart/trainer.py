@@ -723,13 +723,8 @@ class Trainer:
             X, y, w = X[:split_at], y[:split_at], None if w is None else w[:split_at]
         w = self._row_weights(w, class_table, y)
         shuffle = flag(shuffle, "shuffle")
-        if any(op["op"] == "batchnorm" for op in self.plan.ops):
-            # Checked here, not when the step comes: a failed fit must leave the model as it was.
-            rows = len(X) if batch_size is None else min(batch_size, len(X))
-            if rows < 2 or len(X) % rows == 1:
-                raise ValueError(f"batch_size={batch_size} with {len(X)} training rows makes a batch of one row, "
-                                 "which BatchNorm cannot normalize in training (its variance divides by n - 1); "
-                                 "choose a batch_size that leaves no single-row batch")
+        # Checked here, not when the step comes: a failed fit must leave the model as it was.
+        self._check_batchnorm_batches(len(X), batch_size)
         from .callbacks import log_key_names
 
         log_keys = self._log_keys(validation=val is not None)
@@ -809,6 +804,17 @@ class Trainer:
             self._abort_callbacks(open_callbacks, error)
             raise
         return history
+
+    def _check_batchnorm_batches(self, n, batch_size, name="batch_size"):
+        """ValueError naming `name` where a model with BatchNorm would train n rows in batches
+        of batch_size (None: one full batch) with a batch of one row among them."""
+        if not any(op["op"] == "batchnorm" for op in self.plan.ops):
+            return
+        rows = n if batch_size is None else min(batch_size, n)
+        if rows < 2 or n % rows == 1:
+            raise ValueError(f"{name}={batch_size} with {n} training rows makes a batch of one row, which "
+                             "BatchNorm cannot normalize in training (its variance divides by n - 1); choose a "
+                             "batch_size that leaves no single-row batch")
 
     def _warn_on_a_schedule_jump(self, run, steps_per_epoch):
         """Warn where a fit that resumes the run takes another number of steps per epoch than
