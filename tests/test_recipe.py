@@ -574,3 +574,19 @@ def test_check_initial_loss_refuses_mae_before_evaluating(digits, monkeypatch):
     monkeypatch.setattr(ta.Trainer, "evaluate", _must_not_train)
     with pytest.raises(ValueError, match="check_initial_loss knows cross_entropy, binary_cross_entropy and mse"):
         recipe.check_initial_loss(ta.MLP([64, 16, 1]), Xtr[:50], ytr[:50].astype(float), loss="mae")
+
+
+def test_an_unpicklable_model_factory_with_n_jobs_names_model(digits, monkeypatch):
+    # The message blamed "the objective", which the caller never passed.
+    Xtr, Xte, ytr, yte = digits
+    monkeypatch.setattr(ta.Trainer, "fit", _must_not_train)
+    with pytest.raises(TypeError, match="so model must be picklable"):
+        recipe.coarse_to_fine_lr(lambda: _mlp(), Xtr[:100], ytr[:100], (Xte[:50], yte[:50]), n_trials=2, rounds=1,
+                                 n_jobs=2)
+
+
+def test_lr_finder_reports_compare_without_raising(digits):
+    # The dataclass __eq__ compared the curve arrays and raised "truth value ... is ambiguous".
+    Xtr, _, ytr, _ = digits
+    a = recipe.lr_finder(_mlp(), Xtr[:200], ytr[:200], steps=10, batch_size=16)
+    assert a == a and a != recipe.lr_finder(_mlp(), Xtr[:200], ytr[:200], steps=10, batch_size=16)

@@ -8,6 +8,8 @@ initial loss of cross_entropy, binary_cross_entropy and mse (not mae or huber)."
 import copy
 import dataclasses
 import math
+import numbers
+import pickle
 
 import numpy as np
 
@@ -478,7 +480,7 @@ def _lr_of(trainer):
 
 # ------------------------------------------------------------------------------ 3. LR range
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # its curves are arrays: == compares identity, not raises
 class LRFinderReport:
     """The learning-rate range test.
 
@@ -844,6 +846,13 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
         probe._check_batchnorm_batches(len(X), b, name=name)
     space = {"lr": tune.LogUniform(lo, hi)}
     space.update(extra_space or {})
+    if isinstance(n_jobs, numbers.Integral) and n_jobs > 1:  # the search's own check would name "the objective"
+        try:
+            pickle.dumps(model)
+        except Exception as exc:
+            raise TypeError(f"n_jobs > 1 trains the trials in worker processes, so model must be picklable (a "
+                            "Sequential, a Trainer, or a module-level function returning one, not a lambda or "
+                            f"a local function): {exc}") from exc
     objective = LRObjective(model, X, y, validation_data, loss=loss, optimizer=optimizer, epochs=epochs,
                             batch_size=batch_size, monitor=monitor, seed=seed, executor=executor, dtype=dtype)
     direction = "maximize" if monitor.endswith("accuracy") else "minimize"
