@@ -282,3 +282,24 @@ def test_centered_rmsprop_does_not_turn_an_overflowing_variance_into_nan(backend
     state = opt.init(p)
     opt.step(p, g, state, backend=backend)
     assert np.isfinite(p[0]).all()
+
+
+@pytest.mark.parametrize("executor", ["numpy", "cpu"])
+def test_sgd_momentum_buffer_made_by_a_new_schedule_starts_at_the_gradient(executor):
+    # SGD(momentum=0, dampening=0.5) given a momentum-cycling schedule mid-run got a zero buffer
+    # and its step count carried on: the first step took b = (1 - dampening) g where torch, whose
+    # buffer starts at its first use, takes b = g (the trajectories parted by 32 %).
+    if executor not in ta.available_backends():
+        pytest.skip(f"{executor} not built")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    t = ta.Trainer(ta.MLP([5, 7, 3], activation="tanh"), optimizer=ta.optim.SGD(lr=0.1, dampening=0.5),
+                   executor=executor, dtype="float64", seed=0)
+    t.fit(X, y, epochs=2, batch_size=40, shuffle=False, verbose=0)
+    t.schedule = ta.schedules.OneCycle(0.1, total_steps=10)
+    before = t.get_params()
+    _, grads = t.loss_and_grad(X, y)
+    history = t.fit(X, y, epochs=3, initial_epoch=2, batch_size=40, shuffle=False, verbose=0)
+    lr = history.history["lr"][-1]
+    for p, b, g in zip(t.get_params(), before, grads):
+        np.testing.assert_allclose(p, b - lr * g, rtol=1e-12, atol=1e-15)

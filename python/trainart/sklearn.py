@@ -432,7 +432,7 @@ class _BaseMLP(BaseEstimator):
             state = old._executor.state_dict()
             fresh = trainer._executor.state_dict()["optimizer"]
             same = old.optimizer.name == opt.name and old.optimizer.slots == opt.slots
-            state["optimizer"] = carried_optimizer_state(fresh, state["optimizer"]) if same else fresh
+            state["optimizer"] = carried_optimizer_state(fresh, state["optimizer"], opt.name) if same else fresh
             trainer._executor.load_state_dict(state)
             trainer.epoch, trainer.step, trainer.lr_scale = old.epoch, old.step, old.lr_scale
             trainer.rng = old.rng

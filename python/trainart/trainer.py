@@ -110,12 +110,18 @@ def _warn_on_squashed_logits(plan):
                    "output layer without an activation; predict() gives the probabilities.")
 
 
-def carried_optimizer_state(fresh, old):
+def carried_optimizer_state(fresh, old, name):
     """The optimizer state `fresh` (a state_dict()["optimizer"] of a new plan) with every entry
-    that the old state `old` of the same optimizer also keeps taken from it: the step count and
-    the slots both plans have carry over; a momentum buffer that only the new plan keeps (a
-    schedule now cycles momentum) starts at zeros, one that only the old kept is dropped."""
-    return {key: old.get(key, value) for key, value in fresh.items()}
+    that the old state `old` of the same optimizer (`name`, "sgd", "adam", ...) also keeps taken
+    from it: the step count and the slots both plans have carry over; a momentum buffer that
+    only the new plan keeps (a schedule now cycles momentum) starts at zeros, one that only the
+    old kept is dropped. SGD's new buffer starts at the next step's gradient, as torch starts a
+    buffer it has not made yet (b = g, no dampening): its step count, which serves SGD for
+    nothing else, starts again, so that the next step is its first."""
+    state = {key: old.get(key, value) for key, value in fresh.items()}
+    if name == "sgd" and "momentum_buffer" in fresh and "momentum_buffer" not in old:
+        state["step"] = 0
+    return state
 
 
 def _checked_schedule(schedule):
@@ -408,7 +414,8 @@ class Trainer:
         executor = make_executor(self._executor.name).build(plan, self._executor.get_params(), self.get_buffers())
         if keep_state:
             state = executor.state_dict()
-            state["optimizer"] = carried_optimizer_state(state["optimizer"], self._executor.state_dict()["optimizer"])
+            state["optimizer"] = carried_optimizer_state(state["optimizer"], self._executor.state_dict()["optimizer"],
+                                                         self.optimizer.name)
             executor.load_state_dict(state)
         return plan, executor
 

@@ -27,7 +27,9 @@ class SGD(Optimizer):
     p -= lr g.
 
     nesterov needs momentum > 0 and dampening = 0. State slot: momentum_buffer (only when
-    momentum != 0).
+    momentum != 0). The first step is the buffer's first: a momentum-cycling schedule assigned
+    to a Trainer mid-run (trainer.schedule = OneCycle(...)) makes a buffer that starts at that
+    step's g, as torch starts one at its first use.
     """
 
     lr: float = 1e-3
