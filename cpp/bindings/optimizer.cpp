@@ -242,8 +242,8 @@ void bind_optimizer(py::module_& m) {
       [](py::object params, py::object grads, py::object momentum_buffers, py::dict scalars) {
         update(params, grads, scalars,
                [&](auto& ts, const auto& ps, const auto& s, auto& keep) {
-                 if (s.nesterov && (s.momentum <= 0 || s.dampening != 0))
-                   throw py::value_error("nesterov needs momentum > 0 and dampening = 0");
+                 // momentum 0 at a step (a 1cycle at base_momentum=0) is a plain step, as torch's
+                 if (s.nesterov && s.dampening != 0) throw py::value_error("nesterov needs dampening = 0");
                  if (s.momentum != 0) gather_slot(ts, ps, momentum_buffers, "momentum_buffers", 0, keep);
                },
                [](const auto& ts, const auto& s) { cpu::sgd_update(ts, s); });

@@ -385,7 +385,6 @@ def test_ops_bad_arrays(backend):
 
 
 @pytest.mark.parametrize("call,match,exc", [
-    (lambda p, g, s: ops.sgd_update(p, g, s, lr=0.1, momentum=0.0, nesterov=True, step=1), "nesterov", ValueError),
     (lambda p, g, s: ops.sgd_update(p, g, s, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True, step=1), "nesterov", ValueError),
     (lambda p, g, s: ops.sgd_update(p, g, None, lr=0.1, momentum=0.9, step=1), "momentum_buffers", ValueError),
     (lambda p, g, s: ops.sgd_update(p, g, s, lr=0.1, momentum=-0.1, step=1), "momentum", ValueError),
@@ -446,7 +445,8 @@ def test_binding_bad_input():
         (lambda: cpu.adam_update([np.ones(0)], [np.ones(0)], [np.ones(0)], [np.ones(0)], [], s), ValueError, r"params\[0\]"),
         (lambda: cpu.adam_update(p, g, [1.0], v, [], s), TypeError, r"exp_avgs\[0\]"),
         (lambda: cpu.sgd_update(p, g, [], _scalars("sgd", momentum=0.9)), ValueError, "momentum_buffers"),
-        (lambda: cpu.sgd_update(p, g, [], _scalars("sgd", nesterov=True)), ValueError, "nesterov"),
+        (lambda: cpu.sgd_update(p, g, [np.zeros(3)], _scalars("sgd", nesterov=True, momentum=0.9, dampening=0.1)),
+         ValueError, "nesterov"),
         (lambda: cpu.adagrad_update(p, g, [], _scalars("adagrad")), ValueError, "sums"),
         (lambda: cpu.rmsprop_update(p, g, m, [], [], _scalars("rmsprop", alpha=0.9, centered=True)), ValueError, "grad_avgs"),
         (lambda: cpu.rmsprop_update(p, g, m, [], [], _scalars("rmsprop", alpha=0.9, momentum=0.5)), ValueError, "momentum_buffers"),
@@ -569,3 +569,16 @@ def test_written_arrays_with_self_overlapping_elements_are_refused(backend):
         ops.adam_update([np.ones((3, 4), np.float32)], [g], [window], [np.zeros((3, 4), np.float32)],
                         lr=0.1, step=1, backend=backend)
     assert (window == 0).all()
+
+
+def test_a_nesterov_step_at_momentum_zero_is_a_plain_step(backend, rng):
+    # A 1cycle at base_momentum=0 sets a nesterov SGD's momentum to 0 at a step: torch (which
+    # checks momentum > 0 where the optimizer is built) and the Trainer take a plain step there;
+    # the kernels raised "nesterov needs momentum > 0".
+    p = rng.standard_normal(7)
+    g = rng.standard_normal(7)
+    plain, nesterov = p.copy(), p.copy()
+    ops.sgd_update([plain], [g], None, lr=0.1, momentum=0.0, step=3, backend=backend)
+    ops.sgd_update([nesterov], [g], None, lr=0.1, momentum=0.0, nesterov=True, step=3, backend=backend)
+    np.testing.assert_array_equal(nesterov, plain)
+    np.testing.assert_allclose(plain, p - 0.1 * g, rtol=1e-15)

@@ -115,7 +115,9 @@ def sgd_update(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampen
             1-based count after this update (int >= 1).
         momentum: >= 0 (default 0). dampening: any finite real (default 0).
         weight_decay: L2 coefficient >= 0 (default 0). grad_scale: >= 0 (default 1.0).
-        nesterov: needs momentum > 0 and dampening == 0 (ValueError otherwise, as torch).
+        nesterov: needs dampening == 0 (ValueError otherwise); at momentum 0 the step is a
+            plain one (torch refuses nesterov without momentum where the optimizer is built,
+            as trainart.optim.SGD does, not at a step a schedule sets to 0).
         maximize: ascend the gradient (default False).
         backend: "auto" (compiled when built) | "numpy" | "cpu".
 
@@ -130,9 +132,10 @@ def sgd_update(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampen
     momentum = real(momentum, "momentum", low=0.0)
     dampening = real(dampening, "dampening")
     nesterov = flag(nesterov, "nesterov")
-    if nesterov and (momentum <= 0 or dampening != 0):
-        raise ValueError(f"nesterov needs momentum > 0 and dampening = 0, got momentum={momentum}, "
-                         f"dampening={dampening}")
+    # torch checks momentum > 0 where the optimizer is built (trainart's SGD does too); a step
+    # at momentum 0 (a 1cycle at base_momentum=0) is a plain step, as in torch.
+    if nesterov and dampening != 0:
+        raise ValueError(f"nesterov needs dampening = 0, got dampening={dampening}")
     slots = {"momentum_buffers": momentum_buffers} if momentum != 0 else {}
     scalars, _ = step_scalars("sgd", momentum=momentum, dampening=dampening, nesterov=nesterov, **c)
     _run(backend, "sgd_update", params, grads, slots, scalars, ["momentum_buffers"])

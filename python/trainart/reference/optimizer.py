@@ -147,8 +147,8 @@ def sgd_update(params, grads, momentum_buffers, scalars):
     p -= lr g. momentum_buffers is ignored when momentum == 0.
     """
     s = scalars
-    if s["nesterov"] and (s["momentum"] <= 0 or s["dampening"] != 0):
-        raise ValueError("nesterov needs momentum > 0 and dampening = 0")
+    if s["nesterov"] and s["dampening"] != 0:  # momentum 0 at a step: a plain step, as torch
+        raise ValueError("nesterov needs dampening = 0")
     _check(params, grads, s, {"momentum_buffers": momentum_buffers} if s["momentum"] != 0 else {})
     _sgd_update(params, grads, momentum_buffers, s)
 
