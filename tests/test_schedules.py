@@ -767,3 +767,15 @@ def test_warmup_checks_what_it_wraps():
         ta.Trainer(ta.MLP([3, 4, 2]), schedule=S.Warmup(_Halved(), 2))
     with pytest.raises(ValueError, match=r"_OneNumber._lr returned shape \(\)"):
         S.Warmup(_OneNumber(), 2).values(8)
+
+
+def test_assigning_a_field_in_a_subclass_init_names_the_way():
+    # The README's recipe (subclass, implement _lr) with `self.lr = lr` in __init__ raised
+    # "is immutable; build a new schedule instead": _set was named nowhere.
+    class Assigning(S.Schedule):
+        def __init__(self, lr):
+            self.lr = lr
+
+    with pytest.raises(AttributeError, match=r"sets its fields with self._set\(lr=...\)"):
+        Assigning(0.1)
+    assert "self._set(lr=float(lr))" in S.Schedule.__doc__

@@ -1197,3 +1197,15 @@ def test_a_uniform_range_wider_than_float64_is_refused_at_construction():
     with pytest.raises(ValueError, match=r"width high - low overflows float64"):
         tt.Uniform(-1e308, 1e308)
     assert 0 <= tt.Uniform(0.0, 1e308).sample(np.random.default_rng(0)) <= 1e308
+
+
+def test_int_uniform_bounds_past_int64_and_huge_grids_are_refused_up_front():
+    # IntUniform(1, 2**63) was accepted; every trial then failed in NumPy ("high is out of bounds
+    # for int64"), and a grid over IntUniform(0, 10**12) ran out of memory listing it.
+    with pytest.raises(ValueError, match=r"IntUniform high must be in \[-2\*\*63, 2\*\*63 - 2\]"):
+        tt.IntUniform(1, 2**63)
+    big = tt.IntUniform(0, 2**63 - 2)
+    assert 0 <= big.sample(np.random.default_rng(0)) <= 2**63 - 2
+    with pytest.raises(ValueError, match="would take its 1000000000001 integers: give num"):
+        tt.search(_never_called, {"n": tt.IntUniform(0, 10**12)}, "grid")
+    assert len(tt.IntUniform(0, 10**12, num=5).points()) == 5

@@ -245,12 +245,15 @@ _HIGHER_IS_BETTER = frozenset({"auc", "prc", "f1", "fbeta", "precision", "recall
 
 
 def _resolve_mode(mode, monitor):
-    """"min" or "max"; "auto" is "max" for names containing "acc" or a word of
+    """"min" or "max"; "auto" is "min" for a loss or an error (the word loss or error in the
+    name: val_loss, iou_loss), else "max" for names containing "acc" or a word of
     _HIGHER_IS_BETTER (val_auc, f1_score, val_recall, r2), else "min"."""
     _validate.choice(mode, "mode", ("auto", "min", "max"))
     if mode == "auto":
-        higher = "acc" in monitor or not _HIGHER_IS_BETTER.isdisjoint(monitor.lower().split("_"))
-        return "max" if higher else "min"
+        words = set(monitor.lower().split("_"))
+        if words & {"loss", "error"}:
+            return "min"
+        return "max" if "acc" in monitor or words & _HIGHER_IS_BETTER else "min"
     return mode
 
 
@@ -298,8 +301,9 @@ class EarlyStopping(Callback):
         monitor: logs key to watch, e.g. "val_loss", "val_accuracy", "loss".
         patience: epochs without improvement before stopping (>= 0).
         min_delta: smallest change that counts as an improvement (>= 0).
-        mode: "min", "max" or "auto" ("max" when `monitor` contains "acc" or
-            the word auc, prc, f1, fbeta, precision, recall, r2, iou or score, else "min").
+        mode: "min", "max" or "auto" ("min" for a name with the word loss or
+            error; else "max" when `monitor` contains "acc" or the word auc, prc, f1, fbeta,
+            precision, recall, r2, iou or score; else "min").
         restore_best: keep the best weights and restore them at the end.
         start_from_epoch: epochs before this index are not monitored (warm-up).
         baseline: a value to beat; until it is beaten, improvements do not reset ``wait``.
@@ -436,8 +440,9 @@ class ReduceLROnPlateau(Callback):
         monitor: logs key to watch.
         factor: multiplier of the rate at each reduction, 0 < factor < 1.
         patience: epochs without improvement tolerated before reducing (>= 0).
-        mode: "min", "max" or "auto" ("max" when `monitor` contains "acc" or
-            the word auc, prc, f1, fbeta, precision, recall, r2, iou or score, else "min").
+        mode: "min", "max" or "auto" ("min" for a name with the word loss or
+            error; else "max" when `monitor` contains "acc" or the word auc, prc, f1, fbeta,
+            precision, recall, r2, iou or score; else "min").
         min_delta: torch's ``threshold`` (>= 0).
         threshold_mode: "rel" or "abs".
         cooldown: epochs after a reduction during which bad epochs are not counted (>= 0).
@@ -572,8 +577,9 @@ class ModelCheckpoint(Callback):
         path: file name template (str or os.PathLike).
         monitor: logs key compared with `save_best_only`.
         save_best_only: save only on improvement of `monitor`.
-        mode: "min", "max" or "auto" ("max" when `monitor` contains "acc" or
-            the word auc, prc, f1, fbeta, precision, recall, r2, iou or score, else "min").
+        mode: "min", "max" or "auto" ("min" for a name with the word loss or
+            error; else "max" when `monitor` contains "acc" or the word auc, prc, f1, fbeta,
+            precision, recall, r2, iou or score; else "min").
 
     Attributes:
         saved: list of the paths written, in order.

@@ -95,10 +95,22 @@ def _config_name(cls):
 
 
 class Schedule:
-    """Base class: subclasses set their fields in ``__init__`` and implement ``_lr``.
+    """Base class: subclasses set their fields in ``__init__`` and implement ``_lr``::
+
+        class Halving(ta.schedules.Schedule):
+            _fields = ("lr",)                      # the constructor's arguments
+
+            def __init__(self, lr):
+                self._set(lr=float(lr))            # instances are immutable: fields via _set
+
+            def _lr(self, k, steps_per_epoch, total_steps):
+                return self.lr * 0.5 ** (k // steps_per_epoch)
 
     Subclasses list their constructor arguments in ``_fields``; ``config()``, equality, hashing
-    and ``repr`` are built from them. Instances are frozen after ``__init__``. A subclass of
+    and ``repr`` are built from them. Instances are frozen: ``__init__`` sets the fields with
+    ``self._set(name=value, ...)``, and assigning an attribute raises. ``_lr(k,
+    steps_per_epoch, total_steps)`` returns the rates at the int64 step indices ``k`` (an array
+    of k's shape; total_steps is the run's, None in ``__call__``). A subclass of
     your own is named by its module and qualified name in ``config()``; ``from_config`` (and so
     ``Trainer.load``, pickle, deepcopy) finds it once its module has been imported, as Keras
     finds custom objects.
@@ -122,9 +134,11 @@ class Schedule:
             _DEFINED[_config_name(cls)] = cls
 
     def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is immutable; build a new schedule instead")
+        raise AttributeError(f"{type(self).__name__} is immutable: build a new schedule instead (a subclass's "
+                             f"__init__ sets its fields with self._set({name}=...))")
 
     def _set(self, **fields):
+        """Set fields (in a subclass's ``__init__``: instances are immutable otherwise)."""
         for name, value in fields.items():
             object.__setattr__(self, name, value)
 

@@ -1150,11 +1150,11 @@ class Trainer:
                    seed=config["seed"], dtype=config["dtype"], nonfinite=config["nonfinite"],
                    dropout_mode=config["dropout_mode"])
 
-    def _refuse_fit_elsewhere(self, what="saved, pickled or copied", instead="(ModelCheckpoint)"):
+    def _refuse_fit_elsewhere(self, what="be saved, pickled or copied", instead="(ModelCheckpoint)"):
         """RuntimeError while fit runs in another thread: the engine updates the arrays in place
         mid-step, so parameters read or written from here would match no step."""
         if self._fit_thread not in (None, threading.get_ident()):
-            raise RuntimeError(f"a Trainer cannot be {what} while fit runs in another thread (its parameters "
+            raise RuntimeError(f"a Trainer cannot {what} while fit runs in another thread (its parameters "
                                f"change mid-step): from the fitting thread, use a callback {instead}, or wait "
                                "for fit to return")
 

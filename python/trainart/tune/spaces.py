@@ -170,6 +170,9 @@ class IntUniform(_Range):
         for name, v in (("low", low), ("high", high)):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
                 raise TypeError(f"IntUniform {name} must be an int, got {v!r}")
+            # NumPy draws from [low, high + 1) in int64
+            if not -2**63 <= int(v) <= 2**63 - 2:
+                raise ValueError(f"IntUniform {name} must be in [-2**63, 2**63 - 2] (the draws are int64), got {v!r}")
         super().__init__(int(low), int(high), log=log, num=num, points=points)
 
     def check_point(self, value, name):
@@ -189,12 +192,19 @@ class IntUniform(_Range):
             return [int(p) for p in self.explicit]
         num = self.num if self.num is not None else None
         if num is None:
+            if self.high - self.low >= _MAX_GRID_INTEGERS:
+                raise ValueError(f"grid search over {self!r} would take its {self.high - self.low + 1} integers: give "
+                                 "num=... or points=[...] to the range, or num=... to search()")
             return list(range(self.low, self.high + 1))
         return sorted({int(round(v)) for v in self.spaced(num)})
 
     def restricted(self, low, high):
         low, high = int(math.ceil(low)), int(math.floor(high))
         return IntUniform(low, high, log=self.log) if low < high else None
+
+
+# The most integers a grid takes from an IntUniform without num or points.
+_MAX_GRID_INTEGERS = 10**6
 
 
 class Choice(Dimension):
