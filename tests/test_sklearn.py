@@ -924,3 +924,31 @@ def test_outputs_take_the_wider_dtype_of_X_and_the_fit(Est):
     out = est.predict if Est is MLPRegressor else est.predict_proba
     assert out(X32.astype(np.float64)).dtype == np.float64 and out(X32).dtype == np.float32
     np.testing.assert_allclose(out(X32.astype(np.float64)), out(X32), rtol=1e-6)  # binary 1 - p: in float64
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_a_warm_fit_on_float32_rows_keeps_a_float64_model_float64(solver):
+    # The trainer was rebuilt in the new call's dtype: a float64 model became float32 after one
+    # partial_fit or warm fit on float32 rows (scikit-learn updates its float64 coefs in place).
+    X, y = make_classification(80, 5, random_state=0)
+    est = MLPClassifier((6,), solver=solver, max_iter=3, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        est.fit(X.astype(np.float32), y)
+    assert all(c.dtype == np.float64 for c in est.coefs_ + est.intercepts_)
+    assert not all(np.array_equal(c, c.astype(np.float32)) for c in est.coefs_)
+
+
+def test_best_validation_score_is_the_kept_models_under_a_val_loss_monitor():
+    # Under early_stopping_monitor='val_loss' it was the highest score seen (epoch 17's 0.78)
+    # while the weights kept were those of the lowest validation loss (epoch 11, score 0.75).
+    X, y = make_classification(300, 8, n_informative=4, n_classes=3, random_state=0)
+    est = MLPClassifier((20,), early_stopping=True, validation_fraction=0.2, random_state=3, max_iter=200,
+                        learning_rate_init=0.05, n_iter_no_change=5, early_stopping_monitor="val_loss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    kept = int(np.argmin(est.validation_loss_curve_))
+    assert est.best_validation_score_ == est.validation_scores_[kept]
+    assert est.best_validation_loss_ == est.validation_loss_curve_[kept]

@@ -281,7 +281,7 @@ class _Monitor(Callback):
             worse = not score >= est.best_validation_score_ + est.tol
             better = score > est.best_validation_score_
         est._no_improvement_count = est._no_improvement_count + 1 if worse else 0
-        if score > est.best_validation_score_:
+        if better:  # the kept model's score, under either monitor (scikit-learn's meaning)
             est.best_validation_score_ = score
         if better:  # BatchNorm's running statistics too: predict uses them
             est._best_params, est._best_buffers = trainer.get_params(), trainer.get_buffers()
@@ -401,6 +401,12 @@ class _BaseMLP(BaseEstimator):
 
     def _init_name(self):
         return "sklearn" if self.init is None else self.init
+
+    def _model_dtype(self, X, first_pass):
+        """The dtype the network trains in: X's at a first fit; the fitted coefficients' after
+        (a warm fit or partial_fit on float32 rows keeps a float64 model float64, as
+        scikit-learn updates its coefficients in place)."""
+        return X.dtype if first_pass else self.coefs_[0].dtype
 
     def _trainer_for(self, sizes, loss, l2, dtype, seed):
         """The Trainer for this fit: the current one when nothing in its plan changed; else a new
@@ -581,9 +587,10 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             test = _validation_rows(X, T, sample_weight, self.validation_fraction, rs, self._classes_of(T))
             if test is None:
-                _warn.warn("The validation set would hold fewer than 2 distinct rows (or leave no "
-                           "training rows): early stopping monitors the training loss for this fit. "
-                           "Increase 'validation_fraction' or the size of your dataset.", UserWarning)
+                _warn.warn("The validation set would hold fewer than 2 distinct (x, y) rows (or leave no "
+                           "training rows): early stopping monitors the training loss for this fit. The split "
+                           "is by distinct rows, so more copies of the same rows do not help: increase "
+                           "'validation_fraction' or the number of distinct rows.", UserWarning)
             else:
                 train = np.setdiff1d(np.arange(len(X)), test)
                 val = (X[test], T[test], None if sample_weight is None else sample_weight[test])
@@ -624,7 +631,7 @@ class _BaseMLP(BaseEstimator):
         l2 = 0.5 * self.alpha * n / (batch_size * total) if total > 0 else 0.0
         w = self._weights(sample_weight, n, scale)
         seed = rs.randint(np.iinfo(np.int32).max)
-        trainer = self._trainer_for(sizes, loss, l2, X.dtype, seed)
+        trainer = self._trainer_for(sizes, loss, l2, self._model_dtype(X, first_pass), seed)
         if not (first_pass and self._init_name() != "sklearn"):
             self._sync_in(trainer)
         custom = self.optimizer is not None or self.solver == "sgd"
@@ -672,7 +679,7 @@ class _BaseMLP(BaseEstimator):
         l2 = 0.5 * self.alpha / total if total > 0 else 0.0
         w = self._weights(sample_weight, n, scale)
         seed = rs.randint(np.iinfo(np.int32).max)
-        trainer = self._trainer_for(sizes, loss, l2, X.dtype, seed)
+        trainer = self._trainer_for(sizes, loss, l2, self._model_dtype(X, first_pass), seed)
         if not (first_pass and self._init_name() != "sklearn"):
             self._sync_in(trainer)
         targets = self._trainer_targets(T)
@@ -807,14 +814,20 @@ _PARAMS_DOC = """
             learning-rate scale: two warm fits of max_iter=5 equal one fit of max_iter=10.
             partial_fit keeps that state too, as in both. A `schedule` is the exception: it
             starts over at its first step with every fit and partial_fit call.
-        early_stopping: hold out validation_fraction of the rows, monitor them, and keep the
-            best parameters (and BatchNorm's running statistics with them). Not with
-            partial_fit (ValueError, as scikit-learn).
+        early_stopping: hold out validation_fraction of the distinct (x, y) rows, with every
+            copy of each (so no record is in both sets, and a sample weight of k acts as k
+            copies; scikit-learn splits the rows themselves, so on data of many duplicates the
+            two held-out shares differ), monitor them, and keep the best parameters (and
+            BatchNorm's running statistics with them). With fewer than 2 distinct rows to hold
+            out, or none left to train, it warns and monitors the training loss instead. Not
+            with partial_fit (ValueError, as scikit-learn).
 
     trainart extras:
         dropout, input_dropout: dropout rates after each hidden layer / on the input. With
             dropout, identical (x, y) rows are trained as one row of their summed weight (one
-            mask per step), so a sample weight of k is exactly k repetitions.
+            mask per step), so a sample weight of k is exactly k repetitions, except under
+            learning_rate='invscaling', whose clock t_ counts the rows trained (k copies advance
+            it k times, one row of weight k once).
         init: None or 'sklearn' (scikit-learn's Glorot-uniform draws from random_state) or a
             trainart.initializers name ('he_normal', ...).
         optimizer: a trainart.optim name ('adamw', 'rmsprop', ...; lr = learning_rate_init) or
@@ -832,7 +845,9 @@ _PARAMS_DOC = """
             that leaves one is refused). max_norm: per-unit weight-norm cap.
         executor: 'auto' | 'cpu' | 'numpy'.
         early_stopping_monitor: 'val_score' (scikit-learn's accuracy / R^2) or 'val_loss'
-            (the validation loss, lower is better; recorded in validation_loss_curve_).
+            (the validation loss, lower is better; recorded in validation_loss_curve_, its best
+            in best_validation_loss_). best_validation_score_ is the score of the epoch whose
+            parameters are kept, under either monitor.
         dropout, input_dropout, clip, batchnorm and max_norm act through optimizer steps
         (masks, batch statistics, caps), and optimizer and schedule replace them, so
         solver='lbfgs' (full batch, deterministic, no optimizer steps) refuses them with a
