@@ -170,10 +170,13 @@ def test_early_stopping_keeps_best(monitor):
     X, y = _data("multiclass", 300)
     m = MLPClassifier(early_stopping=True, early_stopping_monitor=monitor, max_iter=200,
                       learning_rate_init=0.01, random_state=0).fit(X, y)
-    assert len(m.validation_scores_) == m.n_iter_ and m.best_validation_score_ == max(m.validation_scores_)
-    assert m.best_loss_ is None
-    if monitor == "val_loss":
-        assert m.best_validation_loss_ == min(m.validation_loss_curve_)
+    assert len(m.validation_scores_) == m.n_iter_ and m.best_loss_ is None
+    if monitor == "val_loss":  # the kept (lowest-loss) epoch's score, not the highest seen
+        kept = int(np.argmin(m.validation_loss_curve_))
+        assert m.best_validation_loss_ == m.validation_loss_curve_[kept]
+        assert m.best_validation_score_ == m.validation_scores_[kept]
+    else:
+        assert m.best_validation_score_ == max(m.validation_scores_)
 
 
 @pytest.mark.parametrize("est", [MLPClassifier(max_iter=20, random_state=0, dropout=0.1, batchnorm=True),
