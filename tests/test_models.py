@@ -261,3 +261,52 @@ def test_a_batchnorm_after_the_squashing_output_warns_of_nothing():
     with pytest.warns(UserWarning, match="squashed twice"):  # a BatchNorm before it does not rescale the output
         ta.Trainer(ta.Sequential([ta.Dense(8, activation="relu"), ta.BatchNorm(), ta.Dense(3, activation="sigmoid")],
                                  input_dim=4), loss="cross_entropy")
+
+
+def test_clip_rules_and_initializers_are_immutable_and_equal_by_config():
+    # ClipNorm(1.0) != ClipNorm(1.0); clip.max_norm = -5 was taken unchecked (the numpy executor
+    # clipped by the edited value, the engine by the old one); init.scale = -7 changed a Dense's
+    # hash after it was put in a set.
+    assert ta.ClipNorm(1.0) == ta.ClipNorm(1.0) and hash(ta.ClipNorm(1.0)) == hash(ta.ClipNorm(1.0))
+    assert ta.ClipValue(0.5) == ta.ClipValue(0.5) and ta.ClipNorm(1.0) != ta.ClipNorm(1.0, per_tensor=True)
+    for rule, field in ((ta.ClipNorm(1.0), "max_norm"), (ta.ClipValue(0.5), "value")):
+        with pytest.raises(AttributeError, match="is immutable"):
+            setattr(rule, field, -5.0)
+    init = ta.initializers.Initializer("uniform", 0.3)
+    dense = ta.Dense(3, init=init)
+    with pytest.raises(AttributeError, match="Initializer is immutable"):
+        init.scale = -7.0
+    assert dense in {dense} and init.scale == 0.3
+
+
+def test_trainer_config_is_a_copy():
+    # config()["clip"] was the Plan's own dict: editing it to build a variant changed how the
+    # numpy executor clipped (and pickling failed after a NaN went in).
+    t = ta.Trainer(ta.MLP([3, 4, 2]), clip=ta.ClipNorm(1e-3), executor="numpy")
+    cfg = t.config()
+    cfg["clip"]["max_norm"] = 1e6
+    assert t.config()["clip"]["max_norm"] == 1e-3 and t.plan.clip["max_norm"] == 1e-3
+
+
+def test_schedule_hash_agrees_with_equality_for_signed_zero():
+    a, b = ta.schedules.Constant(-0.0), ta.schedules.Constant(0.0)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda: ta.clipping.from_config({"max_norm": 1.0}), ValueError, r"config\['kind'\] must be one of"),
+    (lambda: ta.clipping.from_config("norm"), TypeError, "a clip config must be a dict"),
+    (lambda: ta.clipping.from_config({"kind": "norm", "max_norm": 1.0, "per_tensr": True}), ValueError, "per_tensr"),
+    (lambda: ta.MLP([3, 2]).init_params(True), TypeError, "seed must be an integer"),
+    (lambda: ta.MLP([3, 2]).init_params(-1), ValueError, "seed must be >= 0"),
+    (lambda: ta.Dense(2**64), ValueError, "units must be <= 2147483647"),
+    (lambda: ta.MLP([2**40, 3]), ValueError, r"sizes\[0\] must be <= 2147483647"),
+    (lambda: ta.Sequential.from_config({"input_dim": 3, "layers": [], "input_dims": 4}), ValueError, "'input_dims'"),
+    (lambda: ta.Trainer.from_config(dict(ta.Trainer(ta.MLP([3, 2])).config(), dropout_mod="inverted")), ValueError,
+     "'dropout_mod'"),
+])
+def test_model_api_refusals_name_the_argument(make, exc, match):
+    # KeyError 'kind'; a dict-update message; NumPy's seed messages (True acted as seed 1);
+    # NumPy's "Maximum allowed dimension exceeded"; misspelt config keys dropped without a word.
+    with pytest.raises(exc, match=match):
+        make()

@@ -4,12 +4,31 @@ import math
 
 import numpy as np
 
+from ._config import hashable
 from ._validate import choice, flag, real
 
 __all__ = ["ClipNorm", "ClipValue", "from_config"]
 
 
-class ClipNorm:
+class _Rule:
+    """Immutable and equal by config, as layers and schedules: a Trainer builds its executor
+    from the rule, so a later `clip.max_norm = ...` would name a clip nothing applies."""
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable; build a new rule (and a new Trainer with it)")
+
+    def _set(self, **fields):
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.config() == other.config()
+
+    def __hash__(self):
+        return hash((type(self), hashable(self.config())))
+
+
+class ClipNorm(_Rule):
     """Scale the gradients so their L2 norm is at most `max_norm`.
 
     With per_tensor=False (default) the norm is the global one over every trainable parameter
@@ -25,8 +44,8 @@ class ClipNorm:
     """
 
     def __init__(self, max_norm, per_tensor=False):
-        self.max_norm = real(max_norm, "max_norm", low=0.0, low_open=True)
-        self.per_tensor = flag(per_tensor, "per_tensor")
+        self._set(max_norm=real(max_norm, "max_norm", low=0.0, low_open=True),
+                  per_tensor=flag(per_tensor, "per_tensor"))
 
     def config(self):
         """A JSON-able dict that `from_config` turns back into this rule."""
@@ -36,7 +55,7 @@ class ClipNorm:
         return f"ClipNorm({self.max_norm}, per_tensor={self.per_tensor})"
 
 
-class ClipValue:
+class ClipValue(_Rule):
     """Clamp every gradient element to [-value, value] (torch.nn.utils.clip_grad_value_).
 
     Applied to the gradients of the trainable tensors, the layers' l1/l2 penalties included,
@@ -49,7 +68,7 @@ class ClipValue:
     """
 
     def __init__(self, value):
-        self.value = real(value, "value", low=0.0, low_open=True)
+        self._set(value=real(value, "value", low=0.0, low_open=True))
 
     def config(self):
         """A JSON-able dict that `from_config` turns back into this rule."""
@@ -74,10 +93,19 @@ def from_config(config):
     """The rule whose `config()` is `config` (None for None).
 
     Raises:
-        ValueError: config['kind'] is neither "norm" (ClipNorm) nor "value" (ClipValue).
+        ValueError: config['kind'] is neither "norm" (ClipNorm) nor "value" (ClipValue), or a
+            key the rule does not take. TypeError: config is not a dict.
     """
     if config is None:
         return None
+    if not isinstance(config, dict):
+        raise TypeError(f"a clip config must be a dict such as ClipNorm(1.0).config(), got {config!r}")
     config = dict(config)
-    kind = choice(config.pop("kind"), "config['kind']", ("norm", "value"))
-    return ClipNorm(**config) if kind == "norm" else ClipValue(**config)
+    kind = choice(config.pop("kind", None), "config['kind']", ("norm", "value"))
+    cls = ClipNorm if kind == "norm" else ClipValue
+    fields = ("max_norm", "per_tensor") if kind == "norm" else ("value",)
+    unknown = sorted(set(config) - set(fields), key=str)
+    if unknown:
+        raise ValueError(f"a {cls.__name__} config has keys {', '.join(map(repr, fields))}, not "
+                         f"{', '.join(map(repr, unknown))}")
+    return cls(**config)

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from ._config import hashable
 from ._validate import real, require_keys
 
 __all__ = ["NAMES", "PRESETS", "Initializer", "get", "spec", "init_dense"]
@@ -38,11 +39,17 @@ class Initializer:
     """
 
     def __init__(self, name, scale=None, *, argname="init"):
-        self.name = _rule(name, argname)
-        self.scale = None if scale is None else real(scale, f"{argname} scale", low=0.0, high=MAX_SCALE)
-        if self.scale is not None and self.name not in SCALED_RULES:
+        name = _rule(name, argname)
+        scale = None if scale is None else real(scale, f"{argname} scale", low=0.0, high=MAX_SCALE)
+        if scale is not None and name not in SCALED_RULES:
             raise ValueError(f"{argname} scale applies to {' and '.join(map(repr, SCALED_RULES))} only; "
-                             f"{self.name!r} takes its scale from the layer's fans: pass scale=None")
+                             f"{name!r} takes its scale from the layer's fans: pass scale=None")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "scale", scale)
+
+    def __setattr__(self, name, value):
+        # Layers keep the Initializer they are given and hash by it: it must not change under them.
+        raise AttributeError(f"Initializer is immutable; build a new one (Initializer({self.name!r}, scale=...))")
 
     def draw(self, rng, fan_in, fan_out, shape):
         """Draw a new float64 array of `shape` from this rule: U(-limit, limit) for the uniform
@@ -84,7 +91,7 @@ class Initializer:
         return self.config() == other.config()
 
     def __hash__(self):
-        return hash((self.name, self.scale))
+        return hash(hashable(self.config()))
 
     def __repr__(self):
         return f"Initializer({self.name!r})" if self.scale is None else f"Initializer({self.name!r}, {self.scale})"

@@ -9,6 +9,7 @@ import functools
 import inspect
 
 from . import initializers
+from ._config import hashable
 from ._validate import flag, integer, real
 # Imported under another name: the layers' argument `activation_param` would shadow it.
 from .ops.activation import ACTIVATION_ALIASES, ACTIVATION_DEFAULTS, activation_param as _kernel_param
@@ -137,17 +138,11 @@ class Layer:
         return type(self) is type(other) and self.config() == other.config()
 
     def __hash__(self):  # immutable and equal by config: usable in sets and as keys
-        return hash((type(self), _hashable(self.config())))
+        return hash((type(self), hashable(self.config())))
 
 
-def _hashable(value):
-    """`value` (a config: dicts, lists, numbers, strings) as nested tuples that hash alike
-    whenever the values compare equal (-0.0 and 0.0, 1 and 1.0), as __eq__ compares configs."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_hashable(v) for v in value)
-    return value
+# The widest layer (units, input_dim): a GEMM dimension, which the 32-bit BLAS holds as an int.
+MAX_WIDTH = 2**31 - 1
 
 
 class Dense(Layer):
@@ -176,7 +171,7 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, init="glorot_uniform", bias_init="zeros", l1=0.0,
                  l2=0.0, max_norm=None, trainable=True, activation_param=None):
-        self.units = integer(units, "units", low=1)
+        self.units = integer(units, "units", low=1, high=MAX_WIDTH)
         self.activation = canonical_activation(activation)
         self.init = initializers.spec(init, "init", presets=True)
         self.bias_init = initializers.spec(bias_init, "bias_init")

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import initializers
 from ._validate import flag, integer, require_keys
-from .layers import Activation, BatchNorm, Dense, Dropout, Layer, canonical_activation, dropout_rate
+from .layers import MAX_WIDTH, Activation, BatchNorm, Dense, Dropout, Layer, canonical_activation, dropout_rate
 from .reference.activation import ACTIVATION_CODES
 
 __all__ = ["Sequential", "MLP"]
@@ -22,7 +22,7 @@ class Sequential:
     """
 
     def __init__(self, layers, input_dim):
-        input_dim = integer(input_dim, "input_dim", low=1)
+        input_dim = integer(input_dim, "input_dim", low=1, high=MAX_WIDTH)
         if isinstance(layers, Layer) or not isinstance(layers, Iterable):
             raise TypeError(f"layers must be a list of trainart layers, got {type(layers).__name__}")
         layers = list(layers)
@@ -95,7 +95,7 @@ class Sequential:
 
         The init="sklearn" preset takes its factor from each Dense layer's hidden activation
         (see `_hidden_activations`), as scikit-learn's MLP does from its one activation."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(integer(seed, "seed", low=0, high=2**63 - 1))
         ops = self.ops()
         hidden = _hidden_activations(ops)
         params = []
@@ -137,6 +137,10 @@ class Sequential:
     def from_config(cls, config):
         """The Sequential of `config()`; ValueError or TypeError naming the entry at fault."""
         require_keys(config, ("input_dim", "layers"), "config")
+        unknown = sorted(set(config) - {"input_dim", "layers"}, key=str)
+        if unknown:  # a misspelt key would be dropped without a word
+            raise ValueError(f"config has keys {', '.join(map(repr, unknown))}; a Sequential config holds "
+                             "'input_dim' and 'layers'")
         if not isinstance(config["layers"], (list, tuple)):
             raise TypeError("config['layers'] must be a list of layer configs, got "
                             f"{type(config['layers']).__name__}")
@@ -212,7 +216,7 @@ def MLP(sizes, activation="relu", init="he_normal", dropout=0.0, input_dropout=0
     if len(sizes) < 2:
         raise ValueError(f"sizes must list at least the input and output widths, got {sizes}")
     for i, s in enumerate(sizes):
-        integer(s, f"sizes[{i}]", low=1)
+        integer(s, f"sizes[{i}]", low=1, high=MAX_WIDTH)
     activation = canonical_activation(activation)
     dropout_rate(dropout, "dropout")  # 0, or in [2**-16, 1 - 2**-10]: see ta.Dropout
     dropout_rate(input_dropout, "input_dropout")

@@ -20,12 +20,12 @@ Conventions shared by every schedule:
   (``callbacks.ReduceLROnPlateau``) multiplies the schedule's value by its own factor.
 """
 
-import json
 import math
 import numbers
 
 import numpy as np
 
+from ._config import hashable
 from ._validate import choice, flag, integer, real
 
 __all__ = [
@@ -354,8 +354,8 @@ class Schedule:
     def __eq__(self, other):
         return type(self) is type(other) and self.config() == other.config()
 
-    def __hash__(self):
-        return hash(json.dumps(self.config(), sort_keys=True))
+    def __hash__(self):  # as == compares configs: -0.0 and 0.0 alike
+        return hash((type(self), hashable(self.config())))
 
     def __repr__(self):
         args = ", ".join(f"{f}={self._field(f)!r}" for f in self._fields)

@@ -1123,7 +1123,8 @@ class Trainer:
         return {"model": self.model.config(), "loss": self.loss, "loss_param": self.plan.loss_param,
                 "optimizer": self.optimizer.config(),
                 "schedule": None if self.schedule is None else self.schedule.config(),
-                "clip": self.plan.clip, "executor": self.executor_name, "seed": self.seed,
+                "clip": None if self.plan.clip is None else dict(self.plan.clip),  # the Plan's own stays untouched
+                "executor": self.executor_name, "seed": self.seed,
                 "dtype": self.dtype.name, "nonfinite": self.plan.nonfinite,
                 "dropout_mode": self.plan.dropout_mode}
 
@@ -1138,6 +1139,10 @@ class Trainer:
         missing = [k for k in _CONFIG_KEYS if k not in config]
         if missing:
             raise ValueError(f"config is missing {', '.join(map(repr, missing))} (use Trainer.config())")
+        unknown = sorted(set(config) - set(_CONFIG_KEYS), key=str)
+        if unknown:  # a misspelt key would be dropped without a word
+            raise ValueError(f"config has keys {', '.join(map(repr, unknown))} that a Trainer config does not; "
+                             f"it holds {', '.join(map(repr, _CONFIG_KEYS))}")
         loss = config["loss"]
         if loss == "huber":
             from . import losses
