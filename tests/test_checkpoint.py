@@ -509,3 +509,37 @@ def test_files_the_safetensors_library_writes_are_read(tmp_path, ckpt):
     for name, arr in want.items():
         assert tensors[name].dtype == arr.dtype, name
         np.testing.assert_array_equal(tensors[name], arr, err_msg=name)
+
+
+def _tiny_trainer():
+    return trainart.Trainer(trainart.MLP([3, 4, 2]), executor="numpy")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_save_never_replaces_a_fifo_or_device_and_load_never_reads_one(tmp_path):
+    # os.replace put the checkpoint in place of whatever was there: as root, save("/dev/null")
+    # replaced /dev/null with a regular file; load("/dev/zero") read until memory ran out.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="replaces only a regular file"):
+        _tiny_trainer().save(fifo)
+    assert not fifo.is_file() and os.listdir(tmp_path) == ["fifo"]
+    for path in (fifo, "/dev/zero"):
+        with pytest.raises(CheckpointError, match="is not a regular file"):
+            trainart.Trainer.load(path)
+
+
+def test_save_errors_name_the_path_not_the_temporary_file(tmp_path):
+    # save('') made its temporary file in the parent folder and failed naming it; a name of
+    # 242-255 characters, which open() takes, failed on the temporary name's 14 more.
+    t = _tiny_trainer()
+    for path in ("", str(tmp_path) + os.sep):
+        with pytest.raises(ValueError, match="path must name a file"):
+            t.save(path)
+    long = tmp_path / ("c" * 250)
+    t.save(long)
+    assert trainart.Trainer.load(long).config() == t.config()
+    with pytest.raises(OSError) as info:
+        t.save(tmp_path / ("c" * 256))
+    assert info.value.filename == str(tmp_path / ("c" * 256))
+    assert sorted(os.listdir(tmp_path)) == ["c" * 250]  # no temporary file left

@@ -75,16 +75,21 @@ def write(path, tensors, meta):
 
     Raises:
         TypeError: a tensor or meta value of the wrong type (the message names it).
-        ValueError: a reserved or empty tensor name.
+        ValueError: a reserved or empty tensor name; a path that names no file.
         FileNotFoundError: the folder of `path` does not exist (the message names both).
         IsADirectoryError: `path` is a folder.
-        OSError: the file could not be written.
+        PermissionError: `path` is a file this user may not write (as open() refuses it).
+        OSError: `path` is not a regular file (a device, a FIFO), or the file could not be
+            written; the message names `path`.
     """
     path = os.fspath(path)
     # The errors of mkstemp and os.replace would name the temporary file instead of `path`.
+    if not os.path.basename(path):
+        raise ValueError(f"path must name a file to write the checkpoint to, got {path!r} (a folder or nothing)")
     _validate.require_folder(path, "checkpoint.write")
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "checkpoint.write cannot write a file over a folder", path)
+    _require_replaceable(path)
     arrays = _check_tensors(tensors)
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
@@ -177,11 +182,40 @@ def _safetensors_pieces(arrays, metadata):
     return [struct.pack("<Q", len(text)), text] + [arrays[name].reshape(-1).view(np.uint8) for name in order]
 
 
+def _require_replaceable(path):
+    """Refuse to replace what `path` holds unless it is a regular file that open() could write:
+    os.replace would put the checkpoint in place of a device or a FIFO (as root, save to
+    /dev/null would have replaced /dev/null), and over a read-only file whose folder is
+    writable, which open() and torch.save refuse."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EEXIST, "a checkpoint replaces only a regular file, and this is not one", path)
+    try:
+        os.close(os.open(path, os.O_WRONLY))  # the permission check open(path, "wb") makes, nothing written
+    except PermissionError as exc:
+        raise PermissionError(exc.errno, "cannot write the checkpoint over a file this user may not write", path) from None
+
+
 def _atomic_write(path, pieces):
-    """Write the buffers `pieces` to `path` through a fsynced temporary file and os.replace."""
+    """Write the buffers `pieces` to `path` through a fsynced temporary file and os.replace;
+    an error names `path` (not the temporary file)."""
+    try:
+        _write_through_temporary(path, pieces)
+    except OSError as exc:
+        if exc.filename == path:
+            raise
+        raise type(exc)(exc.errno, f"cannot write the checkpoint: {exc.strerror or exc}", path) from exc
+
+
+def _write_through_temporary(path, pieces):
     folder = os.path.dirname(os.path.abspath(path))
     mode = _file_mode(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    # A short temporary name: one built on `path`'s would pass the file system's name limit
+    # where `path` itself does not.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".trainart-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             _chmod(f.fileno(), tmp, mode)  # mkstemp makes it 0600
@@ -267,7 +301,10 @@ def read(path):
             bytes were altered (SHA-256 mismatch). The message says which, and names `path`.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
+    kind = os.stat(path).st_mode  # a missing file: FileNotFoundError, as open() raises
+    if not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):  # a FIFO would block, /dev/zero read forever
+        raise CheckpointError(f"{path} is not a regular file, so not a checkpoint")
+    with open(path, "rb") as f:  # a folder: IsADirectoryError naming it
         data = f.read()
     header = _parse_header(data, path)
     md = header.get("__metadata__")
