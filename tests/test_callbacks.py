@@ -1076,3 +1076,25 @@ def test_auto_mode_maximizes_the_scores_keras_maximizes(monitor, mode):
     # rose and restored the worst epoch.
     assert cb.EarlyStopping(monitor=monitor).mode == mode
     assert cb.ReduceLROnPlateau(monitor=monitor).mode == mode
+
+
+def test_callbacks_that_cannot_write_fail_before_anything_begins_or_trains(tmp_path):
+    # A TensorBoard log_dir under a file failed at on_train_begin, after the CSVLogger before it
+    # had emptied the previous run's log; a ModelCheckpoint path that is a folder or a name too
+    # long failed after the first epoch had trained.
+    import trainart as ta
+
+    X, y = _data()
+    (tmp_path / "afile").write_text("")
+    log = tmp_path / "keep.csv"
+    log.write_text("epoch,loss\n0,1.0\n")
+    trainer = ta.Trainer(ta.MLP([4, 8, 3]), executor="numpy", seed=0)
+    pytest.importorskip("tensorboardX")
+    for callbacks, match in (([cb.CSVLogger(str(log)), cb.TensorBoard(str(tmp_path / "afile" / "tb"))],
+                              "cannot make its log folder under a file"),
+                             ([cb.CSVLogger(str(log)), cb.CSVLogger(str(tmp_path))], "is a directory"),
+                             ([cb.ModelCheckpoint(str(tmp_path))], "is a directory"),
+                             ([cb.ModelCheckpoint(str(tmp_path / ("y" * 300)))], "ModelCheckpoint cannot write")):
+        with pytest.raises(OSError, match=match):
+            trainer.fit(X, y, epochs=2, verbose=0, callbacks=callbacks)
+        assert trainer.epoch == 0 and log.read_text() == "epoch,loss\n0,1.0\n"

@@ -1,7 +1,9 @@
-"""Output files checked before a long run writes them (bench's --json, the demo's plot), so
-that the run's result is not lost to a typo in the path at its end."""
+"""Output files checked before a long run writes them (bench's --json, the demo's plot, the
+callbacks' logs and checkpoints), so that the run's result is not lost to a typo in the path
+at its end."""
 
 import os
+import stat
 
 __all__ = ["file_problem", "plot_problem"]
 
@@ -17,6 +19,10 @@ def file_problem(path):
         return f"{path} is a directory"
     if not os.path.isdir(folder):
         return f"folder {folder} does not exist"
+    if os.path.islink(path) and not os.path.exists(path):
+        return None  # a dangling link: the write makes its target (a probe would leave one behind)
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        return f"{path} is not a regular file"  # a FIFO would block the probe, a device take it
     existed = os.path.exists(path)
     try:
         with open(path, "a"):

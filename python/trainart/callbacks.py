@@ -39,6 +39,7 @@ Protocol with the trainer:
   elsewhere (after ``fit``, say) holds none, as a finished run has nothing to resume.
 """
 
+import errno
 import itertools
 import math
 import numbers
@@ -231,6 +232,17 @@ def _require_log_key(log_keys, key, who):
                 "" if key in _TRIAL_LOGS else f"; {_ADDS_LOGS_HINT}")
         raise ValueError(f"{who} monitors {key!r}, which this fit's epoch logs will not hold "
                          f"(they hold: {', '.join(sorted(log_keys)) or 'none'}){hint}")
+
+
+def _require_writable(path, who):
+    """OSError naming `path` where the file cannot be written (a folder, a FIFO, a name too
+    long, no permission): found at check_fit, before any callback begins (a CSVLogger has
+    emptied its file by then) or any epoch trains."""
+    from ._output_paths import file_problem
+
+    problem = file_problem(path)
+    if problem:
+        raise OSError(f"{who} cannot write {path}: {problem}")
 
 
 def _monitor_name(monitor):
@@ -641,6 +653,8 @@ class ModelCheckpoint(Callback):
         while "{" in folder:
             folder = os.path.dirname(folder)
         _validate.require_folder(self.path, "ModelCheckpoint", folder=folder)
+        if not self._fields():  # one file every time: it can be tried now
+            _require_writable(self.path, "ModelCheckpoint")
 
     def _fields(self):
         return [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
@@ -749,6 +763,7 @@ class CSVLogger(Callback):
 
     def check_fit(self, log_keys):
         _validate.require_folder(self.path, "CSVLogger")
+        _require_writable(self.path, "CSVLogger")
 
     def _reset(self):
         self.keys = None
@@ -848,6 +863,16 @@ class TensorBoard(Callback):
             raise ImportError("TensorBoard needs tensorboardX: pip install trainart[tensorboard]") from None
         self._writer_class = SummaryWriter
         self.writer = None
+
+    def check_fit(self, log_keys):
+        # The writer makes the folder (and its parents) as the fit begins: a file where one of
+        # them should be failed there, after the callbacks before it had begun.
+        folder = os.path.abspath(self.log_dir)
+        while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            raise NotADirectoryError(errno.ENOTDIR, "TensorBoard cannot make its log folder under a file "
+                                     f"({folder})", self.log_dir)
 
     def on_train_begin(self, trainer, logs):
         if self.writer is None:
