@@ -421,7 +421,9 @@ def test_file_mode_follows_the_umask_and_an_overwrite_keeps_it(tmp_path, monkeyp
         def no_proc(*args, **kwargs):
             raise OSError("no /proc here (simulated)")
 
-        monkeypatch.setattr(checkpoint, "open", no_proc, raising=False)
+        from trainart import _atomic
+
+        monkeypatch.setattr(_atomic, "open", no_proc, raising=False)
     path = tmp_path / "m.ckpt"
     old = os.umask(0o027)
     try:

@@ -148,6 +148,26 @@ def test_bench_prints_its_table_and_writes_json(tmp_path, capsys):
                for r in rows if r["op"] == "batched cholesky solve")
 
 
+def test_bench_json_that_cannot_be_written_keeps_the_table_and_the_old_file(tmp_path, capsys, monkeypatch):
+    # A full disk at the JSON ended the run in a traceback before the table printed, and left
+    # an earlier JSON file truncated.
+    import os as _os
+
+    from trainart import _atomic, cli
+
+    path = tmp_path / "bench.json"
+    path.write_text("[]")
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_atomic.os, "fsync", full_disk)
+    with pytest.raises(SystemExit, match=f"trainart bench: error: cannot write {path}: No space left"):
+        cli.main(["bench", "--quick", "--ops", "loss", "--json", str(path)])
+    assert "cross_entropy value+grad" in capsys.readouterr().out
+    assert path.read_text() == "[]" and _os.listdir(tmp_path) == ["bench.json"]
+
+
 @pytest.mark.parametrize("name", ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax", "nadam"])
 def test_microbench_optimizer_equivalents_compute_the_kernels_step(name):
     # The "x numpy" column compares like with like only if the NumPy equivalent computes the

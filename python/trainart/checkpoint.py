@@ -9,12 +9,12 @@ import os
 import reprlib
 import stat
 import struct
-import tempfile
 
 import numpy as np
 from safetensors.numpy import load as _st_load
 
 from . import _validate
+from ._atomic import atomic_write, require_replaceable
 from .errors import CheckpointError
 
 FORMAT_NAME = "trainart.checkpoint"
@@ -89,7 +89,7 @@ def write(path, tensors, meta):
     _validate.require_folder(path, "checkpoint.write")
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "checkpoint.write cannot write a file over a folder", path)
-    _require_replaceable(path)
+    require_replaceable(path)
     arrays = _check_tensors(tensors)
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
@@ -103,7 +103,7 @@ def write(path, tensors, meta):
         "meta": meta_json,
     }
     header["sha256"] = _digest(arrays, header)
-    _atomic_write(path, _safetensors_pieces(arrays, header))
+    atomic_write(path, _safetensors_pieces(arrays, header))
 
 
 def _check_tensors(tensors):
@@ -180,104 +180,6 @@ def _safetensors_pieces(arrays, metadata):
     text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     text += b" " * (-len(text) % 8)  # the data then starts 8-aligned (8-byte length + header)
     return [struct.pack("<Q", len(text)), text] + [arrays[name].reshape(-1).view(np.uint8) for name in order]
-
-
-def _require_replaceable(path):
-    """Refuse to replace what `path` holds unless it is a regular file that open() could write:
-    os.replace would put the checkpoint in place of a device or a FIFO (as root, save to
-    /dev/null would have replaced /dev/null), and over a read-only file whose folder is
-    writable, which open() and torch.save refuse."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EEXIST, "a checkpoint replaces only a regular file, and this is not one", path)
-    try:
-        os.close(os.open(path, os.O_WRONLY))  # the permission check open(path, "wb") makes, nothing written
-    except PermissionError as exc:
-        raise PermissionError(exc.errno, "cannot write the checkpoint over a file this user may not write", path) from None
-
-
-def _atomic_write(path, pieces):
-    """Write the buffers `pieces` to `path` through a fsynced temporary file and os.replace;
-    an error names `path` (not the temporary file)."""
-    try:
-        _write_through_temporary(path, pieces)
-    except OSError as exc:
-        if exc.filename == path:
-            raise
-        raise type(exc)(exc.errno, f"cannot write the checkpoint: {exc.strerror or exc}", path) from exc
-
-
-def _write_through_temporary(path, pieces):
-    folder = os.path.dirname(os.path.abspath(path))
-    mode = _file_mode(path)
-    # A short temporary name: one built on `path`'s would pass the file system's name limit
-    # where `path` itself does not.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".trainart-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _chmod(f.fileno(), tmp, mode)  # mkstemp makes it 0600
-            for piece in pieces:
-                f.write(piece)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    # Make the rename itself durable. Windows cannot open a folder; a failure here cannot
-    # lose the file (it is already complete and in place), so it is not an error.
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def _file_mode(path):
-    """The permission bits `path` should get: those of the file it replaces (a symlink's
-    target), else 0o666 less the umask, as open() would create it."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode) & 0o777
-    except OSError:  # no such file (or one we cannot stat): a new file
-        return 0o666 & ~_umask()
-
-
-def _umask():
-    """The process umask. Linux shows it in /proc/self/status; elsewhere it is read by setting
-    it and setting it back, which briefly changes it for every thread of the process."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _chmod(fd, tmp, mode):
-    """Give the temporary file `mode`, where the file system lets us: one that refuses (a FAT
-    mount, say) keeps mkstemp's 0600, which is no reason to fail the save."""
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-        else:  # Windows before Python 3.13, where only the read-only bit means anything
-            os.chmod(tmp, mode)
-    except OSError:
-        pass
 
 
 # ----------------------------------------------------------------------------------- reading

@@ -62,7 +62,11 @@ def _bench(args, say):
     # same thread counts, and the table's first line says which.
     results = microbench.run(args.ops, quick=args.quick, progress=progress, threads=args.threads)
     if args.json:  # before the table: a reader that stops early loses only printed text
-        microbench.to_json(results, args.json)
+        try:
+            microbench.to_json(results, args.json)
+        except OSError as exc:  # a full disk: the run is not lost, its table still prints
+            say(microbench.format_table(results))
+            raise SystemExit(f"trainart bench: error: cannot write {args.json}: {exc.strerror or exc}") from None
     say(microbench.format_table(results))
     if args.json:
         say(f"wrote {args.json}")

@@ -255,6 +255,10 @@ def format_table(results):
 
 
 def to_json(results, path):
+    """Write the rows to `path` whole or not at all (a full disk leaves an earlier file as it
+    was; the error names `path`)."""
+    from .._atomic import atomic_write, require_replaceable
+
     rows = [dataclasses.asdict(r) for r in results]
-    with open(path, "w") as f:
-        json.dump(rows, f, indent=1)
+    require_replaceable(path)
+    atomic_write(path, [json.dumps(rows, indent=1).encode()])
