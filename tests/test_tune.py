@@ -1209,3 +1209,25 @@ def test_int_uniform_bounds_past_int64_and_huge_grids_are_refused_up_front():
     with pytest.raises(ValueError, match="would take its 1000000000001 integers: give num"):
         tt.search(_never_called, {"n": tt.IntUniform(0, 10**12)}, "grid")
     assert len(tt.IntUniform(0, 10**12, num=5).points()) == 5
+
+
+def test_search_result_plot_checks_its_path_as_history_plot(tmp_path):
+    # A folder path quietly wrote out.png beside it and path=3 raised AttributeError from
+    # matplotlib; History.plot refused both.
+    pytest.importorskip("matplotlib")
+    r = tt.search(lambda p, t: p["x"], {"x": tt.Uniform(0.0, 1.0)}, "random", n_trials=2)
+    with pytest.raises(ValueError, match="path must name a file"):
+        r.plot(tmp_path)
+    with pytest.raises(TypeError, match="path must be a str, os.PathLike or None"):
+        r.plot(3)
+    r.plot(tmp_path / "search")
+    assert os.listdir(tmp_path) == ["search.png"]
+
+
+def test_load_study_reads_an_sqlite_url_with_options(tmp_path):
+    # 'sqlite:///s.db?timeout=10', which search takes, was said not to exist (no file 's.db?timeout=10').
+    pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 's.db'}?timeout=10"
+    space = {"x": tt.Uniform(0.0, 1.0)}
+    tt.search(lambda p, t: p["x"], space, "optuna", n_trials=2, storage=url, study_name="s")
+    assert len(tt.load_study(space, url, "s").trials) == 2

@@ -1,4 +1,7 @@
-"""Figures for History.plot and SearchResult.plot (matplotlib is the optional extra "plot")."""
+"""Figures for History.plot, SearchResult.plot and the recipe reports' plot (matplotlib is the
+optional extra "plot"): what they draw on and how they write it."""
+
+import os
 
 
 def agg_figure(figsize, caller):
@@ -38,3 +41,23 @@ def _raise_missing(exc, caller):
     if importlib.util.find_spec("matplotlib") is not None:
         raise exc
     raise ImportError(f"{caller} needs matplotlib: pip install trainart[plot]") from None
+
+
+def plot_path(path):
+    """The file ``History.plot(path)`` writes: `path` itself, or with ".png" appended when it
+    has no extension, or in place of a bare trailing "." (matplotlib's rule). ValueError for an
+    empty path or a folder (matplotlib would write ".png.png" there)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str, os.PathLike or None, got {type(path).__name__}")
+    path = os.fspath(path)
+    if not os.path.basename(path) or os.path.isdir(path):
+        raise ValueError(f"path must name a file to write the plot to, got {path!r} (a folder or nothing)")
+    root, ext = os.path.splitext(path)
+    return root + ".png" if ext in ("", ".") else path  # "curves." too writes curves.png
+
+
+def save_figure(fig, path, **savefig):
+    """Write `fig` to `path` (None: nothing) as every plot method of trainart does: the file
+    `plot_path` names, or its TypeError / ValueError."""
+    if path is not None:
+        fig.savefig(plot_path(path), **savefig)

@@ -3,25 +3,13 @@ losses, and a plot of the learning curves."""
 
 import math
 import numbers
-import os
 
 import numpy as np
 
 from . import _validate
-from ._figures import figure
+from ._figures import figure, plot_path, save_figure
 
-__all__ = ["History", "plot_path"]
-
-
-def plot_path(path):
-    """The file ``History.plot(path)`` writes: `path` itself, or with ".png" appended when it
-    has no extension, or in place of a bare trailing "." (matplotlib's rule). ValueError for an
-    empty path or a folder (matplotlib would write ".png.png" there)."""
-    path = os.fspath(path)
-    if not os.path.basename(path) or os.path.isdir(path):
-        raise ValueError(f"path must name a file to write the plot to, got {path!r} (a folder or nothing)")
-    root, ext = os.path.splitext(path)
-    return root + ".png" if ext in ("", ".") else path  # "curves." too writes curves.png
+__all__ = ["History", "plot_path"]  # plot_path: _figures's, kept importable here
 
 
 class History:
@@ -167,8 +155,8 @@ class History:
             ValueError: nothing was recorded yet, or `smooth` out of range.
         """
         smooth = _validate.real(smooth, "smooth", low=0.0, high=1.0, high_open=True)
-        if path is not None and not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str, os.PathLike or None, got {type(path).__name__}")
+        if path is not None:
+            plot_path(path)  # a bad path: refused before anything is drawn
         if not self.epoch:
             raise ValueError("History is empty: nothing to plot")
         h = self.history
@@ -206,8 +194,7 @@ class History:
                 ax.legend()
         for ax in axes[len(panels):]:
             ax.remove()
-        if path is not None:
-            fig.savefig(plot_path(path), dpi=100)
+        save_figure(fig, path, dpi=100)
         return fig
 
     # Panels --------------------------------------------------------------------------------

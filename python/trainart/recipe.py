@@ -16,7 +16,7 @@ import numpy as np
 from . import _validate
 from . import optim as _optim
 from . import schedules
-from ._figures import figure
+from ._figures import figure, save_figure
 from .errors import TrainingDiverged
 from .models import Sequential
 from .trainer import Trainer
@@ -125,8 +125,7 @@ def _class_labels(trainer, y):
 
 
 def _finish(fig, path):
-    if path is not None:
-        fig.savefig(path)
+    save_figure(fig, path)
     return fig
 
 

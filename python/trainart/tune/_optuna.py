@@ -93,8 +93,8 @@ def storage_file(storage):
     if not isinstance(storage, (str, os.PathLike)):
         return None
     text = os.fspath(storage)
-    if text.startswith("sqlite:///"):
-        return text[len("sqlite:///"):] or None
+    if text.startswith("sqlite:///"):  # the database file, without the URL's ?options
+        return text[len("sqlite:///"):].split("?", 1)[0] or None
     return _journal_path(text)
 
 

@@ -4,7 +4,7 @@ one, with to_pandas() and a plot of the objective against each parameter and tri
 import dataclasses
 import math
 
-from .._figures import figure
+from .._figures import figure, save_figure
 from .spaces import Dimension
 
 __all__ = ["TrialRecord", "Trials", "SearchResult"]
@@ -168,6 +168,5 @@ class SearchResult:
             extra.set_visible(False)
         fig.suptitle(f"{self.strategy} search ({self.direction})")
         fig.tight_layout()
-        if path is not None:
-            fig.savefig(path)
+        save_figure(fig, path)
         return fig
