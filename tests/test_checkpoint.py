@@ -545,3 +545,25 @@ def test_save_errors_name_the_path_not_the_temporary_file(tmp_path):
         t.save(tmp_path / ("c" * 256))
     assert info.value.filename == str(tmp_path / ("c" * 256))
     assert sorted(os.listdir(tmp_path)) == ["c" * 250]  # no temporary file left
+
+
+def test_save_over_a_file_this_user_may_not_write_is_refused(tmp_path, monkeypatch):
+    # os.replace needs only the folder's write permission: a checkpoint made read-only
+    # (chmod a-w) was replaced anyway, where open() and torch.save refuse. (As root the mode
+    # bits do not stop open(); the refusal of open itself stands in for them here.)
+    from trainart import _atomic
+
+    path = tmp_path / "best.ckpt"
+    _tiny_trainer().save(path)
+    before = path.read_bytes()
+    real_open = _atomic.os.open
+
+    def read_only(p, flags, *args):
+        if os.fspath(p) == str(path) and flags & os.O_WRONLY:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(p, flags, *args)
+
+    monkeypatch.setattr(_atomic.os, "open", read_only)
+    with pytest.raises(PermissionError, match="cannot replace a file this user may not write"):
+        trainart.Trainer(trainart.MLP([3, 5, 2]), executor="numpy").save(path)
+    assert path.read_bytes() == before
