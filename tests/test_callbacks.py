@@ -1070,7 +1070,8 @@ def test_a_failed_resume_hands_back_no_callback_state(tmp_path):
                                            ("val_f1_score", "max"), ("precision", "max"), ("val_recall", "max"),
                                            ("r2", "max"), ("val_loss", "min"), ("mse", "min"), ("gap", "min"),
                                            ("val_mean_absolute_error", "min"), ("val_iou_loss", "min"),
-                                           ("f1_loss", "min"), ("accuracy_error", "min")])
+                                           ("f1_loss", "min"), ("accuracy_error", "min"),
+                                           ("val_brier_score", "min"), ("f1_score", "max")])
 def test_auto_mode_maximizes_the_scores_keras_maximizes(monitor, mode):
     # val_auc, f1, precision, recall and r2 resolved to "min": EarlyStopping stopped as the AUC
     # rose and restored the worst epoch.

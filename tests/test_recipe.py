@@ -590,3 +590,30 @@ def test_lr_finder_reports_compare_without_raising(digits):
     Xtr, _, ytr, _ = digits
     a = recipe.lr_finder(_mlp(), Xtr[:200], ytr[:200], steps=10, batch_size=16)
     assert a == a and a != recipe.lr_finder(_mlp(), Xtr[:200], ytr[:200], steps=10, batch_size=16)
+
+
+def test_batch_size_check_is_cheap_for_a_wide_int_range_and_no_batchnorm(digits, monkeypatch):
+    # The BatchNorm pre-check walked every integer of IntUniform(8, 10**12): a hang, also for a
+    # model without BatchNorm.
+    Xtr, Xte, ytr, yte = digits
+    calls = []
+    monkeypatch.setattr(ta.Trainer, "_check_batchnorm_batches", lambda self, *a, **k: calls.append(a))
+    monkeypatch.setattr(ta.Trainer, "fit", _must_not_train)
+    wide = {"batch_size": ta.tune.IntUniform(8, 10**12, log=True)}
+    with pytest.raises(RuntimeError, match="training started"):  # the checks passed; the trials train
+        recipe.coarse_to_fine_lr(_mlp(), Xtr[:100], ytr[:100], (Xte[:50], yte[:50]), n_trials=2, rounds=1,
+                                 extra_space=wide)
+    assert calls == []
+    bn = ta.Sequential([ta.Dense(16), ta.BatchNorm(), ta.Activation("relu"), ta.Dense(10)], input_dim=64)
+    with pytest.raises(RuntimeError, match="training started"):
+        recipe.coarse_to_fine_lr(bn, Xtr[:100], ytr[:100], (Xte[:50], yte[:50]), n_trials=2, rounds=1,
+                                 extra_space=wide)
+    assert len(calls) == 100 - 8 + 1  # 8 .. 100 rows: every size past the data is one full batch
+
+
+def test_an_accuracy_search_scoring_zero_is_not_called_diverged(digits, monkeypatch):
+    Xtr, Xte, ytr, yte = digits
+    monkeypatch.setattr(recipe.LRObjective, "__call__", lambda self, params, trial: 0.0)
+    report = recipe.coarse_to_fine_lr(_mlp(), Xtr[:100], ytr[:100], (Xte[:50], yte[:50]), n_trials=2, rounds=1,
+                                      monitor="val_accuracy")
+    assert not report.verdict.startswith("Every trial diverged")

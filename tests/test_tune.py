@@ -1231,3 +1231,18 @@ def test_load_study_reads_an_sqlite_url_with_options(tmp_path):
     space = {"x": tt.Uniform(0.0, 1.0)}
     tt.search(lambda p, t: p["x"], space, "optuna", n_trials=2, storage=url, study_name="s")
     assert len(tt.load_study(space, url, "s").trials) == 2
+
+
+def test_plots_write_to_a_binary_file_object():
+    # Today's path checks refused the BytesIO that SearchResult.plot and the recipe reports took.
+    import io
+
+    pytest.importorskip("matplotlib")
+    r = tt.search(lambda p, t: p["x"], {"x": tt.Uniform(0.0, 1.0)}, "random", n_trials=2)
+    buf = io.BytesIO()
+    r.plot(buf)
+    history = ta.History()
+    history.append(0, {"loss": 1.0})
+    buf2 = io.BytesIO()
+    history.plot(buf2)
+    assert buf.getvalue()[:8] == buf2.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"

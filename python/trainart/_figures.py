@@ -57,7 +57,8 @@ def plot_path(path):
 
 
 def save_figure(fig, path, **savefig):
-    """Write `fig` to `path` (None: nothing) as every plot method of trainart does: the file
-    `plot_path` names, or its TypeError / ValueError."""
+    """Write `fig` to `path` (None: nothing) as every plot method of trainart does: a binary
+    file object as matplotlib takes it (PNG), else the file `plot_path` names, or its
+    TypeError / ValueError."""
     if path is not None:
-        fig.savefig(plot_path(path), **savefig)
+        fig.savefig(path if hasattr(path, "write") else plot_path(path), **savefig)

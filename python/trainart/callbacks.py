@@ -253,13 +253,13 @@ def _monitor_name(monitor):
 
 # Words of a monitored name (split at "_") that mark a score to maximize, beside "acc"
 # anywhere in it (Keras 2's rule): the metrics Keras 3 gives direction "up".
-_HIGHER_IS_BETTER = frozenset({"auc", "prc", "f1", "fbeta", "precision", "recall", "r2", "iou", "score"})
+_HIGHER_IS_BETTER = frozenset({"auc", "prc", "f1", "fbeta", "precision", "recall", "r2", "iou"})
 
 
 def _resolve_mode(mode, monitor):
     """"min" or "max"; "auto" is "min" for a loss or an error (the word loss or error in the
     name: val_loss, iou_loss), else "max" for names containing "acc" or a word of
-    _HIGHER_IS_BETTER (val_auc, f1_score, val_recall, r2), else "min"."""
+    _HIGHER_IS_BETTER (val_auc, f1_score, val_recall, r2), else "min" (a Brier or log score)."""
     _validate.choice(mode, "mode", ("auto", "min", "max"))
     if mode == "auto":
         words = set(monitor.lower().split("_"))
@@ -315,7 +315,7 @@ class EarlyStopping(Callback):
         min_delta: smallest change that counts as an improvement (>= 0).
         mode: "min", "max" or "auto" ("min" for a name with the word loss or
             error; else "max" when `monitor` contains "acc" or the word auc, prc, f1, fbeta,
-            precision, recall, r2, iou or score; else "min").
+            precision, recall, r2 or iou; else "min", as for a Brier or log score).
         restore_best: keep the best weights and restore them at the end.
         start_from_epoch: epochs before this index are not monitored (warm-up).
         baseline: a value to beat; until it is beaten, improvements do not reset ``wait``.
@@ -454,7 +454,7 @@ class ReduceLROnPlateau(Callback):
         patience: epochs without improvement tolerated before reducing (>= 0).
         mode: "min", "max" or "auto" ("min" for a name with the word loss or
             error; else "max" when `monitor` contains "acc" or the word auc, prc, f1, fbeta,
-            precision, recall, r2, iou or score; else "min").
+            precision, recall, r2 or iou; else "min", as for a Brier or log score).
         min_delta: torch's ``threshold`` (>= 0).
         threshold_mode: "rel" or "abs".
         cooldown: epochs after a reduction during which bad epochs are not counted (>= 0).
@@ -591,7 +591,7 @@ class ModelCheckpoint(Callback):
         save_best_only: save only on improvement of `monitor`.
         mode: "min", "max" or "auto" ("min" for a name with the word loss or
             error; else "max" when `monitor` contains "acc" or the word auc, prc, f1, fbeta,
-            precision, recall, r2, iou or score; else "min").
+            precision, recall, r2 or iou; else "min", as for a Brier or log score).
 
     Attributes:
         saved: list of the paths written, in order.

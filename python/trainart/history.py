@@ -144,7 +144,7 @@ class History:
         Args:
             path: file to write (str or os.PathLike); its extension picks the format. A
                 path without an extension gets ".png" appended (matplotlib's rule): "curves"
-                writes curves.png. None: do not save.
+                writes curves.png. A binary file object gets PNG. None: do not save.
             smooth: b in [0, 1).
 
         Returns:
@@ -155,7 +155,7 @@ class History:
             ValueError: nothing was recorded yet, or `smooth` out of range.
         """
         smooth = _validate.real(smooth, "smooth", low=0.0, high=1.0, high_open=True)
-        if path is not None:
+        if path is not None and not hasattr(path, "write"):
             plot_path(path)  # a bad path: refused before anything is drawn
         if not self.epoch:
             raise ValueError("History is empty: nothing to plot")

@@ -702,16 +702,16 @@ def _extra_values(dim, name):
         _validate.integer(dim, name, low=1)
 
 
-def _int_values(dim):
-    """The ints a fixed int, a Choice of ints or an IntUniform (as _extra_values checked it) can
-    take."""
+def _batch_sizes(dim, n):
+    """The batch sizes a fixed int, a Choice of ints or an IntUniform (as _extra_values checked
+    it) can take over n rows, those of n and more as one (each is then a full batch)."""
     from . import tune
 
     if isinstance(dim, tune.Choice):
-        return list(dim.options)
+        return sorted({min(int(v), n) for v in dim.options})
     if isinstance(dim, tune.IntUniform):
-        return range(dim.low, dim.high + 1)
-    return [dim]
+        return range(min(dim.low, n), min(dim.high, n) + 1)
+    return [min(int(dim), n)]
 
 
 class LRObjective:
@@ -839,10 +839,11 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
     _checked_by(probe, X, y, "X, y")
     _checked_by(probe, validation_data[0], validation_data[1], "validation_data")
     _checked_validation_weights(probe, validation_data)
-    batch_sizes = (extra_space or {}).get("batch_size", batch_size)
-    name = "extra_space['batch_size']" if extra_space and "batch_size" in extra_space else "batch_size"
-    for b in _int_values(batch_sizes):
-        probe._check_batchnorm_batches(len(X), b, name=name)
+    if any(op["op"] == "batchnorm" for op in probe.plan.ops):
+        batch_sizes = (extra_space or {}).get("batch_size", batch_size)
+        name = "extra_space['batch_size']" if extra_space and "batch_size" in extra_space else "batch_size"
+        for b in _batch_sizes(batch_sizes, len(X)):
+            probe._check_batchnorm_batches(len(X), b, name=name)
     space = {"lr": tune.LogUniform(lo, hi)}
     space.update(extra_space or {})
     if isinstance(n_jobs, numbers.Integral) and n_jobs > 1:  # the search's own check would name "the objective"
@@ -859,7 +860,7 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
                          n_jobs=n_jobs, rounds=rounds, top_k=top_k, shrink=shrink)
     best_lr = float(result.best_params["lr"])
     best_epochs = int(result.best_params.get("epochs", epochs))
-    if result.best_value == objective.diverged_score():
+    if math.isinf(result.best_value):  # (an accuracy of 0 may be real: no verdict of divergence there)
         verdict = (f"Every trial diverged ({len(result.trials)} trials, lr {lo:.3g} to {hi:.3g}): lower lr_range "
                    "(run lr_finder for where the loss starts to climb) and search again.")
         return LRSearchReport(best_lr=best_lr, best_value=float(result.best_value), result=result, verdict=verdict)

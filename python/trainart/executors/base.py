@@ -101,8 +101,9 @@ class Executor:
     """Interface every executor implements (see DESIGN §1 for the meaning of each call).
 
     An executor also has `weights_lock`, a reentrant lock it holds while it writes the weights
-    (a step, set_params, load_state_dict) and the Trainer holds around a call that reads them
-    whole (evaluate, predict, ...), so that threads see the weights of one step."""
+    (a step's writes, set_params, load_state_dict; a native epoch waits for it before starting)
+    and the Trainer holds around a call that reads them whole (evaluate, predict, ...), so
+    that threads see the weights of one step (of one epoch's end, on the cpu engine)."""
 
     name = "base"
     _workspace_holds = 0  # open holding_workspace blocks (an instance's own once one opens)

@@ -85,9 +85,14 @@ class CpuExecutor(NumpyExecutor):
 
     def train_epoch(self, X, y, perm, lrs, step0, *, batch_size, sample_weight=None, momentums=None):
         labels, targets = self._targets(y)
-        with self.weights_lock:  # the engine takes its steps in one call
-            out = self.engine.train_epoch(X, labels, targets, sample_weight, perm, lrs, momentums, step0,
-                                          batch_size, self.opt_state["step"], self.opt_state.get("mu_product", 1.0))
+        # A read of several chunks in progress (predict from another thread) ends before the
+        # epoch starts. The lock is not held through the epoch: the engine runs Python signal
+        # handlers between its steps, and one that waits on a thread calling predict would wait
+        # for itself. The engine's own mutex keeps each of its calls whole.
+        with self.weights_lock:
+            pass
+        out = self.engine.train_epoch(X, labels, targets, sample_weight, perm, lrs, momentums, step0,
+                                      batch_size, self.opt_state["step"], self.opt_state.get("mu_product", 1.0))
         self.opt_state["step"] = out["opt_step"]
         if "mu_product" in self.opt_state:
             self.opt_state["mu_product"] = out["mu_product"]

@@ -46,11 +46,12 @@ class NumpyExecutor(Executor):
     def __init__(self, kernels=reference):
         # The reference's per-call argument checks are skipped: fit validated the inputs once.
         self.K = trusted if kernels is reference else kernels
-        # Held by whatever reads or writes the weights as a whole: a training step (the native
-        # engine's: a whole epoch), set_params and load_state_dict here, and the Trainer's
-        # evaluate, predict, loss_and_grad, hvp and hessian for their whole call. A call from
-        # another thread while a fit runs then sees the weights of one step, never a step's
-        # half-written tensors. Reentrant: the fitting thread's own calls (callbacks) pass.
+        # Held by whatever reads or writes the weights as a whole: a training step's writes,
+        # set_params and load_state_dict here, and the Trainer's evaluate, predict,
+        # loss_and_grad, hvp and hessian for their whole call. A call from another thread while
+        # a fit runs then sees the weights of one step, never a step's half-written tensors (the
+        # native engine takes it only as an epoch starts: see CpuExecutor.train_epoch).
+        # Reentrant: the fitting thread's own calls (callbacks) pass.
         self.weights_lock = threading.RLock()
 
     # -- state ---------------------------------------------------------------------------------

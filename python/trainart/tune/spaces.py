@@ -194,7 +194,7 @@ class IntUniform(_Range):
         if num is None:
             if self.high - self.low >= _MAX_GRID_INTEGERS:
                 raise ValueError(f"grid search over {self!r} would take its {self.high - self.low + 1} integers: give "
-                                 "num=... or points=[...] to the range, or num=... to search()")
+                                 "num=... or points=[...] to the range (search()'s num is for continuous ranges)")
             return list(range(self.low, self.high + 1))
         return sorted({int(round(v)) for v in self.spaced(num)})
 
