@@ -161,8 +161,9 @@ def test_plot_to_a_path_leaves_no_pyplot_figure(tmp_path):
     pytest.importorskip("matplotlib")
     h = History()
     h.append(0, {"loss": 1.0})
+    before = _pyplot_figures() if "matplotlib.pyplot" in sys.modules else []  # other tests' figures
     h.plot(tmp_path / "curves.png")
-    assert "matplotlib.pyplot" not in sys.modules or not _pyplot_figures()
+    assert "matplotlib.pyplot" not in sys.modules or _pyplot_figures() == before
 
 
 def _pyplot_figures():
