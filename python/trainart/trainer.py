@@ -448,8 +448,10 @@ class Trainer:
         RuntimeError from another thread while fit runs."""
         self._refuse_fit_elsewhere(_PARAMS_ACCESS, _IN_A_CALLBACK)
         current = self._executor.buffers
-        for dst, src in zip(current, checked_buffers(buffers, current)):
-            dst[...] = src  # in place: the native engine keeps pointers to these arrays
+        checked = checked_buffers(buffers, current)
+        with self._executor.weights_lock:  # a read in another thread sees all of them or none
+            for dst, src in zip(current, checked):
+                dst[...] = src  # in place: the native engine keeps pointers to these arrays
 
     def _cast(self, arr, name):
         """arr as a C-contiguous array of the trainer's dtype (one copy at most); ValueError
