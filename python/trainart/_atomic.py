@@ -28,8 +28,9 @@ def require_replaceable(path):
 
 
 def atomic_write(path, pieces):
-    """Write the buffers `pieces` to `path` through a fsynced temporary file and os.replace;
-    an error names `path` (not the temporary file)."""
+    """Write the buffers `pieces` to `path` through a fsynced temporary file and os.replace,
+    after require_replaceable; an error names `path` (not the temporary file)."""
+    require_replaceable(path)
     try:
         _write_through_temporary(path, pieces)
     except OSError as exc:

@@ -22,7 +22,7 @@ def file_problem(path):
     if os.path.islink(path) and not os.path.exists(path):
         return None  # a dangling link: the write makes its target (a probe would leave one behind)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-        return f"{path} is not a regular file"  # a FIFO would block the probe, a device take it
+        return None  # /dev/stdout, a FIFO: written through as open() writes them; a probe could block
     existed = os.path.exists(path)
     try:
         with open(path, "a"):
@@ -38,7 +38,7 @@ def plot_problem(path):
     """Why History.plot cannot write `path` (None when it can): the file it would write
     (".png" added to a path without an extension) and, with matplotlib installed, the format
     its extension names."""
-    from .history import plot_path
+    from ._figures import plot_path
 
     try:
         target = plot_path(path)

@@ -14,7 +14,7 @@ import numpy as np
 from safetensors.numpy import load as _st_load
 
 from . import _validate
-from ._atomic import atomic_write, require_replaceable
+from ._atomic import atomic_write
 from .errors import CheckpointError
 
 FORMAT_NAME = "trainart.checkpoint"
@@ -89,7 +89,6 @@ def write(path, tensors, meta):
     _validate.require_folder(path, "checkpoint.write")
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "checkpoint.write cannot write a file over a folder", path)
-    require_replaceable(path)
     arrays = _check_tensors(tensors)
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")

@@ -4,28 +4,18 @@ import math
 
 import numpy as np
 
-from ._config import hashable
+from ._config import ByConfig
 from ._validate import choice, flag, real
 
 __all__ = ["ClipNorm", "ClipValue", "from_config"]
 
 
-class _Rule:
-    """Immutable and equal by config, as layers and schedules: a Trainer builds its executor
-    from the rule, so a later `clip.max_norm = ...` would name a clip nothing applies."""
+class _Rule(ByConfig):
+    """A clip rule: immutable and equal by config, as layers and schedules (a Trainer builds
+    its executor from it, so a later `clip.max_norm = ...` would name a clip nothing applies)."""
 
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is immutable; build a new rule (and a new Trainer with it)")
-
-    def _set(self, **fields):
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.config() == other.config()
-
-    def __hash__(self):
-        return hash((type(self), hashable(self.config())))
+    def _rebuild_hint(self, name):
+        return "build a new rule (and a new Trainer with it)"
 
 
 class ClipNorm(_Rule):

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from . import _backend, _validate, callbacks, datasets, optim, schedules
+from ._figures import plot_path
 from ._output_paths import plot_problem
-from .history import plot_path
 from .clipping import ClipNorm
 from .models import MLP
 from .trainer import Trainer

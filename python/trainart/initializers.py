@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._config import hashable
+from ._config import ByConfig
 from ._validate import real, require_keys
 
 __all__ = ["NAMES", "PRESETS", "Initializer", "get", "spec", "init_dense"]
@@ -25,7 +25,7 @@ __all__ = ["NAMES", "PRESETS", "Initializer", "get", "spec", "init_dense"]
 MAX_SCALE = 1e300
 
 
-class Initializer:
+class Initializer(ByConfig):
     """A named weight-init rule: `draw(rng, fan_in, fan_out, shape) -> array (float64)`.
 
     `config()` gives {"name": ..., "scale": ...} (JSON-able); `Initializer.from_config`
@@ -44,12 +44,11 @@ class Initializer:
         if scale is not None and name not in SCALED_RULES:
             raise ValueError(f"{argname} scale applies to {' and '.join(map(repr, SCALED_RULES))} only; "
                              f"{name!r} takes its scale from the layer's fans: pass scale=None")
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "scale", scale)
+        self._set(name=name, scale=scale)
 
-    def __setattr__(self, name, value):
+    def _rebuild_hint(self, name):
         # Layers keep the Initializer they are given and hash by it: it must not change under them.
-        raise AttributeError(f"Initializer is immutable; build a new one (Initializer({self.name!r}, scale=...))")
+        return f"build a new one (Initializer({self.name!r}, scale=...))"
 
     def draw(self, rng, fan_in, fan_out, shape):
         """Draw a new float64 array of `shape` from this rule: U(-limit, limit) for the uniform
@@ -84,14 +83,6 @@ class Initializer:
         return cls(_rule(config["name"], f"{argname}['name']"),
                    None if scale is None else real(scale, f"{argname}['scale']", low=0.0, high=MAX_SCALE),
                    argname=argname)
-
-    def __eq__(self, other):
-        if not isinstance(other, Initializer):
-            return NotImplemented
-        return self.config() == other.config()
-
-    def __hash__(self):
-        return hash(hashable(self.config()))
 
     def __repr__(self):
         return f"Initializer({self.name!r})" if self.scale is None else f"Initializer({self.name!r}, {self.scale})"

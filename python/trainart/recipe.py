@@ -9,7 +9,6 @@ import copy
 import dataclasses
 import math
 import numbers
-import pickle
 
 import numpy as np
 
@@ -847,12 +846,9 @@ def coarse_to_fine_lr(model, X, y, validation_data, *, lr_range=(1e-4, 1e-1), ep
     space = {"lr": tune.LogUniform(lo, hi)}
     space.update(extra_space or {})
     if isinstance(n_jobs, numbers.Integral) and n_jobs > 1:  # the search's own check would name "the objective"
-        try:
-            pickle.dumps(model)
-        except Exception as exc:
-            raise TypeError(f"n_jobs > 1 trains the trials in worker processes, so model must be picklable (a "
-                            "Sequential, a Trainer, or a module-level function returning one, not a lambda or "
-                            f"a local function): {exc}") from exc
+        from .tune.search import check_picklable
+
+        check_picklable([("model", model)], "model")
     objective = LRObjective(model, X, y, validation_data, loss=loss, optimizer=optimizer, epochs=epochs,
                             batch_size=batch_size, monitor=monitor, seed=seed, executor=executor, dtype=dtype)
     direction = "maximize" if monitor.endswith("accuracy") else "minimize"

@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from ._config import hashable
+from ._config import ByConfig
 from ._validate import choice, flag, integer, real
 
 __all__ = [
@@ -94,7 +94,7 @@ def _config_name(cls):
     return cls.__name__ if cls.__module__ == __name__ else f"{cls.__module__}.{cls.__qualname__}"
 
 
-class Schedule:
+class Schedule(ByConfig):
     """Base class: subclasses set their fields in ``__init__`` and implement ``_lr``::
 
         class Halving(ta.schedules.Schedule):
@@ -133,14 +133,8 @@ class Schedule:
         if cls.__module__ != __name__ and "<locals>" not in cls.__qualname__:  # ours are in _CLASSES
             _DEFINED[_config_name(cls)] = cls
 
-    def __setattr__(self, name, value):
-        raise AttributeError(f"{type(self).__name__} is immutable: build a new schedule instead (a subclass's "
-                             f"__init__ sets its fields with self._set({name}=...))")
-
-    def _set(self, **fields):
-        """Set fields (in a subclass's ``__init__``: instances are immutable otherwise)."""
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+    def _rebuild_hint(self, name):
+        return f"build a new schedule instead (a subclass's __init__ sets its fields with self._set({name}=...))"
 
     @property
     def cycles_momentum(self):
@@ -350,12 +344,6 @@ class Schedule:
                 v = v.config() if isinstance(self, Warmup) else {_NESTED: v.config()}
             out[f] = v
         return out
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.config() == other.config()
-
-    def __hash__(self):  # as == compares configs: -0.0 and 0.0 alike
-        return hash((type(self), hashable(self.config())))
 
     def __repr__(self):
         args = ", ".join(f"{f}={self._field(f)!r}" for f in self._fields)

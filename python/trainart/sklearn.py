@@ -281,9 +281,9 @@ class _Monitor(Callback):
             worse = not score >= est.best_validation_score_ + est.tol
             better = score > est.best_validation_score_
         est._no_improvement_count = est._no_improvement_count + 1 if worse else 0
-        if better:  # the kept model's score, under either monitor (scikit-learn's meaning)
+        if better:  # the kept model and its score (scikit-learn's meaning), under either monitor;
+            # BatchNorm's running statistics too: predict uses them
             est.best_validation_score_ = score
-        if better:  # BatchNorm's running statistics too: predict uses them
             est._best_params, est._best_buffers = trainer.get_params(), trainer.get_buffers()
 
 

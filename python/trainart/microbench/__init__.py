@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import os
+import stat
 import time
 
 import numpy as np
@@ -255,10 +256,13 @@ def format_table(results):
 
 
 def to_json(results, path):
-    """Write the rows to `path` whole or not at all (a full disk leaves an earlier file as it
-    was; the error names `path`)."""
-    from .._atomic import atomic_write, require_replaceable
+    """Write the rows to `path`: a file whole or not at all (a full disk leaves an earlier
+    file as it was; the error names `path`), or through /dev/stdout or a FIFO as open() does."""
+    from .._atomic import atomic_write
 
-    rows = [dataclasses.asdict(r) for r in results]
-    require_replaceable(path)
-    atomic_write(path, [json.dumps(rows, indent=1).encode()])
+    text = json.dumps([dataclasses.asdict(r) for r in results], indent=1)
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        with open(path, "w") as f:
+            f.write(text)
+        return
+    atomic_write(path, [text.encode()])

@@ -320,14 +320,20 @@ def _check_picklable(objective, space):
     a worker process, before the pool starts (inside it the error would be a bare
     PicklingError). Grid points are options of the space's Choices or numbers, so the space
     answers for them too."""
-    for name, value in [("the objective", objective), *((f"space[{k!r}]", v) for k, v in space.items())]:
+    check_picklable([("the objective", objective), *((f"space[{k!r}]", v) for k, v in space.items())],
+                    "the objective and every value of the space")
+
+
+def check_picklable(named_values, what):
+    """TypeError naming the first of the (name, value) pairs that pickle refuses, saying that
+    `what` must travel to the n_jobs worker processes."""
+    for name, value in named_values:
         try:
             pickle.dumps(value)
         except Exception as exc:
-            raise TypeError(f"n_jobs > 1 runs trials in worker processes, so the objective and every value of "
-                            f"the space must be picklable (a module-level function or an object of a "
-                            f"module-level class, not a lambda, closure or local function); {name} is not: "
-                            f"{exc}") from exc
+            raise TypeError(f"n_jobs > 1 runs trials in worker processes, so {what} must be picklable (a "
+                            f"module-level function or an object of a module-level class, not a lambda, "
+                            f"closure or local function); {name} is not: {exc}") from exc
 
 
 def check_param_names(estimator, space):
